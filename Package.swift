@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EMVTests", dependencies: ["EMV", "TestSupport"]),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "EMV", "TestSupport"]),
+        .testTarget(name: "PasswayCLITests", dependencies: ["passway", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

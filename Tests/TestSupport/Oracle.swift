@@ -60,50 +60,21 @@ public enum Oracle {
     }
 
     private static func run(_ arguments: [String], stdin: String?) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-W", "ignore"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let input = Pipe()
-        process.standardInput = input
-        do { try process.run() } catch { throw Failure.unavailable("cannot start python3: \(error)") }
-        // Feed stdin and drain both pipes concurrently so neither side blocks on a full pipe.
-        let writer = Thread {
-            if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-            try? input.fileHandleForWriting.close()
+        let result: Subprocess.Result
+        do {
+            result = try Subprocess.run("/usr/bin/env", ["python3", "-W", "ignore"] + arguments, stdin: stdin.map { Data($0.utf8) })
+        } catch {
+            throw Failure.unavailable("cannot start python3: \(error)")
         }
-        writer.start()
-        let errorData = LockedData()
-        let errorDone = DispatchSemaphore(value: 0)
-        let errReader = Thread {
-            errorData.set(err.fileHandleForReading.readDataToEndOfFile())
-            errorDone.signal()
+        if result.status == 127 { throw Failure.unavailable("python3 not found") }
+        if result.status == 3 || result.stderr.contains("ModuleNotFoundError") {
+            throw Failure.unavailable(result.stderr.split(separator: "\n").last.map(String.init) ?? "missing package")
         }
-        errReader.start()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        errorDone.wait()
-        let stderr = String(decoding: errorData.value, as: UTF8.self)
-        if process.terminationStatus == 127 || stderr.contains("No such file or directory: 'python3'") {
-            throw Failure.unavailable("python3 not found")
+        guard result.status == 0 else {
+            throw Failure.failed(script: arguments.first ?? "", status: result.status, stderr: result.stderr)
         }
-        if process.terminationStatus == 3 || stderr.contains("ModuleNotFoundError") {
-            throw Failure.unavailable(stderr.split(separator: "\n").last.map(String.init) ?? "missing package")
-        }
-        guard process.terminationStatus == 0 else {
-            throw Failure.failed(script: arguments.first ?? "", status: process.terminationStatus, stderr: stderr)
-        }
-        return String(decoding: data, as: UTF8.self)
+        return result.stdout
     }
-}
-
-private final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data: Data?
-    func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
-    var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
 }
 
 /// Tallies cases and mismatches per algorithm and prints the summary line the issue

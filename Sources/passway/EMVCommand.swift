@@ -1,0 +1,136 @@
+import ArgumentParser
+import EMV
+
+struct EMVCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emv",
+        abstract: "EMV cryptography as an engineer's tool: hex in, hex out.",
+        subcommands: [ICCMasterKey.self, SessionKey.self, ARQC.self, ARPC.self, TLVCommand.self]
+    )
+}
+
+/// Hex argument parsing with an error that names the option and never echoes a key.
+func bytes(_ text: String, _ option: String) throws -> [UInt8] {
+    do { return try Hex.decode(text) } catch { throw CLIError("--\(option): \(error)") }
+}
+
+func tdesKey(_ text: String, _ option: String) throws -> TDESKey {
+    do { return try TDESKey(bytes(text, option)) } catch let error as KeyError { throw CLIError("--\(option): \(error)") }
+}
+
+struct ICCMasterKey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "icc-mk",
+        abstract: "Derive an ICC master key from an issuer master key (EMV Book 2 A1.4).",
+        discussion: "Option A for card numbers of up to 16 digits, Option B above 16.")
+
+    @Option(help: "Issuer master key, 16 or 24 bytes of hex.") var imk: String
+    @Option(help: "Card (or token) number, 12 to 19 digits.") var pan: String
+    @Option(help: "PAN sequence number, two digits.") var psn: String = "00"
+
+    func run() throws {
+        let key = try tdesKey(imk, "imk")
+        let number: PAN
+        let sequence: PANSequenceNumber
+        do {
+            number = try PAN(unchecked: pan)
+            sequence = try PANSequenceNumber(digits: psn)
+        } catch { throw CLIError("\(error)") }
+        print(MasterKeyDerivation.derive(issuerMasterKey: key, pan: number, sequenceNumber: sequence).exportKeyMaterial().hex)
+    }
+}
+
+struct SessionKey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "session-key",
+        abstract: "Derive an application cryptogram session key (EMV Book 2 A1.3.1, common session key).")
+
+    @Option(help: "ICC master key, 16 bytes of hex (TDES) or 16/24/32 with --aes.") var mk: String
+    @Option(help: "Application transaction counter, 2 bytes of hex (for example 001C).") var atc: String
+    @Flag(help: "AES profile instead of TDES.") var aes = false
+
+    func run() throws {
+        let counter = try parseATC(atc)
+        if aes {
+            let key: AESKey
+            do { key = try AESKey(bytes(mk, "mk")) } catch let e as KeyError { throw CLIError("--mk: \(e)") }
+            print(SessionKeyDerivation.commonSessionKey(master: key, atc: counter).exportKeyMaterial().hex)
+        } else {
+            print(SessionKeyDerivation.commonSessionKey(master: try tdesKey(mk, "mk"), atc: counter).exportKeyMaterial().hex)
+        }
+    }
+}
+
+func parseATC(_ text: String) throws -> ApplicationTransactionCounter {
+    let b = try bytes(text, "atc")
+    guard b.count == 2 else { throw CLIError("--atc: the ATC is 2 bytes (4 hex digits), got \(b.count)") }
+    return ApplicationTransactionCounter(UInt16(b[0]) << 8 | UInt16(b[1]))
+}
+
+struct ARQC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute an application cryptogram: ISO 9797-1 MAC algorithm 3, padding 2 (or AES-CMAC with --aes).")
+
+    @Option(help: "Session key, hex.") var sk: String
+    @Option(help: "The data the card MACs (CDOL1 data and card data), hex.") var data: String
+    @Flag(help: "AES profile: AES-CMAC truncated to 8 bytes.") var aes = false
+
+    func run() throws {
+        let input = try bytes(data, "data")
+        if aes {
+            let key: AESKey
+            do { key = try AESKey(bytes(sk, "sk")) } catch let e as KeyError { throw CLIError("--sk: \(e)") }
+            print(ApplicationCryptogram.generate(sessionKey: key, data: input).hex)
+        } else {
+            print(ApplicationCryptogram.generate(sessionKey: try tdesKey(sk, "sk"), data: input).hex)
+        }
+    }
+}
+
+struct ARPC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute an authorisation response cryptogram (EMV Book 2 §8.2).",
+        discussion: "Method 1 with --arc; method 2 with --csu (and optionally --pad).")
+
+    @Option(help: "Session key, 16 bytes of hex.") var sk: String
+    @Option(help: "The ARQC, 8 bytes of hex.") var arqc: String
+    @Option(help: "Method 1: authorisation response code, 2 bytes of hex (for example 3030).") var arc: String?
+    @Option(help: "Method 2: card status update, 4 bytes of hex.") var csu: String?
+    @Option(help: "Method 2: proprietary authentication data, 0 to 8 bytes of hex.") var pad: String?
+
+    func validate() throws {
+        guard (arc == nil) != (csu == nil) else { throw ValidationError("give --arc (method 1) or --csu (method 2), not both or neither") }
+        if pad != nil && csu == nil { throw ValidationError("--pad goes with --csu (method 2)") }
+    }
+
+    func run() throws {
+        let key = try tdesKey(sk, "sk")
+        let cryptogram = try bytes(arqc, "arqc")
+        do {
+            if let arc {
+                print(try AuthorisationResponseCryptogram.method1(sessionKey: key, arqc: cryptogram, responseCode: bytes(arc, "arc")).hex)
+            } else if let csu {
+                print(try AuthorisationResponseCryptogram.method2(sessionKey: key, arqc: cryptogram, cardStatusUpdate: bytes(csu, "csu"),
+                                                                  proprietaryAuthenticationData: bytes(pad ?? "", "pad")).hex)
+            }
+        } catch let error as CryptogramError {
+            throw CLIError("\(error)")
+        }
+    }
+}
+
+struct TLVCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tlv",
+        abstract: "Pretty-print BER-TLV data (for example ISO 8583 field 55) with tag names.")
+
+    @Argument(help: "The TLV data, hex.") var hex: String
+
+    func run() throws {
+        do {
+            print(BERTLV.prettyPrint(try BERTLV.decode(bytes(hex, "hex"))))
+        } catch let error as TLVError {
+            throw CLIError("\(error)")
+        }
+    }
+}

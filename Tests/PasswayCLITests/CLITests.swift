@@ -1,0 +1,71 @@
+import Testing
+import Foundation
+import TestSupport
+
+/// The `passway` command as a person types it: real process, real exit codes.
+@Suite struct CLITests {
+    func passway(_ arguments: String..., stdin: String? = nil) throws -> Subprocess.Result {
+        try Subprocess.run(Subprocess.passwayExecutable, arguments, stdin: stdin.map { Data($0.utf8) })
+    }
+
+    @Test func helpListsWhatExists() throws {
+        let help = try passway("--help")
+        #expect(help.status == 0)
+        for command in ["serve", "emv", "iso8583", "fuzz"] { #expect(help.stdout.contains(command)) }
+        let emv = try passway("emv", "--help")
+        for command in ["icc-mk", "session-key", "arqc", "arpc", "tlv"] { #expect(emv.stdout.contains(command)) }
+    }
+
+    /// The examples printed in pyemv's own documentation (kd.derive_icc_mk_b,
+    /// kd.derive_common_sk), typed at our command line.
+    @Test func keyDerivationMatchesPublishedExamples() throws {
+        let mk = try passway("emv", "icc-mk", "--imk", "0123456789ABCDEFFEDCBA9876543210", "--pan", "12345678901234567", "--psn", "01")
+        #expect(mk.stdout == "AD406D7F6D7570916D75E5DCAB8CF737\n")
+        let sk = try passway("emv", "session-key", "--mk", "0123456789ABCDEFFEDCBA9876543210", "--atc", "001C")
+        #expect(sk.stdout == "E9FB384AF807B940FEDCEA613461B0C4\n")
+    }
+
+    @Test func badInputIsOneLineAndANonZeroExit() throws {
+        for args in [["emv", "session-key", "--mk", "0123", "--atc", "001C"],
+                     ["emv", "arpc", "--sk", "0123456789ABCDEFFEDCBA9876543210", "--arqc", "12", "--arc", "3030"],
+                     ["emv", "tlv", "9F3605AA"],
+                     ["iso8583", "decode", "3031303070"],
+                     ["emv", "arqc", "--sk", "ZZ", "--data", "00"]] {
+            let r = try Subprocess.run(Subprocess.passwayExecutable, args)
+            #expect(r.status != 0, "\(args)")
+            #expect(r.stdout.isEmpty, "\(args)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("Error: "), "\(args): \(r.stderr)")
+        }
+        // A key is never echoed back in an error.
+        let r = try passway("emv", "arqc", "--sk", "0123456789ABCDEFFEDCBA98765432", "--data", "00")
+        #expect(!r.stderr.contains("0123456789ABCDEF"))
+    }
+
+    @Test func iso8583EncodeThenDecodeByHexAndByRawStandardInput() throws {
+        let json = #"{"t": "0100", "2": "4111111111111111", "3": "000000", "4": "000000012345", "55": "9F360200019F2701809F2608A1B2C3D4E5F60718"}"#
+        let encoded = try passway("iso8583", "encode", json)
+        #expect(encoded.status == 0, "\(encoded.stderr)")
+        let hexText = encoded.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let decoded = try passway("iso8583", "decode", hexText)
+        #expect(decoded.stdout.hasPrefix(#"{"t": "0100", "p": "7000000000000200", "2": "4111111111111111""#))
+        #expect(decoded.stdout.contains(#""55": "9F360200019F2701809F2608A1B2C3D4E5F60718""#))
+        let raw = try Subprocess.run(Subprocess.passwayExecutable, ["iso8583", "decode"],
+                                     stdin: Data(hex(hexText)))
+        #expect(raw.stdout == decoded.stdout)
+        let framed = try passway("iso8583", "encode", "--framed", json)
+        #expect(framed.stdout.hasPrefix(String(format: "%04X", hexText.count / 2)))
+    }
+
+    @Test func tlvPrettyPrintNamesTags() throws {
+        let r = try passway("emv", "tlv", "6F1A840E325041592E5359532E4444463031A5088801025F2D02656E")
+        #expect(r.stdout.contains("84 Dedicated File (DF) Name [14]: 325041592E5359532E4444463031"))
+        #expect(r.stdout.contains("    5F2D Language Preference [2]: 656E"))
+    }
+
+    @Test func fuzzCommandRunsAndReportsNoCrash() throws {
+        let r = try passway("fuzz", "--iterations", "20000", "--seed", "7")
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("0 crashes in 20000 inputs"))
+    }
+}
