@@ -1,4 +1,5 @@
 import Benchmark
+import Foundation
 import EMV
 import ISO8583
 
@@ -106,7 +107,9 @@ struct Fixture {
         m.set(37, "533012004217")
         m.set(41, "TERM0001")
         m.set(42, "MERCHANT0000001")
-        m.set(43, "PASSWAY CAFE            MOSCOW       RU")
+        // Name (25), city (13), country (2).
+        m.set(43, "PASSWAY CAFE".padding(toLength: 25, withPad: " ", startingAt: 0)
+                  + "MOSCOW".padding(toLength: 13, withPad: " ", startingAt: 0) + "RU")
         m.set(49, "643")
         try! m.setICCData(icc)
         let packed = try! ISO8583Codec().pack(m)
