@@ -12,6 +12,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(
@@ -22,17 +28,44 @@ let package = Package(
             ]
         ),
         .target(name: "ISO8583", dependencies: ["EMV"]),
+        .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "TokenService", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Wallet", dependencies: ["TokenService", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Storage", dependencies: ["TokenService", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "IssuerHost", dependencies: ["EMV", "ISO8583", "Vault", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "PasswayServer",
+            dependencies: [
+                "EMV", "ISO8583", "Vault", "TokenService", "Wallet", "Storage", "IssuerHost",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            resources: [.copy("openapi.yaml")]
+        ),
         .executableTarget(
             name: "passway",
             dependencies: [
-                "EMV", "ISO8583",
+                "EMV", "ISO8583", "PasswayServer", "Wallet", "TokenService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EMVTests", dependencies: ["EMV", "TestSupport"]),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "EMV", "TestSupport"]),
         .testTarget(name: "PasswayCLITests", dependencies: ["passway", "TestSupport"]),
+        .testTarget(
+            name: "PasswayServerTests",
+            dependencies: [
+                "PasswayServer", "TokenService", "Wallet", "Storage", "IssuerHost", "Vault", "EMV", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,91 @@
+import Foundation
+import Hummingbird
+import TokenService
+
+/// The request context of the Passway API: who is calling, once authenticated.
+public struct PasswayRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var participant: Participant?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        participant = nil
+    }
+
+    public var maxUploadSize: Int { JSONBody.maxBytes }
+}
+
+/// A JSON request body that refuses what it does not know: extra fields would be
+/// ignored silently by a plain decoder, and a client would never learn its mistake.
+public protocol StrictBody: Decodable {
+    associatedtype CodingKeys: CodingKey & CaseIterable
+}
+
+extension StrictBody {
+    static var allowedFields: [String] { CodingKeys.allCases.map(\.stringValue) }
+}
+
+/// An empty body `{}` (or none), for actions that take no input.
+struct NoBody: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case _unused }
+    static var allowedFields: [String] { [] }
+    init(from decoder: any Decoder) throws {}
+}
+
+enum JSONBody {
+    static let maxBytes = 64 * 1024
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .iso8601
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    static func read(_ request: inout Request) async throws -> Data {
+        do {
+            return Data(try await request.collectBody(upTo: maxBytes).readableBytesView)
+        } catch {
+            throw Problem(.contentTooLarge, code: "too-large", title: "Body too large", detail: "request bodies are limited to \(maxBytes) bytes")
+        }
+    }
+
+    /// Decodes a body, or throws a 400 problem that names the field.
+    static func decode<T: StrictBody>(_ type: T.Type, from data: Data) throws -> T {
+        if data.isEmpty && T.allowedFields.isEmpty { return try decoder.decode(T.self, from: Data("{}".utf8)) }
+        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+            throw Problem.badRequest("the body is not valid JSON")
+        }
+        guard let dict = object as? [String: Any] else { throw Problem.badRequest("the body must be a JSON object") }
+        let allowed = Set(T.allowedFields)
+        if let unknown = dict.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw Problem.badRequest("unknown field '\(unknown)'" + (allowed.isEmpty ? "; this request takes no fields" : "; allowed: \(allowed.sorted().joined(separator: ", "))"), field: unknown)
+        }
+        // Null for an optional field is accepted as absent; JSONSerialization keeps NSNull.
+        do { return try decoder.decode(T.self, from: data) } catch let error as DecodingError {
+            let (field, detail) = Problem.describe(error)
+            throw Problem.badRequest(detail, field: field)
+        }
+    }
+
+    static func result<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> APIResult {
+        APIResult(status: status, body: try encoder.encode(value))
+    }
+}
+
+/// What a handler answers: a status and a JSON body, kept as bytes so that an
+/// idempotent replay returns exactly the same answer.
+struct APIResult: Sendable {
+    var status: HTTPResponse.Status
+    var body: Data
+
+    var response: Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

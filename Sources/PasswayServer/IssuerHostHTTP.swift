@@ -1,0 +1,136 @@
+import Foundation
+import Hummingbird
+import IssuerHost
+import Logging
+import Vault
+
+/// The bundled issuer host's listener. One process can host several banks, each under
+/// `/banks/{bank}` with a database of its own: what the token service calls (`idv/…`,
+/// `tokens/notify`) and what the bank's operator uses (accounts, rules, outbox).
+public actor BankRegistry {
+    let directory: String
+    let master: MasterKey
+    var banks: [String: Bank] = [:]
+
+    public init(directory: String, master: MasterKey) {
+        self.directory = directory
+        self.master = master
+    }
+
+    /// Opens every bank database found in the directory.
+    public func openExisting() async throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasSuffix(".sqlite") {
+            let id = String(file.dropLast(".sqlite".count))
+            banks[id] = try await Bank(database: IssuerDatabase(path: path(id)), master: master)
+        }
+    }
+
+    func path(_ id: String) -> String { (directory as NSString).appendingPathComponent("\(id).sqlite") }
+
+    public func create(id: String) async throws -> Bank {
+        guard (2...40).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }), id.first!.isLetter else {
+            throw IssuerHostError.invalid("id: 2 to 40 lower-case letters, digits or '-', starting with a letter")
+        }
+        guard banks[id] == nil else { throw IssuerHostError.conflict("bank \(id) exists") }
+        let bank = try await Bank(database: IssuerDatabase(path: path(id)), master: master)
+        banks[id] = bank
+        return bank
+    }
+
+    public func bank(_ id: String) throws -> Bank {
+        guard let bank = banks[id] else { throw IssuerHostError.notFound("bank \(id)") }
+        return bank
+    }
+
+    public var ids: [String] { banks.keys.sorted() }
+}
+
+struct NewBank: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case id }
+    var id: String
+}
+
+extension Bank.NewAccount: StrictBody {}
+
+extension IDVRules: StrictBody {}
+
+extension AuthorizeServiceRequest: StrictBody {}
+
+extension DeliverCodeRequest: StrictBody {}
+
+extension TokenUpdatedNotification: StrictBody {}
+
+struct AccountView: Codable, Sendable {
+    var id: String
+    var maskedPAN: String
+    var expiry: String
+    var holderName: String
+    var currency: String
+    var balanceMinor: Int64
+    var creditLimitMinor: Int64
+    var status: String
+    init(_ a: Account) {
+        id = a.id; maskedPAN = a.maskedPAN; expiry = a.expiry; holderName = a.holderName; currency = a.currency
+        balanceMinor = a.balanceMinor; creditLimitMinor = a.creditLimitMinor; status = a.status.rawValue
+    }
+}
+
+enum IssuerHostHTTP {
+    static func router(registry: BankRegistry, logger: Logger) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        func route(_ method: HTTPRequest.Method, _ path: String,
+                   _ handler: @escaping @Sendable (Data, BasicRequestContext) async throws -> APIResult) {
+            router.on(RouterPath(path), method: method) { request, context in
+                var request = request
+                do {
+                    let body = method == .get ? Data() : try await JSONBody.read(&request)
+                    return try await handler(body, context).response
+                } catch {
+                    let problem = Problem.from(error) ?? Problem(.internalServerError, code: "internal", title: "Internal error", detail: "the bank could not complete this request")
+                    if problem.status.code >= 500 { logger.error("issuer host request failed", metadata: ["path": "\(request.uri.path)"]) }
+                    return problem.response()
+                }
+            }
+        }
+        @Sendable func bank(_ context: BasicRequestContext) async throws -> Bank { try await registry.bank(try context.parameters.require("bank")) }
+
+        router.get("/health") { _, _ in try JSONBody.result(["status": "ok"]).response }
+        route(.post, "/banks") { body, _ in
+            let new = try JSONBody.decode(NewBank.self, from: body)
+            _ = try await registry.create(id: new.id)
+            logger.info("bank created", metadata: ["bank": "\(new.id)"])
+            return try JSONBody.result(["id": new.id], status: .created)
+        }
+        route(.get, "/banks") { _, _ in try JSONBody.result(await registry.ids) }
+        route(.post, "/banks/:bank/accounts") { body, context in
+            let account = try await bank(context).openAccount(try JSONBody.decode(Bank.NewAccount.self, from: body))
+            logger.info("account opened", metadata: ["card": "\(account.maskedPAN)"])
+            return try JSONBody.result(AccountView(account), status: .created)
+        }
+        route(.get, "/banks/:bank/accounts") { _, context in
+            try JSONBody.result(try await bank(context).database.accounts().map(AccountView.init))
+        }
+        route(.put, "/banks/:bank/rules") { body, context in
+            let rules = try JSONBody.decode(IDVRules.self, from: body)
+            try await bank(context).setRules(rules)
+            return try JSONBody.result(rules)
+        }
+        route(.get, "/banks/:bank/outbox") { _, context in try JSONBody.result(try await bank(context).database.outbox()) }
+        route(.get, "/banks/:bank/notifications") { _, context in try JSONBody.result(try await bank(context).database.notifications()) }
+        route(.post, "/banks/:bank/idv/authorize") { body, context in
+            let answer = try await bank(context).authorizeService(try JSONBody.decode(AuthorizeServiceRequest.self, from: body))
+            logger.info("ID&V decided", metadata: ["decision": "\(answer.decision)"])
+            return try JSONBody.result(answer)
+        }
+        route(.post, "/banks/:bank/idv/deliver-code") { body, context in
+            try await bank(context).deliverCode(try JSONBody.decode(DeliverCodeRequest.self, from: body))
+            return try JSONBody.result(["delivered": true])
+        }
+        route(.post, "/banks/:bank/tokens/notify") { body, context in
+            try await bank(context).tokenUpdated(try JSONBody.decode(TokenUpdatedNotification.self, from: body))
+            return try JSONBody.result(["received": true])
+        }
+        return router
+    }
+}

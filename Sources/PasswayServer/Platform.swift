@@ -1,0 +1,122 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import IssuerHost
+import Logging
+import ServiceLifecycle
+import Storage
+import TokenService
+import Vault
+
+/// Everything `passway serve` runs on one machine: the Passway API (token service and
+/// wallet provider) on embedded SQLite, and the bundled issuer host with its own
+/// databases. The domain knows nothing of this file; here it meets sockets.
+public struct PlatformConfiguration: Sendable {
+    public var host: String
+    public var apiPort: Int
+    public var issuerHostPort: Int
+    public var dataDirectory: String
+    public var environment: [String: String]
+    public var logger: Logger
+
+    public init(host: String = "127.0.0.1", apiPort: Int = 8080, issuerHostPort: Int = 8090, dataDirectory: String = ".passway",
+                environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "passway")) {
+        self.host = host; self.apiPort = apiPort; self.issuerHostPort = issuerHostPort
+        self.dataDirectory = dataDirectory; self.environment = environment; self.logger = logger
+    }
+
+    public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("passway.sqlite") }
+    public var issuerHostDirectory: String { (dataDirectory as NSString).appendingPathComponent("issuer-host") }
+    public var masterKeyFile: String { (dataDirectory as NSString).appendingPathComponent("master.key") }
+    public var issuerMasterKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host.key") }
+    public var operatorKeyFile: String { (dataDirectory as NSString).appendingPathComponent("operator.key") }
+}
+
+/// What a started platform tells its caller.
+public struct PlatformInfo: Sendable {
+    public var apiURL: String
+    public var issuerHostURL: String
+    /// The network operator's API key (read from or written to `operator.key`).
+    public var operatorKey: String
+    public var notices: [String]
+}
+
+public enum Platform {
+    /// Runs until the task is cancelled or SIGINT/SIGTERM; `onReady` is called once both
+    /// listeners accept connections.
+    public static func run(_ config: PlatformConfiguration, onReady: @escaping @Sendable (PlatformInfo) async -> Void) async throws {
+        let logger = config.logger
+        var notices: [String] = []
+        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+
+        let (master, origin) = try MasterKeySource.load(environment: config.environment, keyFile: config.masterKeyFile)
+        if case .createdKeyFile(let path) = origin {
+            notices.append("created master key \(path) (owner-only); keep it: the vault cannot be opened without it")
+        }
+        let (issuerMaster, issuerOrigin) = try MasterKeySource.load(environment: config.environment, variable: "PASSWAY_ISSUER_HOST_MASTER_KEY",
+                                                                     keyFile: config.issuerMasterKeyFile)
+        if case .createdKeyFile(let path) = issuerOrigin { notices.append("created issuer host master key \(path) (owner-only)") }
+
+        let store = try SQLiteStore(path: config.databasePath)
+        let vault = try await TokenService.openVault(master: master, store: store)
+        let service = TokenService(store: store, vault: vault, issuerHost: HTTPIssuerHostClient())
+        try await service.seedDefaults()
+        let operatorKey = try await operatorCredential(service, config, &notices)
+
+        let registry = BankRegistry(directory: config.issuerHostDirectory, master: issuerMaster)
+        try await registry.openExisting()
+
+        let ready = ReadyLatch(count: 2)
+        let api = Application(
+            router: PasswayAPI(service: service, logger: logger).router(),
+            configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
+            onServerRunning: { channel in await ready.set("api", port: channel.localAddress?.port ?? 0) },
+            logger: logger)
+        let issuerHost = Application(
+            router: IssuerHostHTTP.router(registry: registry, logger: logger),
+            configuration: .init(address: .hostname(config.host, port: config.issuerHostPort), serverName: "passway-issuer-host"),
+            onServerRunning: { channel in await ready.set("issuer-host", port: channel.localAddress?.port ?? 0) },
+            logger: logger)
+
+        let notify = Task {
+            let ports = await ready.wait()
+            await onReady(PlatformInfo(apiURL: "http://\(config.host):\(ports["api"]!)", issuerHostURL: "http://\(config.host):\(ports["issuer-host"]!)",
+                                       operatorKey: operatorKey, notices: notices))
+        }
+        defer { notify.cancel() }
+        let group = ServiceGroup(configuration: .init(services: [api, issuerHost], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// The operator's key: kept in `operator.key` (owner-only); a new one is issued when
+    /// the file is missing or no longer matches the database.
+    static func operatorCredential(_ service: TokenService, _ config: PlatformConfiguration, _ notices: inout [String]) async throws -> String {
+        if let text = try? String(contentsOfFile: config.operatorKeyFile, encoding: .utf8) {
+            let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if try await service.authenticate(apiKey: key) == .network { return key }
+        }
+        let key = try await service.issueCredential(for: .network)
+        FileManager.default.createFile(atPath: config.operatorKeyFile, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        notices.append("network operator API key written to \(config.operatorKeyFile)")
+        return key
+    }
+}
+
+/// Waits until every listener has reported its port.
+actor ReadyLatch {
+    let count: Int
+    var ports: [String: Int] = [:]
+    var waiters: [CheckedContinuation<[String: Int], Never>] = []
+
+    init(count: Int) { self.count = count }
+
+    func set(_ name: String, port: Int) {
+        ports[name] = port
+        if ports.count == count { for w in waiters { w.resume(returning: ports) }; waiters = [] }
+    }
+
+    func wait() async -> [String: Int] {
+        if ports.count == count { return ports }
+        return await withCheckedContinuation { waiters.append($0) }
+    }
+}

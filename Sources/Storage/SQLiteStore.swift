@@ -1,0 +1,257 @@
+import Foundation
+import GRDB
+import TokenService
+
+/// The token service's store on SQLite (GRDB, WAL mode): the embedded default that
+/// lets `passway serve` run with nothing else installed. Each record is a JSON document
+/// beside the columns that must be unique or searched; uniqueness (token numbers,
+/// card fingerprints, idempotency keys) is the database's guarantee, not the process's.
+public final class SQLiteStore: TokenStore {
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and runs its migrations.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(5)
+        pool = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: token service") { db in
+            try db.execute(sql: """
+                CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+                CREATE TABLE issuers (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                CREATE TABLE wallets (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                CREATE TABLE markets (country TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                CREATE TABLE device_models (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                CREATE TABLE credentials (hash TEXT PRIMARY KEY, kind TEXT NOT NULL, participant_id TEXT NOT NULL);
+                CREATE TABLE devices (id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL, doc TEXT NOT NULL);
+                CREATE TABLE cards (id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE, issuer_id TEXT NOT NULL, doc TEXT NOT NULL);
+                CREATE TABLE tokens (
+                    id TEXT PRIMARY KEY, number TEXT NOT NULL UNIQUE,
+                    card_id TEXT NOT NULL REFERENCES cards(id), issuer_id TEXT NOT NULL, wallet_id TEXT NOT NULL,
+                    device_id TEXT NOT NULL, country TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL);
+                CREATE INDEX tokens_card ON tokens(card_id);
+                CREATE INDEX tokens_wallet ON tokens(wallet_id);
+                CREATE INDEX tokens_issuer ON tokens(issuer_id);
+                CREATE INDEX tokens_device ON tokens(device_id);
+                CREATE INDEX tokens_country_status ON tokens(country, status);
+                CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, token_id TEXT NOT NULL, doc TEXT NOT NULL);
+                CREATE INDEX audit_token ON audit(token_id);
+                CREATE TABLE verifications (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                CREATE TABLE idempotency (participant TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (participant, key));
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Documents
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .millisecondsSince1970
+        e.outputFormatting = .sortedKeys
+        return e
+    }()
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .millisecondsSince1970
+        return d
+    }()
+
+    static func doc<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+    static func value<T: Decodable>(_ type: T.Type, _ doc: String?) throws -> T? {
+        guard let doc else { return nil }
+        return try decoder.decode(T.self, from: Data(doc.utf8))
+    }
+
+    private func one<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments) async throws -> T? {
+        try await pool.read { db in try Self.value(T.self, try String.fetchOne(db, sql: sql, arguments: arguments)) }
+    }
+
+    private func all<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments = []) async throws -> [T] {
+        try await pool.read { db in try String.fetchAll(db, sql: sql, arguments: arguments).map { try Self.value(T.self, $0)! } }
+    }
+
+    private func put(_ sql: String, _ arguments: StatementArguments) async throws {
+        try await pool.write { db in try db.execute(sql: sql, arguments: arguments) }
+    }
+
+    // MARK: Key material
+
+    public func wrappedDataKey() async throws -> Data? {
+        try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = 'data-key'") }
+    }
+
+    public func saveWrappedDataKey(_ wrapped: Data) async throws {
+        // INSERT, not REPLACE: a second data key would orphan every sealed card.
+        try await put("INSERT INTO secrets (name, value) VALUES ('data-key', ?)", [wrapped])
+    }
+
+    public func sealedIssuerMasterKey(issuerID: String) async throws -> Data? {
+        try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = ?", arguments: ["imk/\(issuerID)"]) }
+    }
+
+    // MARK: Participants
+
+    public func saveIssuer(_ issuer: Issuer, sealedMasterKey: Data?) async throws {
+        let doc = try Self.doc(issuer)
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO issuers (id, doc) VALUES (?, ?)", arguments: [issuer.id, doc])
+            if let sealedMasterKey {
+                try db.execute(sql: "INSERT INTO secrets (name, value) VALUES (?, ?)", arguments: ["imk/\(issuer.id)", sealedMasterKey])
+            }
+        }
+    }
+
+    public func issuer(id: String) async throws -> Issuer? { try await one(Issuer.self, "SELECT doc FROM issuers WHERE id = ?", [id]) }
+    public func issuers() async throws -> [Issuer] { try await all(Issuer.self, "SELECT doc FROM issuers ORDER BY id") }
+    public func saveWallet(_ wallet: Wallet) async throws { try await put("INSERT OR REPLACE INTO wallets (id, doc) VALUES (?, ?)", [wallet.id, try Self.doc(wallet)]) }
+    public func wallet(id: String) async throws -> Wallet? { try await one(Wallet.self, "SELECT doc FROM wallets WHERE id = ?", [id]) }
+    public func wallets() async throws -> [Wallet] { try await all(Wallet.self, "SELECT doc FROM wallets ORDER BY id") }
+    public func saveMarket(_ market: Market) async throws { try await put("INSERT OR REPLACE INTO markets (country, doc) VALUES (?, ?)", [market.country, try Self.doc(market)]) }
+    public func market(country: String) async throws -> Market? { try await one(Market.self, "SELECT doc FROM markets WHERE country = ?", [country]) }
+    public func markets() async throws -> [Market] { try await all(Market.self, "SELECT doc FROM markets ORDER BY country") }
+    public func saveDeviceModel(_ model: DeviceModel) async throws { try await put("INSERT OR REPLACE INTO device_models (id, doc) VALUES (?, ?)", [model.id, try Self.doc(model)]) }
+    public func deviceModel(id: String) async throws -> DeviceModel? { try await one(DeviceModel.self, "SELECT doc FROM device_models WHERE id = ?", [id]) }
+    public func deviceModels() async throws -> [DeviceModel] { try await all(DeviceModel.self, "SELECT doc FROM device_models ORDER BY id") }
+
+    // MARK: Credentials
+
+    public func saveCredential(hash: String, participant: Participant) async throws {
+        let (kind, id): (String, String) = switch participant {
+        case .network: ("network", "network")
+        case .issuer(let i): ("issuer", i)
+        case .wallet(let w): ("wallet", w)
+        }
+        try await put("INSERT INTO credentials (hash, kind, participant_id) VALUES (?, ?, ?)", [hash, kind, id])
+    }
+
+    public func participant(credentialHash: String) async throws -> Participant? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT kind, participant_id FROM credentials WHERE hash = ?", arguments: [credentialHash]) else { return nil }
+            let kind: String = row["kind"], id: String = row["participant_id"]
+            switch kind {
+            case "network": return .network
+            case "issuer": return .issuer(id)
+            case "wallet": return .wallet(id)
+            default: return nil
+            }
+        }
+    }
+
+    // MARK: Devices
+
+    public func saveDevice(_ device: Device) async throws {
+        try await put("INSERT OR REPLACE INTO devices (id, wallet_id, doc) VALUES (?, ?, ?)", [device.id, device.walletID, try Self.doc(device)])
+    }
+
+    public func device(id: String) async throws -> Device? { try await one(Device.self, "SELECT doc FROM devices WHERE id = ?", [id]) }
+
+    // MARK: Vault and tokens
+
+    public func card(fingerprint: String) async throws -> VaultCard? { try await one(VaultCard.self, "SELECT doc FROM cards WHERE fingerprint = ?", [fingerprint]) }
+    public func card(id: String) async throws -> VaultCard? { try await one(VaultCard.self, "SELECT doc FROM cards WHERE id = ?", [id]) }
+
+    static func upsertCard(_ db: Database, _ card: VaultCard) throws {
+        try db.execute(sql: """
+            INSERT INTO cards (id, fingerprint, issuer_id, doc) VALUES (?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, doc = excluded.doc
+            """, arguments: [card.id, card.fingerprint, card.issuerID, try doc(card)])
+    }
+
+    public func saveCard(_ card: VaultCard) async throws {
+        try await pool.write { db in try Self.upsertCard(db, card) }
+    }
+
+    public func createToken(_ token: Token, card: VaultCard, audit: AuditEvent) async throws {
+        let tokenDoc = try Self.doc(token), auditDoc = try Self.doc(audit)
+        do {
+            try await pool.write { db in
+                try Self.upsertCard(db, card)
+                try db.execute(sql: """
+                    INSERT INTO tokens (id, number, card_id, issuer_id, wallet_id, device_id, country, status, doc)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [token.id, token.number, token.cardID, token.issuerID, token.walletID, token.deviceID,
+                                     token.country, token.status.rawValue, tokenDoc])
+                try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [audit.tokenID, auditDoc])
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError.duplicate("token number")
+        }
+    }
+
+    public func token(id: String) async throws -> Token? { try await one(Token.self, "SELECT doc FROM tokens WHERE id = ?", [id]) }
+    public func token(number: String) async throws -> Token? { try await one(Token.self, "SELECT doc FROM tokens WHERE number = ?", [number]) }
+
+    public func tokens(_ query: TokenQuery) async throws -> [Token] {
+        var clauses: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        for (column, value) in [("wallet_id", query.walletID), ("issuer_id", query.issuerID), ("device_id", query.deviceID),
+                                ("card_id", query.cardID), ("country", query.country), ("status", query.status?.rawValue)] {
+            if let value { clauses.append("\(column) = ?"); arguments.append(value) }
+        }
+        let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        return try await all(Token.self, "SELECT doc FROM tokens \(whereSQL) ORDER BY rowid", StatementArguments(arguments))
+    }
+
+    public func updateTokens(_ tokens: [Token], audit: [AuditEvent]) async throws {
+        let docs = try tokens.map { ($0, try Self.doc($0)) }
+        let auditDocs = try audit.map { ($0.tokenID, try Self.doc($0)) }
+        try await pool.write { db in
+            for (token, doc) in docs {
+                try db.execute(sql: "UPDATE tokens SET status = ?, doc = ? WHERE id = ?", arguments: [token.status.rawValue, doc, token.id])
+                guard db.changesCount == 1 else { throw StoreError.notFound("token \(token.id)") }
+            }
+            for (tokenID, doc) in auditDocs {
+                try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [tokenID, doc])
+            }
+        }
+    }
+
+    public func updateCard(_ card: VaultCard, previousFingerprint: String, audit: [AuditEvent]) async throws {
+        let doc = try Self.doc(card)
+        let auditDocs = try audit.map { ($0.tokenID, try Self.doc($0)) }
+        do {
+            try await pool.write { db in
+                try db.execute(sql: "UPDATE cards SET fingerprint = ?, doc = ? WHERE id = ? AND fingerprint = ?",
+                               arguments: [card.fingerprint, doc, card.id, previousFingerprint])
+                guard db.changesCount == 1 else { throw StoreError.notFound("card \(card.id) as it was") }
+                for (tokenID, doc) in auditDocs {
+                    try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [tokenID, doc])
+                }
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError.duplicate("card fingerprint")
+        }
+    }
+
+    public func audit(tokenID: String) async throws -> [AuditEvent] {
+        try await all(AuditEvent.self, "SELECT doc FROM audit WHERE token_id = ? ORDER BY seq", [tokenID])
+    }
+
+    // MARK: Verifications and idempotency
+
+    public func savePendingVerification(_ pending: PendingVerification) async throws {
+        try await put("INSERT OR REPLACE INTO verifications (id, doc) VALUES (?, ?)", [pending.id, try Self.doc(pending)])
+    }
+
+    public func pendingVerification(id: String) async throws -> PendingVerification? {
+        try await one(PendingVerification.self, "SELECT doc FROM verifications WHERE id = ?", [id])
+    }
+
+    public func idempotentResponse(participant: String, key: String) async throws -> StoredResponse? {
+        try await one(StoredResponse.self, "SELECT doc FROM idempotency WHERE participant = ? AND key = ?", [participant, key])
+    }
+
+    public func saveIdempotentResponse(participant: String, key: String, response: StoredResponse) async throws {
+        do {
+            try await put("INSERT INTO idempotency (participant, key, doc) VALUES (?, ?, ?)", [participant, key, try Self.doc(response)])
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError.duplicate("idempotency key")
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Crypto
+import EMV
+import Foundation
+
+/// What a device receives for a token: its profile and a batch of single-use session
+/// keys, one per ATC, derived from the token's master key (EMV Option A from the
+/// issuer master key of the token range, then the common session key derivation).
+/// The device never holds a master key.
+public struct ProvisioningPayload: Codable, Sendable, Equatable {
+    public struct LimitedUseKey: Codable, Sendable, Equatable {
+        public var atc: UInt16
+        /// 16 bytes of hex: the TDES session key for this ATC.
+        public var key: String
+    }
+    public var tokenID: String
+    public var tokenNumber: String
+    public var expiry: String
+    public var panSequenceNumber: String
+    public var par: String
+    public var tokenRequestorID: String
+    public var keys: [LimitedUseKey]
+}
+
+/// The payload sealed to the device's P-256 key: ECDH with an ephemeral key,
+/// HKDF-SHA-256 (salt: the token id; info: "passway/provisioning/v1"), AES-256-GCM
+/// with the token id as associated data.
+public struct SealedProvisioning: Codable, Sendable, Equatable {
+    public var tokenID: String
+    /// Ephemeral public key, X9.63 uncompressed, base64.
+    public var ephemeralPublicKey: String
+    /// AES-GCM nonce ‖ ciphertext ‖ tag, base64.
+    public var ciphertext: String
+
+    static let info = Array("passway/provisioning/v1".utf8)
+
+    public static func seal(_ payload: ProvisioningPayload, to devicePublicKey: P256.KeyAgreement.PublicKey) throws -> SealedProvisioning {
+        let ephemeral = P256.KeyAgreement.PrivateKey()
+        let shared = try ephemeral.sharedSecretFromKeyAgreement(with: devicePublicKey)
+        let key = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: Array(payload.tokenID.utf8), sharedInfo: info, outputByteCount: 32)
+        let plaintext = try JSONEncoder().encode(payload)
+        let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(payload.tokenID.utf8))
+        return SealedProvisioning(tokenID: payload.tokenID,
+                                  ephemeralPublicKey: ephemeral.publicKey.x963Representation.base64EncodedString(),
+                                  ciphertext: box.combined!.base64EncodedString())
+    }
+
+    /// What the device does with its private key.
+    public func open(with deviceKey: P256.KeyAgreement.PrivateKey) throws -> ProvisioningPayload {
+        guard let ephemeralBytes = Data(base64Encoded: ephemeralPublicKey), let sealed = Data(base64Encoded: ciphertext) else {
+            throw ProvisioningError.malformed
+        }
+        let ephemeral = try P256.KeyAgreement.PublicKey(x963Representation: ephemeralBytes)
+        let shared = try deviceKey.sharedSecretFromKeyAgreement(with: ephemeral)
+        let key = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: Array(tokenID.utf8), sharedInfo: Self.info, outputByteCount: 32)
+        let plaintext = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key, authenticating: Array(tokenID.utf8))
+        return try JSONDecoder().decode(ProvisioningPayload.self, from: plaintext)
+    }
+}
+
+public enum ProvisioningError: Error { case malformed }
+
+public enum LimitedUseKeys {
+    /// Session keys for `count` ATCs from `firstATC`, for the token `number`.
+    public static func derive(issuerMasterKey: TDESKey, tokenNumber: String, firstATC: UInt16, count: Int) throws -> [ProvisioningPayload.LimitedUseKey] {
+        let mk = MasterKeyDerivation.derive(issuerMasterKey: issuerMasterKey, pan: try PAN(unchecked: tokenNumber))
+        return (0..<count).compactMap { i in
+            let value = Int(firstATC) + i
+            guard value <= Int(UInt16.max) else { return nil }
+            let atc = ApplicationTransactionCounter(UInt16(value))
+            let sk = SessionKeyDerivation.commonSessionKey(master: mk, atc: atc)
+            return ProvisioningPayload.LimitedUseKey(atc: atc.value, key: sk.exportKeyMaterial().hex)
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// The token service's storage seam. Each method is one unit of work: what it writes
+/// is written whole or not at all. SQLite and PostgreSQL implement it and pass the same
+/// contract tests.
+public protocol TokenStore: Sendable {
+    // Key material (stored only wrapped or sealed).
+    func wrappedDataKey() async throws -> Data?
+    func saveWrappedDataKey(_ wrapped: Data) async throws
+    func sealedIssuerMasterKey(issuerID: String) async throws -> Data?
+
+    // Participants and reference data.
+    func saveIssuer(_ issuer: Issuer, sealedMasterKey: Data?) async throws
+    func issuer(id: String) async throws -> Issuer?
+    func issuers() async throws -> [Issuer]
+    func saveWallet(_ wallet: Wallet) async throws
+    func wallet(id: String) async throws -> Wallet?
+    func wallets() async throws -> [Wallet]
+    func saveMarket(_ market: Market) async throws
+    func market(country: String) async throws -> Market?
+    func markets() async throws -> [Market]
+    func saveDeviceModel(_ model: DeviceModel) async throws
+    func deviceModel(id: String) async throws -> DeviceModel?
+    func deviceModels() async throws -> [DeviceModel]
+
+    // Credentials: only a SHA-256 of each API key is kept.
+    func saveCredential(hash: String, participant: Participant) async throws
+    func participant(credentialHash: String) async throws -> Participant?
+
+    // Devices.
+    func saveDevice(_ device: Device) async throws
+    func device(id: String) async throws -> Device?
+
+    // Vault and tokens.
+    func card(fingerprint: String) async throws -> VaultCard?
+    func card(id: String) async throws -> VaultCard?
+    /// Inserts or replaces a card (by id; fingerprints are unique).
+    func saveCard(_ card: VaultCard) async throws
+    /// Inserts the token with its first audit event, and inserts or updates its card,
+    /// in one transaction. Throws `StoreError.duplicate` when the token number is taken.
+    func createToken(_ token: Token, card: VaultCard, audit: AuditEvent) async throws
+    func token(id: String) async throws -> Token?
+    func token(number: String) async throws -> Token?
+    func tokens(_ query: TokenQuery) async throws -> [Token]
+    /// Updates tokens and appends their audit events in one transaction.
+    func updateTokens(_ tokens: [Token], audit: [AuditEvent]) async throws
+    /// Replaces a card (renewal) and appends audit events in one transaction.
+    func updateCard(_ card: VaultCard, previousFingerprint: String, audit: [AuditEvent]) async throws
+    func audit(tokenID: String) async throws -> [AuditEvent]
+
+    // One-time-code verifications.
+    func savePendingVerification(_ pending: PendingVerification) async throws
+    func pendingVerification(id: String) async throws -> PendingVerification?
+
+    // Idempotency of POSTs.
+    func idempotentResponse(participant: String, key: String) async throws -> StoredResponse?
+    /// Throws `StoreError.duplicate` when another response is stored under the key.
+    func saveIdempotentResponse(participant: String, key: String, response: StoredResponse) async throws
+}
+
+public struct TokenQuery: Sendable, Equatable {
+    public var walletID: String?
+    public var issuerID: String?
+    public var deviceID: String?
+    public var cardID: String?
+    public var country: String?
+    public var status: Token.Status?
+
+    public init(walletID: String? = nil, issuerID: String? = nil, deviceID: String? = nil, cardID: String? = nil,
+                country: String? = nil, status: Token.Status? = nil) {
+        self.walletID = walletID; self.issuerID = issuerID; self.deviceID = deviceID
+        self.cardID = cardID; self.country = country; self.status = status
+    }
+}
+
+/// An answer kept for a replayed `Idempotency-Key`.
+public struct StoredResponse: Codable, Sendable, Equatable {
+    /// SHA-256 of method, path and body: the same key with another request is refused.
+    public var requestHash: String
+    public var status: Int
+    public var body: Data
+    public init(requestHash: String, status: Int, body: Data) {
+        self.requestHash = requestHash; self.status = status; self.body = body
+    }
+}
+
+public enum StoreError: Error, Equatable, CustomStringConvertible {
+    case duplicate(String)
+    case notFound(String)
+
+    public var description: String {
+        switch self {
+        case .duplicate(let what): "already exists: \(what)"
+        case .notFound(let what): "not found: \(what)"
+        }
+    }
+}

@@ -1,0 +1,568 @@
+import Crypto
+import EMV
+import Foundation
+import Vault
+
+/// The token service provider: the vault, ID&V with the issuer, token creation and
+/// provisioning, and the token lifecycle. It knows nothing of HTTP; `PasswayServer`
+/// calls it with an authenticated `Participant` and maps its errors to problems.
+public final class TokenService: Sendable {
+    public let store: any TokenStore
+    let vault: CardVault
+    let issuerHost: any IssuerHostClient
+    let now: @Sendable () -> Date
+
+    /// Keys delivered per provisioning or replenishment.
+    public static let keyBatchSize = 10
+    /// One-time codes: lifetime and attempts.
+    public static let codeLifetime: TimeInterval = 600
+    public static let codeAttempts = 3
+    /// Token validity from issuance.
+    public static let tokenLifetimeYears = 3
+
+    public init(store: any TokenStore, vault: CardVault, issuerHost: any IssuerHostClient, now: @escaping @Sendable () -> Date = Date.init) {
+        self.store = store
+        self.vault = vault
+        self.issuerHost = issuerHost
+        self.now = now
+    }
+
+    /// Opens the vault with the store's data key, creating and storing one on first use.
+    public static func openVault(master: MasterKey, store: any TokenStore) async throws -> CardVault {
+        if let wrapped = try await store.wrappedDataKey() {
+            return try CardVault(master: master, wrappedDataKey: wrapped)
+        }
+        let vault = try CardVault(master: master, wrappedDataKey: nil)
+        try await store.saveWrappedDataKey(vault.wrappedDataKey)
+        return vault
+    }
+
+    /// Loads the default markets and device catalog where the store has none.
+    public func seedDefaults() async throws {
+        if try await store.markets().isEmpty { for m in Defaults.markets { try await store.saveMarket(m) } }
+        if try await store.deviceModels().isEmpty { for d in Defaults.deviceModels { try await store.saveDeviceModel(d) } }
+    }
+
+    // MARK: Credentials
+
+    /// A new API key for a participant; only its hash is stored. The key is shown once.
+    public func issueCredential(for participant: Participant) async throws -> String {
+        let key = "pwk_" + randomAlphanumeric(40)
+        try await store.saveCredential(hash: Self.credentialHash(key), participant: participant)
+        return key
+    }
+
+    public func authenticate(apiKey: String) async throws -> Participant? {
+        try await store.participant(credentialHash: Self.credentialHash(apiKey))
+    }
+
+    static func credentialHash(_ key: String) -> String { Hex.encode(Array(SHA256.hash(data: Array(key.utf8)))) }
+
+    // MARK: Participants (network operator)
+
+    /// Onboards an issuer: checks its ranges and creates its issuer master key for the
+    /// token ranges (TDES, kept sealed in the vault).
+    public func onboardIssuer(_ issuer: Issuer) async throws {
+        try Validate.identifier(issuer.id, field: "id")
+        try Validate.nonEmpty(issuer.name, field: "name", max: 100)
+        try Validate.country(issuer.country, field: "country")
+        try Validate.currency(issuer.currency, field: "currency")
+        guard !issuer.cardRanges.isEmpty else { throw TokenServiceError.invalid(field: "cardRanges", reason: "at least one BIN") }
+        guard !issuer.tokenRanges.isEmpty else { throw TokenServiceError.invalid(field: "tokenRanges", reason: "at least one token BIN") }
+        for r in issuer.cardRanges { try Validate.bin(r, field: "cardRanges") }
+        for r in issuer.tokenRanges { try Validate.bin(r, field: "tokenRanges") }
+        guard URL(string: issuer.hostURL)?.scheme?.hasPrefix("http") == true else {
+            throw TokenServiceError.invalid(field: "hostURL", reason: "must be an http(s) URL")
+        }
+        if try await store.issuer(id: issuer.id) != nil { throw TokenServiceError.conflict("issuer \(issuer.id) is already onboarded") }
+        for other in try await store.issuers() {
+            for r in issuer.cardRanges + issuer.tokenRanges
+            where (other.cardRanges + other.tokenRanges).contains(where: { $0.hasPrefix(r) || r.hasPrefix($0) }) {
+                throw TokenServiceError.conflict("range \(r) overlaps a range of issuer \(other.id)")
+            }
+        }
+        for wallet in issuer.enabledWallets where try await store.wallet(id: wallet) == nil {
+            throw TokenServiceError.invalid(field: "enabledWallets", reason: "no wallet \(wallet)")
+        }
+        var imk = [UInt8](repeating: 0, count: 16)
+        for i in imk.indices { imk[i] = UInt8.random(in: 0...255) }
+        let sealed = vault.sealSecret(adjustingOddParity(imk), context: "imk/\(issuer.id)")
+        try await store.saveIssuer(issuer, sealedMasterKey: sealed)
+    }
+
+    public func updateIssuerWallets(issuerID: String, enabledWallets: [String]) async throws -> Issuer {
+        guard var issuer = try await store.issuer(id: issuerID) else { throw TokenServiceError.notFound("issuer \(issuerID)") }
+        for wallet in enabledWallets where try await store.wallet(id: wallet) == nil {
+            throw TokenServiceError.invalid(field: "enabledWallets", reason: "no wallet \(wallet)")
+        }
+        issuer.enabledWallets = enabledWallets
+        try await store.saveIssuer(issuer, sealedMasterKey: nil)
+        return issuer
+    }
+
+    public func createWallet(_ wallet: Wallet) async throws {
+        try Validate.identifier(wallet.id, field: "id")
+        try Validate.nonEmpty(wallet.name, field: "name", max: 100)
+        guard wallet.tokenRequestorID.count == 11, wallet.tokenRequestorID.allSatisfy(\.isASCIIDigit) else {
+            throw TokenServiceError.invalid(field: "tokenRequestorID", reason: "must be 11 digits (EMVCo token requestor ID)")
+        }
+        if try await store.wallet(id: wallet.id) != nil { throw TokenServiceError.conflict("wallet \(wallet.id) exists") }
+        if try await store.wallets().contains(where: { $0.tokenRequestorID == wallet.tokenRequestorID }) {
+            throw TokenServiceError.conflict("token requestor ID \(wallet.tokenRequestorID) is taken")
+        }
+        try await store.saveWallet(wallet)
+    }
+
+    /// Moves a market through planned → pilot → live → suspended. Suspending it
+    /// suspends its active tokens in the network's name; lifting the suspension
+    /// resumes exactly those.
+    public func setMarketState(country: String, state: Market.State, reason: String?) async throws -> Market {
+        guard var market = try await store.market(country: country) else { throw TokenServiceError.notFound("market \(country)") }
+        if state == .suspended, (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            throw TokenServiceError.invalid(field: "reason", reason: "a suspension needs a reason that cardholders will be told")
+        }
+        let previous = market.state
+        market.state = state
+        market.reason = state == .suspended ? reason : nil
+        let at = now()
+        let network = Participant.network.actor
+        var changed: [Token] = []
+        var events: [AuditEvent] = []
+        if state == .suspended && previous != .suspended {
+            for var token in try await store.tokens(TokenQuery(country: country, status: .active)) {
+                token.status = .suspended
+                token.suspendedBy = network
+                token.suspensionReason = "market suspended: \(reason ?? "")"
+                token.updatedAt = at
+                changed.append(token)
+                events.append(AuditEvent(tokenID: token.id, at: at, actor: network, event: "suspend", from: .active, to: .suspended, reason: token.suspensionReason))
+            }
+        } else if previous == .suspended && state != .suspended {
+            for var token in try await store.tokens(TokenQuery(country: country, status: .suspended))
+            where token.suspendedBy?.kind == .network && token.suspensionReason?.hasPrefix("market suspended") == true {
+                token.status = .active
+                token.suspendedBy = nil
+                token.suspensionReason = nil
+                token.updatedAt = at
+                changed.append(token)
+                events.append(AuditEvent(tokenID: token.id, at: at, actor: network, event: "resume", from: .suspended, to: .active, reason: "market \(state.rawValue)"))
+            }
+        }
+        try await store.saveMarket(market)
+        if !changed.isEmpty { try await store.updateTokens(changed, audit: events) }
+        for token in changed { await notify(token, event: token.status == .active ? "resumed" : "suspended") }
+        return market
+    }
+
+    // MARK: Devices (wallet provider)
+
+    public func registerDevice(walletID: String, modelID: String, osVersion: String, country: String, publicKey: String) async throws -> Device {
+        guard let model = try await store.deviceModel(id: modelID) else {
+            throw TokenServiceError.ineligible(code: "device_not_supported", reason: "device model \(modelID) is not in the catalog")
+        }
+        guard model.nfc else { throw TokenServiceError.ineligible(code: "device_not_supported", reason: "\(model.manufacturer) \(model.model) has no NFC") }
+        guard osVersion.split(separator: ".").allSatisfy({ Int($0) != nil }), !osVersion.isEmpty else {
+            throw TokenServiceError.invalid(field: "osVersion", reason: "dotted numbers, like 14 or 4.2.1")
+        }
+        guard model.supports(osVersion: osVersion) else {
+            throw TokenServiceError.ineligible(code: "device_not_supported", reason: "\(model.model) needs OS \(model.minimumOS) or later")
+        }
+        try Validate.country(country, field: "country")
+        guard model.markets.contains(country) else {
+            throw TokenServiceError.ineligible(code: "device_not_supported", reason: "\(model.model) is not supported in \(country)")
+        }
+        guard let keyBytes = Data(base64Encoded: publicKey), (try? P256.KeyAgreement.PublicKey(x963Representation: keyBytes)) != nil else {
+            throw TokenServiceError.invalid(field: "publicKey", reason: "must be a P-256 public key, X9.63 uncompressed, base64")
+        }
+        let device = Device(id: "dev_" + randomAlphanumeric(20), walletID: walletID, modelID: modelID, kind: model.kind,
+                            osVersion: osVersion, country: country, publicKey: publicKey, lost: false, registeredAt: now())
+        try await store.saveDevice(device)
+        return device
+    }
+
+    public func device(id: String, for participant: Participant) async throws -> Device {
+        guard let device = try await store.device(id: id), participant == .network || participant == .wallet(device.walletID) else {
+            throw TokenServiceError.notFound("device \(id)")
+        }
+        return device
+    }
+
+    /// The cardholder lost the device: every token on it is suspended at once, in one
+    /// transaction, in the wallet's name (so the cardholder or issuer can resume).
+    public func reportLost(deviceID: String, walletID: String) async throws -> [Token] {
+        var device = try await device(id: deviceID, for: .wallet(walletID))
+        device.lost = true
+        try await store.saveDevice(device)
+        let at = now()
+        let actor = Participant.wallet(walletID).actor
+        var changed: [Token] = []
+        var events: [AuditEvent] = []
+        for var token in try await store.tokens(TokenQuery(deviceID: deviceID, status: .active)) {
+            token.status = .suspended
+            token.suspendedBy = actor
+            token.suspensionReason = "device reported lost"
+            token.updatedAt = at
+            changed.append(token)
+            events.append(AuditEvent(tokenID: token.id, at: at, actor: actor, event: "suspend", from: .active, to: .suspended, reason: "device reported lost"))
+        }
+        if !changed.isEmpty { try await store.updateTokens(changed, audit: events) }
+        for token in changed { await notify(token, event: "suspended") }
+        return changed
+    }
+
+    // MARK: Enrollment
+
+    public struct EnrollmentRequest: Sendable {
+        public var deviceID: String
+        public var pan: String
+        public var expiry: String
+        public var cvv2: String?
+        public var riskScore: Int
+        public init(deviceID: String, pan: String, expiry: String, cvv2: String?, riskScore: Int) {
+            self.deviceID = deviceID; self.pan = pan; self.expiry = expiry; self.cvv2 = cvv2; self.riskScore = riskScore
+        }
+    }
+
+    public enum EnrollmentOutcome: Sendable {
+        case approved(Token, SealedProvisioning)
+        case pendingVerification(PendingVerification, VerificationMethod)
+        case declined(reason: String)
+    }
+
+    /// Adds a card to a device: eligibility, ID&V with the issuer, then a token (green)
+    /// or a one-time code sent through the issuer (yellow), or a decline (red).
+    public func enroll(walletID: String, _ request: EnrollmentRequest) async throws -> EnrollmentOutcome {
+        let pan: PAN
+        do { pan = try PAN(request.pan) } catch { throw TokenServiceError.ineligible(code: "invalid_card_number", reason: "\(error)") }
+        let expiry = try Validate.expiry(request.expiry, now: now())
+        if let cvv2 = request.cvv2, !(cvv2.count == 3 && cvv2.allSatisfy(\.isASCIIDigit)) {
+            throw TokenServiceError.invalid(field: "cvv2", reason: "three digits")
+        }
+        guard (0...99).contains(request.riskScore) else { throw TokenServiceError.invalid(field: "riskScore", reason: "0 to 99") }
+        let device = try await device(id: request.deviceID, for: .wallet(walletID))
+        guard !device.lost else { throw TokenServiceError.ineligible(code: "device_lost", reason: "the device was reported lost") }
+        guard let wallet = try await store.wallet(id: walletID) else { throw TokenServiceError.notFound("wallet \(walletID)") }
+        guard let issuer = try await store.issuers().first(where: { $0.owns(cardNumber: pan.digits) }) else {
+            throw TokenServiceError.ineligible(code: "card_range_not_supported", reason: "cards starting \(pan.bin) are not from an onboarded issuer")
+        }
+        guard issuer.enabledWallets.contains(walletID) else {
+            throw TokenServiceError.ineligible(code: "wallet_not_enabled", reason: "\(issuer.name) has not enabled \(wallet.name)")
+        }
+        guard let market = try await store.market(country: device.country) else {
+            throw TokenServiceError.ineligible(code: "market_not_live", reason: "Passway does not operate in \(device.country)")
+        }
+        guard market.acceptsEnrollments else {
+            let why = market.state == .suspended ? "suspended: \(market.reason ?? "")" : "not live yet (\(market.state.rawValue))"
+            throw TokenServiceError.ineligible(code: market.state == .suspended ? "market_suspended" : "market_not_live",
+                                               reason: "\(market.name) is \(why)")
+        }
+        guard let model = try await store.deviceModel(id: device.modelID), model.markets.contains(device.country) else {
+            throw TokenServiceError.ineligible(code: "device_not_supported", reason: "device model \(device.modelID) is not supported in \(device.country)")
+        }
+        let decision: IDVDecision
+        do {
+            decision = try await issuerHost.authorize(IDVRequest(pan: pan.digits, expiry: expiry, cvv2: request.cvv2, walletID: walletID,
+                                                                 tokenRequestorID: wallet.tokenRequestorID, deviceKind: model.kind.rawValue,
+                                                                 deviceModel: model.id, country: device.country, riskScore: request.riskScore),
+                                                      issuer: issuer)
+        } catch let error as TokenServiceError {
+            throw error
+        } catch {
+            throw TokenServiceError.issuerUnavailable("\(error)")
+        }
+        let card = try await vaultCard(for: pan, expiry: expiry, issuer: issuer)
+        switch decision.decision {
+        case .red:
+            return .declined(reason: decision.reason ?? "the issuer declined")
+        case .green:
+            let (token, sealed) = try await createToken(card: card.card, issuer: issuer, wallet: wallet, device: device,
+                                                        actor: Participant.wallet(walletID).actor, path: "green")
+            return .approved(token, sealed)
+        case .yellow:
+            guard let method = decision.methods.first else {
+                return .declined(reason: "the issuer asked for verification but offered no way to reach the cardholder")
+            }
+            // Kept so that the verification can create the token; no token exists yet.
+            try await store.saveCard(card.card)
+            let code = String(format: "%06d", Int.random(in: 0...999_999))
+            let pendingID = "ver_" + randomAlphanumeric(20)
+            let pending = PendingVerification(id: pendingID, walletID: walletID, deviceID: device.id, cardID: card.card.id,
+                                              issuerID: issuer.id, codeHash: Self.codeHash(pendingID, code), method: method.id,
+                                              attemptsLeft: Self.codeAttempts, expiresAt: now().addingTimeInterval(Self.codeLifetime),
+                                              state: .pending, tokenID: nil)
+            try await store.savePendingVerification(pending)
+            do {
+                try await issuerHost.deliverActivationCode(ActivationCodeDelivery(pan: pan.digits, methodID: method.id, code: code,
+                                                                                  walletName: wallet.name, expiresAt: pending.expiresAt),
+                                                           issuer: issuer)
+            } catch {
+                throw TokenServiceError.issuerUnavailable("the activation code could not be delivered: \(error)")
+            }
+            return .pendingVerification(pending, method)
+        }
+    }
+
+    /// The cardholder types the code the bank sent.
+    public func verify(verificationID: String, walletID: String, code: String) async throws -> (Token, SealedProvisioning) {
+        guard var pending = try await store.pendingVerification(id: verificationID), pending.walletID == walletID else {
+            throw TokenServiceError.notFound("verification \(verificationID)")
+        }
+        switch pending.state {
+        case .approved: throw TokenServiceError.conflict("this verification already succeeded")
+        case .failed, .expired: throw TokenServiceError.verificationFailed(reason: "this verification has ended; add the card again", attemptsLeft: 0)
+        case .pending: break
+        }
+        if now() > pending.expiresAt {
+            pending.state = .expired
+            try await store.savePendingVerification(pending)
+            throw TokenServiceError.verificationFailed(reason: "the code has expired; add the card again", attemptsLeft: 0)
+        }
+        guard constantTimeEquals(Self.codeHash(pending.id, code), pending.codeHash) else {
+            pending.attemptsLeft -= 1
+            if pending.attemptsLeft <= 0 { pending.state = .failed }
+            try await store.savePendingVerification(pending)
+            throw TokenServiceError.verificationFailed(reason: pending.attemptsLeft > 0 ? "wrong code" : "wrong code; no attempts left",
+                                                       attemptsLeft: pending.attemptsLeft)
+        }
+        guard let card = try await store.card(id: pending.cardID), let issuer = try await store.issuer(id: pending.issuerID),
+              let wallet = try await store.wallet(id: walletID) else {
+            throw TokenServiceError.notFound("card for verification \(verificationID)")
+        }
+        let device = try await device(id: pending.deviceID, for: .wallet(walletID))
+        guard !device.lost else { throw TokenServiceError.ineligible(code: "device_lost", reason: "the device was reported lost") }
+        let (token, sealed) = try await createToken(card: card, issuer: issuer, wallet: wallet, device: device,
+                                                    actor: Participant.wallet(walletID).actor, path: "yellow")
+        pending.state = .approved
+        pending.tokenID = token.id
+        try await store.savePendingVerification(pending)
+        return (token, sealed)
+    }
+
+    static func codeHash(_ id: String, _ code: String) -> String { Hex.encode(Array(SHA256.hash(data: Array("\(id):\(code)".utf8)))) }
+
+    private func vaultCard(for pan: PAN, expiry: String, issuer: Issuer) async throws -> (card: VaultCard, isNew: Bool) {
+        if var existing = try await store.card(fingerprint: vault.fingerprint(pan)) {
+            existing.expiry = expiry
+            return (existing, false)
+        }
+        let id = "card_" + randomAlphanumeric(20)
+        return (VaultCard(id: id, issuerID: issuer.id, fingerprint: vault.fingerprint(pan), sealedPAN: vault.seal(pan, context: id),
+                          maskedPAN: pan.masked, expiry: expiry, par: Self.newPAR()), true)
+    }
+
+    /// EMVCo Payment Account Reference: a 4-character BIN controller identifier and 25
+    /// characters unique to the account.
+    static func newPAR() -> String { "PW01" + randomAlphanumeric(25, uppercase: true) }
+
+    private func createToken(card: VaultCard, issuer: Issuer, wallet: Wallet, device: Device,
+                             actor: Actor, path: String) async throws -> (Token, SealedProvisioning) {
+        let imk = try await issuerMasterKey(issuer.id)
+        let at = now()
+        let expiry = Self.tokenExpiry(from: at)
+        for _ in 0..<20 {
+            let range = issuer.tokenRanges.randomElement()!
+            var digits = range
+            while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
+            digits.append(Luhn.checkDigit(for: digits)!)
+            let token = Token(id: "tok_" + randomAlphanumeric(20), number: digits, expiry: expiry, cardID: card.id, issuerID: issuer.id,
+                              walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
+                              par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
+                              nextATC: UInt16(Self.keyBatchSize + 1), createdAt: at, updatedAt: at)
+            do {
+                try await store.createToken(token, card: card, audit:
+                    AuditEvent(tokenID: token.id, at: at, actor: actor, event: "create", from: nil, to: .active, reason: "ID&V \(path)"))
+            } catch StoreError.duplicate {
+                continue // token number taken: draw another
+            }
+            let sealed = try seal(token: token, imk: imk, firstATC: 1, device: device)
+            await notify(token, event: "created")
+            return (token, sealed)
+        }
+        throw TokenServiceError.conflict("token range of \(issuer.id) is exhausted")
+    }
+
+    private func seal(token: Token, imk: TDESKey, firstATC: UInt16, device: Device) throws -> SealedProvisioning {
+        let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: token.number, firstATC: firstATC, count: Self.keyBatchSize)
+        let payload = ProvisioningPayload(tokenID: token.id, tokenNumber: token.number, expiry: token.expiry, panSequenceNumber: "00",
+                                          par: token.par, tokenRequestorID: token.tokenRequestorID, keys: keys)
+        let publicKey = try P256.KeyAgreement.PublicKey(x963Representation: Data(base64Encoded: device.publicKey)!)
+        return try SealedProvisioning.seal(payload, to: publicKey)
+    }
+
+    func issuerMasterKey(_ issuerID: String) async throws -> TDESKey {
+        guard let sealed = try await store.sealedIssuerMasterKey(issuerID: issuerID) else {
+            throw TokenServiceError.notFound("issuer master key of \(issuerID)")
+        }
+        return try TDESKey(try vault.openSecret(sealed, context: "imk/\(issuerID)"))
+    }
+
+    static func tokenExpiry(from date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month], from: date)
+        return String(format: "%02d%02d", (c.year! + tokenLifetimeYears) % 100, c.month!)
+    }
+
+    /// The device asks for the next batch of single-use keys.
+    public func replenish(tokenID: String, walletID: String) async throws -> SealedProvisioning {
+        var token = try await token(id: tokenID, for: .wallet(walletID))
+        guard token.status == .active else { throw TokenServiceError.conflict("token is \(token.status.rawValue); keys are only given to active tokens") }
+        let device = try await device(id: token.deviceID, for: .wallet(walletID))
+        guard Int(token.nextATC) + Self.keyBatchSize <= Int(UInt16.max) else { throw TokenServiceError.conflict("the token's ATC range is used up") }
+        let first = token.nextATC
+        token.nextATC = first + UInt16(Self.keyBatchSize)
+        token.updatedAt = now()
+        try await store.updateTokens([token], audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: Participant.wallet(walletID).actor,
+                                                                 event: "replenish", from: nil, to: nil, reason: "keys for ATC \(first)…\(token.nextATC - 1)")])
+        return try seal(token: token, imk: try await issuerMasterKey(token.issuerID), firstATC: first, device: device)
+    }
+
+    // MARK: Tokens and their lifecycle
+
+    public func token(id: String, for participant: Participant) async throws -> Token {
+        guard let token = try await store.token(id: id), Self.canSee(participant, token) else {
+            // The same answer for "absent" and "not yours": no probing of other participants' tokens.
+            throw TokenServiceError.notFound("token \(id)")
+        }
+        return token
+    }
+
+    public func tokens(for participant: Participant, deviceID: String? = nil) async throws -> [Token] {
+        switch participant {
+        case .network: try await store.tokens(TokenQuery(deviceID: deviceID))
+        case .issuer(let id): try await store.tokens(TokenQuery(issuerID: id, deviceID: deviceID))
+        case .wallet(let id): try await store.tokens(TokenQuery(walletID: id, deviceID: deviceID))
+        }
+    }
+
+    public func audit(tokenID: String, for participant: Participant) async throws -> [AuditEvent] {
+        _ = try await token(id: tokenID, for: participant)
+        return try await store.audit(tokenID: tokenID)
+    }
+
+    static func canSee(_ participant: Participant, _ token: Token) -> Bool {
+        switch participant {
+        case .network: true
+        case .issuer(let id): token.issuerID == id
+        case .wallet(let id): token.walletID == id
+        }
+    }
+
+    public enum LifecycleAction: String, Sendable, CaseIterable { case suspend, resume, delete }
+
+    /// Who may lift whose suspension. A cardholder (through the wallet) resumes only what
+    /// the cardholder suspended; the issuer also what the cardholder suspended; the
+    /// network only its own (market) suspensions. Nobody lifts the issuer's suspension
+    /// but the issuer.
+    public static func mayResume(_ who: Actor.Kind, suspendedBy: Actor.Kind) -> Bool {
+        switch (who, suspendedBy) {
+        case (.wallet, .wallet): true
+        case (.issuer, .wallet), (.issuer, .issuer): true
+        case (.network, .network): true
+        default: false
+        }
+    }
+
+    public func change(tokenID: String, action: LifecycleAction, by participant: Participant, reason: String?) async throws -> Token {
+        var token = try await token(id: tokenID, for: participant)
+        if let reason, reason.count > 200 { throw TokenServiceError.invalid(field: "reason", reason: "at most 200 characters") }
+        let actor = participant.actor
+        let from = token.status
+        switch (action, token.status) {
+        case (_, .deleted):
+            throw TokenServiceError.conflict("token is deleted; nothing can change it")
+        case (.suspend, .suspended):
+            throw TokenServiceError.conflict("token is already suspended (by \(token.suspendedBy?.kind.rawValue ?? "?"))")
+        case (.suspend, .active):
+            token.status = .suspended
+            token.suspendedBy = actor
+            token.suspensionReason = reason ?? "suspended by \(actor.kind.rawValue)"
+        case (.resume, .active):
+            throw TokenServiceError.conflict("token is already active")
+        case (.resume, .suspended):
+            let by = token.suspendedBy?.kind ?? .network
+            guard Self.mayResume(actor.kind, suspendedBy: by) else {
+                throw TokenServiceError.conflict("token was suspended by the \(by.rawValue); the \(actor.kind.rawValue) cannot resume it")
+            }
+            if let device = try await store.device(id: token.deviceID), device.lost, actor.kind == .wallet {
+                throw TokenServiceError.conflict("the device was reported lost; the issuer can resume its tokens")
+            }
+            token.status = .active
+            token.suspendedBy = nil
+            token.suspensionReason = nil
+        case (.delete, _):
+            token.status = .deleted
+        }
+        token.updatedAt = now()
+        try await store.updateTokens([token], audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: actor, event: action.rawValue,
+                                                                 from: from, to: token.status, reason: reason)])
+        await notify(token, event: action.rawValue == "delete" ? "deleted" : action == .suspend ? "suspended" : "resumed")
+        return token
+    }
+
+    /// The issuer renews a card: a new expiry, and perhaps a new number. The tokens keep
+    /// their numbers; the vault now maps them to the new card data.
+    public func renewCard(issuerID: String, pan: String, newPAN: String?, newExpiry: String) async throws -> (VaultCard, [Token]) {
+        let current: PAN
+        do { current = try PAN(pan) } catch { throw TokenServiceError.invalid(field: "pan", reason: "\(error)") }
+        let expiry = try Validate.expiry(newExpiry, now: now())
+        guard var card = try await store.card(fingerprint: vault.fingerprint(current)), card.issuerID == issuerID else {
+            throw TokenServiceError.notFound("card \(current.masked)")
+        }
+        let previousFingerprint = card.fingerprint
+        card.expiry = expiry
+        if let newPAN {
+            let replacement: PAN
+            do { replacement = try PAN(newPAN) } catch { throw TokenServiceError.invalid(field: "newPan", reason: "\(error)") }
+            guard let issuer = try await store.issuer(id: issuerID), issuer.owns(cardNumber: replacement.digits) else {
+                throw TokenServiceError.invalid(field: "newPan", reason: "\(replacement.masked) is not in your card ranges")
+            }
+            if replacement != current, try await store.card(fingerprint: vault.fingerprint(replacement)) != nil {
+                throw TokenServiceError.conflict("\(replacement.masked) is already another card in the vault")
+            }
+            card.fingerprint = vault.fingerprint(replacement)
+            card.sealedPAN = vault.seal(replacement, context: card.id)
+            card.maskedPAN = replacement.masked
+        }
+        let tokens = try await store.tokens(TokenQuery(cardID: card.id))
+        let at = now()
+        let actor = Participant.issuer(issuerID).actor
+        let events = tokens.map { AuditEvent(tokenID: $0.id, at: at, actor: actor, event: "card_renewed", from: $0.status, to: $0.status,
+                                             reason: newPAN == nil ? "new expiry \(expiry)" : "new card \(card.maskedPAN), expiry \(expiry)") }
+        try await store.updateCard(card, previousFingerprint: previousFingerprint, audit: events)
+        return (card, tokens)
+    }
+
+    /// The card number behind a token, for the network on its way to the issuer.
+    public func detokenize(_ token: Token) async throws -> PAN {
+        guard let card = try await store.card(id: token.cardID) else { throw TokenServiceError.notFound("card of token \(token.id)") }
+        return try vault.open(card.sealedPAN, context: card.id)
+    }
+
+    private func notify(_ token: Token, event: String) async {
+        guard let issuer = try? await store.issuer(id: token.issuerID), let card = try? await store.card(id: token.cardID) else { return }
+        // Best effort: a failed notification does not undo the change; the issuer can
+        // always read the token's state and audit trail through the API.
+        try? await issuerHost.notifyTokenUpdated(TokenNotification(tokenID: token.id, maskedToken: token.maskedNumber, maskedPAN: card.maskedPAN,
+                                                                  event: event, status: token.status, reason: token.suspensionReason),
+                                                issuer: issuer)
+    }
+}
+
+func randomAlphanumeric(_ count: Int, uppercase: Bool = false) -> String {
+    let alphabet = Array(uppercase ? "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    var rng = SystemRandomNumberGenerator()
+    return String((0..<count).map { _ in alphabet.randomElement(using: &rng)! })
+}
+
+func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count else { return false }
+    var diff: UInt8 = 0
+    for i in x.indices { diff |= x[i] ^ y[i] }
+    return diff == 0
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}

@@ -1,0 +1,190 @@
+import ArgumentParser
+import Foundation
+import TokenService
+import Wallet
+
+/// `passway device`: the wallet app on a phone or watch, on the command line. Its state
+/// (its private key, its tokens and their single-use keys) lives in one file.
+struct DeviceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device",
+        abstract: "Emulate the wallet app on a phone or a watch.",
+        subcommands: [Register.self, AddCard.self, Cards.self, Replenish.self, Lost.self]
+    )
+
+    struct Options: ParsableArguments {
+        @Option(help: "The device's state file (created by register).") var state = "device.json"
+    }
+
+    /// What the file holds: where the wallet server is, the wallet's key, the device.
+    struct State: Codable {
+        var server: String
+        var apiKey: String
+        var wallet: DeviceWallet
+    }
+
+    static func load(_ path: String) throws -> State {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError("no device state at \(path): run `passway device register` first (or pass --state)")
+        }
+        do { return try HTTPJSON.decoder.decode(State.self, from: data) } catch {
+            throw CLIError("\(path) is not a device state file")
+        }
+    }
+
+    static func save(_ state: State, _ path: String) throws {
+        let data = try HTTPJSON.encoder.encode(state)
+        // Owner-only: the file holds the device's private key and payment keys.
+        guard FileManager.default.createFile(atPath: path + ".tmp", contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot write \(path)")
+        }
+        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: path + ".tmp"))
+    }
+
+    static func client(_ state: State) -> HTTPJSON { HTTPJSON(base: state.server, apiKey: state.apiKey) }
+
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register this device with the wallet provider.")
+        @OptionGroup var options: Options
+        @Option(help: "Wallet server URL.") var server = "http://127.0.0.1:8080"
+        @Option(name: .customLong("api-key"), help: "The wallet's API key.") var apiKey: String
+        @Option(help: "Device model id from the catalog (GET /v1/device-models).") var model: String
+        @Option(help: "OS version.") var os: String
+        @Option(help: "Country where the device is used (ISO 3166-1 alpha-2).") var country: String
+
+        func run() async throws {
+            if FileManager.default.fileExists(atPath: options.state) {
+                throw CLIError("\(options.state) exists; a device registers once (use another --state for another device)")
+            }
+            var state = State(server: server, apiKey: apiKey, wallet: DeviceWallet(modelID: model, osVersion: os, country: country))
+            let (_, json) = try await client(state).call(.POST, "/v1/devices", [
+                "modelID": model, "osVersion": os, "country": country, "publicKey": try state.wallet.publicKey,
+            ])
+            state.wallet.deviceID = (json as? [String: Any])?["id"] as? String
+            try save(state, options.state)
+            print("registered \(model) as \(state.wallet.deviceID ?? "?")")
+        }
+    }
+
+    struct AddCard: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add-card", abstract: "Add a card; asks for the bank's one-time code when the bank wants one.")
+        @OptionGroup var options: Options
+        @Option(help: "Card number.") var pan: String
+        @Option(help: "Expiry as printed, MM/YY.") var expiry: String
+        @Option(help: "Security code.") var cvv2: String?
+        @Option(help: "The wallet's risk score for this attempt, 0 to 99.") var risk = 0
+        @Option(help: "The one-time code, if you already have it (otherwise you are asked).") var code: String?
+
+        func run() async throws {
+            var state = try load(options.state)
+            guard let deviceID = state.wallet.deviceID else { throw CLIError("the device is not registered") }
+            var body: [String: Any] = ["deviceID": deviceID, "pan": pan, "expiry": expiry, "riskScore": risk]
+            if let cvv2 { body["cvv2"] = cvv2 }
+            let http = client(state)
+            var (_, json) = try await http.call(.POST, "/v1/enrollments", body)
+            var answer = try http.decode(EnrollmentAnswer.self, json)
+            if answer.status == "pending_verification", let verification = answer.verificationID {
+                print("your bank sent a code by \(answer.method?.channel.rawValue ?? "?") to \(answer.method?.destination ?? "?")")
+                var typed = code
+                if typed == nil {
+                    print("code: ", terminator: "")
+                    fflush(nil)
+                    typed = readLine()?.trimmingCharacters(in: .whitespaces)
+                }
+                guard let typed, !typed.isEmpty else { throw CLIError("no code given; add the card again when you have it") }
+                (_, json) = try await http.call(.POST, "/v1/enrollments/\(verification)/verify", ["code": typed])
+                answer = try http.decode(EnrollmentAnswer.self, json)
+            }
+            guard answer.status == "approved", let sealed = answer.provisioning else {
+                throw CLIError("the card was not added: \(answer.reason ?? answer.status)")
+            }
+            let token = try state.wallet.receive(sealed)
+            try save(state, options.state)
+            print("card added: token \(token.masked) (\(token.tokenID)), \(token.keys.count) payment keys")
+        }
+    }
+
+    struct Cards: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the cards on this device, with their status at the server.")
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            var state = try load(options.state)
+            guard let deviceID = state.wallet.deviceID else { throw CLIError("the device is not registered") }
+            let (_, json) = try await client(state).call(.GET, "/v1/tokens?deviceID=\(deviceID)")
+            let server = (json as? [[String: Any]]) ?? []
+            for i in state.wallet.tokens.indices {
+                if let s = server.first(where: { $0["id"] as? String == state.wallet.tokens[i].tokenID }) {
+                    state.wallet.tokens[i].status = s["status"] as? String ?? "?"
+                }
+            }
+            try save(state, options.state)
+            if state.wallet.tokens.isEmpty { print("no cards on this device") }
+            for t in state.wallet.tokens {
+                print("\(t.masked)  \(t.status.padding(toLength: 9, withPad: " ", startingAt: 0))  expires \(t.expiry.suffix(2))/\(t.expiry.prefix(2))  \(t.keys.count) keys  \(t.tokenID)")
+            }
+        }
+    }
+
+    struct Replenish: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Fetch the next batch of single-use keys for a token.")
+        @OptionGroup var options: Options
+        @Option(help: "Token id (see `cards`); all low tokens when omitted.") var token: String?
+
+        func run() async throws {
+            var state = try load(options.state)
+            let targets = token.map { [$0] } ?? state.wallet.tokens.filter { state.wallet.needsKeys(tokenID: $0.tokenID) }.map(\.tokenID)
+            if targets.isEmpty { print("every token has enough keys") }
+            for id in targets {
+                let http = client(state)
+                let (_, json) = try await http.call(.POST, "/v1/tokens/\(id)/keys", [:])
+                let t = try state.wallet.receive(try http.decode(SealedProvisioning.self, json))
+                print("\(t.masked): \(t.keys.count) keys")
+            }
+            try save(state, options.state)
+        }
+    }
+
+    struct Lost: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Report this device lost: all its tokens are suspended.")
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            let state = try load(options.state)
+            guard let deviceID = state.wallet.deviceID else { throw CLIError("the device is not registered") }
+            let (_, json) = try await client(state).call(.POST, "/v1/devices/\(deviceID)/lost", [:])
+            print("device reported lost; \((json as? [Any])?.count ?? 0) token(s) suspended")
+        }
+    }
+}
+
+struct EnrollmentAnswer: Decodable {
+    var status: String
+    var provisioning: SealedProvisioning?
+    var verificationID: String?
+    var method: VerificationMethod?
+    var reason: String?
+}
+
+struct IssuerHostCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "issuer-host",
+        abstract: "The bundled issuer host: read what the bank sent its cardholders.",
+        subcommands: [Outbox.self]
+    )
+
+    struct Outbox: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the messages (one-time codes) the bank sent to its cardholders.")
+        @Option(help: "Issuer host URL.") var url = "http://127.0.0.1:8090"
+        @Option(help: "Bank id.") var bank: String
+
+        func run() async throws {
+            let (_, json) = try await HTTPJSON(base: url, apiKey: nil).call(.GET, "/banks/\(bank)/outbox")
+            let messages = (json as? [[String: Any]]) ?? []
+            if messages.isEmpty { print("the outbox of \(bank) is empty") }
+            for m in messages {
+                print("\(m["channel"] as? String ?? "?") to \(m["destination"] as? String ?? "?") (card \(m["maskedPAN"] as? String ?? "?")): \(m["text"] as? String ?? "")")
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// A small JSON-over-HTTP client for the command line (device emulator, issuer host
+/// tools). Problem answers become one-line errors.
+struct HTTPJSON {
+    let base: String
+    let apiKey: String?
+
+    static let encoder: JSONEncoder = { let e = JSONEncoder(); e.dateEncodingStrategy = .iso8601; return e }()
+    static let decoder: JSONDecoder = { let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; return d }()
+
+    enum Method { case GET, POST }
+
+    func call(_ method: Method, _ path: String, _ body: [String: Any]? = nil) async throws -> (status: Int, json: Any) {
+        var request = HTTPClientRequest(url: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path)
+        request.method = method == .GET ? .GET : .POST
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        } catch {
+            throw CLIError("cannot reach \(base): is `passway serve` running?")
+        }
+        let data = Data((try await response.body.collect(upTo: 8 << 20)).readableBytesView)
+        let json = (try? JSONSerialization.jsonObject(with: data)) ?? [:]
+        if response.status.code >= 400 {
+            let problem = json as? [String: Any]
+            throw CLIError("\(response.status.code) \(problem?["title"] as? String ?? "error"): \(problem?["detail"] as? String ?? String(decoding: data, as: UTF8.self))")
+        }
+        return (Int(response.status.code), json)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ json: Any) throws -> T {
+        try Self.decoder.decode(T.self, from: JSONSerialization.data(withJSONObject: json))
+    }
+}

@@ -1,0 +1,102 @@
+import EMV
+import Foundation
+import Testing
+import Wallet
+
+/// The story over real HTTP: a Russian bank's cardholder adds a card to a phone
+/// (green) and a watch (yellow, code from the bank's outbox); one PAR for both; the
+/// watch is lost; the bank renews the card and the phone's token keeps its number.
+@Suite(.serialized) struct EnrollmentFlowTests {
+    @Test func phoneGreenWatchYellowLostWatchRenewedCard() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+
+        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
+        var watch = try await s.register(model: "samsung-galaxy-watch7", os: "5")
+
+        // Phone: the bank's rules approve at once.
+        let green = try await s.enroll(phone)
+        #expect(green.status == 201, "\(green.json)")
+        #expect(green.string("status") == "approved")
+        let phoneToken = try phone.receive(try s.sealed(green))
+        #expect(phoneToken.tokenNumber.hasPrefix("22007199"))
+        #expect(Luhn.isValid(phoneToken.tokenNumber))
+        #expect(phoneToken.tokenNumber != s.pan)
+        #expect(phoneToken.keys.count == 10)
+        #expect(phoneToken.par.count == 29)
+
+        // Watch: the bank steps up; the code arrives in its outbox and is typed in.
+        let yellow = try await s.enroll(watch)
+        #expect(yellow.status == 202, "\(yellow.json)")
+        #expect(yellow.string("status") == "pending_verification")
+        let verificationID = try #require(yellow.string("verificationID"))
+        #expect((yellow.object["method"] as? [String: Any])?["destination"] as? String == "+7 *** ***-**-67")
+        let code = try #require(try await s.lastCode())
+        let wrong = try await harness.api("POST", "/v1/enrollments/\(verificationID)/verify", key: s.walletKey, json: ["code": code == "000000" ? "111111" : "000000"])
+        #expect(wrong.status == 422)
+        #expect(wrong.string("attemptsLeft") == "2")
+        let verified = try await harness.api("POST", "/v1/enrollments/\(verificationID)/verify", key: s.walletKey, json: ["code": code])
+        #expect(verified.status == 201, "\(verified.json)")
+        let watchToken = try watch.receive(try s.sealed(verified))
+
+        // Both active, one Payment Account Reference for the one card.
+        let tokens = try await harness.api("GET", "/v1/tokens", key: s.walletKey).array
+        #expect(tokens.count == 2)
+        #expect(tokens.allSatisfy { $0["status"] as? String == "active" })
+        #expect(Set(tokens.compactMap { $0["par"] as? String }) == [phoneToken.par])
+        #expect(watchToken.par == phoneToken.par)
+        #expect(watchToken.tokenNumber != phoneToken.tokenNumber)
+
+        // The watch is lost: its token is suspended, the phone's is not.
+        let lost = try await harness.api("POST", "/v1/devices/\(watch.deviceID!)/lost", key: s.walletKey, json: [:])
+        #expect(lost.status == 200)
+        #expect(lost.array.map { $0["id"] as? String } == [watchToken.tokenID])
+        let watchAfter = try await harness.api("GET", "/v1/tokens/\(watchToken.tokenID)", key: s.walletKey)
+        #expect(watchAfter.string("status") == "suspended")
+        #expect(watchAfter.string("suspendedBy") == "wallet")
+        let phoneAfter = try await harness.api("GET", "/v1/tokens/\(phoneToken.tokenID)", key: s.walletKey)
+        #expect(phoneAfter.string("status") == "active")
+        // Nobody can put keys on a lost device's token.
+        #expect(try await harness.api("POST", "/v1/tokens/\(watchToken.tokenID)/keys", key: s.walletKey, json: [:]).status == 409)
+
+        // The bank renews the card with a new number and expiry: the token keeps its number.
+        let newPAN = cardNumber("220070", seed: 99)
+        let renewed = try await harness.api("POST", "/v1/cards/renew", key: s.issuerKey, json: ["pan": s.pan, "newPan": newPAN, "newExpiry": "3112"])
+        #expect(renewed.status == 200, "\(renewed.json)")
+        #expect(renewed.string("maskedPAN") == PAN.mask(newPAN))
+        let phoneRenewed = try await harness.api("GET", "/v1/tokens/\(phoneToken.tokenID)", key: s.walletKey)
+        #expect(phoneRenewed.string("maskedNumber") == phoneAfter.string("maskedNumber"))
+        #expect(phoneRenewed.string("status") == "active")
+        let audit = try await harness.api("GET", "/v1/tokens/\(phoneToken.tokenID)/audit", key: s.issuerKey).array
+        #expect(audit.map { $0["event"] as? String } == ["create", "card_renewed"])
+        // The old number no longer finds the card.
+        #expect(try await harness.api("POST", "/v1/cards/renew", key: s.issuerKey, json: ["pan": s.pan, "newExpiry": "3112"]).status == 404)
+
+        // Keys are replenished for the phone, sealed to its key, with the next ATCs.
+        let more = try await harness.api("POST", "/v1/tokens/\(phoneToken.tokenID)/keys", key: s.walletKey, json: [:])
+        #expect(more.status == 200)
+        let data = try JSONSerialization.data(withJSONObject: more.object)
+        let refreshed = try phone.receive(try JSONDecoder().decode(SealedProvisioning.self, from: data))
+        #expect(refreshed.keys.map(\.atc) == Array(1...20).map(UInt16.init))
+
+        // The bank heard about every token change.
+        let notes = try await harness.issuerHost("GET", "/banks/\(s.bankID)/notifications").array
+        #expect(notes.compactMap { $0["event"] as? String }.contains("suspended"))
+        #expect(notes.filter { $0["event"] as? String == "created" }.count == 2)
+    }
+
+    @Test func theIssuerDeclinesOnRedAndNothingIsCreated() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        let phone = try await s.register(model: "xiaomi-14", os: "14")
+        let red = try await s.enroll(phone, cvv2: "999")
+        #expect(red.status == 200)
+        #expect(red.string("status") == "declined")
+        #expect(red.string("reason") == "security code does not match")
+        #expect(try await harness.api("GET", "/v1/tokens", key: s.walletKey).array.isEmpty)
+    }
+}
+
+import TokenService

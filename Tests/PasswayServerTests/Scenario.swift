@@ -1,0 +1,70 @@
+import Foundation
+import TokenService
+import Wallet
+
+/// A network with one wallet and one Russian bank whose cardholder has a card: the
+/// starting point of the enrollment tests, set up entirely over the HTTP APIs.
+struct RussianBankScenario {
+    let harness: PlatformHarness
+    let walletKey: String
+    let issuerKey: String
+    let bankID: String
+    let issuerID: String
+    let pan: String
+    let expiryPrinted = "12/29"
+
+    static func make(_ harness: PlatformHarness, suffix: String = "", cardPrefix: String = "220070", tokenPrefix: String = "22007199",
+                     seed: Int = 1) async throws -> RussianBankScenario {
+        let op = harness.info.operatorKey
+        let walletID = "passway-pay" + suffix
+        let wallet = try await harness.api("POST", "/v1/wallets", key: op, json: [
+            "id": walletID, "name": "Passway Pay", "tokenRequestorID": String(40_010_075_001 + (suffix.isEmpty ? 0 : 7)),
+        ])
+        precondition(wallet.status == 201, "wallet: \(wallet.json)")
+        let bankID = "bank-moskva" + suffix
+        let bank = try await harness.issuerHost("POST", "/banks", json: ["id": bankID])
+        precondition(bank.status == 201, "bank: \(bank.json)")
+        let pan = cardNumber(cardPrefix, seed: seed)
+        let account = try await harness.issuerHost("POST", "/banks/\(bankID)/accounts", json: [
+            "pan": pan, "expiry": "2912", "cvv2": "123", "holderName": "IVAN PETROV", "phone": "+79161234567",
+            "currency": "RUB", "balanceMinor": 5_000_000,
+        ])
+        precondition(account.status == 201, "account: \(account.json)")
+        let issuerID = "moskva-bank" + suffix
+        let issuer = try await harness.api("POST", "/v1/issuers", key: op, json: [
+            "id": issuerID, "name": "Moskva Bank", "country": "RU", "currency": "RUB",
+            "cardRanges": [cardPrefix], "tokenRanges": [tokenPrefix], "enabledWallets": [walletID],
+            "hostURL": harness.info.issuerHostURL + "/banks/\(bankID)",
+        ])
+        precondition(issuer.status == 201, "issuer: \(issuer.json)")
+        return RussianBankScenario(harness: harness, walletKey: wallet.object["apiKey"] as! String, issuerKey: issuer.object["apiKey"] as! String,
+                                   bankID: bankID, issuerID: issuerID, pan: pan)
+    }
+
+    /// Registers a device over the API and returns its wallet-side state.
+    func register(model: String, os: String) async throws -> DeviceWallet {
+        var device = DeviceWallet(modelID: model, osVersion: os, country: "RU")
+        let answer = try await harness.api("POST", "/v1/devices", key: walletKey, json: [
+            "modelID": model, "osVersion": os, "country": "RU", "publicKey": try device.publicKey,
+        ])
+        precondition(answer.status == 201, "device: \(answer.json)")
+        device.deviceID = answer.string("id")
+        return device
+    }
+
+    func enroll(_ device: DeviceWallet, pan: String? = nil, cvv2: String = "123") async throws -> PlatformHarness.Answer {
+        try await harness.api("POST", "/v1/enrollments", key: walletKey, json: [
+            "deviceID": device.deviceID!, "pan": pan ?? self.pan, "expiry": expiryPrinted, "cvv2": cvv2,
+        ])
+    }
+
+    func sealed(_ answer: PlatformHarness.Answer) throws -> SealedProvisioning {
+        let data = try JSONSerialization.data(withJSONObject: answer.object["provisioning"] ?? [:])
+        return try JSONDecoder().decode(SealedProvisioning.self, from: data)
+    }
+
+    /// The code the bank put in its outbox most recently.
+    func lastCode() async throws -> String? {
+        try await harness.issuerHost("GET", "/banks/\(bankID)/outbox").array.last?["code"] as? String
+    }
+}
