@@ -98,7 +98,10 @@ public struct PasswayAPI: Sendable {
             throw Problem.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters", field: "Idempotency-Key")
         }
         let who = participant.map { "\($0.actor.kind.rawValue):\($0.actor.id)" } ?? "anonymous"
-        let hash = Hex.encode(Array(SHA256.hash(data: Data("POST \(request.uri.path)\n".utf8) + body)))
+        // The same JSON with its keys in another order is the same request.
+        let canonical = (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]))
+            .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) } ?? body
+        let hash = Hex.encode(Array(SHA256.hash(data: Data("POST \(request.uri.path)\n".utf8) + canonical)))
         if let stored = try await service.store.idempotentResponse(participant: who, key: key) {
             guard stored.requestHash == hash else {
                 throw Problem(.unprocessableContent, code: "idempotency-key-reused", title: "Idempotency-Key reused",

@@ -31,7 +31,7 @@ public final class SQLiteStore: TokenStore {
                 CREATE TABLE devices (id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL, doc TEXT NOT NULL);
                 CREATE TABLE cards (id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL UNIQUE, issuer_id TEXT NOT NULL, doc TEXT NOT NULL);
                 CREATE TABLE tokens (
-                    id TEXT PRIMARY KEY, number TEXT NOT NULL UNIQUE,
+                    id TEXT PRIMARY KEY, number_fingerprint TEXT NOT NULL UNIQUE,
                     card_id TEXT NOT NULL REFERENCES cards(id), issuer_id TEXT NOT NULL, wallet_id TEXT NOT NULL,
                     device_id TEXT NOT NULL, country TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL);
                 CREATE INDEX tokens_card ON tokens(card_id);
@@ -173,9 +173,9 @@ public final class SQLiteStore: TokenStore {
             try await pool.write { db in
                 try Self.upsertCard(db, card)
                 try db.execute(sql: """
-                    INSERT INTO tokens (id, number, card_id, issuer_id, wallet_id, device_id, country, status, doc)
+                    INSERT INTO tokens (id, number_fingerprint, card_id, issuer_id, wallet_id, device_id, country, status, doc)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [token.id, token.number, token.cardID, token.issuerID, token.walletID, token.deviceID,
+                    """, arguments: [token.id, token.numberFingerprint, token.cardID, token.issuerID, token.walletID, token.deviceID,
                                      token.country, token.status.rawValue, tokenDoc])
                 try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [audit.tokenID, auditDoc])
             }
@@ -185,7 +185,9 @@ public final class SQLiteStore: TokenStore {
     }
 
     public func token(id: String) async throws -> Token? { try await one(Token.self, "SELECT doc FROM tokens WHERE id = ?", [id]) }
-    public func token(number: String) async throws -> Token? { try await one(Token.self, "SELECT doc FROM tokens WHERE number = ?", [number]) }
+    public func token(numberFingerprint: String) async throws -> Token? {
+        try await one(Token.self, "SELECT doc FROM tokens WHERE number_fingerprint = ?", [numberFingerprint])
+    }
 
     public func tokens(_ query: TokenQuery) async throws -> [Token] {
         var clauses: [String] = []

@@ -40,7 +40,7 @@ public protocol TokenStore: Sendable {
     /// in one transaction. Throws `StoreError.duplicate` when the token number is taken.
     func createToken(_ token: Token, card: VaultCard, audit: AuditEvent) async throws
     func token(id: String) async throws -> Token?
-    func token(number: String) async throws -> Token?
+    func token(numberFingerprint: String) async throws -> Token?
     func tokens(_ query: TokenQuery) async throws -> [Token]
     /// Updates tokens and appends their audit events in one transaction.
     func updateTokens(_ tokens: [Token], audit: [AuditEvent]) async throws

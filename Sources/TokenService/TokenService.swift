@@ -364,7 +364,10 @@ public final class TokenService: Sendable {
             var digits = range
             while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
             digits.append(Luhn.checkDigit(for: digits)!)
-            let token = Token(id: "tok_" + randomAlphanumeric(20), number: digits, expiry: expiry, cardID: card.id, issuerID: issuer.id,
+            let id = "tok_" + randomAlphanumeric(20)
+            let number = try PAN(digits)
+            let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
+                              maskedNumber: number.masked, expiry: expiry, cardID: card.id, issuerID: issuer.id,
                               walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
                               par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
                               nextATC: UInt16(Self.keyBatchSize + 1), createdAt: at, updatedAt: at)
@@ -374,16 +377,16 @@ public final class TokenService: Sendable {
             } catch StoreError.duplicate {
                 continue // token number taken: draw another
             }
-            let sealed = try seal(token: token, imk: imk, firstATC: 1, device: device)
+            let sealed = try seal(token: token, number: number, imk: imk, firstATC: 1, device: device)
             await notify(token, event: "created")
             return (token, sealed)
         }
         throw TokenServiceError.conflict("token range of \(issuer.id) is exhausted")
     }
 
-    private func seal(token: Token, imk: TDESKey, firstATC: UInt16, device: Device) throws -> SealedProvisioning {
-        let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: token.number, firstATC: firstATC, count: Self.keyBatchSize)
-        let payload = ProvisioningPayload(tokenID: token.id, tokenNumber: token.number, expiry: token.expiry, panSequenceNumber: "00",
+    private func seal(token: Token, number: PAN, imk: TDESKey, firstATC: UInt16, device: Device) throws -> SealedProvisioning {
+        let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: firstATC, count: Self.keyBatchSize)
+        let payload = ProvisioningPayload(tokenID: token.id, tokenNumber: number.digits, expiry: token.expiry, panSequenceNumber: "00",
                                           par: token.par, tokenRequestorID: token.tokenRequestorID, keys: keys)
         let publicKey = try P256.KeyAgreement.PublicKey(x963Representation: Data(base64Encoded: device.publicKey)!)
         return try SealedProvisioning.seal(payload, to: publicKey)
@@ -414,7 +417,7 @@ public final class TokenService: Sendable {
         token.updatedAt = now()
         try await store.updateTokens([token], audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: Participant.wallet(walletID).actor,
                                                                  event: "replenish", from: nil, to: nil, reason: "keys for ATC \(first)…\(token.nextATC - 1)")])
-        return try seal(token: token, imk: try await issuerMasterKey(token.issuerID), firstATC: first, device: device)
+        return try seal(token: token, number: try tokenNumber(token), imk: try await issuerMasterKey(token.issuerID), firstATC: first, device: device)
     }
 
     // MARK: Tokens and their lifecycle
@@ -531,6 +534,16 @@ public final class TokenService: Sendable {
                                              reason: newPAN == nil ? "new expiry \(expiry)" : "new card \(card.maskedPAN), expiry \(expiry)") }
         try await store.updateCard(card, previousFingerprint: previousFingerprint, audit: events)
         return (card, tokens)
+    }
+
+    /// The clear token number, for key derivation and the network's checks.
+    public func tokenNumber(_ token: Token) throws -> PAN {
+        try vault.open(token.sealedNumber, context: token.id)
+    }
+
+    /// The token a number names, found by its fingerprint.
+    public func token(number: PAN) async throws -> Token? {
+        try await store.token(numberFingerprint: vault.fingerprint(number))
     }
 
     /// The card number behind a token, for the network on its way to the issuer.

@@ -38,8 +38,14 @@ public struct Token: Codable, Sendable, Equatable {
     public enum Status: String, Codable, Sendable { case active, suspended, deleted }
 
     public var id: String
-    /// The token number (a PAN from the issuer's token range, Luhn-valid).
-    public var number: String
+    /// HMAC fingerprint of the token number: how the network finds a token. The number
+    /// itself (a Luhn-valid PAN from the issuer's token range) is a payment credential
+    /// and is kept only sealed, like a card number.
+    public var numberFingerprint: String
+    /// AES-GCM sealed token number, authenticated with the token id.
+    public var sealedNumber: Data
+    /// First six and last four of the token number.
+    public var maskedNumber: String
     /// YYMM.
     public var expiry: String
     public var cardID: String
@@ -57,10 +63,6 @@ public struct Token: Codable, Sendable, Equatable {
     public var nextATC: UInt16
     public var createdAt: Date
     public var updatedAt: Date
-
-    public var maskedNumber: String {
-        String(number.prefix(6)) + String(repeating: "*", count: max(0, number.count - 10)) + String(number.suffix(4))
-    }
 }
 
 /// One lifecycle step of a token, kept for ever.

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import Wallet
+
+/// Each kind of participant is refused what is not its own: a wallet another wallet's
+/// tokens and devices, an issuer another issuer's tokens and cards, and neither the
+/// network operator's operations. "Not yours" answers as "not found", so nobody can
+/// probe for others' identifiers.
+@Suite(.serialized) struct AccessControlTests {
+    @Test func everyKindOfParticipantIsRefusedWhatIsNotItsOwn() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let a = try await RussianBankScenario.make(harness)
+        let b = try await RussianBankScenario.make(harness, suffix: "-b", cardPrefix: "220080", tokenPrefix: "22008099", seed: 2)
+        var phoneA = try await a.register(model: "samsung-galaxy-s24", os: "14")
+        let tokenA = try phoneA.receive(try a.sealed(try await a.enroll(phoneA)))
+        var phoneB = try await b.register(model: "google-pixel-8", os: "14")
+        let tokenB = try phoneB.receive(try b.sealed(try await b.enroll(phoneB)))
+        let op = harness.info.operatorKey
+
+        // No key, a wrong key.
+        #expect(try await harness.api("GET", "/v1/tokens", key: nil).status == 401)
+        #expect(try await harness.api("GET", "/v1/tokens", key: "pwk_not-a-key").status == 401)
+
+        // Wallet B against wallet A's things.
+        for (method, path) in [("GET", "/v1/tokens/\(tokenA.tokenID)"), ("GET", "/v1/tokens/\(tokenA.tokenID)/audit"),
+                               ("POST", "/v1/tokens/\(tokenA.tokenID)/suspend"), ("POST", "/v1/tokens/\(tokenA.tokenID)/keys"),
+                               ("GET", "/v1/devices/\(phoneA.deviceID!)"), ("POST", "/v1/devices/\(phoneA.deviceID!)/lost")] {
+            let answer = try await harness.api(method, path, key: b.walletKey, json: method == "POST" ? [:] : nil)
+            #expect(answer.status == 404, "wallet B \(method) \(path) → \(answer.status)")
+        }
+        #expect(try await harness.api("GET", "/v1/tokens", key: b.walletKey).array.map { $0["id"] as? String } == [tokenB.tokenID])
+        // Wallet B cannot add wallet A's device's card through its own key.
+        #expect(try await harness.api("POST", "/v1/enrollments", key: b.walletKey,
+                                      json: ["deviceID": phoneA.deviceID!, "pan": a.pan, "expiry": "12/29"]).status == 404)
+
+        // Issuer B against issuer A's things.
+        for (method, path) in [("GET", "/v1/tokens/\(tokenA.tokenID)"), ("POST", "/v1/tokens/\(tokenA.tokenID)/suspend")] {
+            #expect(try await harness.api(method, path, key: b.issuerKey, json: method == "POST" ? [:] : nil).status == 404, "issuer B \(path)")
+        }
+        #expect(try await harness.api("POST", "/v1/cards/renew", key: b.issuerKey, json: ["pan": a.pan, "newExpiry": "3012"]).status == 404)
+        #expect(try await harness.api("PUT", "/v1/issuers/\(a.issuerID)/wallets", key: b.issuerKey, json: ["enabledWallets": []]).status == 404)
+        #expect(try await harness.api("GET", "/v1/tokens", key: b.issuerKey).array.map { $0["id"] as? String } == [tokenB.tokenID])
+
+        // Wallets and issuers cannot use the operator's operations, nor each other's.
+        for key in [a.walletKey, a.issuerKey] {
+            #expect(try await harness.api("POST", "/v1/wallets", key: key, json: ["id": "x1", "name": "x", "tokenRequestorID": "40010075999"]).status == 403)
+            #expect(try await harness.api("GET", "/v1/issuers", key: key).status == 403)
+            #expect(try await harness.api("PUT", "/v1/markets/RU", key: key, json: ["state": "suspended", "reason": "x"]).status == 403)
+        }
+        #expect(try await harness.api("POST", "/v1/cards/renew", key: a.walletKey, json: ["pan": a.pan, "newExpiry": "3012"]).status == 403)
+        #expect(try await harness.api("POST", "/v1/enrollments", key: a.issuerKey, json: ["deviceID": phoneA.deviceID!, "pan": a.pan, "expiry": "12/29"]).status == 403)
+        #expect(try await harness.api("POST", "/v1/devices/\(phoneA.deviceID!)/lost", key: op, json: [:]).status == 403)
+
+        // The network sees every token, and nothing above changed token A.
+        #expect(try await harness.api("GET", "/v1/tokens", key: op).array.count == 2)
+        let stillActive = try await harness.api("GET", "/v1/tokens/\(tokenA.tokenID)", key: a.walletKey)
+        #expect(stillActive.string("status") == "active")
+        #expect(try await harness.api("GET", "/v1/tokens/\(tokenA.tokenID)/audit", key: op).array.count == 1)
+    }
+
+    /// Who may lift whose suspension, through the API.
+    @Test func suspensionsAreLiftedOnlyByThoseAllowedTo() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
+        let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        let path = "/v1/tokens/\(token.tokenID)"
+        let op = harness.info.operatorKey
+
+        // The issuer suspends: neither the wallet nor the network can resume; the issuer can.
+        #expect(try await harness.api("POST", path + "/suspend", key: s.issuerKey, json: ["reason": "fraud review"]).status == 200)
+        #expect(try await harness.api("POST", path + "/resume", key: s.walletKey, json: [:]).status == 409)
+        #expect(try await harness.api("POST", path + "/resume", key: op, json: [:]).status == 409)
+        #expect(try await harness.api("POST", path + "/suspend", key: s.walletKey, json: [:]).status == 409)
+        #expect(try await harness.api("POST", path + "/resume", key: s.issuerKey, json: [:]).status == 200)
+        // The cardholder suspends: the cardholder or the issuer can resume, the network cannot.
+        #expect(try await harness.api("POST", path + "/suspend", key: s.walletKey, json: [:]).status == 200)
+        #expect(try await harness.api("POST", path + "/resume", key: op, json: [:]).status == 409)
+        #expect(try await harness.api("POST", path + "/resume", key: s.walletKey, json: [:]).status == 200)
+        // Deleted is final.
+        #expect(try await harness.api("POST", path + "/delete", key: s.walletKey, json: ["reason": "card removed by cardholder"]).status == 200)
+        #expect(try await harness.api("POST", path + "/resume", key: s.issuerKey, json: [:]).status == 409)
+        let audit = try await harness.api("GET", path + "/audit", key: op).array
+        #expect(audit.map { "\($0["actor"]!):\($0["event"]!)" } == ["wallet:create", "issuer:suspend", "issuer:resume", "wallet:suspend", "wallet:resume", "wallet:delete"])
+    }
+
+    /// A market suspended in an orderly way: new enrollments refused with the reason, its
+    /// tokens suspended by the network, and resumed when the market is live again.
+    @Test func suspendingAMarketSuspendsItsTokensAndLiftingItResumesThem() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
+        let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        let op = harness.info.operatorKey
+        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended"]).status == 422)
+        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"]).status == 200)
+        #expect(try await harness.api("GET", "/v1/tokens/\(token.tokenID)", key: s.walletKey).string("suspendedBy") == "network")
+        let watch = try await s.register(model: "samsung-galaxy-watch7", os: "5")
+        let refused = try await s.enroll(watch)
+        #expect(refused.status == 422)
+        #expect(refused.string("reason") == "market_suspended")
+        #expect(refused.string("detail")?.contains("scheme sanctions") == true)
+        #expect(try await harness.api("POST", "/v1/tokens/\(token.tokenID)/resume", key: s.walletKey, json: [:]).status == 409)
+        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "live"]).status == 200)
+        #expect(try await harness.api("GET", "/v1/tokens/\(token.tokenID)", key: s.walletKey).string("status") == "active")
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+import Wallet
+
+/// PCI DSS 3.4: after a whole enrollment story, neither the platform's SQLite files
+/// (database and WAL) nor the issuer host's, nor any log line, holds a card number in
+/// clear: not the old one, not the renewed one, not the token numbers either.
+@Suite(.serialized) struct CardDataAtRestTests {
+    @Test func noCardNumberInAnyDatabaseFileOrLogLine() async throws {
+        let harness = try await PlatformHarness.start()
+        let s = try await RussianBankScenario.make(harness)
+        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
+        var watch = try await s.register(model: "samsung-galaxy-watch7", os: "5")
+        let token1 = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        let pending = try await s.enroll(watch)
+        let code = try #require(try await s.lastCode())
+        let token2 = try watch.receive(try s.sealed(try await harness.api("POST", "/v1/enrollments/\(pending.string("verificationID")!)/verify",
+                                                                            key: s.walletKey, json: ["code": code])))
+        _ = try await harness.api("POST", "/v1/devices/\(watch.deviceID!)/lost", key: s.walletKey, json: [:])
+        let newPAN = cardNumber("220070", seed: 4242)
+        #expect(try await harness.api("POST", "/v1/cards/renew", key: s.issuerKey, json: ["pan": s.pan, "newPan": newPAN, "newExpiry": "3112"]).status == 200)
+        // Bad input that carries a card number must not echo it either.
+        let refused = try await harness.api("POST", "/v1/enrollments", key: s.walletKey, json: ["deviceID": "nope", "pan": s.pan, "expiry": "12/29", "extra": 1])
+        #expect(refused.status == 400)
+
+        let secrets = [s.pan, newPAN, token1.tokenNumber, token2.tokenNumber]
+        let files = try allFiles(under: harness.dataDirectory)
+        #expect(files.contains { $0.hasSuffix("passway.sqlite") })
+        #expect(files.contains { $0.hasSuffix("bank-moskva.sqlite") })
+        for file in files where !file.hasSuffix(".key") {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+            for secret in secrets {
+                if bytes.range(of: Data(secret.utf8)) != nil { Issue.record("\(secret == s.pan ? "card" : secret == newPAN ? "new card" : "token") number \(secret.prefix(6))… in clear in \((file as NSString).lastPathComponent)") }
+                // Nor packed as BCD, as EMV data would hold it.
+                #expect(bytes.range(of: Data(try EMVHexDecode(secret))) == nil, "\(secret.prefix(6))… as BCD in \(file)")
+            }
+        }
+        let logs = harness.logs.lines
+        #expect(logs.count > 10)
+        for line in logs {
+            for secret in secrets { #expect(!line.contains(secret), "card number in log line: \(line.prefix(80))") }
+        }
+        for answer in [refused.json] {
+            let text = String(describing: answer)
+            #expect(!text.contains(s.pan))
+        }
+        // The key files are owner-only.
+        for keyFile in files where keyFile.hasSuffix(".key") {
+            let mode = try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(keyFile) has mode \(String(mode ?? 0, radix: 8))")
+        }
+        await harness.stop()
+    }
+
+    private func allFiles(under directory: String) throws -> [String] {
+        let fm = FileManager.default
+        var out: [String] = []
+        for case let path as String in fm.enumerator(atPath: directory) ?? FileManager.DirectoryEnumerator() {
+            var isDir: ObjCBool = false
+            let full = (directory as NSString).appendingPathComponent(path)
+            if fm.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue { out.append(full) }
+        }
+        return out
+    }
+
+    private func EMVHexDecode(_ digits: String) throws -> [UInt8] {
+        try EMVHex.decode(digits.count % 2 == 0 ? digits : digits + "F")
+    }
+}
+
+import EMV
+typealias EMVHex = EMV.Hex
