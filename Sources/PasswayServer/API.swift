@@ -38,12 +38,31 @@ public struct PasswayAPI: Sendable {
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
         }
         for route in Self.table {
-            let hbPath = RouterPath(route.path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: ""))
-            router.on(hbPath, method: route.method) { request, context in
+            router.on(Self.routerPath(route.path), method: route.method) { request, context in
                 try await self.handle(route, request, context)
             }
         }
+        // A method the document does not list for a path: 405 with the ones it does.
+        var declared: [String: [HTTPRequest.Method]] = ["/health": [.get], "/openapi.yaml": [.get]]
+        for route in Self.table { declared[route.path, default: []].append(route.method) }
+        for (path, methods) in declared {
+            let allow = methods.map(\.rawValue).joined(separator: ", ")
+            var others: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .options, .trace, .head, HTTPRequest.Method("QUERY")!].filter { !methods.contains($0) }
+            if methods.contains(.get) { others.removeAll { $0 == .head } }
+            for method in others {
+                router.on(Self.routerPath(path), method: method) { _, _ in
+                    var response = Problem(.methodNotAllowed, code: "method-not-allowed", title: "Method not allowed",
+                                           detail: "\(path) accepts \(allow)").response()
+                    response.headers[.allow] = allow
+                    return response
+                }
+            }
+        }
         return router
+    }
+
+    static func routerPath(_ template: String) -> RouterPath {
+        RouterPath(template.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: ""))
     }
 
     private func handle(_ route: Route, _ request: Request, _ context: PasswayRequestContext) async throws -> Response {
@@ -104,7 +123,7 @@ public struct PasswayAPI: Sendable {
         let hash = Hex.encode(Array(SHA256.hash(data: Data("POST \(request.uri.path)\n".utf8) + canonical)))
         if let stored = try await service.store.idempotentResponse(participant: who, key: key) {
             guard stored.requestHash == hash else {
-                throw Problem(.unprocessableContent, code: "idempotency-key-reused", title: "Idempotency-Key reused",
+                throw Problem(.conflict, code: "idempotency-key-reused", title: "Idempotency-Key reused",
                               detail: "this Idempotency-Key was used for a different request; use a new key for a new request")
             }
             var response = APIResult(status: HTTPResponse.Status(code: stored.status), body: stored.body).response

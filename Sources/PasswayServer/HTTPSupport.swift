@@ -58,7 +58,9 @@ enum JSONBody {
 
     /// Decodes a body, or throws a 400 problem that names the field.
     static func decode<T: StrictBody>(_ type: T.Type, from data: Data) throws -> T {
-        if data.isEmpty && T.allowedFields.isEmpty { return try decoder.decode(T.self, from: Data("{}".utf8)) }
+        // No body is an empty object: optional bodies may be left out, and a required
+        // field then says it is missing.
+        let data = data.isEmpty ? Data("{}".utf8) : data
         guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
             throw Problem.badRequest("the body is not valid JSON")
         }

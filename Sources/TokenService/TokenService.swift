@@ -71,8 +71,13 @@ public final class TokenService: Sendable {
         guard !issuer.tokenRanges.isEmpty else { throw TokenServiceError.invalid(field: "tokenRanges", reason: "at least one token BIN") }
         for r in issuer.cardRanges { try Validate.bin(r, field: "cardRanges") }
         for r in issuer.tokenRanges { try Validate.bin(r, field: "tokenRanges") }
-        guard URL(string: issuer.hostURL)?.scheme?.hasPrefix("http") == true else {
-            throw TokenServiceError.invalid(field: "hostURL", reason: "must be an http(s) URL")
+        guard (issuer.hostURL.hasPrefix("http://") || issuer.hostURL.hasPrefix("https://")), issuer.hostURL.count <= 300,
+              !issuer.hostURL.contains(where: \.isWhitespace) else {
+            throw TokenServiceError.invalid(field: "hostURL", reason: "an http:// or https:// URL without spaces, at most 300 characters")
+        }
+        // The network tells a token from a card by its range: they must never overlap.
+        for t in issuer.tokenRanges where issuer.cardRanges.contains(where: { $0.hasPrefix(t) || t.hasPrefix($0) }) {
+            throw TokenServiceError.invalid(field: "tokenRanges", reason: "token range \(t) overlaps one of the card ranges")
         }
         if try await store.issuer(id: issuer.id) != nil { throw TokenServiceError.conflict("issuer \(issuer.id) is already onboarded") }
         for other in try await store.issuers() {
@@ -82,7 +87,7 @@ public final class TokenService: Sendable {
             }
         }
         for wallet in issuer.enabledWallets where try await store.wallet(id: wallet) == nil {
-            throw TokenServiceError.invalid(field: "enabledWallets", reason: "no wallet \(wallet)")
+            throw TokenServiceError.notFound("wallet \(wallet) (in enabledWallets)")
         }
         var imk = [UInt8](repeating: 0, count: 16)
         for i in imk.indices { imk[i] = UInt8.random(in: 0...255) }
@@ -93,7 +98,7 @@ public final class TokenService: Sendable {
     public func updateIssuerWallets(issuerID: String, enabledWallets: [String]) async throws -> Issuer {
         guard var issuer = try await store.issuer(id: issuerID) else { throw TokenServiceError.notFound("issuer \(issuerID)") }
         for wallet in enabledWallets where try await store.wallet(id: wallet) == nil {
-            throw TokenServiceError.invalid(field: "enabledWallets", reason: "no wallet \(wallet)")
+            throw TokenServiceError.notFound("wallet \(wallet) (in enabledWallets)")
         }
         issuer.enabledWallets = enabledWallets
         try await store.saveIssuer(issuer, sealedMasterKey: nil)
@@ -118,7 +123,7 @@ public final class TokenService: Sendable {
     /// resumes exactly those.
     public func setMarketState(country: String, state: Market.State, reason: String?) async throws -> Market {
         guard var market = try await store.market(country: country) else { throw TokenServiceError.notFound("market \(country)") }
-        if state == .suspended, (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+        if state == .suspended, (reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw TokenServiceError.invalid(field: "reason", reason: "a suspension needs a reason that cardholders will be told")
         }
         let previous = market.state
@@ -158,7 +163,7 @@ public final class TokenService: Sendable {
 
     public func registerDevice(walletID: String, modelID: String, osVersion: String, country: String, publicKey: String) async throws -> Device {
         guard let model = try await store.deviceModel(id: modelID) else {
-            throw TokenServiceError.ineligible(code: "device_not_supported", reason: "device model \(modelID) is not in the catalog")
+            throw TokenServiceError.notFound("device model \(modelID) (see GET /v1/device-models)")
         }
         guard model.nfc else { throw TokenServiceError.ineligible(code: "device_not_supported", reason: "\(model.manufacturer) \(model.model) has no NFC") }
         guard osVersion.split(separator: ".").allSatisfy({ Int($0) != nil }), !osVersion.isEmpty else {

@@ -11,7 +11,7 @@ enum Validate {
     }
 
     static func nonEmpty(_ value: String, field: String, max: Int) throws {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty, value.count <= max else { throw TokenServiceError.invalid(field: field, reason: "1 to \(max) characters") }
     }
 

@@ -38,7 +38,8 @@ struct DeviceCommand: AsyncParsableCommand {
         guard FileManager.default.createFile(atPath: path + ".tmp", contents: data, attributes: [.posixPermissions: 0o600]) else {
             throw CLIError("cannot write \(path)")
         }
-        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: path + ".tmp"))
+        // rename(2) replaces the old file atomically, or puts the first one in place.
+        guard rename(path + ".tmp", path) == 0 else { throw CLIError("cannot write \(path)") }
     }
 
     static func client(_ state: State) -> HTTPJSON { HTTPJSON(base: state.server, apiKey: state.apiKey) }

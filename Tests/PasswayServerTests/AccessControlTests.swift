@@ -11,7 +11,7 @@ import Wallet
         let harness = try await PlatformHarness.start()
         defer { Task { await harness.stop() } }
         let a = try await RussianBankScenario.make(harness)
-        let b = try await RussianBankScenario.make(harness, suffix: "-b", cardPrefix: "220080", tokenPrefix: "22008099", seed: 2)
+        let b = try await RussianBankScenario.make(harness, suffix: "-b", cardPrefix: "220080", tokenPrefix: "22018099", seed: 2)
         var phoneA = try await a.register(model: "samsung-galaxy-s24", os: "14")
         let tokenA = try phoneA.receive(try a.sealed(try await a.enroll(phoneA)))
         var phoneB = try await b.register(model: "google-pixel-8", os: "14")

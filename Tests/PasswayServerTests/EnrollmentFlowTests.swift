@@ -20,7 +20,7 @@ import Wallet
         #expect(green.status == 201, "\(green.json)")
         #expect(green.string("status") == "approved")
         let phoneToken = try phone.receive(try s.sealed(green))
-        #expect(phoneToken.tokenNumber.hasPrefix("22007199"))
+        #expect(phoneToken.tokenNumber.hasPrefix("22017199"))
         #expect(Luhn.isValid(phoneToken.tokenNumber))
         #expect(phoneToken.tokenNumber != s.pan)
         #expect(phoneToken.keys.count == 10)

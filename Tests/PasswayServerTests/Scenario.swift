@@ -13,7 +13,7 @@ struct RussianBankScenario {
     let pan: String
     let expiryPrinted = "12/29"
 
-    static func make(_ harness: PlatformHarness, suffix: String = "", cardPrefix: String = "220070", tokenPrefix: String = "22007199",
+    static func make(_ harness: PlatformHarness, suffix: String = "", cardPrefix: String = "220070", tokenPrefix: String = "22017199",
                      seed: Int = 1) async throws -> RussianBankScenario {
         let op = harness.info.operatorKey
         let walletID = "passway-pay" + suffix
