@@ -1,0 +1,60 @@
+import EMV
+import Foundation
+import Storage
+import Testing
+import TokenService
+import Vault
+import Wallet
+
+/// The token service without HTTP: a real SQLite store in a temporary file, and an
+/// issuer host that always answers green.
+@Suite struct TokenServiceTests {
+    struct GreenIssuer: IssuerHostClient {
+        func authorize(_ request: IDVRequest, issuer: Issuer) async throws -> IDVDecision { IDVDecision(decision: .green) }
+        func deliverActivationCode(_ delivery: ActivationCodeDelivery, issuer: Issuer) async throws {}
+        func notifyTokenUpdated(_ n: TokenNotification, issuer: Issuer) async throws {}
+    }
+
+    func makeService() async throws -> (TokenService, String) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ts-\(UUID().uuidString).sqlite").path
+        let store = try SQLiteStore(path: path)
+        let vault = try await TokenService.openVault(master: MasterKey.generate(), store: store)
+        let service = TokenService(store: store, vault: vault, issuerHost: GreenIssuer())
+        try await service.seedDefaults()
+        try await service.createWallet(Wallet(id: "wallet-1", name: "W", tokenRequestorID: "40010075001"))
+        try await service.onboardIssuer(Issuer(id: "bank", name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"],
+                                               tokenRanges: ["22017199"], enabledWallets: ["wallet-1"], hostURL: "http://127.0.0.1:1"))
+        return (service, path)
+    }
+
+    @Test func renewalKeepsTheTokenAndDetokenizesToTheNewCard() async throws {
+        let (service, path) = try await makeService()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var phone = DeviceWallet(modelID: "samsung-galaxy-s24", osVersion: "14", country: "RU")
+        let device = try await service.registerDevice(walletID: "wallet-1", modelID: phone.modelID, osVersion: "14", country: "RU", publicKey: try phone.publicKey)
+        phone.deviceID = device.id
+        let old = cardNumber("220070", seed: 5), new = cardNumber("220070", seed: 6)
+        guard case .approved(let token, let sealed) = try await service.enroll(walletID: "wallet-1", .init(deviceID: device.id, pan: old, expiry: "12/29", cvv2: nil, riskScore: 0)) else {
+            Issue.record("not approved"); return
+        }
+        let received = try phone.receive(sealed)
+        #expect(try await service.detokenize(token).digits == old)
+        // The network finds the token by its number's fingerprint, never by the number.
+        #expect(try await service.token(number: PAN(received.tokenNumber))?.id == token.id)
+        _ = try await service.renewCard(issuerID: "bank", pan: old, newPAN: new, newExpiry: "3112")
+        let after = try await service.token(id: token.id, for: .wallet("wallet-1"))
+        #expect(try service.tokenNumber(after).digits == received.tokenNumber)
+        #expect(try await service.detokenize(after).digits == new)
+        #expect(received.keys.count == TokenService.keyBatchSize)
+    }
+
+    /// Who may resume whose suspension, as one table.
+    @Test(arguments: [
+        (Actor.Kind.wallet, Actor.Kind.wallet, true), (.wallet, .issuer, false), (.wallet, .network, false),
+        (.issuer, .wallet, true), (.issuer, .issuer, true), (.issuer, .network, false),
+        (.network, .wallet, false), (.network, .issuer, false), (.network, .network, true),
+    ])
+    func resumeRule(who: Actor.Kind, suspendedBy: Actor.Kind, allowed: Bool) {
+        #expect(TokenService.mayResume(who, suspendedBy: suspendedBy) == allowed)
+    }
+}
