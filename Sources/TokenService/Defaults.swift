@@ -1,5 +1,6 @@
 /// What a new Passway network starts with: the markets of the rollout and a device
-/// catalog of current phones and watches. Operators change both through the API.
+/// catalog of current phones and watches. Operators move markets through the API
+/// (`PUT /v1/markets/{country}`); the catalog has no write endpoint yet.
 public enum Defaults {
     public static let markets: [Market] = [
         Market(country: "RU", name: "Russia", currency: "RUB", languages: ["ru"], state: .live),
