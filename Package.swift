@@ -30,7 +30,8 @@ let package = Package(
         .target(name: "ISO8583", dependencies: ["EMV"]),
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "TokenService", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Wallet", dependencies: ["TokenService", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Wallet", dependencies: ["TokenService", "EMV", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "NetworkSwitch", dependencies: ["ISO8583", "EMV", "TokenService"]),
         .target(name: "Storage", dependencies: ["TokenService", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "IssuerHost", dependencies: ["EMV", "ISO8583", "Vault", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
@@ -61,7 +62,7 @@ let package = Package(
         .testTarget(
             name: "PasswayServerTests",
             dependencies: [
-                "PasswayServer", "TokenService", "Wallet", "Storage", "IssuerHost", "Vault", "EMV", "TestSupport",
+                "PasswayServer", "TokenService", "Wallet", "Storage", "IssuerHost", "Vault", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

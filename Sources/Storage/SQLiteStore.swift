@@ -45,6 +45,9 @@ public final class SQLiteStore: TokenStore {
                 CREATE TABLE idempotency (participant TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (participant, key));
                 """)
         }
+        migrator.registerMigration("v2: ATCs used") { db in
+            try db.execute(sql: "CREATE TABLE used_atcs (token_id TEXT NOT NULL, atc INTEGER NOT NULL, PRIMARY KEY (token_id, atc))")
+        }
         return migrator
     }
 
@@ -233,6 +236,13 @@ public final class SQLiteStore: TokenStore {
 
     public func audit(tokenID: String) async throws -> [AuditEvent] {
         try await all(AuditEvent.self, "SELECT doc FROM audit WHERE token_id = ? ORDER BY seq", [tokenID])
+    }
+
+    public func recordATC(tokenID: String, atc: UInt16) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO used_atcs (token_id, atc) VALUES (?, ?)", arguments: [tokenID, Int(atc)])
+            return db.changesCount == 1
+        }
     }
 
     // MARK: Verifications and idempotency

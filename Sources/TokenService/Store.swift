@@ -48,6 +48,10 @@ public protocol TokenStore: Sendable {
     func updateCard(_ card: VaultCard, previousFingerprint: String, audit: [AuditEvent]) async throws
     func audit(tokenID: String) async throws -> [AuditEvent]
 
+    /// Records that `atc` of a token has been used. Returns false when it was already
+    /// recorded: the database's uniqueness decides, so two processes cannot both accept it.
+    func recordATC(tokenID: String, atc: UInt16) async throws -> Bool
+
     // One-time-code verifications.
     func savePendingVerification(_ pending: PendingVerification) async throws
     func pendingVerification(id: String) async throws -> PendingVerification?

@@ -551,6 +551,31 @@ public final class TokenService: Sendable {
         try await store.token(numberFingerprint: vault.fingerprint(number))
     }
 
+    /// Verifies a token's ARQC (EMV Book 2 §8.1) under the session key of its ATC,
+    /// re-derived here from the issuer master key: the keys never leave the token service.
+    /// Only ATCs whose keys were delivered to the device can verify.
+    public func verifyCryptogram(token: Token, atc: ApplicationTransactionCounter, data: [UInt8], arqc: [UInt8]) async throws -> Bool {
+        guard atc.value >= 1, atc.value < token.nextATC else { return false }
+        let sk = try await sessionKey(token: token, atc: atc)
+        return ApplicationCryptogram.verify(arqc, sessionKey: sk, data: data)
+    }
+
+    /// The ARPC (method 1) the network returns to the card with the issuer's answer.
+    public func responseCryptogram(token: Token, atc: ApplicationTransactionCounter, arqc: [UInt8], responseCode: String) async throws -> [UInt8] {
+        let sk = try await sessionKey(token: token, atc: atc)
+        return try AuthorisationResponseCryptogram.method1(sessionKey: sk, arqc: arqc, responseCode: Array(responseCode.utf8.prefix(2)))
+    }
+
+    private func sessionKey(token: Token, atc: ApplicationTransactionCounter) async throws -> TDESKey {
+        let mk = MasterKeyDerivation.derive(issuerMasterKey: try await issuerMasterKey(token.issuerID), pan: try tokenNumber(token))
+        return SessionKeyDerivation.commonSessionKey(master: mk, atc: atc)
+    }
+
+    /// Marks an ATC used; false when it already was (a replayed cryptogram).
+    public func useATC(token: Token, atc: ApplicationTransactionCounter) async throws -> Bool {
+        try await store.recordATC(tokenID: token.id, atc: atc.value)
+    }
+
     /// The card number behind a token, for the network on its way to the issuer.
     public func detokenize(_ token: Token) async throws -> PAN {
         guard let card = try await store.card(id: token.cardID) else { throw TokenServiceError.notFound("card of token \(token.id)") }

@@ -1,4 +1,5 @@
 import Crypto
+import EMV
 import Foundation
 import TokenService
 
@@ -65,6 +66,15 @@ public struct DeviceWallet: Codable, Sendable {
         guard let i = tokens.firstIndex(where: { $0.tokenID == tokenID }), !tokens[i].keys.isEmpty else { return nil }
         tokens[i].keys.sort { $0.atc < $1.atc }
         return tokens[i].keys.removeFirst()
+    }
+
+    /// What the HCE applet answers to GENERATE AC: the ARQC over the terminal's data
+    /// (the Passway CDOL1) under the single-use key of the next ATC, which is then gone.
+    public mutating func generateARQC(tokenID: String, terminal: (ApplicationTransactionCounter) -> CryptogramInput) throws -> (input: CryptogramInput, arqc: [UInt8])? {
+        guard let key = nextKey(tokenID: tokenID) else { return nil }
+        let input = terminal(ApplicationTransactionCounter(key.atc))
+        let arqc = ApplicationCryptogram.generate(sessionKey: try TDESKey(hex: key.key), data: input.bytes)
+        return (input, arqc)
     }
 
     public func needsKeys(tokenID: String) -> Bool {
