@@ -21,6 +21,7 @@ public final class IssuerDatabase: Sendable {
                 CREATE TABLE notifications (id INTEGER PRIMARY KEY AUTOINCREMENT, token_id TEXT NOT NULL, doc TEXT NOT NULL);
                 """)
         }
+        Self.registerAuthorizationMigrations(&migrator)
         try migrator.migrate(pool)
     }
 
@@ -50,6 +51,11 @@ public final class IssuerDatabase: Sendable {
 
     public func account(fingerprint: String) async throws -> Account? {
         try await pool.read { db in try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]).map { try Self.decode(Account.self, $0) } }
+    }
+
+    public func replaceAccount(_ account: Account) async throws {
+        let doc = try Self.doc(account)
+        try await pool.write { db in try db.execute(sql: "UPDATE accounts SET doc = ? WHERE id = ?", arguments: [doc, account.id]) }
     }
 
     public func accounts() async throws -> [Account] {

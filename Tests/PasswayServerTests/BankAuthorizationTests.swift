@@ -1,0 +1,75 @@
+import Foundation
+import IssuerHost
+import Testing
+import Vault
+
+/// The bundled bank deciding authorizations on its own database: funds and credit line,
+/// holds, daily and cash limits, card status, expiry, and books that balance.
+@Suite struct BankAuthorizationTests {
+    func bank() async throws -> (Bank, String, String) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bank-\(UUID().uuidString).sqlite").path
+        let bank = try await Bank(database: IssuerDatabase(path: path), master: MasterKey.generate())
+        let pan = cardNumber("220070", seed: 21)
+        _ = try await bank.openAccount(.init(pan: pan, expiry: "2912", holderName: "IVAN PETROV", currency: "RUB",
+                                             balanceMinor: 100_000, creditLimitMinor: 50_000, dailyLimitMinor: 120_000))
+        return (bank, pan, path)
+    }
+
+    func request(_ ref: String, _ pan: String, _ amount: Int64, type: String = "00", expiry: String = "2912") -> AuthorizationRequest {
+        AuthorizationRequest(reference: ref, pan: pan, expiry: expiry, amountMinor: amount, transactionType: type)
+    }
+
+    @Test func holdsLimitsAndReversalsBalance() async throws {
+        let (bank, pan, path) = try await bank()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let first = try await bank.authorize(request("r1", pan, 60_000))
+        #expect(first.responseCode == "00")
+        #expect(first.approvalCode?.count == 6)
+        #expect(try await bank.availableMinor(pan: pan) == 90_000)
+        // The same reference again: the same answer, no second hold.
+        #expect(try await bank.authorize(request("r1", pan, 60_000)) == first)
+        #expect(try await bank.availableMinor(pan: pan) == 90_000)
+        // Over the daily limit (60,000 + 70,000 > 120,000), though funds would allow it.
+        #expect(try await bank.authorize(request("r2", pan, 70_000)).responseCode == "61")
+        // Cash is limited to half the daily limit.
+        #expect(try await bank.authorize(request("r3", pan, 60_001, type: "01")).responseCode == "61")
+        #expect(try await bank.authorize(request("r4", pan, 50_000, type: "01")).responseCode == "00")
+        #expect(try await bank.availableMinor(pan: pan) == 40_000)
+        // A reversal releases exactly its hold, once.
+        #expect(try await bank.reverse(reference: "r1"))
+        #expect(try await bank.reverse(reference: "r1") == false)
+        #expect(try await bank.reverse(reference: "never") == false)
+        #expect(try await bank.availableMinor(pan: pan) == 100_000)
+        // Beyond balance and credit line together: insufficient funds.
+        #expect(try await bank.authorize(request("r5", pan, 100_001)).responseCode == "51")
+        #expect(try await bank.unbalancedReferences().isEmpty)
+    }
+
+    @Test func declinesChangeNothing() async throws {
+        let (bank, pan, path) = try await bank()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try await bank.authorize(request("e1", pan, 1_000, expiry: "2811")).responseCode == "54")
+        #expect(try await bank.authorize(request("u1", cardNumber("220070", seed: 22), 1_000)).responseCode == "14")
+        #expect(try await bank.authorize(request("t1", pan, 1_000, type: "31")).responseCode == "57")
+        #expect(try await bank.authorize(request("z1", pan, 0)).responseCode == "13")
+        try await bank.setStatus(pan: pan, .stolen)
+        #expect(try await bank.authorize(request("s1", pan, 1_000)).responseCode == "43")
+        try await bank.setStatus(pan: pan, .active)
+        #expect(try await bank.availableMinor(pan: pan) == 150_000)
+        #expect(try await bank.authorize(request("ok", pan, 1_000)).responseCode == "00")
+    }
+
+    /// Many authorizations at once on one account: never more held than available.
+    @Test func concurrentAuthorizationsNeverOverdraw() async throws {
+        let (bank, pan, path) = try await bank()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let codes = try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<40 { group.addTask { try await bank.authorize(request("c\(i)", pan, 10_000)).responseCode } }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        // 120,000 daily limit / 10,000 each: exactly twelve approvals.
+        #expect(codes.filter { $0 == "00" }.count == 12)
+        #expect(try await bank.availableMinor(pan: pan) == 30_000)
+        #expect(try await bank.unbalancedReferences().isEmpty)
+    }
+}
