@@ -1,3 +1,5 @@
+import EMV
+
 /// An ISO 8583 message: its Message Type Indicator and the data elements present.
 ///
 /// Values are kept as the bytes that go on the wire without their length prefix:
@@ -59,7 +61,7 @@ extension Message: CustomStringConvertible {
         for f in presentFields {
             let value: String
             switch f {
-            case 2: value = maskPAN(string(2) ?? "")
+            case 2: value = PAN.mask(string(2) ?? "")
             case 35, 36, 45, 52: value = "<withheld>"
             default:
                 if MessageSpec.passway1987[f]?.type == .binary { value = "<\(self[f]!.count) bytes>" }
@@ -69,11 +71,4 @@ extension Message: CustomStringConvertible {
         }
         return parts.joined(separator: " ")
     }
-}
-
-/// First six and last four digits (PCI DSS 3.4).
-func maskPAN(_ digits: String) -> String {
-    let n = digits.count
-    guard n > 10 else { return String(repeating: "*", count: n) }
-    return String(digits.prefix(6)) + String(repeating: "*", count: n - 10) + String(digits.suffix(4))
 }
