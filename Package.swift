@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(
@@ -31,14 +32,28 @@ let package = Package(
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "TokenService", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Wallet", dependencies: ["TokenService", "EMV", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "NetworkSwitch", dependencies: ["ISO8583", "EMV", "TokenService"]),
-        .target(name: "Storage", dependencies: ["TokenService", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "NetworkSwitch", dependencies: ["ISO8583", "EMV", "TokenService", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "ISO8583Transport",
+            dependencies: [
+                "ISO8583",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Simulators",
+            dependencies: ["EMV", "ISO8583", "ISO8583Transport", "Wallet", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "Storage", dependencies: ["TokenService", "NetworkSwitch", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "IssuerHost", dependencies: ["EMV", "ISO8583", "Vault", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "PasswayServer",
             dependencies: [
-                "EMV", "ISO8583", "Vault", "TokenService", "Wallet", "Storage", "IssuerHost",
+                "EMV", "ISO8583", "Vault", "TokenService", "Wallet", "Storage", "IssuerHost", "NetworkSwitch", "ISO8583Transport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -63,6 +78,7 @@ let package = Package(
             name: "PasswayServerTests",
             dependencies: [
                 "PasswayServer", "TokenService", "Wallet", "Storage", "IssuerHost", "Vault", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
+                "ISO8583Transport", "Simulators", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,6 +1,7 @@
 import EMV
 import Foundation
 import GRDB
+import ISO8583
 
 /// What the network asks the bank to decide (decoded from an 0100 or 0200, already
 /// detokenized and converted into the card's billing currency).
@@ -15,9 +16,12 @@ public struct AuthorizationRequest: Sendable, Equatable {
     public var amountMinor: Int64
     /// ISO 8583 processing code type (field 3, first two digits): 00 goods, 01 cash.
     public var transactionType: String
+    /// ISO 4217 numeric code of `amountMinor`; when given, it must be the account's currency.
+    public var currency: String?
 
-    public init(reference: String, pan: String, expiry: String, amountMinor: Int64, transactionType: String) {
+    public init(reference: String, pan: String, expiry: String, amountMinor: Int64, transactionType: String, currency: String? = nil) {
         self.reference = reference; self.pan = pan; self.expiry = expiry; self.amountMinor = amountMinor; self.transactionType = transactionType
+        self.currency = currency
     }
 }
 
@@ -92,6 +96,9 @@ extension Bank {
         case .blocked: return decline("62", "card blocked")
         }
         guard r.expiry == account.expiry else { return decline("54", "expiry date does not match the card") }
+        if let currency = r.currency, Currency.alpha(account.currency)?.numeric != currency {
+            return decline("57", "amount not in the account's currency \(account.currency)")
+        }
         guard ["00", "01"].contains(r.transactionType) else { return decline("57", "transaction type \(r.transactionType) not permitted") }
         let held = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held'", arguments: [account.id]) ?? 0
         let today = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held' AND at >= ?",
@@ -135,6 +142,14 @@ extension Bank {
     /// Balance, credit line and what is held, for the bank's operator and for tests.
     public func availableMinor(pan: String) async throws -> Int64? {
         guard let p = try? PAN(pan), let account = try await database.account(fingerprint: vault.fingerprint(p)) else { return nil }
+        let held = try await database.pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held'", arguments: [account.id]) ?? 0
+        }
+        return account.balanceMinor + account.creditLimitMinor - held
+    }
+
+    /// What an account can still spend: balance and credit line less what is held.
+    public func availableMinor(_ account: Account) async throws -> Int64 {
         let held = try await database.pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held'", arguments: [account.id]) ?? 0
         }

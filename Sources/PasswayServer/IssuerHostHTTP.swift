@@ -70,9 +70,12 @@ struct AccountView: Codable, Sendable {
     var balanceMinor: Int64
     var creditLimitMinor: Int64
     var status: String
-    init(_ a: Account) {
+    /// Balance and credit line less the holds of approved authorizations.
+    var availableMinor: Int64
+    init(_ a: Account, availableMinor: Int64? = nil) {
         id = a.id; maskedPAN = a.maskedPAN; expiry = a.expiry; holderName = a.holderName; currency = a.currency
         balanceMinor = a.balanceMinor; creditLimitMinor = a.creditLimitMinor; status = a.status.rawValue
+        self.availableMinor = availableMinor ?? a.balanceMinor + a.creditLimitMinor
     }
 }
 
@@ -109,7 +112,10 @@ enum IssuerHostHTTP {
             return try JSONBody.result(AccountView(account), status: .created)
         }
         route(.get, "/banks/:bank/accounts") { _, context in
-            try JSONBody.result(try await bank(context).database.accounts().map(AccountView.init))
+            let bank = try await bank(context)
+            var views: [AccountView] = []
+            for account in try await bank.database.accounts() { views.append(AccountView(account, availableMinor: try await bank.availableMinor(account))) }
+            return try JSONBody.result(views)
         }
         route(.put, "/banks/:bank/rules") { body, context in
             let rules = try JSONBody.decode(IDVRules.self, from: body)

@@ -1,8 +1,11 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import ISO8583Transport
 import IssuerHost
 import Logging
+import NetworkSwitch
+import Synchronization
 import ServiceLifecycle
 import Storage
 import TokenService
@@ -15,13 +18,24 @@ public struct PlatformConfiguration: Sendable {
     public var host: String
     public var apiPort: Int
     public var issuerHostPort: Int
+    /// The network's ISO 8583 listener for acquirers.
+    public var networkPort: Int
+    /// The bundled issuer host's ISO 8583 listener (the network connects to it).
+    public var issuerHostISOPort: Int
+    /// How long the network waits for an issuer's answer before answering 91.
+    public var issuerTimeoutMilliseconds: Int
+    /// Issuer id → "host:port" of its own ISO 8583 host; others use the bundled one.
+    public var issuerEndpoints: [String: String]
     public var dataDirectory: String
     public var environment: [String: String]
     public var logger: Logger
 
-    public init(host: String = "127.0.0.1", apiPort: Int = 8080, issuerHostPort: Int = 8090, dataDirectory: String = ".passway",
+    public init(host: String = "127.0.0.1", apiPort: Int = 8080, issuerHostPort: Int = 8090, networkPort: Int = 8583, issuerHostISOPort: Int = 8584,
+                issuerTimeoutMilliseconds: Int = 5000, issuerEndpoints: [String: String] = [:], dataDirectory: String = ".passway",
                 environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "passway")) {
         self.host = host; self.apiPort = apiPort; self.issuerHostPort = issuerHostPort
+        self.networkPort = networkPort; self.issuerHostISOPort = issuerHostISOPort
+        self.issuerTimeoutMilliseconds = issuerTimeoutMilliseconds; self.issuerEndpoints = issuerEndpoints
         self.dataDirectory = dataDirectory; self.environment = environment; self.logger = logger
     }
 
@@ -39,6 +53,19 @@ public struct PlatformInfo: Sendable {
     /// The network operator's API key (read from or written to `operator.key`).
     public var operatorKey: String
     public var notices: [String]
+    /// host:port of the network's ISO 8583 listener (acquirers connect here).
+    public var networkHost: String
+    public var networkPort: Int
+    public var issuerHostISOPort: Int
+    /// Live counters, for tests and operators.
+    public var counters: PlatformCounters
+}
+
+/// What the platform has handled since it started.
+public final class PlatformCounters: Sendable {
+    let issuerHostMessages = Atomic<Int>(0)
+    /// ISO 8583 requests the bundled issuer host has received.
+    public var issuerHostRequests: Int { issuerHostMessages.load(ordering: .relaxed) }
 }
 
 public enum Platform {
@@ -66,6 +93,29 @@ public enum Platform {
         let registry = BankRegistry(directory: config.issuerHostDirectory, master: issuerMaster)
         try await registry.openExisting()
 
+        let counters = PlatformCounters()
+        var endpoints: [String: (host: String, port: Int)] = [:]
+        for (issuer, address) in config.issuerEndpoints {
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+                throw PlatformError("issuer endpoint for \(issuer): host:port, not \(address)")
+            }
+            endpoints[issuer] = (String(address[..<colon]), port)
+        }
+        let issuerHostISO = try await ISO8583Server.start(
+            .init(host: config.host, port: config.issuerHostISOPort, name: "issuer-host-iso"), logger: logger,
+            overloaded: { IssuerMessages.answer(to: $0, code: "96") },
+            handler: { message in
+                counters.issuerHostMessages.wrappingAdd(1, ordering: .relaxed)
+                return await IssuerHostISO.handle(message, registry: registry, logger: logger)
+            })
+        let links = ISO8583IssuerLinks(defaultEndpoint: (config.host, issuerHostISO.port), endpoints: endpoints,
+                                       timeout: .milliseconds(Int64(config.issuerTimeoutMilliseconds)), connections: 2, logger: logger)
+        let pipeline = AuthorizationPipeline(tokens: service, journal: store, links: links, logger: logger)
+        let network = try await ISO8583Server.start(
+            .init(host: config.host, port: config.networkPort, name: "network"), logger: logger,
+            overloaded: { AuthorizationPipeline.overloadedAnswer(to: $0) },
+            handler: { await pipeline.handle($0) })
+
         let ready = ReadyLatch(count: 2)
         let api = Application(
             router: PasswayAPI(service: service, logger: logger).router(),
@@ -81,11 +131,18 @@ public enum Platform {
         let notify = Task {
             let ports = await ready.wait()
             await onReady(PlatformInfo(apiURL: "http://\(config.host):\(ports["api"]!)", issuerHostURL: "http://\(config.host):\(ports["issuer-host"]!)",
-                                       operatorKey: operatorKey, notices: notices))
+                                       operatorKey: operatorKey, notices: notices, networkHost: config.host, networkPort: network.port,
+                                       issuerHostISOPort: issuerHostISO.port, counters: counters))
         }
         defer { notify.cancel() }
         let group = ServiceGroup(configuration: .init(services: [api, issuerHost], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await network.close(); await issuerHostISO.close(); await links.close()
+            throw error
+        }
+        await network.close(); await issuerHostISO.close(); await links.close()
     }
 
     /// The operator's key: kept in `operator.key` (owner-only); a new one is issued when
@@ -100,6 +157,11 @@ public enum Platform {
         notices.append("network operator API key written to \(config.operatorKeyFile)")
         return key
     }
+}
+
+public struct PlatformError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Waits until every listener has reported its port.

@@ -48,6 +48,14 @@ public final class SQLiteStore: TokenStore {
         migrator.registerMigration("v2: ATCs used") { db in
             try db.execute(sql: "CREATE TABLE used_atcs (token_id TEXT NOT NULL, atc INTEGER NOT NULL, PRIMARY KEY (token_id, atc))")
         }
+        migrator.registerMigration("v3: authorization journal") { db in
+            try db.execute(sql: """
+                CREATE TABLE journal (
+                    key TEXT PRIMARY KEY, request_digest TEXT NOT NULL, state TEXT NOT NULL, claimed_at REAL NOT NULL,
+                    response_code TEXT, doc TEXT);
+                CREATE INDEX journal_claimed ON journal(claimed_at);
+                """)
+        }
         return migrator
     }
 

@@ -578,9 +578,23 @@ public final class TokenService: Sendable {
 
     /// The card number behind a token, for the network on its way to the issuer.
     public func detokenize(_ token: Token) async throws -> PAN {
-        guard let card = try await store.card(id: token.cardID) else { throw TokenServiceError.notFound("card of token \(token.id)") }
-        return try vault.open(card.sealedPAN, context: card.id)
+        try await detokenizeCard(token).pan
     }
+
+    /// The card behind a token: its number (to the issuer only) and the vault record
+    /// (expiry, issuer, masked number).
+    public func detokenizeCard(_ token: Token) async throws -> (pan: PAN, card: VaultCard) {
+        guard let card = try await store.card(id: token.cardID) else { throw TokenServiceError.notFound("card of token \(token.id)") }
+        return (try vault.open(card.sealedPAN, context: card.id), card)
+    }
+
+    /// A keyed digest (HMAC under the vault's fingerprint key) of bytes that may hold
+    /// card data, so that the network can compare messages without storing them.
+    public func digest(_ bytes: [UInt8], purpose: String) -> String {
+        vault.fingerprint(secret: Hex.encode(bytes), purpose: purpose)
+    }
+
+    public func issuers() async throws -> [Issuer] { try await store.issuers() }
 
     private func notify(_ token: Token, event: String) async {
         guard let issuer = try? await store.issuer(id: token.issuerID), let card = try? await store.card(id: token.cardID) else { return }

@@ -17,12 +17,14 @@ final class PlatformHarness: Sendable {
         self.info = info; self.dataDirectory = dataDirectory; self.logs = logs; self.task = task
     }
 
-    static func start() async throws -> PlatformHarness {
+    static func start(_ configure: (inout PlatformConfiguration) -> Void = { _ in }) async throws -> PlatformHarness {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passway-test-\(UUID().uuidString)").path
         let logs = LogCapture()
         var logger = Logger(label: "passway") { _ in CapturingLogHandler(capture: logs) }
         logger.logLevel = .trace
-        let config = PlatformConfiguration(apiPort: 0, issuerHostPort: 0, dataDirectory: directory, environment: [:], logger: logger)
+        var config = PlatformConfiguration(apiPort: 0, issuerHostPort: 0, networkPort: 0, issuerHostISOPort: 0, issuerTimeoutMilliseconds: 3000,
+                                           dataDirectory: directory, environment: [:], logger: logger)
+        configure(&config)
         let (stream, continuation) = AsyncStream.makeStream(of: PlatformInfo.self)
         let task = Task { try await Platform.run(config) { info in continuation.yield(info); continuation.finish() } }
         var iterator = stream.makeAsyncIterator()

@@ -1,0 +1,186 @@
+import ISO8583
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// An ISO 8583 client of one endpoint, multiplexed: a few connections, any number of
+/// messages in flight on each, answers matched by `Message.matchKey`, and a time limit
+/// per message. The network uses it towards each issuer host; the terminals towards
+/// the network.
+public final class ISO8583Client: Sendable {
+    public let host: String
+    public let port: Int
+    public let timeout: TimeAmount
+    let group: any EventLoopGroup
+    let logger: Logger
+    let codec = ISO8583Codec()
+    let slots: [Slot]
+    let next = Atomic<Int>(0)
+
+    public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
+        case unavailable(String)
+        case timedOut(milliseconds: Int)
+        case encoding(String)
+
+        public var description: String {
+            switch self {
+            case .unavailable(let why): "not connected: \(why)"
+            case .timedOut(let ms): "no answer within \(ms) ms"
+            case .encoding(let why): "message could not be encoded: \(why)"
+            }
+        }
+    }
+
+    public init(host: String, port: Int, connections: Int = 2, timeout: TimeAmount = .seconds(5),
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.host = host; self.port = port; self.timeout = timeout; self.group = group; self.logger = logger
+        self.slots = (0..<max(1, connections)).map { _ in Slot() }
+    }
+
+    /// One connection: its channel once connected, and the answers it waits for.
+    final class Slot: Sendable {
+        let channel = Mutex<(any Channel)?>(nil)
+        let pending = Pending()
+    }
+
+    /// Requests waiting for their answers on one connection, by match key.
+    final class Pending: Sendable {
+        let waiting = Mutex<[String: EventLoopPromise<Message>]>([:])
+
+        func add(_ key: String, _ promise: EventLoopPromise<Message>) -> Bool {
+            waiting.withLock { w in
+                guard w[key] == nil else { return false }
+                w[key] = promise
+                return true
+            }
+        }
+        func take(_ key: String) -> EventLoopPromise<Message>? { waiting.withLock { $0.removeValue(forKey: key) } }
+        func failAll(_ error: ClientError) {
+            let all = waiting.withLock { w in defer { w = [:] }; return Array(w.values) }
+            for p in all { p.fail(error) }
+        }
+    }
+
+    /// Sends a request and waits for its answer, at most `timeout`.
+    public func send(_ message: Message) async throws(ClientError) -> Message {
+        let bytes: [UInt8]
+        do { bytes = try codec.pack(message) } catch { throw .encoding("\(error)") }
+        let (index, _) = next.wrappingAdd(1, ordering: .relaxed)
+        let slot = slots[index % slots.count]
+        let channel = try await connection(slot)
+        let key = message.matchKey
+        let promise = channel.eventLoop.makePromise(of: Message.self)
+        guard slot.pending.add(key, promise) else {
+            promise.fail(ClientError.unavailable("a message with key \(key) is already waiting for its answer"))
+            throw .unavailable("a message with key \(key) is already waiting for its answer")
+        }
+        let ms = Int(timeout.nanoseconds / 1_000_000)
+        let pending = slot.pending
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            pending.take(key)?.fail(ClientError.timedOut(milliseconds: ms))
+        }
+        channel.writeAndFlush(ByteBuffer(bytes: bytes)).whenFailure { error in
+            pending.take(key)?.fail(ClientError.unavailable("write failed: \(error)"))
+        }
+        do {
+            let answer = try await promise.futureResult.get()
+            timer.cancel()
+            return answer
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw .unavailable("\(error)")
+        }
+    }
+
+    /// Writes a message that expects no answer.
+    public func post(_ message: Message) async throws(ClientError) {
+        let bytes: [UInt8]
+        do { bytes = try codec.pack(message) } catch { throw .encoding("\(error)") }
+        let channel = try await connection(slots[0])
+        do { try await channel.writeAndFlush(ByteBuffer(bytes: bytes)) } catch { throw .unavailable("\(error)") }
+    }
+
+    func connection(_ slot: Slot) async throws(ClientError) -> any Channel {
+        if let channel = slot.channel.withLock({ $0 }), channel.isActive { return channel }
+        let pending = slot.pending, codec = codec, logger = logger
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(.milliseconds(min(1000, max(50, timeout.nanoseconds / 1_000_000))))
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        FramingHandler(frameTimeout: .seconds(30), logger: logger),
+                        AnswerHandler(codec: codec, pending: pending, logger: logger),
+                    ])
+                }
+            }
+        do {
+            let channel = try await bootstrap.connect(host: host, port: port).get()
+            let winner = slot.channel.withLock { current -> any Channel in
+                if let current, current.isActive { return current }
+                current = channel
+                return channel
+            }
+            if winner !== channel { channel.close(promise: nil) }
+            return winner
+        } catch {
+            throw .unavailable("\(host):\(port): \(error)")
+        }
+    }
+
+    public func close() async {
+        for slot in slots {
+            let channel = slot.channel.withLock { c in defer { c = nil }; return c }
+            try? await channel?.close()
+            slot.pending.failAll(.unavailable("client closed"))
+        }
+    }
+}
+
+/// Completes the waiting request that an answer matches; fails them all when the
+/// connection goes.
+final class AnswerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let codec: ISO8583Codec
+    let pending: ISO8583Client.Pending
+    let logger: Logger
+
+    init(codec: ISO8583Codec, pending: ISO8583Client.Pending, logger: Logger) {
+        self.codec = codec; self.pending = pending; self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let message: Message
+        do {
+            message = try frame.withUnsafeReadableBytes { raw in try codec.unpack(raw.assumingMemoryBound(to: UInt8.self)) }
+        } catch {
+            logger.notice("undecodable answer", metadata: ["error": "\(error)"])
+            return
+        }
+        if message.mti == "0800" {
+            // The peer's echo: answered, never with an echo.
+            var answer = Message(mti: "0810")
+            for f in [7, 11, 32, 70] where message[f] != nil { answer[f] = message[f] }
+            answer.set(39, "00")
+            if let bytes = try? codec.pack(answer) { context.writeAndFlush(NIOAny(ByteBuffer(bytes: bytes)), promise: nil) }
+            return
+        }
+        guard let promise = pending.take(message.matchKey) else {
+            logger.info("late or unmatched answer dropped", metadata: ["mti": "\(message.mti)", "stan": "\(message.string(11) ?? "-")"])
+            return
+        }
+        promise.succeed(message)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pending.failAll(.unavailable("connection closed"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

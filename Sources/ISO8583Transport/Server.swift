@@ -1,0 +1,157 @@
+import ISO8583
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// An ISO 8583 listener: many connections, several messages in flight on each, answers
+/// written as they are ready (in any order; the peer matches them by `matchKey`).
+///
+/// Bounded everywhere: at most `maxConnections` connections (more are closed at once),
+/// at most `maxInFlight` messages being worked on across all of them (more are answered
+/// at once by `overloaded`, typically 96), idle connections closed after
+/// `idleTimeout`, half-sent frames after `frameTimeout`.
+public final class ISO8583Server: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var name: String
+        public var maxConnections: Int
+        public var maxInFlight: Int
+        public var idleTimeout: TimeAmount
+        public var frameTimeout: TimeAmount
+
+        public init(host: String = "127.0.0.1", port: Int, name: String, maxConnections: Int = 1024, maxInFlight: Int = 8192,
+                    idleTimeout: TimeAmount = .seconds(300), frameTimeout: TimeAmount = .seconds(10)) {
+            self.host = host; self.port = port; self.name = name; self.maxConnections = maxConnections
+            self.maxInFlight = maxInFlight; self.idleTimeout = idleTimeout; self.frameTimeout = frameTimeout
+        }
+    }
+
+    /// Works out the answer to one request (nil: no answer).
+    public typealias Handler = @Sendable (Message) async -> Message?
+
+    public let configuration: Configuration
+    let channel: any Channel
+    let counters: Counters
+
+    final class Counters: Sendable {
+        let connections = Atomic<Int>(0)
+        let inFlight = Atomic<Int>(0)
+    }
+
+    public var port: Int { channel.localAddress?.port ?? configuration.port }
+    public var connectionCount: Int { counters.connections.load(ordering: .relaxed) }
+
+    init(configuration: Configuration, channel: any Channel, counters: Counters) {
+        self.configuration = configuration; self.channel = channel; self.counters = counters
+    }
+
+    public static func start(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
+                             overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping Handler) async throws -> ISO8583Server {
+        let counters = Counters()
+        let codec = ISO8583Codec()
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let (_, now) = counters.connections.wrappingAdd(1, ordering: .relaxed)
+                channel.closeFuture.whenComplete { _ in counters.connections.wrappingSubtract(1, ordering: .relaxed) }
+                guard now <= configuration.maxConnections else {
+                    logger.warning("connection refused: too many connections", metadata: ["listener": "\(configuration.name)", "max": "\(configuration.maxConnections)"])
+                    return channel.close()
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(readTimeout: configuration.idleTimeout),
+                        IdleCloser(logger: logger),
+                        FramingHandler(frameTimeout: configuration.frameTimeout, logger: logger),
+                        RequestHandler(codec: codec, counters: counters, maxInFlight: configuration.maxInFlight, logger: logger,
+                                       overloaded: overloaded, handler: handler),
+                    ])
+                }
+            }
+        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        return ISO8583Server(configuration: configuration, channel: channel, counters: counters)
+    }
+
+    /// Stops accepting and closes the listening socket. Connections already open finish.
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Decodes each frame, hands it to the handler off the event loop, and writes the
+/// answer back whenever it is ready.
+final class RequestHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    let codec: ISO8583Codec
+    let counters: ISO8583Server.Counters
+    let maxInFlight: Int
+    let logger: Logger
+    let overloaded: @Sendable (Message) -> Message?
+    let handler: ISO8583Server.Handler
+
+    init(codec: ISO8583Codec, counters: ISO8583Server.Counters, maxInFlight: Int, logger: Logger,
+         overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping ISO8583Server.Handler) {
+        self.codec = codec; self.counters = counters; self.maxInFlight = maxInFlight; self.logger = logger
+        self.overloaded = overloaded; self.handler = handler
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let channel = context.channel
+        let message: Message
+        do {
+            message = try frame.withUnsafeReadableBytes { raw in try self.codec.unpack(raw.assumingMemoryBound(to: UInt8.self)) }
+        } catch {
+            logger.notice("undecodable message", metadata: ["error": "\(error)", "peer": "\(channel.remoteAddress?.description ?? "?")"])
+            // Answer what can be answered: a request MTI gets its response MTI with 30.
+            if let answer = Self.formatErrorAnswer(frame) { write(answer, to: channel) }
+            return
+        }
+        let (_, inFlight) = counters.inFlight.wrappingAdd(1, ordering: .relaxed)
+        guard inFlight <= maxInFlight else {
+            counters.inFlight.wrappingSubtract(1, ordering: .relaxed)
+            logger.warning("overloaded: answered at once", metadata: ["mti": "\(message.mti)", "in_flight": "\(inFlight - 1)"])
+            if let answer = overloaded(message) { write(answer, to: channel) }
+            return
+        }
+        let handler = handler, counters = counters, codec = codec, logger = logger
+        Task {
+            let answer = await handler(message)
+            counters.inFlight.wrappingSubtract(1, ordering: .relaxed)
+            guard let answer else { return }
+            do {
+                let bytes = try codec.pack(answer)
+                channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+            } catch {
+                logger.error("answer could not be encoded", metadata: ["mti": "\(answer.mti)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func write(_ message: Message, to channel: any Channel) {
+        guard let bytes = try? codec.pack(message) else { return }
+        channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+    }
+
+    /// For a frame that does not decode: when it starts with a request MTI (xx00, xx20),
+    /// an answer with that MTI's response and 30 (format error), and nothing else.
+    static func formatErrorAnswer(_ frame: ByteBuffer) -> Message? {
+        guard let head = frame.getBytes(at: frame.readerIndex, length: 4), head.allSatisfy({ (0x30...0x39).contains($0) }),
+              head[2] == 0x30 || head[2] == 0x32, head[3] == 0x30 else { return nil }
+        var mti = head
+        mti[2] += 1
+        var answer = Message(mti: String(decoding: mti, as: UTF8.self))
+        answer.set(39, "30")
+        return answer
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.info("connection error: closing", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,344 @@
+import EMV
+import Foundation
+import ISO8583
+import Logging
+import Synchronization
+import TokenService
+
+/// The network's authorization pipeline (DESIGN.md "Data flow: a tap", steps 3 to 6):
+/// an acquirer's message in, the answer out. No socket code: the listener in
+/// `PasswayServer` hands each decoded message to `handle` and writes back what it returns.
+///
+///     validate → duplicate? → token checks (TokenCheck) → route by BIN → convert currency
+///     → ask the issuer (IssuerLinks) → put the token back, add the ARPC → journal → answer
+public final class AuthorizationPipeline: Sendable {
+    let tokens: TokenService
+    let check: TokenCheck
+    let journal: any AuthorizationJournal
+    let links: any IssuerLinks
+    public let rates: ExchangeRates
+    let logger: Logger
+    let now: @Sendable () -> Date
+    let codec = ISO8583Codec()
+    let directory: IssuerDirectory
+    /// Authorizations being worked on in this process, so that a duplicate arriving
+    /// meanwhile waits for the original's answer instead of asking the issuer again.
+    let inFlight = Mutex<[AuthorizationKey: (digest: String, task: Task<Message, Never>)]>([:])
+
+    public init(tokens: TokenService, journal: any AuthorizationJournal, links: any IssuerLinks, rates: ExchangeRates = .reference,
+                logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+        self.tokens = tokens
+        self.check = TokenCheck(tokens: tokens)
+        self.journal = journal
+        self.links = links
+        self.rates = rates
+        self.logger = logger
+        self.now = now
+        self.directory = IssuerDirectory(tokens: tokens)
+    }
+
+    /// Fields every request of these types must carry (ISO 8583:1987, as Passway uses it).
+    public static let mandatoryFields: [String: [Int]] = [
+        "0100": [2, 3, 4, 7, 11, 14, 22, 32, 41, 49],
+        "0200": [2, 3, 4, 7, 11, 14, 22, 32, 41, 49],
+        "0800": [7, 11, 70],
+    ]
+
+    /// Fields of the request that the answer carries back.
+    static let echoedFields = [2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49]
+    /// Fields of the acquirer's request that travel on to the issuer (2 and 14 are replaced).
+    static let forwardedFields = [3, 4, 7, 11, 12, 13, 18, 22, 32, 37, 41, 42, 43, 49]
+
+    /// The answer to one message from an acquirer; nil when the message is itself an
+    /// answer or advice acknowledgement that needs none.
+    public func handle(_ request: Message) async -> Message? {
+        switch request.mti {
+        case "0100", "0200":
+            return await authorize(request)
+        case "0800":
+            return networkManagement(request)
+        default:
+            guard Self.isRequest(request.mti) else {
+                logger.notice("unexpected message from acquirer", metadata: ["mti": "\(request.mti)"])
+                return nil
+            }
+            logger.notice("message type not supported", metadata: ["mti": "\(request.mti)"])
+            return Self.answer(to: request, code: ResponseCode.formatError.rawValue)
+        }
+    }
+
+    /// 0800 → 0810: sign-on (001), sign-off (002), echo (301), answered 00.
+    public func networkManagement(_ request: Message) -> Message {
+        guard let code = request.string(70), ["001", "002", "301"].contains(code) else {
+            var answer = Self.answer(to: request, code: ResponseCode.formatError.rawValue)
+            answer[70] = request[70]
+            return answer
+        }
+        var answer = Self.answer(to: request, code: ResponseCode.approved.rawValue)
+        answer[70] = request[70]
+        return answer
+    }
+
+    /// What an acquirer hears when the network has more in flight than it takes: 96 for
+    /// a request, nothing for anything else.
+    public static func overloadedAnswer(to request: Message) -> Message? {
+        guard isRequest(request.mti) else { return nil }
+        return answer(to: request, code: ResponseCode.systemMalfunction.rawValue)
+    }
+
+    static func isRequest(_ mti: String) -> Bool {
+        let bytes = Array(mti.utf8)
+        return bytes.count == 4 && bytes[2] == UInt8(ascii: "0") || bytes.count == 4 && bytes[2] == UInt8(ascii: "2")
+    }
+
+    static func responseMTI(_ mti: String) -> String {
+        var bytes = Array(mti.utf8)
+        guard bytes.count == 4, bytes[2] < UInt8(ascii: "9") else { return mti }
+        bytes[2] += 1
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// An answer carrying the request's matching fields and a response code.
+    static func answer(to request: Message, code: String) -> Message {
+        var answer = Message(mti: responseMTI(request.mti))
+        for f in echoedFields + [70] where request[f] != nil { answer[f] = request[f] }
+        answer.set(39, code)
+        return answer
+    }
+
+    // MARK: - Authorization
+
+    func authorize(_ request: Message) async -> Message {
+        if let problem = Self.formatProblem(request) {
+            logger.notice("format error", metadata: ["mti": "\(request.mti)", "field": "\(problem.field)", "reason": "\(problem.reason)",
+                                                     "stan": "\(request.string(11) ?? "-")"])
+            return Self.answer(to: request, code: ResponseCode.formatError.rawValue)
+        }
+        let key = AuthorizationKey(acquirer: request.string(32)!, terminal: request.string(41)!, stan: request.string(11)!,
+                                   transmission: request.string(7)!)
+        let packed: [UInt8]
+        do { packed = try codec.pack(request) } catch {
+            return Self.answer(to: request, code: ResponseCode.formatError.rawValue)
+        }
+        let digest = tokens.digest(packed, purpose: "authorization")
+
+        enum Local { case original(Task<Message, Never>), duplicate(Task<Message, Never>), different }
+        let local: Local = inFlight.withLock { running in
+            if let existing = running[key] { return existing.digest == digest ? .duplicate(existing.task) : .different }
+            let task = Task { await self.authorizeOnce(request, key: key, digest: digest) }
+            running[key] = (digest, task)
+            return .original(task)
+        }
+        switch local {
+        case .original(let task):
+            let answer = await task.value
+            inFlight.withLock { _ = $0.removeValue(forKey: key) }
+            return answer
+        case .duplicate(let task):
+            logger.info("duplicate of an authorization in progress: answered with the original", metadata: ["key": "\(key)"])
+            return await task.value
+        case .different:
+            logger.notice("same key, different message", metadata: ["key": "\(key)"])
+            return Self.answer(to: request, code: ResponseCode.duplicateTransmission.rawValue)
+        }
+    }
+
+    /// One authorization, from the journal claim to the journaled answer.
+    func authorizeOnce(_ request: Message, key: AuthorizationKey, digest: String) async -> Message {
+        do {
+            switch try await journal.claim(key, requestDigest: digest, at: now()) {
+            case .claimed:
+                break
+            case .answered(let entry):
+                guard entry.requestDigest == digest else {
+                    logger.notice("same key, different message", metadata: ["key": "\(key)"])
+                    return Self.answer(to: request, code: ResponseCode.duplicateTransmission.rawValue)
+                }
+                var original = try codec.unpack(Array(entry.answer))
+                original[2] = request[2]
+                logger.info("duplicate authorization: answered with the original", metadata: ["key": "\(key)", "rc": "\(entry.responseCode)"])
+                return original
+            case .pending:
+                logger.notice("duplicate of an authorization still in progress elsewhere", metadata: ["key": "\(key)"])
+                return Self.answer(to: request, code: ResponseCode.duplicateTransmission.rawValue)
+            }
+        } catch {
+            logger.error("journal unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
+            return Self.answer(to: request, code: ResponseCode.systemMalfunction.rawValue)
+        }
+
+        let outcome = await decide(request)
+        var answer = outcome.answer
+        var stored = answer
+        stored[2] = nil
+        let amount = Int64(request.string(4)!)!
+        let entry = JournalEntry(
+            key: key.description, requestDigest: digest, mti: request.mti, maskedToken: outcome.maskedToken, tokenID: outcome.tokenID,
+            issuerID: outcome.issuerID, maskedPAN: outcome.maskedPAN, processingCode: request.string(3)!, amountMinor: amount,
+            currency: request.string(49)!, billingAmountMinor: answer.string(6).flatMap { Int64($0) }, billingCurrency: answer.string(51),
+            responseCode: answer.string(39) ?? "96", approvalCode: answer.string(38), decidedBy: outcome.decidedBy, reason: outcome.reason,
+            answer: Data((try? codec.pack(stored)) ?? []), at: now())
+        do {
+            // Approved means durably journaled: the acquirer hears nothing before this returns.
+            try await journal.complete(entry)
+        } catch {
+            logger.error("journal write failed: answering 96", metadata: ["key": "\(key)", "error": "\(error)"])
+            answer.set(39, ResponseCode.systemMalfunction.rawValue)
+            answer[38] = nil
+        }
+        logger.info("authorization", metadata: [
+            "key": "\(key)", "mti": "\(request.mti)", "token": "\(outcome.maskedToken ?? PAN.mask(request.string(2) ?? ""))",
+            "amount": "\(amount) \(Currency.numeric(request.string(49)!)?.alpha ?? "?")", "rc": "\(entry.responseCode)",
+            "by": "\(outcome.decidedBy)", "reason": "\(outcome.reason)",
+        ])
+        return answer
+    }
+
+    struct Outcome {
+        var answer: Message
+        var decidedBy: String
+        var reason: String
+        var maskedToken: String?
+        var tokenID: String?
+        var issuerID: String?
+        var maskedPAN: String?
+    }
+
+    func decide(_ request: Message) async -> Outcome {
+        func network(_ code: ResponseCode, _ reason: String, token: Token? = nil) -> Outcome {
+            Outcome(answer: Self.answer(to: request, code: code.rawValue), decidedBy: "network", reason: reason,
+                    maskedToken: token?.maskedNumber ?? PAN.mask(request.string(2)!), tokenID: token?.id, issuerID: token?.issuerID)
+        }
+        let number = request.string(2)!
+        let issuers: [Issuer]
+        do { issuers = try await directory.issuers(containing: number) } catch {
+            return network(.systemMalfunction, "issuer directory unavailable: \(error)")
+        }
+        guard let issuer = issuers.first(where: { $0.ownsToken(number) }) else {
+            if issuers.contains(where: { $0.owns(cardNumber: number) }) {
+                return network(.transactionNotPermitted, "a card number, not a token: this network takes tokens only")
+            }
+            return network(.invalidCardNumber, "no issuer has this card range")
+        }
+
+        let passed: TokenCheck.Passed
+        do {
+            switch try await check.check(request) {
+            case .failure(let decline): return network(decline.responseCode, "\(decline)")
+            case .success(let p): passed = p
+            }
+        } catch {
+            logger.error("token service error", metadata: ["error": "\(error)"])
+            return network(.systemMalfunction, "token service error")
+        }
+        let token = passed.token
+
+        // From here the cryptogram has verified: every answer carries an ARPC.
+        func finish(_ answer: Message, by decidedBy: String, reason: String, maskedPAN: String?) async -> Outcome {
+            var answer = answer
+            let code = answer.string(39) ?? ResponseCode.systemMalfunction.rawValue
+            if let arpc = try? await tokens.responseCryptogram(token: token, atc: passed.atc, arqc: passed.arqc, responseCode: code) {
+                try? answer.setICCData([TLV(.issuerAuthenticationData, arpc + Array(code.utf8.prefix(2)))])
+            }
+            return Outcome(answer: answer, decidedBy: decidedBy, reason: reason, maskedToken: token.maskedNumber, tokenID: token.id,
+                           issuerID: issuer.id, maskedPAN: maskedPAN)
+        }
+
+        let pan: PAN, card: VaultCard
+        do { (pan, card) = try await tokens.detokenizeCard(token) } catch {
+            logger.error("detokenization failed", metadata: ["token": "\(token.maskedNumber)", "error": "\(error)"])
+            return await finish(Self.answer(to: request, code: ResponseCode.systemMalfunction.rawValue), by: "network",
+                                reason: "detokenization failed", maskedPAN: nil)
+        }
+
+        var toIssuer = Message(mti: request.mti)
+        for f in Self.forwardedFields where request[f] != nil { toIssuer[f] = request[f] }
+        toIssuer.set(2, pan.digits)
+        toIssuer.set(14, card.expiry)
+
+        // Step 5: the cardholder is billed in the issuer's currency.
+        var conversion: (amount: String, rate: String, currency: String)?
+        let transactionCurrency = Currency.numeric(request.string(49)!)!
+        guard let billingCurrency = Currency.alpha(issuer.currency) else {
+            return await finish(Self.answer(to: request, code: ResponseCode.transactionNotPermitted.rawValue), by: "network",
+                                reason: "issuer billing currency \(issuer.currency) unknown to the network", maskedPAN: card.maskedPAN)
+        }
+        if transactionCurrency != billingCurrency {
+            do {
+                let rate = try rates.rate(from: transactionCurrency, to: billingCurrency)
+                let billed = try ExchangeRates.convert(Int64(request.string(4)!)!, from: transactionCurrency, to: billingCurrency, at: rate)
+                conversion = (String(format: "%012lld", billed), rate.field10, billingCurrency.numeric)
+            } catch {
+                return await finish(Self.answer(to: request, code: ResponseCode.transactionNotPermitted.rawValue), by: "network",
+                                    reason: "\(error)", maskedPAN: card.maskedPAN)
+            }
+        }
+        if let c = conversion {
+            toIssuer.set(6, c.amount); toIssuer.set(10, c.rate); toIssuer.set(51, c.currency)
+        }
+
+        let fromIssuer: Message
+        do {
+            fromIssuer = try await links.send(toIssuer, to: issuer)
+        } catch {
+            logger.warning("issuer did not answer", metadata: ["issuer": "\(issuer.id)", "error": "\(error)"])
+            var answer = Self.answer(to: request, code: ResponseCode.issuerUnavailable.rawValue)
+            if let c = conversion { answer.set(6, c.amount); answer.set(10, c.rate); answer.set(51, c.currency) }
+            return await finish(answer, by: "timeout", reason: "\(error)", maskedPAN: card.maskedPAN)
+        }
+        let code = fromIssuer.string(39).flatMap { $0.count == 2 ? $0 : nil } ?? ResponseCode.systemMalfunction.rawValue
+        var answer = Self.answer(to: request, code: code)
+        if let c = conversion { answer.set(6, c.amount); answer.set(10, c.rate); answer.set(51, c.currency) }
+        if code == ResponseCode.approved.rawValue, let approval = fromIssuer[38] { answer[38] = approval }
+        return await finish(answer, by: "issuer", reason: code == "00" ? "approved" : "declined by issuer", maskedPAN: card.maskedPAN)
+    }
+
+    // MARK: - Validation
+
+    /// The first reason a request cannot be processed, with the field to name in the log.
+    public static func formatProblem(_ m: Message) -> (field: Int, reason: String)? {
+        for f in mandatoryFields[m.mti] ?? [] where m[f] == nil { return (f, "mandatory field missing") }
+        func digits(_ f: Int, _ n: Int) -> Bool { m.string(f).map { $0.count == n && $0.allSatisfy(\.isASCIIDigit) } ?? false }
+        guard digits(3, 6) else { return (3, "processing code: 6 digits") }
+        guard digits(4, 12), Int64(m.string(4)!)! > 0 else { return (4, "amount: 12 digits, more than zero") }
+        guard digits(7, 10), validTransmissionTime(m.string(7)!) else { return (7, "transmission date and time: MMDDhhmmss") }
+        guard digits(11, 6) else { return (11, "STAN: 6 digits") }
+        guard digits(14, 4), let month = Int(m.string(14)!.suffix(2)), (1...12).contains(month) else { return (14, "expiry: YYMM") }
+        guard let number = m.string(2), (12...19).contains(number.count), number.allSatisfy(\.isASCIIDigit) else {
+            return (2, "primary account number: 12 to 19 digits")
+        }
+        guard let f49 = m.string(49), Currency.numeric(f49) != nil else { return (49, "currency: an ISO 4217 numeric code the network knows") }
+        guard let f41 = m.string(41), !f41.trimmingCharacters(in: .whitespaces).isEmpty else { return (41, "terminal id") }
+        return nil
+    }
+
+    static func validTransmissionTime(_ s: String) -> Bool {
+        let d = Array(s.utf8).map { Int($0) - 48 }
+        let month = d[0] * 10 + d[1], day = d[2] * 10 + d[3], hour = d[4] * 10 + d[5], minute = d[6] * 10 + d[7], second = d[8] * 10 + d[9]
+        return (1...12).contains(month) && (1...31).contains(day) && hour < 24 && minute < 60 && second < 60
+    }
+
+    // MARK: - Reading the journal
+
+    public func journalEntries(limit: Int = 1000) async throws -> [JournalEntry] { try await journal.entries(limit: limit) }
+}
+
+/// Which issuer owns a number: the issuers' card and token ranges, re-read from the
+/// store when a number matches none (a newly onboarded issuer) and otherwise every few
+/// seconds.
+final class IssuerDirectory: Sendable {
+    let tokens: TokenService
+    let cache = Mutex<(issuers: [Issuer], loaded: Date)>(([], .distantPast))
+    static let maxAge: TimeInterval = 5
+
+    init(tokens: TokenService) { self.tokens = tokens }
+
+    func issuers(containing number: String) async throws -> [Issuer] {
+        let (cached, loaded) = cache.withLock { ($0.issuers, $0.loaded) }
+        let matching = cached.filter { $0.ownsToken(number) || $0.owns(cardNumber: number) }
+        if !matching.isEmpty, Date().timeIntervalSince(loaded) < Self.maxAge { return matching }
+        let fresh = try await tokens.issuers()
+        cache.withLock { $0 = (fresh, Date()) }
+        return fresh.filter { $0.ownsToken(number) || $0.owns(cardNumber: number) }
+    }
+}

@@ -1,0 +1,22 @@
+import ISO8583
+import TokenService
+
+/// The network's side of its issuer connections: send a message to an issuer's host
+/// and wait for its answer, within a time limit. Socket code lives in `PasswayServer`.
+public protocol IssuerLinks: Sendable {
+    func send(_ message: Message, to issuer: Issuer) async throws(IssuerLinkError) -> Message
+}
+
+public enum IssuerLinkError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No connection could be made (host down, refused).
+    case unavailable(String)
+    /// Sent, but no answer within the time limit.
+    case timedOut(milliseconds: Int)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let why): "issuer host unavailable: \(why)"
+        case .timedOut(let ms): "issuer host did not answer within \(ms) ms"
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// What identifies one authorization from an acquirer: the acquiring institution (32),
+/// the terminal (41), the STAN (11) and the transmission time (7). The same key again
+/// is a duplicate and gets the original answer.
+public struct AuthorizationKey: Hashable, Sendable, CustomStringConvertible {
+    public var acquirer: String
+    public var terminal: String
+    public var stan: String
+    public var transmission: String
+
+    public init(acquirer: String, terminal: String, stan: String, transmission: String) {
+        self.acquirer = acquirer; self.terminal = terminal; self.stan = stan; self.transmission = transmission
+    }
+
+    public var description: String { "\(acquirer)/\(terminal)/\(stan)/\(transmission)" }
+}
+
+/// One line of the network's journal: what was asked and answered. No clear card or
+/// token number: masked numbers, the token id, and the answer with field 2 removed.
+public struct JournalEntry: Codable, Sendable, Equatable {
+    public var key: String
+    /// HMAC of the request bytes: a duplicate must be the same message.
+    public var requestDigest: String
+    public var mti: String
+    public var maskedToken: String?
+    public var tokenID: String?
+    public var issuerID: String?
+    public var maskedPAN: String?
+    public var processingCode: String
+    public var amountMinor: Int64
+    public var currency: String
+    public var billingAmountMinor: Int64?
+    public var billingCurrency: String?
+    public var responseCode: String
+    public var approvalCode: String?
+    /// Who decided: "network" (declined before the issuer), "issuer", or "timeout".
+    public var decidedBy: String
+    public var reason: String
+    /// The packed answer without field 2, to answer a duplicate identically.
+    public var answer: Data
+    public var at: Date
+
+    public init(key: String, requestDigest: String, mti: String, maskedToken: String?, tokenID: String?, issuerID: String?, maskedPAN: String?,
+                processingCode: String, amountMinor: Int64, currency: String, billingAmountMinor: Int64?, billingCurrency: String?,
+                responseCode: String, approvalCode: String?, decidedBy: String, reason: String, answer: Data, at: Date) {
+        self.key = key; self.requestDigest = requestDigest; self.mti = mti; self.maskedToken = maskedToken; self.tokenID = tokenID
+        self.issuerID = issuerID; self.maskedPAN = maskedPAN; self.processingCode = processingCode; self.amountMinor = amountMinor
+        self.currency = currency; self.billingAmountMinor = billingAmountMinor; self.billingCurrency = billingCurrency
+        self.responseCode = responseCode; self.approvalCode = approvalCode; self.decidedBy = decidedBy; self.reason = reason
+        self.answer = answer; self.at = at
+    }
+}
+
+/// The durable record of every authorization. `claim` reserves a key before any work
+/// (so that the issuer is asked once, even by two nodes: a unique key in the database),
+/// `complete` records the outcome before the acquirer hears it.
+public protocol AuthorizationJournal: Sendable {
+    func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim
+    func complete(_ entry: JournalEntry) async throws
+    func entry(_ key: AuthorizationKey) async throws -> JournalEntry?
+    func entries(limit: Int) async throws -> [JournalEntry]
+}
+
+public enum JournalClaim: Sendable, Equatable {
+    /// The key is new and now reserved for this caller.
+    case claimed
+    /// Already answered: here is the answer.
+    case answered(JournalEntry)
+    /// Reserved by another caller that has not answered yet.
+    case pending(requestDigest: String)
+}

@@ -1,0 +1,89 @@
+import EMV
+import Foundation
+import ISO8583
+import ISO8583Transport
+import IssuerHost
+import Logging
+import NIOCore
+import NetworkSwitch
+import Synchronization
+import TokenService
+
+/// The network's issuer connections: one multiplexed ISO 8583 client per issuer host
+/// endpoint. An issuer's endpoint comes from the configuration; issuers without one are
+/// served by the bundled issuer host.
+final class ISO8583IssuerLinks: IssuerLinks {
+    let defaultEndpoint: (host: String, port: Int)
+    let endpoints: [String: (host: String, port: Int)]
+    let timeout: TimeAmount
+    let connections: Int
+    let logger: Logger
+    let clients = Mutex<[String: ISO8583Client]>([:])
+
+    init(defaultEndpoint: (host: String, port: Int), endpoints: [String: (host: String, port: Int)], timeout: TimeAmount, connections: Int, logger: Logger) {
+        self.defaultEndpoint = defaultEndpoint; self.endpoints = endpoints; self.timeout = timeout
+        self.connections = connections; self.logger = logger
+    }
+
+    func send(_ message: Message, to issuer: Issuer) async throws(IssuerLinkError) -> Message {
+        let endpoint = endpoints[issuer.id] ?? defaultEndpoint
+        let name = "\(endpoint.host):\(endpoint.port)"
+        let client = clients.withLock { clients in
+            if let c = clients[name] { return c }
+            let c = ISO8583Client(host: endpoint.host, port: endpoint.port, connections: connections, timeout: timeout, logger: logger)
+            clients[name] = c
+            return c
+        }
+        do {
+            return try await client.send(message)
+        } catch {
+            switch error {
+            case .timedOut(let ms): throw .timedOut(milliseconds: ms)
+            case .unavailable(let why), .encoding(let why): throw .unavailable(why)
+            }
+        }
+    }
+
+    func close() async {
+        for client in clients.withLock({ Array($0.values) }) { await client.close() }
+    }
+}
+
+/// The bundled issuer host's ISO 8583 side: the network's 0100/0200 are decided by the
+/// bank that holds the card; 0800 echoes are answered.
+enum IssuerHostISO {
+    static func handle(_ m: Message, registry: BankRegistry, logger: Logger) async -> Message? {
+        switch m.mti {
+        case "0800":
+            return IssuerMessages.answer(to: m, code: "00")
+        case "0100", "0200":
+            let request: AuthorizationRequest
+            switch IssuerMessages.request(m) {
+            case .failure(let problem):
+                logger.notice("issuer host: format error", metadata: ["field": "\(problem.field)", "reason": "\(problem.reason)"])
+                return IssuerMessages.answer(to: m, code: "30")
+            case .success(let r): request = r
+            }
+            do {
+                for id in await registry.ids {
+                    let bank = try await registry.bank(id)
+                    guard try await bank.holdsCard(request.pan) else { continue }
+                    let decision = try await bank.authorize(request)
+                    logger.info("issuer host: authorization", metadata: [
+                        "bank": "\(id)", "card": "\(PAN.mask(request.pan))", "amount": "\(request.amountMinor)", "rc": "\(decision.responseCode)",
+                        "reason": "\(decision.reason)",
+                    ])
+                    return IssuerMessages.answer(to: m, code: decision.responseCode, approval: decision.approvalCode)
+                }
+                logger.notice("issuer host: no bank holds the card", metadata: ["card": "\(PAN.mask(request.pan))"])
+                return IssuerMessages.answer(to: m, code: "14")
+            } catch {
+                logger.error("issuer host: authorization failed", metadata: ["error": "\(error)"])
+                return IssuerMessages.answer(to: m, code: "96")
+            }
+        default:
+            guard m.mti.count == 4, m.mti.utf8.dropFirst(2).first == UInt8(ascii: "0") else { return nil }
+            return IssuerMessages.answer(to: m, code: "30")
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import GRDB
+import NetworkSwitch
+
+/// The network's journal in the same SQLite database as the token service. The key is
+/// the primary key, so a claim is taken once; an entry is committed (WAL) before the
+/// acquirer is answered.
+extension SQLiteStore: AuthorizationJournal {
+    public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO journal (key, request_digest, state, claimed_at) VALUES (?, ?, 'pending', ?)",
+                           arguments: [key.description, requestDigest, at.timeIntervalSince1970])
+            if db.changesCount == 1 { return .claimed }
+            guard let row = try Row.fetchOne(db, sql: "SELECT request_digest, state, doc FROM journal WHERE key = ?", arguments: [key.description]) else {
+                return .pending(requestDigest: requestDigest)
+            }
+            if let doc: String = row["doc"] { return .answered(try Self.value(JournalEntry.self, doc)!) }
+            return .pending(requestDigest: row["request_digest"])
+        }
+    }
+
+    public func complete(_ entry: JournalEntry) async throws {
+        let doc = try Self.doc(entry)
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE journal SET state = 'answered', response_code = ?, doc = ? WHERE key = ?",
+                           arguments: [entry.responseCode, doc, entry.key])
+            if db.changesCount == 0 {
+                try db.execute(sql: "INSERT INTO journal (key, request_digest, state, claimed_at, response_code, doc) VALUES (?, ?, 'answered', ?, ?, ?)",
+                               arguments: [entry.key, entry.requestDigest, entry.at.timeIntervalSince1970, entry.responseCode, doc])
+            }
+        }
+    }
+
+    public func entry(_ key: AuthorizationKey) async throws -> JournalEntry? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT doc FROM journal WHERE key = ?", arguments: [key.description]).map { try Self.value(JournalEntry.self, $0)! }
+        }
+    }
+
+    public func entries(limit: Int) async throws -> [JournalEntry] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT doc FROM journal WHERE doc IS NOT NULL ORDER BY claimed_at DESC LIMIT ?", arguments: [limit])
+                .map { try Self.value(JournalEntry.self, $0)! }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import EMV
+import Foundation
+import ISO8583
+import ISO8583Transport
+import Logging
+import NIOCore
+import PasswayServer
+import Simulators
+import Testing
+import TokenService
+import Wallet
+
+/// The must-show list over real sockets: a POS terminal reads a real device
+/// with the contactless APDU exchange and sends ISO 8583 over TCP to the network, which
+/// checks the token and its cryptogram, routes to the bundled issuer host over ISO 8583
+/// and answers.
+@Suite struct NetworkFlowTests {
+    /// A started platform, a Russian bank with a card on a phone, and a Moscow POS.
+    struct Shop {
+        let harness: PlatformHarness
+        let scenario: RussianBankScenario
+        var phone: DeviceWallet
+        var applet: ContactlessApplet
+        let tokenID: String
+        let network: ISO8583Client
+        let pos: Terminal
+
+        static func open(_ configure: (inout PlatformConfiguration) -> Void = { _ in }) async throws -> Shop {
+            let harness = try await PlatformHarness.start(configure)
+            let s = try await RussianBankScenario.make(harness)
+            var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
+            let enrolled = try await s.enroll(phone)
+            precondition(enrolled.string("status") == "approved", "\(enrolled.json)")
+            let token = try phone.receive(try s.sealed(enrolled))
+            let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, timeout: .seconds(10),
+                                        logger: Logger(label: "test-acquirer"))
+            let pos = Terminal(.init(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
+                                     nameLocation: "GUM, Red Square 3       MOSCOW       RU", country: 643, currency: Currency.alpha("RUB")!),
+                               network: network)
+            return Shop(harness: harness, scenario: s, phone: phone, applet: ContactlessApplet(tokenID: token.tokenID), tokenID: token.tokenID,
+                        network: network, pos: pos)
+        }
+
+        /// The device's answer to the terminal's reading, and the request the POS would send.
+        mutating func read(amount: Int64) throws -> (request: Message, key: ProvisioningPayload.LimitedUseKey) {
+            let key = phone.tokens.first { $0.tokenID == tokenID }!.keys.min { $0.atc < $1.atc }!
+            var applet = self.applet, phone = self.phone
+            let card = try pos.read(amountMinor: amount, transactionType: 0) { applet.respond(to: $0, wallet: &phone) }
+            self.applet = applet; self.phone = phone
+            return (pos.request(for: card, amountMinor: amount), key)
+        }
+
+        func available() async throws -> Int64? {
+            (try await harness.issuerHost("GET", "/banks/\(scenario.bankID)/accounts").array.first?["availableMinor"] as? NSNumber)?.int64Value
+        }
+
+        func close() async {
+            await network.close()
+            await harness.stop()
+        }
+    }
+
+    @Test func approvedWithARPCThenInsufficientFunds() async throws {
+        var shop = try await Shop.open()
+        let before = shop.harness.info.counters.issuerHostRequests
+        let (request, key) = try shop.read(amount: 150_000)
+        let outcome = try await shop.pos.send(request)
+        #expect(outcome.responseCode == "00")
+        #expect(outcome.answer.string(38)?.count == 6)
+        #expect(outcome.answer.string(2) == request.string(2), "the token goes back to the acquirer, not the card number")
+        #expect(outcome.answer.string(11) == request.string(11))
+        // The ARPC (method 1) under the session key the device used for this ATC.
+        let arqc = try #require(try request.iccData()?.value(.applicationCryptogram))
+        let expected = try AuthorisationResponseCryptogram.method1(sessionKey: TDESKey(hex: key.key), arqc: arqc, responseCode: Array("00".utf8))
+        #expect(outcome.issuerAuthenticationData == expected + Array("00".utf8))
+        #expect(shop.harness.info.counters.issuerHostRequests == before + 1)
+
+        // Over the balance (50,000.00 RUB): the bank says 51.
+        let (big, _) = try shop.read(amount: 6_000_000)
+        let declined = try await shop.pos.send(big)
+        #expect(declined.responseCode == "51")
+        #expect(declined.issuerAuthenticationData?.suffix(2) == Array("51".utf8))
+        await shop.close()
+    }
+
+    @Test func networkDeclinesWithoutAskingTheIssuer() async throws {
+        var shop = try await Shop.open()
+        let before = shop.harness.info.counters.issuerHostRequests
+
+        // Expiry in field 14 not the token's: 54.
+        var (expired, _) = try shop.read(amount: 1_000)
+        expired.set(14, "2401")
+        #expect(try await shop.pos.send(expired).responseCode == "54")
+
+        // Keyed in by hand: 57.
+        var (keyed, _) = try shop.read(amount: 1_000)
+        keyed.set(22, "012")
+        #expect(try await shop.pos.send(keyed).responseCode == "57")
+
+        // A wrong ARQC: 05.
+        var (forged, _) = try shop.read(amount: 1_000)
+        var chip = try #require(try forged.iccData())
+        let i = try #require(chip.firstIndex { $0.tag == .applicationCryptogram })
+        var arqc = chip[i].valueBytes
+        arqc[0] ^= 0x01
+        chip[i] = TLV(.applicationCryptogram, arqc)
+        try forged.setICCData(chip)
+        #expect(try await shop.pos.send(forged).responseCode == "05")
+
+        // An unknown card range: 14.
+        var (unknown, _) = try shop.read(amount: 1_000)
+        unknown.set(2, cardNumber("999999", seed: 3))
+        #expect(try await shop.pos.send(unknown).responseCode == "14")
+
+        // The same cryptogram again as a new message (new STAN): the ATC is spent, 05.
+        let (good, _) = try shop.read(amount: 1_000)
+        #expect(try await shop.pos.send(good).responseCode == "00")
+        var replay = good
+        replay.set(11, String(format: "%06d", (Int(good.string(11)!)! + 500_000) % 1_000_000))
+        #expect(try await shop.pos.send(replay).responseCode == "05")
+
+        // Suspended by the bank: declined by the network.
+        let suspend = try await shop.harness.api("POST", "/v1/tokens/\(shop.tokenID)/suspend", key: shop.scenario.issuerKey, json: ["reason": "fraud review"])
+        #expect(suspend.status == 200)
+        let (whileSuspended, _) = try shop.read(amount: 1_000)
+        #expect(try await shop.pos.send(whileSuspended).responseCode == "05")
+
+        // Only the one good tap reached the issuer host.
+        #expect(shop.harness.info.counters.issuerHostRequests == before + 1)
+        let journal = shop.harness.logs.lines.filter { $0.contains("authorization") && $0.contains("by=network") }
+        #expect(journal.count == 6, "\(journal)")
+        await shop.close()
+    }
+
+    @Test func duplicateIsAnsweredIdenticallyWithOneDebit() async throws {
+        var shop = try await Shop.open()
+        let start = try #require(try await shop.available())
+        let before = shop.harness.info.counters.issuerHostRequests
+        let (request, _) = try shop.read(amount: 250_000)
+        // Twice at once, then once more later: one answer, one hold.
+        let pos = shop.pos
+        async let a = pos.send(request)
+        let second = try await ISO8583Client(host: shop.harness.info.networkHost, port: shop.harness.info.networkPort, logger: Logger(label: "t"))
+            .send(request)
+        let first = try await a
+        let third = try await shop.pos.send(request)
+        #expect(first.responseCode == "00")
+        #expect(second == first.answer)
+        #expect(third.answer == first.answer)
+        #expect(shop.harness.info.counters.issuerHostRequests == before + 1)
+        #expect(try await shop.available() == start - 250_000)
+        await shop.close()
+    }
+
+    @Test func issuerHostThatDoesNotAnswerGets91() async throws {
+        // A host that accepts connections and never answers, and one that is not there.
+        let silent = try await ISO8583Server.start(.init(port: 0, name: "silent-issuer"), logger: Logger(label: "silent"),
+                                                   overloaded: { _ in nil }, handler: { _ in nil })
+        let gone = try await ISO8583Server.start(.init(port: 0, name: "gone"), logger: Logger(label: "gone"), overloaded: { _ in nil }, handler: { _ in nil })
+        let gonePort = gone.port
+        await gone.close()
+
+        for port in [silent.port, gonePort] {
+            var shop = try await Shop.open {
+                $0.issuerTimeoutMilliseconds = 400
+                $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(port)"]
+            }
+            let (request, _) = try shop.read(amount: 1_000)
+            // The acquirer's own limit is 10 s: the 91 comes from the network's 400 ms limit.
+            let outcome = try await shop.pos.send(request)
+            #expect(outcome.responseCode == "91")
+            #expect(outcome.issuerAuthenticationData?.suffix(2) == Array("91".utf8))
+            await shop.close()
+        }
+        await silent.close()
+    }
+
+    @Test func echoAndFormatErrors() async throws {
+        var shop = try await Shop.open()
+        var echo = Message(mti: "0800")
+        echo.set(7, "1125093000"); echo.set(11, "000077"); echo.set(70, "301")
+        let answer = try await shop.network.send(echo)
+        #expect(answer.mti == "0810")
+        #expect(answer.string(39) == "00")
+        #expect(answer.string(70) == "301")
+
+        var (request, _) = try shop.read(amount: 1_000)
+        request[49] = nil
+        let refused = try await shop.pos.send(request)
+        #expect(refused.responseCode == "30")
+        #expect(shop.harness.logs.lines.contains { $0.contains("format error") && $0.contains("field=49") })
+        await shop.close()
+    }
+}
