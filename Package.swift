@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "passway",
             dependencies: [
-                "EMV", "ISO8583", "PasswayServer", "Wallet", "TokenService",
+                "EMV", "ISO8583", "PasswayServer", "Wallet", "TokenService", "Simulators", "ISO8583Transport", "NetworkSwitch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

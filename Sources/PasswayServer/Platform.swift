@@ -59,6 +59,8 @@ public struct PlatformInfo: Sendable {
     public var issuerHostISOPort: Int
     /// Live counters, for tests and operators.
     public var counters: PlatformCounters
+    /// Asks the platform to shut down gracefully (as SIGTERM does); `run` then returns.
+    public var stop: @Sendable () async -> Void
 }
 
 /// What the platform has handled since it started.
@@ -128,14 +130,15 @@ public enum Platform {
             onServerRunning: { channel in await ready.set("issuer-host", port: channel.localAddress?.port ?? 0) },
             logger: logger)
 
+        let group = ServiceGroup(configuration: .init(services: [api, issuerHost], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let notify = Task {
             let ports = await ready.wait()
             await onReady(PlatformInfo(apiURL: "http://\(config.host):\(ports["api"]!)", issuerHostURL: "http://\(config.host):\(ports["issuer-host"]!)",
                                        operatorKey: operatorKey, notices: notices, networkHost: config.host, networkPort: network.port,
-                                       issuerHostISOPort: issuerHostISO.port, counters: counters))
+                                       issuerHostISOPort: issuerHostISO.port, counters: counters,
+                                       stop: { await group.triggerGracefulShutdown() }))
         }
         defer { notify.cancel() }
-        let group = ServiceGroup(configuration: .init(services: [api, issuerHost], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {

@@ -68,4 +68,16 @@ import TestSupport
         #expect(r.status == 0)
         #expect(r.stdout.contains("0 crashes in 20000 inputs"))
     }
+
+    /// The road trip: two banks, a phone and a watch, taps in Moscow (one billed in yuan),
+    /// a decline over the balance, ATM cash, a lost watch declined; exit 0 and a summary.
+    @Test func demoRunsTheRoadTrip() throws {
+        let r = try passway("demo")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Summary"))
+        #expect(r.stdout.contains("7 authorizations: 5 approved, 2 declined"))
+        #expect(r.stdout.contains("billed 214.40 CNY @ 0.0893317"))
+        #expect(r.stdout.contains("Someone taps the lost watch: 350.00 RUB → 05"))
+        #expect(r.stdout.contains("Ivan draws cash at an ATM: 5,000.00 RUB → 00"))
+    }
 }

@@ -36,7 +36,7 @@ final class PlatformHarness: Sendable {
     }
 
     func stop() async {
-        task.cancel()
+        await info.stop()
         _ = try? await task.value
         try? FileManager.default.removeItem(atPath: dataDirectory)
     }

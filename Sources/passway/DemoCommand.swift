@@ -1,0 +1,227 @@
+import ArgumentParser
+import EMV
+import Foundation
+import ISO8583
+import ISO8583Transport
+import Logging
+import NetworkSwitch
+import PasswayServer
+import Simulators
+import TokenService
+import Wallet
+
+/// `passway demo`: the road trip on one machine, every step over the real sockets. The
+/// platform starts in this process on free ports with a fresh data directory; the
+/// banks, wallet, devices and terminals talk to it as outsiders would (HTTP for the
+/// APIs, ISO 8583 over TCP for the taps, APDUs between terminal and device).
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Run the road trip: two banks, a phone and a watch, taps in Moscow, an ATM, a lost watch.")
+
+    @Option(name: .customLong("data-dir"), help: "Where the demo's platform keeps its data (default: a new temporary directory, removed afterwards).")
+    var dataDir: String?
+    @Flag(help: "Show the platform's log (info and above) on standard error.") var verbose = false
+
+    func run() async throws {
+        let directory = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("passway-demo-\(UUID().uuidString)").path
+        var logger = Logger(label: "passway") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = verbose ? .info : .error
+        let config = PlatformConfiguration(apiPort: 0, issuerHostPort: 0, networkPort: 0, issuerHostISOPort: 0, dataDirectory: directory,
+                                           environment: [:], logger: logger)
+        let (stream, continuation) = AsyncStream.makeStream(of: PlatformInfo.self)
+        let platform = Task { try await Platform.run(config) { info in continuation.yield(info); continuation.finish() } }
+        var iterator = stream.makeAsyncIterator()
+        guard let info = await iterator.next() else {
+            _ = try await platform.value
+            throw CLIError("the platform did not start")
+        }
+        var trip = RoadTrip(info: info)
+        var failure: (any Error)?
+        do { try await trip.run() } catch { failure = error }
+        await trip.close()
+        await info.stop()
+        _ = try? await platform.value
+        if dataDir == nil { try? FileManager.default.removeItem(atPath: directory) }
+        if let failure { throw CLIError("demo stopped: \(failure)") }
+    }
+}
+
+/// The story, step by step.
+struct RoadTrip {
+    let info: PlatformInfo
+    let op: HTTPJSON
+    let bankHost: HTTPJSON
+    var wallet: HTTPJSON!
+    var rows: [Row] = []
+    var network: ISO8583Client!
+
+    struct Row {
+        var step: String
+        var device: String
+        var terminal: String
+        var amount: String
+        var billed: String
+        var code: String
+        var meaning: String
+    }
+
+    init(info: PlatformInfo) {
+        self.info = info
+        op = HTTPJSON(base: info.apiURL, apiKey: info.operatorKey)
+        bankHost = HTTPJSON(base: info.issuerHostURL, apiKey: nil)
+    }
+
+    func say(_ line: String) { print(line); fflush(nil) }
+
+    mutating func run() async throws {
+        say("Passway road trip — platform on \(info.apiURL), network ISO 8583 on \(info.networkHost):\(info.networkPort)\n")
+
+        // 1. Two banks onboard, and a wallet.
+        let walletAnswer = try await op.call(.POST, "/v1/wallets", ["id": "passway-pay", "name": "Passway Pay", "tokenRequestorID": "40010075001"])
+        wallet = HTTPJSON(base: info.apiURL, apiKey: (walletAnswer.json as? [String: Any])?["apiKey"] as? String)
+        let ivanCard = Self.cardNumber("220070", seed: 20261125)
+        let liCard = Self.cardNumber("621700", seed: 88)
+        try await onboard(bank: "bank-moskva", issuer: "moskva-bank", name: "Moskva Bank", country: "RU", currency: "RUB",
+                          cards: "220070", tokens: "22017199", pan: ivanCard, holder: "IVAN PETROV", phone: "+79161234567", balance: 5_000_000)
+        try await onboard(bank: "jade-bank", issuer: "jade", name: "Jade Bank", country: "CN", currency: "CNY",
+                          cards: "621700", tokens: "62189999", pan: liCard, holder: "LI WEI", phone: "+8613800138000", balance: 2_000_000)
+        say("✓ banks onboarded: Moskva Bank (RUB, cards 220070…) and Jade Bank (CNY, cards 621700…); wallet Passway Pay")
+
+        // 2. Cards onto a phone and a watch (Ivan), and a phone (Li Wei, visiting from China).
+        var ivanPhone = try await register("samsung-galaxy-s24", os: "14", country: "RU")
+        var ivanWatch = try await register("samsung-galaxy-watch7", os: "5", country: "RU")
+        var liPhone = try await register("xiaomi-14", os: "14", country: "CN")
+        let ivanPhoneToken = try await enroll(&ivanPhone, pan: ivanCard, bank: "bank-moskva")
+        let ivanWatchToken = try await enroll(&ivanWatch, pan: ivanCard, bank: "bank-moskva")
+        let liToken = try await enroll(&liPhone, pan: liCard, bank: "jade-bank")
+        say("✓ Ivan's card on his phone (\(ivanPhoneToken.masked), approved at once) and watch (\(ivanWatchToken.masked), one-time code from the bank)")
+        say("✓ Li Wei's card on his phone (\(liToken.masked))")
+
+        // 3. Terminals in Moscow, behind an acquirer that speaks ISO 8583 to the network.
+        network = ISO8583Client(host: info.networkHost, port: info.networkPort, timeout: .seconds(10), logger: Logger(label: "demo-acquirer"))
+        let rub = Currency.alpha("RUB")!
+        let gum = Terminal(.init(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
+                                 nameLocation: "GUM, Red Square 3       MOSCOW       RU", country: 643, currency: rub), network: network)
+        let cafe = Terminal(.init(kind: .pos, terminalID: "MSK00002", merchantID: "CAFE-PUSHKIN001", acquirerID: "25000001",
+                                  nameLocation: "Cafe Pushkin            MOSCOW       RU", country: 643, currency: rub, merchantCategory: "5812"),
+                            network: network)
+        let atm = Terminal(.init(kind: .atm, terminalID: "ATM00042", merchantID: "ATM-ARBAT-00042", acquirerID: "25000001",
+                                 nameLocation: "Arbat 12                MOSCOW       RU", country: 643, currency: rub), network: network)
+
+        try await tap("Ivan pays at GUM", gum, &ivanPhone, ivanPhoneToken, "phone", 1_500_00)
+        try await tap("Li Wei pays at GUM, billed in yuan", gum, &liPhone, liToken, "phone (CN)", 2_400_00)
+        try await tap("Ivan buys coffee with his watch", cafe, &ivanWatch, ivanWatchToken, "watch", 350_00)
+        try await tap("Ivan tries a fur coat: over his balance", gum, &ivanPhone, ivanPhoneToken, "phone", 60_000_00)
+        try await tap("Ivan draws cash at an ATM", atm, &ivanPhone, ivanPhoneToken, "phone", 5_000_00)
+
+        // 4. The watch is lost: the wallet suspends its token; the phone keeps working.
+        guard let watchID = ivanWatch.deviceID else { throw CLIError("the watch has no device id") }
+        _ = try await wallet.call(.POST, "/v1/devices/\(watchID)/lost", [:])
+        say("✓ Ivan reports his watch lost: its token is suspended, the phone's is not")
+        try await tap("Someone taps the lost watch", cafe, &ivanWatch, ivanWatchToken, "watch (lost)", 350_00)
+        try await tap("Ivan pays with his phone", cafe, &ivanPhone, ivanPhoneToken, "phone", 420_00)
+
+        printSummary()
+        let expected = ["00", "00", "00", "51", "00", "05", "00"]
+        guard rows.map(\.code) == expected else {
+            throw CLIError("the trip did not go as planned: \(rows.map(\.code)) instead of \(expected)")
+        }
+    }
+
+    func close() async { await network?.close() }
+
+    mutating func onboard(bank: String, issuer: String, name: String, country: String, currency: String, cards: String, tokens: String,
+                          pan: String, holder: String, phone: String, balance: Int64) async throws {
+        _ = try await bankHost.call(.POST, "/banks", ["id": bank])
+        _ = try await bankHost.call(.POST, "/banks/\(bank)/accounts", [
+            "pan": pan, "expiry": "2912", "cvv2": "123", "holderName": holder, "phone": phone, "currency": currency, "balanceMinor": balance,
+        ])
+        _ = try await op.call(.POST, "/v1/issuers", [
+            "id": issuer, "name": name, "country": country, "currency": currency, "cardRanges": [cards], "tokenRanges": [tokens],
+            "enabledWallets": ["passway-pay"], "hostURL": info.issuerHostURL + "/banks/\(bank)",
+        ])
+    }
+
+    func register(_ model: String, os: String, country: String) async throws -> DeviceWallet {
+        var device = DeviceWallet(modelID: model, osVersion: os, country: country)
+        let answer = try await wallet.call(.POST, "/v1/devices", ["modelID": model, "osVersion": os, "country": country, "publicKey": try device.publicKey])
+        device.deviceID = (answer.json as? [String: Any])?["id"] as? String
+        return device
+    }
+
+    func enroll(_ device: inout DeviceWallet, pan: String, bank: String) async throws -> DeviceWallet.StoredToken {
+        var answer = try await wallet.call(.POST, "/v1/enrollments", ["deviceID": device.deviceID ?? "", "pan": pan, "expiry": "12/29", "cvv2": "123"])
+        if answer.status == 202, let verification = (answer.json as? [String: Any])?["verificationID"] as? String {
+            // The bank's one-time code, as its SMS gateway would deliver it.
+            let outbox = try await bankHost.call(.GET, "/banks/\(bank)/outbox")
+            guard let code = (outbox.json as? [[String: Any]])?.last?["code"] as? String else { throw CLIError("no one-time code in \(bank)'s outbox") }
+            answer = try await wallet.call(.POST, "/v1/enrollments/\(verification)/verify", ["code": code])
+        }
+        let provisioning = try JSONSerialization.data(withJSONObject: (answer.json as? [String: Any])?["provisioning"] ?? [:])
+        return try device.receive(try JSONDecoder().decode(SealedProvisioning.self, from: provisioning))
+    }
+
+    mutating func tap(_ step: String, _ terminal: Terminal, _ device: inout DeviceWallet, _ token: DeviceWallet.StoredToken, _ deviceName: String,
+                      _ amount: Int64) async throws {
+        var applet = ContactlessApplet(tokenID: token.tokenID)
+        var d = device
+        let outcome = try await terminal.tap(amountMinor: amount) { applet.respond(to: $0, wallet: &d) }
+        device = d
+        let code = outcome.responseCode
+        let billed: String
+        if let six = outcome.answer.string(6), let code51 = outcome.answer.string(51), let c = Currency.numeric(code51) {
+            billed = Self.money(Int64(six) ?? 0, c) + " @ " + (ExchangeRates.Rate(field10: outcome.answer.string(10) ?? "")?.description ?? "?")
+        } else {
+            billed = "—"
+        }
+        let row = Row(step: step, device: deviceName, terminal: "\(terminal.profile.kind == .atm ? "ATM" : "POS") \(terminal.profile.terminalID)",
+                      amount: Self.money(amount, terminal.profile.currency), billed: billed, code: code, meaning: Self.meaning(code))
+        rows.append(row)
+        let arpc = outcome.issuerAuthenticationData.map { " ARPC \(Hex.encode(Array($0.prefix(8))))" } ?? ""
+        say("\(code == "00" ? "✓" : "✗") \(step): \(row.amount) → \(code) \(row.meaning)\(billed == "—" ? "" : ", billed \(billed)")\(arpc)")
+    }
+
+    func printSummary() {
+        let header = Row(step: "step", device: "device", terminal: "terminal", amount: "amount", billed: "billed to card", code: "rc", meaning: "meaning")
+        let all = [header] + rows
+        func width(_ k: KeyPath<Row, String>) -> Int { all.map { $0[keyPath: k].count }.max() ?? 0 }
+        let keys: [KeyPath<Row, String>] = [\.step, \.device, \.terminal, \.amount, \.billed, \.code, \.meaning]
+        let widths = keys.map(width)
+        func line(_ r: Row) -> String {
+            zip(keys, widths).map { k, w in r[keyPath: k].padding(toLength: w, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }
+        say("\nSummary")
+        say(line(header))
+        say(widths.map { String(repeating: "─", count: $0) }.joined(separator: "  "))
+        for r in rows { say(line(r)) }
+        let approved = rows.filter { $0.code == "00" }.count
+        say("\n\(rows.count) authorizations: \(approved) approved, \(rows.count - approved) declined. Every step went over real sockets.")
+    }
+
+    static func money(_ minor: Int64, _ currency: Currency) -> String {
+        guard currency.exponent > 0 else { return "\(minor) \(currency.alpha)" }
+        var scale: Int64 = 1
+        for _ in 0..<currency.exponent { scale *= 10 }
+        let fraction = String(minor % scale)
+        let grouped = String(minor / scale).reversed().enumerated().reduce(into: "") { s, e in
+            if e.offset > 0 && e.offset % 3 == 0 { s.append(",") }
+            s.append(e.element)
+        }
+        return String(grouped.reversed()) + "." + String(repeating: "0", count: currency.exponent - fraction.count) + fraction + " " + currency.alpha
+    }
+
+    static func meaning(_ code: String) -> String {
+        ["00": "approved", "05": "do not honour", "14": "invalid card number", "30": "format error", "41": "lost card",
+         "51": "insufficient funds", "54": "expired card", "57": "not permitted", "61": "over the limit", "91": "issuer unavailable",
+         "94": "duplicate", "96": "system malfunction"][code] ?? "declined"
+    }
+
+    static func cardNumber(_ prefix: String, seed: Int) -> String {
+        var digits = prefix
+        var x = UInt64(seed)
+        while digits.count < 15 {
+            x = x &* 6364136223846793005 &+ 1442695040888963407
+            digits.append(Character(String((x >> 33) % 10)))
+        }
+        return digits + String(Luhn.checkDigit(for: digits)!)
+    }
+}
