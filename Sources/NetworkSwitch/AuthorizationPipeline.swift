@@ -46,8 +46,9 @@ public final class AuthorizationPipeline: Sendable {
 
     /// Fields of the request that the answer carries back.
     static let echoedFields = [2, 3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49]
-    /// Fields of the acquirer's request that travel on to the issuer (2 and 14 are replaced).
-    static let forwardedFields = [3, 4, 7, 11, 12, 13, 18, 22, 32, 37, 41, 42, 43, 49]
+    /// Fields of the acquirer's request that travel on to the issuer (2 and 14 are replaced). Field 55
+    /// goes as it came, unknown tags included, in order (DESIGN.md "The wire").
+    static let forwardedFields = [3, 4, 7, 11, 12, 13, 18, 22, 32, 37, 41, 42, 43, 49, 55]
 
     /// The answer to one message from an acquirer; nil when the message is itself an
     /// answer or advice acknowledgement that needs none.

@@ -18,34 +18,40 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port of the Passway API (0 picks a free one).") var port = 8080
-    @Option(name: .customLong("issuer-host-port"), help: "Port of the bundled issuer host.") var issuerHostPort = 8090
+    @Option(name: .customLong("issuer-host-port"), help: "Port of the bundled issuer host's JSON API.") var issuerHostPort = 8090
+    @Option(name: .customLong("network-port"), help: "Port of the network's ISO 8583 listener for acquirers.") var networkPort = 8583
+    @Option(name: .customLong("issuer-host-iso-port"), help: "Port of the bundled issuer host's ISO 8583 listener.") var issuerHostISOPort = 8584
+    @Option(name: .customLong("issuer-timeout"), help: "Milliseconds the network waits for an issuer before answering 91.") var issuerTimeout = 5000
     @Option(name: .customLong("data-dir"), help: "Where the databases and key files live (or PASSWAY_DATA_DIR).")
     var dataDir = ProcessInfo.processInfo.environment["PASSWAY_DATA_DIR"] ?? ".passway"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func validate() throws {
-        guard (0...65535).contains(port), (0...65535).contains(issuerHostPort) else { throw ValidationError("ports are 0 to 65535") }
+        guard [port, issuerHostPort, networkPort, issuerHostISOPort].allSatisfy({ (0...65535).contains($0) }) else { throw ValidationError("ports are 0 to 65535") }
+        guard (50...60_000).contains(issuerTimeout) else { throw ValidationError("--issuer-timeout: 50 to 60000 milliseconds") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error") }
     }
 
     func run() async throws {
         var logger = Logger(label: "passway") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel)!
-        let config = PlatformConfiguration(host: host, apiPort: port, issuerHostPort: issuerHostPort, dataDirectory: dataDir, logger: logger)
+        let config = PlatformConfiguration(host: host, apiPort: port, issuerHostPort: issuerHostPort, networkPort: networkPort,
+                                           issuerHostISOPort: issuerHostISOPort, issuerTimeoutMilliseconds: issuerTimeout, dataDirectory: dataDir, logger: logger)
         do {
             try await Platform.run(config) { info in
                 for notice in info.notices { print("note: \(notice)") }
                 print("""
                 Passway is running (data in \(dataDir)):
                   API                    \(info.apiURL)   (OpenAPI: \(info.apiURL)/openapi.yaml)
-                  bundled issuer host    \(info.issuerHostURL)
+                  network ISO 8583       \(info.networkHost):\(info.networkPort)   (acquirers: 2-byte length prefix, ISO 8583:1987)
+                  bundled issuer host    \(info.issuerHostURL)   (ISO 8583: \(info.networkHost):\(info.issuerHostISOPort))
                   operator API key       in \(config.operatorKeyFile)
                 Stop with Ctrl-C.
                 """)
                 fflush(nil)
             }
         } catch let error as CustomStringConvertible where "\(error)".contains("Address already in use") {
-            throw CLIError("a port is already in use (API \(port), issuer host \(issuerHostPort)); choose others with --port and --issuer-host-port")
+            throw CLIError("a port is already in use (API \(port), issuer host \(issuerHostPort), network \(networkPort), issuer host ISO \(issuerHostISOPort)); choose others with --port, --issuer-host-port, --network-port, --issuer-host-iso-port")
         }
     }
 }
