@@ -38,10 +38,20 @@ public final class ISO8583Client: Sendable {
         self.slots = (0..<max(1, connections)).map { _ in Slot() }
     }
 
-    /// One connection: its channel once connected, and the answers it waits for.
+    /// One connection slot: its live connection, or the attempt to make one (shared by
+    /// every sender that needs it meanwhile, so that a slot never opens two).
     final class Slot: Sendable {
-        let channel = Mutex<(any Channel)?>(nil)
-        let pending = Pending()
+        struct State {
+            var connection: Connection?
+            var connecting: Task<Connection, any Error>?
+        }
+        let state = Mutex(State())
+    }
+
+    /// A connection and the requests waiting for answers on it.
+    struct Connection: Sendable {
+        let channel: any Channel
+        let pending: Pending
     }
 
     /// Requests waiting for their answers on one connection, by match key.
@@ -68,15 +78,15 @@ public final class ISO8583Client: Sendable {
         do { bytes = try codec.pack(message) } catch { throw .encoding("\(error)") }
         let (index, _) = next.wrappingAdd(1, ordering: .relaxed)
         let slot = slots[index % slots.count]
-        let channel = try await connection(slot)
+        let connection = try await connection(slot)
+        let channel = connection.channel, pending = connection.pending
         let key = message.matchKey
         let promise = channel.eventLoop.makePromise(of: Message.self)
-        guard slot.pending.add(key, promise) else {
+        guard pending.add(key, promise) else {
             promise.fail(ClientError.unavailable("a message with key \(key) is already waiting for its answer"))
             throw .unavailable("a message with key \(key) is already waiting for its answer")
         }
         let ms = Int(timeout.nanoseconds / 1_000_000)
-        let pending = slot.pending
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
             pending.take(key)?.fail(ClientError.timedOut(milliseconds: ms))
         }
@@ -98,13 +108,29 @@ public final class ISO8583Client: Sendable {
     public func post(_ message: Message) async throws(ClientError) {
         let bytes: [UInt8]
         do { bytes = try codec.pack(message) } catch { throw .encoding("\(error)") }
-        let channel = try await connection(slots[0])
+        let channel = try await connection(slots[0]).channel
         do { try await channel.writeAndFlush(ByteBuffer(bytes: bytes)) } catch { throw .unavailable("\(error)") }
     }
 
-    func connection(_ slot: Slot) async throws(ClientError) -> any Channel {
-        if let channel = slot.channel.withLock({ $0 }), channel.isActive { return channel }
-        let pending = slot.pending, codec = codec, logger = logger
+    func connection(_ slot: Slot) async throws(ClientError) -> Connection {
+        enum Lookup { case ready(Connection), wait(Task<Connection, any Error>) }
+        let lookup = slot.state.withLock { state -> Lookup in
+            if let c = state.connection, c.channel.isActive { return .ready(c) }
+            if let attempt = state.connecting { return .wait(attempt) }
+            let attempt = Task { try await self.connect(slot) }
+            state.connecting = attempt
+            return .wait(attempt)
+        }
+        switch lookup {
+        case .ready(let c):
+            return c
+        case .wait(let attempt):
+            do { return try await attempt.value } catch let error as ClientError { throw error } catch { throw .unavailable("\(error)") }
+        }
+    }
+
+    private func connect(_ slot: Slot) async throws -> Connection {
+        let pending = Pending(), codec = codec, logger = logger
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.milliseconds(min(1000, max(50, timeout.nanoseconds / 1_000_000))))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -118,23 +144,20 @@ public final class ISO8583Client: Sendable {
             }
         do {
             let channel = try await bootstrap.connect(host: host, port: port).get()
-            let winner = slot.channel.withLock { current -> any Channel in
-                if let current, current.isActive { return current }
-                current = channel
-                return channel
-            }
-            if winner !== channel { channel.close(promise: nil) }
-            return winner
+            let connection = Connection(channel: channel, pending: pending)
+            slot.state.withLock { $0.connection = connection; $0.connecting = nil }
+            return connection
         } catch {
-            throw .unavailable("\(host):\(port): \(error)")
+            slot.state.withLock { $0.connecting = nil }
+            throw ClientError.unavailable("\(host):\(port): \(error)")
         }
     }
 
     public func close() async {
         for slot in slots {
-            let channel = slot.channel.withLock { c in defer { c = nil }; return c }
-            try? await channel?.close()
-            slot.pending.failAll(.unavailable("client closed"))
+            let connection = slot.state.withLock { s in defer { s.connection = nil }; return s.connection }
+            try? await connection?.channel.close()
+            connection?.pending.failAll(.unavailable("client closed"))
         }
     }
 }

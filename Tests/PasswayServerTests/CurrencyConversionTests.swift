@@ -81,7 +81,7 @@ import Wallet
         #expect(enrolled.string("status") == "approved", "\(enrolled.json)")
         let token = try phone.receive(try s.sealed(enrolled))
 
-        let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, logger: Logger(label: "t"))
+        let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00002", merchantID: "TSUM-MOSCOW0001", acquirerID: "25000001",
                                  nameLocation: "TSUM MOSCOW RU", country: 643, currency: Currency.alpha("RUB")!), network: network)
         var applet = ContactlessApplet(tokenID: token.tokenID)

@@ -33,7 +33,7 @@ import Wallet
             precondition(enrolled.string("status") == "approved", "\(enrolled.json)")
             let token = try phone.receive(try s.sealed(enrolled))
             let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, timeout: .seconds(10),
-                                        logger: Logger(label: "test-acquirer"))
+                                        logger: Logger(label: "test-acquirer", factory: { _ in SwiftLogNoOpLogHandler() }))
             let pos = Terminal(.init(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                      nameLocation: "GUM, Red Square 3       MOSCOW       RU", country: 643, currency: Currency.alpha("RUB")!),
                                network: network)
@@ -140,7 +140,7 @@ import Wallet
         // Twice at once, then once more later: one answer, one hold.
         let pos = shop.pos
         async let a = pos.send(request)
-        let second = try await ISO8583Client(host: shop.harness.info.networkHost, port: shop.harness.info.networkPort, logger: Logger(label: "t"))
+        let second = try await ISO8583Client(host: shop.harness.info.networkHost, port: shop.harness.info.networkPort, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
             .send(request)
         let first = try await a
         let third = try await shop.pos.send(request)
@@ -154,9 +154,9 @@ import Wallet
 
     @Test func issuerHostThatDoesNotAnswerGets91() async throws {
         // A host that accepts connections and never answers, and one that is not there.
-        let silent = try await ISO8583Server.start(.init(port: 0, name: "silent-issuer"), logger: Logger(label: "silent"),
+        let silent = try await ISO8583Server.start(.init(port: 0, name: "silent-issuer"), logger: Logger(label: "silent", factory: { _ in SwiftLogNoOpLogHandler() }),
                                                    overloaded: { _ in nil }, handler: { _ in nil })
-        let gone = try await ISO8583Server.start(.init(port: 0, name: "gone"), logger: Logger(label: "gone"), overloaded: { _ in nil }, handler: { _ in nil })
+        let gone = try await ISO8583Server.start(.init(port: 0, name: "gone"), logger: Logger(label: "gone", factory: { _ in SwiftLogNoOpLogHandler() }), overloaded: { _ in nil }, handler: { _ in nil })
         let gonePort = gone.port
         await gone.close()
 
