@@ -1,10 +1,16 @@
 import Foundation
+import ISO8583
+import ISO8583Transport
+import Logging
+import Simulators
 import Testing
 import Wallet
 
 /// PCI DSS 3.4: after a whole enrollment story, neither the platform's SQLite files
 /// (database and WAL) nor the issuer host's, nor any log line, holds a card number in
-/// clear: not the old one, not the renewed one, not the token numbers either.
+/// clear: not the old one, not the renewed one, not the token numbers either, after
+/// taps through the network too (its journal keeps masked numbers and answers without
+/// field 2).
 @Suite(.serialized) struct CardDataAtRestTests {
     @Test func noCardNumberInAnyDatabaseFileOrLogLine() async throws {
         let harness = try await PlatformHarness.start()
@@ -12,6 +18,16 @@ import Wallet
         var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
         var watch = try await s.register(model: "samsung-galaxy-watch7", os: "5")
         let token1 = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        // Taps through the network: the journal, the issuer host's holds and both logs see them.
+        let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort,
+                                    logger: Logger(label: "scan", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let pos = Terminal(.init(kind: .pos, terminalID: "SCAN0001", merchantID: "SCAN-MERCHANT01", acquirerID: "25000001",
+                                 nameLocation: "Scan", country: 643, currency: Currency.alpha("RUB")!), network: network)
+        var applet = ContactlessApplet(tokenID: token1.tokenID)
+        let tap = try await pos.tap(amountMinor: 10_000) { applet.respond(to: $0, wallet: &phone) }
+        #expect(tap.responseCode == "00")
+        #expect(try await pos.send(tap.request).answer == tap.answer, "a duplicate, answered from the journal")
+        await network.close()
         let pending = try await s.enroll(watch)
         let code = try #require(try await s.lastCode())
         let token2 = try watch.receive(try s.sealed(try await harness.api("POST", "/v1/enrollments/\(pending.string("verificationID")!)/verify",
