@@ -94,9 +94,12 @@ final class IdleCloser: ChannelInboundHandler {
 extension Message {
     /// How answers are matched to requests on one connection (DESIGN.md "The wire"):
     /// acquirer (32), terminal (41) and STAN (11), or acquirer, transmission time (7)
-    /// and STAN where there is no terminal.
+    /// and STAN where there is no terminal; within the message class (01 authorization,
+    /// 02 financial, 04 reversal, 08 network management), so that a reversal and a late
+    /// answer to the authorization it reverses are never taken for each other.
     public var matchKey: String {
-        if let terminal = string(41) { return "\(string(32) ?? "")|T\(terminal)|\(string(11) ?? "")" }
-        return "\(string(32) ?? "")|D\(string(7) ?? "")|\(string(11) ?? "")"
+        let group = mti.prefix(2)
+        if let terminal = string(41) { return "\(group)|\(string(32) ?? "")|T\(terminal)|\(string(11) ?? "")" }
+        return "\(group)|\(string(32) ?? "")|D\(string(7) ?? "")|\(string(11) ?? "")"
     }
 }

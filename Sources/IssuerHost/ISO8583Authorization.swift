@@ -25,6 +25,14 @@ public enum IssuerMessages {
                                              transactionType: String(m.string(3)!.prefix(2)), currency: currency))
     }
 
+    /// The issuer's reference of the authorization a reversal (0400/0420) names in field 90:
+    /// original STAN and transmission time, with this message's acquirer and terminal.
+    public static func reversedReference(_ m: Message) -> String? {
+        guard let f90 = m.string(90), f90.count == 42, f90.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        let d = Array(f90)
+        return "\(m.string(32) ?? "")/\(m.string(41) ?? "")/\(String(d[4..<10]))/\(String(d[10..<20]))"
+    }
+
     public struct FieldProblem: Error, Sendable, Equatable {
         public var field: Int
         public var reason: String
@@ -35,7 +43,7 @@ public enum IssuerMessages {
         var mti = Array(m.mti.utf8)
         if mti.count == 4, mti[2] < UInt8(ascii: "9") { mti[2] += 1 }
         var answer = Message(mti: String(decoding: mti, as: UTF8.self))
-        for f in [2, 3, 4, 6, 7, 10, 11, 12, 13, 32, 37, 41, 42, 49, 51, 70] where m[f] != nil { answer[f] = m[f] }
+        for f in [2, 3, 4, 6, 7, 10, 11, 12, 13, 32, 37, 41, 42, 49, 51, 70, 90] where m[f] != nil { answer[f] = m[f] }
         if let approval { answer.set(38, approval) }
         answer.set(39, code)
         return answer

@@ -41,6 +41,8 @@ public final class AuthorizationPipeline: Sendable {
     public static let mandatoryFields: [String: [Int]] = [
         "0100": [2, 3, 4, 7, 11, 14, 22, 32, 41, 49],
         "0200": [2, 3, 4, 7, 11, 14, 22, 32, 41, 49],
+        "0400": [2, 3, 4, 7, 11, 32, 41, 49, 90],
+        "0420": [2, 3, 4, 7, 11, 32, 41, 49, 90],
         "0800": [7, 11, 70],
     ]
 
@@ -56,6 +58,8 @@ public final class AuthorizationPipeline: Sendable {
         switch request.mti {
         case "0100", "0200":
             return await authorize(request)
+        case "0400", "0420":
+            return await reverse(request)
         case "0800":
             return networkManagement(request)
         default:
@@ -110,6 +114,12 @@ public final class AuthorizationPipeline: Sendable {
     // MARK: - Authorization
 
     func authorize(_ request: Message) async -> Message {
+        await once(request) { await self.decide($0) }
+    }
+
+    /// Runs `work` once per key: format check, duplicate detection (in this process and
+    /// through the journal), the journal entry written before the answer is returned.
+    func once(_ request: Message, work: @escaping @Sendable (Message) async -> Outcome) async -> Message {
         if let problem = Self.formatProblem(request) {
             logger.notice("format error", metadata: ["mti": "\(request.mti)", "field": "\(problem.field)", "reason": "\(problem.reason)",
                                                      "stan": "\(request.string(11) ?? "-")"])
@@ -126,7 +136,7 @@ public final class AuthorizationPipeline: Sendable {
         enum Local { case original(Task<Message, Never>), duplicate(Task<Message, Never>), different }
         let local: Local = inFlight.withLock { running in
             if let existing = running[key] { return existing.digest == digest ? .duplicate(existing.task) : .different }
-            let task = Task { await self.authorizeOnce(request, key: key, digest: digest) }
+            let task = Task { await self.runOnce(request, key: key, digest: digest, work: work) }
             running[key] = (digest, task)
             return .original(task)
         }
@@ -144,8 +154,8 @@ public final class AuthorizationPipeline: Sendable {
         }
     }
 
-    /// One authorization, from the journal claim to the journaled answer.
-    func authorizeOnce(_ request: Message, key: AuthorizationKey, digest: String) async -> Message {
+    /// One request, from the journal claim to the journaled answer.
+    func runOnce(_ request: Message, key: AuthorizationKey, digest: String, work: @Sendable (Message) async -> Outcome) async -> Message {
         do {
             switch try await journal.claim(key, requestDigest: digest, at: now()) {
             case .claimed:
@@ -168,7 +178,7 @@ public final class AuthorizationPipeline: Sendable {
             return Self.answer(to: request, code: ResponseCode.systemMalfunction.rawValue)
         }
 
-        let outcome = await decide(request)
+        let outcome = await work(request)
         var answer = outcome.answer
         var stored = answer
         stored[2] = nil
@@ -195,7 +205,7 @@ public final class AuthorizationPipeline: Sendable {
         return answer
     }
 
-    struct Outcome {
+    struct Outcome: Sendable {
         var answer: Message
         var decidedBy: String
         var reason: String
@@ -283,6 +293,7 @@ public final class AuthorizationPipeline: Sendable {
             fromIssuer = try await links.send(toIssuer, to: issuer)
         } catch {
             logger.warning("issuer did not answer", metadata: ["issuer": "\(issuer.id)", "error": "\(error)"])
+            if case .timedOut = error { reverseLate(toIssuer, issuer: issuer) }
             var answer = Self.answer(to: request, code: ResponseCode.issuerUnavailable.rawValue)
             if let c = conversion { answer.set(6, c.amount); answer.set(10, c.rate); answer.set(51, c.currency) }
             return await finish(answer, by: "timeout", reason: "\(error)", maskedPAN: card.maskedPAN)
@@ -294,22 +305,117 @@ public final class AuthorizationPipeline: Sendable {
         return await finish(answer, by: "issuer", reason: code == "00" ? "approved" : "declined by issuer", maskedPAN: card.maskedPAN)
     }
 
+    // MARK: - Reversals
+
+    /// An acquirer's 0400/0420: the original (found in the journal by field 90 with this
+    /// acquirer and terminal) is reversed at the issuer, which releases its hold. A
+    /// reversal is idempotent at the issuer, so a repeated one is simply sent again.
+    func reverse(_ request: Message) async -> Message {
+        if let problem = Self.formatProblem(request) {
+            logger.notice("format error", metadata: ["mti": "\(request.mti)", "field": "\(problem.field)", "reason": "\(problem.reason)"])
+            return Self.answer(to: request, code: ResponseCode.formatError.rawValue)
+        }
+        let original = OriginalData(field90: request.string(90)!)!
+        let key = AuthorizationKey(acquirer: request.string(32)!, terminal: request.string(41)!, stan: request.string(11)!, transmission: request.string(7)!)
+        let originalKey = AuthorizationKey(acquirer: request.string(32)!, terminal: request.string(41)!, stan: original.stan, transmission: original.transmission)
+        let outcome = await decideReversal(request, original: originalKey)
+        var answer = outcome.answer
+        answer[90] = request[90]
+        var stored = answer
+        stored[2] = nil
+        let entry = JournalEntry(
+            key: key.description, requestDigest: tokens.digest((try? codec.pack(request)) ?? [], purpose: "authorization"), mti: request.mti,
+            maskedToken: outcome.maskedToken, tokenID: outcome.tokenID, issuerID: outcome.issuerID, maskedPAN: outcome.maskedPAN,
+            processingCode: request.string(3)!, amountMinor: Int64(request.string(4)!)!, currency: request.string(49)!,
+            billingAmountMinor: nil, billingCurrency: nil, responseCode: answer.string(39) ?? "96", approvalCode: nil,
+            decidedBy: outcome.decidedBy, reason: outcome.reason + " (original \(originalKey))", answer: Data((try? codec.pack(stored)) ?? []), at: now())
+        do { try await journal.complete(entry) } catch {
+            logger.error("journal write failed: answering 96", metadata: ["key": "\(key)", "error": "\(error)"])
+            answer.set(39, ResponseCode.systemMalfunction.rawValue)
+        }
+        logger.info("reversal", metadata: ["key": "\(key)", "original": "\(originalKey)", "rc": "\(entry.responseCode)", "reason": "\(outcome.reason)"])
+        return answer
+    }
+
+    func decideReversal(_ request: Message, original: AuthorizationKey) async -> Outcome {
+        func network(_ code: String, _ reason: String, entry: JournalEntry? = nil) -> Outcome {
+            Outcome(answer: Self.answer(to: request, code: code), decidedBy: "network", reason: reason,
+                    maskedToken: entry?.maskedToken ?? PAN.mask(request.string(2)!), tokenID: entry?.tokenID, issuerID: entry?.issuerID,
+                    maskedPAN: entry?.maskedPAN)
+        }
+        let entry: JournalEntry
+        do {
+            guard let found = try await journal.entry(original) else { return network("25", "original not found") }
+            entry = found
+        } catch {
+            return network(ResponseCode.systemMalfunction.rawValue, "journal unavailable")
+        }
+        guard entry.responseCode == ResponseCode.approved.rawValue, entry.decidedBy == "issuer", let issuerID = entry.issuerID else {
+            return network(ResponseCode.approved.rawValue, "original was not approved: nothing to reverse", entry: entry)
+        }
+        // The token of the reversal must be the original's.
+        guard let number = try? PAN(unchecked: request.string(2)!), let token = try? await tokens.token(number: number), token.id == entry.tokenID,
+              let (pan, card) = try? await tokens.detokenizeCard(token), let issuer = try? await directory.issuer(id: issuerID) else {
+            return network("25", "the reversal's card does not match the original", entry: entry)
+        }
+        var toIssuer = Message(mti: request.mti)
+        for f in [3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 90] where request[f] != nil { toIssuer[f] = request[f] }
+        toIssuer.set(2, pan.digits)
+        toIssuer.set(14, card.expiry)
+        do {
+            let answer = try await links.send(toIssuer, to: issuer)
+            let code = answer.string(39) ?? ResponseCode.systemMalfunction.rawValue
+            return Outcome(answer: Self.answer(to: request, code: code), decidedBy: "issuer", reason: code == "00" ? "reversed" : "issuer refused the reversal",
+                           maskedToken: token.maskedNumber, tokenID: token.id, issuerID: issuer.id, maskedPAN: card.maskedPAN)
+        } catch {
+            return Outcome(answer: Self.answer(to: request, code: ResponseCode.issuerUnavailable.rawValue), decidedBy: "timeout", reason: "\(error)",
+                           maskedToken: token.maskedNumber, tokenID: token.id, issuerID: issuer.id, maskedPAN: card.maskedPAN)
+        }
+    }
+
+    /// The issuer did not answer in time and the acquirer was told 91: should the issuer
+    /// have approved after all, its hold is released by a reversal the network sends on
+    /// its own (one attempt; store-and-forward of reversals is not built yet).
+    func reverseLate(_ authorization: Message, issuer: Issuer) {
+        var reversal = Message(mti: "0400")
+        for f in [2, 3, 4, 11, 14, 32, 37, 41, 42, 49] where authorization[f] != nil { reversal[f] = authorization[f] }
+        reversal.set(7, authorization.string(7)!)
+        reversal.set(90, OriginalData(mti: authorization.mti, stan: authorization.string(11)!, transmission: authorization.string(7)!,
+                                      acquirer: authorization.string(32)!).field90)
+        let links = links, logger = logger
+        Task {
+            do {
+                let answer = try await links.send(reversal, to: issuer)
+                logger.info("timeout reversal sent", metadata: ["issuer": "\(issuer.id)", "rc": "\(answer.string(39) ?? "-")"])
+            } catch {
+                logger.warning("timeout reversal not delivered", metadata: ["issuer": "\(issuer.id)", "error": "\(error)"])
+            }
+        }
+    }
+
     // MARK: - Validation
 
     /// The first reason a request cannot be processed, with the field to name in the log.
     public static func formatProblem(_ m: Message) -> (field: Int, reason: String)? {
-        for f in mandatoryFields[m.mti] ?? [] where m[f] == nil { return (f, "mandatory field missing") }
+        let mandatory = mandatoryFields[m.mti] ?? []
+        for f in mandatory where m[f] == nil { return (f, "mandatory field missing") }
         func digits(_ f: Int, _ n: Int) -> Bool { m.string(f).map { $0.count == n && $0.allSatisfy(\.isASCIIDigit) } ?? false }
-        guard digits(3, 6) else { return (3, "processing code: 6 digits") }
-        guard digits(4, 12), Int64(m.string(4)!)! > 0 else { return (4, "amount: 12 digits, more than zero") }
-        guard digits(7, 10), validTransmissionTime(m.string(7)!) else { return (7, "transmission date and time: MMDDhhmmss") }
-        guard digits(11, 6) else { return (11, "STAN: 6 digits") }
-        guard digits(14, 4), let month = Int(m.string(14)!.suffix(2)), (1...12).contains(month) else { return (14, "expiry: YYMM") }
-        guard let number = m.string(2), (12...19).contains(number.count), number.allSatisfy(\.isASCIIDigit) else {
+        func check(_ f: Int) -> Bool { mandatory.contains(f) }
+        if check(3), !digits(3, 6) { return (3, "processing code: 6 digits") }
+        if check(4), !(digits(4, 12) && Int64(m.string(4)!)! > 0) { return (4, "amount: 12 digits, more than zero") }
+        if check(7), !(digits(7, 10) && validTransmissionTime(m.string(7)!)) { return (7, "transmission date and time: MMDDhhmmss") }
+        if check(11), !digits(11, 6) { return (11, "STAN: 6 digits") }
+        if check(14), !(digits(14, 4) && (1...12).contains(Int(m.string(14)!.suffix(2)) ?? 0)) { return (14, "expiry: YYMM") }
+        if check(2), !((m.string(2).map { (12...19).contains($0.count) && $0.allSatisfy(\.isASCIIDigit) }) ?? false) {
             return (2, "primary account number: 12 to 19 digits")
         }
-        guard let f49 = m.string(49), Currency.numeric(f49) != nil else { return (49, "currency: an ISO 4217 numeric code the network knows") }
-        guard let f41 = m.string(41), !f41.trimmingCharacters(in: .whitespaces).isEmpty else { return (41, "terminal id") }
+        if check(49), Currency.numeric(m.string(49) ?? "") == nil { return (49, "currency: an ISO 4217 numeric code the network knows") }
+        if check(41), (m.string(41) ?? "").trimmingCharacters(in: .whitespaces).isEmpty { return (41, "terminal id") }
+        if check(90) {
+            guard digits(90, 42), OriginalData(field90: m.string(90)!) != nil else {
+                return (90, "original data elements: MTI, STAN, transmission time, acquirer, forwarding institution (42 digits)")
+            }
+        }
         return nil
     }
 
@@ -322,6 +428,31 @@ public final class AuthorizationPipeline: Sendable {
     // MARK: - Reading the journal
 
     public func journalEntries(limit: Int = 1000) async throws -> [JournalEntry] { try await journal.entries(limit: limit) }
+}
+
+/// Field 90, original data elements: the original's MTI (4), STAN (6), transmission
+/// date and time (10), acquiring institution (11) and forwarding institution (11).
+public struct OriginalData: Sendable, Equatable {
+    public var mti: String
+    public var stan: String
+    public var transmission: String
+    public var acquirer: String
+
+    public init(mti: String, stan: String, transmission: String, acquirer: String) {
+        self.mti = mti; self.stan = stan; self.transmission = transmission; self.acquirer = acquirer
+    }
+
+    public init?(field90 s: String) {
+        let d = Array(s)
+        guard d.count == 42, d.allSatisfy(\.isASCIIDigit) else { return nil }
+        mti = String(d[0..<4]); stan = String(d[4..<10]); transmission = String(d[10..<20])
+        acquirer = String(String(d[20..<31]).drop { $0 == "0" })
+    }
+
+    public var field90: String {
+        let acq = String(repeating: "0", count: max(0, 11 - acquirer.count)) + acquirer.suffix(11)
+        return mti + stan + transmission + acq + String(repeating: "0", count: 11)
+    }
 }
 
 /// Which issuer owns a number: the issuers' card and token ranges, re-read from the
@@ -341,5 +472,10 @@ final class IssuerDirectory: Sendable {
         let fresh = try await tokens.issuers()
         cache.withLock { $0 = (fresh, Date()) }
         return fresh.filter { $0.ownsToken(number) || $0.owns(cardNumber: number) }
+    }
+
+    func issuer(id: String) async throws -> Issuer? {
+        if let cached = cache.withLock({ $0.issuers.first { $0.id == id } }) { return cached }
+        return try await tokens.issuers().first { $0.id == id }
     }
 }

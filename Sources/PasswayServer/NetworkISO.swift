@@ -81,6 +81,25 @@ enum IssuerHostISO {
                 logger.error("issuer host: authorization failed", metadata: ["error": "\(error)"])
                 return IssuerMessages.answer(to: m, code: "96")
             }
+        case "0400", "0420":
+            guard let reference = IssuerMessages.reversedReference(m), let pan = m.string(2) else {
+                logger.notice("issuer host: reversal without original data elements")
+                return IssuerMessages.answer(to: m, code: "30")
+            }
+            do {
+                for id in await registry.ids {
+                    let bank = try await registry.bank(id)
+                    guard try await bank.holdsCard(pan) else { continue }
+                    // Idempotent: what was released stays released; answered 00 either way.
+                    let released = try await bank.reverse(reference: reference)
+                    logger.info("issuer host: reversal", metadata: ["bank": "\(id)", "card": "\(PAN.mask(pan))", "released": "\(released)"])
+                    return IssuerMessages.answer(to: m, code: "00")
+                }
+                return IssuerMessages.answer(to: m, code: "14")
+            } catch {
+                logger.error("issuer host: reversal failed", metadata: ["error": "\(error)"])
+                return IssuerMessages.answer(to: m, code: "96")
+            }
         default:
             guard m.mti.count == 4, m.mti.utf8.dropFirst(2).first == UInt8(ascii: "0") else { return nil }
             return IssuerMessages.answer(to: m, code: "30")

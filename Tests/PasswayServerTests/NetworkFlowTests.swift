@@ -191,4 +191,64 @@ import Wallet
         #expect(shop.harness.logs.lines.contains { $0.contains("format error") && $0.contains("field=49") })
         await shop.close()
     }
+
+    static func reversal(of original: Message, stan: String) -> Message {
+        var r = Message(mti: "0400")
+        for f in [2, 3, 4, 32, 41, 42, 49] { r[f] = original[f] }
+        r.set(7, original.string(7)!)
+        r.set(11, stan)
+        r.set(90, "0100" + original.string(11)! + original.string(7)! + "000" + original.string(32)! + "00000000000")
+        return r
+    }
+
+    @Test func reversalReleasesTheHoldOnce() async throws {
+        var shop = try await Shop.open()
+        let start = try #require(try await shop.available())
+        let (request, _) = try shop.read(amount: 300_000)
+        #expect(try await shop.pos.send(request).responseCode == "00")
+        #expect(try await shop.available() == start - 300_000)
+
+        let reversal = Self.reversal(of: request, stan: "900001")
+        let answer = try await shop.network.send(reversal)
+        #expect(answer.mti == "0410")
+        #expect(answer.string(39) == "00")
+        #expect(try await shop.available() == start)
+        // Again (the acquirer did not hear the answer): still 00, nothing released twice.
+        #expect(try await shop.network.send(reversal).string(39) == "00")
+        #expect(try await shop.available() == start)
+        // A reversal of something never authorized: 25.
+        var stray = reversal
+        stray.set(90, "0100" + "123456" + request.string(7)! + "000" + request.string(32)! + "00000000000")
+        stray.set(11, "900002")
+        #expect(try await shop.network.send(stray).string(39) == "25")
+        await shop.close()
+    }
+
+    /// An issuer that answers too late: the acquirer gets 91 and the network reverses
+    /// the authorization at the issuer on its own, so a late approval holds nothing.
+    @Test func lateIssuerGetsATimeoutReversal() async throws {
+        let (reversals, received) = AsyncStream.makeStream(of: Message.self)
+        let (authorizations, arrived) = AsyncStream.makeStream(of: Void.self)
+        let slow = try await ISO8583Server.start(.init(port: 0, name: "slow-issuer"), logger: Logger(label: "slow", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                 overloaded: { _ in nil }, handler: { m in
+            if m.mti == "0400" { received.yield(m); var a = Message(mti: "0410"); for f in [7, 11, 32, 41] { a[f] = m[f] }; a.set(39, "00"); return a }
+            arrived.yield(())
+            return nil  // never answers the authorization
+        })
+        var shop = try await Shop.open {
+            $0.issuerTimeoutMilliseconds = 300
+            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(slow.port)"]
+        }
+        let (request, _) = try shop.read(amount: 1_000)
+        #expect(try await shop.pos.send(request).responseCode == "91")
+        var arrivals = authorizations.makeAsyncIterator()
+        #expect(await arrivals.next() != nil)
+        var iterator = reversals.makeAsyncIterator()
+        let reversal = try #require(await iterator.next())
+        #expect(reversal.string(90).map { String($0.prefix(20)) } == "0100" + request.string(11)! + request.string(7)!)
+        #expect(reversal.string(2) != request.string(2), "the issuer gets the card number, not the token")
+        #expect(reversal.string(4) == request.string(4))
+        await shop.close()
+        await slow.close()
+    }
 }
