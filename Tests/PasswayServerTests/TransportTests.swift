@@ -80,6 +80,20 @@ import Glibc
         await server.close()
     }
 
+    @Test func anIdleConnectionIsClosed() async throws {
+        let server = try await ISO8583Server.start(.init(port: 0, name: "test", idleTimeout: .milliseconds(200)),
+                                                   logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                   overloaded: { _ in nil }, handler: { Self.answer($0, "00") })
+        let socket = try RawSocket(port: server.port)
+        var echo = Message(mti: "0800")
+        echo.set(7, "1125101500"); echo.set(11, "000001"); echo.set(70, "301")
+        let bytes = try ISO8583Codec().pack(echo)
+        socket.send([UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes)
+        #expect(socket.readFrame() != nil, "answered while active")
+        #expect(socket.readFrame() == nil, "then closed for idleness")
+        await server.close()
+    }
+
     @Test func randomFramesNeverBringTheListenerDown() async throws {
         let server = try await ISO8583Server.start(.init(port: 0, name: "test"), logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
                                                    overloaded: { _ in nil }, handler: { m in m.mti == "0800" ? Self.answer(m, "00") : nil })
