@@ -65,7 +65,7 @@ import Glibc
         let a = ISO8583Client(host: "127.0.0.1", port: server.port, connections: 1, logger: Logger(label: "a", factory: { _ in SwiftLogNoOpLogHandler() }))
         #expect(try await a.send(Self.request(stan: 1)).string(39) == "00")
         let b = try RawSocket(port: server.port)
-        #expect(b.readFrame() == nil, "the second connection is closed by the listener")
+        #expect(await b.readFrame() == nil, "the second connection is closed by the listener")
         #expect(try await a.send(Self.request(stan: 2)).string(39) == "00", "the first keeps working")
         await a.close()
         await server.close()
@@ -76,7 +76,7 @@ import Glibc
                                                    overloaded: { _ in nil }, handler: { Self.answer($0, "00") })
         let socket = try RawSocket(port: server.port)
         socket.send([0x00, 0x40, 0x30, 0x31])  // promises 64 bytes, sends 2
-        #expect(socket.readFrame() == nil, "closed by the listener after the frame timeout")
+        #expect(await socket.readFrame() == nil, "closed by the listener after the frame timeout")
         await server.close()
     }
 
@@ -89,8 +89,8 @@ import Glibc
         echo.set(7, "1125101500"); echo.set(11, "000001"); echo.set(70, "301")
         let bytes = try ISO8583Codec().pack(echo)
         socket.send([UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes)
-        #expect(socket.readFrame() != nil, "answered while active")
-        #expect(socket.readFrame() == nil, "then closed for idleness")
+        #expect(await socket.readFrame() != nil, "answered while active")
+        #expect(await socket.readFrame() == nil, "then closed for idleness")
         await server.close()
     }
 
@@ -111,7 +111,7 @@ import Glibc
         socket.send([UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes)
         // Whatever came back for the noise (30s for what looked like requests), the echo is answered.
         var answered = false
-        while let frame = socket.readFrame() {
+        while let frame = await socket.readFrame() {
             if let m = try? ISO8583Codec().unpack(frame), m.mti == "0810", m.string(11) == "999999" { answered = true; break }
             #expect((try? ISO8583Codec().unpack(frame))?.string(39) == "30")
         }
@@ -122,7 +122,7 @@ import Glibc
 
 /// A blocking TCP socket for bytes an ISO 8583 library would never send. Reads wait at
 /// most five seconds.
-final class RawSocket {
+final class RawSocket: @unchecked Sendable {
     let fd: Int32
 
     init(port: Int) throws {
@@ -160,7 +160,16 @@ final class RawSocket {
     }
 
     /// The next frame's payload, or nil when the peer closed (or five seconds passed).
-    func readFrame() -> [UInt8]? {
+    /// The blocking read runs on a thread of its own, never on the concurrency pool that
+    /// the listener under test needs to answer.
+    func readFrame() async -> [UInt8]? {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: self.blockingReadFrame()) }
+            thread.start()
+        }
+    }
+
+    func blockingReadFrame() -> [UInt8]? {
         guard let head = read(2) else { return nil }
         return read(Int(head[0]) << 8 | Int(head[1]))
     }
