@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
     ],
     targets: [
         .target(
@@ -44,7 +45,8 @@ let package = Package(
         ),
         .target(
             name: "Simulators",
-            dependencies: ["EMV", "ISO8583", "ISO8583Transport", "Wallet", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EMV", "ISO8583", "ISO8583Transport", "Wallet", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Histogram", package: "hdrhistogram-swift"), .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(name: "Storage", dependencies: ["TokenService", "NetworkSwitch", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "IssuerHost", dependencies: ["EMV", "ISO8583", "Vault", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -47,6 +47,20 @@ public final class Bank: Sendable {
 
     /// Opens an account for a card. Returns it with the card number masked.
     public func openAccount(_ new: NewAccount) async throws -> Account {
+        let account = try makeAccount(new)
+        try await database.insertAccount(account)
+        return account
+    }
+
+    /// Opens many accounts in one transaction: all or none.
+    public func openAccounts(_ new: [NewAccount]) async throws -> [Account] {
+        guard (1...1000).contains(new.count) else { throw IssuerHostError.invalid("accounts: 1 to 1000") }
+        let accounts = try new.map(makeAccount)
+        try await database.insertAccounts(accounts)
+        return accounts
+    }
+
+    func makeAccount(_ new: NewAccount) throws -> Account {
         let pan: PAN
         do { pan = try PAN(new.pan) } catch { throw IssuerHostError.invalid("pan: \(error)") }
         guard new.expiry.count == 4, new.expiry.allSatisfy(\.isNumber), let month = Int(new.expiry.suffix(2)), (1...12).contains(month) else {
@@ -63,13 +77,12 @@ public final class Bank: Sendable {
         for (name, value) in [("balanceMinor", new.balanceMinor), ("creditLimitMinor", new.creditLimitMinor), ("dailyLimitMinor", new.dailyLimitMinor)] {
             if let value, value < 0 { throw IssuerHostError.invalid("\(name): not negative") }
         }
-        let id = "acct_" + String(UUID().uuidString.prefix(8))
+        let id = "acct_" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20))
         let account = Account(id: id, fingerprint: vault.fingerprint(pan), sealedPAN: vault.seal(pan, context: id), maskedPAN: pan.masked,
                               expiry: new.expiry, cvv2Hash: new.cvv2.map { vault.fingerprint(secret: pan.digits + $0, purpose: "cvv2") },
                               holderName: new.holderName, phone: new.phone, bankApp: new.bankApp ?? false, currency: new.currency,
                               balanceMinor: new.balanceMinor ?? 0, creditLimitMinor: new.creditLimitMinor ?? 0,
                               dailyLimitMinor: new.dailyLimitMinor ?? 10_000_000, status: .active)
-        try await database.insertAccount(account)
         return account
     }
 

@@ -53,6 +53,19 @@ public final class IssuerDatabase: Sendable {
         try await pool.read { db in try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]).map { try Self.decode(Account.self, $0) } }
     }
 
+    public func insertAccounts(_ accounts: [Account]) async throws {
+        let docs = try accounts.map(Self.doc)
+        do {
+            try await pool.write { db in
+                for (account, doc) in zip(accounts, docs) {
+                    try db.execute(sql: "INSERT INTO accounts (id, fingerprint, doc) VALUES (?, ?, ?)", arguments: [account.id, account.fingerprint, doc])
+                }
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw IssuerHostError.conflict("an account for one of these cards exists")
+        }
+    }
+
     public func replaceAccount(_ account: Account) async throws {
         let doc = try Self.doc(account)
         try await pool.write { db in try db.execute(sql: "UPDATE accounts SET doc = ? WHERE id = ?", arguments: [doc, account.id]) }

@@ -167,6 +167,14 @@ public struct PasswayAPI: Sendable {
             api.logger.info("issuer onboarded", metadata: ["issuer": "\(issuer.id)", "cardRanges": "\(issuer.cardRanges.count)"])
             return try JSONBody.result(Created(apiKey: key, participant: issuer), status: .created)
         },
+        Route(method: .post, path: "/v1/issuers/{issuerID}/bulk-tokens", allowed: .network) { api, body, context, request in
+            let r = try JSONBody.decode(BulkProvisioning.self, from: body)
+            let issuerID = try param(request, context, "issuerID")
+            let sealed = try await api.service.bulkProvision(issuerID: issuerID, walletID: r.walletID, deviceID: r.deviceID,
+                                                            cards: r.cards.map { .init(pan: $0.pan, expiry: $0.expiry) }, keys: r.keysPerToken)
+            api.logger.notice("bulk provisioning", metadata: ["issuer": "\(issuerID)", "tokens": "\(sealed.count)", "device": "\(r.deviceID)"])
+            return try JSONBody.result(BulkProvisioningView(provisionings: sealed), status: .created)
+        },
         Route(method: .get, path: "/v1/issuers", allowed: .network) { api, _, _, _ in
             try JSONBody.result(try await api.service.store.issuers())
         },

@@ -53,6 +53,11 @@ struct NewBank: StrictBody {
 
 extension Bank.NewAccount: StrictBody {}
 
+struct NewAccounts: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case accounts }
+    var accounts: [Bank.NewAccount]
+}
+
 extension IDVRules: StrictBody {}
 
 extension AuthorizeServiceRequest: StrictBody {}
@@ -110,6 +115,12 @@ enum IssuerHostHTTP {
             let account = try await bank(context).openAccount(try JSONBody.decode(Bank.NewAccount.self, from: body))
             logger.info("account opened", metadata: ["card": "\(account.maskedPAN)"])
             return try JSONBody.result(AccountView(account), status: .created)
+        }
+        route(.post, "/banks/:bank/accounts/bulk") { body, context in
+            let bulk = try JSONBody.decode(NewAccounts.self, from: body)
+            let accounts = try await bank(context).openAccounts(bulk.accounts)
+            logger.info("accounts opened", metadata: ["count": "\(accounts.count)"])
+            return try JSONBody.result(["opened": accounts.count], status: .created)
         }
         route(.get, "/banks/:bank/accounts") { _, context in
             let bank = try await bank(context)

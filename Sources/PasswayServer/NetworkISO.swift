@@ -52,6 +52,25 @@ final class ISO8583IssuerLinks: IssuerLinks {
 /// The bundled issuer host's ISO 8583 side: the network's 0100/0200 are decided by the
 /// bank that holds the card; 0800 echoes are answered.
 enum IssuerHostISO {
+    /// Which bank holds cards of a BIN (first eight digits), learnt as cards are found,
+    /// so that an authorization asks one bank's database rather than each in turn.
+    static let banksByBIN = Mutex<[Substring: String]>([:])
+
+    /// The bank that holds the card, if any.
+    static func bank(holding pan: String, registry: BankRegistry) async throws -> (id: String, bank: Bank)? {
+        let bin = pan.prefix(8)
+        if let id = banksByBIN.withLock({ $0[bin] }), let bank = try? await registry.bank(id), try await bank.holdsCard(pan) {
+            return (id, bank)
+        }
+        for id in await registry.ids {
+            let bank = try await registry.bank(id)
+            guard try await bank.holdsCard(pan) else { continue }
+            banksByBIN.withLock { $0[bin] = id }
+            return (id, bank)
+        }
+        return nil
+    }
+
     static func handle(_ m: Message, registry: BankRegistry, logger: Logger) async -> Message? {
         switch m.mti {
         case "0800":
@@ -65,9 +84,7 @@ enum IssuerHostISO {
             case .success(let r): request = r
             }
             do {
-                for id in await registry.ids {
-                    let bank = try await registry.bank(id)
-                    guard try await bank.holdsCard(request.pan) else { continue }
+                if let (id, bank) = try await bank(holding: request.pan, registry: registry) {
                     let decision = try await bank.authorize(request)
                     logger.info("issuer host: authorization", metadata: [
                         "bank": "\(id)", "card": "\(PAN.mask(request.pan))", "amount": "\(request.amountMinor)", "rc": "\(decision.responseCode)",
@@ -87,9 +104,7 @@ enum IssuerHostISO {
                 return IssuerMessages.answer(to: m, code: "30")
             }
             do {
-                for id in await registry.ids {
-                    let bank = try await registry.bank(id)
-                    guard try await bank.holdsCard(pan) else { continue }
+                if let (id, bank) = try await bank(holding: pan, registry: registry) {
                     // Idempotent: what was released stays released; answered 00 either way.
                     let released = try await bank.reverse(reference: reference)
                     logger.info("issuer host: reversal", metadata: ["bank": "\(id)", "card": "\(PAN.mask(pan))", "released": "\(released)"])

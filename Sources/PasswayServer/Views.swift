@@ -143,3 +143,19 @@ struct RenewalView: Codable, Sendable {
     var expiry: String
     var tokens: [TokenView]
 }
+
+struct BulkProvisioning: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case walletID, deviceID, keysPerToken, cards }
+    struct Card: Decodable, Sendable {
+        var pan: String
+        var expiry: String
+    }
+    var walletID: String
+    var deviceID: String
+    var keysPerToken: Int
+    var cards: [Card]
+}
+
+struct BulkProvisioningView: Codable, Sendable {
+    var provisionings: [SealedProvisioning]
+}

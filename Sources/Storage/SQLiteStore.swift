@@ -195,6 +195,26 @@ public final class SQLiteStore: TokenStore {
         }
     }
 
+    public func createTokens(_ items: [(token: Token, card: VaultCard, audit: AuditEvent)]) async throws {
+        let docs = try items.map { (try Self.doc($0.token), try Self.doc($0.audit)) }
+        do {
+            try await pool.write { db in
+                for (item, (tokenDoc, auditDoc)) in zip(items, docs) {
+                    let token = item.token
+                    try Self.upsertCard(db, item.card)
+                    try db.execute(sql: """
+                        INSERT INTO tokens (id, number_fingerprint, card_id, issuer_id, wallet_id, device_id, country, status, doc)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [token.id, token.numberFingerprint, token.cardID, token.issuerID, token.walletID, token.deviceID,
+                                         token.country, token.status.rawValue, tokenDoc])
+                    try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [item.audit.tokenID, auditDoc])
+                }
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError.duplicate("token number or card")
+        }
+    }
+
     public func token(id: String) async throws -> Token? { try await one(Token.self, "SELECT doc FROM tokens WHERE id = ?", [id]) }
     public func token(numberFingerprint: String) async throws -> Token? {
         try await one(Token.self, "SELECT doc FROM tokens WHERE number_fingerprint = ?", [numberFingerprint])

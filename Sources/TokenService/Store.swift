@@ -39,6 +39,9 @@ public protocol TokenStore: Sendable {
     /// Inserts the token with its first audit event, and inserts or updates its card,
     /// in one transaction. Throws `StoreError.duplicate` when the token number is taken.
     func createToken(_ token: Token, card: VaultCard, audit: AuditEvent) async throws
+    /// Many tokens (and their cards) in one transaction: all or none. A token number
+    /// already taken is `StoreError.duplicate`.
+    func createTokens(_ items: [(token: Token, card: VaultCard, audit: AuditEvent)]) async throws
     func token(id: String) async throws -> Token?
     func token(numberFingerprint: String) async throws -> Token?
     func tokens(_ query: TokenQuery) async throws -> [Token]

@@ -1,6 +1,7 @@
 import Crypto
 import EMV
 import Foundation
+import Synchronization
 import Vault
 
 /// The token service provider: the vault, ID&V with the issuer, token creation and
@@ -11,6 +12,7 @@ public final class TokenService: Sendable {
     let vault: CardVault
     let issuerHost: any IssuerHostClient
     let now: @Sendable () -> Date
+    let openedMasterKeys = Mutex<[String: TDESKey]>([:])
 
     /// Keys delivered per provisioning or replenishment.
     public static let keyBatchSize = 10
@@ -389,6 +391,73 @@ public final class TokenService: Sendable {
         throw TokenServiceError.conflict("token range of \(issuer.id) is exhausted")
     }
 
+    /// Bulk provisioning, for load tests and migrations: the network operator puts many
+    /// cards of one issuer onto one device in one transaction, without ID&V (the operator
+    /// vouches for them; each token's audit says so). `keys` single-use keys per token.
+    public struct BulkCard: Sendable {
+        public var pan: String
+        /// MM/YY as printed.
+        public var expiry: String
+        public init(pan: String, expiry: String) { self.pan = pan; self.expiry = expiry }
+    }
+
+    public static let bulkLimit = 1000
+    public static let bulkKeysLimit = 1000
+
+    public func bulkProvision(issuerID: String, walletID: String, deviceID: String, cards: [BulkCard], keys: Int) async throws -> [SealedProvisioning] {
+        guard (1...Self.bulkLimit).contains(cards.count) else { throw TokenServiceError.invalid(field: "cards", reason: "1 to \(Self.bulkLimit) cards") }
+        guard (1...Self.bulkKeysLimit).contains(keys) else { throw TokenServiceError.invalid(field: "keysPerToken", reason: "1 to \(Self.bulkKeysLimit)") }
+        guard let issuer = try await store.issuer(id: issuerID) else { throw TokenServiceError.notFound("issuer \(issuerID)") }
+        guard let wallet = try await store.wallet(id: walletID) else { throw TokenServiceError.notFound("wallet \(walletID)") }
+        guard issuer.enabledWallets.contains(walletID) else {
+            throw TokenServiceError.ineligible(code: "wallet_not_enabled", reason: "\(issuer.name) has not enabled \(wallet.name)")
+        }
+        guard let device = try await store.device(id: deviceID), device.walletID == walletID, !device.lost else {
+            throw TokenServiceError.notFound("device \(deviceID) of wallet \(walletID)")
+        }
+        let publicKey = try P256.KeyAgreement.PublicKey(x963Representation: Data(base64Encoded: device.publicKey)!)
+        let imk = try await issuerMasterKey(issuer.id)
+        let at = now()
+        let tokenExpiry = Self.tokenExpiry(from: at)
+        var items: [(token: Token, card: VaultCard, audit: AuditEvent)] = []
+        var numbers: [PAN] = []
+        var seen = Set<String>()
+        for (i, bulk) in cards.enumerated() {
+            let pan: PAN
+            do { pan = try PAN(bulk.pan) } catch { throw TokenServiceError.invalid(field: "cards[\(i)].pan", reason: "\(error)") }
+            guard issuer.owns(cardNumber: pan.digits) else {
+                throw TokenServiceError.invalid(field: "cards[\(i)].pan", reason: "not in \(issuer.id)'s card ranges")
+            }
+            guard seen.insert(pan.digits).inserted else { throw TokenServiceError.invalid(field: "cards[\(i)].pan", reason: "listed twice") }
+            let expiry = try Validate.expiry(bulk.expiry, now: at)
+            let card = try await vaultCard(for: pan, expiry: expiry, issuer: issuer).card
+            let range = issuer.tokenRanges.randomElement()!
+            var digits = range
+            while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
+            digits.append(Luhn.checkDigit(for: digits)!)
+            let number = try PAN(digits)
+            let id = "tok_" + randomAlphanumeric(20)
+            let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
+                              maskedNumber: number.masked, expiry: tokenExpiry, cardID: card.id, issuerID: issuer.id,
+                              walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
+                              par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
+                              nextATC: UInt16(keys + 1), createdAt: at, updatedAt: at)
+            items.append((token, card, AuditEvent(tokenID: id, at: at, actor: Participant.network.actor, event: "create", from: nil, to: .active,
+                                                  reason: "bulk provisioning by the network operator")))
+            numbers.append(number)
+        }
+        // A token number drawn twice (or already taken) fails the whole batch: the caller retries it.
+        do { try await store.createTokens(items) } catch StoreError.duplicate {
+            throw TokenServiceError.conflict("a token number or card in this batch already exists; retry with other cards")
+        }
+        return try zip(items, numbers).map { item, number in
+            let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: 1, count: keys)
+            let payload = ProvisioningPayload(tokenID: item.token.id, tokenNumber: number.digits, expiry: item.token.expiry, panSequenceNumber: "00",
+                                              par: item.token.par, tokenRequestorID: item.token.tokenRequestorID, keys: keys)
+            return try SealedProvisioning.seal(payload, to: publicKey)
+        }
+    }
+
     private func seal(token: Token, number: PAN, imk: TDESKey, firstATC: UInt16, device: Device) throws -> SealedProvisioning {
         let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: firstATC, count: Self.keyBatchSize)
         let payload = ProvisioningPayload(tokenID: token.id, tokenNumber: number.digits, expiry: token.expiry, panSequenceNumber: "00",
@@ -398,6 +467,15 @@ public final class TokenService: Sendable {
     }
 
     func issuerMasterKey(_ issuerID: String) async throws -> TDESKey {
+        // Opened once per process: issuer master keys do not change once onboarded (no
+        // rotation yet), and every authorization needs one, twice.
+        if let key = openedMasterKeys.withLock({ $0[issuerID] }) { return key }
+        let key = try await openIssuerMasterKey(issuerID)
+        openedMasterKeys.withLock { $0[issuerID] = key }
+        return key
+    }
+
+    private func openIssuerMasterKey(_ issuerID: String) async throws -> TDESKey {
         guard let sealed = try await store.sealedIssuerMasterKey(issuerID: issuerID) else {
             throw TokenServiceError.notFound("issuer master key of \(issuerID)")
         }

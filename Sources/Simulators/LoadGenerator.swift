@@ -1,0 +1,229 @@
+import EMV
+import Foundation
+import Histogram
+import ISO8583
+import ISO8583Transport
+import Logging
+import NIOCore
+import Synchronization
+
+/// The traffic of `passway load`: many terminals on N connections to the network, each
+/// connection with K authorizations in flight (closed loop), or a target rate (open
+/// loop, latency measured from when each request was due, so a slow server cannot hide
+/// its queueing). Every 0100 carries a real ARQC from the next single-use key of one of
+/// the provisioned tokens.
+public struct LoadCard: Sendable {
+    public var tokenNumber: String
+    public var expiry: String
+    /// The single-use session keys, by ATC.
+    public var keys: [(atc: UInt16, key: TDESKey)]
+
+    public init(tokenNumber: String, expiry: String, keys: [(atc: UInt16, key: TDESKey)]) {
+        self.tokenNumber = tokenNumber; self.expiry = expiry; self.keys = keys
+    }
+}
+
+public struct LoadConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var connections: Int
+    public var depth: Int
+    /// Authorizations per second; nil for a closed loop.
+    public var rate: Double?
+    public var duration: Duration?
+    public var count: Int?
+    public var acquirerID = "25000099"
+    public var amountMinor: Int64 = 1_000
+    public var currency = "643"
+    public var country: UInt16 = 643
+
+    public init(host: String, port: Int, connections: Int, depth: Int, rate: Double?, duration: Duration?, count: Int?) {
+        self.host = host; self.port = port; self.connections = connections; self.depth = depth
+        self.rate = rate; self.duration = duration; self.count = count
+    }
+}
+
+/// What a run measured.
+public struct LoadReport: Codable, Sendable {
+    public struct Latency: Codable, Sendable {
+        public var p50: Double
+        public var p90: Double
+        public var p99: Double
+        public var p999: Double
+        public var max: Double
+    }
+    public var target: String
+    public var connections: Int
+    public var depth: Int
+    public var rate: Double?
+    public var authorizations: Int
+    public var errors: Int
+    public var seconds: Double
+    public var authorizationsPerSecond: Double
+    public var latencyMs: Latency
+    public var responseCodes: [String: Int]
+    /// Completed per second of the run, for the chart.
+    public var perSecond: [Int]
+
+    enum CodingKeys: String, CodingKey {
+        case target, connections, depth, rate, authorizations, errors, seconds
+        case authorizationsPerSecond = "authorizations_per_second"
+        case latencyMs = "latency_ms"
+        case responseCodes = "response_codes"
+        case perSecond = "per_second"
+    }
+}
+
+public enum LoadGenerator {
+    /// Runs the traffic; `progress` is called about once a second with (elapsed, completed).
+    public static func run(cards: [LoadCard], _ config: LoadConfiguration, target: String,
+                           progress: @escaping @Sendable (Double, Int) -> Void) async -> LoadReport {
+        let logger = Logger(label: "passway-load", factory: { _ in SwiftLogNoOpLogHandler() })
+        let clients = (0..<config.connections).map { _ in
+            ISO8583Client(host: config.host, port: config.port, connections: 1, timeout: .seconds(30), logger: logger)
+        }
+        final class Counters: Sendable {
+            let next = Atomic<Int>(0)
+            let completed = Atomic<Int>(0)
+        }
+        let counters = Counters()
+        let capacity = cards.reduce(0) { $0 + $1.keys.count }
+        let limit = min(config.count ?? Int.max, capacity)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = config.duration.map { start + $0 }
+        let workers = config.connections * config.depth
+
+        // Progress, once a second, until the workers are done.
+        let ticker = Task {
+            var last = 0
+            var perSecond: [Int] = []
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                let done = counters.completed.load(ordering: .relaxed)
+                perSecond.append(done - last)
+                last = done
+                progress(Double((clock.now - start).components.seconds) + Double((clock.now - start).components.attoseconds) / 1e18, done)
+            }
+            return perSecond
+        }
+
+        struct Tally: Sendable {
+            var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            var codes: [String: Int] = [:]
+            var errors = 0
+        }
+        let tallies = await withTaskGroup(of: Tally.self, returning: [Tally].self) { group in
+            for w in 0..<workers {
+                let client = clients[w % clients.count]
+                group.addTask {
+                    var tally = Tally()
+                    var stan = 0
+                    let terminal = String(format: "LD%06d", w)
+                    var due = start + (config.rate.map { Duration.seconds(Double(w) / $0) } ?? .zero)
+                    let interval = config.rate.map { Duration.seconds(Double(workers) / $0) }
+                    while true {
+                        let i = counters.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                        guard i < limit else { break }
+                        if let deadline, clock.now >= deadline { break }
+                        let card = cards[i % cards.count]
+                        let keyIndex = i / cards.count
+                        guard keyIndex < card.keys.count else { break }
+                        if let interval {
+                            try? await Task.sleep(until: due, tolerance: .microseconds(100))
+                            due += interval
+                        }
+                        stan = (stan + 1) % 1_000_000
+                        let message = authorization(card: card, key: card.keys[keyIndex], terminal: terminal, stan: stan, config)
+                        let sent = interval == nil ? clock.now : due - interval!
+                        do {
+                            let answer = try await client.send(message)
+                            let elapsed = clock.now - sent
+                            _ = tally.histogram.record(UInt64(max(1, elapsed.components.attoseconds / 1_000_000_000_000 + elapsed.components.seconds * 1_000_000)))
+                            tally.codes[answer.string(39) ?? "??", default: 0] += 1
+                        } catch {
+                            tally.errors += 1
+                        }
+                        counters.completed.wrappingAdd(1, ordering: .relaxed)
+                    }
+                    return tally
+                }
+            }
+            var all: [Tally] = []
+            for await t in group { all.append(t) }
+            return all
+        }
+        let elapsed = clock.now - start
+        ticker.cancel()
+        let perSecond = await ticker.value
+        for c in clients { await c.close() }
+
+        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var codes: [String: Int] = [:]
+        var errors = 0
+        for t in tallies {
+            histogram.add(t.histogram)
+            codes.merge(t.codes, uniquingKeysWith: +)
+            errors += t.errors
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let n = Int(histogram.totalCount)
+        func ms(_ p: Double) -> Double { n == 0 ? 0 : Double(histogram.valueAtPercentile(p)) / 1000 }
+        return LoadReport(target: target, connections: config.connections, depth: config.depth, rate: config.rate, authorizations: n, errors: errors,
+                          seconds: seconds, authorizationsPerSecond: seconds > 0 ? Double(n) / seconds : 0,
+                          latencyMs: .init(p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: n == 0 ? 0 : Double(histogram.maxRecorded) / 1000),
+                          responseCodes: codes, perSecond: perSecond)
+    }
+
+    /// A contactless 0100 with the ARQC of `key` over the Passway CDOL1.
+    public static func authorization(card: LoadCard, key: (atc: UInt16, key: TDESKey), terminal: String, stan: Int, _ config: LoadConfiguration) -> Message {
+        var now = time(nil)
+        var t = tm()
+        gmtime_r(&now, &t)
+        let month = Int(t.tm_mon) + 1, day = Int(t.tm_mday)
+        let transmission = String(format: "%02d%02d%02d%02d%02d", month, day, Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec))
+        let date: [UInt8] = [bcdByte(Int(t.tm_year) % 100), bcdByte(month), bcdByte(day)]
+        let amount = String(format: "%012lld", config.amountMinor)
+        let unpredictable = (0..<4).map { _ in UInt8.random(in: 0...255) }
+        let atc = [UInt8(key.atc >> 8), UInt8(key.atc & 0xFF)]
+        let amountBCD = (try? Hex.decode(amount)) ?? []
+        let country = (try? Hex.decode(String(format: "%04d", config.country))) ?? []
+        let currency = (try? Hex.decode("0" + config.currency)) ?? []
+        let aip: [UInt8] = [0x19, 0x80]
+        let cdol1 = amountBCD + [UInt8](repeating: 0, count: 6) + country + [0, 0, 0, 0, 0] + currency + date + [0x00] + unpredictable + aip + atc
+        let arqc = ApplicationCryptogram.generate(sessionKey: key.key, data: cdol1)
+        var m = Message(mti: "0100")
+        m.set(2, card.tokenNumber)
+        m.set(3, "000000")
+        m.set(4, amount)
+        m.set(7, transmission)
+        m.set(11, String(format: "%06d", stan))
+        m.set(14, card.expiry)
+        m.set(22, "071")
+        m.set(32, config.acquirerID)
+        m.set(41, terminal)
+        m.set(49, config.currency)
+        try? m.setICCData([
+            TLV(.amountAuthorised, amountBCD), TLV(.amountOther, [UInt8](repeating: 0, count: 6)), TLV(.terminalCountryCode, country),
+            TLV(.terminalVerificationResults, [0, 0, 0, 0, 0]), TLV(.transactionCurrencyCode, currency), TLV(.transactionDate, date),
+            TLV(.transactionType, [0x00]), TLV(.unpredictableNumber, unpredictable), TLV(.applicationInterchangeProfile, aip),
+            TLV(.applicationTransactionCounter, atc), TLV(.applicationCryptogram, arqc), TLV(.cryptogramInformationData, [0x80]),
+        ])
+        return m
+    }
+
+    static func bcdByte(_ n: Int) -> UInt8 { UInt8((n / 10) << 4 | (n % 10)) }
+
+    /// The transport floor: a listener that answers every message at once with a message
+    /// of the same size (the request with its MTI turned into a response and field 39).
+    public static func startEcho() async throws -> ISO8583Server {
+        try await ISO8583Server.start(.init(port: 0, name: "echo", maxInFlight: 1 << 20),
+                                      logger: Logger(label: "echo", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                      overloaded: { _ in nil }) { m in
+            var answer = m
+            answer.mti = "0110"
+            answer.set(39, "00")
+            return answer
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import EMV
+import Foundation
+import Simulators
+import TokenService
+import Wallet
+
+/// `passway load`: many terminals at once against a running network. It provisions its
+/// own bank, issuer, wallet, device, cards and tokens in bulk, then sends contactless
+/// 0100s with real ARQCs over N connections and reports throughput, response codes and
+/// latency percentiles (HDR histogram).
+struct LoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "load", abstract: "Load the network of a running `passway serve` and report throughput and latency.")
+
+    @Option(help: "Passway API.") var api = "http://127.0.0.1:8080"
+    @Option(name: .customLong("issuer-host"), help: "The bundled issuer host's JSON API.") var issuerHost = "http://127.0.0.1:8090"
+    @Option(help: "The network's ISO 8583 listener, host:port.") var network = "127.0.0.1:8583"
+    @Option(name: .customLong("data-dir"), help: "Where `passway serve` keeps operator.key (or pass --operator-key).") var dataDir = ".passway"
+    @Option(name: .customLong("operator-key"), help: "The network operator's API key.") var operatorKey: String?
+    @Option(help: "TCP connections to the network.") var connections = 8
+    @Option(help: "Authorizations in flight per connection (closed loop).") var depth = 8
+    @Option(help: "Target authorizations per second (open loop) instead of a closed loop.") var rate: Double?
+    @Option(help: "How long to run, like 20s or 2m.") var duration = "20s"
+    @Option(help: "Stop after this many authorizations.") var count: Int?
+    @Option(help: "Tokens to provision.") var tokens = 4000
+    @Option(name: .customLong("keys-per-token"), help: "Single-use keys per token (one per authorization).") var keysPerToken = 50
+    @Flag(help: "Also run the same traffic against a bare echo listener: the transport floor.") var echo = false
+    @Flag(help: "Print the report as one JSON object.") var json = false
+
+    func validate() throws {
+        guard (1...1024).contains(connections), (1...1024).contains(depth) else { throw ValidationError("--connections and --depth: 1 to 1024") }
+        guard (1...1_000_000).contains(tokens), (1...1000).contains(keysPerToken) else { throw ValidationError("--tokens 1 to 1000000, --keys-per-token 1 to 1000") }
+        guard Self.parseDuration(duration) != nil else { throw ValidationError("--duration: a number with s or m, like 20s") }
+        if let rate, rate <= 0 { throw ValidationError("--rate: more than zero") }
+        guard network.split(separator: ":").count == 2, Int(network.split(separator: ":")[1]) != nil else { throw ValidationError("--network: host:port") }
+    }
+
+    static func parseDuration(_ s: String) -> Duration? {
+        if s.hasSuffix("ms"), let v = Double(s.dropLast(2)) { return .milliseconds(v) }
+        if s.hasSuffix("s"), let v = Double(s.dropLast()) { return .seconds(v) }
+        if s.hasSuffix("m"), let v = Double(s.dropLast()) { return .seconds(v * 60) }
+        return Double(s).map { .seconds($0) }
+    }
+
+    func note(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    func run() async throws {
+        let key: String
+        if let operatorKey { key = operatorKey } else {
+            guard let text = try? String(contentsOfFile: (dataDir as NSString).appendingPathComponent("operator.key"), encoding: .utf8) else {
+                throw CLIError("no operator key: pass --operator-key or --data-dir of the running `passway serve`")
+            }
+            key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let cards = try await provision(operatorKey: key)
+        let parts = network.split(separator: ":")
+        var config = LoadConfiguration(host: String(parts[0]), port: Int(parts[1])!, connections: connections, depth: depth, rate: rate,
+                                       duration: count == nil ? Self.parseDuration(duration) : nil, count: count)
+        config.acquirerID = String(format: "%08d", Int.random(in: 0..<100_000_000))
+
+        var floor: LoadReport?
+        if echo {
+            let server = try await LoadGenerator.startEcho()
+            var echoConfig = config
+            echoConfig.port = server.port
+            note("transport floor: the same traffic against a bare echo listener")
+            floor = await LoadGenerator.run(cards: cards, echoConfig, target: "echo 127.0.0.1:\(server.port)", progress: progressLine)
+            note("")
+            await server.close()
+        }
+        note("authorizations against the network at \(network)")
+        let report = await LoadGenerator.run(cards: cards, config, target: "network \(network)", progress: progressLine)
+        note("")
+        if json {
+            var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(report)) as! [String: Any]
+            if let floor {
+                object["echo_floor"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(floor))
+                object["floor_ratio"] = floor.authorizationsPerSecond > 0 ? report.authorizationsPerSecond / floor.authorizationsPerSecond : 0
+            }
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            if let floor { print(Self.render(floor, title: "Transport floor (echo listener)")) }
+            print(Self.render(report, title: "Authorizations (full pipeline, journal durable)"))
+            if let floor, floor.authorizationsPerSecond > 0 {
+                print(String(format: "Full authorizations run at %.1f%% of the bare socket round trip (%.0f vs %.0f per second).",
+                             100 * report.authorizationsPerSecond / floor.authorizationsPerSecond, report.authorizationsPerSecond, floor.authorizationsPerSecond))
+            }
+        }
+        if report.authorizations == 0 { throw CLIError("no authorization completed: is the network listening at \(network)?") }
+    }
+
+    var progressLine: @Sendable (Double, Int) -> Void {
+        { elapsed, done in
+            let line = String(format: "\r  %5.1f s  %9d authorizations  %8.0f/s", elapsed, done, elapsed > 0 ? Double(done) / elapsed : 0)
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+
+    /// A bank, an issuer, a wallet, one device and `tokens` cards on it, in bulk.
+    func provision(operatorKey: String) async throws -> [LoadCard] {
+        let op = HTTPJSON(base: api, apiKey: operatorKey)
+        let bank = HTTPJSON(base: issuerHost, apiKey: nil)
+        let suffix = String(format: "%06d", Int.random(in: 0..<1_000_000))
+        let cardPrefix = "97" + suffix, tokenPrefix = "98" + suffix
+        let started = Date()
+        let wallet = try await op.call(.POST, "/v1/wallets", ["id": "load-\(suffix)", "name": "Load \(suffix)", "tokenRequestorID": "40010" + suffix])
+        guard let walletKey = (wallet.json as? [String: Any])?["apiKey"] as? String else { throw CLIError("the API did not return the wallet's key") }
+        _ = try await bank.call(.POST, "/banks", ["id": "load-\(suffix)"])
+        _ = try await op.call(.POST, "/v1/issuers", [
+            "id": "load-\(suffix)", "name": "Load Bank \(suffix)", "country": "RU", "currency": "RUB", "cardRanges": [cardPrefix],
+            "tokenRanges": [tokenPrefix], "enabledWallets": ["load-\(suffix)"], "hostURL": issuerHost + "/banks/load-\(suffix)",
+        ])
+        var device = DeviceWallet(modelID: "google-pixel-8", osVersion: "14", country: "RU")
+        let registered = try await HTTPJSON(base: api, apiKey: walletKey).call(.POST, "/v1/devices", [
+            "modelID": "google-pixel-8", "osVersion": "14", "country": "RU", "publicKey": try device.publicKey,
+        ])
+        guard let deviceID = (registered.json as? [String: Any])?["id"] as? String else { throw CLIError("the device was not registered") }
+        device.deviceID = deviceID
+
+        let pans = (0..<tokens).map { i -> String in
+            let body = cardPrefix + String(format: "%07d", i)
+            return body + String(Luhn.checkDigit(for: body)!)
+        }
+        for chunk in stride(from: 0, to: pans.count, by: 250) {
+            let accounts = pans[chunk..<min(chunk + 250, pans.count)].map { pan -> [String: Any] in
+                ["pan": pan, "expiry": "2912", "holderName": "LOAD TEST", "currency": "RUB", "balanceMinor": 100_000_000_000,
+                 "dailyLimitMinor": 1_000_000_000_000]
+            }
+            _ = try await bank.call(.POST, "/banks/load-\(suffix)/accounts/bulk", ["accounts": accounts])
+        }
+        let accountsDone = Date()
+        var cards: [LoadCard] = []
+        for chunk in stride(from: 0, to: pans.count, by: 1000) {
+            let batch = pans[chunk..<min(chunk + 1000, pans.count)].map { ["pan": $0, "expiry": "12/29"] }
+            let answer = try await op.call(.POST, "/v1/issuers/load-\(suffix)/bulk-tokens", [
+                "walletID": "load-\(suffix)", "deviceID": deviceID, "keysPerToken": keysPerToken, "cards": batch,
+            ])
+            guard let list = (answer.json as? [String: Any])?["provisionings"] else { throw CLIError("bulk provisioning returned no tokens") }
+            let sealed = try HTTPJSON.decoder.decode([SealedProvisioning].self, from: JSONSerialization.data(withJSONObject: list))
+            for s in sealed {
+                let token = try device.receive(s)
+                cards.append(LoadCard(tokenNumber: token.tokenNumber, expiry: token.expiry,
+                                      keys: try token.keys.map { (atc: $0.atc, key: try TDESKey(hex: $0.key)) }))
+                device.tokens.removeAll()
+            }
+            FileHandle.standardError.write(Data(String(format: "\r  provisioned %d of %d tokens", cards.count, pans.count).utf8))
+        }
+        let done = Date()
+        note(String(format: "\r  provisioned %d tokens with %d keys each: accounts %.1f s, tokens %.1f s (%.0f tokens/s)", cards.count, keysPerToken,
+                    accountsDone.timeIntervalSince(started), done.timeIntervalSince(accountsDone),
+                    Double(cards.count) / max(0.001, done.timeIntervalSince(accountsDone))))
+        return cards
+    }
+
+    static func render(_ r: LoadReport, title: String) -> String {
+        var out = "\n\(title) — \(r.target), \(r.connections) connections × \(r.depth) in flight" + (r.rate.map { String(format: ", target %.0f/s", $0) } ?? "") + "\n"
+        out += String(format: "  %d authorizations in %.1f s: %.0f per second%@\n", r.authorizations, r.seconds, r.authorizationsPerSecond,
+                      r.errors > 0 ? " (\(r.errors) errors)" : "")
+        out += String(format: "  latency ms  p50 %.2f   p90 %.2f   p99 %.2f   p99.9 %.2f   max %.2f\n",
+                      r.latencyMs.p50, r.latencyMs.p90, r.latencyMs.p99, r.latencyMs.p999, r.latencyMs.max)
+        out += "  response codes  " + r.responseCodes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "   ") + "\n"
+        // Throughput per second, as bars.
+        if let peak = r.perSecond.max(), peak > 0 {
+            out += "  per second\n"
+            for (i, n) in r.perSecond.enumerated() {
+                let bar = String(repeating: "█", count: max(0, Int((Double(n) / Double(peak) * 40).rounded())))
+                out += String(format: "  %3d s %@ %d\n", i + 1, bar, n)
+            }
+        }
+        return out
+    }
+}

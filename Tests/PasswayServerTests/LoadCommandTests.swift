@@ -1,0 +1,47 @@
+import Foundation
+import PasswayServer
+import Testing
+import TestSupport
+
+/// `passway load` against a running platform: it provisions its tokens in bulk, sends
+/// real authorizations over TCP and reports what the issue asks for, in JSON too.
+@Suite struct LoadCommandTests {
+    /// Runs a process on a thread of its own, not on the concurrency pool that the
+    /// in-process platform answers with.
+    func run(_ arguments: [String]) async throws -> Subprocess.Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try Subprocess.run(Subprocess.passwayExecutable, arguments) })
+            }.start()
+        }
+    }
+
+    @Test func loadReportsThroughputLatencyAndCodes() async throws {
+        let harness = try await PlatformHarness.start()
+        let before = harness.info.counters.issuerHostRequests
+        let r = try await run(["load", "--api", harness.info.apiURL, "--issuer-host", harness.info.issuerHostURL,
+                               "--network", "\(harness.info.networkHost):\(harness.info.networkPort)", "--operator-key", harness.info.operatorKey,
+                               "--tokens", "120", "--keys-per-token", "5", "--count", "480", "--connections", "2", "--depth", "4", "--echo", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("provisioned 120 tokens with 5 keys each"))
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(report["authorizations"] as? Int == 480)
+        #expect((report["response_codes"] as? [String: Int])?["00"] == 480, "\(report["response_codes"] ?? "")")
+        #expect((report["authorizations_per_second"] as? Double ?? 0) > 0)
+        let latency = try #require(report["latency_ms"] as? [String: Double])
+        let p50 = try #require(latency["p50"]), p99 = try #require(latency["p99"]), max = try #require(latency["max"])
+        #expect(p50 > 0 && p50 <= p99 && p99 <= max)
+        for key in ["p90", "p999"] { #expect(latency[key] != nil) }
+        #expect((report["floor_ratio"] as? Double ?? 0) > 0)
+        #expect(((report["echo_floor"] as? [String: Any])?["authorizations"] as? Int) == 480)
+        // Every one of them reached the issuer host: real authorizations, not echoes.
+        #expect(harness.info.counters.issuerHostRequests == before + 480)
+        await harness.stop()
+    }
+
+    @Test func badArgumentsAreOneLine() async throws {
+        let r = try await run(["load", "--connections", "0"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--connections"))
+    }
+}
