@@ -419,8 +419,7 @@ public final class TokenService: Sendable {
         let imk = try await issuerMasterKey(issuer.id)
         let at = now()
         let tokenExpiry = Self.tokenExpiry(from: at)
-        var items: [(token: Token, card: VaultCard, audit: AuditEvent)] = []
-        var numbers: [PAN] = []
+        var vaultCards: [VaultCard] = []
         var seen = Set<String>()
         for (i, bulk) in cards.enumerated() {
             let pan: PAN
@@ -430,25 +429,40 @@ public final class TokenService: Sendable {
             }
             guard seen.insert(pan.digits).inserted else { throw TokenServiceError.invalid(field: "cards[\(i)].pan", reason: "listed twice") }
             let expiry = try Validate.expiry(bulk.expiry, now: at)
-            let card = try await vaultCard(for: pan, expiry: expiry, issuer: issuer).card
-            let range = issuer.tokenRanges.randomElement()!
-            var digits = range
-            while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
-            digits.append(Luhn.checkDigit(for: digits)!)
-            let number = try PAN(digits)
-            let id = "tok_" + randomAlphanumeric(20)
-            let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
-                              maskedNumber: number.masked, expiry: tokenExpiry, cardID: card.id, issuerID: issuer.id,
-                              walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
-                              par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
-                              nextATC: UInt16(keys + 1), createdAt: at, updatedAt: at)
-            items.append((token, card, AuditEvent(tokenID: id, at: at, actor: Participant.network.actor, event: "create", from: nil, to: .active,
-                                                  reason: "bulk provisioning by the network operator")))
-            numbers.append(number)
+            vaultCards.append(try await vaultCard(for: pan, expiry: expiry, issuer: issuer).card)
         }
-        // A token number drawn twice (or already taken) fails the whole batch: the caller retries it.
-        do { try await store.createTokens(items) } catch StoreError.duplicate {
-            throw TokenServiceError.conflict("a token number or card in this batch already exists; retry with other cards")
+        var items: [(token: Token, card: VaultCard, audit: AuditEvent)] = []
+        var numbers: [PAN] = []
+        // Token numbers are drawn at random; one already taken fails the batch's
+        // transaction, and the batch is drawn again.
+        for attempt in 1...5 {
+            items = []
+            numbers = []
+            var drawn = Set<String>()
+            for card in vaultCards {
+                var digits: String
+                repeat {
+                    digits = issuer.tokenRanges.randomElement()!
+                    while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
+                    digits.append(Luhn.checkDigit(for: digits)!)
+                } while !drawn.insert(digits).inserted
+                let number = try PAN(digits)
+                let id = "tok_" + randomAlphanumeric(20)
+                let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
+                                  maskedNumber: number.masked, expiry: tokenExpiry, cardID: card.id, issuerID: issuer.id,
+                                  walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
+                                  par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
+                                  nextATC: UInt16(keys + 1), createdAt: at, updatedAt: at)
+                items.append((token, card, AuditEvent(tokenID: id, at: at, actor: Participant.network.actor, event: "create", from: nil, to: .active,
+                                                      reason: "bulk provisioning by the network operator")))
+                numbers.append(number)
+            }
+            do {
+                try await store.createTokens(items)
+                break
+            } catch StoreError.duplicate {
+                if attempt == 5 { throw TokenServiceError.conflict("token range of \(issuer.id) is too full to draw \(cards.count) new numbers") }
+            }
         }
         return try zip(items, numbers).map { item, number in
             let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: 1, count: keys)
