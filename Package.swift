@@ -48,8 +48,9 @@ let package = Package(
             dependencies: ["EMV", "ISO8583", "ISO8583Transport", "Wallet", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Histogram", package: "hdrhistogram-swift"), .product(name: "NIOCore", package: "swift-nio")]
         ),
-        .target(name: "Storage", dependencies: ["TokenService", "NetworkSwitch", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "IssuerHost", dependencies: ["EMV", "ISO8583", "Vault", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "SQLiteSupport", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Storage", dependencies: ["TokenService", "NetworkSwitch", "SQLiteSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "IssuerHost", dependencies: ["EMV", "ISO8583", "Vault", "SQLiteSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "PasswayServer",
             dependencies: [

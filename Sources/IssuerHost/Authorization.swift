@@ -73,7 +73,7 @@ extension Bank {
         let fingerprint = vault.fingerprint(pan)
         let at = now()
         let dayStart = Calendar(identifier: .gregorian).startOfDay(for: at).timeIntervalSince1970
-        return try await database.pool.write { db in
+        return try await database.groupCommit.write { db in
             if let previous = try String.fetchOne(db, sql: "SELECT doc FROM decisions WHERE reference = ?", arguments: [request.reference]) {
                 return try IssuerDatabase.decode(AuthorizationDecision.self, previous)
             }

@@ -1,16 +1,20 @@
 import Foundation
 import GRDB
+import SQLiteSupport
 
 /// The bundled bank's own database (it is a different institution from the network):
 /// accounts, its ID&V rules, the outbox of messages to cardholders, and the token
 /// notifications it received.
 public final class IssuerDatabase: Sendable {
     let pool: DatabasePool
+    /// Authorizations share transactions (see `GroupCommit`).
+    let groupCommit: GroupCommit
 
     public init(path: String) throws {
         var config = Configuration()
         config.busyMode = .timeout(5)
         pool = try DatabasePool(path: path, configuration: config)
+        groupCommit = GroupCommit(pool)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: issuer host") { db in
             try db.execute(sql: """

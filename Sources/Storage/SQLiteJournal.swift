@@ -7,7 +7,7 @@ import NetworkSwitch
 /// acquirer is answered.
 extension SQLiteStore: AuthorizationJournal {
     public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim {
-        try await pool.write { db in
+        try await groupCommit.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO journal (key, request_digest, state, claimed_at) VALUES (?, ?, 'pending', ?)",
                            arguments: [key.description, requestDigest, at.timeIntervalSince1970])
             if db.changesCount == 1 { return .claimed }
@@ -21,7 +21,7 @@ extension SQLiteStore: AuthorizationJournal {
 
     public func complete(_ entry: JournalEntry) async throws {
         let doc = try Self.doc(entry)
-        try await pool.write { db in
+        try await groupCommit.write { db in
             try db.execute(sql: "UPDATE journal SET state = 'answered', response_code = ?, doc = ? WHERE key = ?",
                            arguments: [entry.responseCode, doc, entry.key])
             if db.changesCount == 0 {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SQLiteSupport
 import TokenService
 
 /// The token service's store on SQLite (GRDB, WAL mode): the embedded default that
@@ -8,6 +9,8 @@ import TokenService
 /// card fingerprints, idempotency keys) is the database's guarantee, not the process's.
 public final class SQLiteStore: TokenStore {
     let pool: DatabasePool
+    /// The authorization hot path's writes (ATCs, journal) share transactions.
+    let groupCommit: GroupCommit
 
     /// Opens (creating if needed) the database at `path` and runs its migrations.
     public init(path: String) throws {
@@ -15,6 +18,7 @@ public final class SQLiteStore: TokenStore {
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(5)
         pool = try DatabasePool(path: path, configuration: config)
+        groupCommit = GroupCommit(pool)
         try Self.migrator.migrate(pool)
     }
 
@@ -267,7 +271,7 @@ public final class SQLiteStore: TokenStore {
     }
 
     public func recordATC(tokenID: String, atc: UInt16) async throws -> Bool {
-        try await pool.write { db in
+        try await groupCommit.write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO used_atcs (token_id, atc) VALUES (?, ?)", arguments: [tokenID, Int(atc)])
             return db.changesCount == 1
         }

@@ -1,0 +1,69 @@
+import GRDB
+import Synchronization
+
+/// Group commit: many small write operations share one SQLite transaction, and so one
+/// WAL append and one hand-off to GRDB's writer. While one batch commits, the next
+/// gathers; a lone operation is committed at once, without waiting for company.
+///
+/// Each operation runs in its own savepoint, so one that fails is rolled back alone and
+/// its caller gets the error; the others commit. Every caller is resumed only after the
+/// transaction that holds its operation has committed: what `write` returns is durable.
+public final class GroupCommit: Sendable {
+    let writer: any DatabaseWriter
+
+    struct Job: Sendable {
+        /// Runs the operation inside the batch's transaction; returns what to do once the batch committed.
+        let run: @Sendable (Database) -> @Sendable () -> Void
+        let fail: @Sendable (any Error) -> Void
+    }
+
+    private let state = Mutex<(queue: [Job], flushing: Bool)>(([], false))
+
+    public init(_ writer: any DatabaseWriter) { self.writer = writer }
+
+    public func write<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let job = Job(
+                run: { db in
+                    let result: Result<T, any Error>
+                    do {
+                        var value: T?
+                        try db.inSavepoint {
+                            value = try operation(db)
+                            return .commit
+                        }
+                        result = .success(value!)
+                    } catch {
+                        result = .failure(error)
+                    }
+                    return { continuation.resume(with: result) }
+                },
+                fail: { continuation.resume(throwing: $0) })
+            let start = state.withLock { s -> Bool in
+                s.queue.append(job)
+                if s.flushing { return false }
+                s.flushing = true
+                return true
+            }
+            if start { Task { await self.flush() } }
+        }
+    }
+
+    private func flush() async {
+        while true {
+            let batch = state.withLock { s -> [Job] in
+                let b = s.queue
+                s.queue = []
+                if b.isEmpty { s.flushing = false }
+                return b
+            }
+            if batch.isEmpty { return }
+            do {
+                let resumes = try await writer.write { db in batch.map { $0.run(db) } }
+                for resume in resumes { resume() }
+            } catch {
+                for job in batch { job.fail(error) }
+            }
+        }
+    }
+}
