@@ -81,7 +81,8 @@ let package = Package(
             name: "PasswayServerTests",
             dependencies: [
                 "PasswayServer", "TokenService", "Wallet", "Storage", "IssuerHost", "Vault", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
-                "ISO8583Transport", "Simulators", .product(name: "NIOCore", package: "swift-nio"),
+                "ISO8583Transport", "Simulators", "SQLiteSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

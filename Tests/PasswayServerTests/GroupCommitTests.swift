@@ -1,0 +1,43 @@
+import Foundation
+import GRDB
+import SQLiteSupport
+import Testing
+
+/// Group commit: operations committed together, a failing one rolled back alone, every
+/// caller answered after its transaction committed.
+@Suite struct GroupCommitTests {
+    @Test func aFailingOperationIsRolledBackAloneAndTheOthersCommit() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("group-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let pool = try DatabasePool(path: path)
+        try await pool.write { db in try db.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY, note TEXT)") }
+        let commit = GroupCommit(pool)
+        struct Refused: Error {}
+        let outcomes = await withTaskGroup(of: Bool.self, returning: [Bool].self) { group in
+            for n in 0..<200 {
+                group.addTask {
+                    do {
+                        try await commit.write { db in
+                            try db.execute(sql: "INSERT INTO t (n, note) VALUES (?, 'x')", arguments: [n])
+                            if n % 10 == 0 { throw Refused() }  // after writing: its insert must vanish
+                        }
+                        // Committed before we hear of it: another connection sees the row.
+                        return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t WHERE n = ?", arguments: [n]) } == 1
+                    } catch is Refused {
+                        return false
+                    } catch {
+                        Issue.record("unexpected \(error)")
+                        return false
+                    }
+                }
+            }
+            var all: [Bool] = []
+            for await o in group { all.append(o) }
+            return all
+        }
+        #expect(outcomes.filter { $0 }.count == 180)
+        let rows = try await pool.read { db in try Int.fetchAll(db, sql: "SELECT n FROM t ORDER BY n") }
+        #expect(rows.count == 180)
+        #expect(rows.allSatisfy { $0 % 10 != 0 })
+    }
+}
