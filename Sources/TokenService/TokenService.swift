@@ -431,39 +431,40 @@ public final class TokenService: Sendable {
             let expiry = try Validate.expiry(bulk.expiry, now: at)
             vaultCards.append(try await vaultCard(for: pan, expiry: expiry, issuer: issuer).card)
         }
-        var items: [(token: Token, card: VaultCard, audit: AuditEvent)] = []
-        var numbers: [PAN] = []
-        // Token numbers are drawn at random; one already taken fails the batch's
-        // transaction, and the batch is drawn again.
-        for attempt in 1...5 {
-            items = []
-            numbers = []
-            var drawn = Set<String>()
-            for card in vaultCards {
-                var digits: String
-                repeat {
-                    digits = issuer.tokenRanges.randomElement()!
-                    while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
-                    digits.append(Luhn.checkDigit(for: digits)!)
-                } while !drawn.insert(digits).inserted
-                let number = try PAN(digits)
-                let id = "tok_" + randomAlphanumeric(20)
-                let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
-                                  maskedNumber: number.masked, expiry: tokenExpiry, cardID: card.id, issuerID: issuer.id,
-                                  walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
-                                  par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
-                                  nextATC: UInt16(keys + 1), createdAt: at, updatedAt: at)
-                items.append((token, card, AuditEvent(tokenID: id, at: at, actor: Participant.network.actor, event: "create", from: nil, to: .active,
-                                                      reason: "bulk provisioning by the network operator")))
-                numbers.append(number)
-            }
+        // Token numbers are drawn at random. When one is already taken the transaction
+        // fails; the taken ones (and only those) are drawn again.
+        var drawn = Set<String>()
+        func draw(for card: VaultCard) throws -> (token: Token, card: VaultCard, audit: AuditEvent, number: PAN) {
+            var digits: String
+            repeat {
+                digits = issuer.tokenRanges.randomElement()!
+                while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
+                digits.append(Luhn.checkDigit(for: digits)!)
+            } while !drawn.insert(digits).inserted
+            let number = try PAN(digits)
+            let id = "tok_" + randomAlphanumeric(20)
+            let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
+                              maskedNumber: number.masked, expiry: tokenExpiry, cardID: card.id, issuerID: issuer.id,
+                              walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
+                              par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
+                              nextATC: UInt16(keys + 1), createdAt: at, updatedAt: at)
+            return (token, card, AuditEvent(tokenID: id, at: at, actor: Participant.network.actor, event: "create", from: nil, to: .active,
+                                            reason: "bulk provisioning by the network operator"), number)
+        }
+        var drafts = try vaultCards.map(draw)
+        for attempt in 1...10 {
             do {
-                try await store.createTokens(items)
+                try await store.createTokens(drafts.map { ($0.token, $0.card, $0.audit) })
                 break
             } catch StoreError.duplicate {
-                if attempt == 5 { throw TokenServiceError.conflict("token range of \(issuer.id) is too full to draw \(cards.count) new numbers") }
+                if attempt == 10 { throw TokenServiceError.conflict("token range of \(issuer.id) is too full to draw \(cards.count) new numbers") }
+                for i in drafts.indices where try await store.token(numberFingerprint: drafts[i].token.numberFingerprint) != nil {
+                    drafts[i] = try draw(for: drafts[i].card)
+                }
             }
         }
+        let items = drafts.map { (token: $0.token, card: $0.card, audit: $0.audit) }
+        let numbers = drafts.map(\.number)
         return try zip(items, numbers).map { item, number in
             let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: 1, count: keys)
             let payload = ProvisioningPayload(tokenID: item.token.id, tokenNumber: number.digits, expiry: item.token.expiry, panSequenceNumber: "00",

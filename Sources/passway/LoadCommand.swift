@@ -103,7 +103,9 @@ struct LoadCommand: AsyncParsableCommand {
         let op = HTTPJSON(base: api, apiKey: operatorKey)
         let bank = HTTPJSON(base: issuerHost, apiKey: nil)
         let suffix = String(format: "%06d", Int.random(in: 0..<1_000_000))
-        let cardPrefix = "97" + suffix, tokenPrefix = "98" + suffix
+        // Cards numbered in sequence under an 8-digit BIN; tokens drawn from a 6-digit range
+        // (a billion numbers), so that a million tokens leave it 99.9% free.
+        let cardPrefix = "97" + suffix, tokenPrefix = "98" + suffix.prefix(4)
         let started = Date()
         let wallet = try await op.call(.POST, "/v1/wallets", ["id": "load-\(suffix)", "name": "Load \(suffix)", "tokenRequestorID": "40010" + suffix])
         guard let walletKey = (wallet.json as? [String: Any])?["apiKey"] as? String else { throw CLIError("the API did not return the wallet's key") }
@@ -129,6 +131,7 @@ struct LoadCommand: AsyncParsableCommand {
                  "dailyLimitMinor": 1_000_000_000_000]
             }
             _ = try await bank.call(.POST, "/banks/load-\(suffix)/accounts/bulk", ["accounts": accounts])
+            FileHandle.standardError.write(Data(String(format: "\r  opened %d of %d accounts at the issuer host", min(chunk + 250, pans.count), pans.count).utf8))
         }
         let accountsDone = Date()
         var cards: [LoadCard] = []

@@ -22,6 +22,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("network-port"), help: "Port of the network's ISO 8583 listener for acquirers.") var networkPort = 8583
     @Option(name: .customLong("issuer-host-iso-port"), help: "Port of the bundled issuer host's ISO 8583 listener.") var issuerHostISOPort = 8584
     @Option(name: .customLong("issuer-timeout"), help: "Milliseconds the network waits for an issuer before answering 91.") var issuerTimeout = 5000
+    @Option(name: .customLong("issuer-endpoint"), help: "An issuer's own ISO 8583 host, as issuer-id=host:port (repeatable); others use the bundled host.")
+    var issuerEndpoints: [String] = []
     @Option(name: .customLong("data-dir"), help: "Where the databases and key files live (or PASSWAY_DATA_DIR).")
     var dataDir = ProcessInfo.processInfo.environment["PASSWAY_DATA_DIR"] ?? ".passway"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
@@ -29,6 +31,11 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard [port, issuerHostPort, networkPort, issuerHostISOPort].allSatisfy({ (0...65535).contains($0) }) else { throw ValidationError("ports are 0 to 65535") }
         guard (50...60_000).contains(issuerTimeout) else { throw ValidationError("--issuer-timeout: 50 to 60000 milliseconds") }
+        for e in issuerEndpoints {
+            let parts = e.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let port = parts[1].split(separator: ":").last.flatMap({ Int($0) }), (1...65535).contains(port),
+                  parts[1].contains(":") else { throw ValidationError("--issuer-endpoint: issuer-id=host:port, not \(e)") }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error") }
     }
 
@@ -36,7 +43,12 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "passway") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let config = PlatformConfiguration(host: host, apiPort: port, issuerHostPort: issuerHostPort, networkPort: networkPort,
-                                           issuerHostISOPort: issuerHostISOPort, issuerTimeoutMilliseconds: issuerTimeout, dataDirectory: dataDir, logger: logger)
+                                           issuerHostISOPort: issuerHostISOPort, issuerTimeoutMilliseconds: issuerTimeout,
+                                           issuerEndpoints: Dictionary(issuerEndpoints.map { e in
+                                               let parts = e.split(separator: "=", maxSplits: 1)
+                                               return (String(parts[0]), String(parts[1]))
+                                           }, uniquingKeysWith: { $1 }),
+                                           dataDirectory: dataDir, logger: logger)
         do {
             try await Platform.run(config) { info in
                 for notice in info.notices { print("note: \(notice)") }
