@@ -73,24 +73,6 @@ final class FramingHandler: ChannelDuplexHandler {
     }
 }
 
-/// Closes a connection on which nothing has arrived for the idle timeout.
-final class IdleCloser: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    let logger: Logger
-    init(logger: Logger) { self.logger = logger }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            logger.info("idle connection closed", metadata: ["peer": "\(context.channel.remoteAddress?.description ?? "?")"])
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
-}
-
 extension Message {
     /// How answers are matched to requests on one connection (DESIGN.md "The wire"):
     /// acquirer (32), terminal (41) and STAN (11), or acquirer, transmission time (7)

@@ -65,7 +65,6 @@ public final class ISO8583Server: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: configuration.idleTimeout),
-                        IdleCloser(logger: logger),
                         FramingHandler(frameTimeout: configuration.frameTimeout, logger: logger),
                         RequestHandler(codec: codec, counters: counters, maxInFlight: configuration.maxInFlight, logger: logger,
                                        overloaded: overloaded, handler: handler),
@@ -93,6 +92,11 @@ final class RequestHandler: ChannelInboundHandler {
     let logger: Logger
     let overloaded: @Sendable (Message) -> Message?
     let handler: ISO8583Server.Handler
+    /// Requests of this connection still being worked on: an idle connection is one
+    /// with nothing arriving and nothing owed.
+    let owed = Owed()
+
+    final class Owed: Sendable { let count = Atomic<Int>(0) }
 
     init(codec: ISO8583Codec, counters: ISO8583Server.Counters, maxInFlight: Int, logger: Logger,
          overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping ISO8583Server.Handler) {
@@ -119,10 +123,12 @@ final class RequestHandler: ChannelInboundHandler {
             if let answer = overloaded(message) { write(answer, to: channel) }
             return
         }
-        let handler = handler, counters = counters, codec = codec, logger = logger
+        let handler = handler, counters = counters, codec = codec, logger = logger, owed = owed
+        owed.count.wrappingAdd(1, ordering: .relaxed)
         Task {
             let answer = await handler(message)
             counters.inFlight.wrappingSubtract(1, ordering: .relaxed)
+            owed.count.wrappingSubtract(1, ordering: .relaxed)
             guard let answer else { return }
             do {
                 let bytes = try codec.pack(answer)
@@ -153,5 +159,16 @@ final class RequestHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.info("connection error: closing", metadata: ["error": "\(error)"])
         context.close(promise: nil)
+    }
+
+    /// Nothing read for the idle timeout and no answer owed: the connection is closed.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            guard owed.count.load(ordering: .relaxed) == 0 else { return }
+            logger.info("idle connection closed", metadata: ["peer": "\(context.channel.remoteAddress?.description ?? "?")"])
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }

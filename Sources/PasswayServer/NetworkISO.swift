@@ -84,6 +84,18 @@ enum IssuerHostISO {
             case .success(let r): request = r
             }
             do {
+                // The bank that held this BIN last time decides at once; only when it does not
+                // know the card (14) are the banks asked in turn.
+                if let id = banksByBIN.withLock({ $0[request.pan.prefix(8)] }), let bank = try? await registry.bank(id) {
+                    let decision = try await bank.authorize(request)
+                    if decision.responseCode != "14" {
+                        logger.info("issuer host: authorization", metadata: [
+                            "bank": "\(id)", "card": "\(PAN.mask(request.pan))", "amount": "\(request.amountMinor)", "rc": "\(decision.responseCode)",
+                            "reason": "\(decision.reason)",
+                        ])
+                        return IssuerMessages.answer(to: m, code: decision.responseCode, approval: decision.approvalCode)
+                    }
+                }
                 if let (id, bank) = try await bank(holding: request.pan, registry: registry) {
                     let decision = try await bank.authorize(request)
                     logger.info("issuer host: authorization", metadata: [

@@ -13,6 +13,10 @@ public final class TokenService: Sendable {
     let issuerHost: any IssuerHostClient
     let now: @Sendable () -> Date
     let openedMasterKeys = Mutex<[String: TDESKey]>([:])
+    /// Tokens and cards as the authorization path last read them: emptied by every change
+    /// made through this service, and never older than `ReadCache.maxAge` (a change made
+    /// through another node is seen within that bound).
+    let readCache = ReadCache()
 
     /// Keys delivered per provisioning or replenishment.
     public static let keyBatchSize = 10
@@ -157,6 +161,7 @@ public final class TokenService: Sendable {
         }
         try await store.saveMarket(market)
         if !changed.isEmpty { try await store.updateTokens(changed, audit: events) }
+        readCache.clear()
         for token in changed { await notify(token, event: token.status == .active ? "resumed" : "suspended") }
         return market
     }
@@ -213,6 +218,7 @@ public final class TokenService: Sendable {
             events.append(AuditEvent(tokenID: token.id, at: at, actor: actor, event: "suspend", from: .active, to: .suspended, reason: "device reported lost"))
         }
         if !changed.isEmpty { try await store.updateTokens(changed, audit: events) }
+        readCache.clear()
         for token in changed { await notify(token, event: "suspended") }
         return changed
     }
@@ -291,6 +297,7 @@ public final class TokenService: Sendable {
             }
             // Kept so that the verification can create the token; no token exists yet.
             try await store.saveCard(card.card)
+            readCache.clear()
             let code = String(format: "%06d", Int.random(in: 0...999_999))
             let pendingID = "ver_" + randomAlphanumeric(20)
             let pending = PendingVerification(id: pendingID, walletID: walletID, deviceID: device.id, cardID: card.card.id,
@@ -515,6 +522,7 @@ public final class TokenService: Sendable {
         token.updatedAt = now()
         try await store.updateTokens([token], audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: Participant.wallet(walletID).actor,
                                                                  event: "replenish", from: nil, to: nil, reason: "keys for ATC \(first)…\(token.nextATC - 1)")])
+        readCache.clear()
         return try seal(token: token, number: try tokenNumber(token), imk: try await issuerMasterKey(token.issuerID), firstATC: first, device: device)
     }
 
@@ -597,6 +605,7 @@ public final class TokenService: Sendable {
         token.updatedAt = now()
         try await store.updateTokens([token], audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: actor, event: action.rawValue,
                                                                  from: from, to: token.status, reason: reason)])
+        readCache.clear()
         await notify(token, event: action.rawValue == "delete" ? "deleted" : action == .suspend ? "suspended" : "resumed")
         return token
     }
@@ -631,6 +640,7 @@ public final class TokenService: Sendable {
         let events = tokens.map { AuditEvent(tokenID: $0.id, at: at, actor: actor, event: "card_renewed", from: $0.status, to: $0.status,
                                              reason: newPAN == nil ? "new expiry \(expiry)" : "new card \(card.maskedPAN), expiry \(expiry)") }
         try await store.updateCard(card, previousFingerprint: previousFingerprint, audit: events)
+        readCache.clear()
         return (card, tokens)
     }
 
@@ -639,9 +649,14 @@ public final class TokenService: Sendable {
         try vault.open(token.sealedNumber, context: token.id)
     }
 
-    /// The token a number names, found by its fingerprint.
+    /// The token a number names, found by its fingerprint. Served from a short-lived
+    /// cache on the authorization path (see `ReadCache`).
     public func token(number: PAN) async throws -> Token? {
-        try await store.token(numberFingerprint: vault.fingerprint(number))
+        let fingerprint = vault.fingerprint(number)
+        if let token = readCache.token(fingerprint, now: now()) { return token }
+        guard let token = try await store.token(numberFingerprint: fingerprint) else { return nil }
+        readCache.put(token, now: now())
+        return token
     }
 
     /// Verifies a token's ARQC (EMV Book 2 §8.1) under the session key of its ATC,
@@ -677,7 +692,12 @@ public final class TokenService: Sendable {
     /// The card behind a token: its number (to the issuer only) and the vault record
     /// (expiry, issuer, masked number).
     public func detokenizeCard(_ token: Token) async throws -> (pan: PAN, card: VaultCard) {
-        guard let card = try await store.card(id: token.cardID) else { throw TokenServiceError.notFound("card of token \(token.id)") }
+        let card: VaultCard
+        if let cached = readCache.card(token.cardID, now: now()) { card = cached } else {
+            guard let stored = try await store.card(id: token.cardID) else { throw TokenServiceError.notFound("card of token \(token.id)") }
+            readCache.put(stored, now: now())
+            card = stored
+        }
         return (try vault.open(card.sealedPAN, context: card.id), card)
     }
 
@@ -715,4 +735,43 @@ func constantTimeEquals(_ a: String, _ b: String) -> Bool {
 
 extension Character {
     var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+/// A bounded, short-lived cache of the records every authorization reads (token by
+/// number fingerprint, card by id). Entries live at most `maxAge`; the whole cache is
+/// emptied when this process changes a token or card; at most `capacity` entries.
+final class ReadCache: Sendable {
+    static let maxAge: TimeInterval = 1
+    static let capacity = 100_000
+    private let state = Mutex<(tokens: [String: (Token, Date)], cards: [String: (VaultCard, Date)])>(([:], [:]))
+
+    func token(_ fingerprint: String, now: Date) -> Token? {
+        state.withLock { s in
+            guard let (token, at) = s.tokens[fingerprint], now.timeIntervalSince(at) < Self.maxAge else { return nil }
+            return token
+        }
+    }
+
+    func card(_ id: String, now: Date) -> VaultCard? {
+        state.withLock { s in
+            guard let (card, at) = s.cards[id], now.timeIntervalSince(at) < Self.maxAge else { return nil }
+            return card
+        }
+    }
+
+    func put(_ token: Token, now: Date) {
+        state.withLock { s in
+            if s.tokens.count >= Self.capacity { s.tokens.removeAll(keepingCapacity: true) }
+            s.tokens[token.numberFingerprint] = (token, now)
+        }
+    }
+
+    func put(_ card: VaultCard, now: Date) {
+        state.withLock { s in
+            if s.cards.count >= Self.capacity { s.cards.removeAll(keepingCapacity: true) }
+            s.cards[card.id] = (card, now)
+        }
+    }
+
+    func clear() { state.withLock { $0 = ([:], [:]) } }
 }
