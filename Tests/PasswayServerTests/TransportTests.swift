@@ -121,7 +121,7 @@ import Glibc
 }
 
 /// A blocking TCP socket for bytes an ISO 8583 library would never send. Reads wait at
-/// most five seconds.
+/// most thirty seconds (a bound for a loaded CI machine, not a pacing).
 final class RawSocket: @unchecked Sendable {
     let fd: Int32
 
@@ -133,7 +133,7 @@ final class RawSocket: @unchecked Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
@@ -159,7 +159,7 @@ final class RawSocket: @unchecked Sendable {
         return buffer
     }
 
-    /// The next frame's payload, or nil when the peer closed (or five seconds passed).
+    /// The next frame's payload, or nil when the peer closed (or thirty seconds passed).
     /// The blocking read runs on a thread of its own, never on the concurrency pool that
     /// the listener under test needs to answer.
     func readFrame() async -> [UInt8]? {
