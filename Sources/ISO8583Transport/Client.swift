@@ -104,14 +104,6 @@ public final class ISO8583Client: Sendable {
         }
     }
 
-    /// Writes a message that expects no answer.
-    public func post(_ message: Message) async throws(ClientError) {
-        let bytes: [UInt8]
-        do { bytes = try codec.pack(message) } catch { throw .encoding("\(error)") }
-        let channel = try await connection(slots[0]).channel
-        do { try await channel.writeAndFlush(ByteBuffer(bytes: bytes)) } catch { throw .unavailable("\(error)") }
-    }
-
     func connection(_ slot: Slot) async throws(ClientError) -> Connection {
         enum Lookup { case ready(Connection), wait(Task<Connection, any Error>) }
         let lookup = slot.state.withLock { state -> Lookup in

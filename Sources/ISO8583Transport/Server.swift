@@ -147,13 +147,10 @@ final class RequestHandler: ChannelInboundHandler {
     /// For a frame that does not decode: when it starts with a request MTI (xx00, xx20),
     /// an answer with that MTI's response and 30 (format error), and nothing else.
     static func formatErrorAnswer(_ frame: ByteBuffer) -> Message? {
-        guard let head = frame.getBytes(at: frame.readerIndex, length: 4), head.allSatisfy({ (0x30...0x39).contains($0) }),
-              head[2] == 0x30 || head[2] == 0x32, head[3] == 0x30 else { return nil }
-        var mti = head
-        mti[2] += 1
-        var answer = Message(mti: String(decoding: mti, as: UTF8.self))
-        answer.set(39, "30")
-        return answer
+        guard let head = frame.getBytes(at: frame.readerIndex, length: 4) else { return nil }
+        let mti = String(decoding: head, as: UTF8.self)
+        guard MessageType.isRequest(mti) else { return nil }
+        return Message(mti: mti).answer(code: "30", echoing: [])
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -77,18 +77,18 @@ extension Bank {
             if let previous = try String.fetchOne(db, sql: "SELECT doc FROM decisions WHERE reference = ?", arguments: [request.reference]) {
                 return try IssuerDatabase.decode(AuthorizationDecision.self, previous)
             }
-            let decision = try Self.decide(db, request, fingerprint: fingerprint, at: at, dayStart: dayStart)
+            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]) else {
+                // Not this bank's card: nothing to remember (the card's own bank may be asked next).
+                return AuthorizationDecision(responseCode: "14", approvalCode: nil, reason: "no such card at this bank")
+            }
+            let decision = try Self.decide(db, request, account: try IssuerDatabase.decode(Account.self, doc), at: at, dayStart: dayStart)
             try db.execute(sql: "INSERT INTO decisions (reference, doc) VALUES (?, ?)", arguments: [request.reference, try IssuerDatabase.doc(decision)])
             return decision
         }
     }
 
-    private static func decide(_ db: Database, _ r: AuthorizationRequest, fingerprint: String, at: Date, dayStart: Double) throws -> AuthorizationDecision {
+    private static func decide(_ db: Database, _ r: AuthorizationRequest, account: Account, at: Date, dayStart: Double) throws -> AuthorizationDecision {
         func decline(_ code: String, _ reason: String) -> AuthorizationDecision { AuthorizationDecision(responseCode: code, approvalCode: nil, reason: reason) }
-        guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]) else {
-            return decline("14", "no such card at this bank")
-        }
-        let account = try IssuerDatabase.decode(Account.self, doc)
         switch account.status {
         case .active: break
         case .lost: return decline("41", "card reported lost")

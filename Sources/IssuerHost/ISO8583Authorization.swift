@@ -40,12 +40,8 @@ public enum IssuerMessages {
 
     /// The answer: the request's matching fields, 38 when approved, 39.
     public static func answer(to m: Message, code: String, approval: String? = nil) -> Message {
-        var mti = Array(m.mti.utf8)
-        if mti.count == 4, mti[2] < UInt8(ascii: "9") { mti[2] += 1 }
-        var answer = Message(mti: String(decoding: mti, as: UTF8.self))
-        for f in [2, 3, 4, 6, 7, 10, 11, 12, 13, 32, 37, 41, 42, 49, 51, 70, 90] where m[f] != nil { answer[f] = m[f] }
+        var answer = m.answer(code: code, echoing: [2, 3, 4, 6, 7, 10, 11, 12, 13, 32, 37, 41, 42, 49, 51, 70, 90])
         if let approval { answer.set(38, approval) }
-        answer.set(39, code)
         return answer
     }
 }

@@ -63,7 +63,7 @@ public final class AuthorizationPipeline: Sendable {
         case "0800":
             return networkManagement(request)
         default:
-            guard Self.isRequest(request.mti) else {
+            guard MessageType.isRequest(request.mti) else {
                 logger.notice("unexpected message from acquirer", metadata: ["mti": "\(request.mti)"])
                 return nil
             }
@@ -75,40 +75,21 @@ public final class AuthorizationPipeline: Sendable {
     /// 0800 → 0810: sign-on (001), sign-off (002), echo (301), answered 00.
     public func networkManagement(_ request: Message) -> Message {
         guard let code = request.string(70), ["001", "002", "301"].contains(code) else {
-            var answer = Self.answer(to: request, code: ResponseCode.formatError.rawValue)
-            answer[70] = request[70]
-            return answer
+            return Self.answer(to: request, code: ResponseCode.formatError.rawValue)
         }
-        var answer = Self.answer(to: request, code: ResponseCode.approved.rawValue)
-        answer[70] = request[70]
-        return answer
+        return Self.answer(to: request, code: ResponseCode.approved.rawValue)
     }
 
     /// What an acquirer hears when the network has more in flight than it takes: 96 for
     /// a request, nothing for anything else.
     public static func overloadedAnswer(to request: Message) -> Message? {
-        guard isRequest(request.mti) else { return nil }
+        guard MessageType.isRequest(request.mti) else { return nil }
         return answer(to: request, code: ResponseCode.systemMalfunction.rawValue)
-    }
-
-    static func isRequest(_ mti: String) -> Bool {
-        let bytes = Array(mti.utf8)
-        return bytes.count == 4 && bytes[2] == UInt8(ascii: "0") || bytes.count == 4 && bytes[2] == UInt8(ascii: "2")
-    }
-
-    static func responseMTI(_ mti: String) -> String {
-        var bytes = Array(mti.utf8)
-        guard bytes.count == 4, bytes[2] < UInt8(ascii: "9") else { return mti }
-        bytes[2] += 1
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// An answer carrying the request's matching fields and a response code.
     static func answer(to request: Message, code: String) -> Message {
-        var answer = Message(mti: responseMTI(request.mti))
-        for f in echoedFields + [70] where request[f] != nil { answer[f] = request[f] }
-        answer.set(39, code)
-        return answer
+        request.answer(code: code, echoing: echoedFields + [70])
     }
 
     // MARK: - Authorization
@@ -345,7 +326,7 @@ public final class AuthorizationPipeline: Sendable {
         }
         let entry: JournalEntry
         do {
-            guard let found = try await journal.entry(original) else { return network("25", "original not found") }
+            guard let found = try await journal.entry(original) else { return network(ResponseCode.originalNotFound.rawValue, "original not found") }
             entry = found
         } catch {
             return network(ResponseCode.systemMalfunction.rawValue, "journal unavailable")
@@ -356,7 +337,7 @@ public final class AuthorizationPipeline: Sendable {
         // The token of the reversal must be the original's.
         guard let number = try? PAN(unchecked: request.string(2)!), let token = try? await tokens.token(number: number), token.id == entry.tokenID,
               let (pan, card) = try? await tokens.detokenizeCard(token), let issuer = try? await directory.issuer(id: issuerID) else {
-            return network("25", "the reversal's card does not match the original", entry: entry)
+            return network(ResponseCode.originalNotFound.rawValue, "the reversal's card does not match the original", entry: entry)
         }
         var toIssuer = Message(mti: request.mti)
         for f in [3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 90] where request[f] != nil { toIssuer[f] = request[f] }
@@ -425,9 +406,6 @@ public final class AuthorizationPipeline: Sendable {
         return (1...12).contains(month) && (1...31).contains(day) && hour < 24 && minute < 60 && second < 60
     }
 
-    // MARK: - Reading the journal
-
-    public func journalEntries(limit: Int = 1000) async throws -> [JournalEntry] { try await journal.entries(limit: limit) }
 }
 
 /// Field 90, original data elements: the original's MTI (4), STAN (6), transmission

@@ -59,7 +59,6 @@ public protocol AuthorizationJournal: Sendable {
     func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim
     func complete(_ entry: JournalEntry) async throws
     func entry(_ key: AuthorizationKey) async throws -> JournalEntry?
-    func entries(limit: Int) async throws -> [JournalEntry]
 }
 
 public enum JournalClaim: Sendable, Equatable {

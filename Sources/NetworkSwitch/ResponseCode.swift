@@ -3,6 +3,8 @@ public enum ResponseCode: String, Sendable, Equatable {
     case approved = "00"
     case doNotHonour = "05"
     case invalidCardNumber = "14"
+    /// A reversal whose original the network never saw.
+    case originalNotFound = "25"
     case formatError = "30"
     case insufficientFunds = "51"
     case expiredCard = "54"

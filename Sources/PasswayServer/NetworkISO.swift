@@ -71,6 +71,18 @@ enum IssuerHostISO {
         return nil
     }
 
+    /// The decision of the bank that holds the card. The bank that held its BIN last time
+    /// decides at once, without a lookup first; only when it does not know the card are
+    /// the banks asked in turn. Nil when no bank holds it.
+    static func authorize(_ request: AuthorizationRequest, registry: BankRegistry) async throws -> (bank: String, decision: AuthorizationDecision)? {
+        if let id = banksByBIN.withLock({ $0[request.pan.prefix(8)] }), let bank = try? await registry.bank(id) {
+            let decision = try await bank.authorize(request)
+            if decision.responseCode != "14" { return (id, decision) }
+        }
+        guard let (id, bank) = try await bank(holding: request.pan, registry: registry) else { return nil }
+        return (id, try await bank.authorize(request))
+    }
+
     static func handle(_ m: Message, registry: BankRegistry, logger: Logger) async -> Message? {
         switch m.mti {
         case "0800":
@@ -84,20 +96,7 @@ enum IssuerHostISO {
             case .success(let r): request = r
             }
             do {
-                // The bank that held this BIN last time decides at once; only when it does not
-                // know the card (14) are the banks asked in turn.
-                if let id = banksByBIN.withLock({ $0[request.pan.prefix(8)] }), let bank = try? await registry.bank(id) {
-                    let decision = try await bank.authorize(request)
-                    if decision.responseCode != "14" {
-                        logger.info("issuer host: authorization", metadata: [
-                            "bank": "\(id)", "card": "\(PAN.mask(request.pan))", "amount": "\(request.amountMinor)", "rc": "\(decision.responseCode)",
-                            "reason": "\(decision.reason)",
-                        ])
-                        return IssuerMessages.answer(to: m, code: decision.responseCode, approval: decision.approvalCode)
-                    }
-                }
-                if let (id, bank) = try await bank(holding: request.pan, registry: registry) {
-                    let decision = try await bank.authorize(request)
+                if let (id, decision) = try await authorize(request, registry: registry) {
                     logger.info("issuer host: authorization", metadata: [
                         "bank": "\(id)", "card": "\(PAN.mask(request.pan))", "amount": "\(request.amountMinor)", "rc": "\(decision.responseCode)",
                         "reason": "\(decision.reason)",
@@ -128,7 +127,7 @@ enum IssuerHostISO {
                 return IssuerMessages.answer(to: m, code: "96")
             }
         default:
-            guard m.mti.count == 4, m.mti.utf8.dropFirst(2).first == UInt8(ascii: "0") else { return nil }
+            guard MessageType.isRequest(m.mti) else { return nil }
             return IssuerMessages.answer(to: m, code: "30")
         }
     }

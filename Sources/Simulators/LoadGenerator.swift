@@ -181,38 +181,26 @@ public enum LoadGenerator {
         var t = tm()
         gmtime_r(&now, &t)
         let month = Int(t.tm_mon) + 1, day = Int(t.tm_mday)
-        let transmission = String(format: "%02d%02d%02d%02d%02d", month, day, Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec))
-        let date: [UInt8] = [bcdByte(Int(t.tm_year) % 100), bcdByte(month), bcdByte(day)]
-        let amount = String(format: "%012lld", config.amountMinor)
-        let unpredictable = (0..<4).map { _ in UInt8.random(in: 0...255) }
-        let atc = [UInt8(key.atc >> 8), UInt8(key.atc & 0xFF)]
-        let amountBCD = (try? Hex.decode(amount)) ?? []
-        let country = (try? Hex.decode(String(format: "%04d", config.country))) ?? []
-        let currency = (try? Hex.decode("0" + config.currency)) ?? []
-        let aip: [UInt8] = [0x19, 0x80]
-        let cdol1 = amountBCD + [UInt8](repeating: 0, count: 6) + country + [0, 0, 0, 0, 0] + currency + date + [0x00] + unpredictable + aip + atc
-        let arqc = ApplicationCryptogram.generate(sessionKey: key.key, data: cdol1)
+        let input = CryptogramInput(amountAuthorised: UInt64(config.amountMinor), terminalCountryCode: config.country,
+                                    transactionCurrencyCode: UInt16(config.currency)!,
+                                    transactionDate: String(format: "%02d%02d%02d", Int(t.tm_year) % 100, month, day),
+                                    unpredictableNumber: (0..<4).map { _ in UInt8.random(in: 0...255) },
+                                    atc: ApplicationTransactionCounter(key.atc))
+        let arqc = ApplicationCryptogram.generate(sessionKey: key.key, data: input.bytes)
         var m = Message(mti: "0100")
         m.set(2, card.tokenNumber)
         m.set(3, "000000")
-        m.set(4, amount)
-        m.set(7, transmission)
+        m.set(4, String(format: "%012lld", config.amountMinor))
+        m.set(7, String(format: "%02d%02d%02d%02d%02d", month, day, Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec)))
         m.set(11, String(format: "%06d", stan))
         m.set(14, card.expiry)
         m.set(22, "071")
         m.set(32, config.acquirerID)
         m.set(41, terminal)
         m.set(49, config.currency)
-        try? m.setICCData([
-            TLV(.amountAuthorised, amountBCD), TLV(.amountOther, [UInt8](repeating: 0, count: 6)), TLV(.terminalCountryCode, country),
-            TLV(.terminalVerificationResults, [0, 0, 0, 0, 0]), TLV(.transactionCurrencyCode, currency), TLV(.transactionDate, date),
-            TLV(.transactionType, [0x00]), TLV(.unpredictableNumber, unpredictable), TLV(.applicationInterchangeProfile, aip),
-            TLV(.applicationTransactionCounter, atc), TLV(.applicationCryptogram, arqc), TLV(.cryptogramInformationData, [0x80]),
-        ])
+        try? m.setICCData(input.objects + [TLV(.applicationCryptogram, arqc), TLV(.cryptogramInformationData, [0x80])])
         return m
     }
-
-    static func bcdByte(_ n: Int) -> UInt8 { UInt8((n / 10) << 4 | (n % 10)) }
 
     /// The transport floor: a listener that answers every message at once with a message
     /// of the same size (the request with its MTI turned into a response and field 39).

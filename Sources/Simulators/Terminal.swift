@@ -78,9 +78,9 @@ public final class Terminal: Sendable {
 
         let date = Self.format(now(), "yyMMdd")
         let terminalData: [Tag: [UInt8]] = [
-            .amountAuthorised: Self.bcd(UInt64(amountMinor), bytes: 6), .amountOther: Self.bcd(0, bytes: 6),
-            .terminalCountryCode: Self.bcd(UInt64(profile.country), bytes: 2), .terminalVerificationResults: [0, 0, 0, 0, 0],
-            .transactionCurrencyCode: Self.bcd(UInt64(profile.currency.numeric)!, bytes: 2), .transactionDate: (try? Hex.decode(date)) ?? [],
+            .amountAuthorised: bcd(UInt64(amountMinor), digits: 12), .amountOther: bcd(0, digits: 12),
+            .terminalCountryCode: bcd(UInt64(profile.country), digits: 4), .terminalVerificationResults: [0, 0, 0, 0, 0],
+            .transactionCurrencyCode: bcd(UInt64(profile.currency.numeric)!, digits: 4), .transactionDate: (try? Hex.decode(date)) ?? [],
             .transactionType: [transactionType], .unpredictableNumber: unpredictable,
         ]
         // Fill the PDOL as the card asked: each tag its length, zeros for what the terminal does not know.
@@ -162,12 +162,6 @@ public final class Terminal: Sendable {
 
     public func send(_ request: Message) async throws -> Outcome {
         Outcome(request: request, answer: try await client.send(request))
-    }
-
-    static func bcd(_ value: UInt64, bytes: Int) -> [UInt8] {
-        let digits = String(value)
-        let padded = String(repeating: "0", count: max(0, bytes * 2 - digits.count)) + digits
-        return (try? Hex.decode(String(padded.suffix(bytes * 2)))) ?? []
     }
 
     static func format(_ date: Date, _ pattern: String) -> String {

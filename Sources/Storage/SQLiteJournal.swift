@@ -36,11 +36,4 @@ extension SQLiteStore: AuthorizationJournal {
             try String.fetchOne(db, sql: "SELECT doc FROM journal WHERE key = ?", arguments: [key.description]).map { try Self.value(JournalEntry.self, $0)! }
         }
     }
-
-    public func entries(limit: Int) async throws -> [JournalEntry] {
-        try await pool.read { db in
-            try String.fetchAll(db, sql: "SELECT doc FROM journal WHERE doc IS NOT NULL ORDER BY claimed_at DESC LIMIT ?", arguments: [limit])
-                .map { try Self.value(JournalEntry.self, $0)! }
-        }
-    }
 }

@@ -56,8 +56,7 @@ public final class SQLiteStore: TokenStore {
             try db.execute(sql: """
                 CREATE TABLE journal (
                     key TEXT PRIMARY KEY, request_digest TEXT NOT NULL, state TEXT NOT NULL, claimed_at REAL NOT NULL,
-                    response_code TEXT, doc TEXT);
-                CREATE INDEX journal_claimed ON journal(claimed_at);
+                    response_code TEXT, doc TEXT)
                 """)
         }
         return migrator

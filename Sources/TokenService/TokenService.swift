@@ -372,19 +372,8 @@ public final class TokenService: Sendable {
                              actor: Actor, path: String) async throws -> (Token, SealedProvisioning) {
         let imk = try await issuerMasterKey(issuer.id)
         let at = now()
-        let expiry = Self.tokenExpiry(from: at)
         for _ in 0..<20 {
-            let range = issuer.tokenRanges.randomElement()!
-            var digits = range
-            while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
-            digits.append(Luhn.checkDigit(for: digits)!)
-            let id = "tok_" + randomAlphanumeric(20)
-            let number = try PAN(digits)
-            let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
-                              maskedNumber: number.masked, expiry: expiry, cardID: card.id, issuerID: issuer.id,
-                              walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
-                              par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
-                              nextATC: UInt16(Self.keyBatchSize + 1), createdAt: at, updatedAt: at)
+            let (token, number) = try draftToken(card: card, issuer: issuer, wallet: wallet, device: device, keys: Self.keyBatchSize, at: at)
             do {
                 try await store.createToken(token, card: card, audit:
                     AuditEvent(tokenID: token.id, at: at, actor: actor, event: "create", from: nil, to: .active, reason: "ID&V \(path)"))
@@ -422,10 +411,8 @@ public final class TokenService: Sendable {
         guard let device = try await store.device(id: deviceID), device.walletID == walletID, !device.lost else {
             throw TokenServiceError.notFound("device \(deviceID) of wallet \(walletID)")
         }
-        let publicKey = try P256.KeyAgreement.PublicKey(x963Representation: Data(base64Encoded: device.publicKey)!)
         let imk = try await issuerMasterKey(issuer.id)
         let at = now()
-        let tokenExpiry = Self.tokenExpiry(from: at)
         var vaultCards: [VaultCard] = []
         var seen = Set<String>()
         for (i, bulk) in cards.enumerated() {
@@ -442,21 +429,12 @@ public final class TokenService: Sendable {
         // fails; the taken ones (and only those) are drawn again.
         var drawn = Set<String>()
         func draw(for card: VaultCard) throws -> (token: Token, card: VaultCard, audit: AuditEvent, number: PAN) {
-            var digits: String
+            var draft: (token: Token, number: PAN)
             repeat {
-                digits = issuer.tokenRanges.randomElement()!
-                while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
-                digits.append(Luhn.checkDigit(for: digits)!)
-            } while !drawn.insert(digits).inserted
-            let number = try PAN(digits)
-            let id = "tok_" + randomAlphanumeric(20)
-            let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
-                              maskedNumber: number.masked, expiry: tokenExpiry, cardID: card.id, issuerID: issuer.id,
-                              walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
-                              par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
-                              nextATC: UInt16(keys + 1), createdAt: at, updatedAt: at)
-            return (token, card, AuditEvent(tokenID: id, at: at, actor: Participant.network.actor, event: "create", from: nil, to: .active,
-                                            reason: "bulk provisioning by the network operator"), number)
+                draft = try draftToken(card: card, issuer: issuer, wallet: wallet, device: device, keys: keys, at: at)
+            } while !drawn.insert(draft.number.digits).inserted
+            return (draft.token, card, AuditEvent(tokenID: draft.token.id, at: at, actor: Participant.network.actor, event: "create", from: nil,
+                                                  to: .active, reason: "bulk provisioning by the network operator"), draft.number)
         }
         var drafts = try vaultCards.map(draw)
         for attempt in 1...10 {
@@ -470,18 +448,28 @@ public final class TokenService: Sendable {
                 }
             }
         }
-        let items = drafts.map { (token: $0.token, card: $0.card, audit: $0.audit) }
-        let numbers = drafts.map(\.number)
-        return try zip(items, numbers).map { item, number in
-            let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: 1, count: keys)
-            let payload = ProvisioningPayload(tokenID: item.token.id, tokenNumber: number.digits, expiry: item.token.expiry, panSequenceNumber: "00",
-                                              par: item.token.par, tokenRequestorID: item.token.tokenRequestorID, keys: keys)
-            return try SealedProvisioning.seal(payload, to: publicKey)
-        }
+        return try drafts.map { try seal(token: $0.token, number: $0.number, imk: imk, firstATC: 1, count: keys, device: device) }
     }
 
-    private func seal(token: Token, number: PAN, imk: TDESKey, firstATC: UInt16, device: Device) throws -> SealedProvisioning {
-        let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: firstATC, count: Self.keyBatchSize)
+    /// A new active token for `card` on `device`, not yet stored: a random Luhn-valid
+    /// number from one of the issuer's token ranges, sealed and fingerprinted, with
+    /// `keys` single-use keys to be delivered.
+    private func draftToken(card: VaultCard, issuer: Issuer, wallet: Wallet, device: Device, keys: Int, at: Date) throws -> (token: Token, number: PAN) {
+        var digits = issuer.tokenRanges.randomElement()!
+        while digits.count < 15 { digits.append(Character(String(Int.random(in: 0...9)))) }
+        digits.append(Luhn.checkDigit(for: digits)!)
+        let number = try PAN(digits)
+        let id = "tok_" + randomAlphanumeric(20)
+        let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
+                          maskedNumber: number.masked, expiry: Self.tokenExpiry(from: at), cardID: card.id, issuerID: issuer.id,
+                          walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
+                          par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
+                          nextATC: UInt16(keys + 1), createdAt: at, updatedAt: at)
+        return (token, number)
+    }
+
+    private func seal(token: Token, number: PAN, imk: TDESKey, firstATC: UInt16, count: Int = keyBatchSize, device: Device) throws -> SealedProvisioning {
+        let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: firstATC, count: count)
         let payload = ProvisioningPayload(tokenID: token.id, tokenNumber: number.digits, expiry: token.expiry, panSequenceNumber: "00",
                                           par: token.par, tokenRequestorID: token.tokenRequestorID, keys: keys)
         let publicKey = try P256.KeyAgreement.PublicKey(x963Representation: Data(base64Encoded: device.publicKey)!)

@@ -55,6 +55,15 @@ public struct CryptogramInput: Sendable, Equatable {
         out += [UInt8(atc.value >> 8), UInt8(atc.value & 0xFF)]
         return out
     }
+
+    /// The same data as BER-TLV objects, in CDOL1 order, as a terminal puts them in field 55.
+    public var objects: [TLV] {
+        [TLV(.amountAuthorised, bcd(amountAuthorised, digits: 12)), TLV(.amountOther, bcd(amountOther, digits: 12)),
+         TLV(.terminalCountryCode, bcd(UInt64(terminalCountryCode), digits: 4)), TLV(.terminalVerificationResults, terminalVerificationResults),
+         TLV(.transactionCurrencyCode, bcd(UInt64(transactionCurrencyCode), digits: 4)), TLV(.transactionDate, packDigits(transactionDate)),
+         TLV(.transactionType, bcd(UInt64(transactionType), digits: 2)), TLV(.unpredictableNumber, unpredictableNumber),
+         TLV(.applicationInterchangeProfile, applicationInterchangeProfile), TLV(.applicationTransactionCounter, [UInt8(atc.value >> 8), UInt8(atc.value & 0xFF)])]
+    }
 }
 
 /// A number as BCD, right-justified in `digits` digits (EMV format n).
