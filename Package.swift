@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -49,12 +51,28 @@ let package = Package(
                            .product(name: "Histogram", package: "hdrhistogram-swift"), .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(name: "SQLiteSupport", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "Storage", dependencies: ["TokenService", "NetworkSwitch", "SQLiteSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "IssuerHost", dependencies: ["EMV", "ISO8583", "Vault", "SQLiteSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "PostgresSupport",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Storage",
+            dependencies: ["TokenService", "NetworkSwitch", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
+        .target(
+            name: "IssuerHost",
+            dependencies: ["EMV", "ISO8583", "Vault", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         .target(
             name: "PasswayServer",
             dependencies: [
-                "EMV", "ISO8583", "Vault", "TokenService", "Wallet", "Storage", "IssuerHost", "NetworkSwitch", "ISO8583Transport",
+                "EMV", "ISO8583", "Vault", "TokenService", "Wallet", "Storage", "IssuerHost", "NetworkSwitch", "ISO8583Transport", "PostgresSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -67,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "passway",
             dependencies: [
-                "EMV", "ISO8583", "PasswayServer", "Wallet", "TokenService", "Simulators", "ISO8583Transport", "NetworkSwitch",
+                "EMV", "ISO8583", "PasswayServer", "Wallet", "TokenService", "Simulators", "ISO8583Transport", "NetworkSwitch", "PostgresSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -81,7 +99,8 @@ let package = Package(
             name: "PasswayServerTests",
             dependencies: [
                 "PasswayServer", "TokenService", "Wallet", "Storage", "IssuerHost", "Vault", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
-                "ISO8583Transport", "Simulators", "SQLiteSupport", .product(name: "NIOCore", package: "swift-nio"),
+                "ISO8583Transport", "Simulators", "SQLiteSupport", "PostgresSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,5 @@
 import EMV
 import Foundation
-import GRDB
 import ISO8583
 
 /// What the network asks the bank to decide (decoded from an 0100 or 0200, already
@@ -44,21 +43,6 @@ public struct Hold: Codable, Sendable, Equatable {
     public var at: Date
 }
 
-extension IssuerDatabase {
-    static func registerAuthorizationMigrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v2: authorizations") { db in
-            try db.execute(sql: """
-                CREATE TABLE holds (reference TEXT PRIMARY KEY, account_id TEXT NOT NULL, amount INTEGER NOT NULL,
-                                    type TEXT NOT NULL, state TEXT NOT NULL, at REAL NOT NULL);
-                CREATE INDEX holds_account ON holds(account_id, state, at);
-                CREATE TABLE decisions (reference TEXT PRIMARY KEY, doc TEXT NOT NULL);
-                CREATE TABLE ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL, reference TEXT NOT NULL,
-                                     entry TEXT NOT NULL, amount INTEGER NOT NULL, at REAL NOT NULL);
-                """)
-        }
-    }
-}
-
 extension Bank {
     /// Cash a card may draw per day, in minor units, unless its daily limit is lower.
     public static let dailyCashShare = 2 // half of the daily limit
@@ -72,23 +56,18 @@ extension Bank {
         guard request.amountMinor > 0 else { return AuthorizationDecision(responseCode: "13", approvalCode: nil, reason: "invalid amount") }
         let fingerprint = vault.fingerprint(pan)
         let at = now()
-        let dayStart = Calendar(identifier: .gregorian).startOfDay(for: at).timeIntervalSince1970
-        return try await database.groupCommit.write { db in
-            if let previous = try String.fetchOne(db, sql: "SELECT doc FROM decisions WHERE reference = ?", arguments: [request.reference]) {
-                return try IssuerDatabase.decode(AuthorizationDecision.self, previous)
-            }
-            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]) else {
-                // Not this bank's card: nothing to remember (the card's own bank may be asked next).
-                return AuthorizationDecision(responseCode: "14", approvalCode: nil, reason: "no such card at this bank")
-            }
-            let decision = try Self.decide(db, request, account: try IssuerDatabase.decode(Account.self, doc), at: at, dayStart: dayStart)
-            try db.execute(sql: "INSERT INTO decisions (reference, doc) VALUES (?, ?)", arguments: [request.reference, try IssuerDatabase.doc(decision)])
-            return decision
+        let dayStart = Calendar(identifier: .gregorian).startOfDay(for: at)
+        let decision = try await database.authorize(reference: request.reference, fingerprint: fingerprint, since: dayStart) { account, totals in
+            Self.decide(request, account: account, totals: totals, at: at)
         }
+        // Not this bank's card: nothing remembered (the card's own bank may be asked next).
+        return decision ?? AuthorizationDecision(responseCode: "14", approvalCode: nil, reason: "no such card at this bank")
     }
 
-    private static func decide(_ db: Database, _ r: AuthorizationRequest, account: Account, at: Date, dayStart: Double) throws -> AuthorizationDecision {
-        func decline(_ code: String, _ reason: String) -> AuthorizationDecision { AuthorizationDecision(responseCode: code, approvalCode: nil, reason: reason) }
+    static func decide(_ r: AuthorizationRequest, account: Account, totals: HeldTotals, at: Date) -> (AuthorizationDecision, NewHold?) {
+        func decline(_ code: String, _ reason: String) -> (AuthorizationDecision, NewHold?) {
+            (AuthorizationDecision(responseCode: code, approvalCode: nil, reason: reason), nil)
+        }
         switch account.status {
         case .active: break
         case .lost: return decline("41", "card reported lost")
@@ -100,71 +79,38 @@ extension Bank {
             return decline("57", "amount not in the account's currency \(account.currency)")
         }
         guard ["00", "01"].contains(r.transactionType) else { return decline("57", "transaction type \(r.transactionType) not permitted") }
-        let held = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held'", arguments: [account.id]) ?? 0
-        let today = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held' AND at >= ?",
-                                       arguments: [account.id, dayStart]) ?? 0
-        let cashToday = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held' AND type = '01' AND at >= ?",
-                                           arguments: [account.id, dayStart]) ?? 0
-        let available = account.balanceMinor + account.creditLimitMinor - held
+        let available = account.balanceMinor + account.creditLimitMinor - totals.held
         guard r.amountMinor <= available else { return decline("51", "insufficient funds") }
-        guard today + r.amountMinor <= account.dailyLimitMinor else { return decline("61", "exceeds the daily limit") }
-        if r.transactionType == "01", cashToday + r.amountMinor > account.dailyLimitMinor / Int64(dailyCashShare) {
+        guard totals.heldToday + r.amountMinor <= account.dailyLimitMinor else { return decline("61", "exceeds the daily limit") }
+        if r.transactionType == "01", totals.cashToday + r.amountMinor > account.dailyLimitMinor / Int64(dailyCashShare) {
             return decline("61", "exceeds the daily cash limit")
         }
-        try db.execute(sql: "INSERT INTO holds (reference, account_id, amount, type, state, at) VALUES (?, ?, ?, ?, 'held', ?)",
-                       arguments: [r.reference, account.id, r.amountMinor, r.transactionType, at.timeIntervalSince1970])
-        try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'hold', ?, ?)",
-                       arguments: [account.id, r.reference, -r.amountMinor, at.timeIntervalSince1970])
         let approval = String(format: "%06d", Int.random(in: 0...999_999))
-        return AuthorizationDecision(responseCode: "00", approvalCode: approval, reason: "approved")
+        return (AuthorizationDecision(responseCode: "00", approvalCode: approval, reason: "approved"),
+                NewHold(amountMinor: r.amountMinor, transactionType: r.transactionType, at: at))
     }
 
     /// A reversal (0400) releases the hold of an approved authorization. Reversing twice,
     /// or reversing what was never held, changes nothing and says so.
     @discardableResult
     public func reverse(reference: String) async throws -> Bool {
-        let at = now().timeIntervalSince1970
-        return try await database.pool.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT account_id, amount FROM holds WHERE reference = ? AND state = 'held'", arguments: [reference]) else {
-                return false
-            }
-            let account: String = row["account_id"], amount: Int64 = row["amount"]
-            try db.execute(sql: "UPDATE holds SET state = 'released' WHERE reference = ?", arguments: [reference])
-            try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'release', ?, ?)",
-                           arguments: [account, reference, amount, at])
-            // The invariant, checked where it is written: a released hold nets to zero.
-            let net = try Int64.fetchOne(db, sql: "SELECT SUM(amount) FROM ledger WHERE reference = ?", arguments: [reference]) ?? 0
-            precondition(net == 0, "ledger for \(reference) does not balance after release")
-            return true
-        }
+        try await database.release(reference: reference, at: now())
     }
 
     /// Balance, credit line and what is held, for the bank's operator and for tests.
     public func availableMinor(pan: String) async throws -> Int64? {
         guard let p = try? PAN(pan), let account = try await database.account(fingerprint: vault.fingerprint(p)) else { return nil }
-        let held = try await database.pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held'", arguments: [account.id]) ?? 0
-        }
-        return account.balanceMinor + account.creditLimitMinor - held
+        return try await availableMinor(account)
     }
 
     /// What an account can still spend: balance and credit line less what is held.
     public func availableMinor(_ account: Account) async throws -> Int64 {
-        let held = try await database.pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held'", arguments: [account.id]) ?? 0
-        }
-        return account.balanceMinor + account.creditLimitMinor - held
+        account.balanceMinor + account.creditLimitMinor - (try await database.heldMinor(accountID: account.id))
     }
 
     /// Every reference whose ledger entries do not match its hold: empty when the books balance.
     public func unbalancedReferences() async throws -> [String] {
-        try await database.pool.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT h.reference FROM holds h JOIN ledger l ON l.reference = h.reference
-                GROUP BY h.reference, h.state, h.amount
-                HAVING (h.state = 'held' AND SUM(l.amount) != -h.amount) OR (h.state = 'released' AND SUM(l.amount) != 0)
-                """)
-        }
+        try await database.unbalancedReferences()
     }
 
     /// Sets a card's status (the bank's operator: lost, stolen, blocked, active).

@@ -6,18 +6,25 @@ import Vault
 /// for its cards, delivers activation codes into its outbox, and records token
 /// notifications. (Authorizations over ISO 8583 come with the network switch.)
 public final class Bank: Sendable {
-    public let database: IssuerDatabase
+    public let database: any BankStore
     let vault: CardVault
     let now: @Sendable () -> Date
 
-    public init(database: IssuerDatabase, master: MasterKey, now: @escaping @Sendable () -> Date = Date.init) async throws {
+    public init(database: any BankStore, master: MasterKey, now: @escaping @Sendable () -> Date = Date.init) async throws {
         self.database = database
         self.now = now
         if let wrapped = try await database.wrappedDataKey() {
             vault = try CardVault(master: master, wrappedDataKey: wrapped)
         } else {
-            vault = try CardVault(master: master, wrappedDataKey: nil)
-            try await database.saveWrappedDataKey(vault.wrappedDataKey)
+            let fresh = try CardVault(master: master, wrappedDataKey: nil)
+            do {
+                try await database.saveWrappedDataKey(fresh.wrappedDataKey)
+                vault = fresh
+            } catch IssuerHostError.conflict {
+                // Another node opened this bank a moment ago: use its key.
+                guard let wrapped = try await database.wrappedDataKey() else { throw IssuerHostError.notFound("the bank's data key") }
+                vault = try CardVault(master: master, wrappedDataKey: wrapped)
+            }
         }
     }
 

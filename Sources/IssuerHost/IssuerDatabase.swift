@@ -2,10 +2,9 @@ import Foundation
 import GRDB
 import SQLiteSupport
 
-/// The bundled bank's own database (it is a different institution from the network):
-/// accounts, its ID&V rules, the outbox of messages to cardholders, and the token
-/// notifications it received.
-public final class IssuerDatabase: Sendable {
+/// The bundled bank's own database on SQLite (it is a different institution from the
+/// network): one file per bank.
+public final class IssuerDatabase: BankStore {
     let pool: DatabasePool
     /// Authorizations share transactions (see `GroupCommit`).
     let groupCommit: GroupCommit
@@ -25,7 +24,16 @@ public final class IssuerDatabase: Sendable {
                 CREATE TABLE notifications (id INTEGER PRIMARY KEY AUTOINCREMENT, token_id TEXT NOT NULL, doc TEXT NOT NULL);
                 """)
         }
-        Self.registerAuthorizationMigrations(&migrator)
+        migrator.registerMigration("v2: authorizations") { db in
+            try db.execute(sql: """
+                CREATE TABLE holds (reference TEXT PRIMARY KEY, account_id TEXT NOT NULL, amount INTEGER NOT NULL,
+                                    type TEXT NOT NULL, state TEXT NOT NULL, at REAL NOT NULL);
+                CREATE INDEX holds_account ON holds(account_id, state, at);
+                CREATE TABLE decisions (reference TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                CREATE TABLE ledger (seq INTEGER PRIMARY KEY AUTOINCREMENT, account_id TEXT NOT NULL, reference TEXT NOT NULL,
+                                     entry TEXT NOT NULL, amount INTEGER NOT NULL, at REAL NOT NULL);
+                """)
+        }
         try migrator.migrate(pool)
     }
 
@@ -39,7 +47,11 @@ public final class IssuerDatabase: Sendable {
     }
 
     public func saveWrappedDataKey(_ wrapped: Data) async throws {
-        try await pool.write { db in try db.execute(sql: "INSERT INTO secrets (name, value) VALUES ('data-key', ?)", arguments: [wrapped]) }
+        do {
+            try await pool.write { db in try db.execute(sql: "INSERT INTO secrets (name, value) VALUES ('data-key', ?)", arguments: [wrapped]) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw IssuerHostError.conflict("the bank has a data key")
+        }
     }
 
     public func insertAccount(_ account: Account) async throws {
@@ -110,5 +122,68 @@ public final class IssuerDatabase: Sendable {
 
     public func notifications() async throws -> [ReceivedNotification] {
         try await pool.read { db in try String.fetchAll(db, sql: "SELECT doc FROM notifications ORDER BY id").map { try Self.decode(ReceivedNotification.self, $0) } }
+    }
+
+    // MARK: Authorizations
+
+    public func authorize(reference: String, fingerprint: String, since dayStart: Date,
+                          decide: @escaping @Sendable (Account, HeldTotals) -> (AuthorizationDecision, NewHold?)) async throws -> AuthorizationDecision? {
+        let day = dayStart.timeIntervalSince1970
+        // SQLite has one writer at a time: the group commit's transaction serializes this
+        // with every other authorization.
+        return try await groupCommit.write { db in
+            if let previous = try String.fetchOne(db, sql: "SELECT doc FROM decisions WHERE reference = ?", arguments: [reference]) {
+                return try Self.decode(AuthorizationDecision.self, previous)
+            }
+            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]) else { return nil }
+            let account = try Self.decode(Account.self, doc)
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COALESCE(SUM(amount), 0) AS held,
+                       COALESCE(SUM(CASE WHEN at >= ? THEN amount END), 0) AS today,
+                       COALESCE(SUM(CASE WHEN at >= ? AND type = '01' THEN amount END), 0) AS cash
+                FROM holds WHERE account_id = ? AND state = 'held'
+                """, arguments: [day, day, account.id])!
+            let (decision, hold) = decide(account, HeldTotals(held: row["held"], heldToday: row["today"], cashToday: row["cash"]))
+            if let hold {
+                try db.execute(sql: "INSERT INTO holds (reference, account_id, amount, type, state, at) VALUES (?, ?, ?, ?, 'held', ?)",
+                               arguments: [reference, account.id, hold.amountMinor, hold.transactionType, hold.at.timeIntervalSince1970])
+                try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'hold', ?, ?)",
+                               arguments: [account.id, reference, -hold.amountMinor, hold.at.timeIntervalSince1970])
+            }
+            try db.execute(sql: "INSERT INTO decisions (reference, doc) VALUES (?, ?)", arguments: [reference, try Self.doc(decision)])
+            return decision
+        }
+    }
+
+    public func release(reference: String, at: Date) async throws -> Bool {
+        try await pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT account_id, amount FROM holds WHERE reference = ? AND state = 'held'", arguments: [reference]) else {
+                return false
+            }
+            let account: String = row["account_id"], amount: Int64 = row["amount"]
+            try db.execute(sql: "UPDATE holds SET state = 'released' WHERE reference = ?", arguments: [reference])
+            try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'release', ?, ?)",
+                           arguments: [account, reference, amount, at.timeIntervalSince1970])
+            // The invariant, checked where it is written: a released hold nets to zero.
+            let net = try Int64.fetchOne(db, sql: "SELECT SUM(amount) FROM ledger WHERE reference = ?", arguments: [reference]) ?? 0
+            precondition(net == 0, "ledger for \(reference) does not balance after release")
+            return true
+        }
+    }
+
+    public func heldMinor(accountID: String) async throws -> Int64 {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held'", arguments: [accountID]) ?? 0
+        }
+    }
+
+    public func unbalancedReferences() async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT h.reference FROM holds h JOIN ledger l ON l.reference = h.reference
+                GROUP BY h.reference, h.state, h.amount
+                HAVING (h.state = 'held' AND SUM(l.amount) != -h.amount) OR (h.state = 'released' AND SUM(l.amount) != 0)
+                """)
+        }
     }
 }

@@ -24,9 +24,13 @@ public final class AuthorizationPipeline: Sendable {
     /// Authorizations being worked on in this process, so that a duplicate arriving
     /// meanwhile waits for the original's answer instead of asking the issuer again.
     let inFlight = Mutex<[AuthorizationKey: (digest: String, task: Task<Message, Never>)]>([:])
+    /// How long a duplicate waits for the answer of an original another node is working
+    /// on (it then gets 94): longer than that node waits for its issuer.
+    let duplicateWait: Duration
 
     public init(tokens: TokenService, journal: any AuthorizationJournal, links: any IssuerLinks, rates: ExchangeRates = .reference,
-                logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+                duplicateWait: Duration = .seconds(6), logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+        self.duplicateWait = duplicateWait
         self.tokens = tokens
         self.check = TokenCheck(tokens: tokens)
         self.journal = journal
@@ -142,15 +146,16 @@ public final class AuthorizationPipeline: Sendable {
             case .claimed:
                 break
             case .answered(let entry):
-                guard entry.requestDigest == digest else {
+                return try original(entry, for: request, key: key, digest: digest)
+            case .pending(let pendingDigest):
+                guard pendingDigest == digest else {
                     logger.notice("same key, different message", metadata: ["key": "\(key)"])
                     return Self.answer(to: request, code: ResponseCode.duplicateTransmission.rawValue)
                 }
-                var original = try codec.unpack(Array(entry.answer))
-                original[2] = request[2]
-                logger.info("duplicate authorization: answered with the original", metadata: ["key": "\(key)", "rc": "\(entry.responseCode)"])
-                return original
-            case .pending:
+                // Another node has the original: its answer is this one's, once journaled.
+                if let entry = try await awaitAnswer(key) {
+                    return try original(entry, for: request, key: key, digest: digest)
+                }
                 logger.notice("duplicate of an authorization still in progress elsewhere", metadata: ["key": "\(key)"])
                 return Self.answer(to: request, code: ResponseCode.duplicateTransmission.rawValue)
             }
@@ -184,6 +189,32 @@ public final class AuthorizationPipeline: Sendable {
             "by": "\(outcome.decidedBy)", "reason": "\(outcome.reason)",
         ])
         return answer
+    }
+
+    /// The journaled answer to a duplicate's original, with the duplicate's field 2.
+    func original(_ entry: JournalEntry, for request: Message, key: AuthorizationKey, digest: String) throws -> Message {
+        guard entry.requestDigest == digest else {
+            logger.notice("same key, different message", metadata: ["key": "\(key)"])
+            return Self.answer(to: request, code: ResponseCode.duplicateTransmission.rawValue)
+        }
+        var original = try codec.unpack(Array(entry.answer))
+        original[2] = request[2]
+        logger.info("duplicate authorization: answered with the original", metadata: ["key": "\(key)", "rc": "\(entry.responseCode)"])
+        return original
+    }
+
+    /// Polls the journal (1 ms, doubling to 50 ms) until the key is answered or
+    /// `duplicateWait` has passed.
+    func awaitAnswer(_ key: AuthorizationKey) async throws -> JournalEntry? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + duplicateWait
+        var pause = Duration.milliseconds(1)
+        while clock.now < deadline {
+            try await Task.sleep(for: pause)
+            if let entry = try await journal.entry(key) { return entry }
+            pause = min(pause * 2, .milliseconds(50))
+        }
+        return nil
     }
 
     struct Outcome: Sendable {

@@ -121,22 +121,32 @@ public struct PasswayAPI: Sendable {
         let canonical = (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]))
             .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) } ?? body
         let hash = Hex.encode(Array(SHA256.hash(data: Data("POST \(request.uri.path)\n".utf8) + canonical)))
-        if let stored = try await service.store.idempotentResponse(participant: who, key: key) {
-            guard stored.requestHash == hash else {
-                throw Problem(.conflict, code: "idempotency-key-reused", title: "Idempotency-Key reused",
-                              detail: "this Idempotency-Key was used for a different request; use a new key for a new request")
-            }
+        func reused() -> Problem {
+            Problem(.conflict, code: "idempotency-key-reused", title: "Idempotency-Key reused",
+                    detail: "this Idempotency-Key was used for a different request; use a new key for a new request")
+        }
+        switch try await service.store.reserveIdempotencyKey(participant: who, key: key, requestHash: hash, at: Date()) {
+        case .answered(let stored):
+            guard stored.requestHash == hash else { throw reused() }
             var response = APIResult(status: HTTPResponse.Status(code: stored.status), body: stored.body).response
             response.headers[HTTPField.Name("Idempotent-Replayed")!] = "true"
             return response
+        case .inProgress(let requestHash):
+            guard requestHash == hash else { throw reused() }
+            throw Problem(.conflict, code: "idempotency-key-in-progress", title: "Request in progress",
+                          detail: "a request with this Idempotency-Key is still running; repeat it later to get its answer")
+        case .reserved:
+            break
         }
-        let result = try await route.handler(self, body, context, request)
+        let result: APIResult
         do {
-            try await service.store.saveIdempotentResponse(participant: who, key: key,
-                                                           response: StoredResponse(requestHash: hash, status: Int(result.status.code), body: result.body))
-        } catch StoreError.duplicate {
-            // A concurrent request with the same key finished first; this one's answer stands.
+            result = try await route.handler(self, body, context, request)
+        } catch {
+            try? await service.store.releaseIdempotencyKey(participant: who, key: key)
+            throw error
         }
+        try await service.store.saveIdempotentResponse(participant: who, key: key,
+                                                       response: StoredResponse(requestHash: hash, status: Int(result.status.code), body: result.body))
         return result.response
     }
 

@@ -5,45 +5,79 @@ import Logging
 import Vault
 
 /// The bundled issuer host's listener. One process can host several banks, each under
-/// `/banks/{bank}` with a database of its own: what the token service calls (`idv/…`,
-/// `tokens/notify`) and what the bank's operator uses (accounts, rules, outbox).
+/// `/banks/{bank}`: what the token service calls (`idv/…`, `tokens/notify`) and what the
+/// bank's operator uses (accounts, rules, outbox). On SQLite each bank has a database
+/// file of its own; on PostgreSQL the banks share a schema, and a bank created through
+/// one node is found by the others.
 public actor BankRegistry {
-    let directory: String
+    enum Backend: Sendable {
+        case sqlite(directory: String)
+        case postgres(PostgresIssuerHost)
+    }
+
+    let backend: Backend
     let master: MasterKey
     var banks: [String: Bank] = [:]
 
     public init(directory: String, master: MasterKey) {
-        self.directory = directory
+        backend = .sqlite(directory: directory)
         self.master = master
     }
 
-    /// Opens every bank database found in the directory.
+    public init(postgres: PostgresIssuerHost, master: MasterKey) {
+        backend = .postgres(postgres)
+        self.master = master
+    }
+
+    /// Opens every bank there is.
     public func openExisting() async throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasSuffix(".sqlite") {
-            let id = String(file.dropLast(".sqlite".count))
-            banks[id] = try await Bank(database: IssuerDatabase(path: path(id)), master: master)
+        switch backend {
+        case .sqlite(let directory):
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasSuffix(".sqlite") {
+                let id = String(file.dropLast(".sqlite".count))
+                banks[id] = try await Bank(database: IssuerDatabase(path: path(directory, id)), master: master)
+            }
+        case .postgres(let host):
+            for id in try await host.bankIDs() where banks[id] == nil {
+                banks[id] = try await Bank(database: host.store(bank: id), master: master)
+            }
         }
     }
 
-    func path(_ id: String) -> String { (directory as NSString).appendingPathComponent("\(id).sqlite") }
+    func path(_ directory: String, _ id: String) -> String { (directory as NSString).appendingPathComponent("\(id).sqlite") }
 
     public func create(id: String) async throws -> Bank {
         guard (2...40).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }), id.first!.isLetter else {
             throw IssuerHostError.invalid("id: 2 to 40 lower-case letters, digits or '-', starting with a letter")
         }
         guard banks[id] == nil else { throw IssuerHostError.conflict("bank \(id) exists") }
-        let bank = try await Bank(database: IssuerDatabase(path: path(id)), master: master)
+        let bank: Bank
+        switch backend {
+        case .sqlite(let directory):
+            bank = try await Bank(database: IssuerDatabase(path: path(directory, id)), master: master)
+        case .postgres(let host):
+            guard try await host.createBank(id: id) else { throw IssuerHostError.conflict("bank \(id) exists") }
+            bank = try await Bank(database: host.store(bank: id), master: master)
+        }
         banks[id] = bank
         return bank
     }
 
-    public func bank(_ id: String) throws -> Bank {
-        guard let bank = banks[id] else { throw IssuerHostError.notFound("bank \(id)") }
-        return bank
+    public func bank(_ id: String) async throws -> Bank {
+        if let bank = banks[id] { return bank }
+        if case .postgres = backend {
+            try await openExisting()
+            if let bank = banks[id] { return bank }
+        }
+        throw IssuerHostError.notFound("bank \(id)")
     }
 
-    public var ids: [String] { banks.keys.sorted() }
+    /// Every bank's id (on PostgreSQL, including those created through other nodes).
+    public func ids() async throws -> [String] {
+        if case .postgres = backend { try await openExisting() }
+        return banks.keys.sorted()
+    }
 }
 
 struct NewBank: StrictBody {
@@ -110,7 +144,7 @@ enum IssuerHostHTTP {
             logger.info("bank created", metadata: ["bank": "\(new.id)"])
             return try JSONBody.result(["id": new.id], status: .created)
         }
-        route(.get, "/banks") { _, _ in try JSONBody.result(await registry.ids) }
+        route(.get, "/banks") { _, _ in try JSONBody.result(try await registry.ids()) }
         route(.post, "/banks/:bank/accounts") { body, context in
             let account = try await bank(context).openAccount(try JSONBody.decode(Bank.NewAccount.self, from: body))
             logger.info("account opened", metadata: ["card": "\(account.maskedPAN)"])

@@ -62,7 +62,7 @@ enum IssuerHostISO {
         if let id = banksByBIN.withLock({ $0[bin] }), let bank = try? await registry.bank(id), try await bank.holdsCard(pan) {
             return (id, bank)
         }
-        for id in await registry.ids {
+        for id in try await registry.ids() {
             let bank = try await registry.bank(id)
             guard try await bank.holdsCard(pan) else { continue }
             banksByBIN.withLock { $0[bin] = id }

@@ -5,6 +5,7 @@ import ISO8583Transport
 import IssuerHost
 import Logging
 import NetworkSwitch
+import PostgresSupport
 import Synchronization
 import ServiceLifecycle
 import Storage
@@ -26,16 +27,21 @@ public struct PlatformConfiguration: Sendable {
     public var issuerTimeoutMilliseconds: Int
     /// Issuer id → "host:port" of its own ISO 8583 host; others use the bundled one.
     public var issuerEndpoints: [String: String]
+    /// `postgres://…`: the token service, journal and bundled issuer host on PostgreSQL,
+    /// shared with other nodes. Nil: `PASSWAY_DATABASE_URL`, or else embedded SQLite.
+    public var databaseURL: String?
     public var dataDirectory: String
     public var environment: [String: String]
     public var logger: Logger
 
     public init(host: String = "127.0.0.1", apiPort: Int = 8080, issuerHostPort: Int = 8090, networkPort: Int = 8583, issuerHostISOPort: Int = 8584,
-                issuerTimeoutMilliseconds: Int = 5000, issuerEndpoints: [String: String] = [:], dataDirectory: String = ".passway",
-                environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "passway")) {
+                issuerTimeoutMilliseconds: Int = 5000, issuerEndpoints: [String: String] = [:], databaseURL: String? = nil,
+                dataDirectory: String = ".passway", environment: [String: String] = ProcessInfo.processInfo.environment,
+                logger: Logger = Logger(label: "passway")) {
         self.host = host; self.apiPort = apiPort; self.issuerHostPort = issuerHostPort
         self.networkPort = networkPort; self.issuerHostISOPort = issuerHostISOPort
         self.issuerTimeoutMilliseconds = issuerTimeoutMilliseconds; self.issuerEndpoints = issuerEndpoints
+        self.databaseURL = databaseURL
         self.dataDirectory = dataDirectory; self.environment = environment; self.logger = logger
     }
 
@@ -44,6 +50,12 @@ public struct PlatformConfiguration: Sendable {
     public var masterKeyFile: String { (dataDirectory as NSString).appendingPathComponent("master.key") }
     public var issuerMasterKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host.key") }
     public var operatorKeyFile: String { (dataDirectory as NSString).appendingPathComponent("operator.key") }
+
+    /// The PostgreSQL database to use, if any: `databaseURL`, else `PASSWAY_DATABASE_URL`.
+    public func postgresURL() throws -> PostgresURL? {
+        guard let text = databaseURL ?? environment["PASSWAY_DATABASE_URL"], !text.isEmpty else { return nil }
+        do { return try PostgresURL(text) } catch { throw PlatformError("database URL: \(error)") }
+    }
 }
 
 /// What a started platform tells its caller.
@@ -57,6 +69,8 @@ public struct PlatformInfo: Sendable {
     public var networkHost: String
     public var networkPort: Int
     public var issuerHostISOPort: Int
+    /// "SQLite in <dir>" or the PostgreSQL URL without its password.
+    public var database: String
     /// Live counters, for tests and operators.
     public var counters: PlatformCounters
     /// Asks the platform to shut down gracefully (as SIGTERM does); `run` then returns.
@@ -86,13 +100,27 @@ public enum Platform {
                                                                      keyFile: config.issuerMasterKeyFile)
         if case .createdKeyFile(let path) = issuerOrigin { notices.append("created issuer host master key \(path) (owner-only)") }
 
-        let store = try SQLiteStore(path: config.databasePath)
+        let store: any TokenStore & AuthorizationJournal
+        let registry: BankRegistry
+        let database: String
+        var closeDatabases: @Sendable () async -> Void = {}
+        if let url = try config.postgresURL() {
+            let tokens = try await PostgresStore(url: url, logger: logger)
+            let banks: PostgresIssuerHost
+            do { banks = try await PostgresIssuerHost(url: url, logger: logger) } catch { await tokens.close(); throw error }
+            store = tokens
+            registry = BankRegistry(postgres: banks, master: issuerMaster)
+            database = "PostgreSQL \(url) (schemas passway, issuer_host)"
+            closeDatabases = { await tokens.close(); await banks.close() }
+        } else {
+            store = try SQLiteStore(path: config.databasePath)
+            registry = BankRegistry(directory: config.issuerHostDirectory, master: issuerMaster)
+            database = "SQLite in \(config.dataDirectory)"
+        }
         let vault = try await TokenService.openVault(master: master, store: store)
         let service = TokenService(store: store, vault: vault, issuerHost: HTTPIssuerHostClient())
         try await service.seedDefaults()
         let operatorKey = try await operatorCredential(service, config, &notices)
-
-        let registry = BankRegistry(directory: config.issuerHostDirectory, master: issuerMaster)
         try await registry.openExisting()
 
         let counters = PlatformCounters()
@@ -112,7 +140,10 @@ public enum Platform {
             })
         let links = ISO8583IssuerLinks(defaultEndpoint: (config.host, issuerHostISO.port), endpoints: endpoints,
                                        timeout: .milliseconds(Int64(config.issuerTimeoutMilliseconds)), connections: 2, logger: logger)
-        let pipeline = AuthorizationPipeline(tokens: service, journal: store, links: links, logger: logger)
+        // A duplicate of an authorization that another node is working on waits for that
+        // node's answer: its issuer timeout and a second more.
+        let pipeline = AuthorizationPipeline(tokens: service, journal: store, links: links,
+                                             duplicateWait: .milliseconds(Int64(config.issuerTimeoutMilliseconds) + 1000), logger: logger)
         let network = try await ISO8583Server.start(
             .init(host: config.host, port: config.networkPort, name: "network"), logger: logger,
             overloaded: { AuthorizationPipeline.overloadedAnswer(to: $0) },
@@ -135,17 +166,17 @@ public enum Platform {
             let ports = await ready.wait()
             await onReady(PlatformInfo(apiURL: "http://\(config.host):\(ports["api"]!)", issuerHostURL: "http://\(config.host):\(ports["issuer-host"]!)",
                                        operatorKey: operatorKey, notices: notices, networkHost: config.host, networkPort: network.port,
-                                       issuerHostISOPort: issuerHostISO.port, counters: counters,
+                                       issuerHostISOPort: issuerHostISO.port, database: database, counters: counters,
                                        stop: { await group.triggerGracefulShutdown() }))
         }
         defer { notify.cancel() }
         do {
             try await group.run()
         } catch {
-            await network.close(); await issuerHostISO.close(); await links.close()
+            await network.close(); await issuerHostISO.close(); await links.close(); await closeDatabases()
             throw error
         }
-        await network.close(); await issuerHostISO.close(); await links.close()
+        await network.close(); await issuerHostISO.close(); await links.close(); await closeDatabases()
     }
 
     /// The operator's key: kept in `operator.key` (owner-only); a new one is issued when

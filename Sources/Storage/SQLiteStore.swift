@@ -59,6 +59,16 @@ public final class SQLiteStore: TokenStore {
                     response_code TEXT, doc TEXT)
                 """)
         }
+        migrator.registerMigration("v4: idempotency keys reserved before the request runs") { db in
+            try db.execute(sql: """
+                CREATE TABLE idempotency_keys (
+                    participant TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, reserved_at REAL NOT NULL, doc TEXT,
+                    PRIMARY KEY (participant, key));
+                INSERT INTO idempotency_keys (participant, key, request_hash, reserved_at, doc)
+                    SELECT participant, key, json_extract(doc, '$.requestHash'), 0, doc FROM idempotency;
+                DROP TABLE idempotency;
+                """)
+        }
         return migrator
     }
 
@@ -102,7 +112,11 @@ public final class SQLiteStore: TokenStore {
 
     public func saveWrappedDataKey(_ wrapped: Data) async throws {
         // INSERT, not REPLACE: a second data key would orphan every sealed card.
-        try await put("INSERT INTO secrets (name, value) VALUES ('data-key', ?)", [wrapped])
+        do {
+            try await put("INSERT INTO secrets (name, value) VALUES ('data-key', ?)", [wrapped])
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw StoreError.duplicate("data key")
+        }
     }
 
     public func sealedIssuerMasterKey(issuerID: String) async throws -> Data? {
@@ -286,15 +300,32 @@ public final class SQLiteStore: TokenStore {
         try await one(PendingVerification.self, "SELECT doc FROM verifications WHERE id = ?", [id])
     }
 
-    public func idempotentResponse(participant: String, key: String) async throws -> StoredResponse? {
-        try await one(StoredResponse.self, "SELECT doc FROM idempotency WHERE participant = ? AND key = ?", [participant, key])
+    public func reserveIdempotencyKey(participant: String, key: String, requestHash: String, at: Date) async throws -> IdempotencyReservation {
+        let cutoff = at.timeIntervalSince1970 - IdempotencyReservation.reservationLifetime
+        return try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO idempotency_keys (participant, key, request_hash, reserved_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (participant, key) DO UPDATE SET request_hash = excluded.request_hash, reserved_at = excluded.reserved_at
+                WHERE doc IS NULL AND reserved_at < ?
+                """, arguments: [participant, key, requestHash, at.timeIntervalSince1970, cutoff])
+            if db.changesCount == 1 { return .reserved }
+            let row = try Row.fetchOne(db, sql: "SELECT request_hash, doc FROM idempotency_keys WHERE participant = ? AND key = ?",
+                                       arguments: [participant, key])!
+            if let stored = try Self.value(StoredResponse.self, row["doc"]) { return .answered(stored) }
+            return .inProgress(requestHash: row["request_hash"])
+        }
     }
 
     public func saveIdempotentResponse(participant: String, key: String, response: StoredResponse) async throws {
-        do {
-            try await put("INSERT INTO idempotency (participant, key, doc) VALUES (?, ?, ?)", [participant, key, try Self.doc(response)])
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw StoreError.duplicate("idempotency key")
+        let doc = try Self.doc(response)
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE idempotency_keys SET doc = ? WHERE participant = ? AND key = ? AND doc IS NULL",
+                           arguments: [doc, participant, key])
+            guard db.changesCount == 1 else { throw StoreError.notFound("reservation of idempotency key") }
         }
+    }
+
+    public func releaseIdempotencyKey(participant: String, key: String) async throws {
+        try await put("DELETE FROM idempotency_keys WHERE participant = ? AND key = ? AND doc IS NULL", [participant, key])
     }
 }

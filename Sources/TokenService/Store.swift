@@ -59,10 +59,29 @@ public protocol TokenStore: Sendable {
     func savePendingVerification(_ pending: PendingVerification) async throws
     func pendingVerification(id: String) async throws -> PendingVerification?
 
-    // Idempotency of POSTs.
-    func idempotentResponse(participant: String, key: String) async throws -> StoredResponse?
-    /// Throws `StoreError.duplicate` when another response is stored under the key.
+    // Idempotency of POSTs. A key is reserved before its request runs, so that of two
+    // simultaneous requests with one key (on any node) only one runs.
+    /// Reserves the key for a request, or says what holds it: a stored answer, or another
+    /// request still running. A reservation older than `at - reservationLifetime` (its
+    /// node died) may be taken over.
+    func reserveIdempotencyKey(participant: String, key: String, requestHash: String, at: Date) async throws -> IdempotencyReservation
+    /// Stores the answer under a key this caller reserved. Throws `StoreError.notFound`
+    /// when the key is not reserved (any more).
     func saveIdempotentResponse(participant: String, key: String, response: StoredResponse) async throws
+    /// Gives a reservation up (its request failed): the key may be used again.
+    func releaseIdempotencyKey(participant: String, key: String) async throws
+}
+
+public enum IdempotencyReservation: Sendable, Equatable {
+    /// The key is now this caller's: run the request, then save or release.
+    case reserved
+    /// A request with this key was answered: here is the answer to replay.
+    case answered(StoredResponse)
+    /// Another request with this key is running (its hash says whether it is the same request).
+    case inProgress(requestHash: String)
+
+    /// How long a reservation without an answer blocks its key.
+    public static let reservationLifetime: TimeInterval = 60
 }
 
 public struct TokenQuery: Sendable, Equatable {

@@ -39,7 +39,13 @@ public final class TokenService: Sendable {
             return try CardVault(master: master, wrappedDataKey: wrapped)
         }
         let vault = try CardVault(master: master, wrappedDataKey: nil)
-        try await store.saveWrappedDataKey(vault.wrappedDataKey)
+        do {
+            try await store.saveWrappedDataKey(vault.wrappedDataKey)
+        } catch StoreError.duplicate {
+            // Another node created the data key a moment ago: use that one.
+            guard let wrapped = try await store.wrappedDataKey() else { throw StoreError.notFound("data key") }
+            return try CardVault(master: master, wrappedDataKey: wrapped)
+        }
         return vault
     }
 

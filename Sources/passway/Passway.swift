@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PasswayServer
+import PostgresSupport
 
 @main
 struct Passway: AsyncParsableCommand {
@@ -14,7 +15,7 @@ struct Passway: AsyncParsableCommand {
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the platform on this machine: the Passway API and the bundled issuer host, on embedded SQLite.")
+        abstract: "Run the platform on this machine: the Passway API, the network and the bundled issuer host, on embedded SQLite or a shared PostgreSQL.")
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port of the Passway API (0 picks a free one).") var port = 8080
@@ -24,7 +25,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("issuer-timeout"), help: "Milliseconds the network waits for an issuer before answering 91.") var issuerTimeout = 5000
     @Option(name: .customLong("issuer-endpoint"), help: "An issuer's own ISO 8583 host, as issuer-id=host:port (repeatable); others use the bundled host.")
     var issuerEndpoints: [String] = []
-    @Option(name: .customLong("data-dir"), help: "Where the databases and key files live (or PASSWAY_DATA_DIR).")
+    @Option(name: .customLong("database"), help: "postgres://user[:password]@host[:port]/database to share with other nodes (or PASSWAY_DATABASE_URL); embedded SQLite when absent.")
+    var database: String?
+    @Option(name: .customLong("data-dir"), help: "Where the key files (and the SQLite databases) live (or PASSWAY_DATA_DIR).")
     var dataDir = ProcessInfo.processInfo.environment["PASSWAY_DATA_DIR"] ?? ".passway"
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
 
@@ -37,6 +40,9 @@ struct Serve: AsyncParsableCommand {
                   parts[1].contains(":") else { throw ValidationError("--issuer-endpoint: issuer-id=host:port, not \(e)") }
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error") }
+        if let database {
+            do { _ = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
+        }
     }
 
     func run() async throws {
@@ -48,12 +54,13 @@ struct Serve: AsyncParsableCommand {
                                                let parts = e.split(separator: "=", maxSplits: 1)
                                                return (String(parts[0]), String(parts[1]))
                                            }, uniquingKeysWith: { $1 }),
-                                           dataDirectory: dataDir, logger: logger)
+                                           databaseURL: database, dataDirectory: dataDir, logger: logger)
         do {
             try await Platform.run(config) { info in
                 for notice in info.notices { print("note: \(notice)") }
                 print("""
-                Passway is running (data in \(dataDir)):
+                Passway is running (keys in \(dataDir)):
+                  database               \(info.database)
                   API                    \(info.apiURL)   (OpenAPI: \(info.apiURL)/openapi.yaml)
                   network ISO 8583       \(info.networkHost):\(info.networkPort)   (acquirers: 2-byte length prefix, ISO 8583:1987)
                   bundled issuer host    \(info.issuerHostURL)   (ISO 8583: \(info.networkHost):\(info.issuerHostISOPort))

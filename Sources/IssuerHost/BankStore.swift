@@ -1,0 +1,58 @@
+import Foundation
+
+/// The bundled bank's storage seam: its accounts, ID&V rules, outbox, the token
+/// notifications it received, and its authorizations (holds, decisions and ledger).
+/// `IssuerDatabase` keeps a bank in a SQLite file of its own; `PostgresBankStore` keeps
+/// many banks in one PostgreSQL schema, for several nodes. Both pass the same tests.
+public protocol BankStore: Sendable {
+    func wrappedDataKey() async throws -> Data?
+    /// Throws `IssuerHostError.conflict` when a data key is already stored.
+    func saveWrappedDataKey(_ wrapped: Data) async throws
+
+    /// Throws `IssuerHostError.conflict` when the card has an account.
+    func insertAccount(_ account: Account) async throws
+    /// All or none.
+    func insertAccounts(_ accounts: [Account]) async throws
+    func account(fingerprint: String) async throws -> Account?
+    func replaceAccount(_ account: Account) async throws
+    func accounts() async throws -> [Account]
+
+    func rules() async throws -> IDVRules
+    func saveRules(_ rules: IDVRules) async throws
+    func appendOutbox(_ message: OutboxMessage) async throws
+    func outbox() async throws -> [OutboxMessage]
+    func appendNotification(_ n: ReceivedNotification) async throws
+    func notifications() async throws -> [ReceivedNotification]
+
+    /// In one transaction, serialized with every other authorization of the account: the
+    /// decision already recorded for `reference`, or else `decide` applied to the account
+    /// and what it holds, its hold placed (with its ledger entry) when one is returned, and
+    /// the decision recorded. Nil, and nothing written, when no account has the fingerprint.
+    func authorize(reference: String, fingerprint: String, since dayStart: Date,
+                   decide: @escaping @Sendable (Account, HeldTotals) -> (AuthorizationDecision, NewHold?)) async throws -> AuthorizationDecision?
+    /// Releases the hold of `reference` (with its ledger entry) when it is held. False when
+    /// there was nothing to release.
+    func release(reference: String, at: Date) async throws -> Bool
+    /// What the account's holds add up to.
+    func heldMinor(accountID: String) async throws -> Int64
+    /// Every reference whose ledger entries do not match its hold.
+    func unbalancedReferences() async throws -> [String]
+}
+
+/// What an account holds when an authorization is decided.
+public struct HeldTotals: Sendable, Equatable {
+    /// Every hold not released.
+    public var held: Int64
+    /// Holds placed since the start of the day.
+    public var heldToday: Int64
+    /// Cash holds (processing code 01) placed since the start of the day.
+    public var cashToday: Int64
+    public init(held: Int64, heldToday: Int64, cashToday: Int64) { self.held = held; self.heldToday = heldToday; self.cashToday = cashToday }
+}
+
+/// The hold an approval places.
+public struct NewHold: Sendable, Equatable {
+    public var amountMinor: Int64
+    public var transactionType: String
+    public var at: Date
+}

@@ -1,0 +1,246 @@
+import Foundation
+import Logging
+import PostgresNIO
+import PostgresSupport
+
+/// The bundled issuer host's banks on PostgreSQL: one schema (`issuer_host` unless told
+/// otherwise) for every bank, each row under its bank's id, so that several nodes serve
+/// the same banks. The SQLite variant keeps one file per bank instead.
+public final class PostgresIssuerHost: Sendable {
+    public let database: PostgresPool
+
+    public init(url: PostgresURL, schema: String = "issuer_host", maximumConnections: Int = 8, logger: Logger) async throws {
+        database = try await PostgresPool(url: url, schema: schema, maximumConnections: maximumConnections, logger: logger)
+        do {
+            try await database.migrate(Self.migrations)
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    public func close() async { await database.close() }
+
+    static let migrations: [(name: String, statements: [String])] = [
+        ("v1: issuer host", [
+            "CREATE TABLE banks (id TEXT PRIMARY KEY, created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            "CREATE TABLE secrets (bank_id TEXT NOT NULL REFERENCES banks(id), name TEXT NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (bank_id, name))",
+            """
+            CREATE TABLE accounts (bank_id TEXT NOT NULL REFERENCES banks(id), id TEXT NOT NULL, fingerprint TEXT NOT NULL, doc JSONB NOT NULL,
+                                   PRIMARY KEY (bank_id, id), UNIQUE (bank_id, fingerprint))
+            """,
+            "CREATE TABLE settings (bank_id TEXT NOT NULL REFERENCES banks(id), name TEXT NOT NULL, doc JSONB NOT NULL, PRIMARY KEY (bank_id, name))",
+            "CREATE TABLE outbox (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, bank_id TEXT NOT NULL REFERENCES banks(id), doc JSONB NOT NULL)",
+            "CREATE INDEX outbox_bank ON outbox(bank_id, seq)",
+            """
+            CREATE TABLE notifications (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, bank_id TEXT NOT NULL REFERENCES banks(id),
+                                        token_id TEXT NOT NULL, doc JSONB NOT NULL)
+            """,
+            "CREATE INDEX notifications_bank ON notifications(bank_id, seq)",
+            """
+            CREATE TABLE holds (bank_id TEXT NOT NULL, reference TEXT NOT NULL, account_id TEXT NOT NULL, amount BIGINT NOT NULL,
+                                type TEXT NOT NULL, state TEXT NOT NULL, at TIMESTAMPTZ NOT NULL, PRIMARY KEY (bank_id, reference),
+                                FOREIGN KEY (bank_id, account_id) REFERENCES accounts(bank_id, id))
+            """,
+            "CREATE INDEX holds_account ON holds(bank_id, account_id, state, at)",
+            "CREATE TABLE decisions (bank_id TEXT NOT NULL, reference TEXT NOT NULL, doc JSONB NOT NULL, PRIMARY KEY (bank_id, reference))",
+            """
+            CREATE TABLE ledger (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, bank_id TEXT NOT NULL, account_id TEXT NOT NULL,
+                                 reference TEXT NOT NULL, entry TEXT NOT NULL, amount BIGINT NOT NULL, at TIMESTAMPTZ NOT NULL)
+            """,
+            "CREATE INDEX ledger_reference ON ledger(bank_id, reference)",
+        ]),
+    ]
+
+    /// Every bank, in id order.
+    public func bankIDs() async throws -> [String] {
+        try await database.client.query("SELECT id FROM banks ORDER BY id", logger: database.logger).all(String.self)
+    }
+
+    /// Registers a bank. False when it exists (perhaps created through another node).
+    public func createBank(id: String) async throws -> Bool {
+        let rows = try await database.client.query("INSERT INTO banks (id) VALUES (\(id)) ON CONFLICT DO NOTHING RETURNING 1", logger: database.logger)
+        return try await rows.all(Int.self).count == 1
+    }
+
+    public func store(bank id: String) -> PostgresBankStore { PostgresBankStore(database: database, bankID: id) }
+}
+
+/// One bank's view of the shared issuer-host schema.
+public struct PostgresBankStore: BankStore {
+    let database: PostgresPool
+    public let bankID: String
+    var logger: Logger { database.logger }
+    var client: PostgresClient { database.client }
+
+    static func doc<T: Encodable>(_ v: T) throws -> String { try IssuerDatabase.doc(v) }
+    static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T { try IssuerDatabase.decode(T.self, s) }
+
+    public func wrappedDataKey() async throws -> Data? {
+        try await client.query("SELECT value FROM secrets WHERE bank_id = \(bankID) AND name = 'data-key'", logger: logger).first(Data.self)
+    }
+
+    public func saveWrappedDataKey(_ wrapped: Data) async throws {
+        do {
+            try await client.query("INSERT INTO secrets (bank_id, name, value) VALUES (\(bankID), 'data-key', \(wrapped))", logger: logger)
+        } catch where error.isUniqueViolation {
+            throw IssuerHostError.conflict("the bank has a data key")
+        }
+    }
+
+    public func insertAccount(_ account: Account) async throws {
+        do {
+            try await client.query("""
+                INSERT INTO accounts (bank_id, id, fingerprint, doc) VALUES (\(bankID), \(account.id), \(account.fingerprint), \(try Self.doc(account))::jsonb)
+                """, logger: logger)
+        } catch where error.isUniqueViolation {
+            throw IssuerHostError.conflict("an account for card \(account.maskedPAN) exists")
+        }
+    }
+
+    public func insertAccounts(_ accounts: [Account]) async throws {
+        let rows = try accounts.map { ($0.id, $0.fingerprint, try Self.doc($0)) }
+        let (bankID, logger) = (self.bankID, self.logger)
+        do {
+            try await database.transaction { connection in
+                for (id, fingerprint, doc) in rows {
+                    try await connection.query("""
+                        INSERT INTO accounts (bank_id, id, fingerprint, doc) VALUES (\(bankID), \(id), \(fingerprint), \(doc)::jsonb)
+                        """, logger: logger)
+                }
+            }
+        } catch where error.isUniqueViolation {
+            throw IssuerHostError.conflict("an account for one of these cards exists")
+        }
+    }
+
+    public func account(fingerprint: String) async throws -> Account? {
+        try await client.query("SELECT doc::text FROM accounts WHERE bank_id = \(bankID) AND fingerprint = \(fingerprint)", logger: logger)
+            .first(String.self).map { try Self.decode(Account.self, $0) }
+    }
+
+    public func replaceAccount(_ account: Account) async throws {
+        try await client.query("UPDATE accounts SET doc = \(try Self.doc(account))::jsonb WHERE bank_id = \(bankID) AND id = \(account.id)", logger: logger)
+    }
+
+    public func accounts() async throws -> [Account] {
+        try await client.query("SELECT doc::text FROM accounts WHERE bank_id = \(bankID) ORDER BY id", logger: logger)
+            .all(String.self).map { try Self.decode(Account.self, $0) }
+    }
+
+    public func rules() async throws -> IDVRules {
+        try await client.query("SELECT doc::text FROM settings WHERE bank_id = \(bankID) AND name = 'idv-rules'", logger: logger)
+            .first(String.self).map { try Self.decode(IDVRules.self, $0) } ?? .standard
+    }
+
+    public func saveRules(_ rules: IDVRules) async throws {
+        try await client.query("""
+            INSERT INTO settings (bank_id, name, doc) VALUES (\(bankID), 'idv-rules', \(try Self.doc(rules))::jsonb)
+            ON CONFLICT (bank_id, name) DO UPDATE SET doc = EXCLUDED.doc
+            """, logger: logger)
+    }
+
+    public func appendOutbox(_ message: OutboxMessage) async throws {
+        try await client.query("INSERT INTO outbox (bank_id, doc) VALUES (\(bankID), \(try Self.doc(message))::jsonb)", logger: logger)
+    }
+
+    public func outbox() async throws -> [OutboxMessage] {
+        let rows = try await client.query("SELECT seq, doc::text FROM outbox WHERE bank_id = \(bankID) ORDER BY seq", logger: logger)
+        var messages: [OutboxMessage] = []
+        for try await (seq, doc) in rows.decode((Int64, String).self) {
+            var message = try Self.decode(OutboxMessage.self, doc)
+            message.id = seq
+            messages.append(message)
+        }
+        return messages
+    }
+
+    public func appendNotification(_ n: ReceivedNotification) async throws {
+        try await client.query("INSERT INTO notifications (bank_id, token_id, doc) VALUES (\(bankID), \(n.tokenID), \(try Self.doc(n))::jsonb)", logger: logger)
+    }
+
+    public func notifications() async throws -> [ReceivedNotification] {
+        try await client.query("SELECT doc::text FROM notifications WHERE bank_id = \(bankID) ORDER BY seq", logger: logger)
+            .all(String.self).map { try Self.decode(ReceivedNotification.self, $0) }
+    }
+
+    // MARK: Authorizations
+
+    public func authorize(reference: String, fingerprint: String, since dayStart: Date,
+                          decide: @escaping @Sendable (Account, HeldTotals) -> (AuthorizationDecision, NewHold?)) async throws -> AuthorizationDecision? {
+        let (bankID, logger) = (self.bankID, self.logger)
+        return try await database.transaction { connection in
+            // The account's row lock serializes its authorizations on every node; read
+            // committed then shows each statement what the one before it committed.
+            let accountRows = try await connection.query("""
+                SELECT doc::text FROM accounts WHERE bank_id = \(bankID) AND fingerprint = \(fingerprint) FOR UPDATE
+                """, logger: logger)
+            guard let doc = try await accountRows.first(String.self) else { return nil }
+            let account = try Self.decode(Account.self, doc)
+            if let previous = try await connection.query("SELECT doc::text FROM decisions WHERE bank_id = \(bankID) AND reference = \(reference)",
+                                                         logger: logger).first(String.self) {
+                return try Self.decode(AuthorizationDecision.self, previous)
+            }
+            var totals = HeldTotals(held: 0, heldToday: 0, cashToday: 0)
+            let sums = try await connection.query("""
+                SELECT COALESCE(SUM(amount), 0)::bigint,
+                       COALESCE(SUM(amount) FILTER (WHERE at >= \(dayStart)), 0)::bigint,
+                       COALESCE(SUM(amount) FILTER (WHERE at >= \(dayStart) AND type = '01'), 0)::bigint
+                FROM holds WHERE bank_id = \(bankID) AND account_id = \(account.id) AND state = 'held'
+                """, logger: logger)
+            for try await (held, today, cash) in sums.decode((Int64, Int64, Int64).self) {
+                totals = HeldTotals(held: held, heldToday: today, cashToday: cash)
+            }
+            let (decision, hold) = decide(account, totals)
+            if let hold {
+                try await connection.query("""
+                    INSERT INTO holds (bank_id, reference, account_id, amount, type, state, at)
+                    VALUES (\(bankID), \(reference), \(account.id), \(hold.amountMinor), \(hold.transactionType), 'held', \(hold.at))
+                    """, logger: logger)
+                try await connection.query("""
+                    INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at)
+                    VALUES (\(bankID), \(account.id), \(reference), 'hold', \(-hold.amountMinor), \(hold.at))
+                    """, logger: logger)
+            }
+            try await connection.query("INSERT INTO decisions (bank_id, reference, doc) VALUES (\(bankID), \(reference), \(try Self.doc(decision))::jsonb)",
+                                       logger: logger)
+            return decision
+        }
+    }
+
+    public func release(reference: String, at: Date) async throws -> Bool {
+        let (bankID, logger) = (self.bankID, self.logger)
+        return try await database.transaction { connection in
+            let released = try await connection.query("""
+                UPDATE holds SET state = 'released' WHERE bank_id = \(bankID) AND reference = \(reference) AND state = 'held'
+                RETURNING account_id, amount
+                """, logger: logger)
+            var hold: (String, Int64)?
+            for try await row in released.decode((String, Int64).self) { hold = row }
+            guard let (account, amount) = hold else { return false }
+            try await connection.query("""
+                INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at) VALUES (\(bankID), \(account), \(reference), 'release', \(amount), \(at))
+                """, logger: logger)
+            // The invariant, checked where it is written: a released hold nets to zero.
+            let net = try await connection.query("SELECT COALESCE(SUM(amount), 0)::bigint FROM ledger WHERE bank_id = \(bankID) AND reference = \(reference)",
+                                                 logger: logger).first(Int64.self) ?? 0
+            precondition(net == 0, "ledger for \(reference) does not balance after release")
+            return true
+        }
+    }
+
+    public func heldMinor(accountID: String) async throws -> Int64 {
+        try await client.query("""
+            SELECT COALESCE(SUM(amount), 0)::bigint FROM holds WHERE bank_id = \(bankID) AND account_id = \(accountID) AND state = 'held'
+            """, logger: logger).first(Int64.self) ?? 0
+    }
+
+    public func unbalancedReferences() async throws -> [String] {
+        try await client.query("""
+            SELECT h.reference FROM holds h JOIN ledger l ON l.bank_id = h.bank_id AND l.reference = h.reference
+            WHERE h.bank_id = \(bankID)
+            GROUP BY h.reference, h.state, h.amount
+            HAVING (h.state = 'held' AND SUM(l.amount) != -h.amount) OR (h.state = 'released' AND SUM(l.amount) != 0)
+            """, logger: logger).all(String.self)
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// Where a PostgreSQL database is: `postgres://user[:password]@host[:port]/database`,
+/// with `?sslmode=require` for TLS (verified against the system's roots) and
+/// `?host=/run/postgresql` for a Unix socket directory, as libpq reads them.
+public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    /// A directory holding the server's socket (`.s.PGSQL.<port>`), instead of TCP.
+    public var socketDirectory: String?
+    public var user: String
+    public var password: String?
+    public var database: String
+    public var requireTLS: Bool
+
+    public init(_ text: String) throws(PostgresURLError) {
+        guard let components = URLComponents(string: text), let scheme = components.scheme,
+              ["postgres", "postgresql"].contains(scheme) else {
+            throw PostgresURLError("a database URL starts postgres://, like postgres://passway@127.0.0.1:5432/passway")
+        }
+        guard let user = components.user, !user.isEmpty else {
+            throw PostgresURLError("the database URL names no user: postgres://USER@host/database")
+        }
+        self.user = user.removingPercentEncoding ?? user
+        password = components.password.map { $0.removingPercentEncoding ?? $0 }
+        port = components.port ?? 5432
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        database = path.isEmpty ? self.user : path
+        var host = components.host ?? ""
+        var requireTLS = false
+        for item in components.queryItems ?? [] {
+            switch (item.name, item.value ?? "") {
+            case ("sslmode", "disable"), ("sslmode", "allow"), ("sslmode", "prefer"): requireTLS = false
+            case ("sslmode", "require"), ("sslmode", "verify-ca"), ("sslmode", "verify-full"): requireTLS = true
+            case ("sslmode", let other): throw PostgresURLError("sslmode=\(other): use disable or require")
+            case ("host", let directory) where directory.hasPrefix("/"): socketDirectory = directory
+            case (let name, _): throw PostgresURLError("database URL parameter \(name) is not understood (sslmode and host are)")
+            }
+        }
+        if host.isEmpty, socketDirectory == nil { host = "127.0.0.1" }
+        self.host = host
+        self.requireTLS = requireTLS
+    }
+
+    /// The URL without its password, for logs and messages.
+    public var description: String {
+        let place = socketDirectory.map { "\($0)/.s.PGSQL.\(port)" } ?? "\(host):\(port)"
+        return "postgres://\(user)@\(place)/\(database)"
+    }
+
+    public func with(database: String) -> PostgresURL {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+
+    func configuration(searchPath: String?) -> PostgresClient.Configuration {
+        var config: PostgresClient.Configuration
+        if let socketDirectory {
+            config = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        } else {
+            config = .init(host: host, port: port, username: user, password: password, database: database,
+                           tls: requireTLS ? .require(.makeClientConfiguration()) : .disable)
+        }
+        if let searchPath { config.options.additionalStartupParameters = [("search_path", searchPath)] }
+        config.options.connectTimeout = .seconds(5)
+        return config
+    }
+}
+
+public struct PostgresURLError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A connection pool to one schema of a PostgreSQL database: every connection has the
+/// schema as its `search_path`, so statements (and prepared statements) name tables
+/// without it. The pool runs until `close()`.
+public final class PostgresPool: Sendable {
+    public let client: PostgresClient
+    public let url: PostgresURL
+    public let schema: String
+    public let logger: Logger
+    private let runner: Task<Void, Never>
+
+    /// Opens a pool and checks that the server answers (a clear error when it does not).
+    public init(url: PostgresURL, schema: String, maximumConnections: Int = 16, logger: Logger) async throws {
+        guard Self.isPlainName(schema) else { throw PostgresURLError("schema \(schema): lower-case letters, digits and _, up to 63") }
+        var config = url.configuration(searchPath: schema)
+        config.options.maximumConnections = maximumConnections
+        let client = PostgresClient(configuration: config, backgroundLogger: logger)
+        self.client = client
+        self.url = url
+        self.schema = schema
+        self.logger = logger
+        // Queries wait for `run()`; this waits until it has begun, so none asks first.
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        runner = Task {
+            signal.finish()
+            await client.run()
+        }
+        for await _ in started {}
+        await Task.yield()
+        do {
+            try await client.query("SELECT 1", logger: logger)
+        } catch {
+            runner.cancel()
+            await runner.value
+            throw PostgresUnavailable(url: url, reason: Self.reason(error))
+        }
+    }
+
+    public func close() async {
+        runner.cancel()
+        await runner.value
+    }
+
+    static func isPlainName(_ name: String) -> Bool {
+        (1...63).contains(name.count) && name.first.map { $0.isLetter || $0 == "_" } == true
+            && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }
+    }
+
+    /// Runs the migrations not yet applied to this schema, in order, each with its record
+    /// in `schema_migrations`, all in one transaction under an advisory lock: nodes that
+    /// start together migrate once.
+    public func migrate(_ migrations: [(name: String, statements: [String])]) async throws {
+        let schema = self.schema
+        try await transaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("passway-migrations/" + schema)))", logger: self.logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: self.logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \"\(schema)\""), logger: self.logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                """, logger: self.logger)
+            var applied = Set<String>()
+            for try await name in try await connection.query("SELECT name FROM schema_migrations", logger: self.logger).decode(String.self) {
+                applied.insert(name)
+            }
+            for migration in migrations where !applied.contains(migration.name) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+                try await connection.query("INSERT INTO schema_migrations (name) VALUES (\(migration.name))", logger: self.logger)
+            }
+        }
+    }
+
+    /// `body` in one transaction: committed when it returns, rolled back when it throws
+    /// (and its own error is what the caller sees).
+    public func transaction<R: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error.commitError ?? error.beginError ?? error
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] { return message }
+            return "\(error.code)"
+        }
+        return "\(error)"
+    }
+}
+
+/// The database could not be reached or refused the connection.
+public struct PostgresUnavailable: Error, CustomStringConvertible {
+    public let url: PostgresURL
+    public let reason: String
+    public var description: String { "cannot use PostgreSQL at \(url): \(reason)" }
+}
+
+extension Error {
+    /// A unique or primary-key constraint refused the write (SQLSTATE 23505).
+    public var isUniqueViolation: Bool {
+        (self as? PSQLError)?.serverInfo?[.sqlState] == "23505"
+    }
+}
+
+extension PostgresRowSequence {
+    /// The first row's single column, or nil when there are no rows.
+    public func first<T: PostgresDecodable & Sendable>(_ type: T.Type) async throws -> T? {
+        for try await value in self.decode(T.self) { return value }
+        return nil
+    }
+
+    public func all<T: PostgresDecodable & Sendable>(_ type: T.Type) async throws -> [T] {
+        var values: [T] = []
+        for try await value in self.decode(T.self) { values.append(value) }
+        return values
+    }
+}
