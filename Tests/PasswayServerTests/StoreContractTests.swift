@@ -1,0 +1,253 @@
+import Foundation
+import NetworkSwitch
+import Testing
+@testable import TokenService
+
+/// The token store's contract (`TokenStore` and `AuthorizationJournal`), the same tests
+/// on every backend. "Another node" is a second store opened on the same data: a second
+/// connection pool on PostgreSQL, a second connection pool on the same file on SQLite.
+@Suite struct StoreContractTests {
+    static let at = Date(timeIntervalSince1970: 1_790_000_000)
+
+    static func card(_ n: Int, issuer: String = "bank") -> VaultCard {
+        VaultCard(id: "card_\(n)", issuerID: issuer, fingerprint: "card-fp-\(n)", sealedPAN: Data([1, 2, UInt8(n % 256)]), maskedPAN: "220070******\(1000 + n)",
+                  expiry: "2912", par: String(repeating: "P", count: 29))
+    }
+
+    static func token(_ n: Int, card: Int, wallet: String = "wallet-1", device: String = "device-1", country: String = "RU") -> Token {
+        Token(id: "tok_\(n)", numberFingerprint: "token-fp-\(n)", sealedNumber: Data([9, UInt8(n % 256)]), maskedNumber: "220171******\(1000 + n)",
+              expiry: "2912", cardID: "card_\(card)", issuerID: "bank", walletID: wallet, tokenRequestorID: "40010075001", deviceID: device,
+              country: country, par: String(repeating: "P", count: 29), status: .active, suspendedBy: nil, suspensionReason: nil, nextATC: 11,
+              createdAt: at, updatedAt: at)
+    }
+
+    static func audit(_ token: String, _ event: String) -> AuditEvent {
+        AuditEvent(tokenID: token, at: at, actor: Actor(kind: .system, id: "test"), event: event, from: nil, to: .active, reason: nil)
+    }
+
+    static func journalEntry(_ key: AuthorizationKey, digest: String, code: String) -> JournalEntry {
+        JournalEntry(key: key.description, requestDigest: digest, mti: "0100", maskedToken: "220171******1001", tokenID: "tok_1", issuerID: "bank",
+                     maskedPAN: "220070******1001", processingCode: "000000", amountMinor: 150_000, currency: "643", billingAmountMinor: nil,
+                     billingCurrency: nil, responseCode: code, approvalCode: code == "00" ? "123456" : nil, decidedBy: "issuer", reason: "test",
+                     answer: Data([0x01, 0x10]), at: at)
+    }
+
+    @Test(arguments: Backend.available)
+    func keysAndParticipants(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let store = s.store
+        #expect(try await store.wrappedDataKey() == nil)
+        try await store.saveWrappedDataKey(Data([1, 2, 3]))
+        // A second data key would orphan every sealed card: refused, the first kept.
+        await #expect(throws: StoreError.duplicate("data key")) { try await store.saveWrappedDataKey(Data([4])) }
+        #expect(try await store.wrappedDataKey() == Data([1, 2, 3]))
+
+        let issuer = Issuer(id: "bank", name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"], tokenRanges: ["22017199"],
+                            enabledWallets: ["wallet-1"], hostURL: "http://127.0.0.1:1")
+        try await store.saveIssuer(issuer, sealedMasterKey: Data([7, 7]))
+        var renamed = issuer
+        renamed.name = "Bank Two"
+        try await store.saveIssuer(renamed, sealedMasterKey: nil)
+        #expect(try await store.issuer(id: "bank") == renamed)
+        #expect(try await store.issuers() == [renamed])
+        #expect(try await store.sealedIssuerMasterKey(issuerID: "bank") == Data([7, 7]))
+        #expect(try await store.sealedIssuerMasterKey(issuerID: "other") == nil)
+
+        let wallet = Wallet(id: "wallet-1", name: "W", tokenRequestorID: "40010075001")
+        try await store.saveWallet(wallet)
+        #expect(try await store.wallet(id: "wallet-1") == wallet)
+        #expect(try await store.wallets().map(\.id) == ["wallet-1"])
+        try await store.saveCredential(hash: "h-wallet", participant: .wallet("wallet-1"))
+        try await store.saveCredential(hash: "h-net", participant: .network)
+        #expect(try await store.participant(credentialHash: "h-wallet") == .wallet("wallet-1"))
+        #expect(try await store.participant(credentialHash: "h-net") == .network)
+        #expect(try await store.participant(credentialHash: "nobody") == nil)
+
+        for market in Defaults.markets { try await store.saveMarket(market) }
+        for market in Defaults.markets { try await store.saveMarket(market) } // again: replaced, not doubled
+        #expect(try await store.markets().count == Defaults.markets.count)
+        #expect(try await store.market(country: Defaults.markets[0].country) == Defaults.markets[0])
+        for model in Defaults.deviceModels { try await store.saveDeviceModel(model) }
+        #expect(try await store.deviceModels().count == Defaults.deviceModels.count)
+        #expect(try await store.deviceModel(id: Defaults.deviceModels[0].id) == Defaults.deviceModels[0])
+    }
+
+    @Test(arguments: Backend.available)
+    func tokensAreUniqueAndWrittenWhole(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let store = s.store
+        try await store.createToken(Self.token(1, card: 1), card: Self.card(1), audit: Self.audit("tok_1", "provision"))
+        #expect(try await store.token(id: "tok_1") == Self.token(1, card: 1))
+        #expect(try await store.token(numberFingerprint: "token-fp-1")?.id == "tok_1")
+        #expect(try await store.card(fingerprint: "card-fp-1") == Self.card(1))
+        #expect(try await store.card(id: "card_1") == Self.card(1))
+
+        // A token number taken (through another node too) is refused and writes nothing.
+        let other = try await s.openAnother()
+        var clash = Self.token(2, card: 2)
+        clash.numberFingerprint = "token-fp-1"
+        await #expect(throws: StoreError.self) { try await other.createToken(clash, card: Self.card(2), audit: Self.audit("tok_2", "provision")) }
+        #expect(try await store.token(id: "tok_2") == nil)
+        #expect(try await store.card(id: "card_2") == nil)
+        #expect(try await store.audit(tokenID: "tok_2").isEmpty)
+
+        // Many at once: all or none.
+        let batch = (3...5).map { (token: Self.token($0, card: $0), card: Self.card($0), audit: Self.audit("tok_\($0)", "bulk")) }
+        await #expect(throws: StoreError.self) { try await store.createTokens(batch + [(clash, Self.card(6), Self.audit("tok_2", "bulk"))]) }
+        #expect(try await store.tokens(TokenQuery()).map(\.id) == ["tok_1"])
+        try await store.createTokens(batch)
+        #expect(try await store.tokens(TokenQuery()).map(\.id) == ["tok_1", "tok_3", "tok_4", "tok_5"], "in the order created")
+
+        // Two nodes drawing the same new number at the same moment: one wins.
+        let contenders = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for (i, node) in [store, other].enumerated() {
+                group.addTask {
+                    var t = Self.token(10 + i, card: 10 + i)
+                    t.numberFingerprint = "token-fp-contended"
+                    do { try await node.createToken(t, card: Self.card(10 + i), audit: Self.audit(t.id, "provision")); return true } catch StoreError.duplicate {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(contenders.filter { $0 }.count == 1)
+    }
+
+    @Test(arguments: Backend.available)
+    func queriesUpdatesAndAudit(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let store = s.store
+        try await store.createTokens([
+            (Self.token(1, card: 1, wallet: "w1", device: "d1", country: "RU"), Self.card(1), Self.audit("tok_1", "provision")),
+            (Self.token(2, card: 1, wallet: "w1", device: "d2", country: "RU"), Self.card(1), Self.audit("tok_2", "provision")),
+            (Self.token(3, card: 3, wallet: "w2", device: "d3", country: "BY"), Self.card(3), Self.audit("tok_3", "provision")),
+        ])
+        #expect(try await store.tokens(TokenQuery(walletID: "w1")).map(\.id) == ["tok_1", "tok_2"])
+        #expect(try await store.tokens(TokenQuery(cardID: "card_1")).map(\.id) == ["tok_1", "tok_2"])
+        #expect(try await store.tokens(TokenQuery(walletID: "w1", deviceID: "d2")).map(\.id) == ["tok_2"])
+        #expect(try await store.tokens(TokenQuery(country: "BY", status: .active)).map(\.id) == ["tok_3"])
+
+        var suspended = try #require(try await store.token(id: "tok_1"))
+        suspended.status = .suspended
+        suspended.suspendedBy = Actor(kind: .issuer, id: "bank")
+        try await store.updateTokens([suspended], audit: [Self.audit("tok_1", "suspend")])
+        #expect(try await store.token(id: "tok_1")?.status == .suspended)
+        #expect(try await store.tokens(TokenQuery(status: .suspended)).map(\.id) == ["tok_1"])
+        #expect(try await store.audit(tokenID: "tok_1").map(\.event) == ["provision", "suspend"])
+
+        // One unknown token in the batch: nothing of the batch is written.
+        var deleted = suspended
+        deleted.status = .deleted
+        await #expect(throws: StoreError.notFound("token tok_404")) {
+            try await store.updateTokens([deleted, Self.token(404, card: 1)], audit: [Self.audit("tok_1", "delete")])
+        }
+        #expect(try await store.token(id: "tok_1")?.status == .suspended)
+        #expect(try await store.audit(tokenID: "tok_1").count == 2)
+
+        // Renewal replaces the card only as it was read.
+        var renewed = Self.card(1)
+        renewed.fingerprint = "card-fp-1-renewed"
+        try await store.updateCard(renewed, previousFingerprint: "card-fp-1", audit: [Self.audit("tok_1", "renew"), Self.audit("tok_2", "renew")])
+        #expect(try await store.card(fingerprint: "card-fp-1-renewed")?.id == "card_1")
+        #expect(try await store.card(fingerprint: "card-fp-1") == nil)
+        await #expect(throws: StoreError.self) { try await store.updateCard(renewed, previousFingerprint: "card-fp-1", audit: []) }
+        var taken = Self.card(3)
+        taken.fingerprint = "card-fp-1-renewed"
+        await #expect(throws: StoreError.duplicate("card fingerprint")) {
+            try await store.updateCard(taken, previousFingerprint: "card-fp-3", audit: [Self.audit("tok_3", "renew")])
+        }
+        #expect(try await store.audit(tokenID: "tok_3").map(\.event) == ["provision"])
+
+        let device = Device(id: "d1", walletID: "w1", modelID: "samsung-galaxy-s24", kind: .phone, osVersion: "14", country: "RU",
+                            publicKey: "key", lost: false, registeredAt: Self.at)
+        try await store.saveDevice(device)
+        #expect(try await store.device(id: "d1") == device)
+        let pending = PendingVerification(id: "v1", walletID: "w1", deviceID: "d1", cardID: "card_1", issuerID: "bank", codeHash: "h", method: "sms-1",
+                                          attemptsLeft: 3, expiresAt: Self.at, state: .pending)
+        try await store.savePendingVerification(pending)
+        var failed = pending
+        failed.attemptsLeft = 0
+        failed.state = .failed
+        try await store.savePendingVerification(failed)
+        #expect(try await store.pendingVerification(id: "v1") == failed)
+    }
+
+    /// The heart of several nodes: an ATC is accepted once, whoever asks and however
+    /// many ask at the same moment.
+    @Test(arguments: Backend.available)
+    func anATCIsAcceptedOnceAcrossNodes(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let nodes = [s.store, try await s.openAnother()]
+        for atc in UInt16(1)...30 {
+            let accepted = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<8 { group.addTask { try await nodes[i % 2].recordATC(tokenID: "tok_1", atc: atc) } }
+                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(accepted == 1, "ATC \(atc) accepted \(accepted) times")
+        }
+        #expect(try await s.store.recordATC(tokenID: "tok_2", atc: 1), "per token")
+        #expect(try await s.store.recordATC(tokenID: "tok_1", atc: 1) == false)
+    }
+
+    @Test(arguments: Backend.available)
+    func aJournalKeyIsClaimedOnceAcrossNodes(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let nodes = [s.store, try await s.openAnother()]
+        for n in 0..<20 {
+            let key = AuthorizationKey(acquirer: "25000001", terminal: "MSK00001", stan: String(format: "%06d", n), transmission: "1125103000")
+            let claims = try await withThrowingTaskGroup(of: JournalClaim.self) { group in
+                for i in 0..<6 { group.addTask { try await nodes[i % 2].claim(key, requestDigest: "d\(n)", at: Self.at) } }
+                return try await group.reduce(into: [JournalClaim]()) { $0.append($1) }
+            }
+            #expect(claims.filter { $0 == .claimed }.count == 1)
+            #expect(claims.filter { $0 != .claimed }.allSatisfy { $0 == .pending(requestDigest: "d\(n)") })
+        }
+        let key = AuthorizationKey(acquirer: "25000001", terminal: "MSK00001", stan: "000000", transmission: "1125103000")
+        #expect(try await nodes[1].entry(key) == nil, "claimed is not answered")
+        let entry = Self.journalEntry(key, digest: "d0", code: "00")
+        try await nodes[0].complete(entry)
+        #expect(try await nodes[1].entry(key) == entry)
+        #expect(try await nodes[1].claim(key, requestDigest: "other", at: Self.at) == .answered(entry))
+        // An answer journaled without a claim (an overload answer) is kept too.
+        let unclaimed = AuthorizationKey(acquirer: "25000001", terminal: "MSK00002", stan: "000001", transmission: "1125103000")
+        try await nodes[0].complete(Self.journalEntry(unclaimed, digest: "u", code: "96"))
+        #expect(try await nodes[1].entry(unclaimed)?.responseCode == "96")
+    }
+
+    @Test(arguments: Backend.available)
+    func anIdempotencyKeyRunsOneRequest(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let nodes = [s.store, try await s.openAnother()]
+        let reservations = try await withThrowingTaskGroup(of: IdempotencyReservation.self) { group in
+            for i in 0..<10 { group.addTask { try await nodes[i % 2].reserveIdempotencyKey(participant: "wallet:w1", key: "k1", requestHash: "h1", at: Self.at) } }
+            return try await group.reduce(into: [IdempotencyReservation]()) { $0.append($1) }
+        }
+        #expect(reservations.filter { $0 == .reserved }.count == 1)
+        #expect(reservations.filter { $0 != .reserved }.allSatisfy { $0 == .inProgress(requestHash: "h1") })
+        let answer = StoredResponse(requestHash: "h1", status: 201, body: Data("{\"id\":\"tok_1\"}".utf8))
+        try await nodes[1].saveIdempotentResponse(participant: "wallet:w1", key: "k1", response: answer)
+        #expect(try await nodes[0].reserveIdempotencyKey(participant: "wallet:w1", key: "k1", requestHash: "h2", at: Self.at) == .answered(answer))
+        // An answer is kept for ever: not even an old one is taken over.
+        #expect(try await nodes[0].reserveIdempotencyKey(participant: "wallet:w1", key: "k1", requestHash: "h1", at: Self.at + 86_400) == .answered(answer))
+        await #expect(throws: StoreError.self) { try await nodes[0].saveIdempotentResponse(participant: "wallet:w1", key: "k1", response: answer) }
+        // Keys are per participant.
+        #expect(try await nodes[0].reserveIdempotencyKey(participant: "wallet:w2", key: "k1", requestHash: "h1", at: Self.at) == .reserved)
+
+        // A failed request gives its key back.
+        #expect(try await nodes[0].reserveIdempotencyKey(participant: "wallet:w1", key: "k2", requestHash: "h1", at: Self.at) == .reserved)
+        try await nodes[1].releaseIdempotencyKey(participant: "wallet:w1", key: "k2")
+        #expect(try await nodes[1].reserveIdempotencyKey(participant: "wallet:w1", key: "k2", requestHash: "h3", at: Self.at) == .reserved)
+        // A reservation its node never answered (it died) is taken over after its lifetime, not before.
+        let later = Self.at + IdempotencyReservation.reservationLifetime - 1
+        #expect(try await nodes[0].reserveIdempotencyKey(participant: "wallet:w1", key: "k2", requestHash: "h4", at: later) == .inProgress(requestHash: "h3"))
+        let muchLater = Self.at + IdempotencyReservation.reservationLifetime + 1
+        #expect(try await nodes[0].reserveIdempotencyKey(participant: "wallet:w1", key: "k2", requestHash: "h4", at: muchLater) == .reserved)
+    }
+}
