@@ -51,6 +51,22 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         return "postgres://\(user)@\(place)/\(database)"
     }
 
+    /// The URL in full, password included, as `--database` takes it.
+    public var connectionString: String {
+        var c = URLComponents()
+        c.scheme = "postgres"
+        c.user = user
+        c.password = password
+        c.host = host
+        c.port = port
+        c.path = "/" + database
+        var query: [URLQueryItem] = []
+        if let socketDirectory { query.append(URLQueryItem(name: "host", value: socketDirectory)) }
+        if requireTLS { query.append(URLQueryItem(name: "sslmode", value: "require")) }
+        if !query.isEmpty { c.queryItems = query }
+        return c.string ?? description
+    }
+
     public func with(database: String) -> PostgresURL {
         var copy = self
         copy.database = database

@@ -124,3 +124,12 @@ struct BankStoreUnderTest: Sendable {
 struct TestPostgresMissing: Error, CustomStringConvertible {
     var description: String { "PASSWAY_POSTGRES_URL is not set" }
 }
+
+/// CI must not pass on SQLite alone by accident: `.ci/run` starts PostgreSQL and says so.
+@Suite struct BackendsInCI {
+    @Test func ciRunsTheContractSuitesOnPostgreSQLToo() {
+        if ProcessInfo.processInfo.environment["CI"] == "true" {
+            #expect(Backend.available == [.sqlite, .postgres], "CI without PASSWAY_POSTGRES_URL: .ci/run starts a PostgreSQL and sets it")
+        }
+    }
+}
