@@ -41,7 +41,7 @@ public final class PostgresStore: TokenStore {
             CREATE TABLE tokens (
                 seq BIGINT GENERATED ALWAYS AS IDENTITY, id TEXT PRIMARY KEY, number_fingerprint TEXT NOT NULL UNIQUE,
                 card_id TEXT NOT NULL REFERENCES cards(id), issuer_id TEXT NOT NULL, wallet_id TEXT NOT NULL,
-                device_id TEXT NOT NULL, country TEXT NOT NULL, status TEXT NOT NULL, doc JSONB NOT NULL)
+                device_id TEXT NOT NULL, country TEXT NOT NULL, status TEXT NOT NULL, doc JSONB NOT NULL, updated_ms BIGINT NOT NULL)
             """,
             "CREATE INDEX tokens_seq ON tokens(seq)",
             "CREATE INDEX tokens_card ON tokens(card_id)",
@@ -202,9 +202,9 @@ public final class PostgresStore: TokenStore {
 
     static func insertToken(_ connection: PostgresConnection, _ token: Token, audit: AuditEvent, logger: Logger) async throws {
         try await connection.query("""
-            INSERT INTO tokens (id, number_fingerprint, card_id, issuer_id, wallet_id, device_id, country, status, doc)
+            INSERT INTO tokens (id, number_fingerprint, card_id, issuer_id, wallet_id, device_id, country, status, doc, updated_ms)
             VALUES (\(token.id), \(token.numberFingerprint), \(token.cardID), \(token.issuerID), \(token.walletID), \(token.deviceID),
-                    \(token.country), \(token.status.rawValue), \(try doc(token))::jsonb)
+                    \(token.country), \(token.status.rawValue), \(try doc(token))::jsonb, \(token.updatedAt.storeMilliseconds))
             """, logger: logger)
         try await connection.query("INSERT INTO audit (token_id, doc) VALUES (\(audit.tokenID), \(try doc(audit))::jsonb)", logger: logger)
     }
@@ -257,14 +257,20 @@ public final class PostgresStore: TokenStore {
         return try await all(Token.self, PostgresQuery(unsafeSQL: sql.sql, binds: bindings))
     }
 
-    public func updateTokens(_ tokens: [Token], audit: [AuditEvent]) async throws {
-        let docs = try tokens.map { ($0.id, $0.status.rawValue, try Self.doc($0)) }
+    public func updateTokens(_ changes: [TokenChange], audit: [AuditEvent]) async throws {
+        let docs = try changes.map { ($0.after.id, $0.after.status.rawValue, try Self.doc($0.after), $0.after.updatedAt.storeMilliseconds,
+                                      $0.before.updatedAt.storeMilliseconds) }
         let auditDocs = try audit.map { ($0.tokenID, try Self.doc($0)) }
         let logger = self.logger
         try await database.transaction { connection in
-            for (id, status, doc) in docs {
-                let rows = try await connection.query("UPDATE tokens SET status = \(status), doc = \(doc)::jsonb WHERE id = \(id) RETURNING 1", logger: logger)
-                guard try await Self.count(rows) == 1 else { throw StoreError.notFound("token \(id)") }
+            for (id, status, doc, version, readVersion) in docs {
+                let rows = try await connection.query("""
+                    UPDATE tokens SET status = \(status), doc = \(doc)::jsonb, updated_ms = \(version)
+                    WHERE id = \(id) AND updated_ms = \(readVersion) RETURNING 1
+                    """, logger: logger)
+                if try await Self.count(rows) == 1 { continue }
+                let exists = try await connection.query("SELECT 1 FROM tokens WHERE id = \(id)", logger: logger).first(Int.self) != nil
+                throw exists ? StoreError.conflict("token \(id)") : StoreError.notFound("token \(id)")
             }
             for (tokenID, doc) in auditDocs {
                 try await connection.query("INSERT INTO audit (token_id, doc) VALUES (\(tokenID), \(doc)::jsonb)", logger: logger)
@@ -307,6 +313,15 @@ public final class PostgresStore: TokenStore {
         try await run("""
             INSERT INTO verifications (id, doc) VALUES (\(pending.id), \(try Self.doc(pending))::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc
             """)
+    }
+
+    public func replacePendingVerification(_ after: PendingVerification, before: PendingVerification) async throws -> Bool {
+        let rows = try await database.client.query("""
+            UPDATE verifications SET doc = \(try Self.doc(after))::jsonb
+            WHERE id = \(after.id) AND doc->>'state' = \(before.state.rawValue) AND (doc->>'attemptsLeft')::int = \(before.attemptsLeft)
+            RETURNING 1
+            """, logger: logger)
+        return try await Self.count(rows) == 1
     }
 
     public func pendingVerification(id: String) async throws -> PendingVerification? {

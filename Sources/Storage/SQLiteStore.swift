@@ -69,6 +69,12 @@ public final class SQLiteStore: TokenStore {
                 DROP TABLE idempotency;
                 """)
         }
+        migrator.registerMigration("v5: token versions") { db in
+            try db.execute(sql: """
+                ALTER TABLE tokens ADD COLUMN updated_ms INTEGER NOT NULL DEFAULT 0;
+                UPDATE tokens SET updated_ms = CAST(ROUND(json_extract(doc, '$.updatedAt')) AS INTEGER);
+                """)
+        }
         return migrator
     }
 
@@ -201,10 +207,10 @@ public final class SQLiteStore: TokenStore {
             try await pool.write { db in
                 try Self.upsertCard(db, card)
                 try db.execute(sql: """
-                    INSERT INTO tokens (id, number_fingerprint, card_id, issuer_id, wallet_id, device_id, country, status, doc)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO tokens (id, number_fingerprint, card_id, issuer_id, wallet_id, device_id, country, status, doc, updated_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [token.id, token.numberFingerprint, token.cardID, token.issuerID, token.walletID, token.deviceID,
-                                     token.country, token.status.rawValue, tokenDoc])
+                                     token.country, token.status.rawValue, tokenDoc, token.updatedAt.storeMilliseconds])
                 try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [audit.tokenID, auditDoc])
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
@@ -220,10 +226,10 @@ public final class SQLiteStore: TokenStore {
                     let token = item.token
                     try Self.upsertCard(db, item.card)
                     try db.execute(sql: """
-                        INSERT INTO tokens (id, number_fingerprint, card_id, issuer_id, wallet_id, device_id, country, status, doc)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO tokens (id, number_fingerprint, card_id, issuer_id, wallet_id, device_id, country, status, doc, updated_ms)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: [token.id, token.numberFingerprint, token.cardID, token.issuerID, token.walletID, token.deviceID,
-                                         token.country, token.status.rawValue, tokenDoc])
+                                         token.country, token.status.rawValue, tokenDoc, token.updatedAt.storeMilliseconds])
                     try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [item.audit.tokenID, auditDoc])
                 }
             }
@@ -248,13 +254,18 @@ public final class SQLiteStore: TokenStore {
         return try await all(Token.self, "SELECT doc FROM tokens \(whereSQL) ORDER BY rowid", StatementArguments(arguments))
     }
 
-    public func updateTokens(_ tokens: [Token], audit: [AuditEvent]) async throws {
-        let docs = try tokens.map { ($0, try Self.doc($0)) }
+    public func updateTokens(_ changes: [TokenChange], audit: [AuditEvent]) async throws {
+        let docs = try changes.map { ($0, try Self.doc($0.after)) }
         let auditDocs = try audit.map { ($0.tokenID, try Self.doc($0)) }
         try await pool.write { db in
-            for (token, doc) in docs {
-                try db.execute(sql: "UPDATE tokens SET status = ?, doc = ? WHERE id = ?", arguments: [token.status.rawValue, doc, token.id])
-                guard db.changesCount == 1 else { throw StoreError.notFound("token \(token.id)") }
+            for (change, doc) in docs {
+                let token = change.after
+                try db.execute(sql: "UPDATE tokens SET status = ?, doc = ?, updated_ms = ? WHERE id = ? AND updated_ms = ?",
+                               arguments: [token.status.rawValue, doc, token.updatedAt.storeMilliseconds, token.id,
+                                           change.before.updatedAt.storeMilliseconds])
+                if db.changesCount == 1 { continue }
+                let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE id = ?", arguments: [token.id]) ?? false
+                throw exists ? StoreError.conflict("token \(token.id)") : StoreError.notFound("token \(token.id)")
             }
             for (tokenID, doc) in auditDocs {
                 try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [tokenID, doc])
@@ -294,6 +305,17 @@ public final class SQLiteStore: TokenStore {
 
     public func savePendingVerification(_ pending: PendingVerification) async throws {
         try await put("INSERT OR REPLACE INTO verifications (id, doc) VALUES (?, ?)", [pending.id, try Self.doc(pending)])
+    }
+
+    public func replacePendingVerification(_ after: PendingVerification, before: PendingVerification) async throws -> Bool {
+        let doc = try Self.doc(after)
+        return try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE verifications SET doc = ?
+                WHERE id = ? AND json_extract(doc, '$.state') = ? AND json_extract(doc, '$.attemptsLeft') = ?
+                """, arguments: [doc, after.id, before.state.rawValue, before.attemptsLeft])
+            return db.changesCount == 1
+        }
     }
 
     public func pendingVerification(id: String) async throws -> PendingVerification? {

@@ -45,8 +45,10 @@ public protocol TokenStore: Sendable {
     func token(id: String) async throws -> Token?
     func token(numberFingerprint: String) async throws -> Token?
     func tokens(_ query: TokenQuery) async throws -> [Token]
-    /// Updates tokens and appends their audit events in one transaction.
-    func updateTokens(_ tokens: [Token], audit: [AuditEvent]) async throws
+    /// Updates tokens and appends their audit events in one transaction, each token only
+    /// if it is still as it was read (`before.updatedAt`): a change made in between, by
+    /// another request or node, is `StoreError.conflict` and nothing of the batch is written.
+    func updateTokens(_ changes: [TokenChange], audit: [AuditEvent]) async throws
     /// Replaces a card (renewal) and appends audit events in one transaction.
     func updateCard(_ card: VaultCard, previousFingerprint: String, audit: [AuditEvent]) async throws
     func audit(tokenID: String) async throws -> [AuditEvent]
@@ -57,6 +59,9 @@ public protocol TokenStore: Sendable {
 
     // One-time-code verifications.
     func savePendingVerification(_ pending: PendingVerification) async throws
+    /// Replaces a verification only if its state and attempts left are still those of
+    /// `before`. False when another request changed it first (and nothing is written).
+    func replacePendingVerification(_ after: PendingVerification, before: PendingVerification) async throws -> Bool
     func pendingVerification(id: String) async throws -> PendingVerification?
 
     // Idempotency of POSTs. A key is reserved before its request runs, so that of two
@@ -82,6 +87,18 @@ public enum IdempotencyReservation: Sendable, Equatable {
 
     /// How long a reservation without an answer blocks its key.
     public static let reservationLifetime: TimeInterval = 60
+}
+
+/// A token as it was read and as it is to be.
+public struct TokenChange: Sendable, Equatable {
+    public var before: Token
+    public var after: Token
+    public init(before: Token, after: Token) { self.before = before; self.after = after }
+}
+
+extension Date {
+    /// Milliseconds since 1970, as a token's version is compared in the store.
+    public var storeMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
 }
 
 public struct TokenQuery: Sendable, Equatable {
@@ -113,11 +130,14 @@ public struct StoredResponse: Codable, Sendable, Equatable {
 public enum StoreError: Error, Equatable, CustomStringConvertible {
     case duplicate(String)
     case notFound(String)
+    /// Changed by someone else since it was read.
+    case conflict(String)
 
     public var description: String {
         switch self {
         case .duplicate(let what): "already exists: \(what)"
         case .notFound(let what): "not found: \(what)"
+        case .conflict(let what): "changed meanwhile: \(what)"
         }
     }
 }

@@ -134,6 +134,10 @@ public final class TokenService: Sendable {
     /// suspends its active tokens in the network's name; lifting the suspension
     /// resumes exactly those.
     public func setMarketState(country: String, state: Market.State, reason: String?) async throws -> Market {
+        try await retryingOnConflict { try await self.setMarketStateOnce(country: country, state: state, reason: reason) }
+    }
+
+    func setMarketStateOnce(country: String, state: Market.State, reason: String?) async throws -> Market {
         guard var market = try await store.market(country: country) else { throw TokenServiceError.notFound("market \(country)") }
         if state == .suspended, (reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw TokenServiceError.invalid(field: "reason", reason: "a suspension needs a reason that cardholders will be told")
@@ -143,32 +147,34 @@ public final class TokenService: Sendable {
         market.reason = state == .suspended ? reason : nil
         let at = now()
         let network = Participant.network.actor
-        var changed: [Token] = []
+        var changed: [TokenChange] = []
         var events: [AuditEvent] = []
         if state == .suspended && previous != .suspended {
             for var token in try await store.tokens(TokenQuery(country: country, status: .active)) {
+                let before = token
                 token.status = .suspended
                 token.suspendedBy = network
                 token.suspensionReason = "market suspended: \(reason ?? "")"
-                token.updatedAt = at
-                changed.append(token)
+                token.updatedAt = Self.version(at, after: before.updatedAt)
+                changed.append(TokenChange(before: before, after: token))
                 events.append(AuditEvent(tokenID: token.id, at: at, actor: network, event: "suspend", from: .active, to: .suspended, reason: token.suspensionReason))
             }
         } else if previous == .suspended && state != .suspended {
             for var token in try await store.tokens(TokenQuery(country: country, status: .suspended))
             where token.suspendedBy?.kind == .network && token.suspensionReason?.hasPrefix("market suspended") == true {
+                let before = token
                 token.status = .active
                 token.suspendedBy = nil
                 token.suspensionReason = nil
-                token.updatedAt = at
-                changed.append(token)
+                token.updatedAt = Self.version(at, after: before.updatedAt)
+                changed.append(TokenChange(before: before, after: token))
                 events.append(AuditEvent(tokenID: token.id, at: at, actor: network, event: "resume", from: .suspended, to: .active, reason: "market \(state.rawValue)"))
             }
         }
-        try await store.saveMarket(market)
         if !changed.isEmpty { try await store.updateTokens(changed, audit: events) }
+        try await store.saveMarket(market)
         readCache.clear()
-        for token in changed { await notify(token, event: token.status == .active ? "resumed" : "suspended") }
+        for token in changed.map(\.after) { await notify(token, event: token.status == .active ? "resumed" : "suspended") }
         return market
     }
 
@@ -208,25 +214,30 @@ public final class TokenService: Sendable {
     /// The cardholder lost the device: every token on it is suspended at once, in one
     /// transaction, in the wallet's name (so the cardholder or issuer can resume).
     public func reportLost(deviceID: String, walletID: String) async throws -> [Token] {
+        try await retryingOnConflict { try await self.reportLostOnce(deviceID: deviceID, walletID: walletID) }
+    }
+
+    func reportLostOnce(deviceID: String, walletID: String) async throws -> [Token] {
         var device = try await device(id: deviceID, for: .wallet(walletID))
         device.lost = true
         try await store.saveDevice(device)
         let at = now()
         let actor = Participant.wallet(walletID).actor
-        var changed: [Token] = []
+        var changed: [TokenChange] = []
         var events: [AuditEvent] = []
         for var token in try await store.tokens(TokenQuery(deviceID: deviceID, status: .active)) {
+            let before = token
             token.status = .suspended
             token.suspendedBy = actor
             token.suspensionReason = "device reported lost"
-            token.updatedAt = at
-            changed.append(token)
+            token.updatedAt = Self.version(at, after: before.updatedAt)
+            changed.append(TokenChange(before: before, after: token))
             events.append(AuditEvent(tokenID: token.id, at: at, actor: actor, event: "suspend", from: .active, to: .suspended, reason: "device reported lost"))
         }
         if !changed.isEmpty { try await store.updateTokens(changed, audit: events) }
         readCache.clear()
-        for token in changed { await notify(token, event: "suspended") }
-        return changed
+        for token in changed.map(\.after) { await notify(token, event: "suspended") }
+        return changed.map(\.after)
     }
 
     // MARK: Enrollment
@@ -332,18 +343,41 @@ public final class TokenService: Sendable {
         case .failed, .expired: throw TokenServiceError.verificationFailed(reason: "this verification has ended; add the card again", attemptsLeft: 0)
         case .pending: break
         }
+        let read = pending
         if now() > pending.expiresAt {
             pending.state = .expired
-            try await store.savePendingVerification(pending)
+            _ = try await store.replacePendingVerification(pending, before: read)
             throw TokenServiceError.verificationFailed(reason: "the code has expired; add the card again", attemptsLeft: 0)
         }
+        // Every attempt is a conditional write on the attempts left as read, so requests at
+        // once (on any node) can neither guess more than the attempts nor both succeed.
         guard constantTimeEquals(Self.codeHash(pending.id, code), pending.codeHash) else {
             pending.attemptsLeft -= 1
             if pending.attemptsLeft <= 0 { pending.state = .failed }
-            try await store.savePendingVerification(pending)
+            guard try await store.replacePendingVerification(pending, before: read) else {
+                return try await verify(verificationID: verificationID, walletID: walletID, code: code)
+            }
             throw TokenServiceError.verificationFailed(reason: pending.attemptsLeft > 0 ? "wrong code" : "wrong code; no attempts left",
                                                        attemptsLeft: pending.attemptsLeft)
         }
+        pending.state = .approved
+        guard try await store.replacePendingVerification(pending, before: read) else {
+            return try await verify(verificationID: verificationID, walletID: walletID, code: code)
+        }
+        do {
+            return try await completeVerification(pending, walletID: walletID)
+        } catch {
+            // The token was not made: the verification may be completed again.
+            var reopened = pending
+            reopened.state = .pending
+            _ = try? await store.replacePendingVerification(reopened, before: pending)
+            throw error
+        }
+    }
+
+    func completeVerification(_ verified: PendingVerification, walletID: String) async throws -> (Token, SealedProvisioning) {
+        var pending = verified
+        let verificationID = pending.id
         guard let card = try await store.card(id: pending.cardID), let issuer = try await store.issuer(id: pending.issuerID),
               let wallet = try await store.wallet(id: walletID) else {
             throw TokenServiceError.notFound("card for verification \(verificationID)")
@@ -352,10 +386,29 @@ public final class TokenService: Sendable {
         guard !device.lost else { throw TokenServiceError.ineligible(code: "device_lost", reason: "the device was reported lost") }
         let (token, sealed) = try await createToken(card: card, issuer: issuer, wallet: wallet, device: device,
                                                     actor: Participant.wallet(walletID).actor, path: "yellow")
-        pending.state = .approved
         pending.tokenID = token.id
         try await store.savePendingVerification(pending)
         return (token, sealed)
+    }
+
+    /// A token's next `updatedAt`: now, but always later than the one it replaces, since
+    /// it is the version that conditional updates compare.
+    static func version(_ now: Date, after previous: Date) -> Date {
+        let next = previous.storeMilliseconds + 1
+        return now.storeMilliseconds >= next ? now : Date(timeIntervalSince1970: Double(next) / 1000)
+    }
+
+    /// Runs `operation` again (from its reads) when another request changed what it read;
+    /// a conflict that persists is a 409.
+    func retryingOnConflict<T: Sendable>(_ operation: () async throws -> T) async throws -> T {
+        for attempt in 0..<8 {
+            do { return try await operation() } catch StoreError.conflict {
+                readCache.clear()
+                // Contenders spread out (random, growing) so that one of them wins each round.
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...(500 << attempt))))
+            }
+        }
+        throw TokenServiceError.conflict("changed by another request at the same time; try again")
     }
 
     static func codeHash(_ id: String, _ code: String) -> String { Hex.encode(Array(SHA256.hash(data: Array("\(id):\(code)".utf8)))) }
@@ -507,14 +560,20 @@ public final class TokenService: Sendable {
 
     /// The device asks for the next batch of single-use keys.
     public func replenish(tokenID: String, walletID: String) async throws -> SealedProvisioning {
+        try await retryingOnConflict { try await self.replenishOnce(tokenID: tokenID, walletID: walletID) }
+    }
+
+    func replenishOnce(tokenID: String, walletID: String) async throws -> SealedProvisioning {
         var token = try await token(id: tokenID, for: .wallet(walletID))
+        let before = token
         guard token.status == .active else { throw TokenServiceError.conflict("token is \(token.status.rawValue); keys are only given to active tokens") }
         let device = try await device(id: token.deviceID, for: .wallet(walletID))
         guard Int(token.nextATC) + Self.keyBatchSize <= Int(UInt16.max) else { throw TokenServiceError.conflict("the token's ATC range is used up") }
         let first = token.nextATC
         token.nextATC = first + UInt16(Self.keyBatchSize)
-        token.updatedAt = now()
-        try await store.updateTokens([token], audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: Participant.wallet(walletID).actor,
+        token.updatedAt = Self.version(now(), after: before.updatedAt)
+        // Conditional on the token as read: two replenishments at once never hand out one ATC range twice.
+        try await store.updateTokens([TokenChange(before: before, after: token)], audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: Participant.wallet(walletID).actor,
                                                                  event: "replenish", from: nil, to: nil, reason: "keys for ATC \(first)…\(token.nextATC - 1)")])
         readCache.clear()
         return try seal(token: token, number: try tokenNumber(token), imk: try await issuerMasterKey(token.issuerID), firstATC: first, device: device)
@@ -567,7 +626,12 @@ public final class TokenService: Sendable {
     }
 
     public func change(tokenID: String, action: LifecycleAction, by participant: Participant, reason: String?) async throws -> Token {
+        try await retryingOnConflict { try await self.changeOnce(tokenID: tokenID, action: action, by: participant, reason: reason) }
+    }
+
+    func changeOnce(tokenID: String, action: LifecycleAction, by participant: Participant, reason: String?) async throws -> Token {
         var token = try await token(id: tokenID, for: participant)
+        let before = token
         if let reason, reason.count > 200 { throw TokenServiceError.invalid(field: "reason", reason: "at most 200 characters") }
         let actor = participant.actor
         let from = token.status
@@ -596,8 +660,8 @@ public final class TokenService: Sendable {
         case (.delete, _):
             token.status = .deleted
         }
-        token.updatedAt = now()
-        try await store.updateTokens([token], audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: actor, event: action.rawValue,
+        token.updatedAt = Self.version(now(), after: before.updatedAt)
+        try await store.updateTokens([TokenChange(before: before, after: token)], audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: actor, event: action.rawValue,
                                                                  from: from, to: token.status, reason: reason)])
         readCache.clear()
         await notify(token, event: action.rawValue == "delete" ? "deleted" : action == .suspend ? "suspended" : "resumed")
@@ -657,7 +721,13 @@ public final class TokenService: Sendable {
     /// re-derived here from the issuer master key: the keys never leave the token service.
     /// Only ATCs whose keys were delivered to the device can verify.
     public func verifyCryptogram(token: Token, atc: ApplicationTransactionCounter, data: [UInt8], arqc: [UInt8]) async throws -> Bool {
-        guard atc.value >= 1, atc.value < token.nextATC else { return false }
+        var delivered = token.nextATC
+        if atc.value >= delivered, let fresh = try await store.token(id: token.id) {
+            // Keys replenished (perhaps through another node) since this token was cached.
+            readCache.put(fresh, now: now())
+            delivered = fresh.nextATC
+        }
+        guard atc.value >= 1, atc.value < delivered else { return false }
         let sk = try await sessionKey(token: token, atc: atc)
         return ApplicationCryptogram.verify(arqc, sessionKey: sk, data: data)
     }

@@ -131,19 +131,32 @@ import Testing
         #expect(try await store.tokens(TokenQuery(walletID: "w1", deviceID: "d2")).map(\.id) == ["tok_2"])
         #expect(try await store.tokens(TokenQuery(country: "BY", status: .active)).map(\.id) == ["tok_3"])
 
-        var suspended = try #require(try await store.token(id: "tok_1"))
+        let read = try #require(try await store.token(id: "tok_1"))
+        var suspended = read
         suspended.status = .suspended
         suspended.suspendedBy = Actor(kind: .issuer, id: "bank")
-        try await store.updateTokens([suspended], audit: [Self.audit("tok_1", "suspend")])
-        #expect(try await store.token(id: "tok_1")?.status == .suspended)
+        suspended.updatedAt = Self.at + 1
+        try await store.updateTokens([TokenChange(before: read, after: suspended)], audit: [Self.audit("tok_1", "suspend")])
+        #expect(try await store.token(id: "tok_1") == suspended)
         #expect(try await store.tokens(TokenQuery(status: .suspended)).map(\.id) == ["tok_1"])
         #expect(try await store.audit(tokenID: "tok_1").map(\.event) == ["provision", "suspend"])
+
+        // Written from a stale read (another node changed it meanwhile): refused, nothing written.
+        var resumed = read
+        resumed.updatedAt = Self.at + 2
+        await #expect(throws: StoreError.conflict("token tok_1")) {
+            try await s.openAnother().updateTokens([TokenChange(before: read, after: resumed)], audit: [Self.audit("tok_1", "resume")])
+        }
+        #expect(try await store.token(id: "tok_1")?.status == .suspended)
 
         // One unknown token in the batch: nothing of the batch is written.
         var deleted = suspended
         deleted.status = .deleted
+        deleted.updatedAt = Self.at + 3
+        let unknown = Self.token(404, card: 1)
         await #expect(throws: StoreError.notFound("token tok_404")) {
-            try await store.updateTokens([deleted, Self.token(404, card: 1)], audit: [Self.audit("tok_1", "delete")])
+            try await store.updateTokens([TokenChange(before: suspended, after: deleted), TokenChange(before: unknown, after: unknown)],
+                                         audit: [Self.audit("tok_1", "delete")])
         }
         #expect(try await store.token(id: "tok_1")?.status == .suspended)
         #expect(try await store.audit(tokenID: "tok_1").count == 2)
@@ -174,6 +187,24 @@ import Testing
         failed.state = .failed
         try await store.savePendingVerification(failed)
         #expect(try await store.pendingVerification(id: "v1") == failed)
+
+        // An attempt is a conditional write: of two made from the same read, one counts.
+        let fresh = PendingVerification(id: "v2", walletID: "w1", deviceID: "d1", cardID: "card_1", issuerID: "bank", codeHash: "h", method: "sms-1",
+                                        attemptsLeft: 3, expiresAt: Self.at, state: .pending)
+        try await store.savePendingVerification(fresh)
+        var wrongGuess = fresh
+        wrongGuess.attemptsLeft = 2
+        var rightGuess = fresh
+        rightGuess.state = .approved
+        let (wrong, right) = (wrongGuess, rightGuess)
+        let other = try await s.openAnother()
+        let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await store.replacePendingVerification(wrong, before: fresh) }
+            group.addTask { try await other.replacePendingVerification(right, before: fresh) }
+            return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(wins == 1)
+        #expect([wrong, right].contains(try await store.pendingVerification(id: "v2")))
     }
 
     /// The heart of several nodes: an ATC is accepted once, whoever asks and however

@@ -48,6 +48,38 @@ import Wallet
         #expect(received.keys.count == TokenService.keyBatchSize)
     }
 
+    /// Two nodes replenishing one token at the same moment: each hands out its own ATC
+    /// range (a conditional write on the token as read; the loser reads again).
+    @Test(arguments: Backend.available)
+    func replenishmentsAtOnceHandOutDisjointRanges(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let master = MasterKey.generate()
+        let a = TokenService(store: s.store, vault: try await TokenService.openVault(master: master, store: s.store), issuerHost: GreenIssuer())
+        try await a.seedDefaults()
+        try await a.createWallet(Wallet(id: "wallet-1", name: "W", tokenRequestorID: "40010075001"))
+        try await a.onboardIssuer(Issuer(id: "bank", name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"],
+                                         tokenRanges: ["22017199"], enabledWallets: ["wallet-1"], hostURL: "http://127.0.0.1:1"))
+        let other = try await s.openAnother()
+        let b = TokenService(store: other, vault: try await TokenService.openVault(master: master, store: other), issuerHost: GreenIssuer())
+        var phone = DeviceWallet(modelID: "samsung-galaxy-s24", osVersion: "14", country: "RU")
+        let device = try await a.registerDevice(walletID: "wallet-1", modelID: phone.modelID, osVersion: "14", country: "RU", publicKey: try phone.publicKey)
+        phone.deviceID = device.id
+        guard case .approved(let token, _) = try await a.enroll(walletID: "wallet-1", .init(deviceID: device.id, pan: cardNumber("220070", seed: 9),
+                                                                                            expiry: "12/29", cvv2: nil, riskScore: 0)) else {
+            Issue.record("not approved"); return
+        }
+        let sealed = try await withThrowingTaskGroup(of: SealedProvisioning.self) { group in
+            for i in 0..<6 { group.addTask { try await (i % 2 == 0 ? a : b).replenish(tokenID: token.id, walletID: "wallet-1") } }
+            return try await group.reduce(into: [SealedProvisioning]()) { $0.append($1) }
+        }
+        // The device keeps what each provisioning gave it: six ranges of ten, none shared.
+        for s in sealed { _ = try phone.receive(s) }
+        let atcs = try #require(phone.tokens.first { $0.tokenID == token.id }).keys.map(\.atc)
+        #expect(Set(atcs).count == 6 * TokenService.keyBatchSize, "no ATC handed out twice")
+        #expect(try await a.token(id: token.id, for: .wallet("wallet-1")).nextATC == UInt16(1 + 7 * TokenService.keyBatchSize))
+    }
+
     /// Who may resume whose suspension, as one table.
     @Test(arguments: [
         (Actor.Kind.wallet, Actor.Kind.wallet, true), (.wallet, .issuer, false), (.wallet, .network, false),
