@@ -55,7 +55,8 @@ struct TwoNodeTests {
         let device = try await call("POST", a.api + "/v1/devices", walletKey, [
             "modelID": "samsung-galaxy-s24", "osVersion": "14", "country": "RU", "publicKey": try phone.publicKey,
         ], nil, [:])
-        phone.deviceID = try #require(device.string("id"))
+        let deviceID = try #require(device.string("id"))
+        phone.deviceID = deviceID
         let enrolled = try await call("POST", a.api + "/v1/enrollments", walletKey, [
             "deviceID": phone.deviceID!, "pan": pan, "expiry": "12/29", "cvv2": "123",
         ], nil, [:])
@@ -172,7 +173,7 @@ final class ServeProcess: @unchecked Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
         process.standardOutput = out
-        FileManager.default.createFile(atPath: directory + "/serve.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/serve.log", contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/serve.log"))
         try process.run()
         // Its banner, read on a thread of its own (blocking reads stay off the pool).
