@@ -177,33 +177,39 @@ public struct PostgresBankStore: BankStore {
                 """, logger: logger)
             guard let doc = try await accountRows.first(String.self) else { return nil }
             let account = try Self.decode(Account.self, doc)
-            if let previous = try await connection.query("SELECT doc::text FROM decisions WHERE bank_id = \(bankID) AND reference = \(reference)",
-                                                         logger: logger).first(String.self) {
-                return try Self.decode(AuthorizationDecision.self, previous)
-            }
-            var totals = HeldTotals(held: 0, heldToday: 0, cashToday: 0)
-            let sums = try await connection.query("""
-                SELECT COALESCE(SUM(amount), 0)::bigint,
+            // One statement, so one snapshot, taken after the lock: the decision already
+            // made for the reference, or what the account holds.
+            let state = try await connection.query("""
+                SELECT (SELECT doc::text FROM decisions WHERE bank_id = \(bankID) AND reference = \(reference)),
+                       COALESCE(SUM(amount), 0)::bigint,
                        COALESCE(SUM(amount) FILTER (WHERE at >= \(dayStart)), 0)::bigint,
                        COALESCE(SUM(amount) FILTER (WHERE at >= \(dayStart) AND type = '01'), 0)::bigint
                 FROM holds WHERE bank_id = \(bankID) AND account_id = \(account.id) AND state = 'held'
                 """, logger: logger)
-            for try await (held, today, cash) in sums.decode((Int64, Int64, Int64).self) {
+            var previous: String?
+            var totals = HeldTotals(held: 0, heldToday: 0, cashToday: 0)
+            for try await (decided, held, today, cash) in state.decode((String?, Int64, Int64, Int64).self) {
+                previous = decided
                 totals = HeldTotals(held: held, heldToday: today, cashToday: cash)
             }
+            if let previous { return try Self.decode(AuthorizationDecision.self, previous) }
             let (decision, hold) = decide(account, totals)
+            let decisionDoc = try Self.doc(decision)
             if let hold {
+                // The hold, its ledger entry and the decision in one statement.
                 try await connection.query("""
-                    INSERT INTO holds (bank_id, reference, account_id, amount, type, state, at)
-                    VALUES (\(bankID), \(reference), \(account.id), \(hold.amountMinor), \(hold.transactionType), 'held', \(hold.at))
+                    WITH hold AS (
+                        INSERT INTO holds (bank_id, reference, account_id, amount, type, state, at)
+                        VALUES (\(bankID), \(reference), \(account.id), \(hold.amountMinor), \(hold.transactionType), 'held', \(hold.at))),
+                    entry AS (
+                        INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at)
+                        VALUES (\(bankID), \(account.id), \(reference), 'hold', \(-hold.amountMinor), \(hold.at)))
+                    INSERT INTO decisions (bank_id, reference, doc) VALUES (\(bankID), \(reference), \(decisionDoc)::jsonb)
                     """, logger: logger)
-                try await connection.query("""
-                    INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at)
-                    VALUES (\(bankID), \(account.id), \(reference), 'hold', \(-hold.amountMinor), \(hold.at))
-                    """, logger: logger)
+            } else {
+                try await connection.query("INSERT INTO decisions (bank_id, reference, doc) VALUES (\(bankID), \(reference), \(decisionDoc)::jsonb)",
+                                           logger: logger)
             }
-            try await connection.query("INSERT INTO decisions (bank_id, reference, doc) VALUES (\(bankID), \(reference), \(try Self.doc(decision))::jsonb)",
-                                       logger: logger)
             return decision
         }
     }

@@ -85,6 +85,34 @@ import Wallet
         let bad = try await harness.api("POST", "/v1/enrollments", key: s.walletKey, json: body, headers: ["Idempotency-Key": String(repeating: "k", count: 300)])
         #expect(bad.status == 400)
     }
+
+    /// The same request with one key sent eight times at once runs once: the others get
+    /// 409 "in progress" or, if they come after it finished, the replayed answer.
+    @Test func simultaneousRequestsWithOneKeyRunOnce() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        let phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
+        let body: [String: Any] = ["deviceID": phone.deviceID!, "pan": s.pan, "expiry": "12/29", "cvv2": "123"]
+        let json = try JSONSerialization.data(withJSONObject: body)
+        let answers = try await withThrowingTaskGroup(of: (Int, String?, String?).self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    let a = try await harness.api("POST", "/v1/enrollments", key: s.walletKey, raw: String(decoding: json, as: UTF8.self),
+                                                  headers: ["Idempotency-Key": "add-card-at-once"])
+                    return (a.status, a.string("type"), a.headers["idempotent-replayed"])
+                }
+            }
+            return try await group.reduce(into: [(Int, String?, String?)]()) { $0.append($1) }
+        }
+        let ran = answers.filter { $0.0 == 201 && $0.2 == nil }
+        #expect(ran.count == 1, "\(answers)")
+        for (status, type, replayed) in answers where !(status == 201 && replayed == nil) {
+            #expect((status == 201 && replayed == "true") || (status == 409 && type == "https://passway.dev/problems/idempotency-key-in-progress"),
+                    "\(status) \(type ?? "-")")
+        }
+        #expect(try await harness.api("GET", "/v1/tokens", key: s.walletKey).array.count == 1)
+    }
 }
 
 /// The OpenAPI document is the contract: it must describe exactly the routes served.
