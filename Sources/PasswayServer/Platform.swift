@@ -89,7 +89,29 @@ public enum Platform {
     /// listeners accept connections.
     public static func run(_ config: PlatformConfiguration, onReady: @escaping @Sendable (PlatformInfo) async -> Void) async throws {
         let logger = config.logger
-        var notices: [String] = []
+        let notices: [String] = []
+        // A database that cannot be used stops the start before anything is written here.
+        var postgres: (tokens: PostgresStore, banks: PostgresIssuerHost)?
+        if let url = try config.postgresURL() {
+            let tokens = try await PostgresStore(url: url, logger: logger)
+            do { postgres = (tokens, try await PostgresIssuerHost(url: url, logger: logger)) } catch { await tokens.close(); throw error }
+        }
+        let closeDatabases: @Sendable () async -> Void = { [postgres] in
+            await postgres?.tokens.close(); await postgres?.banks.close()
+        }
+        do {
+            try await run(config, postgres: postgres, notices: notices, onReady: onReady)
+        } catch {
+            await closeDatabases()
+            throw error
+        }
+        await closeDatabases()
+    }
+
+    static func run(_ config: PlatformConfiguration, postgres: (tokens: PostgresStore, banks: PostgresIssuerHost)?, notices: [String],
+                    onReady: @escaping @Sendable (PlatformInfo) async -> Void) async throws {
+        let logger = config.logger
+        var notices = notices
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
 
         let (master, origin) = try MasterKeySource.load(environment: config.environment, keyFile: config.masterKeyFile)
@@ -103,15 +125,10 @@ public enum Platform {
         let store: any TokenStore & AuthorizationJournal
         let registry: BankRegistry
         let database: String
-        var closeDatabases: @Sendable () async -> Void = {}
-        if let url = try config.postgresURL() {
-            let tokens = try await PostgresStore(url: url, logger: logger)
-            let banks: PostgresIssuerHost
-            do { banks = try await PostgresIssuerHost(url: url, logger: logger) } catch { await tokens.close(); throw error }
-            store = tokens
-            registry = BankRegistry(postgres: banks, master: issuerMaster)
-            database = "PostgreSQL \(url) (schemas passway, issuer_host)"
-            closeDatabases = { await tokens.close(); await banks.close() }
+        if let postgres {
+            store = postgres.tokens
+            registry = BankRegistry(postgres: postgres.banks, master: issuerMaster)
+            database = "PostgreSQL \(postgres.tokens.database.url) (schemas passway, issuer_host)"
         } else {
             store = try SQLiteStore(path: config.databasePath)
             registry = BankRegistry(directory: config.issuerHostDirectory, master: issuerMaster)
@@ -173,10 +190,10 @@ public enum Platform {
         do {
             try await group.run()
         } catch {
-            await network.close(); await issuerHostISO.close(); await links.close(); await closeDatabases()
+            await network.close(); await issuerHostISO.close(); await links.close()
             throw error
         }
-        await network.close(); await issuerHostISO.close(); await links.close(); await closeDatabases()
+        await network.close(); await issuerHostISO.close(); await links.close()
     }
 
     /// The operator's key: kept in `operator.key` (owner-only); a new one is issued when

@@ -105,6 +105,7 @@ public final class PostgresPool: Sendable {
     /// Opens a pool and checks that the server answers (a clear error when it does not).
     public init(url: PostgresURL, schema: String, maximumConnections: Int = 16, logger: Logger) async throws {
         guard Self.isPlainName(schema) else { throw PostgresURLError("schema \(schema): lower-case letters, digits and _, up to 63") }
+        try await Self.probe(url)
         var config = url.configuration(searchPath: schema)
         config.options.maximumConnections = maximumConnections
         let client = PostgresClient(configuration: config, backgroundLogger: logger)
@@ -126,6 +127,30 @@ public final class PostgresPool: Sendable {
             runner.cancel()
             await runner.value
             throw PostgresUnavailable(url: url, reason: Self.reason(error))
+        }
+    }
+
+    /// One connection, opened and closed, before any pool: a server that is down or
+    /// refuses us is one clear line at once, not a minute of retries.
+    static func probe(_ url: PostgresURL) async throws {
+        let config: PostgresConnection.Configuration
+        do {
+            if let socketDirectory = url.socketDirectory {
+                config = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(url.port)", username: url.user, password: url.password, database: url.database)
+            } else {
+                config = .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
+                               tls: url.requireTLS ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
+            }
+        } catch {
+            throw PostgresUnavailable(url: url, reason: "TLS: \(error)")
+        }
+        var quiet = Logger(label: "passway-postgres-probe")
+        quiet.logLevel = .critical
+        do {
+            let connection = try await PostgresConnection.connect(configuration: config, id: 0, logger: quiet)
+            try? await connection.close()
+        } catch {
+            throw PostgresUnavailable(url: url, reason: reason(error))
         }
     }
 
@@ -177,6 +202,7 @@ public final class PostgresPool: Sendable {
     static func reason(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] { return message }
+            if let underlying = error.underlying { return "\(underlying)" }
             return "\(error.code)"
         }
         return "\(error)"

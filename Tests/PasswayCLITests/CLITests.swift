@@ -42,6 +42,21 @@ import TestSupport
         #expect(!r.stderr.contains("0123456789ABCDEF"))
     }
 
+    /// A database that cannot be used: one line naming it and why, a non-zero exit, and
+    /// nothing written (not even the data directory and its key files).
+    @Test func serveWithADatabaseItCannotUseSaysSoAndWritesNothing() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passway-cli-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for (url, says) in [("postgres://passway@127.0.0.1:1/passway", "cannot use PostgreSQL at postgres://passway@127.0.0.1:1/passway"),
+                            ("mysql://passway@127.0.0.1/passway", "--database: a database URL starts postgres://")] {
+            let r = try passway("serve", "--database", url, "--data-dir", directory, "--port", "0", "--issuer-host-port", "0",
+                                "--network-port", "0", "--issuer-host-iso-port", "0")
+            #expect(r.status != 0)
+            #expect(r.stderr.split(separator: "\n").first?.contains(says) == true, "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: directory))
+        }
+    }
+
     @Test func iso8583EncodeThenDecodeByHexAndByRawStandardInput() throws {
         let json = #"{"t": "0100", "2": "4111111111111111", "3": "000000", "4": "000000012345", "55": "9F360200019F2701809F2608A1B2C3D4E5F60718"}"#
         let encoded = try passway("iso8583", "encode", json)
