@@ -357,7 +357,18 @@ public final class AuthorizationPipeline: Sendable {
         }
         let entry: JournalEntry
         do {
-            guard let found = try await journal.entry(original) else { return network(ResponseCode.originalNotFound.rawValue, "original not found") }
+            var found = try await journal.entry(original)
+            if found == nil, try await journal.isPending(original) {
+                // The original is still being decided (here or on another node): its answer
+                // says what to reverse. An acquirer that timed out first reverses at once.
+                logger.notice("reversal of an authorization in progress: waiting for its answer", metadata: ["original": "\(original)"])
+                found = try await awaitAnswer(original)
+                if found == nil {
+                    // Never answered (its node died): the issuer releases a hold if it placed one.
+                    return await reverseAtIssuer(request, expectedTokenID: nil, issuerID: nil, reason: "original never answered: reversed at the issuer")
+                }
+            }
+            guard let found else { return network(ResponseCode.originalNotFound.rawValue, "original not found") }
             entry = found
         } catch {
             return network(ResponseCode.systemMalfunction.rawValue, "journal unavailable")
@@ -365,10 +376,18 @@ public final class AuthorizationPipeline: Sendable {
         guard entry.responseCode == ResponseCode.approved.rawValue, entry.decidedBy == "issuer", let issuerID = entry.issuerID else {
             return network(ResponseCode.approved.rawValue, "original was not approved: nothing to reverse", entry: entry)
         }
-        // The token of the reversal must be the original's.
-        guard let number = try? PAN(unchecked: request.string(2)!), let token = try? await tokens.token(number: number), token.id == entry.tokenID,
-              let (pan, card) = try? await tokens.detokenizeCard(token), let issuer = try? await directory.issuer(id: issuerID) else {
-            return network(ResponseCode.originalNotFound.rawValue, "the reversal's card does not match the original", entry: entry)
+        return await reverseAtIssuer(request, expectedTokenID: entry.tokenID, issuerID: issuerID, reason: "reversed")
+    }
+
+    /// Sends the reversal on to the issuer of the reversal's token (the original's, when
+    /// known: `expectedTokenID`), with the card number in place of the token.
+    func reverseAtIssuer(_ request: Message, expectedTokenID: String?, issuerID: String?, reason: String) async -> Outcome {
+        guard let number = try? PAN(unchecked: request.string(2)!), let token = try? await tokens.token(number: number),
+              expectedTokenID == nil || token.id == expectedTokenID,
+              let (pan, card) = try? await tokens.detokenizeCard(token), let issuer = try? await directory.issuer(id: issuerID ?? token.issuerID) else {
+            return Outcome(answer: Self.answer(to: request, code: ResponseCode.originalNotFound.rawValue), decidedBy: "network",
+                           reason: "the reversal's card does not match the original", maskedToken: PAN.mask(request.string(2)!), tokenID: nil,
+                           issuerID: issuerID, maskedPAN: nil)
         }
         var toIssuer = Message(mti: request.mti)
         for f in [3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 90] where request[f] != nil { toIssuer[f] = request[f] }
@@ -377,7 +396,7 @@ public final class AuthorizationPipeline: Sendable {
         do {
             let answer = try await links.send(toIssuer, to: issuer)
             let code = answer.string(39) ?? ResponseCode.systemMalfunction.rawValue
-            return Outcome(answer: Self.answer(to: request, code: code), decidedBy: "issuer", reason: code == "00" ? "reversed" : "issuer refused the reversal",
+            return Outcome(answer: Self.answer(to: request, code: code), decidedBy: "issuer", reason: code == "00" ? reason : "issuer refused the reversal",
                            maskedToken: token.maskedNumber, tokenID: token.id, issuerID: issuer.id, maskedPAN: card.maskedPAN)
         } catch {
             return Outcome(answer: Self.answer(to: request, code: ResponseCode.issuerUnavailable.rawValue), decidedBy: "timeout", reason: "\(error)",

@@ -59,6 +59,8 @@ public protocol AuthorizationJournal: Sendable {
     func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim
     func complete(_ entry: JournalEntry) async throws
     func entry(_ key: AuthorizationKey) async throws -> JournalEntry?
+    /// Claimed and not answered (yet, or ever: its node may have died).
+    func isPending(_ key: AuthorizationKey) async throws -> Bool
 }
 
 public enum JournalClaim: Sendable, Equatable {

@@ -388,6 +388,10 @@ extension PostgresStore: AuthorizationJournal {
     public func entry(_ key: AuthorizationKey) async throws -> JournalEntry? {
         try await one(JournalEntry.self, "SELECT doc::text FROM journal WHERE key = \(key.description)")
     }
+
+    public func isPending(_ key: AuthorizationKey) async throws -> Bool {
+        try await database.client.query("SELECT 1 FROM journal WHERE key = \(key.description) AND doc IS NULL", logger: logger).first(Int.self) != nil
+    }
 }
 
 // MARK: Prepared statements of the authorization path

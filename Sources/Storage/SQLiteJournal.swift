@@ -36,4 +36,10 @@ extension SQLiteStore: AuthorizationJournal {
             try String.fetchOne(db, sql: "SELECT doc FROM journal WHERE key = ?", arguments: [key.description]).map { try Self.value(JournalEntry.self, $0)! }
         }
     }
+
+    public func isPending(_ key: AuthorizationKey) async throws -> Bool {
+        try await pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT 1 FROM journal WHERE key = ? AND doc IS NULL", arguments: [key.description]) ?? false
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import EMV
 import Foundation
+import GRDB
 import ISO8583
 import ISO8583Transport
 import Logging
@@ -224,6 +225,71 @@ import Wallet
         await shop.close()
     }
 
+    /// The acquirer gives up first and reverses while the issuer is still deciding: the
+    /// reversal waits for the original's answer and then reverses what was approved.
+    @Test func reversalOfAnAuthorizationStillInProgressWaitsForIt() async throws {
+        let (reversals, received) = AsyncStream.makeStream(of: Message.self)
+        let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
+        let gate = Gate()
+        let issuer = try await ISO8583Server.start(.init(port: 0, name: "deliberate-issuer"), logger: Logger(label: "deliberate", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                   overloaded: { _ in nil }, handler: { m in
+            var a = Message(mti: m.mti == "0400" ? "0410" : "0110")
+            for f in [2, 3, 4, 7, 11, 32, 37, 41] { a[f] = m[f] }
+            a.set(39, "00")
+            if m.mti == "0400" { received.yield(m); return a }
+            arrived.yield(())
+            await gate.wait()   // decides only when the test says so
+            a.set(38, "654321")
+            return a
+        })
+        var shop = try await Shop.open {
+            $0.issuerTimeoutMilliseconds = 10_000
+            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(issuer.port)"]
+        }
+        let (request, _) = try shop.read(amount: 1_000)
+        let (pos, network, logs) = (shop.pos, shop.network, shop.harness.logs)
+        async let original = pos.send(request)
+        var arrival = arrivals.makeAsyncIterator()
+        #expect(await arrival.next() != nil, "the issuer has the authorization")
+        async let reversal = network.send(Self.reversal(of: request, stan: "900011"))
+        // Once the reversal is waiting on the original (not answered 25), the issuer approves.
+        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
+        while !logs.lines.contains(where: { $0.contains("reversal of an authorization in progress") }), clock.now < deadline {
+            await Task.yield()
+        }
+        await gate.open()
+        #expect(try await original.responseCode == "00")
+        #expect(try await reversal.string(39) == "00")
+        var forwarded = reversals.makeAsyncIterator()
+        let atIssuer = try #require(await forwarded.next())
+        #expect(atIssuer.string(90).map { String($0.prefix(20)) } == "0100" + request.string(11)! + request.string(7)!)
+        await shop.close()
+        await issuer.close()
+    }
+
+    /// A node that died after the issuer approved and before it journaled the answer: the
+    /// acquirer's reversal finds the claim pending, waits its time, and reverses at the
+    /// issuer anyway, so the hold is released.
+    @Test func reversalOfAnAuthorizationNeverAnsweredReachesTheIssuer() async throws {
+        var shop = try await Shop.open { $0.issuerTimeoutMilliseconds = 300 }
+        let start = try #require(try await shop.available())
+        let (request, _) = try shop.read(amount: 2_000)
+        #expect(try await shop.pos.send(request).responseCode == "00")
+        #expect(try await shop.available() == start - 2_000)
+        // As if the node had died before journaling the answer: the claim is left pending.
+        let database = try DatabaseQueue(path: shop.harness.dataDirectory + "/passway.sqlite")
+        let key = "\(request.string(32)!)/\(request.string(41)!)/\(request.string(11)!)/\(request.string(7)!)"
+        let pending = try await database.write { db in
+            try db.execute(sql: "UPDATE journal SET state = 'pending', response_code = NULL, doc = NULL WHERE key = ?", arguments: [key])
+            return db.changesCount
+        }
+        #expect(pending == 1, "journal key \(key)")
+        let answer = try await shop.network.send(Self.reversal(of: request, stan: "900021"))
+        #expect(answer.string(39) == "00")
+        #expect(try await shop.available() == start, "the issuer released its hold")
+        await shop.close()
+    }
+
     /// An issuer that answers too late: the acquirer gets 91 and the network reverses
     /// the authorization at the issuer on its own, so a late approval holds nothing.
     @Test func lateIssuerGetsATimeoutReversal() async throws {
@@ -250,5 +316,20 @@ import Wallet
         #expect(reversal.string(4) == request.string(4))
         await shop.close()
         await slow.close()
+    }
+}
+
+/// Holds whoever waits until the test opens it.
+actor Gate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+    func open() {
+        isOpen = true
+        for w in waiters { w.resume() }
+        waiters = []
     }
 }
