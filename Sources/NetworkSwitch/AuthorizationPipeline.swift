@@ -41,6 +41,13 @@ public final class AuthorizationPipeline: Sendable {
         self.directory = IssuerDirectory(tokens: tokens)
     }
 
+    /// Forgets the cached issuers and the token service's cached tokens and cards:
+    /// another node changed them.
+    public func invalidateCaches() {
+        directory.invalidate()
+        tokens.invalidateCaches()
+    }
+
     /// Fields every request of these types must carry (ISO 8583:1987, as Passway uses it).
     public static let mandatoryFields: [String: [Int]] = [
         "0100": [2, 3, 4, 7, 11, 14, 22, 32, 41, 49],
@@ -492,6 +499,8 @@ final class IssuerDirectory: Sendable {
     static let maxAge: TimeInterval = 5
 
     init(tokens: TokenService) { self.tokens = tokens }
+
+    func invalidate() { cache.withLock { $0 = ([], .distantPast) } }
 
     func issuers(containing number: String) async throws -> [Issuer] {
         let (cached, loaded) = cache.withLock { ($0.issuers, $0.loaded) }

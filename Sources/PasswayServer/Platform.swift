@@ -161,6 +161,15 @@ public enum Platform {
         // node's answer: its issuer timeout and a second more.
         let pipeline = AuthorizationPipeline(tokens: service, journal: store, links: links,
                                              duplicateWait: .milliseconds(Int64(config.issuerTimeoutMilliseconds) + 1000), logger: logger)
+        // Other nodes' changes to tokens, cards and issuers empty this node's caches as
+        // soon as PostgreSQL delivers them (the caches' age bounds it otherwise).
+        let listener = Task { [postgres] in
+            await postgres?.tokens.listenForChanges { what in
+                pipeline.invalidateCaches()
+                logger.debug("caches emptied: another node changed a \(what)")
+            }
+        }
+        defer { listener.cancel() }
         let network = try await ISO8583Server.start(
             .init(host: config.host, port: config.networkPort, name: "network"), logger: logger,
             overloaded: { AuthorizationPipeline.overloadedAnswer(to: $0) },
@@ -191,9 +200,11 @@ public enum Platform {
             try await group.run()
         } catch {
             await network.close(); await issuerHostISO.close(); await links.close()
+            listener.cancel(); await listener.value
             throw error
         }
         await network.close(); await issuerHostISO.close(); await links.close()
+        listener.cancel(); await listener.value
     }
 
     /// The operator's key: kept in `operator.key` (owner-only); a new one is issued when

@@ -199,7 +199,8 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    static func reason(_ error: any Error) -> String {
+    /// What went wrong, in the server's words when it said something.
+    public static func reason(_ error: any Error) -> String {
         if let error = error as? PSQLError {
             if let message = error.serverInfo?[.message] { return message }
             if let underlying = error.underlying { return "\(underlying)" }

@@ -27,6 +27,41 @@ public final class PostgresStore: TokenStore {
 
     public func close() async { await database.close() }
 
+    // MARK: Changes other nodes must hear of
+
+    /// The channel on which this schema's nodes announce changes to tokens, cards and issuers.
+    var changeChannel: String { "passway_changes_" + database.schema }
+
+    /// Announces a change; PostgreSQL delivers it when the surrounding transaction commits.
+    static func announce(_ connection: PostgresConnection, channel: String, _ what: String, logger: Logger) async throws {
+        try await connection.query("SELECT pg_notify(\(channel), \(what))", logger: logger)
+    }
+
+    private func announce(_ what: String) async throws {
+        try await database.client.query("SELECT pg_notify(\(changeChannel), \(what))", logger: logger)
+    }
+
+    /// Calls `changed` whenever any node changes tokens, cards or issuers (and once each
+    /// time it starts listening, for what it may have missed meanwhile), until cancelled.
+    /// A lost connection is retried every second; the caches' age still bounds staleness.
+    public func listenForChanges(_ changed: @escaping @Sendable (String) -> Void) async {
+        let channel = changeChannel, logger = self.logger
+        while !Task.isCancelled {
+            do {
+                try await database.client.withConnection { connection in
+                    try await connection.listen(on: channel) { notifications in
+                        changed("listening")
+                        for try await notification in notifications { changed(notification.payload) }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("not hearing other nodes' changes: retrying in 1 s", metadata: ["error": "\(PostgresPool.reason(error))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
     static let migrations: [(name: String, statements: [String])] = [
         ("v1: token service", [
             "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL)",
@@ -110,7 +145,7 @@ public final class PostgresStore: TokenStore {
 
     public func saveIssuer(_ issuer: Issuer, sealedMasterKey: Data?) async throws {
         let doc = try Self.doc(issuer)
-        let logger = self.logger
+        let (logger, channel) = (self.logger, changeChannel)
         try await database.transaction { connection in
             try await connection.query("""
                 INSERT INTO issuers (id, doc) VALUES (\(issuer.id), \(doc)::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc
@@ -118,6 +153,7 @@ public final class PostgresStore: TokenStore {
             if let sealedMasterKey {
                 try await connection.query("INSERT INTO secrets (name, value) VALUES (\("imk/\(issuer.id)"), \(sealedMasterKey))", logger: logger)
             }
+            try await Self.announce(connection, channel: channel, "issuer", logger: logger)
         }
     }
 
@@ -216,6 +252,7 @@ public final class PostgresStore: TokenStore {
         } catch where error.isUniqueViolation {
             throw StoreError.duplicate("card fingerprint")
         }
+        try await announce("card")
     }
 
     public func createToken(_ token: Token, card: VaultCard, audit: AuditEvent) async throws {
@@ -261,8 +298,9 @@ public final class PostgresStore: TokenStore {
         let docs = try changes.map { ($0.after.id, $0.after.status.rawValue, try Self.doc($0.after), $0.after.updatedAt.storeMilliseconds,
                                       $0.before.updatedAt.storeMilliseconds) }
         let auditDocs = try audit.map { ($0.tokenID, try Self.doc($0)) }
-        let logger = self.logger
+        let (logger, channel) = (self.logger, changeChannel)
         try await database.transaction { connection in
+            try await Self.announce(connection, channel: channel, "token", logger: logger)
             for (id, status, doc, version, readVersion) in docs {
                 let rows = try await connection.query("""
                     UPDATE tokens SET status = \(status), doc = \(doc)::jsonb, updated_ms = \(version)
@@ -281,9 +319,10 @@ public final class PostgresStore: TokenStore {
     public func updateCard(_ card: VaultCard, previousFingerprint: String, audit: [AuditEvent]) async throws {
         let doc = try Self.doc(card)
         let auditDocs = try audit.map { ($0.tokenID, try Self.doc($0)) }
-        let logger = self.logger
+        let (logger, channel) = (self.logger, changeChannel)
         do {
             try await database.transaction { connection in
+                try await Self.announce(connection, channel: channel, "card", logger: logger)
                 let rows = try await connection.query("""
                     UPDATE cards SET fingerprint = \(card.fingerprint), doc = \(doc)::jsonb
                     WHERE id = \(card.id) AND fingerprint = \(previousFingerprint) RETURNING 1

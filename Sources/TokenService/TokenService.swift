@@ -702,6 +702,12 @@ public final class TokenService: Sendable {
         return (card, tokens)
     }
 
+    /// Forgets what the authorization path has cached: another node changed tokens,
+    /// cards or issuers (PostgreSQL notifies; the cache's age bounds it otherwise).
+    public func invalidateCaches() {
+        readCache.clear()
+    }
+
     /// The clear token number, for key derivation and the network's checks.
     public func tokenNumber(_ token: Token) throws -> PAN {
         try vault.open(token.sealedNumber, context: token.id)

@@ -1,5 +1,6 @@
 import Foundation
 import NetworkSwitch
+import Storage
 import Testing
 @testable import TokenService
 
@@ -280,5 +281,53 @@ import Testing
         #expect(try await nodes[0].reserveIdempotencyKey(participant: "wallet:w1", key: "k2", requestHash: "h4", at: later) == .inProgress(requestHash: "h3"))
         let muchLater = Self.at + IdempotencyReservation.reservationLifetime + 1
         #expect(try await nodes[0].reserveIdempotencyKey(participant: "wallet:w1", key: "k2", requestHash: "h4", at: muchLater) == .reserved)
+    }
+
+    /// On PostgreSQL a node hears at once when another changes tokens, cards or issuers
+    /// (and empties its caches; their age is only the backstop).
+    @Test(.enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))
+    func anotherNodeHearsOfChanges() async throws {
+        let s = try await StoreUnderTest.open(.postgres)
+        defer { Task { await s.close() } }
+        let other = try #require(try await s.openAnother() as? PostgresStore)
+        let heard = Heard()
+        let listening = Task { await other.listenForChanges { heard.add($0) } }
+        #expect(await heard("listening"))
+        try await s.store.createToken(Self.token(1, card: 1), card: Self.card(1), audit: Self.audit("tok_1", "provision"))
+        var suspended = Self.token(1, card: 1)
+        suspended.status = .suspended
+        suspended.updatedAt = Self.at + 1
+        try await s.store.updateTokens([TokenChange(before: Self.token(1, card: 1), after: suspended)], audit: [Self.audit("tok_1", "suspend")])
+        #expect(await heard("token"))
+        var renewed = Self.card(1)
+        renewed.fingerprint = "card-fp-1-renewed"
+        try await s.store.updateCard(renewed, previousFingerprint: "card-fp-1", audit: [])
+        #expect(await heard("card"))
+        try await s.store.saveIssuer(Issuer(id: "bank", name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"], tokenRanges: ["22017199"],
+                                            enabledWallets: [], hostURL: "http://127.0.0.1:1"), sealedMasterKey: nil)
+        #expect(await heard("issuer"))
+        listening.cancel()
+        await listening.value
+    }
+}
+
+/// What a listener heard, in order; `await heard("x")` until it has heard "x", or 30 s.
+final class Heard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var payloads: [String] = []
+
+    func add(_ payload: String) { lock.withLock { payloads.append(payload) } }
+
+    private func take(_ payload: String) -> Bool {
+        lock.withLock { payloads.firstIndex(of: payload).map { payloads.remove(at: $0) } != nil }
+    }
+
+    func callAsFunction(_ payload: String) async -> Bool {
+        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
+        while clock.now < deadline {
+            if take(payload) { return true }
+            await Task.yield()
+        }
+        return false
     }
 }

@@ -129,11 +129,22 @@ struct TwoNodeTests {
         }
         #expect(replayWins == [1: 100])
 
-        // 4. Suspended through A: B declines within the bound. B has just read the token
-        //    (its cache is warm); a tap one bound after the suspension answered must be 05.
+        // 4. Suspended through A: B declines at once when PostgreSQL's notification reached
+        //    it (B has just read the token, so without it B's cache would answer 00 for up
+        //    to a second), and in any case within the bound.
         #expect(try await posB.send(try read(posB, amount: 1_000)).responseCode == "00")
+        let emptied = "caches emptied: another node changed a token"
+        let before = b.log.components(separatedBy: emptied).count
         let suspended = try await call("POST", a.api + "/v1/tokens/\(token.tokenID)/suspend", issuerKey, ["reason": "fraud review"], nil, [:])
         #expect(suspended.status == 200)
+        #expect(await b.waitForLog { $0.components(separatedBy: emptied).count > before }, "B heard of the suspension")
+        #expect(try await posB.send(try read(posB, amount: 1_000)).responseCode == "05", "declined by B as soon as it heard")
+        // Without the notification (a lost listener connection), the bound: resumed and
+        // suspended again, B declines one bound later whatever it heard.
+        #expect(try await call("POST", a.api + "/v1/tokens/\(token.tokenID)/resume", issuerKey, ["reason": "cleared"], nil, [:]).status == 200)
+        try await ContinuousClock().sleep(until: .now + .seconds(ReadCacheBound.seconds))
+        #expect(try await posB.send(try read(posB, amount: 1_000)).responseCode == "00", "resumed through A, paid through B")
+        #expect(try await call("POST", a.api + "/v1/tokens/\(token.tokenID)/suspend", issuerKey, ["reason": "again"], nil, [:]).status == 200)
         try await ContinuousClock().sleep(until: .now + .seconds(ReadCacheBound.seconds))
         let afterBound = try await posB.send(try read(posB, amount: 1_000))
         #expect(afterBound.responseCode == "05", "a token suspended through A is declined by B within \(ReadCacheBound.seconds) s")
@@ -169,7 +180,7 @@ final class ServeProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Subprocess.passwayExecutable)
         process.arguments = ["serve", "--port", "0", "--issuer-host-port", "0", "--network-port", "0", "--issuer-host-iso-port", "0",
-                             "--data-dir", directory, "--database", database.connectionString, "--log-level", "notice"]
+                             "--data-dir", directory, "--database", database.connectionString, "--log-level", "debug"]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
         process.standardOutput = out
@@ -201,6 +212,19 @@ final class ServeProcess: @unchecked Sendable {
         }
         return ServeProcess(process: process, dataDirectory: directory, api: api, issuerHost: issuerHost,
                             networkHost: String(network[..<colon]), networkPort: port)
+    }
+
+    /// Its log so far (standard error).
+    var log: String { (try? String(contentsOfFile: dataDirectory + "/serve.log", encoding: .utf8)) ?? "" }
+
+    /// Waits (30 s at most) until its log satisfies `condition`.
+    func waitForLog(_ condition: (String) -> Bool) async -> Bool {
+        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
+        while clock.now < deadline {
+            if condition(log) { return true }
+            await Task.yield()
+        }
+        return false
     }
 
     func stop() {
