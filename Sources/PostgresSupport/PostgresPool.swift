@@ -24,8 +24,8 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         guard let user = components.user, !user.isEmpty else {
             throw PostgresURLError("the database URL names no user: postgres://USER@host/database")
         }
-        self.user = user.removingPercentEncoding ?? user
-        password = components.password.map { $0.removingPercentEncoding ?? $0 }
+        self.user = user                 // URLComponents has decoded %XX already
+        password = components.password
         port = components.port ?? 5432
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         database = path.isEmpty ? self.user : path
