@@ -261,7 +261,6 @@ public final class PostgresStore: TokenStore {
 
     public func createTokens(_ items: [(token: Token, card: VaultCard, audit: AuditEvent)]) async throws {
         let logger = self.logger
-        nonisolated(unsafe) let items = items // immutable value types, read inside the transaction only
         do {
             try await database.transaction { connection in
                 for item in items {
