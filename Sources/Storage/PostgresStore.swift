@@ -225,6 +225,14 @@ public final class PostgresStore: TokenStore {
         try Self.value(VaultCard.self, try await database.client.execute(CardByFingerprint(fingerprint: fingerprint), logger: logger).firstElement())
     }
 
+    public func cards(fingerprints: [String]) async throws -> [String: VaultCard] {
+        var found: [String: VaultCard] = [:]
+        for card in try await all(VaultCard.self, "SELECT doc::text FROM cards WHERE fingerprint = ANY(\(fingerprints))") {
+            found[card.fingerprint] = card
+        }
+        return found
+    }
+
     public func card(id: String) async throws -> VaultCard? {
         try Self.value(VaultCard.self, try await database.client.execute(CardByID(id: id), logger: logger).firstElement())
     }

@@ -188,6 +188,21 @@ public final class SQLiteStore: TokenStore {
     // MARK: Vault and tokens
 
     public func card(fingerprint: String) async throws -> VaultCard? { try await one(VaultCard.self, "SELECT doc FROM cards WHERE fingerprint = ?", [fingerprint]) }
+    public func cards(fingerprints: [String]) async throws -> [String: VaultCard] {
+        try await pool.read { db in
+            var found: [String: VaultCard] = [:]
+            for start in stride(from: 0, to: fingerprints.count, by: 500) {
+                let part = Array(fingerprints[start..<min(start + 500, fingerprints.count)])
+                let marks = Array(repeating: "?", count: part.count).joined(separator: ", ")
+                for doc in try String.fetchAll(db, sql: "SELECT doc FROM cards WHERE fingerprint IN (\(marks))", arguments: StatementArguments(part)) {
+                    let card = try Self.value(VaultCard.self, doc)!
+                    found[card.fingerprint] = card
+                }
+            }
+            return found
+        }
+    }
+
     public func card(id: String) async throws -> VaultCard? { try await one(VaultCard.self, "SELECT doc FROM cards WHERE id = ?", [id]) }
 
     static func upsertCard(_ db: Database, _ card: VaultCard) throws {

@@ -34,26 +34,46 @@ public struct SealedProvisioning: Codable, Sendable, Equatable {
     static let info = Array("passway/provisioning/v1".utf8)
 
     public static func seal(_ payload: ProvisioningPayload, to devicePublicKey: P256.KeyAgreement.PublicKey) throws -> SealedProvisioning {
+        try seal([payload], to: devicePublicKey)[0]
+    }
+
+    /// Several payloads for one device under one ephemeral key: one key agreement for the
+    /// lot (the costly part), a key of its own for each from HKDF with its token id as
+    /// salt. The format is the same; each still opens on its own.
+    public static func seal(_ payloads: [ProvisioningPayload], to devicePublicKey: P256.KeyAgreement.PublicKey) throws -> [SealedProvisioning] {
         let ephemeral = P256.KeyAgreement.PrivateKey()
         let shared = try ephemeral.sharedSecretFromKeyAgreement(with: devicePublicKey)
-        let key = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: Array(payload.tokenID.utf8), sharedInfo: info, outputByteCount: 32)
-        let plaintext = try JSONEncoder().encode(payload)
-        let box = try AES.GCM.seal(plaintext, using: key, authenticating: Array(payload.tokenID.utf8))
-        return SealedProvisioning(tokenID: payload.tokenID,
-                                  ephemeralPublicKey: ephemeral.publicKey.x963Representation.base64EncodedString(),
-                                  ciphertext: box.combined!.base64EncodedString())
+        let ephemeralPublicKey = ephemeral.publicKey.x963Representation.base64EncodedString()
+        let encoder = JSONEncoder()
+        return try payloads.map { payload in
+            let key = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: Array(payload.tokenID.utf8), sharedInfo: info, outputByteCount: 32)
+            let box = try AES.GCM.seal(try encoder.encode(payload), using: key, authenticating: Array(payload.tokenID.utf8))
+            return SealedProvisioning(tokenID: payload.tokenID, ephemeralPublicKey: ephemeralPublicKey, ciphertext: box.combined!.base64EncodedString())
+        }
     }
 
     /// What the device does with its private key.
     public func open(with deviceKey: P256.KeyAgreement.PrivateKey) throws -> ProvisioningPayload {
-        guard let ephemeralBytes = Data(base64Encoded: ephemeralPublicKey), let sealed = Data(base64Encoded: ciphertext) else {
-            throw ProvisioningError.malformed
+        try Self.open([self], with: deviceKey)[0]
+    }
+
+    /// Opens several, agreeing on a key once per ephemeral key they share.
+    public static func open(_ sealed: [SealedProvisioning], with deviceKey: P256.KeyAgreement.PrivateKey) throws -> [ProvisioningPayload] {
+        var secrets: [String: SharedSecret] = [:]
+        let decoder = JSONDecoder()
+        return try sealed.map { s in
+            guard let ephemeralBytes = Data(base64Encoded: s.ephemeralPublicKey), let box = Data(base64Encoded: s.ciphertext) else {
+                throw ProvisioningError.malformed
+            }
+            let shared: SharedSecret
+            if let known = secrets[s.ephemeralPublicKey] { shared = known } else {
+                shared = try deviceKey.sharedSecretFromKeyAgreement(with: try P256.KeyAgreement.PublicKey(x963Representation: ephemeralBytes))
+                secrets[s.ephemeralPublicKey] = shared
+            }
+            let key = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: Array(s.tokenID.utf8), sharedInfo: info, outputByteCount: 32)
+            let plaintext = try AES.GCM.open(AES.GCM.SealedBox(combined: box), using: key, authenticating: Array(s.tokenID.utf8))
+            return try decoder.decode(ProvisioningPayload.self, from: plaintext)
         }
-        let ephemeral = try P256.KeyAgreement.PublicKey(x963Representation: ephemeralBytes)
-        let shared = try deviceKey.sharedSecretFromKeyAgreement(with: ephemeral)
-        let key = shared.hkdfDerivedSymmetricKey(using: SHA256.self, salt: Array(tokenID.utf8), sharedInfo: Self.info, outputByteCount: 32)
-        let plaintext = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key, authenticating: Array(tokenID.utf8))
-        return try JSONDecoder().decode(ProvisioningPayload.self, from: plaintext)
     }
 }
 

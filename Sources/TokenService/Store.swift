@@ -34,6 +34,8 @@ public protocol TokenStore: Sendable {
     // Vault and tokens.
     func card(fingerprint: String) async throws -> VaultCard?
     func card(id: String) async throws -> VaultCard?
+    /// The cards with these fingerprints (those that exist), by fingerprint: one query for a batch.
+    func cards(fingerprints: [String]) async throws -> [String: VaultCard]
     /// Inserts or replaces a card (by id; fingerprints are unique).
     func saveCard(_ card: VaultCard) async throws
     /// Inserts the token with its first audit event, and inserts or updates its card,

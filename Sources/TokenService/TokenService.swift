@@ -414,12 +414,18 @@ public final class TokenService: Sendable {
     static func codeHash(_ id: String, _ code: String) -> String { Hex.encode(Array(SHA256.hash(data: Array("\(id):\(code)".utf8)))) }
 
     private func vaultCard(for pan: PAN, expiry: String, issuer: Issuer) async throws -> (card: VaultCard, isNew: Bool) {
-        if var existing = try await store.card(fingerprint: vault.fingerprint(pan)) {
+        let fingerprint = vault.fingerprint(pan)
+        return vaultCard(for: pan, fingerprint: fingerprint, expiry: expiry, issuer: issuer, existing: try await store.card(fingerprint: fingerprint))
+    }
+
+    /// The vault's card for `pan` (`existing`, with the new expiry), or a new one sealed here.
+    private func vaultCard(for pan: PAN, fingerprint: String, expiry: String, issuer: Issuer, existing: VaultCard?) -> (card: VaultCard, isNew: Bool) {
+        if var existing {
             existing.expiry = expiry
             return (existing, false)
         }
         let id = "card_" + randomAlphanumeric(20)
-        return (VaultCard(id: id, issuerID: issuer.id, fingerprint: vault.fingerprint(pan), sealedPAN: vault.seal(pan, context: id),
+        return (VaultCard(id: id, issuerID: issuer.id, fingerprint: fingerprint, sealedPAN: vault.seal(pan, context: id),
                           maskedPAN: pan.masked, expiry: expiry, par: Self.newPAR()), true)
     }
 
@@ -472,7 +478,7 @@ public final class TokenService: Sendable {
         }
         let imk = try await issuerMasterKey(issuer.id)
         let at = now()
-        var vaultCards: [VaultCard] = []
+        var checked: [(pan: PAN, fingerprint: String, expiry: String)] = []
         var seen = Set<String>()
         for (i, bulk) in cards.enumerated() {
             let pan: PAN
@@ -481,8 +487,12 @@ public final class TokenService: Sendable {
                 throw TokenServiceError.invalid(field: "cards[\(i)].pan", reason: "not in \(issuer.id)'s card ranges")
             }
             guard seen.insert(pan.digits).inserted else { throw TokenServiceError.invalid(field: "cards[\(i)].pan", reason: "listed twice") }
-            let expiry = try Validate.expiry(bulk.expiry, now: at)
-            vaultCards.append(try await vaultCard(for: pan, expiry: expiry, issuer: issuer).card)
+            checked.append((pan, vault.fingerprint(pan), try Validate.expiry(bulk.expiry, now: at)))
+        }
+        // The cards already in the vault, in one query for the batch.
+        let known = try await store.cards(fingerprints: checked.map(\.fingerprint))
+        let vaultCards = checked.map { card in
+            vaultCard(for: card.pan, fingerprint: card.fingerprint, expiry: card.expiry, issuer: issuer, existing: known[card.fingerprint]).card
         }
         // Token numbers are drawn at random. When one is already taken the transaction
         // fails; the taken ones (and only those) are drawn again.
@@ -507,7 +517,23 @@ public final class TokenService: Sendable {
                 }
             }
         }
-        return try drafts.map { try seal(token: $0.token, number: $0.number, imk: imk, firstATC: 1, count: keys, device: device) }
+        // The keys and sealing are CPU work: split over the cores, one key agreement per part.
+        let publicKey = try P256.KeyAgreement.PublicKey(x963Representation: Data(base64Encoded: device.publicKey)!)
+        let parts = max(1, min(ProcessInfo.processInfo.activeProcessorCount, drafts.count / 50))
+        let size = (drafts.count + parts - 1) / parts
+        let work = drafts.map { (token: $0.token, number: $0.number) }
+        return try await withThrowingTaskGroup(of: (Int, [SealedProvisioning]).self) { group in
+            for start in stride(from: 0, to: work.count, by: size) {
+                let part = Array(work[start..<min(start + size, work.count)])
+                group.addTask {
+                    let payloads = try part.map { try Self.payload(token: $0.token, number: $0.number, imk: imk, firstATC: 1, count: keys) }
+                    return (start, try SealedProvisioning.seal(payloads, to: publicKey))
+                }
+            }
+            var sealed: [(Int, [SealedProvisioning])] = []
+            for try await part in group { sealed.append(part) }
+            return sealed.sorted { $0.0 < $1.0 }.flatMap(\.1)
+        }
     }
 
     /// A new active token for `card` on `device`, not yet stored: a random Luhn-valid
@@ -528,11 +554,15 @@ public final class TokenService: Sendable {
     }
 
     private func seal(token: Token, number: PAN, imk: TDESKey, firstATC: UInt16, count: Int = keyBatchSize, device: Device) throws -> SealedProvisioning {
-        let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: firstATC, count: count)
-        let payload = ProvisioningPayload(tokenID: token.id, tokenNumber: number.digits, expiry: token.expiry, panSequenceNumber: "00",
-                                          par: token.par, tokenRequestorID: token.tokenRequestorID, keys: keys)
         let publicKey = try P256.KeyAgreement.PublicKey(x963Representation: Data(base64Encoded: device.publicKey)!)
-        return try SealedProvisioning.seal(payload, to: publicKey)
+        return try SealedProvisioning.seal(Self.payload(token: token, number: number, imk: imk, firstATC: firstATC, count: count), to: publicKey)
+    }
+
+    /// The token's profile and `count` single-use keys from `firstATC`.
+    static func payload(token: Token, number: PAN, imk: TDESKey, firstATC: UInt16, count: Int) throws -> ProvisioningPayload {
+        let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: firstATC, count: count)
+        return ProvisioningPayload(tokenID: token.id, tokenNumber: number.digits, expiry: token.expiry, panSequenceNumber: "00",
+                                   par: token.par, tokenRequestorID: token.tokenRequestorID, keys: keys)
     }
 
     func issuerMasterKey(_ issuerID: String) async throws -> TDESKey {

@@ -48,7 +48,15 @@ public struct DeviceWallet: Codable, Sendable {
     /// Opens a provisioning or replenishment and keeps its keys.
     @discardableResult
     public mutating func receive(_ sealed: SealedProvisioning, status: String = "active") throws -> StoredToken {
-        let payload = try sealed.open(with: key)
+        try keep(try sealed.open(with: key), status: status)
+    }
+
+    /// Many at once (a bulk provisioning): one key agreement per ephemeral key they share.
+    public mutating func receive(all sealed: [SealedProvisioning]) throws -> [StoredToken] {
+        try SealedProvisioning.open(sealed, with: key).map { try keep($0, status: "active") }
+    }
+
+    private mutating func keep(_ payload: ProvisioningPayload, status: String) throws -> StoredToken {
         if let i = tokens.firstIndex(where: { $0.tokenID == payload.tokenID }) {
             let known = Set(tokens[i].keys.map(\.atc))
             tokens[i].keys += payload.keys.filter { !known.contains($0.atc) }

@@ -135,21 +135,31 @@ struct LoadCommand: AsyncParsableCommand {
         }
         let accountsDone = Date()
         var cards: [LoadCard] = []
-        for chunk in stride(from: 0, to: pans.count, by: 1000) {
+        let keysPerToken = self.keysPerToken
+        @Sendable func fetch(_ chunk: Int) async throws -> [SealedProvisioning] {
             let batch = pans[chunk..<min(chunk + 1000, pans.count)].map { ["pan": $0, "expiry": "12/29"] }
             let answer = try await op.call(.POST, "/v1/issuers/load-\(suffix)/bulk-tokens", [
                 "walletID": "load-\(suffix)", "deviceID": deviceID, "keysPerToken": keysPerToken, "cards": batch,
             ])
             guard let list = (answer.json as? [String: Any])?["provisionings"] else { throw CLIError("bulk provisioning returned no tokens") }
-            let sealed = try HTTPJSON.decoder.decode([SealedProvisioning].self, from: JSONSerialization.data(withJSONObject: list))
-            for s in sealed {
-                let token = try device.receive(s)
+            return try HTTPJSON.decoder.decode([SealedProvisioning].self, from: JSONSerialization.data(withJSONObject: list))
+        }
+        func keep(_ sealed: [SealedProvisioning]) throws {
+            for token in try device.receive(all: sealed) {
                 cards.append(LoadCard(tokenNumber: token.tokenNumber, expiry: token.expiry,
                                       keys: try token.keys.map { (atc: $0.atc, key: try TDESKey(hex: $0.key)) }))
-                device.tokens.removeAll()
             }
+            device.tokens.removeAll()
             FileHandle.standardError.write(Data(String(format: "\r  provisioned %d of %d tokens", cards.count, pans.count).utf8))
         }
+        // The device opens one batch while the server seals the next.
+        var received: [SealedProvisioning]?
+        for chunk in stride(from: 0, to: pans.count, by: 1000) {
+            async let next = fetch(chunk)
+            if let received { try keep(received) }
+            received = try await next
+        }
+        if let received { try keep(received) }
         let done = Date()
         note(String(format: "\r  provisioned %d tokens with %d keys each: accounts %.1f s, tokens %.1f s (%.0f tokens/s)", cards.count, keysPerToken,
                     accountsDone.timeIntervalSince(started), done.timeIntervalSince(accountsDone),

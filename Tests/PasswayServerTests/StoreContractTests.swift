@@ -84,6 +84,8 @@ import Testing
         #expect(try await store.token(numberFingerprint: "token-fp-1")?.id == "tok_1")
         #expect(try await store.card(fingerprint: "card-fp-1") == Self.card(1))
         #expect(try await store.card(id: "card_1") == Self.card(1))
+        #expect(try await store.cards(fingerprints: ["card-fp-1", "card-fp-404"]) == ["card-fp-1": Self.card(1)])
+        #expect(try await store.cards(fingerprints: []).isEmpty)
 
         // A token number taken (through another node too) is refused and writes nothing.
         let other = try await s.openAnother()
@@ -99,6 +101,9 @@ import Testing
         await #expect(throws: StoreError.self) { try await store.createTokens(batch + [(clash, Self.card(6), Self.audit("tok_2", "bulk"))]) }
         #expect(try await store.tokens(TokenQuery()).map(\.id) == ["tok_1"])
         try await store.createTokens(batch)
+        // A batch lookup larger than one statement's worth of parameters.
+        let many = (0..<1200).map { "card-fp-\($0)" }
+        #expect(try await store.cards(fingerprints: many).keys.sorted() == ["card-fp-1", "card-fp-3", "card-fp-4", "card-fp-5"])
         #expect(try await store.tokens(TokenQuery()).map(\.id) == ["tok_1", "tok_3", "tok_4", "tok_5"], "in the order created")
 
         // Two nodes drawing the same new number at the same moment: one wins.

@@ -1,8 +1,9 @@
+import Crypto
 import EMV
 import Foundation
 import Storage
 import Testing
-import TokenService
+@testable import TokenService
 import Vault
 import Wallet
 
@@ -78,6 +79,26 @@ import Wallet
         let atcs = try #require(phone.tokens.first { $0.tokenID == token.id }).keys.map(\.atc)
         #expect(Set(atcs).count == 6 * TokenService.keyBatchSize, "no ATC handed out twice")
         #expect(try await a.token(id: token.id, for: .wallet("wallet-1")).nextATC == UInt16(1 + 7 * TokenService.keyBatchSize))
+    }
+
+    /// A bulk batch shares one ephemeral key (one key agreement), yet each provisioning
+    /// opens on its own, under a key of its own: one cannot be opened as another.
+    @Test func aBatchSealedUnderOneEphemeralKeyOpensOneByOne() throws {
+        var phone = DeviceWallet(modelID: "samsung-galaxy-s24", osVersion: "14", country: "RU")
+        let devicePublic = try P256.KeyAgreement.PublicKey(x963Representation: Data(base64Encoded: try phone.publicKey)!)
+        let payloads = (1...3).map { n in
+            ProvisioningPayload(tokenID: "tok_\(n)", tokenNumber: cardNumber("22017199", seed: n), expiry: "2912", panSequenceNumber: "00",
+                                par: String(repeating: "P", count: 29), tokenRequestorID: "40010075001",
+                                keys: [.init(atc: 1, key: String(repeating: "0\(n)", count: 16))])
+        }
+        let sealed = try SealedProvisioning.seal(payloads, to: devicePublic)
+        #expect(Set(sealed.map(\.ephemeralPublicKey)).count == 1)
+        #expect(try sealed.map { try phone.receive($0).tokenNumber } == payloads.map(\.tokenNumber))
+        var swapped = sealed[0]
+        swapped.tokenID = sealed[1].tokenID
+        #expect(throws: (any Error).self) { try phone.receive(swapped) }
+        phone.tokens.removeAll()
+        #expect(try phone.receive(all: sealed).map(\.tokenID) == ["tok_1", "tok_2", "tok_3"])
     }
 
     /// Who may resume whose suspension, as one table.
