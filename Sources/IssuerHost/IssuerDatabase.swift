@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import SQLiteSupport
+import Synchronization
 
 /// The bundled bank's own database on SQLite (it is a different institution from the
 /// network): one file per bank.
@@ -8,6 +9,12 @@ public final class IssuerDatabase: BankStore {
     let pool: DatabasePool
     /// Authorizations share transactions (see `GroupCommit`).
     let groupCommit: GroupCommit
+    /// Accounts as decoded on the authorization path, by card fingerprint. Every change to
+    /// an account goes through this object (the file belongs to one process) and empties
+    /// the entry inside the same write transaction, so it is never stale; it saves the
+    /// JSON decoding inside the one writer that all authorizations share.
+    let decodedAccounts = Mutex<[String: Account]>([:])
+    static let decodedAccountsCapacity = 100_000
 
     public init(path: String) throws {
         var config = Configuration()
@@ -66,7 +73,7 @@ public final class IssuerDatabase: BankStore {
     }
 
     public func account(fingerprint: String) async throws -> Account? {
-        try await pool.read { db in try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]).map { try Self.decode(Account.self, $0) } }
+        try await pool.read { db in try String.fetchOne(db.cachedStatement(sql: "SELECT doc FROM accounts WHERE fingerprint = ?"), arguments: [fingerprint]).map { try Self.decode(Account.self, $0) } }
     }
 
     public func insertAccounts(_ accounts: [Account]) async throws {
@@ -84,7 +91,10 @@ public final class IssuerDatabase: BankStore {
 
     public func replaceAccount(_ account: Account) async throws {
         let doc = try Self.doc(account)
-        try await pool.write { db in try db.execute(sql: "UPDATE accounts SET doc = ? WHERE id = ?", arguments: [doc, account.id]) }
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE accounts SET doc = ? WHERE id = ?", arguments: [doc, account.id])
+            self.decodedAccounts.withLock { $0.removeAll() }
+        }
     }
 
     public func accounts() async throws -> [Account] {
@@ -132,25 +142,35 @@ public final class IssuerDatabase: BankStore {
         // SQLite has one writer at a time: the group commit's transaction serializes this
         // with every other authorization.
         return try await groupCommit.write { db in
-            if let previous = try String.fetchOne(db, sql: "SELECT doc FROM decisions WHERE reference = ?", arguments: [reference]) {
+            if let previous = try String.fetchOne(db.cachedStatement(sql: "SELECT doc FROM decisions WHERE reference = ?"), arguments: [reference]) {
                 return try Self.decode(AuthorizationDecision.self, previous)
             }
-            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]) else { return nil }
-            let account = try Self.decode(Account.self, doc)
-            let row = try Row.fetchOne(db, sql: """
+            let account: Account
+            if let known = self.decodedAccounts.withLock({ $0[fingerprint] }) {
+                account = known
+            } else {
+                guard let doc = try String.fetchOne(db.cachedStatement(sql: "SELECT doc FROM accounts WHERE fingerprint = ?"),
+                                                    arguments: [fingerprint]) else { return nil }
+                account = try Self.decode(Account.self, doc)
+                self.decodedAccounts.withLock { cache in
+                    if cache.count >= Self.decodedAccountsCapacity { cache.removeAll(keepingCapacity: true) }
+                    cache[fingerprint] = account
+                }
+            }
+            let row = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT COALESCE(SUM(amount), 0) AS held,
                        COALESCE(SUM(CASE WHEN at >= ? THEN amount END), 0) AS today,
                        COALESCE(SUM(CASE WHEN at >= ? AND type = '01' THEN amount END), 0) AS cash
                 FROM holds WHERE account_id = ? AND state = 'held'
-                """, arguments: [day, day, account.id])!
+                """), arguments: [day, day, account.id])!
             let (decision, hold) = decide(account, HeldTotals(held: row["held"], heldToday: row["today"], cashToday: row["cash"]))
             if let hold {
-                try db.execute(sql: "INSERT INTO holds (reference, account_id, amount, type, state, at) VALUES (?, ?, ?, ?, 'held', ?)",
-                               arguments: [reference, account.id, hold.amountMinor, hold.transactionType, hold.at.timeIntervalSince1970])
-                try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'hold', ?, ?)",
-                               arguments: [account.id, reference, -hold.amountMinor, hold.at.timeIntervalSince1970])
+                try db.cachedStatement(sql: "INSERT INTO holds (reference, account_id, amount, type, state, at) VALUES (?, ?, ?, ?, 'held', ?)")
+                    .execute(arguments: [reference, account.id, hold.amountMinor, hold.transactionType, hold.at.timeIntervalSince1970])
+                try db.cachedStatement(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'hold', ?, ?)")
+                    .execute(arguments: [account.id, reference, -hold.amountMinor, hold.at.timeIntervalSince1970])
             }
-            try db.execute(sql: "INSERT INTO decisions (reference, doc) VALUES (?, ?)", arguments: [reference, try Self.doc(decision)])
+            try db.cachedStatement(sql: "INSERT INTO decisions (reference, doc) VALUES (?, ?)").execute(arguments: [reference, try Self.doc(decision)])
             return decision
         }
     }

@@ -99,11 +99,11 @@ public final class SQLiteStore: TokenStore {
     }
 
     private func one<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments) async throws -> T? {
-        try await pool.read { db in try Self.value(T.self, try String.fetchOne(db, sql: sql, arguments: arguments)) }
+        try await pool.read { db in try Self.value(T.self, try String.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)) }
     }
 
     private func all<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments = []) async throws -> [T] {
-        try await pool.read { db in try String.fetchAll(db, sql: sql, arguments: arguments).map { try Self.value(T.self, $0)! } }
+        try await pool.read { db in try String.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { try Self.value(T.self, $0)! } }
     }
 
     private func put(_ sql: String, _ arguments: StatementArguments) async throws {
@@ -311,7 +311,7 @@ public final class SQLiteStore: TokenStore {
 
     public func recordATC(tokenID: String, atc: UInt16) async throws -> Bool {
         try await groupCommit.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO used_atcs (token_id, atc) VALUES (?, ?)", arguments: [tokenID, Int(atc)])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO used_atcs (token_id, atc) VALUES (?, ?)").execute(arguments: [tokenID, Int(atc)])
             return db.changesCount == 1
         }
     }
