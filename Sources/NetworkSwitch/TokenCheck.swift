@@ -6,7 +6,7 @@ import TokenService
 /// the token service before the issuer hears anything: the token is active, the
 /// expiry matches, the domain controls allow this entry mode, the chip data agrees with
 /// the message, the ARQC verifies under the session key of its ATC, and that ATC has
-/// not been used before. What passes is the card number to route to the issuer.
+/// not been used before. What passes goes on to be detokenized and routed to the issuer.
 public struct TokenCheck: Sendable {
     let tokens: TokenService
 
@@ -14,7 +14,6 @@ public struct TokenCheck: Sendable {
 
     public struct Passed: Sendable {
         public let token: Token
-        public let cardNumber: PAN
         public let atc: ApplicationTransactionCounter
         public let arqc: [UInt8]
     }
@@ -73,6 +72,6 @@ public struct TokenCheck: Sendable {
         guard try await tokens.verifyCryptogram(token: token, atc: atc, data: data, arqc: arqc) else { return .failure(.cryptogramInvalid) }
         // Only a cryptogram that verified spends its ATC, so noise cannot burn a card's counters.
         guard try await tokens.useATC(token: token, atc: atc) else { return .failure(.atcReplayed(atc.value)) }
-        return .success(Passed(token: token, cardNumber: try await tokens.detokenize(token), atc: atc, arqc: arqc))
+        return .success(Passed(token: token, atc: atc, arqc: arqc))
     }
 }

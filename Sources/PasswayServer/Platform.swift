@@ -135,7 +135,10 @@ public enum Platform {
             database = "SQLite in \(config.dataDirectory)"
         }
         let vault = try await TokenService.openVault(master: master, store: store)
-        let service = TokenService(store: store, vault: vault, issuerHost: HTTPIssuerHostClient())
+        // Several nodes may share PostgreSQL: a change made elsewhere is seen within 1 s (the
+        // README's bound). SQLite belongs to this process, whose changes empty the cache.
+        let service = TokenService(store: store, vault: vault, issuerHost: HTTPIssuerHostClient(),
+                                   readCacheMaxAge: postgres == nil ? 60 : 1)
         try await service.seedDefaults()
         let operatorKey = try await operatorCredential(service, config, &notices)
         try await registry.openExisting()

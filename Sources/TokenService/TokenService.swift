@@ -13,10 +13,15 @@ public final class TokenService: Sendable {
     let issuerHost: any IssuerHostClient
     let now: @Sendable () -> Date
     let openedMasterKeys = Mutex<[String: TDESKey]>([:])
+    /// Each token's card master key (EMV Option A from the issuer master key and the
+    /// token number), derived on first use: neither input changes for a token id. Kept in
+    /// this process's memory like the issuer master keys it comes from; bounded.
+    let cardMasterKeys = Mutex<[String: TDESKey]>([:])
+    static let cardMasterKeysCapacity = 20_000
     /// Tokens and cards as the authorization path last read them: emptied by every change
-    /// made through this service, and never older than `ReadCache.maxAge` (a change made
+    /// made through this service, and never older than `readCache.maxAge` (a change made
     /// through another node is seen within that bound).
-    let readCache = ReadCache()
+    let readCache: ReadCache
 
     /// Keys delivered per provisioning or replenishment.
     public static let keyBatchSize = 10
@@ -26,7 +31,13 @@ public final class TokenService: Sendable {
     /// Token validity from issuance.
     public static let tokenLifetimeYears = 3
 
-    public init(store: any TokenStore, vault: CardVault, issuerHost: any IssuerHostClient, now: @escaping @Sendable () -> Date = Date.init) {
+    /// `readCacheMaxAge`: how old a cached token or card may be on the authorization path.
+    /// With several nodes on one database it bounds how late a change made through another
+    /// node is seen (1 s, the stated bound); with SQLite every change goes through this
+    /// process and empties the cache, so the age only bounds memory of rarely used records.
+    public init(store: any TokenStore, vault: CardVault, issuerHost: any IssuerHostClient, readCacheMaxAge: TimeInterval = 1,
+                now: @escaping @Sendable () -> Date = Date.init) {
+        self.readCache = ReadCache(maxAge: readCacheMaxAge)
         self.store = store
         self.vault = vault
         self.issuerHost = issuerHost
@@ -748,8 +759,9 @@ public final class TokenService: Sendable {
     public func token(number: PAN) async throws -> Token? {
         let fingerprint = vault.fingerprint(number)
         if let token = readCache.token(fingerprint, now: now()) { return token }
+        let generation = readCache.generation
         guard let token = try await store.token(numberFingerprint: fingerprint) else { return nil }
-        readCache.put(token, now: now())
+        readCache.put(token, now: now(), readIn: generation)
         return token
     }
 
@@ -758,9 +770,11 @@ public final class TokenService: Sendable {
     /// Only ATCs whose keys were delivered to the device can verify.
     public func verifyCryptogram(token: Token, atc: ApplicationTransactionCounter, data: [UInt8], arqc: [UInt8]) async throws -> Bool {
         var delivered = token.nextATC
-        if atc.value >= delivered, let fresh = try await store.token(id: token.id) {
+        if atc.value >= delivered {
+            let generation = readCache.generation
+            guard let fresh = try await store.token(id: token.id) else { return false }
             // Keys replenished (perhaps through another node) since this token was cached.
-            readCache.put(fresh, now: now())
+            readCache.put(fresh, now: now(), readIn: generation)
             delivered = fresh.nextATC
         }
         guard atc.value >= 1, atc.value < delivered else { return false }
@@ -775,8 +789,17 @@ public final class TokenService: Sendable {
     }
 
     private func sessionKey(token: Token, atc: ApplicationTransactionCounter) async throws -> TDESKey {
-        let mk = MasterKeyDerivation.derive(issuerMasterKey: try await issuerMasterKey(token.issuerID), pan: try tokenNumber(token))
-        return SessionKeyDerivation.commonSessionKey(master: mk, atc: atc)
+        SessionKeyDerivation.commonSessionKey(master: try await cardMasterKey(token), atc: atc)
+    }
+
+    private func cardMasterKey(_ token: Token) async throws -> TDESKey {
+        if let key = cardMasterKeys.withLock({ $0[token.id] }) { return key }
+        let key = MasterKeyDerivation.derive(issuerMasterKey: try await issuerMasterKey(token.issuerID), pan: try tokenNumber(token))
+        cardMasterKeys.withLock { keys in
+            if keys.count >= Self.cardMasterKeysCapacity { keys.removeAll(keepingCapacity: true) }
+            keys[token.id] = key
+        }
+        return key
     }
 
     /// Marks an ATC used; false when it already was (a replayed cryptogram).
@@ -794,8 +817,9 @@ public final class TokenService: Sendable {
     public func detokenizeCard(_ token: Token) async throws -> (pan: PAN, card: VaultCard) {
         let card: VaultCard
         if let cached = readCache.card(token.cardID, now: now()) { card = cached } else {
+            let generation = readCache.generation
             guard let stored = try await store.card(id: token.cardID) else { throw TokenServiceError.notFound("card of token \(token.id)") }
-            readCache.put(stored, now: now())
+            readCache.put(stored, now: now(), readIn: generation)
             card = stored
         }
         return (try vault.open(card.sealedPAN, context: card.id), card)
@@ -839,39 +863,62 @@ extension Character {
 
 /// A bounded, short-lived cache of the records every authorization reads (token by
 /// number fingerprint, card by id). Entries live at most `maxAge`; the whole cache is
-/// emptied when this process changes a token or card; at most `capacity` entries.
+/// emptied when this process changes a token or card (after the change committed); at
+/// most `capacity` entries.
+///
+/// A record read before a change and put after the change emptied the cache would be
+/// stale: each emptying starts a new generation, and a record is only kept when no
+/// emptying happened between its read and its `put`.
 final class ReadCache: Sendable {
-    static let maxAge: TimeInterval = 1
+    let maxAge: TimeInterval
     static let capacity = 100_000
-    private let state = Mutex<(tokens: [String: (Token, Date)], cards: [String: (VaultCard, Date)])>(([:], [:]))
+    private struct State {
+        var generation = 0
+        var tokens: [String: (Token, Date)] = [:]
+        var cards: [String: (VaultCard, Date)] = [:]
+    }
+    private let state = Mutex(State())
+
+    init(maxAge: TimeInterval) { self.maxAge = maxAge }
+
+    /// Taken before reading from the store; passed to `put`.
+    var generation: Int { state.withLock { $0.generation } }
 
     func token(_ fingerprint: String, now: Date) -> Token? {
         state.withLock { s in
-            guard let (token, at) = s.tokens[fingerprint], now.timeIntervalSince(at) < Self.maxAge else { return nil }
+            guard let (token, at) = s.tokens[fingerprint], now.timeIntervalSince(at) < maxAge else { return nil }
             return token
         }
     }
 
     func card(_ id: String, now: Date) -> VaultCard? {
         state.withLock { s in
-            guard let (card, at) = s.cards[id], now.timeIntervalSince(at) < Self.maxAge else { return nil }
+            guard let (card, at) = s.cards[id], now.timeIntervalSince(at) < maxAge else { return nil }
             return card
         }
     }
 
-    func put(_ token: Token, now: Date) {
+    func put(_ token: Token, now: Date, readIn generation: Int) {
         state.withLock { s in
+            guard s.generation == generation else { return }
             if s.tokens.count >= Self.capacity { s.tokens.removeAll(keepingCapacity: true) }
             s.tokens[token.numberFingerprint] = (token, now)
         }
     }
 
-    func put(_ card: VaultCard, now: Date) {
+    func put(_ card: VaultCard, now: Date, readIn generation: Int) {
         state.withLock { s in
+            guard s.generation == generation else { return }
             if s.cards.count >= Self.capacity { s.cards.removeAll(keepingCapacity: true) }
             s.cards[card.id] = (card, now)
         }
     }
 
-    func clear() { state.withLock { $0 = ([:], [:]) } }
+    func clear() {
+        state.withLock { s in
+            s.generation += 1
+            s.tokens = [:]
+            s.cards = [:]
+        }
+    }
 }

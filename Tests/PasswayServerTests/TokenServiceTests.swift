@@ -49,6 +49,31 @@ import Wallet
         #expect(received.keys.count == TokenService.keyBatchSize)
     }
 
+    /// The read cache never keeps a record read before a change that emptied it: the
+    /// authorization that read an active token just before a suspension committed must not
+    /// put it back for the next ones (with SQLite the cache lives up to a minute).
+    @Test func aRecordReadBeforeAChangeIsNotCachedAfterIt() async throws {
+        let (service, path) = try await makeService()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var phone = DeviceWallet(modelID: "samsung-galaxy-s24", osVersion: "14", country: "RU")
+        let device = try await service.registerDevice(walletID: "wallet-1", modelID: phone.modelID, osVersion: "14", country: "RU", publicKey: try phone.publicKey)
+        phone.deviceID = device.id
+        guard case .approved(let token, _) = try await service.enroll(walletID: "wallet-1", .init(deviceID: device.id, pan: cardNumber("220070", seed: 7),
+                                                                                                  expiry: "12/29", cvv2: nil, riskScore: 0)) else {
+            Issue.record("not approved"); return
+        }
+        let cache = ReadCache(maxAge: 60)
+        let now = Date()
+        let readBefore = cache.generation
+        cache.clear()  // a change committed meanwhile
+        cache.put(token, now: now, readIn: readBefore)
+        #expect(cache.token(token.numberFingerprint, now: now) == nil, "read before the change: not kept")
+        cache.put(token, now: now, readIn: cache.generation)
+        #expect(cache.token(token.numberFingerprint, now: now) == token)
+        #expect(cache.token(token.numberFingerprint, now: now + 59) == token)
+        #expect(cache.token(token.numberFingerprint, now: now + 60) == nil, "never older than its age")
+    }
+
     /// Two nodes replenishing one token at the same moment: each hands out its own ATC
     /// range (a conditional write on the token as read; the loser reads again).
     @Test(arguments: Backend.available)
