@@ -437,14 +437,14 @@ public final class AuthorizationPipeline: Sendable {
     public static func formatProblem(_ m: Message) -> (field: Int, reason: String)? {
         let mandatory = mandatoryFields[m.mti] ?? []
         for f in mandatory where m[f] == nil { return (f, "mandatory field missing") }
-        func digits(_ f: Int, _ n: Int) -> Bool { m.string(f).map { $0.count == n && $0.allSatisfy(\.isASCIIDigit) } ?? false }
+        func digits(_ f: Int, _ n: Int) -> Bool { m.string(f).map { $0.utf8.count == n && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } } ?? false }
         func check(_ f: Int) -> Bool { mandatory.contains(f) }
         if check(3), !digits(3, 6) { return (3, "processing code: 6 digits") }
         if check(4), !(digits(4, 12) && Int64(m.string(4)!)! > 0) { return (4, "amount: 12 digits, more than zero") }
         if check(7), !(digits(7, 10) && validTransmissionTime(m.string(7)!)) { return (7, "transmission date and time: MMDDhhmmss") }
         if check(11), !digits(11, 6) { return (11, "STAN: 6 digits") }
         if check(14), !(digits(14, 4) && (1...12).contains(Int(m.string(14)!.suffix(2)) ?? 0)) { return (14, "expiry: YYMM") }
-        if check(2), !((m.string(2).map { (12...19).contains($0.count) && $0.allSatisfy(\.isASCIIDigit) }) ?? false) {
+        if check(2), !((m.string(2).map { (12...19).contains($0.utf8.count) && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }) ?? false) {
             return (2, "primary account number: 12 to 19 digits")
         }
         if check(49), Currency.numeric(m.string(49) ?? "") == nil { return (49, "currency: an ISO 4217 numeric code the network knows") }

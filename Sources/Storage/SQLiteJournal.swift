@@ -7,10 +7,12 @@ import NetworkSwitch
 /// acquirer is answered.
 extension SQLiteStore: AuthorizationJournal {
     public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim {
-        try await groupCommit.write { db in
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO journal (key, request_digest, state, claimed_at) VALUES (?, ?, 'pending', ?)").execute(arguments: [key.description, requestDigest, at.timeIntervalSince1970])
+        try await groupCommit.writeOneStatement { db in
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO journal (key, request_digest, state, claimed_at) VALUES (?, ?, 'pending', ?)")
+                .execute(arguments: [key.description, requestDigest, at.timeIntervalSince1970])
             if db.changesCount == 1 { return .claimed }
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT request_digest, state, doc FROM journal WHERE key = ?"), arguments: [key.description]) else {
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT request_digest, state, doc FROM journal WHERE key = ?"),
+                                             arguments: [key.description]) else {
                 return .pending(requestDigest: requestDigest)
             }
             if let doc: String = row["doc"] { return .answered(try Self.value(JournalEntry.self, doc)!) }
@@ -20,17 +22,21 @@ extension SQLiteStore: AuthorizationJournal {
 
     public func complete(_ entry: JournalEntry) async throws {
         let doc = try Self.doc(entry)
-        try await groupCommit.write { db in
-            try db.cachedStatement(sql: "UPDATE journal SET state = 'answered', response_code = ?, doc = ? WHERE key = ?").execute(arguments: [entry.responseCode, doc, entry.key])
+        // The UPDATE or, when it changed nothing, the INSERT: one statement changes anything.
+        try await groupCommit.writeOneStatement { db in
+            try db.cachedStatement(sql: "UPDATE journal SET state = 'answered', response_code = ?, doc = ? WHERE key = ?")
+                .execute(arguments: [entry.responseCode, doc, entry.key])
             if db.changesCount == 0 {
-                try db.cachedStatement(sql: "INSERT INTO journal (key, request_digest, state, claimed_at, response_code, doc) VALUES (?, ?, 'answered', ?, ?, ?)").execute(arguments: [entry.key, entry.requestDigest, entry.at.timeIntervalSince1970, entry.responseCode, doc])
+                try db.cachedStatement(sql: "INSERT INTO journal (key, request_digest, state, claimed_at, response_code, doc) VALUES (?, ?, 'answered', ?, ?, ?)")
+                    .execute(arguments: [entry.key, entry.requestDigest, entry.at.timeIntervalSince1970, entry.responseCode, doc])
             }
         }
     }
 
     public func entry(_ key: AuthorizationKey) async throws -> JournalEntry? {
         try await pool.read { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT doc FROM journal WHERE key = ?"), arguments: [key.description]).map { try Self.value(JournalEntry.self, $0)! }
+            try String.fetchOne(db.cachedStatement(sql: "SELECT doc FROM journal WHERE key = ?"), arguments: [key.description])
+                .map { try Self.value(JournalEntry.self, $0)! }
         }
     }
 

@@ -310,7 +310,7 @@ public final class SQLiteStore: TokenStore {
     }
 
     public func recordATC(tokenID: String, atc: UInt16) async throws -> Bool {
-        try await groupCommit.write { db in
+        try await groupCommit.writeOneStatement { db in
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO used_atcs (token_id, atc) VALUES (?, ?)").execute(arguments: [tokenID, Int(atc)])
             return db.changesCount == 1
         }

@@ -40,4 +40,41 @@ import Testing
         #expect(rows.count == 180)
         #expect(rows.allSatisfy { $0 % 10 != 0 })
     }
+
+    /// Without a savepoint: a statement that fails (here a multi-row INSERT whose last row
+    /// breaks the primary key) leaves nothing of itself, and its batch commits the rest.
+    @Test func aFailingSingleStatementLeavesNothingWithoutASavepoint() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("group-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let pool = try DatabasePool(path: path)
+        try await pool.write { db in
+            try db.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            try db.execute(sql: "INSERT INTO t (n) VALUES (-1)")
+        }
+        let commit = GroupCommit(pool)
+        let outcomes = await withTaskGroup(of: Bool.self, returning: [Bool].self) { group in
+            for n in 0..<200 {
+                group.addTask {
+                    do {
+                        try await commit.writeOneStatement { db in
+                            // Rows 1000+n and n; every tenth also -1, which exists: all three or none.
+                            let last = n % 10 == 0 ? -1 : 2000 + n
+                            try db.execute(sql: "INSERT INTO t (n) VALUES (?), (?), (?)", arguments: [1000 + n, n, last])
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            var all: [Bool] = []
+            for await o in group { all.append(o) }
+            return all
+        }
+        #expect(outcomes.filter { $0 }.count == 180)
+        let rows = try await pool.read { db in try Int.fetchAll(db, sql: "SELECT n FROM t WHERE n BETWEEN 0 AND 999 ORDER BY n") }
+        #expect(rows.count == 180)
+        #expect(rows.allSatisfy { $0 % 10 != 0 })
+        #expect(try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } == 1 + 180 * 3)
+    }
 }

@@ -4,6 +4,8 @@ public enum Hex {
 
     /// Upper-case hex of `bytes`.
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        // Contiguous bytes (arrays, slices, Data): written straight into the string's storage.
+        if let hex = bytes.withContiguousStorageIfAvailable({ encode(contiguous: $0) }) { return hex }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {
@@ -11,6 +13,22 @@ public enum Hex {
             out.append(digits[Int(byte & 0x0F)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func encode(contiguous bytes: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            var i = 0
+            for byte in bytes {
+                out[i] = hexDigit(byte >> 4)
+                out[i + 1] = hexDigit(byte & 0x0F)
+                i += 2
+            }
+            return i
+        }
+    }
+
+    @inline(__always) private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? 0x30 + nibble : 0x37 + nibble  // "0"..."9", "A"..."F"
     }
 
     /// Bytes of a hex string. Spaces are ignored so that pasted dumps work; anything
