@@ -48,6 +48,14 @@ public final class IssuerDatabase: BankStore {
     static let decoder: JSONDecoder = { let d = JSONDecoder(); d.dateDecodingStrategy = .millisecondsSince1970; return d }()
     static func doc<T: Encodable>(_ v: T) throws -> String { String(decoding: try encoder.encode(v), as: UTF8.self) }
     static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T { try decoder.decode(T.self, from: Data(s.utf8)) }
+    /// A decision as `doc(decision)` would write it, by hand: written on every authorization.
+    static func document(_ d: AuthorizationDecision) -> String {
+        var w = DocumentWriter(capacity: 96)
+        w.field("approvalCode", d.approvalCode)
+        w.field("reason", d.reason)
+        w.field("responseCode", d.responseCode)
+        return w.finish()
+    }
 
     public func wrappedDataKey() async throws -> Data? {
         try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = 'data-key'") }
@@ -170,7 +178,7 @@ public final class IssuerDatabase: BankStore {
                 try db.cachedStatement(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'hold', ?, ?)")
                     .execute(arguments: [account.id, reference, -hold.amountMinor, hold.at.timeIntervalSince1970])
             }
-            try db.cachedStatement(sql: "INSERT INTO decisions (reference, doc) VALUES (?, ?)").execute(arguments: [reference, try Self.doc(decision)])
+            try db.cachedStatement(sql: "INSERT INTO decisions (reference, doc) VALUES (?, ?)").execute(arguments: [reference, Self.document(decision)])
             return decision
         }
     }

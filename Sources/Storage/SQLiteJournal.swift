@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import NetworkSwitch
+import SQLiteSupport
 
 /// The network's journal in the same SQLite database as the token service. The key is
 /// the primary key, so a claim is taken once; an entry is committed (WAL) before the
@@ -21,7 +22,7 @@ extension SQLiteStore: AuthorizationJournal {
     }
 
     public func complete(_ entry: JournalEntry) async throws {
-        let doc = try Self.doc(entry)
+        let doc = Self.document(entry)
         // The UPDATE or, when it changed nothing, the INSERT: one statement changes anything.
         try await groupCommit.writeOneStatement { db in
             try db.cachedStatement(sql: "UPDATE journal SET state = 'answered', response_code = ?, doc = ? WHERE key = ?")
@@ -44,5 +45,30 @@ extension SQLiteStore: AuthorizationJournal {
         try await pool.read { db in
             try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM journal WHERE key = ? AND doc IS NULL"), arguments: [key.description]) ?? false
         }
+    }
+
+    /// The entry as `doc(entry)` would write it (the same keys, sorted), by hand: this is
+    /// written on every authorization.
+    static func document(_ e: JournalEntry) -> String {
+        var w = DocumentWriter()
+        w.field("amountMinor", e.amountMinor)
+        w.field("answer", base64: e.answer)
+        w.field("approvalCode", e.approvalCode)
+        w.field("at", milliseconds: e.at)
+        w.field("billingAmountMinor", e.billingAmountMinor)
+        w.field("billingCurrency", e.billingCurrency)
+        w.field("currency", e.currency)
+        w.field("decidedBy", e.decidedBy)
+        w.field("issuerID", e.issuerID)
+        w.field("key", e.key)
+        w.field("maskedPAN", e.maskedPAN)
+        w.field("maskedToken", e.maskedToken)
+        w.field("mti", e.mti)
+        w.field("processingCode", e.processingCode)
+        w.field("reason", e.reason)
+        w.field("requestDigest", e.requestDigest)
+        w.field("responseCode", e.responseCode)
+        w.field("tokenID", e.tokenID)
+        return w.finish()
     }
 }
