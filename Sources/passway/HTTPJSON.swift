@@ -14,6 +14,18 @@ struct HTTPJSON {
     enum Method { case GET, POST }
 
     func call(_ method: Method, _ path: String, _ body: [String: Any]? = nil) async throws -> (status: Int, json: Any) {
+        let (status, data) = try await send(method, path, body)
+        return (status, (try? JSONSerialization.jsonObject(with: data)) ?? [:])
+    }
+
+    /// The answer decoded straight from its bytes as `T` (for large answers: no detour
+    /// through `JSONSerialization`).
+    func call<T: Decodable>(_ method: Method, _ path: String, _ body: [String: Any]? = nil, decoding type: T.Type) async throws -> T {
+        let (_, data) = try await send(method, path, body)
+        return try Self.decoder.decode(T.self, from: data)
+    }
+
+    private func send(_ method: Method, _ path: String, _ body: [String: Any]?) async throws -> (status: Int, data: Data) {
         var request = HTTPClientRequest(url: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path)
         request.method = method == .GET ? .GET : .POST
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
@@ -27,13 +39,12 @@ struct HTTPJSON {
         } catch {
             throw CLIError("cannot reach \(base): is `passway serve` running?")
         }
-        let data = Data((try await response.body.collect(upTo: 8 << 20)).readableBytesView)
-        let json = (try? JSONSerialization.jsonObject(with: data)) ?? [:]
+        let data = Data((try await response.body.collect(upTo: 64 << 20)).readableBytesView)
         if response.status.code >= 400 {
-            let problem = json as? [String: Any]
+            let problem = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
             throw CLIError("\(response.status.code) \(problem?["title"] as? String ?? "error"): \(problem?["detail"] as? String ?? String(decoding: data, as: UTF8.self))")
         }
-        return (Int(response.status.code), json)
+        return (Int(response.status.code), data)
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ json: Any) throws -> T {

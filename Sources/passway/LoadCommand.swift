@@ -138,11 +138,10 @@ struct LoadCommand: AsyncParsableCommand {
         let keysPerToken = self.keysPerToken
         @Sendable func fetch(_ chunk: Int) async throws -> [SealedProvisioning] {
             let batch = pans[chunk..<min(chunk + 1000, pans.count)].map { ["pan": $0, "expiry": "12/29"] }
-            let answer = try await op.call(.POST, "/v1/issuers/load-\(suffix)/bulk-tokens", [
+            struct Answer: Decodable { var provisionings: [SealedProvisioning] }
+            return try await op.call(.POST, "/v1/issuers/load-\(suffix)/bulk-tokens", [
                 "walletID": "load-\(suffix)", "deviceID": deviceID, "keysPerToken": keysPerToken, "cards": batch,
-            ])
-            guard let list = (answer.json as? [String: Any])?["provisionings"] else { throw CLIError("bulk provisioning returned no tokens") }
-            return try HTTPJSON.decoder.decode([SealedProvisioning].self, from: JSONSerialization.data(withJSONObject: list))
+            ], decoding: Answer.self).provisionings
         }
         func keep(_ sealed: [SealedProvisioning]) throws {
             for token in try device.receive(all: sealed) {
@@ -152,14 +151,14 @@ struct LoadCommand: AsyncParsableCommand {
             device.tokens.removeAll()
             FileHandle.standardError.write(Data(String(format: "\r  provisioned %d of %d tokens", cards.count, pans.count).utf8))
         }
-        // The device opens one batch while the server seals the next.
-        var received: [SealedProvisioning]?
+        // Two batches asked for at a time: the server seals one while it stores the other,
+        // and the device opens a third meanwhile.
+        var asked: [Task<[SealedProvisioning], any Error>] = []
         for chunk in stride(from: 0, to: pans.count, by: 1000) {
-            async let next = fetch(chunk)
-            if let received { try keep(received) }
-            received = try await next
+            asked.append(Task { try await fetch(chunk) })
+            if asked.count > 2 { try keep(try await asked.removeFirst().value) }
         }
-        if let received { try keep(received) }
+        for batch in asked { try keep(try await batch.value) }
         let done = Date()
         note(String(format: "\r  provisioned %d tokens with %d keys each: accounts %.1f s, tokens %.1f s (%.0f tokens/s)", cards.count, keysPerToken,
                     accountsDone.timeIntervalSince(started), done.timeIntervalSince(accountsDone),
