@@ -105,13 +105,9 @@ public final class AuthorizationPipeline: Sendable {
 
     // MARK: - Authorization
 
+    /// Once per key: format check, duplicate detection (in this process and through the
+    /// journal), the journal entry written before the answer is returned.
     func authorize(_ request: Message) async -> Message {
-        await once(request) { await self.decide($0) }
-    }
-
-    /// Runs `work` once per key: format check, duplicate detection (in this process and
-    /// through the journal), the journal entry written before the answer is returned.
-    func once(_ request: Message, work: @escaping @Sendable (Message) async -> Outcome) async -> Message {
         if let problem = Self.formatProblem(request) {
             logger.notice("format error", metadata: ["mti": "\(request.mti)", "field": "\(problem.field)", "reason": "\(problem.reason)",
                                                      "stan": "\(request.string(11) ?? "-")"])
@@ -128,7 +124,7 @@ public final class AuthorizationPipeline: Sendable {
         enum Local { case original(Task<Message, Never>), duplicate(Task<Message, Never>), different }
         let local: Local = inFlight.withLock { running in
             if let existing = running[key] { return existing.digest == digest ? .duplicate(existing.task) : .different }
-            let task = Task { await self.runOnce(request, key: key, digest: digest, work: work) }
+            let task = Task { await self.runOnce(request, key: key, digest: digest) }
             running[key] = (digest, task)
             return .original(task)
         }
@@ -146,10 +142,20 @@ public final class AuthorizationPipeline: Sendable {
         }
     }
 
-    /// One request, from the journal claim to the journaled answer.
-    func runOnce(_ request: Message, key: AuthorizationKey, digest: String, work: @Sendable (Message) async -> Outcome) async -> Message {
+    /// One request, from its checks to the journaled answer. What only reads (the token,
+    /// the cryptogram) comes first; then one write claims the key and spends the ATC.
+    func runOnce(_ request: Message, key: AuthorizationKey, digest: String) async -> Message {
+        let prepared = await prepare(request)
+        var atcFresh = false
         do {
-            switch try await journal.claim(key, requestDigest: digest, at: now()) {
+            let claim: JournalClaim
+            switch prepared {
+            case .passed(_, let passed):
+                (claim, atcFresh) = try await journal.claim(key, requestDigest: digest, at: now(), spendingATC: passed.atc.value, ofToken: passed.token.id)
+            case .declined:
+                claim = try await journal.claim(key, requestDigest: digest, at: now())
+            }
+            switch claim {
             case .claimed:
                 break
             case .answered(let entry):
@@ -171,7 +177,15 @@ public final class AuthorizationPipeline: Sendable {
             return Self.answer(to: request, code: ResponseCode.systemMalfunction.rawValue)
         }
 
-        let outcome = await work(request)
+        let outcome: Outcome
+        switch prepared {
+        case .declined(let declined):
+            outcome = declined
+        case .passed(let issuer, let passed):
+            // Only a cryptogram that verified spends its ATC, so noise cannot burn a card's counters.
+            outcome = atcFresh ? await proceed(request, issuer: issuer, passed: passed)
+                               : networkDecline(request, TokenDecline.atcReplayed(passed.atc.value).responseCode, "\(TokenDecline.atcReplayed(passed.atc.value))")
+        }
         var answer = outcome.answer
         var stored = answer
         stored[2] = nil
@@ -234,11 +248,23 @@ public final class AuthorizationPipeline: Sendable {
         var maskedPAN: String?
     }
 
-    func decide(_ request: Message) async -> Outcome {
-        func network(_ code: ResponseCode, _ reason: String, token: Token? = nil) -> Outcome {
-            Outcome(answer: Self.answer(to: request, code: code.rawValue), decidedBy: "network", reason: reason,
-                    maskedToken: token?.maskedNumber ?? PAN.mask(request.string(2)!), tokenID: token?.id, issuerID: token?.issuerID)
-        }
+    /// A decline by the network, before the issuer is asked (no ARPC).
+    func networkDecline(_ request: Message, _ code: ResponseCode, _ reason: String, token: Token? = nil) -> Outcome {
+        Outcome(answer: Self.answer(to: request, code: code.rawValue), decidedBy: "network", reason: reason,
+                maskedToken: token?.maskedNumber ?? PAN.mask(request.string(2)!), tokenID: token?.id, issuerID: token?.issuerID)
+    }
+
+    enum Prepared: Sendable {
+        /// Declined by the network before any write.
+        case declined(Outcome)
+        /// Everything checked but the ATC, which is spent with the journal claim.
+        case passed(Issuer, TokenCheck.Passed)
+    }
+
+    /// Step 4 up to the last check, reading only: the issuer owning the token range, the
+    /// token checks and the cryptogram.
+    func prepare(_ request: Message) async -> Prepared {
+        func network(_ code: ResponseCode, _ reason: String) -> Prepared { .declined(networkDecline(request, code, reason)) }
         let number = request.string(2)!
         let issuers: [Issuer]
         do { issuers = try await directory.issuers(containing: number) } catch {
@@ -251,16 +277,20 @@ public final class AuthorizationPipeline: Sendable {
             return network(.invalidCardNumber, "no issuer has this card range")
         }
 
-        let passed: TokenCheck.Passed
         do {
-            switch try await check.check(request) {
+            switch try await check.verify(request) {
             case .failure(let decline): return network(decline.responseCode, "\(decline)")
-            case .success(let p): passed = p
+            case .success(let passed): return .passed(issuer, passed)
             }
         } catch {
             logger.error("token service error", metadata: ["error": "\(error)"])
             return network(.systemMalfunction, "token service error")
         }
+    }
+
+    /// Steps 4 to 6 for a token that passed and whose ATC is now spent: detokenize, convert,
+    /// ask the issuer, add the ARPC.
+    func proceed(_ request: Message, issuer: Issuer, passed: TokenCheck.Passed) async -> Outcome {
         let token = passed.token
 
         // From here the cryptogram has verified: every answer carries an ARPC.

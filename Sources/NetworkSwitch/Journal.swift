@@ -57,6 +57,12 @@ public struct JournalEntry: Codable, Sendable, Equatable {
 /// `complete` records the outcome before the acquirer hears it.
 public protocol AuthorizationJournal: Sendable {
     func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim
+    /// `claim`, and when the key is claimed, the token's ATC marked used in the same write:
+    /// an authorization has either not started or spent its ATC, and it costs one write,
+    /// not two. `atcFresh` is false when the ATC was used before (a replayed cryptogram);
+    /// it says nothing unless the key was claimed.
+    func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
+        -> (claim: JournalClaim, atcFresh: Bool)
     func complete(_ entry: JournalEntry) async throws
     func entry(_ key: AuthorizationKey) async throws -> JournalEntry?
     /// Claimed and not answered (yet, or ever: its node may have died).

@@ -422,6 +422,18 @@ extension PostgresStore: AuthorizationJournal {
         return .pending(requestDigest: requestDigest)
     }
 
+    public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
+        -> (claim: JournalClaim, atcFresh: Bool) {
+        let rows = try await database.client.execute(ClaimJournalKeySpendingATC(key: key.description, digest: requestDigest, at: at,
+                                                                                 tokenID: tokenID, atc: Int32(atc)), logger: logger)
+        for try await (won, digest, doc, fresh) in rows {
+            if won { return (.claimed, fresh) }
+            if let doc { return (.answered(try Self.value(JournalEntry.self, doc)!), false) }
+            return (.pending(requestDigest: digest), false)
+        }
+        return (.pending(requestDigest: requestDigest), false)
+    }
+
     public func complete(_ entry: JournalEntry) async throws {
         let doc = try Self.doc(entry)
         try await run("""
@@ -495,6 +507,32 @@ struct ClaimJournalKey: PostgresPreparedStatement {
         var b = PostgresBindings(); b.append(key); b.append(digest); b.append(at); return b
     }
     func decodeRow(_ row: PostgresRow) throws -> (Bool, String, String?) { try row.decode((Bool, String, String?).self) }
+}
+
+/// `ClaimJournalKey`, and when the key was inserted the token's ATC too, in the same
+/// statement (one round trip, one commit): the fourth column says whether the ATC was new.
+struct ClaimJournalKeySpendingATC: PostgresPreparedStatement {
+    static let sql = """
+        WITH inserted AS (
+            INSERT INTO journal (key, request_digest, state, claimed_at) VALUES ($1, $2, 'pending', $3)
+            ON CONFLICT (key) DO NOTHING RETURNING key),
+        spent AS (
+            INSERT INTO used_atcs (token_id, atc) SELECT $4, $5 FROM inserted
+            ON CONFLICT DO NOTHING RETURNING 1)
+        SELECT TRUE, $2::text, NULL::text, EXISTS (SELECT 1 FROM spent) FROM inserted
+        UNION ALL
+        SELECT FALSE, request_digest, doc::text, FALSE FROM journal WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
+        """
+    typealias Row = (Bool, String, String?, Bool)
+    var key: String
+    var digest: String
+    var at: Date
+    var tokenID: String
+    var atc: Int32
+    func makeBindings() throws -> PostgresBindings {
+        var b = PostgresBindings(); b.append(key); b.append(digest); b.append(at); b.append(tokenID); b.append(atc); return b
+    }
+    func decodeRow(_ row: PostgresRow) throws -> (Bool, String, String?, Bool) { try row.decode((Bool, String, String?, Bool).self) }
 }
 
 extension AsyncSequence where Self: Sendable, Element: Sendable {

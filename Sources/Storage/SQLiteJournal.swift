@@ -8,17 +8,30 @@ import SQLiteSupport
 /// acquirer is answered.
 extension SQLiteStore: AuthorizationJournal {
     public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim {
-        try await groupCommit.writeOneStatement { db in
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO journal (key, request_digest, state, claimed_at) VALUES (?, ?, 'pending', ?)")
-                .execute(arguments: [key.description, requestDigest, at.timeIntervalSince1970])
-            if db.changesCount == 1 { return .claimed }
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT request_digest, state, doc FROM journal WHERE key = ?"),
-                                             arguments: [key.description]) else {
-                return .pending(requestDigest: requestDigest)
-            }
-            if let doc: String = row["doc"] { return .answered(try Self.value(JournalEntry.self, doc)!) }
-            return .pending(requestDigest: row["request_digest"])
+        try await groupCommit.writeOneStatement { db in try Self.claim(db, key, requestDigest, at) }
+    }
+
+    public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
+        -> (claim: JournalClaim, atcFresh: Bool) {
+        // Two statements that write: in a savepoint of the group's transaction.
+        try await groupCommit.write { db in
+            let claim = try Self.claim(db, key, requestDigest, at)
+            guard claim == .claimed else { return (claim, false) }
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO used_atcs (token_id, atc) VALUES (?, ?)").execute(arguments: [tokenID, Int(atc)])
+            return (claim, db.changesCount == 1)
         }
+    }
+
+    static func claim(_ db: Database, _ key: AuthorizationKey, _ requestDigest: String, _ at: Date) throws -> JournalClaim {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO journal (key, request_digest, state, claimed_at) VALUES (?, ?, 'pending', ?)")
+            .execute(arguments: [key.description, requestDigest, at.timeIntervalSince1970])
+        if db.changesCount == 1 { return .claimed }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT request_digest, state, doc FROM journal WHERE key = ?"),
+                                         arguments: [key.description]) else {
+            return .pending(requestDigest: requestDigest)
+        }
+        if let doc: String = row["doc"] { return .answered(try Self.value(JournalEntry.self, doc)!) }
+        return .pending(requestDigest: row["request_digest"])
     }
 
     public func complete(_ entry: JournalEntry) async throws {

@@ -257,6 +257,36 @@ import Testing
         #expect(try await nodes[1].entry(unclaimed)?.responseCode == "96")
     }
 
+    /// The network's one write before asking an issuer: the key claimed and the ATC
+    /// spent together. Many nodes, many keys, one cryptogram: one claim spends it; a key
+    /// claimed before spends nothing, so its ATC stays free.
+    @Test(arguments: Backend.available)
+    func aClaimSpendsItsATCOnceAcrossNodes(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let nodes = [s.store, try await s.openAnother()]
+        func key(_ stan: Int) -> AuthorizationKey {
+            AuthorizationKey(acquirer: "25000001", terminal: "MSK00003", stan: String(format: "%06d", stan), transmission: "1125103000")
+        }
+        for atc in UInt16(1)...20 {
+            // Eight messages replaying one cryptogram under eight keys, at once on two nodes.
+            let results = try await withThrowingTaskGroup(of: (JournalClaim, Bool).self) { group in
+                for i in 0..<8 {
+                    group.addTask { try await nodes[i % 2].claim(key(Int(atc) * 100 + i), requestDigest: "d", at: Self.at, spendingATC: atc, ofToken: "tok_9") }
+                }
+                return try await group.reduce(into: [(JournalClaim, Bool)]()) { $0.append($1) }
+            }
+            #expect(results.allSatisfy { $0.0 == .claimed }, "every key is new")
+            #expect(results.filter(\.1).count == 1, "ATC \(atc) spent \(results.filter(\.1).count) times")
+        }
+        // The same key again (a duplicate) with a fresh ATC: not claimed, and the ATC not spent.
+        let again = try await nodes[1].claim(key(100), requestDigest: "d", at: Self.at, spendingATC: 500, ofToken: "tok_9")
+        #expect(again.claim == .pending(requestDigest: "d"))
+        #expect(again.atcFresh == false)
+        #expect(try await nodes[0].recordATC(tokenID: "tok_9", atc: 500), "a duplicate's claim spent nothing")
+        #expect(try await nodes[0].recordATC(tokenID: "tok_9", atc: 1) == false, "spent by the claim")
+    }
+
     @Test(arguments: Backend.available)
     func anIdempotencyKeyRunsOneRequest(_ backend: Backend) async throws {
         let s = try await StoreUnderTest.open(backend)
