@@ -52,6 +52,8 @@ public final class ISO8583Client: Sendable {
     struct Connection: Sendable {
         let channel: any Channel
         let pending: Pending
+        /// Requests leave through it, flushed once per event-loop pass.
+        let writer: CoalescedWriter
     }
 
     /// Requests waiting for their answers on one connection, by match key.
@@ -90,9 +92,11 @@ public final class ISO8583Client: Sendable {
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
             pending.take(key)?.fail(ClientError.timedOut(milliseconds: ms))
         }
-        channel.writeAndFlush(ByteBuffer(bytes: bytes)).whenFailure { error in
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
             pending.take(key)?.fail(ClientError.unavailable("write failed: \(error)"))
         }
+        connection.writer.write(ByteBuffer(bytes: bytes), promise: written)
         do {
             let answer = try await promise.futureResult.get()
             timer.cancel()
@@ -136,7 +140,7 @@ public final class ISO8583Client: Sendable {
             }
         do {
             let channel = try await bootstrap.connect(host: host, port: port).get()
-            let connection = Connection(channel: channel, pending: pending)
+            let connection = Connection(channel: channel, pending: pending, writer: CoalescedWriter(channel))
             slot.state.withLock { $0.connection = connection; $0.connecting = nil }
             return connection
         } catch {

@@ -104,9 +104,17 @@ final class RequestHandler: ChannelInboundHandler {
         self.overloaded = overloaded; self.handler = handler
     }
 
+    /// Answers leave through it, flushed once per event-loop pass.
+    private var writer: CoalescedWriter?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        writer = CoalescedWriter(context.channel)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let channel = context.channel
+        let writer = self.writer ?? CoalescedWriter(channel)
         let message: Message
         do {
             message = try frame.withUnsafeReadableBytes { raw in try self.codec.unpack(raw.assumingMemoryBound(to: UInt8.self)) }
@@ -132,7 +140,7 @@ final class RequestHandler: ChannelInboundHandler {
             guard let answer else { return }
             do {
                 let bytes = try codec.pack(answer)
-                channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+                writer.write(ByteBuffer(bytes: bytes))
             } catch {
                 logger.error("answer could not be encoded", metadata: ["mti": "\(answer.mti)", "error": "\(error)"])
             }

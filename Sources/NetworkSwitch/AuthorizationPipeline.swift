@@ -23,7 +23,7 @@ public final class AuthorizationPipeline: Sendable {
     let directory: IssuerDirectory
     /// Authorizations being worked on in this process, so that a duplicate arriving
     /// meanwhile waits for the original's answer instead of asking the issuer again.
-    let inFlight = Mutex<[AuthorizationKey: (digest: String, task: Task<Message, Never>)]>([:])
+    let inFlight = Mutex<[AuthorizationKey: (digest: String, waiters: [CheckedContinuation<Message?, Never>])]>([:])
     /// How long a duplicate waits for the answer of an original another node is working
     /// on (it then gets 94): longer than that node waits for its issuer.
     let duplicateWait: Duration
@@ -121,21 +121,34 @@ public final class AuthorizationPipeline: Sendable {
         }
         let digest = tokens.digest(packed, purpose: "authorization")
 
-        enum Local { case original(Task<Message, Never>), duplicate(Task<Message, Never>), different }
-        let local: Local = inFlight.withLock { running in
-            if let existing = running[key] { return existing.digest == digest ? .duplicate(existing.task) : .different }
-            let task = Task { await self.runOnce(request, key: key, digest: digest) }
-            running[key] = (digest, task)
-            return .original(task)
+        // The first message with a key works it out on its own task; one arriving meanwhile
+        // with the same key and bytes waits for that answer (no task of its own either).
+        enum Role { case original, waiting, different }
+        var role = Role.original
+        let waited: Message? = await withCheckedContinuation { (waiter: CheckedContinuation<Message?, Never>) in
+            role = inFlight.withLock { running in
+                guard let existing = running[key] else {
+                    running[key] = (digest, [])
+                    return .original
+                }
+                guard existing.digest == digest else { return .different }
+                running[key]!.waiters.append(waiter)
+                return .waiting
+            }
+            if role == .waiting {
+                logger.info("duplicate of an authorization in progress: waiting for the original's answer", metadata: ["key": "\(key)"])
+            } else {
+                waiter.resume(returning: nil)
+            }
         }
-        switch local {
-        case .original(let task):
-            let answer = await task.value
-            inFlight.withLock { _ = $0.removeValue(forKey: key) }
+        switch role {
+        case .original:
+            let answer = await runOnce(request, key: key, digest: digest)
+            let waiters = inFlight.withLock { $0.removeValue(forKey: key)?.waiters ?? [] }
+            for waiter in waiters { waiter.resume(returning: answer) }
             return answer
-        case .duplicate(let task):
-            logger.info("duplicate of an authorization in progress: answered with the original", metadata: ["key": "\(key)"])
-            return await task.value
+        case .waiting:
+            return waited!
         case .different:
             logger.notice("same key, different message", metadata: ["key": "\(key)"])
             return Self.answer(to: request, code: ResponseCode.duplicateTransmission.rawValue)

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import PasswayServer
 import Simulators
+import Synchronization
 import Testing
 import TokenService
 import Wallet
@@ -225,6 +226,54 @@ import Wallet
         await shop.close()
     }
 
+    /// While the issuer is still deciding, the same message again (a second connection)
+    /// waits for the original's answer and gets the same bytes; the same key with other
+    /// bytes is answered 94 at once; the issuer hears one request.
+    @Test func aDuplicateOfAnAuthorizationInProgressWaitsForItsAnswer() async throws {
+        let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
+        let requests = Counter()
+        let gate = Gate()
+        let issuer = try await ISO8583Server.start(.init(port: 0, name: "deliberate-issuer"), logger: Logger(label: "deliberate", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                   overloaded: { _ in nil }, handler: { m in
+            var a = Message(mti: "0110")
+            for f in [2, 3, 4, 7, 11, 32, 37, 41] { a[f] = m[f] }
+            a.set(39, "00")
+            requests.increment()
+            arrived.yield(())
+            await gate.wait()   // decides only when the test says so
+            a.set(38, "123456")
+            return a
+        })
+        var shop = try await Shop.open {
+            $0.issuerTimeoutMilliseconds = 10_000
+            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(issuer.port)"]
+        }
+        let (request, _) = try shop.read(amount: 1_000)
+        let (pos, network, logs) = (shop.pos, shop.network, shop.harness.logs)
+        async let original = pos.send(request)
+        var arrival = arrivals.makeAsyncIterator()
+        #expect(await arrival.next() != nil, "the issuer has the authorization")
+        async let duplicate = network.send(request)
+        var changed = request
+        changed.set(4, "000000002000")
+        // A third acquirer connection: one connection carries one message per match key.
+        let other = ISO8583Client(host: shop.harness.info.networkHost, port: shop.harness.info.networkPort, connections: 1, timeout: .seconds(10),
+                                  logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(try await other.send(changed).string(39) == "94", "same key, other bytes")
+        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
+        while !logs.lines.contains(where: { $0.contains("duplicate of an authorization in progress") }), clock.now < deadline {
+            await Task.yield()
+        }
+        await gate.open()
+        let first = try await original
+        #expect(first.responseCode == "00")
+        #expect(try await duplicate == first.answer)
+        #expect(requests.value == 1)
+        await other.close()
+        await shop.close()
+        await issuer.close()
+    }
+
     /// The acquirer gives up first and reverses while the issuer is still deciding: the
     /// reversal waits for the original's answer and then reverses what was approved.
     @Test func reversalOfAnAuthorizationStillInProgressWaitsForIt() async throws {
@@ -332,4 +381,11 @@ actor Gate {
         for w in waiters { w.resume() }
         waiters = []
     }
+}
+
+/// Counts from any thread.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
