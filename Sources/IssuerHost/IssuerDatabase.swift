@@ -14,7 +14,7 @@ public final class IssuerDatabase: BankStore {
     /// the entry inside the same write transaction, so it is never stale; it saves the
     /// JSON decoding inside the one writer that all authorizations share.
     let decodedAccounts = Mutex<[String: Account]>([:])
-    static let decodedAccountsCapacity = 100_000
+    static let decodedAccountsCapacity = 20_000
 
     public init(path: String) throws {
         var config = Configuration()

@@ -883,7 +883,7 @@ extension Character {
 /// emptying happened between its read and its `put`.
 final class ReadCache: Sendable {
     let maxAge: TimeInterval
-    static let capacity = 100_000
+    static let capacity = 20_000
     private struct State {
         var generation = 0
         var tokens: [String: (Token, Date)] = [:]
