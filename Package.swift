@@ -86,6 +86,7 @@ let package = Package(
             name: "passway",
             dependencies: [
                 "EMV", "ISO8583", "PasswayServer", "Wallet", "TokenService", "Simulators", "ISO8583Transport", "NetworkSwitch", "PostgresSupport",
+                "SQLiteSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -67,7 +67,7 @@ public final class ISO8583Server: Sendable {
                         IdleStateHandler(readTimeout: configuration.idleTimeout),
                         FramingHandler(frameTimeout: configuration.frameTimeout, logger: logger),
                         RequestHandler(codec: codec, counters: counters, maxInFlight: configuration.maxInFlight, logger: logger,
-                                       overloaded: overloaded, handler: handler),
+                                       writer: CoalescedWriter(channel), overloaded: overloaded, handler: handler),
                     ])
                 }
             }
@@ -98,23 +98,18 @@ final class RequestHandler: ChannelInboundHandler {
 
     final class Owed: Sendable { let count = Atomic<Int>(0) }
 
-    init(codec: ISO8583Codec, counters: ISO8583Server.Counters, maxInFlight: Int, logger: Logger,
-         overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping ISO8583Server.Handler) {
-        self.codec = codec; self.counters = counters; self.maxInFlight = maxInFlight; self.logger = logger
-        self.overloaded = overloaded; self.handler = handler
-    }
-
     /// Answers leave through it, flushed once per event-loop pass.
-    private var writer: CoalescedWriter?
+    let writer: CoalescedWriter
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        writer = CoalescedWriter(context.channel)
+    init(codec: ISO8583Codec, counters: ISO8583Server.Counters, maxInFlight: Int, logger: Logger, writer: CoalescedWriter,
+         overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping ISO8583Server.Handler) {
+        self.codec = codec; self.counters = counters; self.maxInFlight = maxInFlight; self.logger = logger; self.writer = writer
+        self.overloaded = overloaded; self.handler = handler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let channel = context.channel
-        let writer = self.writer ?? CoalescedWriter(channel)
         let message: Message
         do {
             message = try frame.withUnsafeReadableBytes { raw in try self.codec.unpack(raw.assumingMemoryBound(to: UInt8.self)) }
@@ -131,7 +126,7 @@ final class RequestHandler: ChannelInboundHandler {
             if let answer = overloaded(message) { write(answer, to: channel) }
             return
         }
-        let handler = handler, counters = counters, codec = codec, logger = logger, owed = owed
+        let handler = handler, counters = counters, codec = codec, logger = logger, owed = owed, writer = writer
         owed.count.wrappingAdd(1, ordering: .relaxed)
         Task {
             let answer = await handler(message)

@@ -121,8 +121,8 @@ public final class AuthorizationPipeline: Sendable {
         }
         let digest = tokens.digest(packed, purpose: "authorization")
 
-        // The first message with a key works it out on its own task; one arriving meanwhile
-        // with the same key and bytes waits for that answer (no task of its own either).
+        // The first message with a key is worked out on its caller's task; one arriving
+        // meanwhile with the same key and bytes waits on a continuation for that answer.
         enum Role { case original, waiting, different }
         var role = Role.original
         let waited: Message? = await withCheckedContinuation { (waiter: CheckedContinuation<Message?, Never>) in
@@ -194,10 +194,11 @@ public final class AuthorizationPipeline: Sendable {
         switch prepared {
         case .declined(let declined):
             outcome = declined
-        case .passed(let issuer, let passed):
-            // Only a cryptogram that verified spends its ATC, so noise cannot burn a card's counters.
-            outcome = atcFresh ? await proceed(request, issuer: issuer, passed: passed)
-                               : networkDecline(request, TokenDecline.atcReplayed(passed.atc.value).responseCode, "\(TokenDecline.atcReplayed(passed.atc.value))")
+        case .passed(let issuer, let passed) where atcFresh:
+            outcome = await proceed(request, issuer: issuer, passed: passed)
+        case .passed(_, let passed):
+            let replayed = TokenDecline.atcReplayed(passed.atc.value)
+            outcome = networkDecline(request, replayed.responseCode, "\(replayed)")
         }
         var answer = outcome.answer
         var stored = answer
@@ -480,14 +481,15 @@ public final class AuthorizationPipeline: Sendable {
     public static func formatProblem(_ m: Message) -> (field: Int, reason: String)? {
         let mandatory = mandatoryFields[m.mti] ?? []
         for f in mandatory where m[f] == nil { return (f, "mandatory field missing") }
-        func digits(_ f: Int, _ n: Int) -> Bool { m.string(f).map { $0.utf8.count == n && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } } ?? false }
+        func allDigits(_ s: String) -> Bool { s.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+        func digits(_ f: Int, _ n: Int) -> Bool { m.string(f).map { $0.utf8.count == n && allDigits($0) } ?? false }
         func check(_ f: Int) -> Bool { mandatory.contains(f) }
         if check(3), !digits(3, 6) { return (3, "processing code: 6 digits") }
         if check(4), !(digits(4, 12) && Int64(m.string(4)!)! > 0) { return (4, "amount: 12 digits, more than zero") }
         if check(7), !(digits(7, 10) && validTransmissionTime(m.string(7)!)) { return (7, "transmission date and time: MMDDhhmmss") }
         if check(11), !digits(11, 6) { return (11, "STAN: 6 digits") }
         if check(14), !(digits(14, 4) && (1...12).contains(Int(m.string(14)!.suffix(2)) ?? 0)) { return (14, "expiry: YYMM") }
-        if check(2), !((m.string(2).map { (12...19).contains($0.utf8.count) && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }) ?? false) {
+        if check(2), !((m.string(2).map { (12...19).contains($0.utf8.count) && allDigits($0) }) ?? false) {
             return (2, "primary account number: 12 to 19 digits")
         }
         if check(49), Currency.numeric(m.string(49) ?? "") == nil { return (49, "currency: an ISO 4217 numeric code the network knows") }

@@ -27,17 +27,9 @@ public struct TokenCheck: Sendable {
                                .transactionCurrencyCode, .transactionDate, .transactionType, .unpredictableNumber,
                                .applicationInterchangeProfile, .applicationTransactionCounter]
 
-    /// Every check, the ATC marked used last.
-    public func check(_ message: Message) async throws -> Result<Passed, TokenDecline> {
-        let verified = try await verify(message)
-        guard case .success(let passed) = verified else { return verified }
-        // Only a cryptogram that verified spends its ATC, so noise cannot burn a card's counters.
-        guard try await tokens.useATC(token: passed.token, atc: passed.atc) else { return .failure(.atcReplayed(passed.atc.value)) }
-        return verified
-    }
-
     /// Every check but the last: the ATC is not marked used here. The network spends it
-    /// in the same write as its journal claim (`AuthorizationJournal.claim(…spendingATC:…)`).
+    /// in the same write as its journal claim (`AuthorizationJournal.claim(…spendingATC:…)`),
+    /// and only for a cryptogram that verified, so noise cannot burn a card's counters.
     public func verify(_ message: Message) async throws -> Result<Passed, TokenDecline> {
         guard let field2 = message.string(2), let tokenNumber = try? PAN(unchecked: field2) else {
             return .failure(.format(field: 2, reason: "no token number"))

@@ -52,6 +52,13 @@ public struct DocumentWriter {
         out += "\":"
     }
 
+    /// `s` as a JSON string literal.
+    public static func quoted(_ s: String) -> String {
+        var out = ""
+        quote(s, into: &out)
+        return out
+    }
+
     /// A JSON string: quote, backslash and control characters escaped, the rest as is (UTF-8).
     static func quote(_ s: String, into out: inout String) {
         out += "\""

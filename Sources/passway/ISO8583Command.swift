@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import EMV
 import ISO8583
+import SQLiteSupport
 
 struct ISO8583Command: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -82,18 +83,4 @@ func json(_ dict: [String: String]) -> String {
     return "{" + keys.map { "\(quote($0)): \(quote(dict[$0]!))" }.joined(separator: ", ") + "}"
 }
 
-func quote(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    return out + "\""
-}
+func quote(_ s: String) -> String { DocumentWriter.quoted(s) }

@@ -230,28 +230,15 @@ import Wallet
     /// waits for the original's answer and gets the same bytes; the same key with other
     /// bytes is answered 94 at once; the issuer hears one request.
     @Test func aDuplicateOfAnAuthorizationInProgressWaitsForItsAnswer() async throws {
-        let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
-        let requests = Counter()
-        let gate = Gate()
-        let issuer = try await ISO8583Server.start(.init(port: 0, name: "deliberate-issuer"), logger: Logger(label: "deliberate", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                                   overloaded: { _ in nil }, handler: { m in
-            var a = Message(mti: "0110")
-            for f in [2, 3, 4, 7, 11, 32, 37, 41] { a[f] = m[f] }
-            a.set(39, "00")
-            requests.increment()
-            arrived.yield(())
-            await gate.wait()   // decides only when the test says so
-            a.set(38, "123456")
-            return a
-        })
+        let issuer = try await DeliberateIssuer.start()
         var shop = try await Shop.open {
             $0.issuerTimeoutMilliseconds = 10_000
-            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(issuer.port)"]
+            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(issuer.server.port)"]
         }
         let (request, _) = try shop.read(amount: 1_000)
         let (pos, network, logs) = (shop.pos, shop.network, shop.harness.logs)
         async let original = pos.send(request)
-        var arrival = arrivals.makeAsyncIterator()
+        var arrival = issuer.authorizations.makeAsyncIterator()
         #expect(await arrival.next() != nil, "the issuer has the authorization")
         async let duplicate = network.send(request)
         var changed = request
@@ -260,60 +247,41 @@ import Wallet
         let other = ISO8583Client(host: shop.harness.info.networkHost, port: shop.harness.info.networkPort, connections: 1, timeout: .seconds(10),
                                   logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
         #expect(try await other.send(changed).string(39) == "94", "same key, other bytes")
-        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
-        while !logs.lines.contains(where: { $0.contains("duplicate of an authorization in progress") }), clock.now < deadline {
-            await Task.yield()
-        }
-        await gate.open()
+        await logs.wait(for: "duplicate of an authorization in progress")
+        await issuer.gate.open()
         let first = try await original
         #expect(first.responseCode == "00")
         #expect(try await duplicate == first.answer)
-        #expect(requests.value == 1)
+        #expect(issuer.requests.value == 1)
         await other.close()
         await shop.close()
-        await issuer.close()
+        await issuer.server.close()
     }
 
     /// The acquirer gives up first and reverses while the issuer is still deciding: the
     /// reversal waits for the original's answer and then reverses what was approved.
     @Test func reversalOfAnAuthorizationStillInProgressWaitsForIt() async throws {
-        let (reversals, received) = AsyncStream.makeStream(of: Message.self)
-        let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
-        let gate = Gate()
-        let issuer = try await ISO8583Server.start(.init(port: 0, name: "deliberate-issuer"), logger: Logger(label: "deliberate", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                                   overloaded: { _ in nil }, handler: { m in
-            var a = Message(mti: m.mti == "0400" ? "0410" : "0110")
-            for f in [2, 3, 4, 7, 11, 32, 37, 41] { a[f] = m[f] }
-            a.set(39, "00")
-            if m.mti == "0400" { received.yield(m); return a }
-            arrived.yield(())
-            await gate.wait()   // decides only when the test says so
-            a.set(38, "654321")
-            return a
-        })
+        let issuer = try await DeliberateIssuer.start()
         var shop = try await Shop.open {
             $0.issuerTimeoutMilliseconds = 10_000
-            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(issuer.port)"]
+            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(issuer.server.port)"]
         }
         let (request, _) = try shop.read(amount: 1_000)
         let (pos, network, logs) = (shop.pos, shop.network, shop.harness.logs)
         async let original = pos.send(request)
-        var arrival = arrivals.makeAsyncIterator()
+        var arrival = issuer.authorizations.makeAsyncIterator()
         #expect(await arrival.next() != nil, "the issuer has the authorization")
         async let reversal = network.send(Self.reversal(of: request, stan: "900011"))
         // Once the reversal is waiting on the original (not answered 25), the issuer approves.
-        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
-        while !logs.lines.contains(where: { $0.contains("reversal of an authorization in progress") }), clock.now < deadline {
-            await Task.yield()
-        }
-        await gate.open()
+        await logs.wait(for: "reversal of an authorization in progress")
+        await issuer.gate.open()
         #expect(try await original.responseCode == "00")
         #expect(try await reversal.string(39) == "00")
-        var forwarded = reversals.makeAsyncIterator()
+        var forwarded = issuer.reversals.makeAsyncIterator()
         let atIssuer = try #require(await forwarded.next())
         #expect(atIssuer.string(90).map { String($0.prefix(20)) } == "0100" + request.string(11)! + request.string(7)!)
         await shop.close()
-        await issuer.close()
+        await issuer.server.close()
     }
 
     /// A node that died after the issuer approved and before it journaled the answer: the
@@ -388,4 +356,38 @@ final class Counter: Sendable {
     private let count = Mutex(0)
     func increment() { count.withLock { $0 += 1 } }
     var value: Int { count.withLock { $0 } }
+}
+
+/// An issuer host that decides an authorization only when the test opens its gate
+/// (approving it), and reports each one as it arrives; reversals are approved at once
+/// and passed on to the test.
+final class DeliberateIssuer: Sendable {
+    let server: ISO8583Server
+    let gate: Gate
+    let authorizations: AsyncStream<Void>
+    let reversals: AsyncStream<Message>
+    let requests: Counter
+
+    private init(server: ISO8583Server, gate: Gate, authorizations: AsyncStream<Void>, reversals: AsyncStream<Message>, requests: Counter) {
+        self.server = server; self.gate = gate; self.authorizations = authorizations; self.reversals = reversals; self.requests = requests
+    }
+
+    static func start() async throws -> DeliberateIssuer {
+        let (authorizations, arrived) = AsyncStream.makeStream(of: Void.self)
+        let (reversals, received) = AsyncStream.makeStream(of: Message.self)
+        let gate = Gate(), requests = Counter()
+        let server = try await ISO8583Server.start(.init(port: 0, name: "deliberate-issuer"), logger: Logger(label: "deliberate", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                   overloaded: { _ in nil }, handler: { m in
+            var a = Message(mti: m.mti == "0400" ? "0410" : "0110")
+            for f in [2, 3, 4, 7, 11, 32, 37, 41] { a[f] = m[f] }
+            a.set(39, "00")
+            if m.mti == "0400" { received.yield(m); return a }
+            requests.increment()
+            arrived.yield(())
+            await gate.wait()   // decides only when the test says so
+            a.set(38, "654321")
+            return a
+        })
+        return DeliberateIssuer(server: server, gate: gate, authorizations: authorizations, reversals: reversals, requests: requests)
+    }
 }

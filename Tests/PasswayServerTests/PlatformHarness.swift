@@ -89,6 +89,13 @@ final class LogCapture: @unchecked Sendable {
     private var storage: [String] = []
     func append(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
     var lines: [String] { lock.lock(); defer { lock.unlock() }; return storage }
+
+    /// Returns once a line contains `text` (or after 30 s, a bound for a loaded machine;
+    /// the test's own expectations then fail).
+    func wait(for text: String) async {
+        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
+        while !lines.contains(where: { $0.contains(text) }), clock.now < deadline { await Task.yield() }
+    }
 }
 
 struct CapturingLogHandler: LogHandler {

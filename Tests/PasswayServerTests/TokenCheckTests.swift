@@ -1,7 +1,7 @@
 import EMV
 import Foundation
 import ISO8583
-import NetworkSwitch
+@testable import NetworkSwitch
 import Testing
 import TokenService
 import Wallet
@@ -120,5 +120,16 @@ import Wallet
         unknown.set(2, cardNumber("22017199", seed: 77))
         #expect(decline(try await f.check.check(unknown)) == .unknownToken)
         #expect(TokenDecline.unknownToken.responseCode.rawValue == "14")
+    }
+}
+
+extension TokenCheck {
+    /// Every check with the ATC marked used last, as the network does with its journal
+    /// claim (`AuthorizationPipeline.runOnce`), here without a journal.
+    func check(_ message: Message) async throws -> Result<Passed, TokenDecline> {
+        let verified = try await verify(message)
+        guard case .success(let passed) = verified else { return verified }
+        guard try await tokens.useATC(token: passed.token, atc: passed.atc) else { return .failure(.atcReplayed(passed.atc.value)) }
+        return verified
     }
 }

@@ -28,16 +28,21 @@ import Wallet
         return (service, path)
     }
 
-    @Test func renewalKeepsTheTokenAndDetokenizesToTheNewCard() async throws {
-        let (service, path) = try await makeService()
-        defer { try? FileManager.default.removeItem(atPath: path) }
+    /// A phone registered with `wallet-1` and the card enrolled on it (green path).
+    func enroll(_ pan: String, with service: TokenService) async throws -> (phone: DeviceWallet, outcome: TokenService.EnrollmentOutcome) {
         var phone = DeviceWallet(modelID: "samsung-galaxy-s24", osVersion: "14", country: "RU")
         let device = try await service.registerDevice(walletID: "wallet-1", modelID: phone.modelID, osVersion: "14", country: "RU", publicKey: try phone.publicKey)
         phone.deviceID = device.id
+        let outcome = try await service.enroll(walletID: "wallet-1", .init(deviceID: device.id, pan: pan, expiry: "12/29", cvv2: nil, riskScore: 0))
+        return (phone, outcome)
+    }
+
+    @Test func renewalKeepsTheTokenAndDetokenizesToTheNewCard() async throws {
+        let (service, path) = try await makeService()
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let old = cardNumber("220070", seed: 5), new = cardNumber("220070", seed: 6)
-        guard case .approved(let token, let sealed) = try await service.enroll(walletID: "wallet-1", .init(deviceID: device.id, pan: old, expiry: "12/29", cvv2: nil, riskScore: 0)) else {
-            Issue.record("not approved"); return
-        }
+        var (phone, enrolled) = try await enroll(old, with: service)
+        guard case .approved(let token, let sealed) = enrolled else { Issue.record("not approved"); return }
         let received = try phone.receive(sealed)
         #expect(try await service.detokenize(token).digits == old)
         // The network finds the token by its number's fingerprint, never by the number.
@@ -71,11 +76,7 @@ import Wallet
     @Test func aRecordReadBeforeAChangeIsNotCachedAfterIt() async throws {
         let (service, path) = try await makeService()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        var phone = DeviceWallet(modelID: "samsung-galaxy-s24", osVersion: "14", country: "RU")
-        let device = try await service.registerDevice(walletID: "wallet-1", modelID: phone.modelID, osVersion: "14", country: "RU", publicKey: try phone.publicKey)
-        phone.deviceID = device.id
-        guard case .approved(let token, _) = try await service.enroll(walletID: "wallet-1", .init(deviceID: device.id, pan: cardNumber("220070", seed: 7),
-                                                                                                  expiry: "12/29", cvv2: nil, riskScore: 0)) else {
+        guard case .approved(let token, _) = try await enroll(cardNumber("220070", seed: 7), with: service).outcome else {
             Issue.record("not approved"); return
         }
         let cache = ReadCache(maxAge: 60)
