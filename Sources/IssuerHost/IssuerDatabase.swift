@@ -9,6 +9,8 @@ public final class IssuerDatabase: BankStore {
     let pool: DatabasePool
     /// Authorizations share transactions (see `GroupCommit`).
     let groupCommit: GroupCommit
+    /// Checkpoints of the WAL, off the writer (see `WALCheckpoints`).
+    let walCheckpoints = WALCheckpoints()
     /// Accounts as decoded on the authorization path, by card fingerprint. Every change to
     /// an account goes through this object (the file belongs to one process) and empties
     /// the entry inside the same write transaction, so it is never stale; it saves the
@@ -19,7 +21,9 @@ public final class IssuerDatabase: BankStore {
     public init(path: String) throws {
         var config = Configuration()
         config.busyMode = .timeout(5)
+        walCheckpoints.configure(&config)
         pool = try DatabasePool(path: path, configuration: config)
+        try walCheckpoints.start(path: path)
         groupCommit = GroupCommit(pool)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: issuer host") { db in

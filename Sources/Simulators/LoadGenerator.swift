@@ -32,6 +32,9 @@ public struct LoadConfiguration: Sendable {
     public var rate: Double?
     public var duration: Duration?
     public var count: Int?
+    /// Traffic before the measurement: the same requests, left out of the report (the
+    /// first use of each token fills the server's caches). `duration` starts after it.
+    public var warmup: Duration = .zero
     public var acquirerID = "25000099"
     public var amountMinor: Int64 = 1_000
     public var currency = "643"
@@ -56,17 +59,19 @@ public struct LoadReport: Codable, Sendable {
     public var connections: Int
     public var depth: Int
     public var rate: Double?
+    /// Seconds of traffic before the measurement, not in the figures.
+    public var warmup: Double
     public var authorizations: Int
     public var errors: Int
     public var seconds: Double
     public var authorizationsPerSecond: Double
     public var latencyMs: Latency
     public var responseCodes: [String: Int]
-    /// Completed per second of the run, for the chart.
+    /// Completed per second of the run (the warmup included), for the chart.
     public var perSecond: [Int]
 
     enum CodingKeys: String, CodingKey {
-        case target, connections, depth, rate, authorizations, errors, seconds
+        case target, connections, depth, rate, warmup, authorizations, errors, seconds
         case authorizationsPerSecond = "authorizations_per_second"
         case latencyMs = "latency_ms"
         case responseCodes = "response_codes"
@@ -91,7 +96,8 @@ public enum LoadGenerator {
         let limit = min(config.count ?? Int.max, capacity)
         let clock = ContinuousClock()
         let start = clock.now
-        let deadline = config.duration.map { start + $0 }
+        let measureFrom = start + config.warmup
+        let deadline = config.duration.map { measureFrom + $0 }
         let workers = config.connections * config.depth
 
         // Progress, once a second, until the workers are done.
@@ -136,13 +142,16 @@ public enum LoadGenerator {
                         stan = (stan + 1) % 1_000_000
                         let message = authorization(card: card, key: card.keys[keyIndex], terminal: terminal, stan: stan, config)
                         let sent = interval == nil ? clock.now : due - interval!
+                        let measured = sent >= measureFrom
                         do {
                             let answer = try await client.send(message)
                             let elapsed = clock.now - sent
-                            _ = tally.histogram.record(UInt64(max(1, elapsed.components.attoseconds / 1_000_000_000_000 + elapsed.components.seconds * 1_000_000)))
-                            tally.codes[answer.string(39) ?? "??", default: 0] += 1
+                            if measured {
+                                _ = tally.histogram.record(UInt64(max(1, elapsed.components.attoseconds / 1_000_000_000_000 + elapsed.components.seconds * 1_000_000)))
+                                tally.codes[answer.string(39) ?? "??", default: 0] += 1
+                            }
                         } catch {
-                            tally.errors += 1
+                            if measured { tally.errors += 1 }
                         }
                         counters.completed.wrappingAdd(1, ordering: .relaxed)
                     }
@@ -153,7 +162,7 @@ public enum LoadGenerator {
             for await t in group { all.append(t) }
             return all
         }
-        let elapsed = clock.now - start
+        let elapsed = clock.now - measureFrom
         ticker.cancel()
         let perSecond = await ticker.value
         for c in clients { await c.close() }
@@ -166,10 +175,12 @@ public enum LoadGenerator {
             codes.merge(t.codes, uniquingKeysWith: +)
             errors += t.errors
         }
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        func inSeconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        let seconds = max(0, inSeconds(elapsed))
         let n = Int(histogram.totalCount)
         func ms(_ p: Double) -> Double { n == 0 ? 0 : Double(histogram.valueAtPercentile(p)) / 1000 }
-        return LoadReport(target: target, connections: config.connections, depth: config.depth, rate: config.rate, authorizations: n, errors: errors,
+        return LoadReport(target: target, connections: config.connections, depth: config.depth, rate: config.rate, warmup: inSeconds(config.warmup),
+                          authorizations: n, errors: errors,
                           seconds: seconds, authorizationsPerSecond: seconds > 0 ? Double(n) / seconds : 0,
                           latencyMs: .init(p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: n == 0 ? 0 : Double(histogram.maxRecorded) / 1000),
                           responseCodes: codes, perSecond: perSecond)

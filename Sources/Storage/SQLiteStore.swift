@@ -11,13 +11,17 @@ public final class SQLiteStore: TokenStore {
     let pool: DatabasePool
     /// The authorization hot path's writes (ATCs, journal) share transactions.
     let groupCommit: GroupCommit
+    /// Checkpoints of the WAL, off the writer (see `WALCheckpoints`).
+    let walCheckpoints = WALCheckpoints()
 
     /// Opens (creating if needed) the database at `path` and runs its migrations.
     public init(path: String) throws {
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(5)
+        walCheckpoints.configure(&config)
         pool = try DatabasePool(path: path, configuration: config)
+        try walCheckpoints.start(path: path)
         groupCommit = GroupCommit(pool)
         try Self.migrator.migrate(pool)
     }

@@ -22,6 +22,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Target authorizations per second (open loop) instead of a closed loop.") var rate: Double?
     @Option(help: "How long to run, like 20s or 2m.") var duration = "20s"
     @Option(help: "Stop after this many authorizations.") var count: Int?
+    @Option(help: "Traffic before the measurement, like 5s: the same requests, left out of the figures (the first use of each token fills the server's caches); --duration counts after it.") var warmup = "0s"
+
     @Option(help: "Tokens to provision.") var tokens = 4000
     @Option(name: .customLong("keys-per-token"), help: "Single-use keys per token (one per authorization).") var keysPerToken = 50
     @Flag(help: "Also run the same traffic against a bare echo listener: the transport floor.") var echo = false
@@ -31,6 +33,8 @@ struct LoadCommand: AsyncParsableCommand {
         guard (1...1024).contains(connections), (1...1024).contains(depth) else { throw ValidationError("--connections and --depth: 1 to 1024") }
         guard (1...1_000_000).contains(tokens), (1...1000).contains(keysPerToken) else { throw ValidationError("--tokens 1 to 1000000, --keys-per-token 1 to 1000") }
         guard Self.parseDuration(duration) != nil else { throw ValidationError("--duration: a number with s or m, like 20s") }
+        guard let warm = Self.parseDuration(warmup), warm >= .zero else { throw ValidationError("--warmup: a number with s or m, like 5s") }
+        if warm > .zero, count != nil { throw ValidationError("--warmup goes with --duration, not --count") }
         if let rate, rate <= 0 { throw ValidationError("--rate: more than zero") }
         guard network.split(separator: ":").count == 2, Int(network.split(separator: ":")[1]) != nil else { throw ValidationError("--network: host:port") }
     }
@@ -58,6 +62,7 @@ struct LoadCommand: AsyncParsableCommand {
         let parts = network.split(separator: ":")
         var config = LoadConfiguration(host: String(parts[0]), port: Int(parts[1])!, connections: connections, depth: depth, rate: rate,
                                        duration: count == nil ? Self.parseDuration(duration) : nil, count: count)
+        config.warmup = Self.parseDuration(warmup)!
         config.acquirerID = String(format: "%08d", Int.random(in: 0..<100_000_000))
 
         var floor: LoadReport?
@@ -167,7 +172,8 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     static func render(_ r: LoadReport, title: String) -> String {
-        var out = "\n\(title) — \(r.target), \(r.connections) connections × \(r.depth) in flight" + (r.rate.map { String(format: ", target %.0f/s", $0) } ?? "") + "\n"
+        var out = "\n\(title) — \(r.target), \(r.connections) connections × \(r.depth) in flight" + (r.rate.map { String(format: ", target %.0f/s", $0) } ?? "")
+            + (r.warmup > 0 ? String(format: ", measured after a %.0f s warmup", r.warmup) : "") + "\n"
         out += String(format: "  %d authorizations in %.1f s: %.0f per second%@\n", r.authorizations, r.seconds, r.authorizationsPerSecond,
                       r.errors > 0 ? " (\(r.errors) errors)" : "")
         out += String(format: "  latency ms  p50 %.2f   p90 %.2f   p99 %.2f   p99.9 %.2f   max %.2f\n",
