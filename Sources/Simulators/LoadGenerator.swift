@@ -35,6 +35,9 @@ public struct LoadConfiguration: Sendable {
     /// Traffic before the measurement: the same requests, left out of the report (the
     /// first use of each token fills the server's caches). `duration` starts after it.
     public var warmup: Duration = .zero
+    /// Go round the single-use keys again when they run out. Only for the echo listener,
+    /// which checks nothing: the network would decline a reused ATC.
+    public var reusesKeys = false
     public var acquirerID = "25000099"
     public var amountMinor: Int64 = 1_000
     public var currency = "643"
@@ -93,7 +96,7 @@ public enum LoadGenerator {
         }
         let counters = Counters()
         let capacity = cards.reduce(0) { $0 + $1.keys.count }
-        let limit = min(config.count ?? Int.max, capacity)
+        let limit = min(config.count ?? Int.max, config.reusesKeys ? Int.max : capacity)
         let clock = ContinuousClock()
         let start = clock.now
         let measureFrom = start + config.warmup
@@ -133,8 +136,8 @@ public enum LoadGenerator {
                         guard i < limit else { break }
                         if let deadline, clock.now >= deadline { break }
                         let card = cards[i % cards.count]
-                        let keyIndex = i / cards.count
-                        guard keyIndex < card.keys.count else { break }
+                        var keyIndex = i / cards.count
+                        if config.reusesKeys { keyIndex %= card.keys.count } else if keyIndex >= card.keys.count { break }
                         if let interval {
                             try? await Task.sleep(until: due, tolerance: .microseconds(100))
                             due += interval

@@ -70,6 +70,7 @@ struct LoadCommand: AsyncParsableCommand {
             let server = try await LoadGenerator.startEcho()
             var echoConfig = config
             echoConfig.port = server.port
+            echoConfig.reusesKeys = true  // at the floor's rate the keys would run out within seconds
             note("transport floor: the same traffic against a bare echo listener")
             floor = await LoadGenerator.run(cards: cards, echoConfig, target: "echo 127.0.0.1:\(server.port)", progress: progressLine)
             note("")
