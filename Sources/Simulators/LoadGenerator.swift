@@ -64,6 +64,8 @@ public struct LoadReport: Codable, Sendable {
     public var rate: Double?
     /// Seconds of traffic before the measurement, not in the figures.
     public var warmup: Double
+    /// Answered (or failed) in the warmup: sent, and left out of the figures.
+    public var warmupAuthorizations: Int
     public var authorizations: Int
     public var errors: Int
     public var seconds: Double
@@ -75,6 +77,7 @@ public struct LoadReport: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case target, connections, depth, rate, warmup, authorizations, errors, seconds
+        case warmupAuthorizations = "warmup_authorizations"
         case authorizationsPerSecond = "authorizations_per_second"
         case latencyMs = "latency_ms"
         case responseCodes = "response_codes"
@@ -183,7 +186,7 @@ public enum LoadGenerator {
         let n = Int(histogram.totalCount)
         func ms(_ p: Double) -> Double { n == 0 ? 0 : Double(histogram.valueAtPercentile(p)) / 1000 }
         return LoadReport(target: target, connections: config.connections, depth: config.depth, rate: config.rate, warmup: inSeconds(config.warmup),
-                          authorizations: n, errors: errors,
+                          warmupAuthorizations: max(0, counters.completed.load(ordering: .relaxed) - n - errors), authorizations: n, errors: errors,
                           seconds: seconds, authorizationsPerSecond: seconds > 0 ? Double(n) / seconds : 0,
                           latencyMs: .init(p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: n == 0 ? 0 : Double(histogram.maxRecorded) / 1000),
                           responseCodes: codes, perSecond: perSecond)

@@ -23,7 +23,6 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "How long to run, like 20s or 2m.") var duration = "20s"
     @Option(help: "Stop after this many authorizations.") var count: Int?
     @Option(help: "Traffic before the measurement, like 5s: the same requests, left out of the figures (the first use of each token fills the server's caches); --duration counts after it.") var warmup = "0s"
-
     @Option(help: "Tokens to provision.") var tokens = 4000
     @Option(name: .customLong("keys-per-token"), help: "Single-use keys per token (one per authorization).") var keysPerToken = 50
     @Flag(help: "Also run the same traffic against a bare echo listener: the transport floor.") var echo = false
@@ -94,7 +93,12 @@ struct LoadCommand: AsyncParsableCommand {
                              100 * report.authorizationsPerSecond / floor.authorizationsPerSecond, report.authorizationsPerSecond, floor.authorizationsPerSecond))
             }
         }
-        if report.authorizations == 0 { throw CLIError("no authorization completed: is the network listening at \(network)?") }
+        if report.authorizations == 0 {
+            if report.warmupAuthorizations > 0 {
+                throw CLIError("every authorization fell in the warmup: give more --keys-per-token or --tokens, or a shorter --warmup")
+            }
+            throw CLIError("no authorization completed: is the network listening at \(network)?")
+        }
     }
 
     var progressLine: @Sendable (Double, Int) -> Void {
@@ -185,7 +189,7 @@ struct LoadCommand: AsyncParsableCommand {
             out += "  per second\n"
             for (i, n) in r.perSecond.enumerated() {
                 let bar = String(repeating: "█", count: max(0, Int((Double(n) / Double(peak) * 40).rounded())))
-                out += String(format: "  %3d s %@ %d\n", i + 1, bar, n)
+                out += String(format: "  %3d s %@ %d%@\n", i + 1, bar, n, Double(i + 1) <= r.warmup ? " (warmup)" : "")
             }
         }
         return out

@@ -52,12 +52,14 @@ import TestSupport
         let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(report["warmup"] as? Double == 1)
         let measured = try #require(report["authorizations"] as? Int)
+        let warmedUp = try #require(report["warmup_authorizations"] as? Int)
         #expect(measured > 0)
         #expect((report["response_codes"] as? [String: Int])?["00"] == measured)
         // At least the first four (2 connections × 2 in flight, sent at once) went in the
         // warmup: answered by the issuer, left out of the report.
         let sent = harness.info.counters.issuerHostRequests - before
         #expect(sent >= measured + 4, "\(sent) reached the issuer, \(measured) measured")
+        #expect(warmedUp == sent - measured)
         await harness.stop()
     }
 
@@ -73,6 +75,17 @@ import TestSupport
         #expect(report["authorizations"] as? Int == 20)
         #expect((report["response_codes"] as? [String: Int])?["00"] == 20)
         #expect(((report["echo_floor"] as? [String: Any])?["authorizations"] as? Int) == 50)
+        await harness.stop()
+    }
+
+    /// Keys that run out during the warmup leave nothing to measure: one line that says so.
+    @Test func keysSpentInTheWarmupAreNamed() async throws {
+        let harness = try await PlatformHarness.start()
+        let r = try await run(["load", "--api", harness.info.apiURL, "--issuer-host", harness.info.issuerHostURL,
+                               "--network", "\(harness.info.networkHost):\(harness.info.networkPort)", "--operator-key", harness.info.operatorKey,
+                               "--tokens", "5", "--keys-per-token", "2", "--warmup", "30s", "--duration", "1s", "--json"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("every authorization fell in the warmup"), "\(r.stderr)")
         await harness.stop()
     }
 
