@@ -56,22 +56,46 @@ public final class ISO8583Client: Sendable {
         let writer: CoalescedWriter
     }
 
-    /// Requests waiting for their answers on one connection, by match key.
+    /// Requests waiting for their answers on one connection, by match key, each with the
+    /// time it gives up. One repeating sweep per connection fails the late ones, instead of
+    /// a timer scheduled and cancelled on the event loop for every request (two hand-offs
+    /// to the loop's thread per message, from the task that sends it).
     final class Pending: Sendable {
-        let waiting = Mutex<[String: EventLoopPromise<Message>]>([:])
+        struct Waiting {
+            let promise: EventLoopPromise<Message>
+            let deadline: NIODeadline
+        }
+        let waiting = Mutex<[String: Waiting]>([:])
 
-        func add(_ key: String, _ promise: EventLoopPromise<Message>) -> Bool {
+        func add(_ key: String, _ promise: EventLoopPromise<Message>, deadline: NIODeadline) -> Bool {
             waiting.withLock { w in
                 guard w[key] == nil else { return false }
-                w[key] = promise
+                w[key] = Waiting(promise: promise, deadline: deadline)
                 return true
             }
         }
-        func take(_ key: String) -> EventLoopPromise<Message>? { waiting.withLock { $0.removeValue(forKey: key) } }
+        func take(_ key: String) -> EventLoopPromise<Message>? { waiting.withLock { $0.removeValue(forKey: key)?.promise } }
+        /// Removes and returns the requests whose time is up.
+        func expired(at now: NIODeadline) -> [EventLoopPromise<Message>] {
+            waiting.withLock { w in
+                var late: [EventLoopPromise<Message>] = []
+                for (key, entry) in w where entry.deadline <= now {
+                    late.append(entry.promise)
+                    w[key] = nil
+                }
+                return late
+            }
+        }
         func failAll(_ error: ClientError) {
-            let all = waiting.withLock { w in defer { w = [:] }; return Array(w.values) }
+            let all = waiting.withLock { w in defer { w = [:] }; return w.values.map(\.promise) }
             for p in all { p.fail(error) }
         }
+    }
+
+    /// How often a connection looks for requests past their time: a tenth of the limit,
+    /// between 10 and 250 ms. A request gives up within that much after its limit.
+    var sweepInterval: TimeAmount {
+        .nanoseconds(min(max(timeout.nanoseconds / 10, 10_000_000), 250_000_000))
     }
 
     /// Sends a request and waits for its answer, at most `timeout`.
@@ -84,13 +108,9 @@ public final class ISO8583Client: Sendable {
         let channel = connection.channel, pending = connection.pending
         let key = message.matchKey
         let promise = channel.eventLoop.makePromise(of: Message.self)
-        guard pending.add(key, promise) else {
+        guard pending.add(key, promise, deadline: .now() + timeout) else {
             promise.fail(ClientError.unavailable("a message with key \(key) is already waiting for its answer"))
             throw .unavailable("a message with key \(key) is already waiting for its answer")
-        }
-        let ms = Int(timeout.nanoseconds / 1_000_000)
-        let timer = channel.eventLoop.scheduleTask(in: timeout) {
-            pending.take(key)?.fail(ClientError.timedOut(milliseconds: ms))
         }
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { error in
@@ -98,9 +118,7 @@ public final class ISO8583Client: Sendable {
         }
         connection.writer.write(ByteBuffer(bytes: bytes), promise: written)
         do {
-            let answer = try await promise.futureResult.get()
-            timer.cancel()
-            return answer
+            return try await promise.futureResult.get()
         } catch let error as ClientError {
             throw error
         } catch {
@@ -140,6 +158,11 @@ public final class ISO8583Client: Sendable {
             }
         do {
             let channel = try await bootstrap.connect(host: host, port: port).get()
+            let ms = Int(timeout.nanoseconds / 1_000_000)
+            let sweep = channel.eventLoop.scheduleRepeatedTask(initialDelay: sweepInterval, delay: sweepInterval) { _ in
+                for late in pending.expired(at: .now()) { late.fail(ClientError.timedOut(milliseconds: ms)) }
+            }
+            channel.closeFuture.whenComplete { _ in sweep.cancel() }
             let connection = Connection(channel: channel, pending: pending, writer: CoalescedWriter(channel))
             slot.state.withLock { $0.connection = connection; $0.connecting = nil }
             return connection

@@ -59,6 +59,29 @@ import Glibc
         await server.close()
     }
 
+    /// A request left unanswered gives up at its limit, not before; the connection goes on
+    /// carrying the others, and the late answer, when it comes, is dropped.
+    @Test(.timeLimit(.minutes(1))) func anUnansweredRequestGivesUpAtItsLimit() async throws {
+        let gate = Gate()
+        let server = try await ISO8583Server.start(.init(port: 0, name: "test"), logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                   overloaded: { _ in nil },
+                                                   handler: { m in
+                                                       if m.string(11) == "000001" { await gate.pass() }
+                                                       return Self.answer(m, "00")
+                                                   })
+        let client = ISO8583Client(host: "127.0.0.1", port: server.port, connections: 1, timeout: .milliseconds(300),
+                                   logger: Logger(label: "c", factory: { _ in SwiftLogNoOpLogHandler() }))
+        #expect(try await client.send(Self.request(stan: 2)).string(39) == "00")  // connected
+        let clock = ContinuousClock(), sent = clock.now
+        await #expect(throws: ISO8583Client.ClientError.timedOut(milliseconds: 300)) { try await client.send(Self.request(stan: 1)) }
+        #expect(clock.now - sent >= .milliseconds(300))
+        #expect(try await client.send(Self.request(stan: 3)).string(39) == "00")
+        await gate.release()
+        #expect(try await client.send(Self.request(stan: 4)).string(39) == "00")
+        await client.close()
+        await server.close()
+    }
+
     @Test func connectionsAboveTheLimitAreRefused() async throws {
         let server = try await ISO8583Server.start(.init(port: 0, name: "test", maxConnections: 1), logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
                                                    overloaded: { _ in nil }, handler: { Self.answer($0, "00") })
