@@ -17,8 +17,7 @@ extension SQLiteStore: AuthorizationJournal {
         try await groupCommit.write { db in
             let claim = try Self.claim(db, key, requestDigest, at)
             guard claim == .claimed else { return (claim, false) }
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO used_atcs (token_id, atc) VALUES (?, ?)").execute(arguments: [tokenID, Int(atc)])
-            return (claim, db.changesCount == 1)
+            return (claim, try Self.recordATC(db, tokenID: tokenID, atc: atc))
         }
     }
 

@@ -314,10 +314,13 @@ public final class SQLiteStore: TokenStore {
     }
 
     public func recordATC(tokenID: String, atc: UInt16) async throws -> Bool {
-        try await groupCommit.writeOneStatement { db in
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO used_atcs (token_id, atc) VALUES (?, ?)").execute(arguments: [tokenID, Int(atc)])
-            return db.changesCount == 1
-        }
+        try await groupCommit.writeOneStatement { db in try Self.recordATC(db, tokenID: tokenID, atc: atc) }
+    }
+
+    /// One statement: true when the ATC was not used before. Also part of the journal's claim.
+    static func recordATC(_ db: Database, tokenID: String, atc: UInt16) throws -> Bool {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO used_atcs (token_id, atc) VALUES (?, ?)").execute(arguments: [tokenID, Int(atc)])
+        return db.changesCount == 1
     }
 
     // MARK: Verifications and idempotency

@@ -802,11 +802,6 @@ public final class TokenService: Sendable {
         return key
     }
 
-    /// Marks an ATC used; false when it already was (a replayed cryptogram).
-    public func useATC(token: Token, atc: ApplicationTransactionCounter) async throws -> Bool {
-        try await store.recordATC(tokenID: token.id, atc: atc.value)
-    }
-
     /// The card number behind a token, for the network on its way to the issuer.
     public func detokenize(_ token: Token) async throws -> PAN {
         try await detokenizeCard(token).pan

@@ -226,20 +226,29 @@ import Wallet
         await shop.close()
     }
 
-    /// While the issuer is still deciding, the same message again (a second connection)
-    /// waits for the original's answer and gets the same bytes; the same key with other
-    /// bytes is answered 94 at once; the issuer hears one request.
-    @Test func aDuplicateOfAnAuthorizationInProgressWaitsForItsAnswer() async throws {
+    /// A shop whose issuer keeps its first authorization undecided until
+    /// `issuer.gate.open()`: that authorization, sent by the POS and arrived at the issuer.
+    static func authorizationHeldByTheIssuer() async throws
+        -> (issuer: DeliberateIssuer, shop: Shop, request: Message, original: Task<Terminal.Outcome, any Error>) {
         let issuer = try await DeliberateIssuer.start()
         var shop = try await Shop.open {
             $0.issuerTimeoutMilliseconds = 10_000
             $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(issuer.server.port)"]
         }
         let (request, _) = try shop.read(amount: 1_000)
-        let (pos, network, logs) = (shop.pos, shop.network, shop.harness.logs)
-        async let original = pos.send(request)
+        let pos = shop.pos
+        let original = Task { try await pos.send(request) }
         var arrival = issuer.authorizations.makeAsyncIterator()
         #expect(await arrival.next() != nil, "the issuer has the authorization")
+        return (issuer, shop, request, original)
+    }
+
+    /// While the issuer is still deciding, the same message again (a second connection)
+    /// waits for the original's answer and gets the same bytes; the same key with other
+    /// bytes is answered 94 at once; the issuer hears one request.
+    @Test func aDuplicateOfAnAuthorizationInProgressWaitsForItsAnswer() async throws {
+        let (issuer, shop, request, original) = try await Self.authorizationHeldByTheIssuer()
+        let (network, logs) = (shop.network, shop.harness.logs)
         async let duplicate = network.send(request)
         var changed = request
         changed.set(4, "000000002000")
@@ -249,7 +258,7 @@ import Wallet
         #expect(try await other.send(changed).string(39) == "94", "same key, other bytes")
         await logs.wait(for: "duplicate of an authorization in progress")
         await issuer.gate.open()
-        let first = try await original
+        let first = try await original.value
         #expect(first.responseCode == "00")
         #expect(try await duplicate == first.answer)
         #expect(issuer.requests.value == 1)
@@ -261,21 +270,13 @@ import Wallet
     /// The acquirer gives up first and reverses while the issuer is still deciding: the
     /// reversal waits for the original's answer and then reverses what was approved.
     @Test func reversalOfAnAuthorizationStillInProgressWaitsForIt() async throws {
-        let issuer = try await DeliberateIssuer.start()
-        var shop = try await Shop.open {
-            $0.issuerTimeoutMilliseconds = 10_000
-            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(issuer.server.port)"]
-        }
-        let (request, _) = try shop.read(amount: 1_000)
-        let (pos, network, logs) = (shop.pos, shop.network, shop.harness.logs)
-        async let original = pos.send(request)
-        var arrival = issuer.authorizations.makeAsyncIterator()
-        #expect(await arrival.next() != nil, "the issuer has the authorization")
+        let (issuer, shop, request, original) = try await Self.authorizationHeldByTheIssuer()
+        let (network, logs) = (shop.network, shop.harness.logs)
         async let reversal = network.send(Self.reversal(of: request, stan: "900011"))
         // Once the reversal is waiting on the original (not answered 25), the issuer approves.
         await logs.wait(for: "reversal of an authorization in progress")
         await issuer.gate.open()
-        #expect(try await original.responseCode == "00")
+        #expect(try await original.value.responseCode == "00")
         #expect(try await reversal.string(39) == "00")
         var forwarded = issuer.reversals.makeAsyncIterator()
         let atIssuer = try #require(await forwarded.next())

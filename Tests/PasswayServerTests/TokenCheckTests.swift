@@ -129,7 +129,7 @@ extension TokenCheck {
     func check(_ message: Message) async throws -> Result<Passed, TokenDecline> {
         let verified = try await verify(message)
         guard case .success(let passed) = verified else { return verified }
-        guard try await tokens.useATC(token: passed.token, atc: passed.atc) else { return .failure(.atcReplayed(passed.atc.value)) }
+        guard try await tokens.store.recordATC(tokenID: passed.token.id, atc: passed.atc.value) else { return .failure(.atcReplayed(passed.atc.value)) }
         return verified
     }
 }
