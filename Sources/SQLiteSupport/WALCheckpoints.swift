@@ -13,7 +13,9 @@ import Synchronization
 /// Here the writer only notices the WAL's size after each commit (a WAL hook, which
 /// replaces the automatic checkpoint) and asks a connection of its own to copy pages
 /// back (PASSIVE: it never blocks the writer or the readers), at most once per
-/// `interval`. Under steady writes those background checkpoints rarely catch the WAL's
+/// `interval`; a commit that arrives while one runs, or too soon after the last, leaves a
+/// request that the running one picks up, so the last commits of a burst are copied back
+/// too, not left in the WAL until the next write. Under steady writes those background checkpoints rarely catch the WAL's
 /// end, so SQLite cannot start it over; once it holds `hardLimit` pages the writer
 /// checkpoints itself as SQLite would have done, with most pages already copied, and the
 /// next transaction rewinds the WAL. Durability is unchanged: each commit still syncs
@@ -26,6 +28,7 @@ public final class WALCheckpoints: Sendable {
     struct State {
         var connection: DatabaseQueue?
         var running = false
+        var requested = false
         var lastRun: ContinuousClock.Instant?
         var background = 0
         var onWriter = 0
@@ -77,22 +80,40 @@ public final class WALCheckpoints: Sendable {
             return true
         }
         guard walPages >= softLimit else { return false }
-        let now = ContinuousClock.now
         let connection = state.withLock { s -> DatabaseQueue? in
-            guard let connection = s.connection, !s.running else { return nil }
-            if let last = s.lastRun, now - last < interval { return nil }
+            guard let connection = s.connection else { return nil }
+            s.requested = true
+            guard !s.running else { return nil }
             s.running = true
             return connection
         }
-        connection?.asyncWriteWithoutTransaction { db in
+        if let connection {
+            Task.detached { await self.checkpointWhileRequested(connection) }
+        }
+        return false
+    }
+
+    /// Runs passive checkpoints, at most one per `interval`, until no commit has asked for
+    /// one since the last began.
+    private func checkpointWhileRequested(_ connection: DatabaseQueue) async {
+        while true {
+            let wait = state.withLock { s -> Duration? in
+                guard s.requested else {
+                    s.running = false
+                    return nil
+                }
+                s.requested = false
+                guard let last = s.lastRun else { return .zero }
+                return interval - (ContinuousClock.now - last)
+            }
+            guard let wait else { return }
+            if wait > .zero { try? await Task.sleep(for: wait) }
             // A failure (the file busy with a restart, say) leaves the pages for the next try.
-            _ = try? db.checkpoint(.passive)
-            self.state.withLock {
-                $0.running = false
+            _ = try? await connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            state.withLock {
                 $0.lastRun = .now
                 $0.background += 1
             }
         }
-        return false
     }
 }

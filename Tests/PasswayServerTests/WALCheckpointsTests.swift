@@ -34,16 +34,22 @@ import Testing
     }
 
     @Test func pagesAreCopiedBackByTheBackgroundConnectionNotTheWriter() async throws {
-        let checkpoints = WALCheckpoints(softLimit: 8, hardLimit: 100_000, interval: .zero)
+        let checkpoints = WALCheckpoints(softLimit: 8, hardLimit: 100_000, interval: .milliseconds(200))
         let (pool, path) = try database(checkpoints)
         defer { removeFiles(path) }
         let before = size(path)
-        try insert(pool, 0..<40)
-        // The hook asks after each commit past 8 pages; SQLite's own checkpoint (at 1,000
-        // pages) would not have run at all, so only the background can fill the file.
+        // The hook asks after each commit past 8 pages, at most one checkpoint per 200 ms;
+        // SQLite's own checkpoint (at 1,000 pages) would not have run at all, so only the
+        // background can fill the file.
+        try insert(pool, 0..<20)
         let deadline = ContinuousClock.now + .seconds(20)
-        while size(path) < before + 30 * 3_000, ContinuousClock.now < deadline { await Task.yield() }
-        #expect(size(path) >= before + 30 * 3_000, "the database file did not receive the WAL's pages")
+        while checkpoints.counts.background == 0, ContinuousClock.now < deadline { await Task.yield() }
+        // A second burst, within the interval of the first checkpoint: no commit follows
+        // it, and still each of the 40 rows (a leaf page of its own) must reach the file.
+        try insert(pool, 20..<40)
+        let expected = before + 40 * 4_096
+        while size(path) < expected, ContinuousClock.now < deadline { await Task.yield() }
+        #expect(size(path) >= expected, "the database file did not receive all of the WAL's pages")
         #expect(checkpoints.counts.background >= 1)
         #expect(checkpoints.counts.onWriter == 0)
         let rows = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") }
