@@ -87,33 +87,40 @@ public final class WALCheckpoints: Sendable {
             s.running = true
             return connection
         }
-        if let connection {
-            Task.detached { await self.checkpointWhileRequested(connection) }
-        }
+        if let connection { checkpointWhileRequested(connection) }
         return false
     }
 
-    /// Runs passive checkpoints, at most one per `interval`, until no commit has asked for
-    /// one since the last began.
-    private func checkpointWhileRequested(_ connection: DatabaseQueue) async {
-        while true {
-            let wait = state.withLock { s -> Duration? in
-                guard s.requested else {
-                    s.running = false
-                    return nil
+    /// Runs passive checkpoints on the connection's own queue, at most one per `interval`,
+    /// until no commit has asked for one since the last began. Dispatch, not a task: the
+    /// checkpoint must not wait behind the work that fills the cooperative pool.
+    private func checkpointWhileRequested(_ connection: DatabaseQueue) {
+        let wait = state.withLock { s -> Duration? in
+            guard s.requested else {
+                s.running = false
+                return nil
+            }
+            s.requested = false
+            guard let last = s.lastRun else { return .zero }
+            return interval - (ContinuousClock.now - last)
+        }
+        guard let wait else { return }
+        let run: @Sendable () -> Void = {
+            connection.asyncWriteWithoutTransaction { db in
+                // A failure (the file busy with a restart, say) leaves the pages for the next try.
+                _ = try? db.checkpoint(.passive)
+                self.state.withLock {
+                    $0.lastRun = .now
+                    $0.background += 1
                 }
-                s.requested = false
-                guard let last = s.lastRun else { return .zero }
-                return interval - (ContinuousClock.now - last)
+                self.checkpointWhileRequested(connection)
             }
-            guard let wait else { return }
-            if wait > .zero { try? await Task.sleep(for: wait) }
-            // A failure (the file busy with a restart, say) leaves the pages for the next try.
-            _ = try? await connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-            state.withLock {
-                $0.lastRun = .now
-                $0.background += 1
-            }
+        }
+        if wait > .zero {
+            let (seconds, attoseconds) = wait.components
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)), execute: run)
+        } else {
+            run()
         }
     }
 }

@@ -22,7 +22,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Target authorizations per second (open loop) instead of a closed loop.") var rate: Double?
     @Option(help: "How long to run, like 20s or 2m.") var duration = "20s"
     @Option(help: "Stop after this many authorizations.") var count: Int?
-    @Option(help: "Traffic before the measurement, like 5s: the same requests, left out of the figures (the first use of each token fills the server's caches); --duration counts after it.") var warmup = "0s"
+    @Option(help: "Traffic before the measurement, like 5s: the same requests, left out of the figures (the first use of each token fills the server's caches); the first request of each in-flight slot is always in it; --duration counts after it.") var warmup = "0s"
     @Option(help: "Tokens to provision.") var tokens = 4000
     @Option(name: .customLong("keys-per-token"), help: "Single-use keys per token (one per authorization).") var keysPerToken = 50
     @Flag(help: "Also run the same traffic against a bare echo listener: the transport floor.") var echo = false

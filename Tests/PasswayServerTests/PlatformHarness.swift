@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import PasswayServer
+import TestSupport
 
 /// A running platform for one test: the real `Platform.run` on ephemeral ports, a
 /// temporary data directory, and every log line captured for inspection.
@@ -93,8 +94,7 @@ final class LogCapture: @unchecked Sendable {
     /// Returns once a line contains `text` (or after 30 s, a bound for a loaded machine;
     /// the test's own expectations then fail).
     func wait(for text: String) async {
-        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
-        while !lines.contains(where: { $0.contains(text) }), clock.now < deadline { await Task.yield() }
+        _ = await eventually { lines.contains(where: { $0.contains(text) }) }
     }
 }
 

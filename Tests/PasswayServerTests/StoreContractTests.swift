@@ -2,6 +2,7 @@ import Foundation
 import NetworkSwitch
 import Storage
 import Testing
+import TestSupport
 @testable import TokenService
 
 /// The token store's contract (`TokenStore` and `AuthorizationJournal`), the same tests
@@ -358,11 +359,6 @@ final class Heard: @unchecked Sendable {
     }
 
     func callAsFunction(_ payload: String) async -> Bool {
-        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
-        while clock.now < deadline {
-            if take(payload) { return true }
-            await Task.yield()
-        }
-        return false
+        await eventually { take(payload) }
     }
 }

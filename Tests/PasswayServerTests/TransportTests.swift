@@ -60,7 +60,9 @@ import Glibc
     }
 
     /// A request left unanswered gives up at its limit, not before; the connection goes on
-    /// carrying the others, and the late answer, when it comes, is dropped.
+    /// carrying the others, and the late answer, when it comes, is dropped. (The limit is
+    /// the client's, for every request: at 300 ms the answered ones timed out too on a
+    /// loaded machine.)
     @Test(.timeLimit(.minutes(1))) func anUnansweredRequestGivesUpAtItsLimit() async throws {
         let gate = Gate()
         let server = try await ISO8583Server.start(.init(port: 0, name: "test"), logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
@@ -69,12 +71,12 @@ import Glibc
                                                        if m.string(11) == "000001" { await gate.pass() }
                                                        return Self.answer(m, "00")
                                                    })
-        let client = ISO8583Client(host: "127.0.0.1", port: server.port, connections: 1, timeout: .milliseconds(300),
+        let client = ISO8583Client(host: "127.0.0.1", port: server.port, connections: 1, timeout: .seconds(2),
                                    logger: Logger(label: "c", factory: { _ in SwiftLogNoOpLogHandler() }))
         #expect(try await client.send(Self.request(stan: 2)).string(39) == "00")  // connected
         let clock = ContinuousClock(), sent = clock.now
-        await #expect(throws: ISO8583Client.ClientError.timedOut(milliseconds: 300)) { try await client.send(Self.request(stan: 1)) }
-        #expect(clock.now - sent >= .milliseconds(300))
+        await #expect(throws: ISO8583Client.ClientError.timedOut(milliseconds: 2_000)) { try await client.send(Self.request(stan: 1)) }
+        #expect(clock.now - sent >= .seconds(2))
         #expect(try await client.send(Self.request(stan: 3)).string(39) == "00")
         await gate.release()
         #expect(try await client.send(Self.request(stan: 4)).string(39) == "00")
@@ -114,7 +116,8 @@ import Glibc
                                                    overloaded: { _ in nil }, handler: { Self.answer($0, "00") })
         let socket = try RawSocket(port: server.port)
         socket.send([UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes)
-        #expect(await socket.readFrame() != nil, "answered while active")
+        let clock = ContinuousClock(), sent = clock.now
+        #expect(await socket.readFrame() != nil, "answered while active (\(socket.lastError) after \(clock.now - sent))")
         #expect(await socket.readFrame() == nil, "then closed for idleness")
         await server.close()
     }
@@ -149,6 +152,8 @@ import Glibc
 /// most thirty seconds (a bound for a loaded CI machine, not a pacing).
 final class RawSocket: @unchecked Sendable {
     let fd: Int32
+    /// Why the last read gave nothing: the peer closed, or the system's error.
+    private(set) var lastError = ""
 
     init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -178,7 +183,8 @@ final class RawSocket: @unchecked Sendable {
         var got = 0
         while got < count {
             let n = buffer[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { return nil }
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { lastError = n == 0 ? "closed by the peer" : String(cString: strerror(errno)); return nil }
             got += n
         }
         return buffer

@@ -219,12 +219,7 @@ final class ServeProcess: @unchecked Sendable {
 
     /// Waits (30 s at most) until its log satisfies `condition`.
     func waitForLog(_ condition: (String) -> Bool) async -> Bool {
-        let clock = ContinuousClock(), deadline = clock.now + .seconds(30)
-        while clock.now < deadline {
-            if condition(log) { return true }
-            await Task.yield()
-        }
-        return false
+        await eventually { condition(log) }
     }
 
     func stop() {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SQLiteSupport
 import Testing
+import TestSupport
 
 /// WAL checkpoints off the writer: the background connection copies pages back, the
 /// writer only checkpoints at the hard limit, and the WAL stays bounded.
@@ -42,13 +43,12 @@ import Testing
         // SQLite's own checkpoint (at 1,000 pages) would not have run at all, so only the
         // background can fill the file.
         try insert(pool, 0..<20)
-        let deadline = ContinuousClock.now + .seconds(20)
-        while checkpoints.counts.background == 0, ContinuousClock.now < deadline { await Task.yield() }
+        _ = await eventually { checkpoints.counts.background > 0 }
         // A second burst, within the interval of the first checkpoint: no commit follows
         // it, and still each of the 40 rows (a leaf page of its own) must reach the file.
         try insert(pool, 20..<40)
         let expected = before + 40 * 4_096
-        while size(path) < expected, ContinuousClock.now < deadline { await Task.yield() }
+        _ = await eventually { size(path) >= expected }
         #expect(size(path) >= expected, "the database file did not receive all of the WAL's pages")
         #expect(checkpoints.counts.background >= 1)
         #expect(checkpoints.counts.onWriter == 0)
