@@ -15,8 +15,8 @@ import Synchronization
 /// back (PASSIVE: it never blocks the writer or the readers), at most once per
 /// `interval`; a commit that arrives while one runs, or too soon after the last, leaves a
 /// request that the running one picks up, so the last commits of a burst are copied back
-/// too, not left in the WAL until the next write. Under steady writes those background checkpoints rarely catch the WAL's
-/// end, so SQLite cannot start it over; once it holds `hardLimit` pages the writer
+/// too, not left in the WAL until the next write. Under steady writes those background
+/// checkpoints rarely catch the WAL's end, so SQLite cannot start it over; once it holds `hardLimit` pages the writer
 /// checkpoints itself as SQLite would have done, with most pages already copied, and the
 /// next transaction rewinds the WAL. Durability is unchanged: each commit still syncs
 /// the WAL before it returns.
@@ -117,8 +117,7 @@ public final class WALCheckpoints: Sendable {
             }
         }
         if wait > .zero {
-            let (seconds, attoseconds) = wait.components
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)), execute: run)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(wait / .nanoseconds(1))), execute: run)
         } else {
             run()
         }

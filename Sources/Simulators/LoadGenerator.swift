@@ -105,6 +105,7 @@ public enum LoadGenerator {
         let measureFrom = start + config.warmup
         let deadline = config.duration.map { measureFrom + $0 }
         let workers = config.connections * config.depth
+        func inSeconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
         // Progress, once a second, until the workers are done.
         let ticker = Task {
@@ -115,7 +116,7 @@ public enum LoadGenerator {
                 let done = counters.completed.load(ordering: .relaxed)
                 perSecond.append(done - last)
                 last = done
-                progress(Double((clock.now - start).components.seconds) + Double((clock.now - start).components.attoseconds) / 1e18, done)
+                progress(inSeconds(clock.now - start), done)
             }
             return perSecond
         }
@@ -185,7 +186,6 @@ public enum LoadGenerator {
             codes.merge(t.codes, uniquingKeysWith: +)
             errors += t.errors
         }
-        func inSeconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         let seconds = max(0, inSeconds(elapsed))
         let n = Int(histogram.totalCount)
         func ms(_ p: Double) -> Double { n == 0 ? 0 : Double(histogram.valueAtPercentile(p)) / 1000 }
