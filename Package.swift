@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
@@ -33,21 +34,28 @@ let package = Package(
         ),
         .target(name: "ISO8583", dependencies: ["EMV"]),
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "TokenService", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Wallet", dependencies: ["TokenService", "EMV", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "NetworkSwitch", dependencies: ["ISO8583", "EMV", "TokenService", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Participants", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "IssuerContract"),
+        .target(name: "APIContract", dependencies: ["IssuerContract", "Participants", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "TokenService", dependencies: ["EMV", "Vault", "Participants", "IssuerContract", "APIContract",
+                                                     .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "WalletProvider", dependencies: ["TokenService", "Participants", "IssuerContract", "APIContract", "EMV", "Vault",
+                                                       .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "NetworkSwitch", dependencies: ["ISO8583", "EMV", "TokenService", "Participants", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "ISO8583Transport",
             dependencies: [
                 "ISO8583",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
             name: "Simulators",
-            dependencies: ["EMV", "ISO8583", "ISO8583Transport", "Wallet", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["EMV", "ISO8583", "ISO8583Transport", "APIContract", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                            .product(name: "Histogram", package: "hdrhistogram-swift"), .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(name: "SQLiteSupport", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
@@ -61,18 +69,39 @@ let package = Package(
         ),
         .target(
             name: "Storage",
-            dependencies: ["TokenService", "NetworkSwitch", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["Participants", "TokenService", "WalletProvider", "NetworkSwitch", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         .target(
             name: "IssuerHost",
-            dependencies: ["EMV", "ISO8583", "Vault", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
-                           .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: ["EMV", "ISO8583", "Vault", "IssuerContract", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "HTTPSupport",
+            dependencies: [
+                "SQLiteSupport", "PostgresSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .target(
+            name: "IssuerHostServer",
+            dependencies: [
+                "IssuerHost", "IssuerContract", "HTTPSupport", "ISO8583Transport", "PostgresSupport", "Vault",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "PasswayServer",
             dependencies: [
-                "EMV", "ISO8583", "Vault", "TokenService", "Wallet", "Storage", "IssuerHost", "NetworkSwitch", "ISO8583Transport", "PostgresSupport",
+                "EMV", "ISO8583", "Vault", "Participants", "IssuerContract", "APIContract", "TokenService", "WalletProvider", "Storage",
+                "NetworkSwitch", "ISO8583Transport", "PostgresSupport", "HTTPSupport", "IssuerHostServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -85,28 +114,59 @@ let package = Package(
         .executableTarget(
             name: "passway",
             dependencies: [
-                "EMV", "ISO8583", "PasswayServer", "Wallet", "TokenService", "Simulators", "ISO8583Transport", "NetworkSwitch", "PostgresSupport",
-                "SQLiteSupport",
+                "EMV", "ISO8583", "APIContract", "PasswayServer", "Simulators", "ISO8583Transport", "NetworkSwitch", "PostgresSupport",
+                "SQLiteSupport", "IssuerHost", "IssuerHostServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Tests follow the modules; shared fixtures (a platform on free ports, stores on
+        // both backends, the Russian bank scenario) are in one support target.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "EMV", "ISO8583", "Vault", "Participants", "IssuerContract", "APIContract", "TokenService", "WalletProvider", "NetworkSwitch",
+                "IssuerHost", "Storage", "PostgresSupport", "PasswayServer", "Simulators",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(name: "EMVTests", dependencies: ["EMV", "TestSupport"]),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "EMV", "TestSupport"]),
-        .testTarget(name: "PasswayCLITests", dependencies: ["passway", "TestSupport"]),
+        .testTarget(name: "ISO8583TransportTests", dependencies: ["ISO8583Transport", "ISO8583", "TestSupport",
+                                                                  .product(name: "NIOCore", package: "swift-nio"),
+                                                                  .product(name: "Logging", package: "swift-log"),
+                                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .testTarget(name: "VaultTests", dependencies: ["Vault", "TestSupport"]),
+        .testTarget(name: "ParticipantsTests", dependencies: ["Participants", "TestSupport"]),
+        .testTarget(name: "TokenServiceTests", dependencies: ["TokenService", "Participants", "APIContract", "EMV", "Vault", "Simulators", "TestSupport",
+                                                              .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "WalletProviderTests", dependencies: ["WalletProvider", "TokenService", "Participants", "IssuerContract", "Simulators",
+                                                                "TestSupport"]),
+        .testTarget(name: "NetworkSwitchTests", dependencies: ["NetworkSwitch", "TokenService", "Participants", "ISO8583", "EMV", "Simulators",
+                                                               "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "IssuerHostTests", dependencies: ["IssuerHost", "IssuerContract", "ISO8583", "EMV", "Vault", "TestSupport",
+                                                            .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "SQLiteSupport", "PostgresSupport", "NetworkSwitch", "TokenService", "Participants",
+                                                         "HTTPSupport", "ISO8583", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                                                         .product(name: "PostgresNIO", package: "postgres-nio")]),
         .testTarget(
             name: "PasswayServerTests",
             dependencies: [
-                "PasswayServer", "TokenService", "Wallet", "Storage", "IssuerHost", "Vault", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
-                "ISO8583Transport", "Simulators", "SQLiteSupport", "PostgresSupport", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                "PasswayServer", "IssuerHostServer", "TokenService", "Storage", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
+                "ISO8583Transport", "Simulators", "APIContract", "SQLiteSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "PasswayCLITests", dependencies: ["passway", "TestSupport", "EMV", "ISO8583", "ISO8583Transport", "Simulators",
+                                                            "PostgresSupport", "TokenService", "Vault", "APIContract",
+                                                            .product(name: "Logging", package: "swift-log"),
+                                                            .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

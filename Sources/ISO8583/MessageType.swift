@@ -20,10 +20,10 @@ public enum MessageType {
 extension Message {
     /// The answer to this request: the response MTI, `fields` copied where present, and
     /// field 39. A message that is not a request keeps its MTI.
-    public func answer(code: String, echoing fields: [Int]) -> Message {
+    public func answer(_ code: ResponseCode, echoing fields: [Int]) -> Message {
         var answer = Message(mti: MessageType.response(to: mti) ?? mti)
         for f in fields where self[f] != nil { answer[f] = self[f] }
-        answer.set(39, code)
+        answer.set(39, code.rawValue)
         return answer
     }
 }

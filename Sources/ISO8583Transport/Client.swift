@@ -11,7 +11,7 @@ import Synchronization
 public final class ISO8583Client: Sendable {
     public let host: String
     public let port: Int
-    public let timeout: TimeAmount
+    public let timeout: Duration
     let group: any EventLoopGroup
     let logger: Logger
     let codec = ISO8583Codec()
@@ -20,19 +20,19 @@ public final class ISO8583Client: Sendable {
 
     public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case unavailable(String)
-        case timedOut(milliseconds: Int)
+        case timedOut(after: Duration)
         case encoding(String)
 
         public var description: String {
             switch self {
             case .unavailable(let why): "not connected: \(why)"
-            case .timedOut(let ms): "no answer within \(ms) ms"
+            case .timedOut(let limit): "no answer within \(Int((limit / .milliseconds(1)).rounded())) ms"
             case .encoding(let why): "message could not be encoded: \(why)"
             }
         }
     }
 
-    public init(host: String, port: Int, connections: Int = 2, timeout: TimeAmount = .seconds(5),
+    public init(host: String, port: Int, connections: Int = 2, timeout: Duration = .seconds(5),
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
         self.host = host; self.port = port; self.timeout = timeout; self.group = group; self.logger = logger
         self.slots = (0..<max(1, connections)).map { _ in Slot() }
@@ -95,7 +95,7 @@ public final class ISO8583Client: Sendable {
     /// How often a connection looks for requests past their time: a tenth of the limit,
     /// between 10 and 250 ms. A request gives up within that much after its limit.
     var sweepInterval: TimeAmount {
-        .nanoseconds(min(max(timeout.nanoseconds / 10, 10_000_000), 250_000_000))
+        .nanoseconds(min(max(TimeAmount(timeout).nanoseconds / 10, 10_000_000), 250_000_000))
     }
 
     /// Sends a request and waits for its answer, at most `timeout`.
@@ -108,7 +108,7 @@ public final class ISO8583Client: Sendable {
         let channel = connection.channel, pending = connection.pending
         let key = message.matchKey
         let promise = channel.eventLoop.makePromise(of: Message.self)
-        guard pending.add(key, promise, deadline: .now() + timeout) else {
+        guard pending.add(key, promise, deadline: .now() + TimeAmount(timeout)) else {
             promise.fail(ClientError.unavailable("a message with key \(key) is already waiting for its answer"))
             throw .unavailable("a message with key \(key) is already waiting for its answer")
         }
@@ -146,7 +146,7 @@ public final class ISO8583Client: Sendable {
     private func connect(_ slot: Slot) async throws -> Connection {
         let pending = Pending(), codec = codec, logger = logger
         let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.milliseconds(min(1000, max(50, timeout.nanoseconds / 1_000_000))))
+            .connectTimeout(.milliseconds(min(1000, max(50, TimeAmount(timeout).nanoseconds / 1_000_000))))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -158,9 +158,9 @@ public final class ISO8583Client: Sendable {
             }
         do {
             let channel = try await bootstrap.connect(host: host, port: port).get()
-            let ms = Int(timeout.nanoseconds / 1_000_000)
+            let limit = timeout
             let sweep = channel.eventLoop.scheduleRepeatedTask(initialDelay: sweepInterval, delay: sweepInterval) { _ in
-                for late in pending.expired(at: .now()) { late.fail(ClientError.timedOut(milliseconds: ms)) }
+                for late in pending.expired(at: .now()) { late.fail(ClientError.timedOut(after: limit)) }
             }
             channel.closeFuture.whenComplete { _ in sweep.cancel() }
             let connection = Connection(channel: channel, pending: pending, writer: CoalescedWriter(channel))

@@ -32,4 +32,15 @@ final class CoalescedWriter: Sendable {
             self.channel.flush()
         }
     }
+
+    /// Closes the connection once every answer written to it so far has left: the
+    /// pending writes go out, then the output side closes, then the whole connection.
+    /// Queued on the event loop behind the writes before it.
+    func closeWhenWritten() {
+        let channel = channel
+        channel.eventLoop.execute {
+            channel.flush()
+            channel.close(mode: .output).whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
 }

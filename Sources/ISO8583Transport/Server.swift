@@ -1,7 +1,9 @@
 import ISO8583
 import Logging
 import NIOCore
+import NIOExtras
 import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
 /// An ISO 8583 listener: many connections, several messages in flight on each, answers
@@ -11,20 +13,28 @@ import Synchronization
 /// at most `maxInFlight` messages being worked on across all of them (more are answered
 /// at once by `overloaded`, typically 96), idle connections closed after
 /// `idleTimeout`, half-sent frames after `frameTimeout`.
-public final class ISO8583Server: Sendable {
+///
+/// A `Service`: bound by `start`, it runs in a `ServiceGroup` until a graceful shutdown
+/// (SIGTERM), when it stops accepting, answers every message already being worked on
+/// (those that arrive meanwhile get `overloaded`'s answer), closes each connection once
+/// its answers have left, and returns; a connection still owed answers after
+/// `drainTimeout` is closed anyway.
+public final class ISO8583Server: Service, Sendable {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
         public var name: String
         public var maxConnections: Int
         public var maxInFlight: Int
-        public var idleTimeout: TimeAmount
-        public var frameTimeout: TimeAmount
+        public var idleTimeout: Duration
+        public var frameTimeout: Duration
+        public var drainTimeout: Duration
 
         public init(host: String = "127.0.0.1", port: Int, name: String, maxConnections: Int = 1024, maxInFlight: Int = 8192,
-                    idleTimeout: TimeAmount = .seconds(300), frameTimeout: TimeAmount = .seconds(10)) {
+                    idleTimeout: Duration = .seconds(300), frameTimeout: Duration = .seconds(10), drainTimeout: Duration = .seconds(30)) {
             self.host = host; self.port = port; self.name = name; self.maxConnections = maxConnections
             self.maxInFlight = maxInFlight; self.idleTimeout = idleTimeout; self.frameTimeout = frameTimeout
+            self.drainTimeout = drainTimeout
         }
     }
 
@@ -34,6 +44,8 @@ public final class ISO8583Server: Sendable {
     public let configuration: Configuration
     let channel: any Channel
     let counters: Counters
+    let quiescing: ServerQuiescingHelper
+    let logger: Logger
 
     final class Counters: Sendable {
         let connections = Atomic<Int>(0)
@@ -42,16 +54,23 @@ public final class ISO8583Server: Sendable {
 
     public var port: Int { channel.localAddress?.port ?? configuration.port }
     public var connectionCount: Int { counters.connections.load(ordering: .relaxed) }
+    /// Messages being worked on across all connections.
+    public var inFlightCount: Int { counters.inFlight.load(ordering: .relaxed) }
 
-    init(configuration: Configuration, channel: any Channel, counters: Counters) {
-        self.configuration = configuration; self.channel = channel; self.counters = counters
+    init(configuration: Configuration, channel: any Channel, counters: Counters, quiescing: ServerQuiescingHelper, logger: Logger) {
+        self.configuration = configuration; self.channel = channel; self.counters = counters; self.quiescing = quiescing; self.logger = logger
     }
 
+    /// Binds the listener; connections are taken at once, before `run`.
     public static func start(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
                              overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping Handler) async throws -> ISO8583Server {
         let counters = Counters()
         let codec = ISO8583Codec()
+        let quiescing = ServerQuiescingHelper(group: group)
         let bootstrap = ServerBootstrap(group: group)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel)) }
+            }
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -64,15 +83,37 @@ public final class ISO8583Server: Sendable {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        IdleStateHandler(readTimeout: configuration.idleTimeout),
-                        FramingHandler(frameTimeout: configuration.frameTimeout, logger: logger),
-                        RequestHandler(codec: codec, counters: counters, maxInFlight: configuration.maxInFlight, logger: logger,
-                                       writer: CoalescedWriter(channel), overloaded: overloaded, handler: handler),
+                        IdleStateHandler(readTimeout: TimeAmount(configuration.idleTimeout)),
+                        FramingHandler(frameTimeout: TimeAmount(configuration.frameTimeout), logger: logger),
+                        RequestHandler(codec: codec, counters: counters, maxInFlight: configuration.maxInFlight, drainTimeout: configuration.drainTimeout,
+                                       logger: logger, writer: CoalescedWriter(channel), overloaded: overloaded, handler: handler),
                     ])
                 }
             }
         let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
-        return ISO8583Server(configuration: configuration, channel: channel, counters: counters)
+        return ISO8583Server(configuration: configuration, channel: channel, counters: counters, quiescing: quiescing, logger: logger)
+    }
+
+    /// Serves until the service group shuts down gracefully, then drains (`shutdown`).
+    /// Cancelled instead, it stops accepting at once.
+    public func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            await close()
+            return
+        }
+        await shutdown()
+    }
+
+    /// Stops accepting, answers what is in flight, and returns once every connection is
+    /// closed (at most `drainTimeout` after the last answer it waits for).
+    public func shutdown() async {
+        logger.info("listener draining", metadata: ["listener": "\(configuration.name)", "in_flight": "\(inFlightCount)"])
+        let done = channel.eventLoop.makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: done)
+        try? await done.futureResult.get()
+        logger.info("listener stopped", metadata: ["listener": "\(configuration.name)"])
     }
 
     /// Stops accepting and closes the listening socket. Connections already open finish.
@@ -89,6 +130,7 @@ final class RequestHandler: ChannelInboundHandler {
     let codec: ISO8583Codec
     let counters: ISO8583Server.Counters
     let maxInFlight: Int
+    let drainTimeout: Duration
     let logger: Logger
     let overloaded: @Sendable (Message) -> Message?
     let handler: ISO8583Server.Handler
@@ -96,14 +138,19 @@ final class RequestHandler: ChannelInboundHandler {
     /// with nothing arriving and nothing owed.
     let owed = Owed()
 
-    final class Owed: Sendable { let count = Atomic<Int>(0) }
+    final class Owed: Sendable {
+        let count = Atomic<Int>(0)
+        /// The listener is shutting down: close once nothing is owed.
+        let quiescing = Atomic<Bool>(false)
+    }
 
     /// Answers leave through it, flushed once per event-loop pass.
     let writer: CoalescedWriter
 
-    init(codec: ISO8583Codec, counters: ISO8583Server.Counters, maxInFlight: Int, logger: Logger, writer: CoalescedWriter,
+    init(codec: ISO8583Codec, counters: ISO8583Server.Counters, maxInFlight: Int, drainTimeout: Duration, logger: Logger, writer: CoalescedWriter,
          overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping ISO8583Server.Handler) {
-        self.codec = codec; self.counters = counters; self.maxInFlight = maxInFlight; self.logger = logger; self.writer = writer
+        self.codec = codec; self.counters = counters; self.maxInFlight = maxInFlight; self.drainTimeout = drainTimeout
+        self.logger = logger; self.writer = writer
         self.overloaded = overloaded; self.handler = handler
     }
 
@@ -119,6 +166,11 @@ final class RequestHandler: ChannelInboundHandler {
             if let answer = Self.formatErrorAnswer(frame) { write(answer, to: channel) }
             return
         }
+        guard !owed.quiescing.load(ordering: .relaxed) else {
+            // Shutting down: only what was already taken is worked on.
+            if let answer = overloaded(message) { write(answer, to: channel) }
+            return
+        }
         let (_, inFlight) = counters.inFlight.wrappingAdd(1, ordering: .relaxed)
         guard inFlight <= maxInFlight else {
             counters.inFlight.wrappingSubtract(1, ordering: .relaxed)
@@ -130,17 +182,21 @@ final class RequestHandler: ChannelInboundHandler {
         owed.count.wrappingAdd(1, ordering: .relaxed)
         Task {
             let answer = await handler(message)
-            counters.inFlight.wrappingSubtract(1, ordering: .relaxed)
-            owed.count.wrappingSubtract(1, ordering: .relaxed)
-            guard let answer else { return }
-            do {
-                let bytes = try codec.pack(answer)
-                writer.write(ByteBuffer(bytes: bytes))
-            } catch {
-                logger.error("answer could not be encoded", metadata: ["mti": "\(answer.mti)", "error": "\(error)"])
+            if let answer {
+                do {
+                    let bytes = try codec.pack(answer)
+                    writer.write(ByteBuffer(bytes: bytes))
+                } catch {
+                    logger.error("answer could not be encoded", metadata: ["mti": "\(answer.mti)", "error": "\(error)"])
+                }
             }
+            // After the write is queued: a connection closed for shutdown closes behind it.
+            counters.inFlight.wrappingSubtract(1, ordering: .relaxed)
+            let (_, left) = owed.count.wrappingSubtract(1, ordering: .relaxed)
+            if left == 0, owed.quiescing.load(ordering: .relaxed) { writer.closeWhenWritten() }
         }
     }
+
 
     func write(_ message: Message, to channel: any Channel) {
         guard let bytes = try? codec.pack(message) else { return }
@@ -153,7 +209,7 @@ final class RequestHandler: ChannelInboundHandler {
         guard let head = frame.getBytes(at: frame.readerIndex, length: 4) else { return nil }
         let mti = String(decoding: head, as: UTF8.self)
         guard MessageType.isRequest(mti) else { return nil }
-        return Message(mti: mti).answer(code: "30", echoing: [])
+        return Message(mti: mti).answer(.formatError, echoing: [])
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -162,7 +218,23 @@ final class RequestHandler: ChannelInboundHandler {
     }
 
     /// Nothing read for the idle timeout and no answer owed: the connection is closed.
+    /// The listener shutting down: closed once its answers have left, or at `drainTimeout`.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            owed.quiescing.store(true, ordering: .relaxed)
+            let channel = context.channel
+            if owed.count.load(ordering: .relaxed) == 0 {
+                writer.closeWhenWritten()
+            } else {
+                let logger = logger, owed = owed
+                context.eventLoop.scheduleTask(in: TimeAmount(drainTimeout)) {
+                    guard channel.isActive else { return }
+                    logger.warning("connection closed with answers still owed", metadata: ["owed": "\(owed.count.load(ordering: .relaxed))"])
+                    channel.close(promise: nil)
+                }
+            }
+            return
+        }
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             guard owed.count.load(ordering: .relaxed) == 0 else { return }
             logger.info("idle connection closed", metadata: ["peer": "\(context.channel.remoteAddress?.description ?? "?")"])

@@ -4,7 +4,7 @@ import ISO8583
 
 /// What the network asks the bank to decide (decoded from an 0100 or 0200, already
 /// detokenized and converted into the card's billing currency).
-public struct AuthorizationRequest: Sendable, Equatable {
+public struct CardAuthorization: Sendable, Equatable {
     /// The network's reference for this authorization (acquirer, terminal, STAN, time):
     /// the same reference gets the same answer and never a second hold.
     public var reference: String
@@ -26,10 +26,14 @@ public struct AuthorizationRequest: Sendable, Equatable {
 
 public struct AuthorizationDecision: Codable, Sendable, Equatable {
     /// ISO 8583:1987 field 39.
-    public var responseCode: String
+    public var responseCode: ResponseCode
     /// Field 38 when approved.
     public var approvalCode: String?
     public var reason: String
+
+    public init(responseCode: ResponseCode, approvalCode: String?, reason: String) {
+        self.responseCode = responseCode; self.approvalCode = approvalCode; self.reason = reason
+    }
 }
 
 /// A hold on an account's available funds, and its fate.
@@ -49,44 +53,44 @@ extension Bank {
 
     /// Decides an authorization and, when approved, places the hold, in one transaction.
     /// Declines change nothing; a repeated reference gets the first answer back.
-    public func authorize(_ request: AuthorizationRequest) async throws -> AuthorizationDecision {
-        guard let pan = try? PAN(request.pan) else {
-            return AuthorizationDecision(responseCode: "14", approvalCode: nil, reason: "not a card number")
+    public func authorize(_ request: CardAuthorization) async throws -> AuthorizationDecision {
+        guard let pan = try? PAN(request.pan), issues(pan.digits) else {
+            return AuthorizationDecision(responseCode: .invalidCardNumber, approvalCode: nil, reason: "not a card of this bank")
         }
-        guard request.amountMinor > 0 else { return AuthorizationDecision(responseCode: "13", approvalCode: nil, reason: "invalid amount") }
+        guard request.amountMinor > 0 else { return AuthorizationDecision(responseCode: .invalidAmount, approvalCode: nil, reason: "invalid amount") }
         let fingerprint = vault.fingerprint(pan)
         let at = now()
         let dayStart = Calendar(identifier: .gregorian).startOfDay(for: at)
         let decision = try await database.authorize(reference: request.reference, fingerprint: fingerprint, since: dayStart) { account, totals in
             Self.decide(request, account: account, totals: totals, at: at)
         }
-        // Not this bank's card: nothing remembered (the card's own bank may be asked next).
-        return decision ?? AuthorizationDecision(responseCode: "14", approvalCode: nil, reason: "no such card at this bank")
+        // In the bank's range but no account: nothing remembered.
+        return decision ?? AuthorizationDecision(responseCode: .invalidCardNumber, approvalCode: nil, reason: "no such card at this bank")
     }
 
-    static func decide(_ r: AuthorizationRequest, account: Account, totals: HeldTotals, at: Date) -> (AuthorizationDecision, NewHold?) {
-        func decline(_ code: String, _ reason: String) -> (AuthorizationDecision, NewHold?) {
+    static func decide(_ r: CardAuthorization, account: Account, totals: HeldTotals, at: Date) -> (AuthorizationDecision, NewHold?) {
+        func decline(_ code: ResponseCode, _ reason: String) -> (AuthorizationDecision, NewHold?) {
             (AuthorizationDecision(responseCode: code, approvalCode: nil, reason: reason), nil)
         }
         switch account.status {
         case .active: break
-        case .lost: return decline("41", "card reported lost")
-        case .stolen: return decline("43", "card reported stolen")
-        case .blocked: return decline("62", "card blocked")
+        case .lost: return decline(.lostCard, "card reported lost")
+        case .stolen: return decline(.stolenCard, "card reported stolen")
+        case .blocked: return decline(.restrictedCard, "card blocked")
         }
-        guard r.expiry == account.expiry else { return decline("54", "expiry date does not match the card") }
+        guard r.expiry == account.expiry else { return decline(.expiredCard, "expiry date does not match the card") }
         if let currency = r.currency, Currency.alpha(account.currency)?.numeric != currency {
-            return decline("57", "amount not in the account's currency \(account.currency)")
+            return decline(.transactionNotPermittedToCardholder, "amount not in the account's currency \(account.currency)")
         }
-        guard ["00", "01"].contains(r.transactionType) else { return decline("57", "transaction type \(r.transactionType) not permitted") }
+        guard ["00", "01"].contains(r.transactionType) else { return decline(.transactionNotPermittedToCardholder, "transaction type \(r.transactionType) not permitted") }
         let available = account.balanceMinor + account.creditLimitMinor - totals.held
-        guard r.amountMinor <= available else { return decline("51", "insufficient funds") }
-        guard totals.heldToday + r.amountMinor <= account.dailyLimitMinor else { return decline("61", "exceeds the daily limit") }
+        guard r.amountMinor <= available else { return decline(.insufficientFunds, "insufficient funds") }
+        guard totals.heldToday + r.amountMinor <= account.dailyLimitMinor else { return decline(.exceedsAmountLimit, "exceeds the daily limit") }
         if r.transactionType == "01", totals.cashToday + r.amountMinor > account.dailyLimitMinor / Int64(dailyCashShare) {
-            return decline("61", "exceeds the daily cash limit")
+            return decline(.exceedsAmountLimit, "exceeds the daily cash limit")
         }
         let approval = String(format: "%06d", Int.random(in: 0...999_999))
-        return (AuthorizationDecision(responseCode: "00", approvalCode: approval, reason: "approved"),
+        return (AuthorizationDecision(responseCode: .approved, approvalCode: approval, reason: "approved"),
                 NewHold(amountMinor: r.amountMinor, transactionType: r.transactionType, at: at))
     }
 

@@ -1,16 +1,23 @@
 import EMV
 import Foundation
+import IssuerContract
 import Vault
 
-/// The bundled issuer host: the bank a small issuer can go live with. It decides ID&V
-/// for its cards, delivers activation codes into its outbox, and records token
-/// notifications. (Authorizations over ISO 8583 come with the network switch.)
+/// One bank of the bundled issuer host, the bank a small issuer can go live with: its
+/// cardholders' accounts and the card ranges it issues from; it decides ID&V for its
+/// cards, delivers activation codes into its outbox, records token notifications, and
+/// decides authorizations (`Authorization.swift`).
 public final class Bank: Sendable {
-    public let database: any BankStore
+    public let id: String
+    /// The BINs (6 to 11 digits) its cards start with: set when the bank is created.
+    public let cardRanges: [String]
+    let database: any BankStore
     let vault: CardVault
     let now: @Sendable () -> Date
 
-    public init(database: any BankStore, master: MasterKey, now: @escaping @Sendable () -> Date = Date.init) async throws {
+    /// Opens the bank stored in `database`, whose card ranges are stored there too.
+    public init(id: String, database: any BankStore, master: MasterKey, now: @escaping @Sendable () -> Date = Date.init) async throws {
+        self.id = id
         self.database = database
         self.now = now
         if let wrapped = try await database.wrappedDataKey() {
@@ -26,31 +33,31 @@ public final class Bank: Sendable {
                 vault = try CardVault(master: master, wrappedDataKey: wrapped)
             }
         }
-    }
-
-    public struct NewAccount: Codable, Sendable {
-        public enum CodingKeys: String, CodingKey, CaseIterable {
-            case pan, expiry, cvv2, holderName, phone, bankApp, currency, balanceMinor, creditLimitMinor, dailyLimitMinor
-        }
-
-        public var pan: String
-        public var expiry: String
-        public var cvv2: String?
-        public var holderName: String
-        public var phone: String?
-        public var bankApp: Bool?
-        public var currency: String
-        public var balanceMinor: Int64?
-        public var creditLimitMinor: Int64?
-        public var dailyLimitMinor: Int64?
-
-        public init(pan: String, expiry: String, cvv2: String? = nil, holderName: String, phone: String? = nil, bankApp: Bool? = nil,
-                    currency: String, balanceMinor: Int64? = nil, creditLimitMinor: Int64? = nil, dailyLimitMinor: Int64? = nil) {
-            self.pan = pan; self.expiry = expiry; self.cvv2 = cvv2; self.holderName = holderName; self.phone = phone
-            self.bankApp = bankApp; self.currency = currency; self.balanceMinor = balanceMinor
-            self.creditLimitMinor = creditLimitMinor; self.dailyLimitMinor = dailyLimitMinor
+        if let ranges = try await database.cardRanges() {
+            cardRanges = ranges
+        } else {
+            // A bank made before banks had ranges: the BINs of the cards it holds.
+            let ranges = Array(Set(try await database.accounts().map { String($0.maskedPAN.prefix(6)) })).sorted()
+            try await database.saveCardRanges(ranges)
+            cardRanges = ranges
         }
     }
+
+    /// Whether the card number is in one of the bank's ranges.
+    public func issues(_ digits: String) -> Bool { cardRanges.contains { digits.hasPrefix($0) } }
+
+    /// Every account, for the bank's operator: card numbers masked, what is available.
+    public func accounts() async throws -> [AccountView] {
+        var views: [AccountView] = []
+        for account in try await database.accounts() { views.append(AccountView(account, availableMinor: try await availableMinor(account))) }
+        return views
+    }
+
+    /// What the bank sent its cardholders (one-time codes among them).
+    public func outbox() async throws -> [OutboxMessage] { try await database.outbox() }
+
+    /// The token notifications the token service sent.
+    public func notifications() async throws -> [ReceivedNotification] { try await database.notifications() }
 
     /// Opens an account for a card. Returns it with the card number masked.
     public func openAccount(_ new: NewAccount) async throws -> Account {
@@ -70,6 +77,9 @@ public final class Bank: Sendable {
     func makeAccount(_ new: NewAccount) throws -> Account {
         let pan: PAN
         do { pan = try PAN(new.pan) } catch { throw IssuerHostError.invalid("pan: \(error)") }
+        guard issues(pan.digits) else {
+            throw IssuerHostError.invalid("pan: \(pan.masked) is not in this bank's card ranges (\(cardRanges.joined(separator: ", ")))")
+        }
         guard new.expiry.count == 4, new.expiry.allSatisfy(\.isNumber), let month = Int(new.expiry.suffix(2)), (1...12).contains(month) else {
             throw IssuerHostError.invalid("expiry: YYMM")
         }
@@ -94,8 +104,8 @@ public final class Bank: Sendable {
     }
 
     /// EMVCo "authorize service": green, yellow (with the ways to reach the holder) or red.
-    public func authorizeService(_ request: AuthorizeServiceRequest) async throws -> AuthorizeServiceResponse {
-        func red(_ reason: String) -> AuthorizeServiceResponse { AuthorizeServiceResponse(decision: "red", methods: [], reason: reason) }
+    public func authorizeService(_ request: IDVRequest) async throws -> IDVDecision {
+        func red(_ reason: String) -> IDVDecision { IDVDecision(decision: .red, methods: [], reason: reason) }
         guard let pan = try? PAN(request.pan), let account = try await database.account(fingerprint: vault.fingerprint(pan)) else {
             return red("card unknown to the issuer")
         }
@@ -106,27 +116,27 @@ public final class Bank: Sendable {
         }
         let rules = try await database.rules()
         if request.riskScore > rules.declineRiskAbove { return red("risk too high") }
-        var methods: [AuthorizeServiceResponse.Method] = []
-        if let phone = account.phone { methods.append(.init(id: "sms-1", channel: "sms", destination: maskPhone(phone))) }
-        if account.bankApp { methods.append(.init(id: "app-1", channel: "app", destination: "bank app")) }
+        var methods: [VerificationMethod] = []
+        if let phone = account.phone { methods.append(.init(id: "sms-1", channel: .sms, destination: maskPhone(phone))) }
+        if account.bankApp { methods.append(.init(id: "app-1", channel: .app, destination: "bank app")) }
         if rules.requireKnownPhone && account.phone == nil { return red("no phone number on file") }
         let stepUp = request.riskScore > rules.stepUpRiskAbove || rules.stepUpDeviceKinds.contains(request.deviceKind)
         if stepUp {
             guard !methods.isEmpty else { return red("verification needed but no way to reach the cardholder") }
-            return AuthorizeServiceResponse(decision: "yellow", methods: methods, reason: nil)
+            return IDVDecision(decision: .yellow, methods: methods, reason: nil)
         }
-        return AuthorizeServiceResponse(decision: "green", methods: [], reason: nil)
+        return IDVDecision(decision: .green, methods: [], reason: nil)
     }
 
     /// "Deliver activation code": into the outbox, by the chosen channel.
-    public func deliverCode(_ request: DeliverCodeRequest) async throws {
+    public func deliverCode(_ request: ActivationCodeDelivery) async throws {
         guard let pan = try? PAN(request.pan), let account = try await database.account(fingerprint: vault.fingerprint(pan)) else {
             throw IssuerHostError.notFound("card")
         }
-        let (channel, destination): (String, String)
+        let (channel, destination): (VerificationMethod.Channel, String)
         switch request.methodID {
-        case "sms-1" where account.phone != nil: (channel, destination) = ("sms", maskPhone(account.phone!))
-        case "app-1" where account.bankApp: (channel, destination) = ("app", "bank app")
+        case "sms-1" where account.phone != nil: (channel, destination) = (.sms, maskPhone(account.phone ?? ""))
+        case "app-1" where account.bankApp: (channel, destination) = (.app, "bank app")
         default: throw IssuerHostError.invalid("methodID: \(request.methodID) is not a way to reach this cardholder")
         }
         guard request.code.count == 6, request.code.allSatisfy(\.isNumber) else { throw IssuerHostError.invalid("code: six digits") }
@@ -135,15 +145,14 @@ public final class Bank: Sendable {
                                                       maskedPAN: account.maskedPAN, text: text, code: request.code))
     }
 
-    public func tokenUpdated(_ n: TokenUpdatedNotification) async throws {
+    public func tokenUpdated(_ n: TokenNotification) async throws {
         try await database.appendNotification(ReceivedNotification(at: now(), tokenID: n.tokenID, maskedToken: n.maskedToken,
                                                                    maskedPAN: n.maskedPAN, event: n.event, status: n.status, reason: n.reason))
     }
 
     public func setRules(_ rules: IDVRules) async throws {
-        guard (0...99).contains(rules.declineRiskAbove), (0...99).contains(rules.stepUpRiskAbove),
-              rules.stepUpDeviceKinds.allSatisfy({ ["phone", "watch"].contains($0) }) else {
-            throw IssuerHostError.invalid("rules: risk thresholds 0–99, device kinds phone or watch")
+        guard (0...99).contains(rules.declineRiskAbove), (0...99).contains(rules.stepUpRiskAbove) else {
+            throw IssuerHostError.invalid("rules: risk thresholds 0–99")
         }
         try await database.saveRules(rules)
     }

@@ -17,6 +17,9 @@ public protocol BankStore: Sendable {
     func replaceAccount(_ account: Account) async throws
     func accounts() async throws -> [Account]
 
+    /// The BINs the bank issues from; nil for a bank stored before banks had ranges.
+    func cardRanges() async throws -> [String]?
+    func saveCardRanges(_ ranges: [String]) async throws
     func rules() async throws -> IDVRules
     func saveRules(_ rules: IDVRules) async throws
     func appendOutbox(_ message: OutboxMessage) async throws

@@ -57,7 +57,7 @@ public final class IssuerDatabase: BankStore {
         var w = DocumentWriter(capacity: 96)
         w.field("approvalCode", d.approvalCode)
         w.field("reason", d.reason)
-        w.field("responseCode", d.responseCode)
+        w.field("responseCode", d.responseCode.rawValue)
         return w.finish()
     }
 
@@ -111,6 +111,15 @@ public final class IssuerDatabase: BankStore {
 
     public func accounts() async throws -> [Account] {
         try await pool.read { db in try String.fetchAll(db, sql: "SELECT doc FROM accounts ORDER BY id").map { try Self.decode(Account.self, $0) } }
+    }
+
+    public func cardRanges() async throws -> [String]? {
+        try await pool.read { db in try String.fetchOne(db, sql: "SELECT doc FROM settings WHERE name = 'card-ranges'").map { try Self.decode([String].self, $0) } }
+    }
+
+    public func saveCardRanges(_ ranges: [String]) async throws {
+        let doc = try Self.doc(ranges)
+        try await pool.write { db in try db.execute(sql: "INSERT OR REPLACE INTO settings (name, doc) VALUES ('card-ranges', ?)", arguments: [doc]) }
     }
 
     public func rules() async throws -> IDVRules {

@@ -1,4 +1,5 @@
 import Foundation
+import IssuerContract
 
 /// A cardholder account at the bundled bank: one card, its balance or credit line,
 /// and how the bank can reach its holder.
@@ -36,12 +37,12 @@ public struct IDVRules: Codable, Sendable, Equatable {
     public var declineRiskAbove: Int
     /// Risk score above which the bank asks for a one-time code.
     public var stepUpRiskAbove: Int
-    /// Device kinds ("phone", "watch") that always need a one-time code.
-    public var stepUpDeviceKinds: [String]
+    /// Device kinds that always need a one-time code.
+    public var stepUpDeviceKinds: [DeviceKind]
     /// Whether a card can only be added when the bank knows the holder's phone number.
     public var requireKnownPhone: Bool
 
-    public init(declineRiskAbove: Int = 80, stepUpRiskAbove: Int = 40, stepUpDeviceKinds: [String] = ["watch"], requireKnownPhone: Bool = false) {
+    public init(declineRiskAbove: Int = 80, stepUpRiskAbove: Int = 40, stepUpDeviceKinds: [DeviceKind] = [.watch], requireKnownPhone: Bool = false) {
         self.declineRiskAbove = declineRiskAbove; self.stepUpRiskAbove = stepUpRiskAbove
         self.stepUpDeviceKinds = stepUpDeviceKinds; self.requireKnownPhone = requireKnownPhone
     }
@@ -53,7 +54,7 @@ public struct IDVRules: Codable, Sendable, Equatable {
 public struct OutboxMessage: Codable, Sendable, Equatable {
     public var id: Int64
     public var at: Date
-    public var channel: String
+    public var channel: VerificationMethod.Channel
     /// Masked: the outbox is read by people.
     public var destination: String
     public var maskedPAN: String
@@ -68,55 +69,78 @@ public struct ReceivedNotification: Codable, Sendable, Equatable {
     public var tokenID: String
     public var maskedToken: String
     public var maskedPAN: String
-    public var event: String
-    public var status: String
+    public var event: TokenNotification.Event
+    public var status: TokenStatus
     public var reason: String?
 }
 
-// The JSON contract with the token service (DESIGN.md "The wire": TSP ↔ issuer host).
+// The issuer host's own API (`/banks/...`), used by its operator, the command line and
+// the tests.
 
-public struct AuthorizeServiceRequest: Codable, Sendable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case pan, expiry, cvv2, walletID, tokenRequestorID, deviceKind, deviceModel, country, riskScore }
+/// `POST /banks`: a bank and the card ranges (BINs, 6 to 11 digits) it issues from. The
+/// ISO 8583 listener routes a card number to the bank whose range is its longest prefix.
+public struct NewBank: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case id, cardRanges }
+    public var id: String
+    public var cardRanges: [String]
+    public init(id: String, cardRanges: [String]) { self.id = id; self.cardRanges = cardRanges }
+}
+
+/// A bank as its operator sees it.
+public struct BankView: Codable, Sendable, Equatable {
+    public var id: String
+    public var cardRanges: [String]
+    public init(id: String, cardRanges: [String]) { self.id = id; self.cardRanges = cardRanges }
+}
+
+/// `POST /banks/{bank}/accounts/bulk`.
+public struct NewAccounts: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case accounts }
+    public var accounts: [NewAccount]
+    public init(accounts: [NewAccount]) { self.accounts = accounts }
+}
+
+/// An account as the bank's operator sees it: the card number masked.
+public struct AccountView: Codable, Sendable, Equatable {
+    public var id: String
+    public var maskedPAN: String
+    public var expiry: String
+    public var holderName: String
+    public var currency: String
+    public var balanceMinor: Int64
+    public var creditLimitMinor: Int64
+    public var status: Account.Status
+    /// Balance and credit line less the holds of approved authorizations.
+    public var availableMinor: Int64
+
+    public init(_ a: Account, availableMinor: Int64) {
+        id = a.id; maskedPAN = a.maskedPAN; expiry = a.expiry; holderName = a.holderName; currency = a.currency
+        balanceMinor = a.balanceMinor; creditLimitMinor = a.creditLimitMinor; status = a.status
+        self.availableMinor = availableMinor
+    }
+}
+
+/// `POST /banks/{bank}/accounts`: a card and its account.
+public struct NewAccount: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case pan, expiry, cvv2, holderName, phone, bankApp, currency, balanceMinor, creditLimitMinor, dailyLimitMinor
+    }
 
     public var pan: String
     public var expiry: String
     public var cvv2: String?
-    public var walletID: String
-    public var tokenRequestorID: String
-    public var deviceKind: String
-    public var deviceModel: String
-    public var country: String
-    public var riskScore: Int
-}
+    public var holderName: String
+    public var phone: String?
+    public var bankApp: Bool?
+    public var currency: String
+    public var balanceMinor: Int64?
+    public var creditLimitMinor: Int64?
+    public var dailyLimitMinor: Int64?
 
-public struct AuthorizeServiceResponse: Codable, Sendable, Equatable {
-    public struct Method: Codable, Sendable, Equatable {
-        public var id: String
-        public var channel: String
-        public var destination: String
+    public init(pan: String, expiry: String, cvv2: String? = nil, holderName: String, phone: String? = nil, bankApp: Bool? = nil,
+                currency: String, balanceMinor: Int64? = nil, creditLimitMinor: Int64? = nil, dailyLimitMinor: Int64? = nil) {
+        self.pan = pan; self.expiry = expiry; self.cvv2 = cvv2; self.holderName = holderName; self.phone = phone
+        self.bankApp = bankApp; self.currency = currency; self.balanceMinor = balanceMinor
+        self.creditLimitMinor = creditLimitMinor; self.dailyLimitMinor = dailyLimitMinor
     }
-    public var decision: String
-    public var methods: [Method]
-    public var reason: String?
-}
-
-public struct DeliverCodeRequest: Codable, Sendable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case pan, methodID, code, walletName, expiresAt }
-
-    public var pan: String
-    public var methodID: String
-    public var code: String
-    public var walletName: String
-    public var expiresAt: Date
-}
-
-public struct TokenUpdatedNotification: Codable, Sendable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case tokenID, maskedToken, maskedPAN, event, status, reason }
-
-    public var tokenID: String
-    public var maskedToken: String
-    public var maskedPAN: String
-    public var event: String
-    public var status: String
-    public var reason: String?
 }

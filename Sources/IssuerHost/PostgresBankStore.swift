@@ -57,10 +57,17 @@ public final class PostgresIssuerHost: Sendable {
         try await database.client.query("SELECT id FROM banks ORDER BY id", logger: database.logger).all(String.self)
     }
 
-    /// Registers a bank. False when it exists (perhaps created through another node).
-    public func createBank(id: String) async throws -> Bool {
-        let rows = try await database.client.query("INSERT INTO banks (id) VALUES (\(id)) ON CONFLICT DO NOTHING RETURNING 1", logger: database.logger)
-        return try await rows.all(Int.self).count == 1
+    /// Registers a bank with its card ranges, in one transaction. False when it exists
+    /// (perhaps created through another node).
+    public func createBank(id: String, cardRanges: [String]) async throws -> Bool {
+        let ranges = try IssuerDatabase.doc(cardRanges)
+        return try await database.transaction { connection in
+            let rows = try await connection.query("INSERT INTO banks (id) VALUES (\(id)) ON CONFLICT DO NOTHING RETURNING 1", logger: self.database.logger)
+            guard try await rows.all(Int.self).count == 1 else { return false }
+            try await connection.query("INSERT INTO settings (bank_id, name, doc) VALUES (\(id), 'card-ranges', \(ranges)::jsonb)",
+                                       logger: self.database.logger)
+            return true
+        }
     }
 
     public func store(bank id: String) -> PostgresBankStore { PostgresBankStore(database: database, bankID: id) }
@@ -126,6 +133,18 @@ public struct PostgresBankStore: BankStore {
     public func accounts() async throws -> [Account] {
         try await client.query("SELECT doc::text FROM accounts WHERE bank_id = \(bankID) ORDER BY id", logger: logger)
             .all(String.self).map { try Self.decode(Account.self, $0) }
+    }
+
+    public func cardRanges() async throws -> [String]? {
+        try await client.query("SELECT doc::text FROM settings WHERE bank_id = \(bankID) AND name = 'card-ranges'", logger: logger)
+            .first(String.self).map { try Self.decode([String].self, $0) }
+    }
+
+    public func saveCardRanges(_ ranges: [String]) async throws {
+        try await client.query("""
+            INSERT INTO settings (bank_id, name, doc) VALUES (\(bankID), 'card-ranges', \(try Self.doc(ranges))::jsonb)
+            ON CONFLICT (bank_id, name) DO UPDATE SET doc = EXCLUDED.doc
+            """, logger: logger)
     }
 
     public func rules() async throws -> IDVRules {

@@ -1,4 +1,5 @@
 import ISO8583
+import Participants
 
 /// The network's rate table: how many units of each currency one US dollar buys
 /// (mid-market, fixed to six decimals), and the markup the network adds when it bills a
@@ -104,8 +105,4 @@ public struct ExchangeRates: Sendable, Equatable {
 
     static func pow10(_ n: Int) -> Int128 { (0..<n).reduce(Int128(1)) { r, _ in r * 10 } }
     static func roundHalfUp(_ n: Int128, _ d: Int128) -> Int128 { (2 * n + d) / (2 * d) }
-}
-
-extension Character {
-    var isASCIIDigit: Bool { isASCII && isNumber }
 }

@@ -1,5 +1,5 @@
 import ISO8583
-import TokenService
+import Participants
 
 /// The network's side of its issuer connections: send a message to an issuer's host
 /// and wait for its answer, within a time limit. Socket code lives in `PasswayServer`.
@@ -11,12 +11,12 @@ public enum IssuerLinkError: Error, Sendable, Equatable, CustomStringConvertible
     /// No connection could be made (host down, refused).
     case unavailable(String)
     /// Sent, but no answer within the time limit.
-    case timedOut(milliseconds: Int)
+    case timedOut(after: Duration)
 
     public var description: String {
         switch self {
         case .unavailable(let why): "issuer host unavailable: \(why)"
-        case .timedOut(let ms): "issuer host did not answer within \(ms) ms"
+        case .timedOut(let limit): "issuer host did not answer within \(Int((limit / .milliseconds(1)).rounded())) ms"
         }
     }
 }

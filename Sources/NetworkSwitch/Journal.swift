@@ -1,4 +1,5 @@
 import Foundation
+import ISO8583
 
 /// What identifies one authorization from an acquirer: the acquiring institution (32),
 /// the terminal (41), the STAN (11) and the transmission time (7). The same key again
@@ -32,10 +33,9 @@ public struct JournalEntry: Codable, Sendable, Equatable {
     public var currency: String
     public var billingAmountMinor: Int64?
     public var billingCurrency: String?
-    public var responseCode: String
+    public var responseCode: ResponseCode
     public var approvalCode: String?
-    /// Who decided: "network" (declined before the issuer), "issuer", or "timeout".
-    public var decidedBy: String
+    public var decidedBy: Decider
     public var reason: String
     /// The packed answer without field 2, to answer a duplicate identically.
     public var answer: Data
@@ -43,13 +43,23 @@ public struct JournalEntry: Codable, Sendable, Equatable {
 
     public init(key: String, requestDigest: String, mti: String, maskedToken: String?, tokenID: String?, issuerID: String?, maskedPAN: String?,
                 processingCode: String, amountMinor: Int64, currency: String, billingAmountMinor: Int64?, billingCurrency: String?,
-                responseCode: String, approvalCode: String?, decidedBy: String, reason: String, answer: Data, at: Date) {
+                responseCode: ResponseCode, approvalCode: String?, decidedBy: Decider, reason: String, answer: Data, at: Date) {
         self.key = key; self.requestDigest = requestDigest; self.mti = mti; self.maskedToken = maskedToken; self.tokenID = tokenID
         self.issuerID = issuerID; self.maskedPAN = maskedPAN; self.processingCode = processingCode; self.amountMinor = amountMinor
         self.currency = currency; self.billingAmountMinor = billingAmountMinor; self.billingCurrency = billingCurrency
         self.responseCode = responseCode; self.approvalCode = approvalCode; self.decidedBy = decidedBy; self.reason = reason
         self.answer = answer; self.at = at
     }
+}
+
+/// Who decided an authorization or reversal, as the journal records it.
+public enum Decider: String, Codable, Sendable, CaseIterable {
+    /// The network, before the issuer was asked (a token check, the routing, a conversion).
+    case network
+    /// The issuer's host.
+    case issuer
+    /// Nobody: the issuer did not answer in time, and the acquirer was told 91.
+    case timeout
 }
 
 /// The durable record of every authorization. `claim` reserves a key before any work

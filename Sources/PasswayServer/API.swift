@@ -1,26 +1,35 @@
-import Crypto
-import EMV
+import APIContract
 import Foundation
+import HTTPSupport
 import HTTPTypes
 import Hummingbird
 import Logging
+import Participants
 import TokenService
+import WalletProvider
 
 /// The Passway JSON API (documented in `openapi.yaml`, served at `/openapi.yaml`):
 /// participants authenticate with their API key; each route says which kinds of
-/// participant may call it, and the token service scopes what they see.
-public struct PasswayAPI: Sendable {
-    let service: TokenService
+/// participant may call it and calls one room (participants, token service, wallet
+/// provider), which scopes what they see. No route touches a store.
+struct PasswayAPI: Sendable {
+    let rooms: Rooms
+    let idempotency: Idempotency
     let logger: Logger
 
-    public init(service: TokenService, logger: Logger) {
-        self.service = service
+    var participants: ParticipantRegistry { rooms.participants }
+    var tokens: TokenService { rooms.tokens }
+    var wallets: WalletProvider { rooms.wallets }
+
+    init(rooms: Rooms, idempotency: Idempotency, logger: Logger) {
+        self.rooms = rooms
+        self.idempotency = idempotency
         self.logger = logger
     }
 
     /// Every route as (method, path template), in the OpenAPI document's spelling; a
     /// test checks that the document and this list are the same.
-    public static var routes: [(method: String, path: String)] { table.map { ($0.method.rawValue.lowercased(), $0.path) } }
+    static var routes: [(method: String, path: String)] { table.map { ($0.method.rawValue.lowercased(), $0.path) } }
 
     enum Allowed: Sendable { case anyone, network, issuer, wallet, issuerOrNetwork, walletOrNetwork, authenticated }
 
@@ -31,7 +40,7 @@ public struct PasswayAPI: Sendable {
         var handler: @Sendable (PasswayAPI, Data, PasswayRequestContext, Request) async throws -> APIResult
     }
 
-    public func router() -> Router<PasswayRequestContext> {
+    func router() -> Router<PasswayRequestContext> {
         let router = Router(context: PasswayRequestContext.self)
         router.get("/health") { _, _ in try JSONBody.result(["status": "ok"]).response }
         router.get("/openapi.yaml") { _, _ in
@@ -72,8 +81,12 @@ public struct PasswayAPI: Sendable {
             let participant = try await authenticate(request, route.allowed)
             context.participant = participant
             let body = route.method == .get ? Data() : try await JSONBody.read(&request)
-            if route.method == .post, let key = request.headers[HTTPField.Name("Idempotency-Key")!] {
-                return try await idempotent(key: key, participant: participant, route: route, body: body, request: request, context: context)
+            if route.method == .post, let key = request.headers[Idempotency.header] {
+                let owner = participant.map { "\($0.actor.kind.rawValue):\($0.actor.id)" } ?? "anonymous"
+                let (api, context) = (self, context)
+                return try await idempotency.respond(key: key, owner: owner, path: request.uri.path, body: body) {
+                    try await route.handler(api, body, context, request)
+                }
             }
             return try await route.handler(self, body, context, request).response
         } catch {
@@ -82,20 +95,20 @@ public struct PasswayAPI: Sendable {
     }
 
     private func problemResponse(_ error: any Error, _ request: Request) -> Response {
-        if let problem = Problem.from(error) {
+        if let problem = Problem.passway(error) {
             if problem.status.code >= 500 {
                 logger.error("request failed", metadata: ["path": "\(request.uri.path)", "problem": "\(problem.code)", "detail": "\(problem.detail)"])
             }
             return problem.response()
         }
         logger.error("unexpected error", metadata: ["path": "\(request.uri.path)", "error": "\(String(describing: type(of: error)))"])
-        return Problem(.internalServerError, code: "internal", title: "Internal error", detail: "the platform could not complete this request; nothing was changed").response()
+        return Problem.internalError.response()
     }
 
     private func authenticate(_ request: Request, _ allowed: Allowed) async throws -> Participant? {
         if allowed == .anyone { return nil }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              let participant = try await service.authenticate(apiKey: String(header.dropFirst(7))) else {
+              let participant = try await participants.authenticate(apiKey: String(header.dropFirst(7))) else {
             throw Problem.unauthorized
         }
         let ok: Bool = switch (allowed, participant) {
@@ -109,49 +122,14 @@ public struct PasswayAPI: Sendable {
         return participant
     }
 
-    /// `Idempotency-Key`: the first answer to a key is kept and replayed; the same key
-    /// with a different request is refused rather than silently answered.
-    private func idempotent(key: String, participant: Participant?, route: Route, body: Data, request: Request,
-                            context: PasswayRequestContext) async throws -> Response {
-        guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
-            throw Problem.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters", field: "Idempotency-Key")
-        }
-        let who = participant.map { "\($0.actor.kind.rawValue):\($0.actor.id)" } ?? "anonymous"
-        // The same JSON with its keys in another order is the same request.
-        let canonical = (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]))
-            .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) } ?? body
-        let hash = Hex.encode(Array(SHA256.hash(data: Data("POST \(request.uri.path)\n".utf8) + canonical)))
-        func reused() -> Problem {
-            Problem(.conflict, code: "idempotency-key-reused", title: "Idempotency-Key reused",
-                    detail: "this Idempotency-Key was used for a different request; use a new key for a new request")
-        }
-        switch try await service.store.reserveIdempotencyKey(participant: who, key: key, requestHash: hash, at: Date()) {
-        case .answered(let stored):
-            guard stored.requestHash == hash else { throw reused() }
-            var response = APIResult(status: HTTPResponse.Status(code: stored.status), body: stored.body).response
-            response.headers[HTTPField.Name("Idempotent-Replayed")!] = "true"
-            return response
-        case .inProgress(let requestHash):
-            guard requestHash == hash else { throw reused() }
-            throw Problem(.conflict, code: "idempotency-key-in-progress", title: "Request in progress",
-                          detail: "a request with this Idempotency-Key is still running; repeat it later to get its answer")
-        case .reserved:
-            break
-        }
-        let result: APIResult
-        do {
-            result = try await route.handler(self, body, context, request)
-        } catch {
-            try? await service.store.releaseIdempotencyKey(participant: who, key: key)
-            throw error
-        }
-        try await service.store.saveIdempotentResponse(participant: who, key: key,
-                                                       response: StoredResponse(requestHash: hash, status: Int(result.status.code), body: result.body))
-        return result.response
-    }
-
     static func param(_ request: Request, _ context: PasswayRequestContext, _ name: String) throws -> String {
         try context.parameters.require(name)
+    }
+
+    /// The authenticated caller of a route that is not open to anyone.
+    static func caller(_ context: PasswayRequestContext) throws -> Participant {
+        guard let participant = context.participant else { throw Problem.unauthorized }
+        return participant
     }
 
     // MARK: The routes
@@ -160,111 +138,124 @@ public struct PasswayAPI: Sendable {
         Route(method: .post, path: "/v1/wallets", allowed: .network) { api, body, _, _ in
             let new = try JSONBody.decode(NewWallet.self, from: body)
             let wallet = Wallet(id: new.id, name: new.name, tokenRequestorID: new.tokenRequestorID)
-            try await api.service.createWallet(wallet)
-            let key = try await api.service.issueCredential(for: .wallet(wallet.id))
+            try await api.participants.createWallet(wallet)
+            let key = try await api.participants.issueCredential(for: .wallet(wallet.id))
             api.logger.info("wallet created", metadata: ["wallet": "\(wallet.id)"])
             return try JSONBody.result(Created(apiKey: key, participant: wallet), status: .created)
         },
         Route(method: .get, path: "/v1/wallets", allowed: .network) { api, _, _, _ in
-            try JSONBody.result(try await api.service.store.wallets())
+            try JSONBody.result(try await api.participants.wallets())
         },
         Route(method: .post, path: "/v1/issuers", allowed: .network) { api, body, _, _ in
             let n = try JSONBody.decode(NewIssuer.self, from: body)
             let issuer = Issuer(id: n.id, name: n.name, country: n.country, currency: n.currency, cardRanges: n.cardRanges,
                                 tokenRanges: n.tokenRanges, enabledWallets: n.enabledWallets ?? [], hostURL: n.hostURL)
-            try await api.service.onboardIssuer(issuer)
-            let key = try await api.service.issueCredential(for: .issuer(issuer.id))
+            try await api.participants.onboardIssuer(issuer)
+            // Its master key for the token ranges now (made at its first token otherwise).
+            try await api.tokens.prepareIssuer(issuer.id)
+            let key = try await api.participants.issueCredential(for: .issuer(issuer.id))
             api.logger.info("issuer onboarded", metadata: ["issuer": "\(issuer.id)", "cardRanges": "\(issuer.cardRanges.count)"])
             return try JSONBody.result(Created(apiKey: key, participant: issuer), status: .created)
         },
         Route(method: .post, path: "/v1/issuers/{issuerID}/bulk-tokens", allowed: .network) { api, body, context, request in
             let r = try JSONBody.decode(BulkProvisioning.self, from: body)
             let issuerID = try param(request, context, "issuerID")
-            let sealed = try await api.service.bulkProvision(issuerID: issuerID, walletID: r.walletID, deviceID: r.deviceID,
-                                                            cards: r.cards.map { .init(pan: $0.pan, expiry: $0.expiry) }, keys: r.keysPerToken)
+            let sealed = try await api.wallets.bulkProvision(issuerID: issuerID, walletID: r.walletID, deviceID: r.deviceID,
+                                                             cards: r.cards.map { .init(pan: $0.pan, expiry: $0.expiry) }, keys: r.keysPerToken)
             api.logger.notice("bulk provisioning", metadata: ["issuer": "\(issuerID)", "tokens": "\(sealed.count)", "device": "\(r.deviceID)"])
             return try JSONBody.result(BulkProvisioningView(provisionings: sealed), status: .created)
         },
         Route(method: .get, path: "/v1/issuers", allowed: .network) { api, _, _, _ in
-            try JSONBody.result(try await api.service.store.issuers())
+            try JSONBody.result(try await api.participants.issuers())
+        },
+        Route(method: .post, path: "/v1/acquirers", allowed: .network) { api, body, _, _ in
+            let n = try JSONBody.decode(NewAcquirer.self, from: body)
+            let acquirer = Acquirer(id: n.id, name: n.name, country: n.country, institutionID: n.institutionID)
+            try await api.participants.onboardAcquirer(acquirer)
+            let key = try await api.participants.issueCredential(for: .acquirer(acquirer.id))
+            api.logger.info("acquirer onboarded", metadata: ["acquirer": "\(acquirer.id)", "institution": "\(acquirer.institutionID)"])
+            return try JSONBody.result(Created(apiKey: key, participant: acquirer), status: .created)
+        },
+        Route(method: .get, path: "/v1/acquirers", allowed: .network) { api, _, _, _ in
+            try JSONBody.result(try await api.participants.acquirers())
         },
         Route(method: .put, path: "/v1/issuers/{issuerID}/wallets", allowed: .issuerOrNetwork) { api, body, context, request in
             let id = try param(request, context, "issuerID")
             if case .issuer(let own) = context.participant, own != id { throw Problem.notFound("issuer \(id) not found") }
             let change = try JSONBody.decode(EnabledWallets.self, from: body)
-            return try JSONBody.result(try await api.service.updateIssuerWallets(issuerID: id, enabledWallets: change.enabledWallets))
+            return try JSONBody.result(try await api.participants.updateIssuerWallets(issuerID: id, enabledWallets: change.enabledWallets))
         },
         Route(method: .get, path: "/v1/markets", allowed: .authenticated) { api, _, _, _ in
-            try JSONBody.result(try await api.service.store.markets())
+            try JSONBody.result(try await api.participants.markets())
         },
         Route(method: .put, path: "/v1/markets/{country}", allowed: .network) { api, body, context, request in
             let country = try param(request, context, "country")
             let change = try JSONBody.decode(MarketChange.self, from: body)
-            let market = try await api.service.setMarketState(country: country, state: change.state, reason: change.reason)
+            let market = try await api.tokens.setMarketState(country: country, state: change.state, reason: change.reason)
             api.logger.notice("market state changed", metadata: ["country": "\(country)", "state": "\(market.state.rawValue)"])
             return try JSONBody.result(market)
         },
         Route(method: .get, path: "/v1/device-models", allowed: .authenticated) { api, _, _, _ in
-            try JSONBody.result(try await api.service.store.deviceModels())
+            try JSONBody.result(try await api.wallets.deviceModels())
         },
         Route(method: .post, path: "/v1/devices", allowed: .wallet) { api, body, context, _ in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let n = try JSONBody.decode(NewDevice.self, from: body)
-            let device = try await api.service.registerDevice(walletID: walletID, modelID: n.modelID, osVersion: n.osVersion,
+            let device = try await api.wallets.registerDevice(walletID: walletID, modelID: n.modelID, osVersion: n.osVersion,
                                                               country: n.country, publicKey: n.publicKey)
             api.logger.info("device registered", metadata: ["device": "\(device.id)", "model": "\(device.modelID)"])
             return try JSONBody.result(DeviceView(device), status: .created)
         },
         Route(method: .get, path: "/v1/devices/{deviceID}", allowed: .walletOrNetwork) { api, _, context, request in
-            try JSONBody.result(DeviceView(try await api.service.device(id: try param(request, context, "deviceID"), for: context.participant!)))
+            try JSONBody.result(DeviceView(try await api.wallets.device(id: try param(request, context, "deviceID"), for: try caller(context))))
         },
         Route(method: .post, path: "/v1/devices/{deviceID}/lost", allowed: .wallet) { api, body, context, request in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             _ = try JSONBody.decode(NoBody.self, from: body)
             let id = try param(request, context, "deviceID")
-            let suspended = try await api.service.reportLost(deviceID: id, walletID: walletID)
+            let suspended = try await api.wallets.reportLost(deviceID: id, walletID: walletID)
             api.logger.notice("device reported lost", metadata: ["device": "\(id)", "tokensSuspended": "\(suspended.count)"])
             return try JSONBody.result(suspended.map(TokenView.init))
         },
         Route(method: .post, path: "/v1/enrollments", allowed: .wallet) { api, body, context, _ in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let n = try JSONBody.decode(NewEnrollment.self, from: body)
-            let outcome = try await api.service.enroll(walletID: walletID, .init(deviceID: n.deviceID, pan: n.pan, expiry: n.expiry,
+            let outcome = try await api.wallets.enroll(walletID: walletID, .init(deviceID: n.deviceID, pan: n.pan, expiry: n.expiry,
                                                                                   cvv2: n.cvv2, riskScore: n.riskScore ?? 0))
             switch outcome {
             case .approved(let token, let sealed):
                 api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "green"])
-                return try JSONBody.result(EnrollmentView(status: "approved", token: TokenView(token), provisioning: sealed), status: .created)
+                return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed), status: .created)
             case .pendingVerification(let pending, let method):
                 api.logger.info("verification sent", metadata: ["verification": "\(pending.id)", "channel": "\(method.channel.rawValue)"])
-                return try JSONBody.result(EnrollmentView(status: "pending_verification", verificationID: pending.id, method: method,
+                return try JSONBody.result(EnrollmentView(status: .pendingVerification, verificationID: pending.id, method: method,
                                                           expiresAt: pending.expiresAt), status: .accepted)
             case .declined(let reason):
                 api.logger.info("enrollment declined by issuer", metadata: ["reason": "\(reason)"])
-                return try JSONBody.result(EnrollmentView(status: "declined", reason: reason))
+                return try JSONBody.result(EnrollmentView(status: .declined, reason: reason))
             }
         },
         Route(method: .post, path: "/v1/enrollments/{verificationID}/verify", allowed: .wallet) { api, body, context, request in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let entry = try JSONBody.decode(CodeEntry.self, from: body)
-            let (token, sealed) = try await api.service.verify(verificationID: try param(request, context, "verificationID"), walletID: walletID, code: entry.code)
+            let (token, sealed) = try await api.wallets.verify(verificationID: try param(request, context, "verificationID"), walletID: walletID, code: entry.code)
             api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "yellow"])
-            return try JSONBody.result(EnrollmentView(status: "approved", token: TokenView(token), provisioning: sealed), status: .created)
+            return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed), status: .created)
         },
         Route(method: .get, path: "/v1/tokens", allowed: .authenticated) { api, _, context, request in
             let deviceID = request.uri.queryParameters["deviceID"].map { String($0) }
-            return try JSONBody.result(try await api.service.tokens(for: context.participant!, deviceID: deviceID).map(TokenView.init))
+            return try JSONBody.result(try await api.tokens.tokens(for: try caller(context), deviceID: deviceID).map(TokenView.init))
         },
         Route(method: .get, path: "/v1/tokens/{tokenID}", allowed: .authenticated) { api, _, context, request in
-            try JSONBody.result(TokenView(try await api.service.token(id: try param(request, context, "tokenID"), for: context.participant!)))
+            try JSONBody.result(TokenView(try await api.tokens.token(id: try param(request, context, "tokenID"), for: try caller(context))))
         },
         Route(method: .get, path: "/v1/tokens/{tokenID}/audit", allowed: .authenticated) { api, _, context, request in
-            try JSONBody.result(try await api.service.audit(tokenID: try param(request, context, "tokenID"), for: context.participant!).map(AuditView.init))
+            try JSONBody.result(try await api.tokens.audit(tokenID: try param(request, context, "tokenID"), for: try caller(context)).map(AuditView.init))
         },
         Route(method: .post, path: "/v1/tokens/{tokenID}/keys", allowed: .wallet) { api, body, context, request in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             _ = try JSONBody.decode(NoBody.self, from: body)
-            return try JSONBody.result(try await api.service.replenish(tokenID: try param(request, context, "tokenID"), walletID: walletID))
+            return try JSONBody.result(try await api.wallets.replenish(tokenID: try param(request, context, "tokenID"), walletID: walletID))
         },
         lifecycle(.suspend),
         lifecycle(.resume),
@@ -272,7 +263,7 @@ public struct PasswayAPI: Sendable {
         Route(method: .post, path: "/v1/cards/renew", allowed: .issuer) { api, body, context, _ in
             guard case .issuer(let issuerID) = context.participant else { throw Problem.unauthorized }
             let r = try JSONBody.decode(CardRenewal.self, from: body)
-            let (card, tokens) = try await api.service.renewCard(issuerID: issuerID, pan: r.pan, newPAN: r.newPan, newExpiry: r.newExpiry)
+            let (card, tokens) = try await api.tokens.renewCard(issuerID: issuerID, pan: r.pan, newPAN: r.newPan, newExpiry: r.newExpiry)
             api.logger.notice("card renewed", metadata: ["card": "\(card.maskedPAN)", "tokens": "\(tokens.count)"])
             return try JSONBody.result(RenewalView(maskedPAN: card.maskedPAN, expiry: card.expiry, tokens: tokens.map(TokenView.init)))
         },
@@ -282,8 +273,14 @@ public struct PasswayAPI: Sendable {
         Route(method: .post, path: "/v1/tokens/{tokenID}/\(action.rawValue)", allowed: .authenticated) { api, body, context, request in
             let reason = try JSONBody.decode(LifecycleReason.self, from: body).reason
             let id = try param(request, context, "tokenID")
-            let token = try await api.service.change(tokenID: id, action: action, by: context.participant!, reason: reason)
-            api.logger.notice("token \(action.rawValue)", metadata: ["token": "\(id)", "by": "\(context.participant!.actor.kind.rawValue)"])
+            let caller = try caller(context)
+            // A cardholder's request goes through the wallet provider, which knows the device.
+            let token = if case .wallet(let walletID) = caller {
+                try await api.wallets.changeToken(tokenID: id, action: action, walletID: walletID, reason: reason)
+            } else {
+                try await api.tokens.change(tokenID: id, action: action, by: caller, reason: reason)
+            }
+            api.logger.notice("token \(action.rawValue)", metadata: ["token": "\(id)", "by": "\(caller.actor.kind.rawValue)"])
             return try JSONBody.result(TokenView(token))
         }
     }

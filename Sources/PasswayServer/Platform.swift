@@ -1,32 +1,40 @@
-import AsyncHTTPClient
 import Foundation
+import HTTPSupport
 import Hummingbird
 import ISO8583Transport
-import IssuerHost
+import IssuerHostServer
 import Logging
 import NetworkSwitch
+import Participants
 import PostgresSupport
-import Synchronization
 import ServiceLifecycle
 import Storage
 import TokenService
 import Vault
+import WalletProvider
 
-/// Everything `passway serve` runs on one machine: the Passway API (token service and
-/// wallet provider) on embedded SQLite, and the bundled issuer host with its own
-/// databases. The domain knows nothing of this file; here it meets sockets.
+/// Everything `passway serve` runs on one machine: the Passway API (participants, token
+/// service, wallet provider), the network's ISO 8583 listener, and (unless told where
+/// another one is) the bundled issuer host. The domain knows nothing of this file; here
+/// it meets sockets.
 public struct PlatformConfiguration: Sendable {
+    /// Where the issuers' ISO 8583 hosts are, for issuers without an endpoint of their own.
+    public enum IssuerHost: Sendable, Equatable {
+        /// The bundled issuer host, in this process, on these ports (0: any free one).
+        case bundled(httpPort: Int, isoPort: Int)
+        /// An issuer host running elsewhere (`passway issuer-host serve`): its ISO 8583 address.
+        case remote(host: String, port: Int)
+    }
+
     public var host: String
     public var apiPort: Int
-    public var issuerHostPort: Int
     /// The network's ISO 8583 listener for acquirers.
     public var networkPort: Int
-    /// The bundled issuer host's ISO 8583 listener (the network connects to it).
-    public var issuerHostISOPort: Int
+    public var issuerHost: IssuerHost
     /// How long the network waits for an issuer's answer before answering 91.
-    public var issuerTimeoutMilliseconds: Int
-    /// Issuer id → "host:port" of its own ISO 8583 host; others use the bundled one.
-    public var issuerEndpoints: [String: String]
+    public var issuerTimeout: Duration
+    /// Issuer id → its own ISO 8583 host; the others use `issuerHost`.
+    public var issuerEndpoints: [String: (host: String, port: Int)]
     /// `postgres://…`: the token service, journal and bundled issuer host on PostgreSQL,
     /// shared with other nodes. Nil: `PASSWAY_DATABASE_URL`, or else embedded SQLite.
     public var databaseURL: String?
@@ -34,21 +42,20 @@ public struct PlatformConfiguration: Sendable {
     public var environment: [String: String]
     public var logger: Logger
 
-    public init(host: String = "127.0.0.1", apiPort: Int = 8080, issuerHostPort: Int = 8090, networkPort: Int = 8583, issuerHostISOPort: Int = 8584,
-                issuerTimeoutMilliseconds: Int = 5000, issuerEndpoints: [String: String] = [:], databaseURL: String? = nil,
-                dataDirectory: String = ".passway", environment: [String: String] = ProcessInfo.processInfo.environment,
-                logger: Logger = Logger(label: "passway")) {
-        self.host = host; self.apiPort = apiPort; self.issuerHostPort = issuerHostPort
-        self.networkPort = networkPort; self.issuerHostISOPort = issuerHostISOPort
-        self.issuerTimeoutMilliseconds = issuerTimeoutMilliseconds; self.issuerEndpoints = issuerEndpoints
+    public init(host: String = "127.0.0.1", apiPort: Int = 8080, networkPort: Int = 8583,
+                issuerHost: IssuerHost = .bundled(httpPort: 8090, isoPort: 8584), issuerTimeout: Duration = .seconds(5),
+                issuerEndpoints: [String: (host: String, port: Int)] = [:], databaseURL: String? = nil, dataDirectory: String = ".passway",
+                environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "passway")) {
+        self.host = host; self.apiPort = apiPort; self.networkPort = networkPort; self.issuerHost = issuerHost
+        self.issuerTimeout = issuerTimeout; self.issuerEndpoints = issuerEndpoints
         self.databaseURL = databaseURL
         self.dataDirectory = dataDirectory; self.environment = environment; self.logger = logger
     }
 
     public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("passway.sqlite") }
-    public var issuerHostDirectory: String { (dataDirectory as NSString).appendingPathComponent("issuer-host") }
+    /// The HTTP layer's own database (idempotency keys), on SQLite.
+    public var httpDatabasePath: String { (dataDirectory as NSString).appendingPathComponent("http.sqlite") }
     public var masterKeyFile: String { (dataDirectory as NSString).appendingPathComponent("master.key") }
-    public var issuerMasterKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host.key") }
     public var operatorKeyFile: String { (dataDirectory as NSString).appendingPathComponent("operator.key") }
 
     /// The PostgreSQL database to use, if any: `databaseURL`, else `PASSWAY_DATABASE_URL`.
@@ -61,14 +68,16 @@ public struct PlatformConfiguration: Sendable {
 /// What a started platform tells its caller.
 public struct PlatformInfo: Sendable {
     public var apiURL: String
-    public var issuerHostURL: String
+    /// The bundled issuer host's JSON API; nil when the platform uses a remote one.
+    public var issuerHostURL: String?
     /// The network operator's API key (read from or written to `operator.key`).
     public var operatorKey: String
     public var notices: [String]
     /// host:port of the network's ISO 8583 listener (acquirers connect here).
     public var networkHost: String
     public var networkPort: Int
-    public var issuerHostISOPort: Int
+    /// The bundled issuer host's ISO 8583 port; nil when the platform uses a remote one.
+    public var issuerHostISOPort: Int?
     /// "SQLite in <dir>" or the PostgreSQL URL without its password.
     public var database: String
     /// Live counters, for tests and operators.
@@ -78,149 +87,156 @@ public struct PlatformInfo: Sendable {
 }
 
 /// What the platform has handled since it started.
-public final class PlatformCounters: Sendable {
-    let issuerHostMessages = Atomic<Int>(0)
+public struct PlatformCounters: Sendable {
+    let issuerHost: IssuerHostServer?
     /// ISO 8583 requests the bundled issuer host has received.
-    public var issuerHostRequests: Int { issuerHostMessages.load(ordering: .relaxed) }
+    public var issuerHostRequests: Int { issuerHost?.requestCount ?? 0 }
 }
 
 public enum Platform {
-    /// Runs until the task is cancelled or SIGINT/SIGTERM; `onReady` is called once both
-    /// listeners accept connections.
+    /// Runs until the task is cancelled or SIGINT/SIGTERM; `onReady` is called once every
+    /// listener accepts connections. On SIGTERM every listener stops accepting and answers
+    /// what it is working on (the network's in-flight authorizations are decided and
+    /// journaled), then the databases close and `run` returns.
     public static func run(_ config: PlatformConfiguration, onReady: @escaping @Sendable (PlatformInfo) async -> Void) async throws {
         let logger = config.logger
-        let notices: [String] = []
         // A database that cannot be used stops the start before anything is written here.
-        var postgres: (tokens: PostgresStore, banks: PostgresIssuerHost)?
-        if let url = try config.postgresURL() {
-            let tokens = try await PostgresStore(url: url, logger: logger)
-            do { postgres = (tokens, try await PostgresIssuerHost(url: url, logger: logger)) } catch { await tokens.close(); throw error }
-        }
-        let closeDatabases: @Sendable () async -> Void = { [postgres] in
-            await postgres?.tokens.close(); await postgres?.banks.close()
-        }
+        var postgres: PostgresStore?
+        let postgresURL = try config.postgresURL()
+        if let url = postgresURL { postgres = try await PostgresStore(url: url, logger: logger) }
         do {
-            try await run(config, postgres: postgres, notices: notices, onReady: onReady)
+            try await run(config, postgres: postgres, postgresURL: postgresURL, onReady: onReady)
         } catch {
-            await closeDatabases()
+            await postgres?.close()
             throw error
         }
-        await closeDatabases()
+        await postgres?.close()
     }
 
-    static func run(_ config: PlatformConfiguration, postgres: (tokens: PostgresStore, banks: PostgresIssuerHost)?, notices: [String],
+    static func run(_ config: PlatformConfiguration, postgres: PostgresStore?, postgresURL: PostgresURL?,
                     onReady: @escaping @Sendable (PlatformInfo) async -> Void) async throws {
         let logger = config.logger
-        var notices = notices
+        var notices: [String] = []
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
 
         let (master, origin) = try MasterKeySource.load(environment: config.environment, keyFile: config.masterKeyFile)
         if case .createdKeyFile(let path) = origin {
             notices.append("created master key \(path) (owner-only); keep it: the vault cannot be opened without it")
         }
-        let (issuerMaster, issuerOrigin) = try MasterKeySource.load(environment: config.environment, variable: "PASSWAY_ISSUER_HOST_MASTER_KEY",
-                                                                     keyFile: config.issuerMasterKeyFile)
-        if case .createdKeyFile(let path) = issuerOrigin { notices.append("created issuer host master key \(path) (owner-only)") }
 
-        let store: any TokenStore & AuthorizationJournal
-        let registry: BankRegistry
+        // The rooms, each on its seam of one store.
+        let rooms: Rooms
         let database: String
+        let idempotency: any IdempotencyStore
         if let postgres {
-            store = postgres.tokens
-            registry = BankRegistry(postgres: postgres.banks, master: issuerMaster)
-            database = "PostgreSQL \(postgres.tokens.database.url) (schemas passway, issuer_host)"
+            rooms = try await Rooms.open(store: postgres, master: master, readCacheMaxAge: .seconds(1), logger: logger)
+            idempotency = try await PostgresIdempotencyStore(database: postgres.database)
+            database = "PostgreSQL \(postgres.database.url) (schemas passway, issuer_host)"
         } else {
-            store = try SQLiteStore(path: config.databasePath)
-            registry = BankRegistry(directory: config.issuerHostDirectory, master: issuerMaster)
+            // SQLite belongs to this process, whose changes empty the cache at once.
+            rooms = try await Rooms.open(store: try SQLiteStore(path: config.databasePath), master: master, readCacheMaxAge: .seconds(60),
+                                         logger: logger)
+            idempotency = try SQLiteIdempotencyStore(path: config.httpDatabasePath)
             database = "SQLite in \(config.dataDirectory)"
         }
-        let vault = try await TokenService.openVault(master: master, store: store)
-        // Several nodes may share PostgreSQL: a change made elsewhere is seen within 1 s (the
-        // README's bound). SQLite belongs to this process, whose changes empty the cache.
-        let service = TokenService(store: store, vault: vault, issuerHost: HTTPIssuerHostClient(),
-                                   readCacheMaxAge: postgres == nil ? 60 : 1)
-        try await service.seedDefaults()
-        let operatorKey = try await operatorCredential(service, config, &notices)
-        try await registry.openExisting()
+        let operatorKey = try await operatorCredential(rooms.participants, config, &notices)
 
-        let counters = PlatformCounters()
-        var endpoints: [String: (host: String, port: Int)] = [:]
-        for (issuer, address) in config.issuerEndpoints {
-            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-                throw PlatformError("issuer endpoint for \(issuer): host:port, not \(address)")
-            }
-            endpoints[issuer] = (String(address[..<colon]), port)
+        // The bundled issuer host, unless the issuers' hosts are elsewhere.
+        let ready = ReadyLatch()
+        let bank: IssuerHostServer?
+        let defaultEndpoint: (host: String, port: Int)
+        switch config.issuerHost {
+        case .bundled(let httpPort, let isoPort):
+            let server = try await IssuerHostServer.start(
+                IssuerHostConfiguration(host: config.host, httpPort: httpPort, isoPort: isoPort, dataDirectory: config.dataDirectory,
+                                        databaseURL: postgresURL, environment: config.environment, logger: logger),
+                notices: &notices, onHTTPRunning: { await ready.set("issuer-host", port: $0) })
+            bank = server
+            defaultEndpoint = (config.host, server.iso.port)
+        case .remote(let host, let port):
+            bank = nil
+            defaultEndpoint = (host, port)
         }
-        let issuerHostISO = try await ISO8583Server.start(
-            .init(host: config.host, port: config.issuerHostISOPort, name: "issuer-host-iso"), logger: logger,
-            overloaded: { IssuerMessages.answer(to: $0, code: "96") },
-            handler: { message in
-                counters.issuerHostMessages.wrappingAdd(1, ordering: .relaxed)
-                return await IssuerHostISO.handle(message, registry: registry, logger: logger)
-            })
-        let links = ISO8583IssuerLinks(defaultEndpoint: (config.host, issuerHostISO.port), endpoints: endpoints,
-                                       timeout: .milliseconds(Int64(config.issuerTimeoutMilliseconds)), connections: 2, logger: logger)
+
+        let links = ISO8583IssuerLinks(defaultEndpoint: defaultEndpoint, endpoints: config.issuerEndpoints, timeout: config.issuerTimeout,
+                                       connections: 2, logger: logger)
         // A duplicate of an authorization that another node is working on waits for that
         // node's answer: its issuer timeout and a second more.
-        let pipeline = AuthorizationPipeline(tokens: service, journal: store, links: links,
-                                             duplicateWait: .milliseconds(Int64(config.issuerTimeoutMilliseconds) + 1000), logger: logger)
+        let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, links: links,
+                                             duplicateWait: config.issuerTimeout + .seconds(1), logger: logger)
         // Other nodes' changes to tokens, cards and issuers empty this node's caches as
         // soon as PostgreSQL delivers them (the caches' age bounds it otherwise).
         let listener = Task { [postgres] in
-            await postgres?.tokens.listenForChanges { what in
+            await postgres?.listenForChanges { what in
                 pipeline.invalidateCaches()
                 logger.debug("caches emptied: another node changed a \(what)")
             }
         }
-        defer { listener.cancel() }
         let network = try await ISO8583Server.start(
-            .init(host: config.host, port: config.networkPort, name: "network"), logger: logger,
+            // In-flight authorizations get up to the issuer timeout and a little more to drain.
+            .init(host: config.host, port: config.networkPort, name: "network", drainTimeout: config.issuerTimeout + .seconds(2)), logger: logger,
             overloaded: { AuthorizationPipeline.overloadedAnswer(to: $0) },
             handler: { await pipeline.handle($0) })
-
-        let ready = ReadyLatch(count: 2)
         let api = Application(
-            router: PasswayAPI(service: service, logger: logger).router(),
+            router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency), logger: logger).router(),
             configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
             onServerRunning: { channel in await ready.set("api", port: channel.localAddress?.port ?? 0) },
             logger: logger)
-        let issuerHost = Application(
-            router: IssuerHostHTTP.router(registry: registry, logger: logger),
-            configuration: .init(address: .hostname(config.host, port: config.issuerHostPort), serverName: "passway-issuer-host"),
-            onServerRunning: { channel in await ready.set("issuer-host", port: channel.localAddress?.port ?? 0) },
-            logger: logger)
 
-        let group = ServiceGroup(configuration: .init(services: [api, issuerHost], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // Started in this order, stopped in the reverse: the API first, then the network
+        // (whose in-flight authorizations still reach the bank), then the bank.
+        let services: [any Service] = (bank?.services ?? []) + [network, api]
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let notify = Task {
-            let ports = await ready.wait()
-            await onReady(PlatformInfo(apiURL: "http://\(config.host):\(ports["api"]!)", issuerHostURL: "http://\(config.host):\(ports["issuer-host"]!)",
+            let ports = await ready.wait(for: bank == nil ? ["api"] : ["api", "issuer-host"])
+            await onReady(PlatformInfo(apiURL: "http://\(config.host):\(ports["api"] ?? 0)",
+                                       issuerHostURL: ports["issuer-host"].map { "http://\(config.host):\($0)" },
                                        operatorKey: operatorKey, notices: notices, networkHost: config.host, networkPort: network.port,
-                                       issuerHostISOPort: issuerHostISO.port, database: database, counters: counters,
+                                       issuerHostISOPort: bank?.iso.port, database: database, counters: PlatformCounters(issuerHost: bank),
                                        stop: { await group.triggerGracefulShutdown() }))
         }
         defer { notify.cancel() }
-        do {
-            try await group.run()
-        } catch {
-            await network.close(); await issuerHostISO.close(); await links.close()
-            listener.cancel(); await listener.value
-            throw error
-        }
-        await network.close(); await issuerHostISO.close(); await links.close()
-        listener.cancel(); await listener.value
+        let outcome: Result<Void, any Error>
+        do { try await group.run(); outcome = .success(()) } catch { outcome = .failure(error) }
+        await links.close()
+        listener.cancel()
+        await listener.value
+        await bank?.close()
+        logger.info("stopped")
+        try outcome.get()
     }
 
     /// The operator's key: kept in `operator.key` (owner-only); a new one is issued when
     /// the file is missing or no longer matches the database.
-    static func operatorCredential(_ service: TokenService, _ config: PlatformConfiguration, _ notices: inout [String]) async throws -> String {
+    static func operatorCredential(_ participants: ParticipantRegistry, _ config: PlatformConfiguration, _ notices: inout [String]) async throws -> String {
         if let text = try? String(contentsOfFile: config.operatorKeyFile, encoding: .utf8) {
             let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if try await service.authenticate(apiKey: key) == .network { return key }
+            if try await participants.authenticate(apiKey: key) == .network { return key }
         }
-        let key = try await service.issueCredential(for: .network)
+        let key = try await participants.issueCredential(for: .network)
         FileManager.default.createFile(atPath: config.operatorKeyFile, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
         notices.append("network operator API key written to \(config.operatorKeyFile)")
         return key
+    }
+}
+
+/// The platform's rooms, wired to one store's seams.
+struct Rooms: Sendable {
+    let participants: ParticipantRegistry
+    let tokens: TokenService
+    let wallets: WalletProvider
+    let journal: any AuthorizationJournal
+
+    static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal>(
+        store: Store, master: MasterKey, readCacheMaxAge: Duration, logger: Logger) async throws -> Rooms {
+        let participants = ParticipantRegistry(store: store)
+        let vault = try await TokenService.openVault(master: master, store: store)
+        let tokens = TokenService(store: store, participants: participants, vault: vault, issuerHost: HTTPIssuerHostClient(),
+                                  readCacheMaxAge: readCacheMaxAge)
+        let wallets = WalletProvider(store: store, participants: participants, tokens: tokens)
+        try await participants.seedDefaults()
+        try await wallets.seedDefaults()
+        return Rooms(participants: participants, tokens: tokens, wallets: wallets, journal: store)
     }
 }
 
@@ -229,21 +245,22 @@ public struct PlatformError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Waits until every listener has reported its port.
+/// Waits until the named listeners have reported their ports.
 actor ReadyLatch {
-    let count: Int
     var ports: [String: Int] = [:]
-    var waiters: [CheckedContinuation<[String: Int], Never>] = []
-
-    init(count: Int) { self.count = count }
+    var waiters: [(names: Set<String>, continuation: CheckedContinuation<[String: Int], Never>)] = []
 
     func set(_ name: String, port: Int) {
         ports[name] = port
-        if ports.count == count { for w in waiters { w.resume(returning: ports) }; waiters = [] }
+        let (done, waiting) = waiters.reduce(into: ([CheckedContinuation<[String: Int], Never>](), [(names: Set<String>, continuation: CheckedContinuation<[String: Int], Never>)]())) { r, w in
+            if w.names.isSubset(of: Set(ports.keys)) { r.0.append(w.continuation) } else { r.1.append(w) }
+        }
+        waiters = waiting
+        for c in done { c.resume(returning: ports) }
     }
 
-    func wait() async -> [String: Int] {
-        if ports.count == count { return ports }
-        return await withCheckedContinuation { waiters.append($0) }
+    func wait(for names: Set<String>) async -> [String: Int] {
+        if names.isSubset(of: Set(ports.keys)) { return ports }
+        return await withCheckedContinuation { waiters.append((names, $0)) }
     }
 }

@@ -1,161 +1,62 @@
-import Foundation
+import APIContract
+import HTTPSupport
+import Hummingbird
+import Participants
 import TokenService
+import WalletProvider
 
-/// What the API shows of a token: never the full token number (that goes to the
-/// device only, sealed), never the card number.
-struct TokenView: Codable, Sendable {
-    var id: String
-    var maskedNumber: String
-    var expiry: String
-    var status: String
-    var issuerID: String
-    var walletID: String
-    var tokenRequestorID: String
-    var deviceID: String
-    var country: String
-    var par: String
-    var suspendedBy: String?
-    var suspensionReason: String?
-    var createdAt: Date
-    var updatedAt: Date
+// The domain's records as the API shows them (the wire types are in `APIContract`), and
+// the one table from the domain's errors to problems.
 
+extension TokenView {
     init(_ t: Token) {
-        id = t.id; maskedNumber = t.maskedNumber; expiry = t.expiry; status = t.status.rawValue; issuerID = t.issuerID
-        walletID = t.walletID; tokenRequestorID = t.tokenRequestorID; deviceID = t.deviceID; country = t.country; par = t.par
-        suspendedBy = t.suspendedBy?.kind.rawValue; suspensionReason = t.suspensionReason; createdAt = t.createdAt; updatedAt = t.updatedAt
+        self.init(id: t.id, maskedNumber: t.maskedNumber, expiry: t.expiry, status: t.status, issuerID: t.issuerID, walletID: t.walletID,
+                  tokenRequestorID: t.tokenRequestorID, deviceID: t.deviceID, country: t.country, par: t.par, suspendedBy: t.suspendedBy?.kind,
+                  suspensionReason: t.suspensionReason, createdAt: t.createdAt, updatedAt: t.updatedAt)
     }
 }
 
-struct DeviceView: Codable, Sendable {
-    var id: String
-    var walletID: String
-    var modelID: String
-    var kind: String
-    var osVersion: String
-    var country: String
-    var lost: Bool
-    var registeredAt: Date
-
+extension DeviceView {
     init(_ d: Device) {
-        id = d.id; walletID = d.walletID; modelID = d.modelID; kind = d.kind.rawValue; osVersion = d.osVersion
-        country = d.country; lost = d.lost; registeredAt = d.registeredAt
+        self.init(id: d.id, walletID: d.walletID, modelID: d.modelID, kind: d.kind, osVersion: d.osVersion, country: d.country,
+                  lost: d.lost, registeredAt: d.registeredAt)
     }
 }
 
-struct AuditView: Codable, Sendable {
-    var at: Date
-    var actor: String
-    var actorID: String
-    var event: String
-    var from: String?
-    var to: String?
-    var reason: String?
-
+extension AuditView {
     init(_ e: AuditEvent) {
-        at = e.at; actor = e.actor.kind.rawValue; actorID = e.actor.id; event = e.event
-        from = e.from?.rawValue; to = e.to?.rawValue; reason = e.reason
+        self.init(at: e.at, actor: e.actor.kind, actorID: e.actor.id, event: e.event.rawValue, from: e.from, to: e.to, reason: e.reason)
     }
 }
 
-struct EnrollmentView: Codable, Sendable {
-    var status: String
-    var token: TokenView?
-    var provisioning: SealedProvisioning?
-    var verificationID: String?
-    var method: VerificationMethod?
-    var expiresAt: Date?
-    var reason: String?
-}
+extension NewWallet: StrictBody {}
+extension NewIssuer: StrictBody {}
+extension NewAcquirer: StrictBody {}
+extension EnabledWallets: StrictBody {}
+extension MarketChange: StrictBody {}
+extension NewDevice: StrictBody {}
+extension NewEnrollment: StrictBody {}
+extension CodeEntry: StrictBody {}
+extension LifecycleReason: StrictBody {}
+extension CardRenewal: StrictBody {}
+extension BulkProvisioning: StrictBody {}
 
-// Request bodies.
-
-struct NewWallet: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case id, name, tokenRequestorID }
-    var id: String
-    var name: String
-    var tokenRequestorID: String
-}
-
-struct NewIssuer: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL }
-    var id: String
-    var name: String
-    var country: String
-    var currency: String
-    var cardRanges: [String]
-    var tokenRanges: [String]
-    var enabledWallets: [String]?
-    var hostURL: String
-}
-
-struct EnabledWallets: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case enabledWallets }
-    var enabledWallets: [String]
-}
-
-struct MarketChange: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case state, reason }
-    var state: Market.State
-    var reason: String?
-}
-
-struct NewDevice: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case modelID, osVersion, country, publicKey }
-    var modelID: String
-    var osVersion: String
-    var country: String
-    var publicKey: String
-}
-
-struct NewEnrollment: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case deviceID, pan, expiry, cvv2, riskScore }
-    var deviceID: String
-    var pan: String
-    var expiry: String
-    var cvv2: String?
-    var riskScore: Int?
-}
-
-struct CodeEntry: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case code }
-    var code: String
-}
-
-struct LifecycleReason: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case reason }
-    var reason: String?
-}
-
-struct CardRenewal: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case pan, newPan, newExpiry }
-    var pan: String
-    var newPan: String?
-    var newExpiry: String
-}
-
-struct Created<T: Encodable & Sendable>: Encodable, Sendable {
-    var apiKey: String
-    var participant: T
-}
-
-struct RenewalView: Codable, Sendable {
-    var maskedPAN: String
-    var expiry: String
-    var tokens: [TokenView]
-}
-
-struct BulkProvisioning: StrictBody {
-    enum CodingKeys: String, CodingKey, CaseIterable { case walletID, deviceID, keysPerToken, cards }
-    struct Card: Decodable, Sendable {
-        var pan: String
-        var expiry: String
+extension Problem {
+    /// The one table from the services' refusals to problems.
+    static func passway(_ error: any Error) -> Problem? {
+        guard let e = error as? ServiceError else { return Problem.from(error) }
+        switch e {
+        case .invalid(let field, let reason):
+            return Problem(.unprocessableContent, code: "invalid-value", title: "A value is not acceptable", detail: "\(field): \(reason)", extra: ["field": field])
+        case .notFound(let what): return .notFound("\(what) not found")
+        case .forbidden(let why): return .forbidden(why)
+        case .ineligible(let code, let reason):
+            return Problem(.unprocessableContent, code: "not-eligible", title: "The card cannot be added", detail: reason, extra: ["reason": code])
+        case .conflict(let why): return Problem(.conflict, code: "conflict", title: "Conflicts with the current state", detail: why)
+        case .verificationFailed(let reason, let left):
+            return Problem(.unprocessableContent, code: "verification-failed", title: "Verification failed", detail: reason, extra: ["attemptsLeft": String(left)])
+        case .issuerUnavailable(let why):
+            return Problem(.badGateway, code: "issuer-unavailable", title: "The issuer's host did not answer", detail: why)
+        }
     }
-    var walletID: String
-    var deviceID: String
-    var keysPerToken: Int
-    var cards: [Card]
-}
-
-struct BulkProvisioningView: Codable, Sendable {
-    var provisionings: [SealedProvisioning]
 }

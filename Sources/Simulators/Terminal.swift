@@ -4,7 +4,6 @@ import ISO8583
 import ISO8583Transport
 import Logging
 import Synchronization
-import Wallet
 
 /// A POS terminal or an ATM, and the acquirer behind it: it reads the device with the
 /// contactless APDU exchange, builds the 0100 (POS) or 0200 (ATM cash), sends it to the

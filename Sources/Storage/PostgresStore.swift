@@ -2,15 +2,18 @@ import Foundation
 import Logging
 import NetworkSwitch
 import PostgresNIO
+import Participants
 import PostgresSupport
 import TokenService
+import WalletProvider
 
-/// The token service's store on PostgreSQL (postgres-nio's pool): what several
-/// `passway serve` nodes share. The same tables as `SQLiteStore` in PostgreSQL's
+/// The platform's store on PostgreSQL (postgres-nio's pool): what several `passway
+/// serve` nodes share. The same tables and seams as `SQLiteStore` in PostgreSQL's
 /// dialect (JSONB documents, identity columns, TIMESTAMPTZ); everything that must be
 /// unique or happen once is a unique key the database enforces for every node: token
-/// numbers, card fingerprints, idempotency keys, journal keys and used ATCs.
-public final class PostgresStore: TokenStore {
+/// numbers, card fingerprints, journal keys and used ATCs.
+public final class PostgresStore: Sendable {
+    /// Also the HTTP layer's, for its idempotency keys (in this schema).
     public let database: PostgresPool
     var logger: Logger { database.logger }
 
@@ -37,7 +40,7 @@ public final class PostgresStore: TokenStore {
         try await connection.query("SELECT pg_notify(\(channel), \(what))", logger: logger)
     }
 
-    private func announce(_ what: String) async throws {
+    func announce(_ what: String) async throws {
         try await database.client.query("SELECT pg_notify(\(changeChannel), \(what))", logger: logger)
     }
 
@@ -99,6 +102,8 @@ public final class PostgresStore: TokenStore {
                 response_code TEXT, doc JSONB)
             """,
         ]),
+        // The idempotency keys stay in this schema; the HTTP layer's store owns them now.
+        ("v2: acquirers", ["CREATE TABLE acquirers (id TEXT PRIMARY KEY, doc JSONB NOT NULL)"]),
     ]
 
     // MARK: Documents
@@ -106,23 +111,25 @@ public final class PostgresStore: TokenStore {
     static func doc<T: Encodable>(_ value: T) throws -> String { try SQLiteStore.doc(value) }
     static func value<T: Decodable>(_ type: T.Type, _ doc: String?) throws -> T? { try SQLiteStore.value(T.self, doc) }
 
-    private func one<T: Decodable & Sendable>(_ type: T.Type, _ query: PostgresQuery) async throws -> T? {
+    func one<T: Decodable & Sendable>(_ type: T.Type, _ query: PostgresQuery) async throws -> T? {
         try Self.value(T.self, try await database.client.query(query, logger: logger).first(String?.self) ?? nil)
     }
 
-    private func all<T: Decodable & Sendable>(_ type: T.Type, _ query: PostgresQuery) async throws -> [T] {
+    func all<T: Decodable & Sendable>(_ type: T.Type, _ query: PostgresQuery) async throws -> [T] {
         try await database.client.query(query, logger: logger).all(String.self).map { try Self.value(T.self, $0)! }
     }
 
-    private func run(_ query: PostgresQuery) async throws {
+    func run(_ query: PostgresQuery) async throws {
         try await database.client.query(query, logger: logger)
     }
 
     /// The number of rows a statement with `RETURNING 1` touched.
-    private static func count(_ rows: PostgresRowSequence) async throws -> Int {
+    static func count(_ rows: PostgresRowSequence) async throws -> Int {
         try await rows.all(Int.self).count
     }
+}
 
+extension PostgresStore: TokenStore {
     // MARK: Key material
 
     public func wrappedDataKey() async throws -> Data? {
@@ -141,83 +148,11 @@ public final class PostgresStore: TokenStore {
         try await database.client.query("SELECT value FROM secrets WHERE name = \("imk/\(issuerID)")", logger: logger).first(Data.self)
     }
 
-    // MARK: Participants
-
-    public func saveIssuer(_ issuer: Issuer, sealedMasterKey: Data?) async throws {
-        let doc = try Self.doc(issuer)
-        let (logger, channel) = (self.logger, changeChannel)
-        try await database.transaction { connection in
-            try await connection.query("""
-                INSERT INTO issuers (id, doc) VALUES (\(issuer.id), \(doc)::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc
-                """, logger: logger)
-            if let sealedMasterKey {
-                try await connection.query("INSERT INTO secrets (name, value) VALUES (\("imk/\(issuer.id)"), \(sealedMasterKey))", logger: logger)
-            }
-            try await Self.announce(connection, channel: channel, "issuer", logger: logger)
-        }
+    public func saveIssuerMasterKey(issuerID: String, sealed: Data) async throws -> Bool {
+        try await Self.count(try await database.client.query("""
+            INSERT INTO secrets (name, value) VALUES (\("imk/\(issuerID)"), \(sealed)) ON CONFLICT DO NOTHING RETURNING 1
+            """, logger: logger)) == 1
     }
-
-    public func issuer(id: String) async throws -> Issuer? { try await one(Issuer.self, "SELECT doc::text FROM issuers WHERE id = \(id)") }
-    public func issuers() async throws -> [Issuer] { try await all(Issuer.self, "SELECT doc::text FROM issuers ORDER BY id") }
-    public func saveWallet(_ wallet: Wallet) async throws {
-        try await run("INSERT INTO wallets (id, doc) VALUES (\(wallet.id), \(try Self.doc(wallet))::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc")
-    }
-    public func wallet(id: String) async throws -> Wallet? { try await one(Wallet.self, "SELECT doc::text FROM wallets WHERE id = \(id)") }
-    public func wallets() async throws -> [Wallet] { try await all(Wallet.self, "SELECT doc::text FROM wallets ORDER BY id") }
-    public func saveMarket(_ market: Market) async throws {
-        try await run("""
-            INSERT INTO markets (country, doc) VALUES (\(market.country), \(try Self.doc(market))::jsonb)
-            ON CONFLICT (country) DO UPDATE SET doc = EXCLUDED.doc
-            """)
-    }
-    public func market(country: String) async throws -> Market? { try await one(Market.self, "SELECT doc::text FROM markets WHERE country = \(country)") }
-    public func markets() async throws -> [Market] { try await all(Market.self, "SELECT doc::text FROM markets ORDER BY country") }
-    public func saveDeviceModel(_ model: DeviceModel) async throws {
-        try await run("""
-            INSERT INTO device_models (id, doc) VALUES (\(model.id), \(try Self.doc(model))::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc
-            """)
-    }
-    public func deviceModel(id: String) async throws -> DeviceModel? { try await one(DeviceModel.self, "SELECT doc::text FROM device_models WHERE id = \(id)") }
-    public func deviceModels() async throws -> [DeviceModel] { try await all(DeviceModel.self, "SELECT doc::text FROM device_models ORDER BY id") }
-
-    // MARK: Credentials
-
-    public func saveCredential(hash: String, participant: Participant) async throws {
-        let (kind, id): (String, String) = switch participant {
-        case .network: ("network", "network")
-        case .issuer(let i): ("issuer", i)
-        case .wallet(let w): ("wallet", w)
-        }
-        do {
-            try await run("INSERT INTO credentials (hash, kind, participant_id) VALUES (\(hash), \(kind), \(id))")
-        } catch where error.isUniqueViolation {
-            throw StoreError.duplicate("credential")
-        }
-    }
-
-    public func participant(credentialHash: String) async throws -> Participant? {
-        let rows = try await database.client.query("SELECT kind, participant_id FROM credentials WHERE hash = \(credentialHash)", logger: logger)
-        for try await (kind, id) in rows.decode((String, String).self) {
-            switch kind {
-            case "network": return .network
-            case "issuer": return .issuer(id)
-            case "wallet": return .wallet(id)
-            default: return nil
-            }
-        }
-        return nil
-    }
-
-    // MARK: Devices
-
-    public func saveDevice(_ device: Device) async throws {
-        try await run("""
-            INSERT INTO devices (id, wallet_id, doc) VALUES (\(device.id), \(device.walletID), \(try Self.doc(device))::jsonb)
-            ON CONFLICT (id) DO UPDATE SET wallet_id = EXCLUDED.wallet_id, doc = EXCLUDED.doc
-            """)
-    }
-
-    public func device(id: String) async throws -> Device? { try await one(Device.self, "SELECT doc::text FROM devices WHERE id = \(id)") }
 
     // MARK: Vault and tokens
 
@@ -353,7 +288,7 @@ public final class PostgresStore: TokenStore {
         try await database.client.execute(RecordATC(tokenID: tokenID, atc: Int32(atc)), logger: logger).firstElement() != nil
     }
 
-    // MARK: Verifications and idempotency
+    // MARK: Verifications
 
     public func savePendingVerification(_ pending: PendingVerification) async throws {
         try await run("""
@@ -372,173 +307,5 @@ public final class PostgresStore: TokenStore {
 
     public func pendingVerification(id: String) async throws -> PendingVerification? {
         try await one(PendingVerification.self, "SELECT doc::text FROM verifications WHERE id = \(id)")
-    }
-
-    public func reserveIdempotencyKey(participant: String, key: String, requestHash: String, at: Date) async throws -> IdempotencyReservation {
-        let cutoff = at.addingTimeInterval(-IdempotencyReservation.reservationLifetime)
-        // A release between the two statements below leaves no row: then try again.
-        for _ in 0..<3 {
-            let taken = try await Self.count(try await database.client.query("""
-                INSERT INTO idempotency_keys (participant, key, request_hash, reserved_at) VALUES (\(participant), \(key), \(requestHash), \(at))
-                ON CONFLICT (participant, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, reserved_at = EXCLUDED.reserved_at
-                WHERE idempotency_keys.doc IS NULL AND idempotency_keys.reserved_at < \(cutoff)
-                RETURNING 1
-                """, logger: logger))
-            if taken == 1 { return .reserved }
-            let rows = try await database.client.query("""
-                SELECT request_hash, doc::text FROM idempotency_keys WHERE participant = \(participant) AND key = \(key)
-                """, logger: logger)
-            for try await (hash, doc) in rows.decode((String, String?).self) {
-                if let stored = try Self.value(StoredResponse.self, doc) { return .answered(stored) }
-                return .inProgress(requestHash: hash)
-            }
-        }
-        return .inProgress(requestHash: requestHash)
-    }
-
-    public func saveIdempotentResponse(participant: String, key: String, response: StoredResponse) async throws {
-        let rows = try await database.client.query("""
-            UPDATE idempotency_keys SET doc = \(try Self.doc(response))::jsonb
-            WHERE participant = \(participant) AND key = \(key) AND doc IS NULL RETURNING 1
-            """, logger: logger)
-        guard try await Self.count(rows) == 1 else { throw StoreError.notFound("reservation of idempotency key") }
-    }
-
-    public func releaseIdempotencyKey(participant: String, key: String) async throws {
-        try await run("DELETE FROM idempotency_keys WHERE participant = \(participant) AND key = \(key) AND doc IS NULL")
-    }
-}
-
-// MARK: The network's journal
-
-extension PostgresStore: AuthorizationJournal {
-    public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim {
-        let rows = try await database.client.execute(ClaimJournalKey(key: key.description, digest: requestDigest, at: at), logger: logger)
-        for try await (won, digest, doc) in rows {
-            if won { return .claimed }
-            if let doc { return .answered(try Self.value(JournalEntry.self, doc)!) }
-            return .pending(requestDigest: digest)
-        }
-        return .pending(requestDigest: requestDigest)
-    }
-
-    public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
-        -> (claim: JournalClaim, atcFresh: Bool) {
-        let rows = try await database.client.execute(ClaimJournalKeySpendingATC(key: key.description, digest: requestDigest, at: at,
-                                                                                 tokenID: tokenID, atc: Int32(atc)), logger: logger)
-        for try await (won, digest, doc, fresh) in rows {
-            if won { return (.claimed, fresh) }
-            if let doc { return (.answered(try Self.value(JournalEntry.self, doc)!), false) }
-            return (.pending(requestDigest: digest), false)
-        }
-        return (.pending(requestDigest: requestDigest), false)
-    }
-
-    public func complete(_ entry: JournalEntry) async throws {
-        let doc = try Self.doc(entry)
-        try await run("""
-            INSERT INTO journal (key, request_digest, state, claimed_at, response_code, doc)
-            VALUES (\(entry.key), \(entry.requestDigest), 'answered', \(entry.at), \(entry.responseCode), \(doc)::jsonb)
-            ON CONFLICT (key) DO UPDATE SET state = 'answered', response_code = EXCLUDED.response_code, doc = EXCLUDED.doc
-            """)
-    }
-
-    public func entry(_ key: AuthorizationKey) async throws -> JournalEntry? {
-        try await one(JournalEntry.self, "SELECT doc::text FROM journal WHERE key = \(key.description)")
-    }
-
-    public func isPending(_ key: AuthorizationKey) async throws -> Bool {
-        try await database.client.query("SELECT 1 FROM journal WHERE key = \(key.description) AND doc IS NULL", logger: logger).first(Int.self) != nil
-    }
-}
-
-// MARK: Prepared statements of the authorization path
-
-struct CardByFingerprint: PostgresPreparedStatement {
-    static let sql = "SELECT doc::text FROM cards WHERE fingerprint = $1"
-    typealias Row = String
-    var fingerprint: String
-    func makeBindings() throws -> PostgresBindings { var b = PostgresBindings(); b.append(fingerprint); return b }
-    func decodeRow(_ row: PostgresRow) throws -> String { try row.decode(String.self) }
-}
-
-struct CardByID: PostgresPreparedStatement {
-    static let sql = "SELECT doc::text FROM cards WHERE id = $1"
-    typealias Row = String
-    var id: String
-    func makeBindings() throws -> PostgresBindings { var b = PostgresBindings(); b.append(id); return b }
-    func decodeRow(_ row: PostgresRow) throws -> String { try row.decode(String.self) }
-}
-
-struct TokenByNumber: PostgresPreparedStatement {
-    static let sql = "SELECT doc::text FROM tokens WHERE number_fingerprint = $1"
-    typealias Row = String
-    var fingerprint: String
-    func makeBindings() throws -> PostgresBindings { var b = PostgresBindings(); b.append(fingerprint); return b }
-    func decodeRow(_ row: PostgresRow) throws -> String { try row.decode(String.self) }
-}
-
-/// Returns a row only when this call inserted the pair.
-struct RecordATC: PostgresPreparedStatement {
-    static let sql = "INSERT INTO used_atcs (token_id, atc) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1"
-    typealias Row = Int32
-    var tokenID: String
-    var atc: Int32
-    func makeBindings() throws -> PostgresBindings { var b = PostgresBindings(); b.append(tokenID); b.append(atc); return b }
-    func decodeRow(_ row: PostgresRow) throws -> Int32 { try row.decode(Int32.self) }
-}
-
-/// Claims a journal key in one round trip: (true, …) when this call inserted it, else
-/// the row that was there (its digest and, once answered, its entry).
-struct ClaimJournalKey: PostgresPreparedStatement {
-    static let sql = """
-        WITH inserted AS (
-            INSERT INTO journal (key, request_digest, state, claimed_at) VALUES ($1, $2, 'pending', $3)
-            ON CONFLICT (key) DO NOTHING RETURNING key)
-        SELECT TRUE, $2::text, NULL::text FROM inserted
-        UNION ALL
-        SELECT FALSE, request_digest, doc::text FROM journal WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
-        """
-    typealias Row = (Bool, String, String?)
-    var key: String
-    var digest: String
-    var at: Date
-    func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(); b.append(key); b.append(digest); b.append(at); return b
-    }
-    func decodeRow(_ row: PostgresRow) throws -> (Bool, String, String?) { try row.decode((Bool, String, String?).self) }
-}
-
-/// `ClaimJournalKey`, and when the key was inserted the token's ATC too, in the same
-/// statement (one round trip, one commit): the fourth column says whether the ATC was new.
-struct ClaimJournalKeySpendingATC: PostgresPreparedStatement {
-    static let sql = """
-        WITH inserted AS (
-            INSERT INTO journal (key, request_digest, state, claimed_at) VALUES ($1, $2, 'pending', $3)
-            ON CONFLICT (key) DO NOTHING RETURNING key),
-        spent AS (
-            INSERT INTO used_atcs (token_id, atc) SELECT $4, $5 FROM inserted
-            ON CONFLICT DO NOTHING RETURNING 1)
-        SELECT TRUE, $2::text, NULL::text, EXISTS (SELECT 1 FROM spent) FROM inserted
-        UNION ALL
-        SELECT FALSE, request_digest, doc::text, FALSE FROM journal WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
-        """
-    typealias Row = (Bool, String, String?, Bool)
-    var key: String
-    var digest: String
-    var at: Date
-    var tokenID: String
-    var atc: Int32
-    func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(); b.append(key); b.append(digest); b.append(at); b.append(tokenID); b.append(atc); return b
-    }
-    func decodeRow(_ row: PostgresRow) throws -> (Bool, String, String?, Bool) { try row.decode((Bool, String, String?, Bool).self) }
-}
-
-extension AsyncSequence where Self: Sendable, Element: Sendable {
-    /// The first element, or nil.
-    func firstElement() async throws -> Element? {
-        for try await element in self { return element }
-        return nil
     }
 }

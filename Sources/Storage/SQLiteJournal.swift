@@ -38,10 +38,10 @@ extension SQLiteStore: AuthorizationJournal {
         // The UPDATE or, when it changed nothing, the INSERT: one statement changes anything.
         try await groupCommit.writeOneStatement { db in
             try db.cachedStatement(sql: "UPDATE journal SET state = 'answered', response_code = ?, doc = ? WHERE key = ?")
-                .execute(arguments: [entry.responseCode, doc, entry.key])
+                .execute(arguments: [entry.responseCode.rawValue, doc, entry.key])
             if db.changesCount == 0 {
                 try db.cachedStatement(sql: "INSERT INTO journal (key, request_digest, state, claimed_at, response_code, doc) VALUES (?, ?, 'answered', ?, ?, ?)")
-                    .execute(arguments: [entry.key, entry.requestDigest, entry.at.timeIntervalSince1970, entry.responseCode, doc])
+                    .execute(arguments: [entry.key, entry.requestDigest, entry.at.timeIntervalSince1970, entry.responseCode.rawValue, doc])
             }
         }
     }
@@ -70,7 +70,7 @@ extension SQLiteStore: AuthorizationJournal {
         w.field("billingAmountMinor", e.billingAmountMinor)
         w.field("billingCurrency", e.billingCurrency)
         w.field("currency", e.currency)
-        w.field("decidedBy", e.decidedBy)
+        w.field("decidedBy", e.decidedBy.rawValue)
         w.field("issuerID", e.issuerID)
         w.field("key", e.key)
         w.field("maskedPAN", e.maskedPAN)
@@ -79,7 +79,7 @@ extension SQLiteStore: AuthorizationJournal {
         w.field("processingCode", e.processingCode)
         w.field("reason", e.reason)
         w.field("requestDigest", e.requestDigest)
-        w.field("responseCode", e.responseCode)
+        w.field("responseCode", e.responseCode.rawValue)
         w.field("tokenID", e.tokenID)
         return w.finish()
     }

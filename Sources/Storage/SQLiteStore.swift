@@ -1,13 +1,19 @@
 import Foundation
 import GRDB
+import Participants
 import SQLiteSupport
 import TokenService
+import WalletProvider
 
-/// The token service's store on SQLite (GRDB, WAL mode): the embedded default that
-/// lets `passway serve` run with nothing else installed. Each record is a JSON document
-/// beside the columns that must be unique or searched; uniqueness (token numbers,
-/// card fingerprints, idempotency keys) is the database's guarantee, not the process's.
-public final class SQLiteStore: TokenStore {
+/// The platform's store on SQLite (GRDB, WAL mode): the embedded default that lets
+/// `passway serve` run with nothing else installed. One database holds each room's
+/// tables, and this type implements each room's seam: participants (`ParticipantStore`),
+/// the token service (`TokenStore`), the wallet provider (`WalletStore`) and the
+/// network's journal (`AuthorizationJournal`, `SQLiteJournal.swift`). Each record is a
+/// JSON document beside the columns that must be unique or searched; uniqueness (token
+/// numbers, card fingerprints, journal keys) is the database's guarantee, not the
+/// process's.
+public final class SQLiteStore: Sendable {
     let pool: DatabasePool
     /// The authorization hot path's writes (ATCs, journal) share transactions.
     let groupCommit: GroupCommit
@@ -79,6 +85,12 @@ public final class SQLiteStore: TokenStore {
                 UPDATE tokens SET updated_ms = CAST(ROUND(json_extract(doc, '$.updatedAt')) AS INTEGER);
                 """)
         }
+        migrator.registerMigration("v6: acquirers; idempotency keys to the HTTP layer's own database") { db in
+            try db.execute(sql: """
+                CREATE TABLE acquirers (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                DROP TABLE idempotency_keys;
+                """)
+        }
         return migrator
     }
 
@@ -102,18 +114,20 @@ public final class SQLiteStore: TokenStore {
         return try decoder.decode(T.self, from: Data(doc.utf8))
     }
 
-    private func one<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments) async throws -> T? {
+    func one<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments) async throws -> T? {
         try await pool.read { db in try Self.value(T.self, try String.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)) }
     }
 
-    private func all<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments = []) async throws -> [T] {
+    func all<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments = []) async throws -> [T] {
         try await pool.read { db in try String.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { try Self.value(T.self, $0)! } }
     }
 
-    private func put(_ sql: String, _ arguments: StatementArguments) async throws {
+    func put(_ sql: String, _ arguments: StatementArguments) async throws {
         try await pool.write { db in try db.execute(sql: sql, arguments: arguments) }
     }
+}
 
+extension SQLiteStore: TokenStore {
     // MARK: Key material
 
     public func wrappedDataKey() async throws -> Data? {
@@ -133,61 +147,12 @@ public final class SQLiteStore: TokenStore {
         try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = ?", arguments: ["imk/\(issuerID)"]) }
     }
 
-    // MARK: Participants
-
-    public func saveIssuer(_ issuer: Issuer, sealedMasterKey: Data?) async throws {
-        let doc = try Self.doc(issuer)
+    public func saveIssuerMasterKey(issuerID: String, sealed: Data) async throws -> Bool {
         try await pool.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO issuers (id, doc) VALUES (?, ?)", arguments: [issuer.id, doc])
-            if let sealedMasterKey {
-                try db.execute(sql: "INSERT INTO secrets (name, value) VALUES (?, ?)", arguments: ["imk/\(issuer.id)", sealedMasterKey])
-            }
+            try db.execute(sql: "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", arguments: ["imk/\(issuerID)", sealed])
+            return db.changesCount == 1
         }
     }
-
-    public func issuer(id: String) async throws -> Issuer? { try await one(Issuer.self, "SELECT doc FROM issuers WHERE id = ?", [id]) }
-    public func issuers() async throws -> [Issuer] { try await all(Issuer.self, "SELECT doc FROM issuers ORDER BY id") }
-    public func saveWallet(_ wallet: Wallet) async throws { try await put("INSERT OR REPLACE INTO wallets (id, doc) VALUES (?, ?)", [wallet.id, try Self.doc(wallet)]) }
-    public func wallet(id: String) async throws -> Wallet? { try await one(Wallet.self, "SELECT doc FROM wallets WHERE id = ?", [id]) }
-    public func wallets() async throws -> [Wallet] { try await all(Wallet.self, "SELECT doc FROM wallets ORDER BY id") }
-    public func saveMarket(_ market: Market) async throws { try await put("INSERT OR REPLACE INTO markets (country, doc) VALUES (?, ?)", [market.country, try Self.doc(market)]) }
-    public func market(country: String) async throws -> Market? { try await one(Market.self, "SELECT doc FROM markets WHERE country = ?", [country]) }
-    public func markets() async throws -> [Market] { try await all(Market.self, "SELECT doc FROM markets ORDER BY country") }
-    public func saveDeviceModel(_ model: DeviceModel) async throws { try await put("INSERT OR REPLACE INTO device_models (id, doc) VALUES (?, ?)", [model.id, try Self.doc(model)]) }
-    public func deviceModel(id: String) async throws -> DeviceModel? { try await one(DeviceModel.self, "SELECT doc FROM device_models WHERE id = ?", [id]) }
-    public func deviceModels() async throws -> [DeviceModel] { try await all(DeviceModel.self, "SELECT doc FROM device_models ORDER BY id") }
-
-    // MARK: Credentials
-
-    public func saveCredential(hash: String, participant: Participant) async throws {
-        let (kind, id): (String, String) = switch participant {
-        case .network: ("network", "network")
-        case .issuer(let i): ("issuer", i)
-        case .wallet(let w): ("wallet", w)
-        }
-        try await put("INSERT INTO credentials (hash, kind, participant_id) VALUES (?, ?, ?)", [hash, kind, id])
-    }
-
-    public func participant(credentialHash: String) async throws -> Participant? {
-        try await pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT kind, participant_id FROM credentials WHERE hash = ?", arguments: [credentialHash]) else { return nil }
-            let kind: String = row["kind"], id: String = row["participant_id"]
-            switch kind {
-            case "network": return .network
-            case "issuer": return .issuer(id)
-            case "wallet": return .wallet(id)
-            default: return nil
-            }
-        }
-    }
-
-    // MARK: Devices
-
-    public func saveDevice(_ device: Device) async throws {
-        try await put("INSERT OR REPLACE INTO devices (id, wallet_id, doc) VALUES (?, ?, ?)", [device.id, device.walletID, try Self.doc(device)])
-    }
-
-    public func device(id: String) async throws -> Device? { try await one(Device.self, "SELECT doc FROM devices WHERE id = ?", [id]) }
 
     // MARK: Vault and tokens
 
@@ -323,7 +288,7 @@ public final class SQLiteStore: TokenStore {
         return db.changesCount == 1
     }
 
-    // MARK: Verifications and idempotency
+    // MARK: Verifications
 
     public func savePendingVerification(_ pending: PendingVerification) async throws {
         try await put("INSERT OR REPLACE INTO verifications (id, doc) VALUES (?, ?)", [pending.id, try Self.doc(pending)])
@@ -342,34 +307,5 @@ public final class SQLiteStore: TokenStore {
 
     public func pendingVerification(id: String) async throws -> PendingVerification? {
         try await one(PendingVerification.self, "SELECT doc FROM verifications WHERE id = ?", [id])
-    }
-
-    public func reserveIdempotencyKey(participant: String, key: String, requestHash: String, at: Date) async throws -> IdempotencyReservation {
-        let cutoff = at.timeIntervalSince1970 - IdempotencyReservation.reservationLifetime
-        return try await pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO idempotency_keys (participant, key, request_hash, reserved_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (participant, key) DO UPDATE SET request_hash = excluded.request_hash, reserved_at = excluded.reserved_at
-                WHERE doc IS NULL AND reserved_at < ?
-                """, arguments: [participant, key, requestHash, at.timeIntervalSince1970, cutoff])
-            if db.changesCount == 1 { return .reserved }
-            let row = try Row.fetchOne(db, sql: "SELECT request_hash, doc FROM idempotency_keys WHERE participant = ? AND key = ?",
-                                       arguments: [participant, key])!
-            if let stored = try Self.value(StoredResponse.self, row["doc"]) { return .answered(stored) }
-            return .inProgress(requestHash: row["request_hash"])
-        }
-    }
-
-    public func saveIdempotentResponse(participant: String, key: String, response: StoredResponse) async throws {
-        let doc = try Self.doc(response)
-        try await pool.write { db in
-            try db.execute(sql: "UPDATE idempotency_keys SET doc = ? WHERE participant = ? AND key = ? AND doc IS NULL",
-                           arguments: [doc, participant, key])
-            guard db.changesCount == 1 else { throw StoreError.notFound("reservation of idempotency key") }
-        }
-    }
-
-    public func releaseIdempotencyKey(participant: String, key: String) async throws {
-        try await put("DELETE FROM idempotency_keys WHERE participant = ? AND key = ? AND doc IS NULL", [participant, key])
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import IssuerContract
+import Participants
 
 /// A card in the vault: its number sealed, found by fingerprint, and the Payment
 /// Account Reference that links all its tokens.
@@ -17,25 +19,11 @@ public struct VaultCard: Codable, Sendable, Equatable {
     public var par: String
 }
 
-/// A device registered with the wallet provider.
-public struct Device: Codable, Sendable, Equatable {
-    public var id: String
-    public var walletID: String
-    public var modelID: String
-    public var kind: DeviceModel.Kind
-    public var osVersion: String
-    /// The country the device is used in (ISO 3166-1 alpha-2).
-    public var country: String
-    /// The device's P-256 public key, X9.63 uncompressed, base64.
-    public var publicKey: String
-    public var lost: Bool
-    public var registeredAt: Date
-}
-
 /// A payment token (EMVCo Payment Tokenisation): a card number substitute bound to one
 /// device of one wallet, with its own expiry and limited-use keys.
 public struct Token: Codable, Sendable, Equatable {
-    public enum Status: String, Codable, Sendable { case active, suspended, deleted }
+    /// Active, suspended or deleted: the same states the issuer is told of.
+    public typealias Status = TokenStatus
 
     public var id: String
     /// HMAC fingerprint of the token number: how the network finds a token. The number
@@ -65,12 +53,18 @@ public struct Token: Codable, Sendable, Equatable {
     public var updatedAt: Date
 }
 
+/// What can happen to a token, as its audit trail names it.
+public enum TokenEvent: String, Codable, Sendable, CaseIterable {
+    case create, suspend, resume, delete, replenish
+    case cardRenewed = "card_renewed"
+}
+
 /// One lifecycle step of a token, kept for ever.
 public struct AuditEvent: Codable, Sendable, Equatable {
     public var tokenID: String
     public var at: Date
     public var actor: Actor
-    public var event: String
+    public var event: TokenEvent
     public var from: Token.Status?
     public var to: Token.Status?
     public var reason: String?

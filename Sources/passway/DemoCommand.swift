@@ -1,3 +1,4 @@
+import APIContract
 import ArgumentParser
 import EMV
 import Foundation
@@ -7,8 +8,6 @@ import Logging
 import NetworkSwitch
 import PasswayServer
 import Simulators
-import TokenService
-import Wallet
 
 /// `passway demo`: the road trip on one machine, every step over the real sockets. The
 /// platform starts in this process on free ports with a fresh data directory; the
@@ -25,7 +24,7 @@ struct DemoCommand: AsyncParsableCommand {
         let directory = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("passway-demo-\(UUID().uuidString)").path
         var logger = Logger(label: "passway") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .info : .error
-        let config = PlatformConfiguration(apiPort: 0, issuerHostPort: 0, networkPort: 0, issuerHostISOPort: 0, dataDirectory: directory,
+        let config = PlatformConfiguration(apiPort: 0, networkPort: 0, issuerHost: .bundled(httpPort: 0, isoPort: 0), dataDirectory: directory,
                                            environment: [:], logger: logger)
         let (stream, continuation) = AsyncStream.makeStream(of: PlatformInfo.self)
         let platform = Task { try await Platform.run(config) { info in continuation.yield(info); continuation.finish() } }
@@ -34,7 +33,8 @@ struct DemoCommand: AsyncParsableCommand {
             _ = try await platform.value
             throw CLIError("the platform did not start")
         }
-        var trip = RoadTrip(info: info)
+        guard let issuerHostURL = info.issuerHostURL else { throw CLIError("the platform started without its issuer host") }
+        var trip = RoadTrip(info: info, issuerHostURL: issuerHostURL)
         var failure: (any Error)?
         do { try await trip.run() } catch { failure = error }
         await trip.close()
@@ -48,6 +48,7 @@ struct DemoCommand: AsyncParsableCommand {
 /// The story, step by step.
 struct RoadTrip {
     let info: PlatformInfo
+    let issuerHostURL: String
     let op: HTTPJSON
     let bankHost: HTTPJSON
     var wallet: HTTPJSON!
@@ -64,10 +65,11 @@ struct RoadTrip {
         var meaning: String
     }
 
-    init(info: PlatformInfo) {
+    init(info: PlatformInfo, issuerHostURL: String) {
         self.info = info
+        self.issuerHostURL = issuerHostURL
         op = HTTPJSON(base: info.apiURL, apiKey: info.operatorKey)
-        bankHost = HTTPJSON(base: info.issuerHostURL, apiKey: nil)
+        bankHost = HTTPJSON(base: issuerHostURL, apiKey: nil)
     }
 
     func say(_ line: String) { print(line); fflush(nil) }
@@ -131,13 +133,13 @@ struct RoadTrip {
 
     mutating func onboard(bank: String, issuer: String, name: String, country: String, currency: String, cards: String, tokens: String,
                           pan: String, holder: String, phone: String, balance: Int64) async throws {
-        _ = try await bankHost.call(.POST, "/banks", ["id": bank])
+        _ = try await bankHost.call(.POST, "/banks", ["id": bank, "cardRanges": [cards]])
         _ = try await bankHost.call(.POST, "/banks/\(bank)/accounts", [
             "pan": pan, "expiry": "2912", "cvv2": "123", "holderName": holder, "phone": phone, "currency": currency, "balanceMinor": balance,
         ])
         _ = try await op.call(.POST, "/v1/issuers", [
             "id": issuer, "name": name, "country": country, "currency": currency, "cardRanges": [cards], "tokenRanges": [tokens],
-            "enabledWallets": ["passway-pay"], "hostURL": info.issuerHostURL + "/banks/\(bank)",
+            "enabledWallets": ["passway-pay"], "hostURL": issuerHostURL + "/banks/\(bank)",
         ])
     }
 
@@ -210,9 +212,7 @@ struct RoadTrip {
     }
 
     static func meaning(_ code: String) -> String {
-        ["00": "approved", "05": "do not honour", "14": "invalid card number", "30": "format error", "41": "lost card",
-         "51": "insufficient funds", "54": "expired card", "57": "not permitted", "61": "over the limit", "91": "issuer unavailable",
-         "94": "duplicate", "96": "system malfunction"][code] ?? "declined"
+        ResponseCode(rawValue: code)?.meaning ?? "declined"
     }
 
     static func cardNumber(_ prefix: String, seed: Int) -> String {

@@ -1,7 +1,7 @@
+import APIContract
 import ArgumentParser
 import Foundation
-import TokenService
-import Wallet
+import Simulators
 
 /// `passway device`: the wallet app on a phone or watch, on the command line. Its state
 /// (its private key, its tokens and their single-use keys) lives in one file.
@@ -83,8 +83,8 @@ struct DeviceCommand: AsyncParsableCommand {
             if let cvv2 { body["cvv2"] = cvv2 }
             let http = client(state)
             var (_, json) = try await http.call(.POST, "/v1/enrollments", body)
-            var answer = try http.decode(EnrollmentAnswer.self, json)
-            if answer.status == "pending_verification", let verification = answer.verificationID {
+            var answer = try http.decode(EnrollmentView.self, json)
+            if answer.status == .pendingVerification, let verification = answer.verificationID {
                 print("your bank sent a code by \(answer.method?.channel.rawValue ?? "?") to \(answer.method?.destination ?? "?")")
                 var typed = code
                 if typed == nil {
@@ -94,10 +94,10 @@ struct DeviceCommand: AsyncParsableCommand {
                 }
                 guard let typed, !typed.isEmpty else { throw CLIError("no code given; add the card again when you have it") }
                 (_, json) = try await http.call(.POST, "/v1/enrollments/\(verification)/verify", ["code": typed])
-                answer = try http.decode(EnrollmentAnswer.self, json)
+                answer = try http.decode(EnrollmentView.self, json)
             }
-            guard answer.status == "approved", let sealed = answer.provisioning else {
-                throw CLIError("the card was not added: \(answer.reason ?? answer.status)")
+            guard answer.status == .approved, let sealed = answer.provisioning else {
+                throw CLIError("the card was not added: \(answer.reason ?? answer.status.rawValue)")
             }
             let token = try state.wallet.receive(sealed)
             try save(state, options.state)
@@ -112,11 +112,10 @@ struct DeviceCommand: AsyncParsableCommand {
         func run() async throws {
             var state = try load(options.state)
             guard let deviceID = state.wallet.deviceID else { throw CLIError("the device is not registered") }
-            let (_, json) = try await client(state).call(.GET, "/v1/tokens?deviceID=\(deviceID)")
-            let server = (json as? [[String: Any]]) ?? []
+            let server = try await client(state).call(.GET, "/v1/tokens?deviceID=\(deviceID)", decoding: [TokenView].self)
             for i in state.wallet.tokens.indices {
-                if let s = server.first(where: { $0["id"] as? String == state.wallet.tokens[i].tokenID }) {
-                    state.wallet.tokens[i].status = s["status"] as? String ?? "?"
+                if let s = server.first(where: { $0.id == state.wallet.tokens[i].tokenID }) {
+                    state.wallet.tokens[i].status = s.status.rawValue
                 }
             }
             try save(state, options.state)
@@ -155,37 +154,6 @@ struct DeviceCommand: AsyncParsableCommand {
             guard let deviceID = state.wallet.deviceID else { throw CLIError("the device is not registered") }
             let (_, json) = try await client(state).call(.POST, "/v1/devices/\(deviceID)/lost", [:])
             print("device reported lost; \((json as? [Any])?.count ?? 0) token(s) suspended")
-        }
-    }
-}
-
-struct EnrollmentAnswer: Decodable {
-    var status: String
-    var provisioning: SealedProvisioning?
-    var verificationID: String?
-    var method: VerificationMethod?
-    var reason: String?
-}
-
-struct IssuerHostCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "issuer-host",
-        abstract: "The bundled issuer host: read what the bank sent its cardholders.",
-        subcommands: [Outbox.self]
-    )
-
-    struct Outbox: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the messages (one-time codes) the bank sent to its cardholders.")
-        @Option(help: "Issuer host URL.") var url = "http://127.0.0.1:8090"
-        @Option(help: "Bank id.") var bank: String
-
-        func run() async throws {
-            let (_, json) = try await HTTPJSON(base: url, apiKey: nil).call(.GET, "/banks/\(bank)/outbox")
-            let messages = (json as? [[String: Any]]) ?? []
-            if messages.isEmpty { print("the outbox of \(bank) is empty") }
-            for m in messages {
-                print("\(m["channel"] as? String ?? "?") to \(m["destination"] as? String ?? "?") (card \(m["maskedPAN"] as? String ?? "?")): \(m["text"] as? String ?? "")")
-            }
         }
     }
 }

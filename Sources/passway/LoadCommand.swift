@@ -1,9 +1,8 @@
+import APIContract
 import ArgumentParser
 import EMV
 import Foundation
 import Simulators
-import TokenService
-import Wallet
 
 /// `passway load`: many terminals at once against a running network. It provisions its
 /// own bank, issuer, wallet, device, cards and tokens in bulk, then sends contactless
@@ -119,7 +118,7 @@ struct LoadCommand: AsyncParsableCommand {
         let started = Date()
         let wallet = try await op.call(.POST, "/v1/wallets", ["id": "load-\(suffix)", "name": "Load \(suffix)", "tokenRequestorID": "40010" + suffix])
         guard let walletKey = (wallet.json as? [String: Any])?["apiKey"] as? String else { throw CLIError("the API did not return the wallet's key") }
-        _ = try await bank.call(.POST, "/banks", ["id": "load-\(suffix)"])
+        _ = try await bank.call(.POST, "/banks", ["id": "load-\(suffix)", "cardRanges": [cardPrefix]])
         _ = try await op.call(.POST, "/v1/issuers", [
             "id": "load-\(suffix)", "name": "Load Bank \(suffix)", "country": "RU", "currency": "RUB", "cardRanges": [cardPrefix],
             "tokenRanges": [tokenPrefix], "enabledWallets": ["load-\(suffix)"], "hostURL": issuerHost + "/banks/load-\(suffix)",
@@ -148,10 +147,9 @@ struct LoadCommand: AsyncParsableCommand {
         let keysPerToken = self.keysPerToken
         @Sendable func fetch(_ chunk: Int) async throws -> [SealedProvisioning] {
             let batch = pans[chunk..<min(chunk + 1000, pans.count)].map { ["pan": $0, "expiry": "12/29"] }
-            struct Answer: Decodable { var provisionings: [SealedProvisioning] }
             return try await op.call(.POST, "/v1/issuers/load-\(suffix)/bulk-tokens", [
                 "walletID": "load-\(suffix)", "deviceID": deviceID, "keysPerToken": keysPerToken, "cards": batch,
-            ], decoding: Answer.self).provisionings
+            ], decoding: BulkProvisioningView.self).provisionings
         }
         func keep(_ sealed: [SealedProvisioning]) throws {
             for token in try device.receive(all: sealed) {

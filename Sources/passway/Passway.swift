@@ -19,10 +19,14 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port of the Passway API (0 picks a free one).") var port = 8080
-    @Option(name: .customLong("issuer-host-port"), help: "Port of the bundled issuer host's JSON API.") var issuerHostPort = 8090
     @Option(name: .customLong("network-port"), help: "Port of the network's ISO 8583 listener for acquirers.") var networkPort = 8583
+    @Option(name: .customLong("issuer-host-port"), help: "Port of the bundled issuer host's JSON API.") var issuerHostPort = 8090
     @Option(name: .customLong("issuer-host-iso-port"), help: "Port of the bundled issuer host's ISO 8583 listener.") var issuerHostISOPort = 8584
-    @Option(name: .customLong("issuer-timeout"), help: "Milliseconds the network waits for an issuer before answering 91.") var issuerTimeout = 5000
+    @Option(name: .customLong("issuer-host"),
+            help: "Run without the bundled issuer host: the ISO 8583 address (host:port) of one running elsewhere (`passway issuer-host serve`).")
+    var remoteIssuerHost: String?
+    @Option(name: .customLong("issuer-timeout"), help: "How long the network waits for an issuer before answering 91, with its unit: 5s, 300ms (50ms to 60s).")
+    var issuerTimeout = DurationArgument("5s")
     @Option(name: .customLong("issuer-endpoint"), help: "An issuer's own ISO 8583 host, as issuer-id=host:port (repeatable); others use the bundled host.")
     var issuerEndpoints: [String] = []
     @Option(name: .customLong("database"), help: "postgres://user[:password]@host[:port]/database to share with other nodes (or PASSWAY_DATABASE_URL); embedded SQLite when absent.")
@@ -33,12 +37,14 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard [port, issuerHostPort, networkPort, issuerHostISOPort].allSatisfy({ (0...65535).contains($0) }) else { throw ValidationError("ports are 0 to 65535") }
-        guard (50...60_000).contains(issuerTimeout) else { throw ValidationError("--issuer-timeout: 50 to 60000 milliseconds") }
+        guard (Duration.milliseconds(50)...Duration.seconds(60)).contains(issuerTimeout.value) else {
+            throw ValidationError("--issuer-timeout: 50ms to 60s")
+        }
         for e in issuerEndpoints {
             let parts = e.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let port = parts[1].split(separator: ":").last.flatMap({ Int($0) }), (1...65535).contains(port),
-                  parts[1].contains(":") else { throw ValidationError("--issuer-endpoint: issuer-id=host:port, not \(e)") }
+            guard parts.count == 2, Endpoint(String(parts[1])) != nil else { throw ValidationError("--issuer-endpoint: issuer-id=host:port, not \(e)") }
         }
+        if let remoteIssuerHost, Endpoint(remoteIssuerHost) == nil { throw ValidationError("--issuer-host: host:port, not \(remoteIssuerHost)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error") }
         if let database {
             do { _ = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
@@ -47,25 +53,36 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         var logger = Logger(label: "passway") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: logLevel)!
-        let config = PlatformConfiguration(host: host, apiPort: port, issuerHostPort: issuerHostPort, networkPort: networkPort,
-                                           issuerHostISOPort: issuerHostISOPort, issuerTimeoutMilliseconds: issuerTimeout,
-                                           issuerEndpoints: Dictionary(issuerEndpoints.map { e in
-                                               let parts = e.split(separator: "=", maxSplits: 1)
-                                               return (String(parts[0]), String(parts[1]))
-                                           }, uniquingKeysWith: { $1 }),
-                                           databaseURL: database, dataDirectory: dataDir, logger: logger)
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        var endpoints: [String: (host: String, port: Int)] = [:]
+        for e in issuerEndpoints {
+            let parts = e.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, let endpoint = Endpoint(String(parts[1])) { endpoints[String(parts[0])] = (endpoint.host, endpoint.port) }
+        }
+        let issuerHost: PlatformConfiguration.IssuerHost = if let remote = remoteIssuerHost.flatMap(Endpoint.init) {
+            .remote(host: remote.host, port: remote.port)
+        } else {
+            .bundled(httpPort: issuerHostPort, isoPort: issuerHostISOPort)
+        }
+        let config = PlatformConfiguration(host: host, apiPort: port, networkPort: networkPort, issuerHost: issuerHost,
+                                           issuerTimeout: issuerTimeout.value, issuerEndpoints: endpoints, databaseURL: database,
+                                           dataDirectory: dataDir, logger: logger)
         do {
             try await Platform.run(config) { info in
                 for notice in info.notices { print("note: \(notice)") }
+                let bank = if let url = info.issuerHostURL, let iso = info.issuerHostISOPort {
+                    "  bundled issuer host    \(url)   (ISO 8583: \(info.networkHost):\(iso))"
+                } else {
+                    "  issuer host            \(remoteIssuerHost ?? "?") (ISO 8583, not in this process)"
+                }
                 print("""
                 Passway is running (keys in \(dataDir)):
                   database               \(info.database)
                   API                    \(info.apiURL)   (OpenAPI: \(info.apiURL)/openapi.yaml)
                   network ISO 8583       \(info.networkHost):\(info.networkPort)   (acquirers: 2-byte length prefix, ISO 8583:1987)
-                  bundled issuer host    \(info.issuerHostURL)   (ISO 8583: \(info.networkHost):\(info.issuerHostISOPort))
+                \(bank)
                   operator API key       in \(config.operatorKeyFile)
-                Stop with Ctrl-C.
+                Stop with Ctrl-C (or SIGTERM): what is in flight is answered first.
                 """)
                 fflush(nil)
             }

@@ -113,7 +113,7 @@ def main():
 
     # 1. The participants, over HTTP.
     pan = luhn_complete("220099")
-    status, _ = call("POST", args.issuer_host + "/banks", {"id": "py-bank"})
+    status, _ = call("POST", args.issuer_host + "/banks", {"id": "py-bank", "cardRanges": ["220099"]})
     expect(status == 201, "issuer host: bank created")
     status, _ = call("POST", args.issuer_host + "/banks/py-bank/accounts", {
         "pan": pan, "expiry": "2912", "cvv2": "123", "holderName": "ANNA SMIRNOVA", "phone": "+79031234567", "currency": "RUB",

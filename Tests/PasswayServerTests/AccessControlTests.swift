@@ -1,6 +1,8 @@
+import APIContract
 import Foundation
 import Testing
-import Wallet
+import TestSupport
+import Simulators
 
 /// Each kind of participant is refused what is not its own: a wallet another wallet's
 /// tokens and devices, an issuer another issuer's tokens and cards, and neither the

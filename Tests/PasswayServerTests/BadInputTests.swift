@@ -1,7 +1,9 @@
+import APIContract
 import Foundation
-import PasswayServer
+@testable import PasswayServer
 import Testing
-import Wallet
+import TestSupport
+import Simulators
 
 /// Every kind of bad request gets a 4xx problem that says what to fix, and changes
 /// nothing: malformed JSON, wrong types, unknown fields, out-of-range values, replayed

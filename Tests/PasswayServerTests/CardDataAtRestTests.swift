@@ -1,10 +1,11 @@
+import APIContract
 import Foundation
 import ISO8583
 import ISO8583Transport
 import Logging
 import Simulators
 import Testing
-import Wallet
+import TestSupport
 
 /// PCI DSS 3.4: after a whole enrollment story, neither the platform's SQLite files
 /// (database and WAL) nor the issuer host's, nor any log line, holds a card number in

@@ -1,7 +1,9 @@
+import APIContract
 import EMV
 import Foundation
 import Testing
-import Wallet
+import TestSupport
+import Simulators
 
 /// The story over real HTTP: a Russian bank's cardholder adds a card to a phone
 /// (green) and a watch (yellow, code from the bank's outbox); one PAR for both; the

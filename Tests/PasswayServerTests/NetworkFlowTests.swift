@@ -1,3 +1,4 @@
+import APIContract
 import EMV
 import Foundation
 import GRDB
@@ -9,8 +10,8 @@ import PasswayServer
 import Simulators
 import Synchronization
 import Testing
+import TestSupport
 import TokenService
-import Wallet
 
 /// The must-show list over real sockets: a POS terminal reads a real device
 /// with the contactless APDU exchange and sends ISO 8583 over TCP to the network, which
@@ -164,8 +165,8 @@ import Wallet
 
         for port in [silent.port, gonePort] {
             var shop = try await Shop.open {
-                $0.issuerTimeoutMilliseconds = 400
-                $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(port)"]
+                $0.issuerTimeout = .milliseconds(400)
+                $0.issuerEndpoints = ["moskva-bank": ("127.0.0.1", port)]
             }
             let (request, _) = try shop.read(amount: 1_000)
             // The acquirer's own limit is 10 s: the 91 comes from the network's 400 ms limit.
@@ -232,8 +233,8 @@ import Wallet
         -> (issuer: DeliberateIssuer, shop: Shop, request: Message, original: Task<Terminal.Outcome, any Error>) {
         let issuer = try await DeliberateIssuer.start()
         var shop = try await Shop.open {
-            $0.issuerTimeoutMilliseconds = 10_000
-            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(issuer.server.port)"]
+            $0.issuerTimeout = .seconds(10)
+            $0.issuerEndpoints = ["moskva-bank": ("127.0.0.1", issuer.server.port)]
         }
         let (request, _) = try shop.read(amount: 1_000)
         let pos = shop.pos
@@ -289,7 +290,7 @@ import Wallet
     /// acquirer's reversal finds the claim pending, waits its time, and reverses at the
     /// issuer anyway, so the hold is released.
     @Test func reversalOfAnAuthorizationNeverAnsweredReachesTheIssuer() async throws {
-        var shop = try await Shop.open { $0.issuerTimeoutMilliseconds = 300 }
+        var shop = try await Shop.open { $0.issuerTimeout = .milliseconds(300) }
         let start = try #require(try await shop.available())
         let (request, _) = try shop.read(amount: 2_000)
         #expect(try await shop.pos.send(request).responseCode == "00")
@@ -320,8 +321,8 @@ import Wallet
             return nil  // never answers the authorization
         })
         var shop = try await Shop.open {
-            $0.issuerTimeoutMilliseconds = 300
-            $0.issuerEndpoints = ["moskva-bank": "127.0.0.1:\(slow.port)"]
+            $0.issuerTimeout = .milliseconds(300)
+            $0.issuerEndpoints = ["moskva-bank": ("127.0.0.1", slow.port)]
         }
         let (request, _) = try shop.read(amount: 1_000)
         #expect(try await shop.pos.send(request).responseCode == "91")

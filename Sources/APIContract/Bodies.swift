@@ -1,0 +1,116 @@
+import Participants
+
+// Request bodies of the Passway API (schemas in `openapi.yaml`). Each lists its fields in
+// `CodingKeys`, so that the server can refuse a field it does not know.
+
+public struct NewWallet: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, tokenRequestorID }
+    public var id: String
+    public var name: String
+    public var tokenRequestorID: String
+    public init(id: String, name: String, tokenRequestorID: String) { self.id = id; self.name = name; self.tokenRequestorID = tokenRequestorID }
+}
+
+public struct NewIssuer: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL }
+    public var id: String
+    public var name: String
+    public var country: String
+    public var currency: String
+    public var cardRanges: [String]
+    public var tokenRanges: [String]
+    public var enabledWallets: [String]?
+    public var hostURL: String
+
+    public init(id: String, name: String, country: String, currency: String, cardRanges: [String], tokenRanges: [String],
+                enabledWallets: [String]?, hostURL: String) {
+        self.id = id; self.name = name; self.country = country; self.currency = currency; self.cardRanges = cardRanges
+        self.tokenRanges = tokenRanges; self.enabledWallets = enabledWallets; self.hostURL = hostURL
+    }
+}
+
+public struct NewAcquirer: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, country, institutionID }
+    public var id: String
+    public var name: String
+    public var country: String
+    public var institutionID: String
+    public init(id: String, name: String, country: String, institutionID: String) {
+        self.id = id; self.name = name; self.country = country; self.institutionID = institutionID
+    }
+}
+
+public struct EnabledWallets: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case enabledWallets }
+    public var enabledWallets: [String]
+    public init(enabledWallets: [String]) { self.enabledWallets = enabledWallets }
+}
+
+public struct MarketChange: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case state, reason }
+    public var state: Market.State
+    public var reason: String?
+    public init(state: Market.State, reason: String?) { self.state = state; self.reason = reason }
+}
+
+public struct NewDevice: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case modelID, osVersion, country, publicKey }
+    public var modelID: String
+    public var osVersion: String
+    public var country: String
+    /// P-256, X9.63 uncompressed, base64.
+    public var publicKey: String
+    public init(modelID: String, osVersion: String, country: String, publicKey: String) {
+        self.modelID = modelID; self.osVersion = osVersion; self.country = country; self.publicKey = publicKey
+    }
+}
+
+public struct NewEnrollment: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case deviceID, pan, expiry, cvv2, riskScore }
+    public var deviceID: String
+    public var pan: String
+    /// MM/YY as printed, or YYMM.
+    public var expiry: String
+    public var cvv2: String?
+    public var riskScore: Int?
+    public init(deviceID: String, pan: String, expiry: String, cvv2: String?, riskScore: Int? = nil) {
+        self.deviceID = deviceID; self.pan = pan; self.expiry = expiry; self.cvv2 = cvv2; self.riskScore = riskScore
+    }
+}
+
+public struct CodeEntry: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case code }
+    public var code: String
+    public init(code: String) { self.code = code }
+}
+
+public struct LifecycleReason: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case reason }
+    public var reason: String?
+    public init(reason: String?) { self.reason = reason }
+}
+
+public struct CardRenewal: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case pan, newPan, newExpiry }
+    public var pan: String
+    public var newPan: String?
+    public var newExpiry: String
+    public init(pan: String, newPan: String?, newExpiry: String) { self.pan = pan; self.newPan = newPan; self.newExpiry = newExpiry }
+}
+
+public struct BulkProvisioning: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case walletID, deviceID, keysPerToken, cards }
+    public struct Card: Codable, Sendable {
+        public var pan: String
+        /// MM/YY as printed.
+        public var expiry: String
+        public init(pan: String, expiry: String) { self.pan = pan; self.expiry = expiry }
+    }
+    public var walletID: String
+    public var deviceID: String
+    public var keysPerToken: Int
+    public var cards: [Card]
+    public init(walletID: String, deviceID: String, keysPerToken: Int, cards: [Card]) {
+        self.walletID = walletID; self.deviceID = deviceID; self.keysPerToken = keysPerToken; self.cards = cards
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import IssuerContract
+import Participants
+
+// Answers of the Passway API (schemas in `openapi.yaml`).
+
+/// What the API shows of a token: never the full token number (that goes to the
+/// device only, sealed), never the card number.
+public struct TokenView: Codable, Sendable, Equatable {
+    public var id: String
+    public var maskedNumber: String
+    /// YYMM.
+    public var expiry: String
+    public var status: TokenStatus
+    public var issuerID: String
+    public var walletID: String
+    public var tokenRequestorID: String
+    public var deviceID: String
+    public var country: String
+    public var par: String
+    /// Who suspended it, while suspended.
+    public var suspendedBy: Actor.Kind?
+    public var suspensionReason: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(id: String, maskedNumber: String, expiry: String, status: TokenStatus, issuerID: String, walletID: String,
+                tokenRequestorID: String, deviceID: String, country: String, par: String, suspendedBy: Actor.Kind?,
+                suspensionReason: String?, createdAt: Date, updatedAt: Date) {
+        self.id = id; self.maskedNumber = maskedNumber; self.expiry = expiry; self.status = status; self.issuerID = issuerID
+        self.walletID = walletID; self.tokenRequestorID = tokenRequestorID; self.deviceID = deviceID; self.country = country
+        self.par = par; self.suspendedBy = suspendedBy; self.suspensionReason = suspensionReason
+        self.createdAt = createdAt; self.updatedAt = updatedAt
+    }
+}
+
+public struct DeviceView: Codable, Sendable, Equatable {
+    public var id: String
+    public var walletID: String
+    public var modelID: String
+    public var kind: DeviceKind
+    public var osVersion: String
+    public var country: String
+    public var lost: Bool
+    public var registeredAt: Date
+
+    public init(id: String, walletID: String, modelID: String, kind: DeviceKind, osVersion: String, country: String, lost: Bool,
+                registeredAt: Date) {
+        self.id = id; self.walletID = walletID; self.modelID = modelID; self.kind = kind; self.osVersion = osVersion
+        self.country = country; self.lost = lost; self.registeredAt = registeredAt
+    }
+}
+
+/// One step of a token's audit trail.
+public struct AuditView: Codable, Sendable, Equatable {
+    public var at: Date
+    public var actor: Actor.Kind
+    public var actorID: String
+    public var event: String
+    public var from: TokenStatus?
+    public var to: TokenStatus?
+    public var reason: String?
+
+    public init(at: Date, actor: Actor.Kind, actorID: String, event: String, from: TokenStatus?, to: TokenStatus?, reason: String?) {
+        self.at = at; self.actor = actor; self.actorID = actorID; self.event = event; self.from = from; self.to = to; self.reason = reason
+    }
+}
+
+/// The answer to adding a card (`POST /v1/enrollments`) and to entering its code.
+public struct EnrollmentView: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        case approved
+        case pendingVerification = "pending_verification"
+        case declined
+    }
+    public var status: Status
+    public var token: TokenView?
+    /// For approved: the token's profile and keys, sealed to the device.
+    public var provisioning: SealedProvisioning?
+    /// For pending verification: where to send the code, how it was sent, until when.
+    public var verificationID: String?
+    public var method: VerificationMethod?
+    public var expiresAt: Date?
+    /// For declined: the issuer's reason.
+    public var reason: String?
+
+    public init(status: Status, token: TokenView? = nil, provisioning: SealedProvisioning? = nil, verificationID: String? = nil,
+                method: VerificationMethod? = nil, expiresAt: Date? = nil, reason: String? = nil) {
+        self.status = status; self.token = token; self.provisioning = provisioning; self.verificationID = verificationID
+        self.method = method; self.expiresAt = expiresAt; self.reason = reason
+    }
+}
+
+/// A participant just onboarded, with its API key (shown this once).
+public struct Created<T: Codable & Sendable>: Codable, Sendable {
+    public var apiKey: String
+    public var participant: T
+    public init(apiKey: String, participant: T) { self.apiKey = apiKey; self.participant = participant }
+}
+
+public struct RenewalView: Codable, Sendable, Equatable {
+    public var maskedPAN: String
+    public var expiry: String
+    public var tokens: [TokenView]
+    public init(maskedPAN: String, expiry: String, tokens: [TokenView]) { self.maskedPAN = maskedPAN; self.expiry = expiry; self.tokens = tokens }
+}
+
+public struct BulkProvisioningView: Codable, Sendable, Equatable {
+    public var provisionings: [SealedProvisioning]
+    public init(provisionings: [SealedProvisioning]) { self.provisionings = provisionings }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Hummingbird
+import ISO8583Transport
+import IssuerHost
+import Logging
+import PostgresSupport
+import ServiceLifecycle
+import Synchronization
+import Vault
+
+/// Where and how the bundled issuer host runs: in `passway serve`'s process, or on its
+/// own (`passway issuer-host serve`), the way a bank's host runs on another machine.
+public struct IssuerHostConfiguration: Sendable {
+    public var host: String
+    /// The JSON API (the token service's ID&V calls, the bank's operator).
+    public var httpPort: Int
+    /// The ISO 8583 listener the network connects to.
+    public var isoPort: Int
+    /// Holds `issuer-host.key` and, on SQLite, `issuer-host/<bank>.sqlite`.
+    public var dataDirectory: String
+    /// `postgres://…`: the banks in the schema `issuer_host` of that database.
+    public var databaseURL: PostgresURL?
+    public var environment: [String: String]
+    public var logger: Logger
+
+    public init(host: String = "127.0.0.1", httpPort: Int = 8090, isoPort: Int = 8584, dataDirectory: String,
+                databaseURL: PostgresURL? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+                logger: Logger = Logger(label: "passway-issuer-host")) {
+        self.host = host; self.httpPort = httpPort; self.isoPort = isoPort; self.dataDirectory = dataDirectory
+        self.databaseURL = databaseURL; self.environment = environment; self.logger = logger
+    }
+
+    public var masterKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host.key") }
+    public var banksDirectory: String { (dataDirectory as NSString).appendingPathComponent("issuer-host") }
+}
+
+/// The bundled issuer host's two listeners, bound and ready to run as services: the ISO
+/// 8583 listener (`IssuerHostHandler`) and the JSON API (`IssuerHostHTTP`).
+public final class IssuerHostServer: Sendable {
+    public let registry: BankRegistry
+    public let iso: ISO8583Server
+    let http: Application<RouterResponder<BasicRequestContext>>
+    let requests: RequestCounter
+    /// Closes the banks' PostgreSQL pool, when there is one.
+    let closeDatabase: @Sendable () async -> Void
+
+    /// ISO 8583 requests received since the start.
+    public var requestCount: Int { requests.count.load(ordering: .relaxed) }
+
+    final class RequestCounter: Sendable { let count = Atomic<Int>(0) }
+
+    /// The services to run, in the order a service group starts them (it stops them in
+    /// the reverse order).
+    public var services: [any Service] { [iso, http] }
+
+    init(registry: BankRegistry, iso: ISO8583Server, http: Application<RouterResponder<BasicRequestContext>>, requests: RequestCounter,
+         closeDatabase: @escaping @Sendable () async -> Void) {
+        self.registry = registry; self.iso = iso; self.http = http; self.requests = requests; self.closeDatabase = closeDatabase
+    }
+
+    /// Opens the banks (the master key from `PASSWAY_ISSUER_HOST_MASTER_KEY` or the key
+    /// file, created owner-only on first start) and binds the ISO 8583 listener; the HTTP
+    /// listener binds when its service runs and reports its port to `onHTTPRunning`.
+    public static func start(_ config: IssuerHostConfiguration, notices: inout [String],
+                             onHTTPRunning: @escaping @Sendable (Int) async -> Void) async throws -> IssuerHostServer {
+        let logger = config.logger
+        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        let (master, origin) = try MasterKeySource.load(environment: config.environment, variable: "PASSWAY_ISSUER_HOST_MASTER_KEY",
+                                                        keyFile: config.masterKeyFile)
+        if case .createdKeyFile(let path) = origin { notices.append("created issuer host master key \(path) (owner-only)") }
+        let registry: BankRegistry
+        let closeDatabase: @Sendable () async -> Void
+        if let url = config.databaseURL {
+            let banks = try await PostgresIssuerHost(url: url, logger: logger)
+            registry = BankRegistry(postgres: banks, master: master)
+            closeDatabase = { await banks.close() }
+        } else {
+            registry = BankRegistry(directory: config.banksDirectory, master: master)
+            closeDatabase = {}
+        }
+        do {
+            try await registry.openExisting()
+            let handler = IssuerHostHandler(registry: registry, logger: logger)
+            let requests = RequestCounter()
+            let iso = try await ISO8583Server.start(
+                .init(host: config.host, port: config.isoPort, name: "issuer-host-iso"), logger: logger,
+                overloaded: { IssuerHostHandler.overloadedAnswer(to: $0) },
+                handler: { message in
+                    requests.count.wrappingAdd(1, ordering: .relaxed)
+                    return await handler.handle(message)
+                })
+            let http = Application(
+                router: IssuerHostHTTP.router(registry: registry, logger: logger),
+                configuration: .init(address: .hostname(config.host, port: config.httpPort), serverName: "passway-issuer-host"),
+                onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
+                logger: logger)
+            return IssuerHostServer(registry: registry, iso: iso, http: http, requests: requests, closeDatabase: closeDatabase)
+        } catch {
+            await closeDatabase()
+            throw error
+        }
+    }
+
+    /// Releases what the listeners left: the database pool.
+    public func close() async {
+        await closeDatabase()
+    }
+}
+
+/// What a started issuer host tells its caller.
+public struct IssuerHostInfo: Sendable {
+    public var httpURL: String
+    public var isoHost: String
+    public var isoPort: Int
+    public var notices: [String]
+    /// Asks it to shut down gracefully (as SIGTERM does); `run` then returns.
+    public var stop: @Sendable () async -> Void
+}
+
+extension IssuerHostServer {
+    /// `passway issuer-host serve`: the bundled bank on its own, until SIGINT or SIGTERM
+    /// (then it stops accepting, answers what is in flight and returns).
+    public static func run(_ config: IssuerHostConfiguration, onReady: @escaping @Sendable (IssuerHostInfo) async -> Void) async throws {
+        var notices: [String] = []
+        let (httpPorts, httpPort) = AsyncStream.makeStream(of: Int.self)
+        let server = try await start(config, notices: &notices) { port in httpPort.yield(port); httpPort.finish() }
+        let group = ServiceGroup(configuration: .init(services: server.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: config.logger))
+        let started = notices
+        let notify = Task {
+            for await port in httpPorts {
+                await onReady(IssuerHostInfo(httpURL: "http://\(config.host):\(port)", isoHost: config.host, isoPort: server.iso.port,
+                                             notices: started, stop: { await group.triggerGracefulShutdown() }))
+            }
+        }
+        defer { notify.cancel() }
+        do {
+            try await group.run()
+        } catch {
+            await server.close()
+            throw error
+        }
+        await server.close()
+    }
+}

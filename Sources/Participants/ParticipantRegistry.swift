@@ -1,0 +1,146 @@
+import Crypto
+import EMV
+import Foundation
+import Vault
+
+/// The network's participants: who they are, what they may do, and their API keys. The
+/// operator onboards issuers (with their card and token ranges), wallets (token
+/// requestors) and acquirers; markets say where the network operates. Other rooms read
+/// participants through this type, never through its store.
+public final class ParticipantRegistry: Sendable {
+    let store: any ParticipantStore
+
+    public init(store: any ParticipantStore) { self.store = store }
+
+    /// Loads the markets of the rollout where the store has none.
+    public func seedDefaults() async throws {
+        if try await store.markets().isEmpty { for m in Market.rollout { try await store.saveMarket(m) } }
+    }
+
+    // MARK: Credentials
+
+    /// A new API key for a participant; only its hash is stored. The key is shown once.
+    public func issueCredential(for participant: Participant) async throws -> String {
+        let key = "pwk_" + SecureRandom.alphanumeric(40)
+        try await store.saveCredential(hash: Self.credentialHash(key), participant: participant)
+        return key
+    }
+
+    public func authenticate(apiKey: String) async throws -> Participant? {
+        try await store.participant(credentialHash: Self.credentialHash(apiKey))
+    }
+
+    static func credentialHash(_ key: String) -> String { Hex.encode(Array(SHA256.hash(data: Array(key.utf8)))) }
+
+    // MARK: Issuers
+
+    /// Onboards an issuer: its ranges must be well formed, its token ranges apart from its
+    /// card ranges (the network tells a token from a card by its range) and every range
+    /// apart from every other issuer's.
+    public func onboardIssuer(_ issuer: Issuer) async throws {
+        try Validate.identifier(issuer.id, field: "id")
+        try Validate.nonEmpty(issuer.name, field: "name", max: 100)
+        try Validate.country(issuer.country, field: "country")
+        try Validate.currency(issuer.currency, field: "currency")
+        guard !issuer.cardRanges.isEmpty else { throw ServiceError.invalid(field: "cardRanges", reason: "at least one BIN") }
+        guard !issuer.tokenRanges.isEmpty else { throw ServiceError.invalid(field: "tokenRanges", reason: "at least one token BIN") }
+        for r in issuer.cardRanges { try Validate.bin(r, field: "cardRanges") }
+        for r in issuer.tokenRanges { try Validate.bin(r, field: "tokenRanges") }
+        guard (issuer.hostURL.hasPrefix("http://") || issuer.hostURL.hasPrefix("https://")), issuer.hostURL.count <= 300,
+              !issuer.hostURL.contains(where: \.isWhitespace) else {
+            throw ServiceError.invalid(field: "hostURL", reason: "an http:// or https:// URL without spaces, at most 300 characters")
+        }
+        for t in issuer.tokenRanges where issuer.cardRanges.contains(where: { $0.hasPrefix(t) || t.hasPrefix($0) }) {
+            throw ServiceError.invalid(field: "tokenRanges", reason: "token range \(t) overlaps one of the card ranges")
+        }
+        if try await store.issuer(id: issuer.id) != nil { throw ServiceError.conflict("issuer \(issuer.id) is already onboarded") }
+        for other in try await store.issuers() {
+            for r in issuer.cardRanges + issuer.tokenRanges
+            where (other.cardRanges + other.tokenRanges).contains(where: { $0.hasPrefix(r) || r.hasPrefix($0) }) {
+                throw ServiceError.conflict("range \(r) overlaps a range of issuer \(other.id)")
+            }
+        }
+        try await requireWallets(issuer.enabledWallets)
+        try await store.saveIssuer(issuer)
+    }
+
+    public func updateIssuerWallets(issuerID: String, enabledWallets: [String]) async throws -> Issuer {
+        guard var issuer = try await store.issuer(id: issuerID) else { throw ServiceError.notFound("issuer \(issuerID)") }
+        try await requireWallets(enabledWallets)
+        issuer.enabledWallets = enabledWallets
+        try await store.saveIssuer(issuer)
+        return issuer
+    }
+
+    private func requireWallets(_ ids: [String]) async throws {
+        for wallet in ids where try await store.wallet(id: wallet) == nil {
+            throw ServiceError.notFound("wallet \(wallet) (in enabledWallets)")
+        }
+    }
+
+    public func issuer(id: String) async throws -> Issuer? { try await store.issuer(id: id) }
+    public func issuers() async throws -> [Issuer] { try await store.issuers() }
+
+    /// The issuer whose card ranges hold this card number.
+    public func issuer(ofCard digits: String) async throws -> Issuer? {
+        try await store.issuers().first { $0.owns(cardNumber: digits) }
+    }
+
+    // MARK: Wallets
+
+    public func createWallet(_ wallet: Wallet) async throws {
+        try Validate.identifier(wallet.id, field: "id")
+        try Validate.nonEmpty(wallet.name, field: "name", max: 100)
+        guard wallet.tokenRequestorID.count == 11, wallet.tokenRequestorID.allSatisfy(\.isASCIIDigit) else {
+            throw ServiceError.invalid(field: "tokenRequestorID", reason: "must be 11 digits (EMVCo token requestor ID)")
+        }
+        if try await store.wallet(id: wallet.id) != nil { throw ServiceError.conflict("wallet \(wallet.id) exists") }
+        if try await store.wallets().contains(where: { $0.tokenRequestorID == wallet.tokenRequestorID }) {
+            throw ServiceError.conflict("token requestor ID \(wallet.tokenRequestorID) is taken")
+        }
+        try await store.saveWallet(wallet)
+    }
+
+    public func wallet(id: String) async throws -> Wallet? { try await store.wallet(id: id) }
+    public func wallets() async throws -> [Wallet] { try await store.wallets() }
+
+    // MARK: Acquirers
+
+    /// Onboards an acquirer: its field 32 code must be 1 to 11 digits and no other
+    /// acquirer's.
+    public func onboardAcquirer(_ acquirer: Acquirer) async throws {
+        try Validate.identifier(acquirer.id, field: "id")
+        try Validate.nonEmpty(acquirer.name, field: "name", max: 100)
+        try Validate.country(acquirer.country, field: "country")
+        guard (1...11).contains(acquirer.institutionID.count), acquirer.institutionID.allSatisfy(\.isASCIIDigit) else {
+            throw ServiceError.invalid(field: "institutionID", reason: "the acquiring institution code of field 32: 1 to 11 digits")
+        }
+        if try await store.acquirer(id: acquirer.id) != nil { throw ServiceError.conflict("acquirer \(acquirer.id) is already onboarded") }
+        if try await store.acquirers().contains(where: { $0.institutionID == acquirer.institutionID }) {
+            throw ServiceError.conflict("institution code \(acquirer.institutionID) belongs to another acquirer")
+        }
+        try await store.saveAcquirer(acquirer)
+    }
+
+    public func acquirers() async throws -> [Acquirer] { try await store.acquirers() }
+
+    // MARK: Markets
+
+    public func markets() async throws -> [Market] { try await store.markets() }
+    public func market(country: String) async throws -> Market? { try await store.market(country: country) }
+
+    /// The market as it would be in `state`: checked (a suspension needs a reason that
+    /// cardholders will be told), not yet saved. Returns it with the state it leaves.
+    public func marketChange(country: String, to state: Market.State, reason: String?) async throws -> (previous: Market.State, next: Market) {
+        guard var market = try await store.market(country: country) else { throw ServiceError.notFound("market \(country)") }
+        if state == .suspended, (reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw ServiceError.invalid(field: "reason", reason: "a suspension needs a reason that cardholders will be told")
+        }
+        let previous = market.state
+        market.state = state
+        market.reason = state == .suspended ? reason : nil
+        return (previous, market)
+    }
+
+    public func saveMarket(_ market: Market) async throws { try await store.saveMarket(market) }
+}

@@ -1,0 +1,22 @@
+/// The participants' storage seam: issuers, wallets, acquirers, markets and the hashes
+/// of API keys. SQLite and PostgreSQL implement it (`Storage`) and pass the same
+/// contract tests.
+public protocol ParticipantStore: Sendable {
+    /// Inserts or replaces (by id).
+    func saveIssuer(_ issuer: Issuer) async throws
+    func issuer(id: String) async throws -> Issuer?
+    func issuers() async throws -> [Issuer]
+    func saveWallet(_ wallet: Wallet) async throws
+    func wallet(id: String) async throws -> Wallet?
+    func wallets() async throws -> [Wallet]
+    func saveAcquirer(_ acquirer: Acquirer) async throws
+    func acquirer(id: String) async throws -> Acquirer?
+    func acquirers() async throws -> [Acquirer]
+    func saveMarket(_ market: Market) async throws
+    func market(country: String) async throws -> Market?
+    func markets() async throws -> [Market]
+
+    /// Credentials: only a SHA-256 of each API key is kept.
+    func saveCredential(hash: String, participant: Participant) async throws
+    func participant(credentialHash: String) async throws -> Participant?
+}

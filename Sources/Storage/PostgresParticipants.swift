@@ -1,0 +1,57 @@
+import Foundation
+import Participants
+import PostgresNIO
+import PostgresSupport
+
+extension PostgresStore: ParticipantStore {
+    public func saveIssuer(_ issuer: Issuer) async throws {
+        let doc = try Self.doc(issuer)
+        let (logger, channel) = (self.logger, changeChannel)
+        try await database.transaction { connection in
+            try await connection.query("""
+                INSERT INTO issuers (id, doc) VALUES (\(issuer.id), \(doc)::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc
+                """, logger: logger)
+            try await Self.announce(connection, channel: channel, "issuer", logger: logger)
+        }
+    }
+
+    public func issuer(id: String) async throws -> Issuer? { try await one(Issuer.self, "SELECT doc::text FROM issuers WHERE id = \(id)") }
+    public func issuers() async throws -> [Issuer] { try await all(Issuer.self, "SELECT doc::text FROM issuers ORDER BY id") }
+    public func saveWallet(_ wallet: Wallet) async throws {
+        try await run("INSERT INTO wallets (id, doc) VALUES (\(wallet.id), \(try Self.doc(wallet))::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc")
+    }
+    public func wallet(id: String) async throws -> Wallet? { try await one(Wallet.self, "SELECT doc::text FROM wallets WHERE id = \(id)") }
+    public func wallets() async throws -> [Wallet] { try await all(Wallet.self, "SELECT doc::text FROM wallets ORDER BY id") }
+    public func saveMarket(_ market: Market) async throws {
+        try await run("""
+            INSERT INTO markets (country, doc) VALUES (\(market.country), \(try Self.doc(market))::jsonb)
+            ON CONFLICT (country) DO UPDATE SET doc = EXCLUDED.doc
+            """)
+    }
+    public func market(country: String) async throws -> Market? { try await one(Market.self, "SELECT doc::text FROM markets WHERE country = \(country)") }
+    public func markets() async throws -> [Market] { try await all(Market.self, "SELECT doc::text FROM markets ORDER BY country") }
+    public func saveAcquirer(_ acquirer: Acquirer) async throws {
+        try await run("INSERT INTO acquirers (id, doc) VALUES (\(acquirer.id), \(try Self.doc(acquirer))::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc")
+    }
+    public func acquirer(id: String) async throws -> Acquirer? { try await one(Acquirer.self, "SELECT doc::text FROM acquirers WHERE id = \(id)") }
+    public func acquirers() async throws -> [Acquirer] { try await all(Acquirer.self, "SELECT doc::text FROM acquirers ORDER BY id") }
+
+    // Credentials
+
+    public func saveCredential(hash: String, participant: Participant) async throws {
+        let actor = participant.actor
+        do {
+            try await run("INSERT INTO credentials (hash, kind, participant_id) VALUES (\(hash), \(actor.kind.rawValue), \(actor.id))")
+        } catch where error.isUniqueViolation {
+            throw StoreError.duplicate("credential")
+        }
+    }
+
+    public func participant(credentialHash: String) async throws -> Participant? {
+        let rows = try await database.client.query("SELECT kind, participant_id FROM credentials WHERE hash = \(credentialHash)", logger: logger)
+        for try await (kind, id) in rows.decode((String, String).self) {
+            return Actor.Kind(rawValue: kind).flatMap { Participant(Actor(kind: $0, id: id)) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,201 @@
+import EMV
+import Foundation
+import Participants
+
+/// What the network asks of the token service, and nothing more (DESIGN.md "a tap",
+/// step 4): one call per authorization that checks the token and its cryptogram and
+/// answers the card to route to or the reason to decline, one call for the response
+/// cryptogram, and the card behind a token for a reversal.
+public protocol NetworkTokenService: Sendable {
+    /// Every check of a token authorization but the last: the ATC is not marked used here.
+    /// The network spends it in the same write as its journal claim, and only for a
+    /// cryptogram that verified, so that noise cannot burn a card's counters.
+    func authorize(_ request: TokenAuthorizationRequest) async throws -> Result<TokenAuthorization, TokenDecline>
+    /// The ARPC (EMV Book 2 §8.2, method 1) for the card: the answer's authorisation
+    /// response code (two bytes, ASCII) under the session key of the ATC.
+    func responseCryptogram(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8]
+    /// The token and card behind a token number, for a reversal: nil when no token has it.
+    func routing(forToken number: PAN) async throws -> TokenRouting?
+    /// A keyed digest (HMAC under the vault's fingerprint key) of bytes that may hold card
+    /// data, so that the network can compare messages without storing them.
+    func digest(_ bytes: [UInt8], purpose: String) -> String
+    /// Another node changed tokens or cards: forget what is cached.
+    func invalidateCaches()
+}
+
+/// One token authorization as the network read it from the acquirer's message.
+public struct TokenAuthorizationRequest: Sendable {
+    /// Field 2.
+    public var tokenNumber: PAN
+    /// Field 14, YYMM.
+    public var expiry: String
+    /// Field 22, three digits: the first two say how the card was read.
+    public var entryMode: String
+    /// Field 4, in minor units.
+    public var amountMinor: Int64
+    /// Field 49, ISO 4217 numeric.
+    public var currency: String
+    /// Field 55, when present.
+    public var chipData: [TLV]?
+
+    public init(tokenNumber: PAN, expiry: String, entryMode: String, amountMinor: Int64, currency: String, chipData: [TLV]?) {
+        self.tokenNumber = tokenNumber; self.expiry = expiry; self.entryMode = entryMode; self.amountMinor = amountMinor
+        self.currency = currency; self.chipData = chipData
+    }
+}
+
+/// The card a token stands for, as far as the network needs it to route.
+public struct TokenRouting: Sendable, Equatable {
+    public var tokenID: String
+    public var maskedToken: String
+    public var issuerID: String
+    /// The card number, for the issuer only.
+    public var pan: PAN
+    /// YYMM.
+    public var cardExpiry: String
+    public var maskedPAN: String
+
+    public init(tokenID: String, maskedToken: String, issuerID: String, pan: PAN, cardExpiry: String, maskedPAN: String) {
+        self.tokenID = tokenID; self.maskedToken = maskedToken; self.issuerID = issuerID; self.pan = pan
+        self.cardExpiry = cardExpiry; self.maskedPAN = maskedPAN
+    }
+}
+
+/// A token authorization that passed: where to route it, and the ATC to spend.
+public struct TokenAuthorization: Sendable, Equatable {
+    public var routing: TokenRouting
+    public var atc: ApplicationTransactionCounter
+    /// The ARQC (9F26), for the response cryptogram.
+    public var arqc: [UInt8]
+
+    public init(routing: TokenRouting, atc: ApplicationTransactionCounter, arqc: [UInt8]) {
+        self.routing = routing; self.atc = atc; self.arqc = arqc
+    }
+}
+
+/// Why the token service declined an authorization before the issuer was asked. The
+/// network maps each to its response code in one table (`NetworkSwitch`).
+public enum TokenDecline: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The chip data is missing or malformed (the field is named).
+    case format(field: Int, reason: String)
+    /// No token has this number.
+    case unknownToken
+    case tokenNotActive(status: Token.Status)
+    case expiryMismatch
+    /// Entry mode not allowed for tokens: only contactless chip and in-app with a cryptogram.
+    case domainControl(entryMode: String)
+    /// Field 55 does not agree with the message (amount, currency, token).
+    case chipDataMismatch(String)
+    case cryptogramInvalid
+    /// The cryptogram's ATC was accepted before (found when the network spends it).
+    case atcReplayed(UInt16)
+
+    public var description: String {
+        switch self {
+        case .format(let field, let reason): "format error in field \(field): \(reason)"
+        case .unknownToken: "unknown token"
+        case .tokenNotActive(let status): "token \(status.rawValue)"
+        case .expiryMismatch: "expiry does not match the token's"
+        case .domainControl(let mode): "entry mode \(mode) not allowed for tokens"
+        case .chipDataMismatch(let what): "chip data mismatch: \(what)"
+        case .cryptogramInvalid: "cryptogram invalid"
+        case .atcReplayed(let atc): "ATC \(atc) used before"
+        }
+    }
+}
+
+extension TokenService: NetworkTokenService {
+    /// POS entry mode (field 22, first two digits): 07 contactless chip; 81 in-app (with
+    /// a cryptogram, which is checked like any other).
+    public static let allowedEntryModes: Set<String> = ["07", "81"]
+
+    /// The Passway CDOL1, in the order the card MACs it (DESIGN.md "Cryptography").
+    static let cdol1: [Tag] = [.amountAuthorised, .amountOther, .terminalCountryCode, .terminalVerificationResults,
+                               .transactionCurrencyCode, .transactionDate, .transactionType, .unpredictableNumber,
+                               .applicationInterchangeProfile, .applicationTransactionCounter]
+
+    public func authorize(_ request: TokenAuthorizationRequest) async throws -> Result<TokenAuthorization, TokenDecline> {
+        guard let token = try await token(number: request.tokenNumber) else { return .failure(.unknownToken) }
+        guard token.status == .active else { return .failure(.tokenNotActive(status: token.status)) }
+        guard request.expiry == token.expiry else { return .failure(.expiryMismatch) }
+        guard Self.allowedEntryModes.contains(String(request.entryMode.prefix(2))) else { return .failure(.domainControl(entryMode: request.entryMode)) }
+        guard let icc = request.chipData else { return .failure(.format(field: 55, reason: "no chip data for a chip entry mode")) }
+        var data: [UInt8] = []
+        for tag in Self.cdol1 {
+            guard let value = icc.value(tag) else { return .failure(.format(field: 55, reason: "tag \(tag.hex) missing")) }
+            data += value
+        }
+        guard let arqc = icc.value(.applicationCryptogram), arqc.count == 8 else { return .failure(.format(field: 55, reason: "9F26 missing")) }
+        guard let atcBytes = icc.value(.applicationTransactionCounter), atcBytes.count == 2 else {
+            return .failure(.format(field: 55, reason: "9F36 must be 2 bytes"))
+        }
+        let atc = ApplicationTransactionCounter(UInt16(atcBytes[0]) << 8 | UInt16(atcBytes[1]))
+
+        // The chip signed what the message says, or the message was changed on the way.
+        guard (0...999_999_999_999).contains(request.amountMinor), icc.value(.amountAuthorised) == bcd(UInt64(request.amountMinor), digits: 12) else {
+            return .failure(.chipDataMismatch("9F02 differs from field 4"))
+        }
+        guard icc.value(.transactionCurrencyCode) == (try? Hex.decode("0" + request.currency)) else {
+            return .failure(.chipDataMismatch("5F2A differs from field 49"))
+        }
+        if let pan5A = icc.value(.pan), Hex.encode(pan5A).trimmingCharacters(in: ["F"]) != request.tokenNumber.digits {
+            return .failure(.chipDataMismatch("5A differs from field 2"))
+        }
+
+        guard try await verifyCryptogram(token: token, atc: atc, data: data, arqc: arqc) else { return .failure(.cryptogramInvalid) }
+        return .success(TokenAuthorization(routing: try await routing(token), atc: atc, arqc: arqc))
+    }
+
+    public func responseCryptogram(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8] {
+        let sk = SessionKeyDerivation.commonSessionKey(master: try await cardMasterKey(tokenID: authorization.routing.tokenID), atc: authorization.atc)
+        return try AuthorisationResponseCryptogram.method1(sessionKey: sk, arqc: authorization.arqc, responseCode: responseCode)
+    }
+
+    public func routing(forToken number: PAN) async throws -> TokenRouting? {
+        guard let token = try await token(number: number) else { return nil }
+        return try await routing(token)
+    }
+
+    public func digest(_ bytes: [UInt8], purpose: String) -> String {
+        vault.fingerprint(secret: Hex.encode(bytes), purpose: purpose)
+    }
+
+    func routing(_ token: Token) async throws -> TokenRouting {
+        let (pan, card) = try await detokenize(token)
+        return TokenRouting(tokenID: token.id, maskedToken: token.maskedNumber, issuerID: token.issuerID, pan: pan,
+                            cardExpiry: card.expiry, maskedPAN: card.maskedPAN)
+    }
+
+    /// Verifies a token's ARQC (EMV Book 2 §8.1) under the session key of its ATC,
+    /// re-derived here from the issuer master key: the keys never leave the token service.
+    /// Only ATCs whose keys were delivered to the device can verify.
+    func verifyCryptogram(token: Token, atc: ApplicationTransactionCounter, data: [UInt8], arqc: [UInt8]) async throws -> Bool {
+        var delivered = token.nextATC
+        if atc.value >= delivered {
+            let generation = readCache.generation
+            guard let fresh = try await store.token(id: token.id) else { return false }
+            // Keys replenished (perhaps through another node) since this token was cached.
+            readCache.put(fresh, now: now(), readIn: generation)
+            delivered = fresh.nextATC
+        }
+        guard atc.value >= 1, atc.value < delivered else { return false }
+        let sk = SessionKeyDerivation.commonSessionKey(master: try await cardMasterKey(token), atc: atc)
+        return ApplicationCryptogram.verify(arqc, sessionKey: sk, data: data)
+    }
+
+    private func cardMasterKey(tokenID: String) async throws -> TDESKey {
+        if let key = cardMasterKeys.withLock({ $0[tokenID] }) { return key }
+        guard let token = try await store.token(id: tokenID) else { throw ServiceError.notFound("token \(tokenID)") }
+        return try await cardMasterKey(token)
+    }
+
+    private func cardMasterKey(_ token: Token) async throws -> TDESKey {
+        if let key = cardMasterKeys.withLock({ $0[token.id] }) { return key }
+        let key = MasterKeyDerivation.derive(issuerMasterKey: try await issuerMasterKey(token.issuerID), pan: try tokenNumber(token))
+        cardMasterKeys.withLock { keys in
+            if keys.count >= Self.cardMasterKeysCapacity { keys.removeAll(keepingCapacity: true) }
+            keys[token.id] = key
+        }
+        return key
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Participants
+
+/// The token service's storage seam: the vault's keys, cards, tokens and their audit,
+/// the ATCs spent, and the one-time-code verifications. Each method is one unit of work: what it writes
+/// is written whole or not at all. SQLite and PostgreSQL implement it and pass the same
+/// contract tests.
+public protocol TokenStore: Sendable {
+    // Key material (stored only wrapped or sealed).
+    func wrappedDataKey() async throws -> Data?
+    func saveWrappedDataKey(_ wrapped: Data) async throws
+    func sealedIssuerMasterKey(issuerID: String) async throws -> Data?
+    /// Stores an issuer's sealed master key unless it has one: false, and nothing
+    /// written, when another caller (perhaps on another node) stored one first.
+    func saveIssuerMasterKey(issuerID: String, sealed: Data) async throws -> Bool
+
+    // Vault and tokens.
+    func card(fingerprint: String) async throws -> VaultCard?
+    func card(id: String) async throws -> VaultCard?
+    /// The cards with these fingerprints (those that exist), by fingerprint: one query for a batch.
+    func cards(fingerprints: [String]) async throws -> [String: VaultCard]
+    /// Inserts or replaces a card (by id; fingerprints are unique).
+    func saveCard(_ card: VaultCard) async throws
+    /// Inserts the token with its first audit event, and inserts or updates its card,
+    /// in one transaction. Throws `StoreError.duplicate` when the token number is taken.
+    func createToken(_ token: Token, card: VaultCard, audit: AuditEvent) async throws
+    /// Many tokens (and their cards) in one transaction: all or none. A token number
+    /// already taken is `StoreError.duplicate`.
+    func createTokens(_ items: [(token: Token, card: VaultCard, audit: AuditEvent)]) async throws
+    func token(id: String) async throws -> Token?
+    func token(numberFingerprint: String) async throws -> Token?
+    func tokens(_ query: TokenQuery) async throws -> [Token]
+    /// Updates tokens and appends their audit events in one transaction, each token only
+    /// if it is still as it was read (`before.updatedAt`): a change made in between, by
+    /// another request or node, is `StoreError.conflict` and nothing of the batch is written.
+    func updateTokens(_ changes: [TokenChange], audit: [AuditEvent]) async throws
+    /// Replaces a card (renewal) and appends audit events in one transaction.
+    func updateCard(_ card: VaultCard, previousFingerprint: String, audit: [AuditEvent]) async throws
+    func audit(tokenID: String) async throws -> [AuditEvent]
+
+    /// Records that `atc` of a token has been used. Returns false when it was already
+    /// recorded: the database's uniqueness decides, so two processes cannot both accept it.
+    func recordATC(tokenID: String, atc: UInt16) async throws -> Bool
+
+    // One-time-code verifications.
+    func savePendingVerification(_ pending: PendingVerification) async throws
+    /// Replaces a verification only if its state and attempts left are still those of
+    /// `before`. False when another request changed it first (and nothing is written).
+    func replacePendingVerification(_ after: PendingVerification, before: PendingVerification) async throws -> Bool
+    func pendingVerification(id: String) async throws -> PendingVerification?
+}
+
+/// A token as it was read and as it is to be.
+public struct TokenChange: Sendable, Equatable {
+    public var before: Token
+    public var after: Token
+    public init(before: Token, after: Token) { self.before = before; self.after = after }
+}
+
+extension Date {
+    /// Milliseconds since 1970, as a token's version is compared in the store.
+    public var storeMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+}
+
+public struct TokenQuery: Sendable, Equatable {
+    public var walletID: String?
+    public var issuerID: String?
+    public var deviceID: String?
+    public var cardID: String?
+    public var country: String?
+    public var status: Token.Status?
+
+    public init(walletID: String? = nil, issuerID: String? = nil, deviceID: String? = nil, cardID: String? = nil,
+                country: String? = nil, status: Token.Status? = nil) {
+        self.walletID = walletID; self.issuerID = issuerID; self.deviceID = deviceID
+        self.cardID = cardID; self.country = country; self.status = status
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+
+/// A duration on the command line, with its unit: `300ms`, `5s`, `2m`.
+struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    let value: Duration
+    let text: String
+
+    init?(argument: String) {
+        guard let value = Self.parse(argument) else { return nil }
+        self.value = value
+        text = argument
+    }
+
+    init(_ text: String) {
+        self.text = text
+        value = Self.parse(text) ?? .zero
+    }
+
+    var description: String { text }
+    var defaultValueDescription: String { text }
+
+    static func parse(_ s: String) -> Duration? {
+        if s.hasSuffix("ms"), let v = Double(s.dropLast(2)), v.isFinite, v >= 0 { return .milliseconds(v) }
+        if s.hasSuffix("s"), let v = Double(s.dropLast()), v.isFinite, v >= 0 { return .seconds(v) }
+        if s.hasSuffix("m"), let v = Double(s.dropLast()), v.isFinite, v >= 0 { return .seconds(v * 60) }
+        return nil
+    }
+}
+
+/// `host:port` on the command line.
+struct Endpoint: Sendable {
+    let host: String
+    let port: Int
+
+    /// `host:port` with a port of 1 to 65535, or nil.
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port),
+              colon != text.startIndex else { return nil }
+        host = String(text[..<colon])
+        self.port = port
+    }
+}

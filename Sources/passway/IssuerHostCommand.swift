@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import IssuerHost
+import IssuerHostServer
+import Logging
+import PostgresSupport
+
+/// `passway issuer-host`: the bundled bank on its own, the way a real bank's host runs
+/// (on another machine, with its own data and ports), and a look at its outbox.
+struct IssuerHostCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "issuer-host",
+        abstract: "The bundled issuer host: run it on its own, or read what the bank sent its cardholders.",
+        subcommands: [Serve.self, Outbox.self]
+    )
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the bundled issuer host on its own: its JSON API and its ISO 8583 listener, for `passway serve --issuer-host`.")
+        @Option(help: "Address to listen on.") var host = "127.0.0.1"
+        @Option(help: "Port of the JSON API (0 picks a free one).") var port = 8090
+        @Option(name: .customLong("iso-port"), help: "Port of the ISO 8583 listener the network connects to.") var isoPort = 8584
+        @Option(name: .customLong("data-dir"), help: "Where issuer-host.key and the banks' SQLite databases live.")
+        var dataDir = ProcessInfo.processInfo.environment["PASSWAY_ISSUER_HOST_DATA_DIR"] ?? ".passway-issuer-host"
+        @Option(name: .customLong("database"), help: "postgres://user[:password]@host[:port]/database: the banks in its schema issuer_host; SQLite files when absent.")
+        var database: String?
+        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+        func validate() throws {
+            guard [port, isoPort].allSatisfy({ (0...65535).contains($0) }) else { throw ValidationError("ports are 0 to 65535") }
+            guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error") }
+            if let database {
+                do { _ = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
+            }
+        }
+
+        func run() async throws {
+            var logger = Logger(label: "passway-issuer-host") { StreamLogHandler.standardError(label: $0) }
+            logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            let url = try database.map { try PostgresURL($0) }
+            let config = IssuerHostConfiguration(host: host, httpPort: port, isoPort: isoPort, dataDirectory: dataDir, databaseURL: url, logger: logger)
+            do {
+                try await IssuerHostServer.run(config) { info in
+                    for notice in info.notices { print("note: \(notice)") }
+                    print("""
+                    The issuer host is running (data in \(dataDir)):
+                      JSON API               \(info.httpURL)   (banks under /banks)
+                      ISO 8583               \(info.isoHost):\(info.isoPort)   (for passway serve --issuer-host \(info.isoHost):\(info.isoPort))
+                    Stop with Ctrl-C (or SIGTERM): what is in flight is answered first.
+                    """)
+                    fflush(nil)
+                }
+            } catch let error as CustomStringConvertible where "\(error)".contains("Address already in use") {
+                throw CLIError("a port is already in use (API \(port), ISO 8583 \(isoPort)); choose others with --port, --iso-port")
+            }
+        }
+    }
+
+    struct Outbox: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the messages (one-time codes) the bank sent to its cardholders.")
+        @Option(help: "Issuer host URL.") var url = "http://127.0.0.1:8090"
+        @Option(help: "Bank id.") var bank: String
+
+        func run() async throws {
+            let messages = try await HTTPJSON(base: url, apiKey: nil).call(.GET, "/banks/\(bank)/outbox", decoding: [OutboxMessage].self)
+            if messages.isEmpty { print("the outbox of \(bank) is empty") }
+            for m in messages {
+                print("\(m.channel.rawValue) to \(m.destination) (card \(m.maskedPAN)): \(m.text)")
+            }
+        }
+    }
+}

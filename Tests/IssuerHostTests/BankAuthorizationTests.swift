@@ -1,0 +1,120 @@
+import Foundation
+import IssuerHost
+import Testing
+import TestSupport
+import Vault
+
+/// The bundled bank deciding authorizations on its own database: funds and credit line,
+/// holds, daily and cash limits, card status, expiry, and books that balance. The bank's
+/// store contract: the same tests on SQLite and on PostgreSQL.
+@Suite struct BankAuthorizationTests {
+    struct Opened {
+        let bank: Bank
+        let pan: String
+        let stores: BankStoreUnderTest
+        let master: MasterKey
+        /// The same bank served by another node.
+        func anotherNode() async throws -> Bank { try await Bank(id: "bank", database: try await stores.openAnother(), master: master) }
+    }
+
+    func open(_ backend: Backend) async throws -> Opened {
+        let stores = try await BankStoreUnderTest.open(backend)
+        let master = MasterKey.generate()
+        let bank = try await Bank(id: "bank", database: stores.store, master: master)
+        let pan = cardNumber("220070", seed: 21)
+        _ = try await bank.openAccount(.init(pan: pan, expiry: "2912", holderName: "IVAN PETROV", currency: "RUB",
+                                             balanceMinor: 100_000, creditLimitMinor: 50_000, dailyLimitMinor: 120_000))
+        return Opened(bank: bank, pan: pan, stores: stores, master: master)
+    }
+
+    func request(_ ref: String, _ pan: String, _ amount: Int64, type: String = "00", expiry: String = "2912") -> CardAuthorization {
+        CardAuthorization(reference: ref, pan: pan, expiry: expiry, amountMinor: amount, transactionType: type)
+    }
+
+    @Test(arguments: Backend.available)
+    func holdsLimitsAndReversalsBalance(_ backend: Backend) async throws {
+        let opened = try await open(backend)
+        defer { Task { await opened.stores.close() } }
+        let (bank, pan) = (opened.bank, opened.pan)
+        let first = try await bank.authorize(request("r1", pan, 60_000))
+        #expect(first.responseCode.rawValue == "00")
+        #expect(first.approvalCode?.count == 6)
+        #expect(try await bank.availableMinor(pan: pan) == 90_000)
+        // The same reference again: the same answer, no second hold.
+        #expect(try await bank.authorize(request("r1", pan, 60_000)) == first)
+        #expect(try await bank.availableMinor(pan: pan) == 90_000)
+        // Over the daily limit (60,000 + 70,000 > 120,000), though funds would allow it.
+        #expect(try await bank.authorize(request("r2", pan, 70_000)).responseCode.rawValue == "61")
+        // Cash is limited to half the daily limit.
+        #expect(try await bank.authorize(request("r3", pan, 60_001, type: "01")).responseCode.rawValue == "61")
+        #expect(try await bank.authorize(request("r4", pan, 50_000, type: "01")).responseCode.rawValue == "00")
+        #expect(try await bank.availableMinor(pan: pan) == 40_000)
+        // A reversal releases exactly its hold, once.
+        #expect(try await bank.reverse(reference: "r1"))
+        #expect(try await bank.reverse(reference: "r1") == false)
+        #expect(try await bank.reverse(reference: "never") == false)
+        #expect(try await bank.availableMinor(pan: pan) == 100_000)
+        // Beyond balance and credit line together: insufficient funds.
+        #expect(try await bank.authorize(request("r5", pan, 100_001)).responseCode.rawValue == "51")
+        #expect(try await bank.unbalancedReferences().isEmpty)
+    }
+
+    @Test(arguments: Backend.available)
+    func declinesChangeNothing(_ backend: Backend) async throws {
+        let opened = try await open(backend)
+        defer { Task { await opened.stores.close() } }
+        let (bank, pan) = (opened.bank, opened.pan)
+        #expect(try await bank.authorize(request("e1", pan, 1_000, expiry: "2811")).responseCode.rawValue == "54")
+        #expect(try await bank.authorize(request("u1", cardNumber("220070", seed: 22), 1_000)).responseCode.rawValue == "14")
+        #expect(try await bank.authorize(request("t1", pan, 1_000, type: "31")).responseCode.rawValue == "57")
+        #expect(try await bank.authorize(request("z1", pan, 0)).responseCode.rawValue == "13")
+        try await bank.setStatus(pan: pan, .stolen)
+        #expect(try await bank.authorize(request("s1", pan, 1_000)).responseCode.rawValue == "43")
+        try await bank.setStatus(pan: pan, .active)
+        #expect(try await bank.availableMinor(pan: pan) == 150_000)
+        #expect(try await bank.authorize(request("ok", pan, 1_000)).responseCode.rawValue == "00")
+    }
+
+    /// Many authorizations at once on one account: never more held than available.
+    /// Half of them go through a second node on the same data.
+    @Test(arguments: Backend.available)
+    func concurrentAuthorizationsNeverOverdraw(_ backend: Backend) async throws {
+        let opened = try await open(backend)
+        defer { Task { await opened.stores.close() } }
+        let (bank, pan) = (opened.bank, opened.pan)
+        let banks = [bank, try await opened.anotherNode()]
+        let codes = try await withThrowingTaskGroup(of: String.self) { group in
+            for i in 0..<40 { group.addTask { try await banks[i % 2].authorize(request("c\(i)", pan, 10_000)).responseCode.rawValue } }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        // 120,000 daily limit / 10,000 each: exactly twelve approvals.
+        #expect(codes.filter { $0 == "00" }.count == 12)
+        #expect(try await bank.availableMinor(pan: pan) == 30_000)
+        #expect(try await bank.unbalancedReferences().isEmpty)
+    }
+
+    /// One reference decided once, though both nodes are asked at the same moment; a
+    /// reversal through either releases it once.
+    @Test(arguments: Backend.available)
+    func aReferenceIsDecidedOnceAcrossNodes(_ backend: Backend) async throws {
+        let opened = try await open(backend)
+        defer { Task { await opened.stores.close() } }
+        let banks = [opened.bank, try await opened.anotherNode()]
+        for n in 0..<10 {
+            let decisions = try await withThrowingTaskGroup(of: AuthorizationDecision.self) { group in
+                for i in 0..<4 { group.addTask { try await banks[i % 2].authorize(request("same-\(n)", opened.pan, 1_000)) } }
+                return try await group.reduce(into: [AuthorizationDecision]()) { $0.append($1) }
+            }
+            #expect(Set(decisions.map(\.approvalCode)).count == 1, "one decision, the same answer to all")
+            #expect(decisions.allSatisfy { $0.responseCode.rawValue == "00" })
+        }
+        #expect(try await opened.bank.availableMinor(pan: opened.pan) == 140_000)
+        let releases = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<4 { group.addTask { try await banks[i % 2].reverse(reference: "same-0") } }
+            return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(releases == 1)
+        #expect(try await banks[1].availableMinor(pan: opened.pan) == 141_000)
+        #expect(try await opened.bank.unbalancedReferences().isEmpty)
+    }
+}

@@ -1,0 +1,126 @@
+import EMV
+import Foundation
+import ISO8583
+import NetworkSwitch
+import Participants
+import Synchronization
+import TokenService
+
+/// The network's journal in memory, with the same rules as the stores': a key is claimed
+/// once, an ATC spent once, an entry completes a claim.
+final class MemoryJournal: AuthorizationJournal {
+    struct State {
+        var claims: [AuthorizationKey: String] = [:]
+        var entries: [String: JournalEntry] = [:]
+        var spent: Set<String> = []
+        var failing = false
+    }
+    let state = Mutex(State())
+
+    struct Unavailable: Error {}
+
+    /// Makes every call fail (a database that went away).
+    func fail() { state.withLock { $0.failing = true } }
+
+    var entries: [JournalEntry] { state.withLock { Array($0.entries.values) } }
+
+    func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim {
+        try state.withLock { s in
+            if s.failing { throw Unavailable() }
+            if let entry = s.entries[key.description] { return .answered(entry) }
+            if let digest = s.claims[key] { return .pending(requestDigest: digest) }
+            s.claims[key] = requestDigest
+            return .claimed
+        }
+    }
+
+    func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
+        -> (claim: JournalClaim, atcFresh: Bool) {
+        let claim = try await claim(key, requestDigest: requestDigest, at: at)
+        guard claim == .claimed else { return (claim, false) }
+        return (claim, state.withLock { $0.spent.insert("\(tokenID)/\(atc)").inserted })
+    }
+
+    func complete(_ entry: JournalEntry) async throws {
+        try state.withLock { s in
+            if s.failing { throw Unavailable() }
+            s.entries[entry.key] = entry
+        }
+    }
+
+    func entry(_ key: AuthorizationKey) async throws -> JournalEntry? { state.withLock { $0.entries[key.description] } }
+
+    func isPending(_ key: AuthorizationKey) async throws -> Bool {
+        state.withLock { $0.claims[key] != nil && $0.entries[key.description] == nil }
+    }
+}
+
+/// Issuer connections that record what the network sends and answer as told.
+final class RecordingIssuerLinks: IssuerLinks {
+    enum Behaviour: Sendable {
+        /// Answers with this response code (and an approval code when it is 00).
+        case answer(ResponseCode)
+        /// Never answers: the link times out.
+        case silent
+    }
+    let behaviour: Mutex<Behaviour>
+    let sent = Mutex<[Message]>([])
+
+    init(_ behaviour: Behaviour = .answer(.approved)) { self.behaviour = Mutex(behaviour) }
+
+    var messages: [Message] { sent.withLock { $0 } }
+
+    func send(_ message: Message, to issuer: Issuer) async throws(IssuerLinkError) -> Message {
+        sent.withLock { $0.append(message) }
+        switch behaviour.withLock({ $0 }) {
+        case .silent:
+            throw .timedOut(after: .milliseconds(300))
+        case .answer(let code):
+            var answer = message.answer(code, echoing: [2, 3, 4, 6, 7, 10, 11, 32, 41, 49, 51, 90])
+            if code.isApproval { answer.set(38, "A1B2C3") }
+            return answer
+        }
+    }
+}
+
+/// The token service as the network sees it: tokens it knows by number, each with the
+/// card it stands for; a decline when told; ATCs as the requests say.
+final class TokenServiceDouble: NetworkTokenService {
+    struct Known: Sendable {
+        var routing: TokenRouting
+        var decline: TokenDecline?
+    }
+    let known = Mutex<[String: Known]>([:])
+    let asked = Atomic<Int>(0)
+
+    func add(token: String, card: String, issuerID: String, decline: TokenDecline? = nil) throws {
+        let routing = TokenRouting(tokenID: "tok_\(token.suffix(4))", maskedToken: PAN.mask(token), issuerID: issuerID,
+                                   pan: try PAN(unchecked: card), cardExpiry: "2912", maskedPAN: PAN.mask(card))
+        known.withLock { $0[token] = Known(routing: routing, decline: decline) }
+    }
+
+    func authorize(_ request: TokenAuthorizationRequest) async throws -> Result<TokenAuthorization, TokenDecline> {
+        asked.wrappingAdd(1, ordering: .relaxed)
+        guard let known = known.withLock({ $0[request.tokenNumber.digits] }) else { return .failure(.unknownToken) }
+        if let decline = known.decline { return .failure(decline) }
+        let atc = request.chipData?.value(.applicationTransactionCounter).map { UInt16($0[0]) << 8 | UInt16($0[1]) } ?? 1
+        return .success(TokenAuthorization(routing: known.routing, atc: ApplicationTransactionCounter(atc), arqc: [1, 2, 3, 4, 5, 6, 7, 8]))
+    }
+
+    /// The ARC with a fixed tail, so that a test can see which code it was made for.
+    func responseCryptogram(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8] {
+        responseCode + [0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5]
+    }
+
+    func routing(forToken number: PAN) async throws -> TokenRouting? { known.withLock { $0[number.digits]?.routing } }
+
+    func digest(_ bytes: [UInt8], purpose: String) -> String { Hex.encode(bytes) }
+
+    func invalidateCaches() {}
+}
+
+/// The issuers the network routes by.
+struct FixedIssuers: IssuerRanges {
+    let list: [Issuer]
+    func issuers() async throws -> [Issuer] { list }
+}

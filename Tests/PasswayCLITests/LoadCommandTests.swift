@@ -1,0 +1,102 @@
+import APIContract
+import Foundation
+import PasswayServer
+import Testing
+import TestSupport
+
+/// `passway load` against a running platform: it provisions its tokens in bulk, sends
+/// real authorizations over TCP and reports what the issue asks for, in JSON too.
+@Suite struct LoadCommandTests {
+    /// Runs a process on a thread of its own, not on the concurrency pool that the
+    /// in-process platform answers with.
+    func run(_ arguments: [String]) async throws -> Subprocess.Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try Subprocess.run(Subprocess.passwayExecutable, arguments) })
+            }.start()
+        }
+    }
+
+    @Test func loadReportsThroughputLatencyAndCodes() async throws {
+        let harness = try await PlatformHarness.start()
+        let before = harness.info.counters.issuerHostRequests
+        let r = try await run(["load", "--api", harness.info.apiURL, "--issuer-host", try harness.issuerHostURL,
+                               "--network", "\(harness.info.networkHost):\(harness.info.networkPort)", "--operator-key", harness.info.operatorKey,
+                               "--tokens", "120", "--keys-per-token", "5", "--count", "480", "--connections", "2", "--depth", "4", "--echo", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("provisioned 120 tokens with 5 keys each"))
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(report["authorizations"] as? Int == 480)
+        #expect((report["response_codes"] as? [String: Int])?["00"] == 480, "\(report["response_codes"] ?? "")")
+        #expect((report["authorizations_per_second"] as? Double ?? 0) > 0)
+        let latency = try #require(report["latency_ms"] as? [String: Double])
+        let p50 = try #require(latency["p50"]), p99 = try #require(latency["p99"]), max = try #require(latency["max"])
+        #expect(p50 > 0 && p50 <= p99 && p99 <= max)
+        for key in ["p90", "p999"] { #expect(latency[key] != nil) }
+        #expect((report["floor_ratio"] as? Double ?? 0) > 0)
+        #expect(((report["echo_floor"] as? [String: Any])?["authorizations"] as? Int) == 480)
+        // Every one of them reached the issuer host: real authorizations, not echoes.
+        #expect(harness.info.counters.issuerHostRequests == before + 480)
+        await harness.stop()
+    }
+
+    /// The warmup's authorizations reach the issuer but not the figures: the report is
+    /// the traffic after it (the first use of each token fills the server's caches).
+    @Test func aWarmupIsSentButNotMeasured() async throws {
+        let harness = try await PlatformHarness.start()
+        let before = harness.info.counters.issuerHostRequests
+        let r = try await run(["load", "--api", harness.info.apiURL, "--issuer-host", try harness.issuerHostURL,
+                               "--network", "\(harness.info.networkHost):\(harness.info.networkPort)", "--operator-key", harness.info.operatorKey,
+                               "--tokens", "50", "--keys-per-token", "40", "--warmup", "1s", "--duration", "2s",
+                               "--connections", "2", "--depth", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(report["warmup"] as? Double == 1)
+        let measured = try #require(report["authorizations"] as? Int)
+        let warmedUp = try #require(report["warmup_authorizations"] as? Int)
+        #expect(measured > 0)
+        #expect((report["response_codes"] as? [String: Int])?["00"] == measured)
+        // At least the first four (2 connections × 2 in flight, each worker's first request
+        // whenever it is sent) went in the warmup: answered by the issuer, left out of the
+        // report.
+        let sent = harness.info.counters.issuerHostRequests - before
+        #expect(warmedUp >= 4)
+        #expect(sent == measured + warmedUp, "\(sent) reached the issuer, \(measured) measured, \(warmedUp) in the warmup")
+        await harness.stop()
+    }
+
+    /// Single-use keys bound the network's run; the echo listener checks nothing, so the
+    /// floor goes round them again instead of stopping when they run out.
+    @Test func theFloorReusesKeysTheNetworkDoesNot() async throws {
+        let harness = try await PlatformHarness.start()
+        let r = try await run(["load", "--api", harness.info.apiURL, "--issuer-host", try harness.issuerHostURL,
+                               "--network", "\(harness.info.networkHost):\(harness.info.networkPort)", "--operator-key", harness.info.operatorKey,
+                               "--tokens", "10", "--keys-per-token", "2", "--count", "50", "--connections", "1", "--depth", "2", "--echo", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(report["authorizations"] as? Int == 20)
+        #expect((report["response_codes"] as? [String: Int])?["00"] == 20)
+        #expect(((report["echo_floor"] as? [String: Any])?["authorizations"] as? Int) == 50)
+        await harness.stop()
+    }
+
+    /// Keys that run out during the warmup leave nothing to measure: one line that says so.
+    @Test func keysSpentInTheWarmupAreNamed() async throws {
+        let harness = try await PlatformHarness.start()
+        let r = try await run(["load", "--api", harness.info.apiURL, "--issuer-host", try harness.issuerHostURL,
+                               "--network", "\(harness.info.networkHost):\(harness.info.networkPort)", "--operator-key", harness.info.operatorKey,
+                               "--tokens", "5", "--keys-per-token", "2", "--warmup", "30s", "--duration", "1s", "--json"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("every authorization fell in the warmup"), "\(r.stderr)")
+        await harness.stop()
+    }
+
+    @Test func badArgumentsAreOneLine() async throws {
+        let r = try await run(["load", "--connections", "0"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--connections"))
+        let warm = try await run(["load", "--warmup", "5s", "--count", "100"])
+        #expect(warm.status != 0)
+        #expect(warm.stderr.contains("--warmup"))
+    }
+}

@@ -1,0 +1,355 @@
+import Foundation
+import ISO8583
+import NetworkSwitch
+import Participants
+import Storage
+import Testing
+import TestSupport
+@testable import TokenService
+import WalletProvider
+
+/// The stores' contracts (`ParticipantStore`, `TokenStore`, `WalletStore` and
+/// `AuthorizationJournal`), the same tests on every backend. "Another node" is a second store opened on the same data: a second
+/// connection pool on PostgreSQL, a second connection pool on the same file on SQLite.
+@Suite struct StoreContractTests {
+    static let at = Date(timeIntervalSince1970: 1_790_000_000)
+
+    static func card(_ n: Int, issuer: String = "bank") -> VaultCard {
+        VaultCard(id: "card_\(n)", issuerID: issuer, fingerprint: "card-fp-\(n)", sealedPAN: Data([1, 2, UInt8(n % 256)]), maskedPAN: "220070******\(1000 + n)",
+                  expiry: "2912", par: String(repeating: "P", count: 29))
+    }
+
+    static func token(_ n: Int, card: Int, wallet: String = "wallet-1", device: String = "device-1", country: String = "RU") -> Token {
+        Token(id: "tok_\(n)", numberFingerprint: "token-fp-\(n)", sealedNumber: Data([9, UInt8(n % 256)]), maskedNumber: "220171******\(1000 + n)",
+              expiry: "2912", cardID: "card_\(card)", issuerID: "bank", walletID: wallet, tokenRequestorID: "40010075001", deviceID: device,
+              country: country, par: String(repeating: "P", count: 29), status: .active, suspendedBy: nil, suspensionReason: nil, nextATC: 11,
+              createdAt: at, updatedAt: at)
+    }
+
+    static func audit(_ token: String, _ event: TokenEvent) -> AuditEvent {
+        AuditEvent(tokenID: token, at: at, actor: Actor(kind: .system, id: "test"), event: event, from: nil, to: .active, reason: nil)
+    }
+
+    static func journalEntry(_ key: AuthorizationKey, digest: String, code: ResponseCode) -> JournalEntry {
+        JournalEntry(key: key.description, requestDigest: digest, mti: "0100", maskedToken: "220171******1001", tokenID: "tok_1", issuerID: "bank",
+                     maskedPAN: "220070******1001", processingCode: "000000", amountMinor: 150_000, currency: "643", billingAmountMinor: nil,
+                     billingCurrency: nil, responseCode: code, approvalCode: code == .approved ? "123456" : nil, decidedBy: .issuer, reason: "test",
+                     answer: Data([0x01, 0x10]), at: at)
+    }
+
+    @Test(arguments: Backend.available)
+    func keysAndParticipants(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let store = s.store
+        #expect(try await store.wrappedDataKey() == nil)
+        try await store.saveWrappedDataKey(Data([1, 2, 3]))
+        // A second data key would orphan every sealed card: refused, the first kept.
+        await #expect(throws: StoreError.duplicate("data key")) { try await store.saveWrappedDataKey(Data([4])) }
+        #expect(try await store.wrappedDataKey() == Data([1, 2, 3]))
+
+        let issuer = Issuer(id: "bank", name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"], tokenRanges: ["22017199"],
+                            enabledWallets: ["wallet-1"], hostURL: "http://127.0.0.1:1")
+        try await store.saveIssuer(issuer)
+        #expect(try await store.saveIssuerMasterKey(issuerID: "bank", sealed: Data([7, 7])))
+        var renamed = issuer
+        renamed.name = "Bank Two"
+        try await store.saveIssuer(renamed)
+        #expect(try await store.issuer(id: "bank") == renamed)
+        #expect(try await store.issuers() == [renamed])
+        // An issuer's master key is made once: a second one (another node's) is refused.
+        #expect(try await store.saveIssuerMasterKey(issuerID: "bank", sealed: Data([8, 8])) == false)
+        #expect(try await store.sealedIssuerMasterKey(issuerID: "bank") == Data([7, 7]))
+        #expect(try await store.sealedIssuerMasterKey(issuerID: "other") == nil)
+
+        let acquirer = Acquirer(id: "acq-1", name: "Acquirer", country: "RU", institutionID: "25000001")
+        try await store.saveAcquirer(acquirer)
+        #expect(try await store.acquirer(id: "acq-1") == acquirer)
+        #expect(try await store.acquirers() == [acquirer])
+        try await store.saveCredential(hash: "h-acq", participant: .acquirer("acq-1"))
+        #expect(try await store.participant(credentialHash: "h-acq") == .acquirer("acq-1"))
+
+        let wallet = Wallet(id: "wallet-1", name: "W", tokenRequestorID: "40010075001")
+        try await store.saveWallet(wallet)
+        #expect(try await store.wallet(id: "wallet-1") == wallet)
+        #expect(try await store.wallets().map(\.id) == ["wallet-1"])
+        try await store.saveCredential(hash: "h-wallet", participant: .wallet("wallet-1"))
+        try await store.saveCredential(hash: "h-net", participant: .network)
+        #expect(try await store.participant(credentialHash: "h-wallet") == .wallet("wallet-1"))
+        #expect(try await store.participant(credentialHash: "h-net") == .network)
+        #expect(try await store.participant(credentialHash: "nobody") == nil)
+
+        for market in Market.rollout { try await store.saveMarket(market) }
+        for market in Market.rollout { try await store.saveMarket(market) } // again: replaced, not doubled
+        #expect(try await store.markets().count == Market.rollout.count)
+        #expect(try await store.market(country: Market.rollout[0].country) == Market.rollout[0])
+        for model in DeviceModel.catalog { try await store.saveDeviceModel(model) }
+        #expect(try await store.deviceModels().count == DeviceModel.catalog.count)
+        #expect(try await store.deviceModel(id: DeviceModel.catalog[0].id) == DeviceModel.catalog[0])
+    }
+
+    @Test(arguments: Backend.available)
+    func tokensAreUniqueAndWrittenWhole(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let store = s.store
+        try await store.createToken(Self.token(1, card: 1), card: Self.card(1), audit: Self.audit("tok_1", .create))
+        #expect(try await store.token(id: "tok_1") == Self.token(1, card: 1))
+        #expect(try await store.token(numberFingerprint: "token-fp-1")?.id == "tok_1")
+        #expect(try await store.card(fingerprint: "card-fp-1") == Self.card(1))
+        #expect(try await store.card(id: "card_1") == Self.card(1))
+        #expect(try await store.cards(fingerprints: ["card-fp-1", "card-fp-404"]) == ["card-fp-1": Self.card(1)])
+        #expect(try await store.cards(fingerprints: []).isEmpty)
+
+        // A token number taken (through another node too) is refused and writes nothing.
+        let other = try await s.openAnother()
+        var clash = Self.token(2, card: 2)
+        clash.numberFingerprint = "token-fp-1"
+        await #expect(throws: StoreError.self) { try await other.createToken(clash, card: Self.card(2), audit: Self.audit("tok_2", .create)) }
+        #expect(try await store.token(id: "tok_2") == nil)
+        #expect(try await store.card(id: "card_2") == nil)
+        #expect(try await store.audit(tokenID: "tok_2").isEmpty)
+
+        // Many at once: all or none.
+        let batch = (3...5).map { (token: Self.token($0, card: $0), card: Self.card($0), audit: Self.audit("tok_\($0)", .create)) }
+        await #expect(throws: StoreError.self) { try await store.createTokens(batch + [(clash, Self.card(6), Self.audit("tok_2", .create))]) }
+        #expect(try await store.tokens(TokenQuery()).map(\.id) == ["tok_1"])
+        try await store.createTokens(batch)
+        // A batch lookup larger than one statement's worth of parameters.
+        let many = (0..<1200).map { "card-fp-\($0)" }
+        #expect(try await store.cards(fingerprints: many).keys.sorted() == ["card-fp-1", "card-fp-3", "card-fp-4", "card-fp-5"])
+        #expect(try await store.tokens(TokenQuery()).map(\.id) == ["tok_1", "tok_3", "tok_4", "tok_5"], "in the order created")
+
+        // Two nodes drawing the same new number at the same moment: one wins.
+        let contenders = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for (i, node) in [store, other].enumerated() {
+                group.addTask {
+                    var t = Self.token(10 + i, card: 10 + i)
+                    t.numberFingerprint = "token-fp-contended"
+                    do { try await node.createToken(t, card: Self.card(10 + i), audit: Self.audit(t.id, .create)); return true } catch StoreError.duplicate {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(contenders.filter { $0 }.count == 1)
+    }
+
+    @Test(arguments: Backend.available)
+    func queriesUpdatesAndAudit(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let store = s.store
+        try await store.createTokens([
+            (Self.token(1, card: 1, wallet: "w1", device: "d1", country: "RU"), Self.card(1), Self.audit("tok_1", .create)),
+            (Self.token(2, card: 1, wallet: "w1", device: "d2", country: "RU"), Self.card(1), Self.audit("tok_2", .create)),
+            (Self.token(3, card: 3, wallet: "w2", device: "d3", country: "BY"), Self.card(3), Self.audit("tok_3", .create)),
+        ])
+        #expect(try await store.tokens(TokenQuery(walletID: "w1")).map(\.id) == ["tok_1", "tok_2"])
+        #expect(try await store.tokens(TokenQuery(cardID: "card_1")).map(\.id) == ["tok_1", "tok_2"])
+        #expect(try await store.tokens(TokenQuery(walletID: "w1", deviceID: "d2")).map(\.id) == ["tok_2"])
+        #expect(try await store.tokens(TokenQuery(country: "BY", status: .active)).map(\.id) == ["tok_3"])
+
+        let read = try #require(try await store.token(id: "tok_1"))
+        var suspended = read
+        suspended.status = .suspended
+        suspended.suspendedBy = Actor(kind: .issuer, id: "bank")
+        suspended.updatedAt = Self.at + 1
+        try await store.updateTokens([TokenChange(before: read, after: suspended)], audit: [Self.audit("tok_1", .suspend)])
+        #expect(try await store.token(id: "tok_1") == suspended)
+        #expect(try await store.tokens(TokenQuery(status: .suspended)).map(\.id) == ["tok_1"])
+        #expect(try await store.audit(tokenID: "tok_1").map(\.event) == [.create, .suspend])
+
+        // Written from a stale read (another node changed it meanwhile): refused, nothing written.
+        var resumed = read
+        resumed.updatedAt = Self.at + 2
+        await #expect(throws: StoreError.conflict("token tok_1")) {
+            try await s.openAnother().updateTokens([TokenChange(before: read, after: resumed)], audit: [Self.audit("tok_1", .resume)])
+        }
+        #expect(try await store.token(id: "tok_1")?.status == .suspended)
+
+        // One unknown token in the batch: nothing of the batch is written.
+        var deleted = suspended
+        deleted.status = .deleted
+        deleted.updatedAt = Self.at + 3
+        let unknown = Self.token(404, card: 1)
+        await #expect(throws: StoreError.notFound("token tok_404")) {
+            try await store.updateTokens([TokenChange(before: suspended, after: deleted), TokenChange(before: unknown, after: unknown)],
+                                         audit: [Self.audit("tok_1", .delete)])
+        }
+        #expect(try await store.token(id: "tok_1")?.status == .suspended)
+        #expect(try await store.audit(tokenID: "tok_1").count == 2)
+
+        // Renewal replaces the card only as it was read.
+        var renewed = Self.card(1)
+        renewed.fingerprint = "card-fp-1-renewed"
+        try await store.updateCard(renewed, previousFingerprint: "card-fp-1", audit: [Self.audit("tok_1", .cardRenewed), Self.audit("tok_2", .cardRenewed)])
+        #expect(try await store.card(fingerprint: "card-fp-1-renewed")?.id == "card_1")
+        #expect(try await store.card(fingerprint: "card-fp-1") == nil)
+        await #expect(throws: StoreError.self) { try await store.updateCard(renewed, previousFingerprint: "card-fp-1", audit: []) }
+        var taken = Self.card(3)
+        taken.fingerprint = "card-fp-1-renewed"
+        await #expect(throws: StoreError.duplicate("card fingerprint")) {
+            try await store.updateCard(taken, previousFingerprint: "card-fp-3", audit: [Self.audit("tok_3", .cardRenewed)])
+        }
+        #expect(try await store.audit(tokenID: "tok_3").map(\.event) == [.create])
+
+        let device = Device(id: "d1", walletID: "w1", modelID: "samsung-galaxy-s24", kind: .phone, osVersion: "14", country: "RU",
+                            publicKey: "key", lost: false, registeredAt: Self.at)
+        try await store.saveDevice(device)
+        #expect(try await store.device(id: "d1") == device)
+        let pending = PendingVerification(id: "v1", walletID: "w1", deviceID: "d1", cardID: "card_1", issuerID: "bank", codeHash: "h", method: "sms-1",
+                                          attemptsLeft: 3, expiresAt: Self.at, state: .pending)
+        try await store.savePendingVerification(pending)
+        var failed = pending
+        failed.attemptsLeft = 0
+        failed.state = .failed
+        try await store.savePendingVerification(failed)
+        #expect(try await store.pendingVerification(id: "v1") == failed)
+
+        // An attempt is a conditional write: of two made from the same read, one counts.
+        let fresh = PendingVerification(id: "v2", walletID: "w1", deviceID: "d1", cardID: "card_1", issuerID: "bank", codeHash: "h", method: "sms-1",
+                                        attemptsLeft: 3, expiresAt: Self.at, state: .pending)
+        try await store.savePendingVerification(fresh)
+        var wrongGuess = fresh
+        wrongGuess.attemptsLeft = 2
+        var rightGuess = fresh
+        rightGuess.state = .approved
+        let (wrong, right) = (wrongGuess, rightGuess)
+        let other = try await s.openAnother()
+        let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await store.replacePendingVerification(wrong, before: fresh) }
+            group.addTask { try await other.replacePendingVerification(right, before: fresh) }
+            return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(wins == 1)
+        #expect([wrong, right].contains(try await store.pendingVerification(id: "v2")))
+    }
+
+    /// The heart of several nodes: an ATC is accepted once, whoever asks and however
+    /// many ask at the same moment.
+    @Test(arguments: Backend.available)
+    func anATCIsAcceptedOnceAcrossNodes(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let nodes = [s.store, try await s.openAnother()]
+        for atc in UInt16(1)...30 {
+            let accepted = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<8 { group.addTask { try await nodes[i % 2].recordATC(tokenID: "tok_1", atc: atc) } }
+                return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+            }
+            #expect(accepted == 1, "ATC \(atc) accepted \(accepted) times")
+        }
+        #expect(try await s.store.recordATC(tokenID: "tok_2", atc: 1), "per token")
+        #expect(try await s.store.recordATC(tokenID: "tok_1", atc: 1) == false)
+    }
+
+    @Test(arguments: Backend.available)
+    func aJournalKeyIsClaimedOnceAcrossNodes(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let nodes = [s.store, try await s.openAnother()]
+        for n in 0..<20 {
+            let key = AuthorizationKey(acquirer: "25000001", terminal: "MSK00001", stan: String(format: "%06d", n), transmission: "1125103000")
+            let claims = try await withThrowingTaskGroup(of: JournalClaim.self) { group in
+                for i in 0..<6 { group.addTask { try await nodes[i % 2].claim(key, requestDigest: "d\(n)", at: Self.at) } }
+                return try await group.reduce(into: [JournalClaim]()) { $0.append($1) }
+            }
+            #expect(claims.filter { $0 == .claimed }.count == 1)
+            #expect(claims.filter { $0 != .claimed }.allSatisfy { $0 == .pending(requestDigest: "d\(n)") })
+        }
+        let key = AuthorizationKey(acquirer: "25000001", terminal: "MSK00001", stan: "000000", transmission: "1125103000")
+        #expect(try await nodes[1].entry(key) == nil, "claimed is not answered")
+        let entry = Self.journalEntry(key, digest: "d0", code: .approved)
+        try await nodes[0].complete(entry)
+        #expect(try await nodes[1].entry(key) == entry)
+        #expect(try await nodes[1].claim(key, requestDigest: "other", at: Self.at) == .answered(entry))
+        // An answer journaled without a claim (an overload answer) is kept too.
+        let unclaimed = AuthorizationKey(acquirer: "25000001", terminal: "MSK00002", stan: "000001", transmission: "1125103000")
+        try await nodes[0].complete(Self.journalEntry(unclaimed, digest: "u", code: .systemMalfunction))
+        #expect(try await nodes[1].entry(unclaimed)?.responseCode == .systemMalfunction)
+    }
+
+    /// The network's one write before asking an issuer: the key claimed and the ATC
+    /// spent together. Many nodes, many keys, one cryptogram: one claim spends it; a key
+    /// claimed before spends nothing, so its ATC stays free.
+    @Test(arguments: Backend.available)
+    func aClaimSpendsItsATCOnceAcrossNodes(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let nodes = [s.store, try await s.openAnother()]
+        func key(_ stan: Int) -> AuthorizationKey {
+            AuthorizationKey(acquirer: "25000001", terminal: "MSK00003", stan: String(format: "%06d", stan), transmission: "1125103000")
+        }
+        for atc in UInt16(1)...20 {
+            // Eight messages replaying one cryptogram under eight keys, at once on two nodes.
+            let results = try await withThrowingTaskGroup(of: (JournalClaim, Bool).self) { group in
+                for i in 0..<8 {
+                    group.addTask { try await nodes[i % 2].claim(key(Int(atc) * 100 + i), requestDigest: "d", at: Self.at, spendingATC: atc, ofToken: "tok_9") }
+                }
+                return try await group.reduce(into: [(JournalClaim, Bool)]()) { $0.append($1) }
+            }
+            #expect(results.allSatisfy { $0.0 == .claimed }, "every key is new")
+            #expect(results.filter(\.1).count == 1, "ATC \(atc) spent \(results.filter(\.1).count) times")
+        }
+        // The same key again (a duplicate) with a fresh ATC: not claimed, and the ATC not spent.
+        let again = try await nodes[1].claim(key(100), requestDigest: "d", at: Self.at, spendingATC: 500, ofToken: "tok_9")
+        #expect(again.claim == .pending(requestDigest: "d"))
+        #expect(again.atcFresh == false)
+        #expect(try await nodes[0].recordATC(tokenID: "tok_9", atc: 500), "a duplicate's claim spent nothing")
+        #expect(try await nodes[0].recordATC(tokenID: "tok_9", atc: 1) == false, "spent by the claim")
+    }
+
+    /// On PostgreSQL a node hears at once when another changes tokens, cards or issuers
+    /// (and empties its caches; their age is only the backstop).
+    @Test(.enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))
+    func anotherNodeHearsOfChanges() async throws {
+        let s = try await StoreUnderTest.open(.postgres)
+        defer { Task { await s.close() } }
+        let other = try #require(try await s.openAnother() as? PostgresStore)
+        let heard = Heard()
+        let listening = Task { await other.listenForChanges { heard.add($0) } }
+        #expect(await heard("listening"))
+        try await s.store.createToken(Self.token(1, card: 1), card: Self.card(1), audit: Self.audit("tok_1", .create))
+        var suspended = Self.token(1, card: 1)
+        suspended.status = .suspended
+        suspended.updatedAt = Self.at + 1
+        try await s.store.updateTokens([TokenChange(before: Self.token(1, card: 1), after: suspended)], audit: [Self.audit("tok_1", .suspend)])
+        #expect(await heard("token"))
+        var renewed = Self.card(1)
+        renewed.fingerprint = "card-fp-1-renewed"
+        try await s.store.updateCard(renewed, previousFingerprint: "card-fp-1", audit: [])
+        #expect(await heard("card"))
+        try await s.store.saveIssuer(Issuer(id: "bank", name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"], tokenRanges: ["22017199"],
+                                            enabledWallets: [], hostURL: "http://127.0.0.1:1"))
+        #expect(await heard("issuer"))
+        listening.cancel()
+        await listening.value
+    }
+}
+
+/// What a listener heard, in order; `await heard("x")` until it has heard "x", or 30 s.
+final class Heard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var payloads: [String] = []
+
+    func add(_ payload: String) { lock.withLock { payloads.append(payload) } }
+
+    private func take(_ payload: String) -> Bool {
+        lock.withLock { payloads.firstIndex(of: payload).map { payloads.remove(at: $0) } != nil }
+    }
+
+    func callAsFunction(_ payload: String) async -> Bool {
+        await eventually { take(payload) }
+    }
+}
+
+/// CI must not pass on SQLite alone by accident: `.ci/run` starts PostgreSQL and says so.
+@Suite struct BackendsInCI {
+    @Test func ciRunsTheContractSuitesOnPostgreSQLToo() {
+        if ProcessInfo.processInfo.environment["CI"] == "true" {
+            #expect(Backend.available == [.sqlite, .postgres], "CI without PASSWAY_POSTGRES_URL: .ci/run starts a PostgreSQL and sets it")
+        }
+    }
+}
