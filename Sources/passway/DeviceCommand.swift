@@ -9,18 +9,20 @@ struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "Emulate the wallet app on a phone or a watch.",
-        subcommands: [Register.self, AddCard.self, Cards.self, Replenish.self, Lost.self]
+        subcommands: [Register.self, AddCard.self, Verify.self, Cards.self, Replenish.self, Lost.self]
     )
 
     struct Options: ParsableArguments {
         @Option(help: "The device's state file (created by register).") var state = "device.json"
     }
 
-    /// What the file holds: where the wallet server is, the wallet's key, the device.
+    /// What the file holds: where the wallet server is, the wallet's key, the device, and
+    /// the card waiting for its one-time code, if any.
     struct State: Codable {
         var server: String
         var apiKey: String
         var wallet: DeviceWallet
+        var pendingVerification: String?
     }
 
     static func load(_ path: String) throws -> State {
@@ -68,13 +70,14 @@ struct DeviceCommand: AsyncParsableCommand {
     }
 
     struct AddCard: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "add-card", abstract: "Add a card; asks for the bank's one-time code when the bank wants one.")
+        static let configuration = CommandConfiguration(
+            commandName: "add-card",
+            abstract: "Add a card. When the bank wants a one-time code it is asked for at a terminal; otherwise finish with `device verify`.")
         @OptionGroup var options: Options
         @Option(help: "Card number.") var pan: String
         @Option(help: "Expiry as printed, MM/YY.") var expiry: String
         @Option(help: "Security code.") var cvv2: String?
         @Option(help: "The wallet's risk score for this attempt, 0 to 99.") var risk = 0
-        @Option(help: "The one-time code, if you already have it (otherwise you are asked).") var code: String?
 
         func run() async throws {
             var state = try load(options.state)
@@ -82,26 +85,55 @@ struct DeviceCommand: AsyncParsableCommand {
             var body: [String: Any] = ["deviceID": deviceID, "pan": pan, "expiry": expiry, "riskScore": risk]
             if let cvv2 { body["cvv2"] = cvv2 }
             let http = client(state)
-            var (_, json) = try await http.call(.POST, "/v1/enrollments", body)
+            let (_, json) = try await http.call(.POST, "/v1/enrollments", body)
             var answer = try http.decode(EnrollmentView.self, json)
             if answer.status == .pendingVerification, let verification = answer.verificationID {
                 print("your bank sent a code by \(answer.method?.channel.rawValue ?? "?") to \(answer.method?.destination ?? "?")")
-                var typed = code
-                if typed == nil {
+                var typed: String?
+                if isatty(STDIN_FILENO) == 1 {
                     print("code: ", terminator: "")
                     fflush(nil)
                     typed = readLine()?.trimmingCharacters(in: .whitespaces)
                 }
-                guard let typed, !typed.isEmpty else { throw CLIError("no code given; add the card again when you have it") }
-                (_, json) = try await http.call(.POST, "/v1/enrollments/\(verification)/verify", ["code": typed])
-                answer = try http.decode(EnrollmentView.self, json)
+                guard let typed, !typed.isEmpty else {
+                    // Not at a terminal: the card waits for `passway device verify`.
+                    state.pendingVerification = verification
+                    try save(state, options.state)
+                    print("finish with: passway device verify --state \(options.state) --code <code>")
+                    return
+                }
+                answer = try await Verify.enter(typed, verification: verification, http: http)
             }
-            guard answer.status == .approved, let sealed = answer.provisioning else {
-                throw CLIError("the card was not added: \(answer.reason ?? answer.status.rawValue)")
-            }
-            let token = try state.wallet.receive(sealed)
-            try save(state, options.state)
-            print("card added: token \(token.masked) (\(token.tokenID)), \(token.keys.count) payment keys")
+            try keep(answer, in: &state, options.state)
+        }
+    }
+
+    /// Keeps the token an approved enrollment delivered; anything else is a one-line error.
+    static func keep(_ answer: EnrollmentView, in state: inout State, _ path: String) throws {
+        guard answer.status == .approved, let sealed = answer.provisioning else {
+            throw CLIError("the card was not added: \(answer.reason ?? answer.status.rawValue)")
+        }
+        let token = try state.wallet.receive(sealed)
+        state.pendingVerification = nil
+        try save(state, path)
+        print("card added: token \(token.masked) (\(token.tokenID)), \(token.keys.count) payment keys")
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enter the bank's one-time code for the card added last (see `issuer-host outbox`).")
+        @OptionGroup var options: Options
+        @Option(help: "The one-time code.") var code: String
+
+        func run() async throws {
+            var state = try load(options.state)
+            guard let verification = state.pendingVerification else { throw CLIError("no card on this device is waiting for a code") }
+            let answer = try await Self.enter(code, verification: verification, http: client(state))
+            try keep(answer, in: &state, options.state)
+        }
+
+        static func enter(_ code: String, verification: String, http: HTTPJSON) async throws -> EnrollmentView {
+            let (_, json) = try await http.call(.POST, "/v1/enrollments/\(verification)/verify", ["code": code])
+            return try http.decode(EnrollmentView.self, json)
         }
     }
 

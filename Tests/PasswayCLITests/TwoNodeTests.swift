@@ -24,9 +24,9 @@ struct TwoNodeTests {
         // Both nodes open the same vault: the same master keys, given as operators do.
         let keys = ["PASSWAY_MASTER_KEY": MasterKey.generate().keyFileContents().trimmingCharacters(in: .whitespacesAndNewlines),
                     "PASSWAY_ISSUER_HOST_MASTER_KEY": MasterKey.generate().keyFileContents().trimmingCharacters(in: .whitespacesAndNewlines)]
-        let a = try await ServeProcess.start(database: database, environment: keys)
+        let a = try await ServeProcess.start(["--database", database.connectionString], environment: keys)
         let b: ServeProcess
-        do { b = try await ServeProcess.start(database: database, environment: keys) } catch { a.stop(); throw error }
+        do { b = try await ServeProcess.start(["--database", database.connectionString], environment: keys) } catch { a.stop(); throw error }
         defer {
             a.stop(); b.stop()
             Task { await TestPostgres.dropDatabase(database) }
@@ -160,76 +160,4 @@ struct TwoNodeTests {
 /// The bound the README states for a change made through one node to reach the others.
 enum ReadCacheBound {
     static let seconds: Int64 = 1
-}
-
-/// A `passway serve` process on ephemeral ports with a data directory of its own.
-final class ServeProcess: @unchecked Sendable {
-    let process: Process
-    let dataDirectory: String
-    let api: String, issuerHost: String, networkHost: String, networkPort: Int
-    var operatorKey: String { (try? String(contentsOfFile: dataDirectory + "/operator.key", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "" }
-
-    private init(process: Process, dataDirectory: String, api: String, issuerHost: String, networkHost: String, networkPort: Int) {
-        self.process = process; self.dataDirectory = dataDirectory; self.api = api; self.issuerHost = issuerHost
-        self.networkHost = networkHost; self.networkPort = networkPort
-    }
-
-    static func start(database: PostgresURL, environment: [String: String]) async throws -> ServeProcess {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passway-node-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Subprocess.passwayExecutable)
-        process.arguments = ["serve", "--port", "0", "--issuer-host-port", "0", "--network-port", "0", "--issuer-host-iso-port", "0",
-                             "--data-dir", directory, "--database", database.connectionString, "--log-level", "debug"]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        process.standardOutput = out
-        _ = FileManager.default.createFile(atPath: directory + "/serve.log", contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/serve.log"))
-        try process.run()
-        // Its banner, read on a thread of its own (blocking reads stay off the pool).
-        let banner: String = await withCheckedContinuation { continuation in
-            Thread {
-                var text = ""
-                while !text.contains("Stop with Ctrl-C") {
-                    let chunk = out.fileHandleForReading.availableData
-                    if chunk.isEmpty { break }
-                    text += String(decoding: chunk, as: UTF8.self)
-                }
-                continuation.resume(returning: text)
-                while !out.fileHandleForReading.availableData.isEmpty {}
-            }.start()
-        }
-        func field(_ label: String) -> String? {
-            banner.split(separator: "\n").first { $0.hasPrefix("  " + label) }
-                .flatMap { $0.dropFirst(label.count + 2).split(separator: " ").first.map(String.init) }
-        }
-        guard let api = field("API"), let issuerHost = field("bundled issuer host"), let network = field("network ISO 8583"),
-              let colon = network.lastIndex(of: ":"), let port = Int(network[network.index(after: colon)...]) else {
-            process.terminate()
-            let log = (try? String(contentsOfFile: directory + "/serve.log", encoding: .utf8)) ?? ""
-            throw ServeDidNotStart(output: banner + log)
-        }
-        return ServeProcess(process: process, dataDirectory: directory, api: api, issuerHost: issuerHost,
-                            networkHost: String(network[..<colon]), networkPort: port)
-    }
-
-    /// Its log so far (standard error).
-    var log: String { (try? String(contentsOfFile: dataDirectory + "/serve.log", encoding: .utf8)) ?? "" }
-
-    /// Waits (30 s at most) until its log satisfies `condition`.
-    func waitForLog(_ condition: (String) -> Bool) async -> Bool {
-        await eventually { condition(log) }
-    }
-
-    func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: dataDirectory)
-    }
-}
-
-struct ServeDidNotStart: Error, CustomStringConvertible {
-    let output: String
-    var description: String { "passway serve did not start: \(output)" }
 }

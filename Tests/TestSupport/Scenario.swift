@@ -3,9 +3,12 @@ import Foundation
 import Simulators
 
 /// A network with one wallet and one Russian bank whose cardholder has a card: the
-/// starting point of the enrollment tests, set up entirely over the HTTP APIs.
+/// starting point of the enrollment and network tests, set up entirely over the HTTP
+/// APIs of a platform in this process (`PlatformHarness`) or in another (`ServeProcess`).
 public struct RussianBankScenario: Sendable {
-    public let harness: PlatformHarness
+    /// The Passway API and the issuer host's JSON API.
+    public let api: String
+    public let issuerHostURL: String
     public let walletKey: String
     public let issuerKey: String
     public let bankID: String
@@ -13,49 +16,60 @@ public struct RussianBankScenario: Sendable {
     public let pan: String
     public let expiryPrinted = "12/29"
 
+    public struct SetupFailed: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     public static func make(_ harness: PlatformHarness, suffix: String = "", cardPrefix: String = "220070", tokenPrefix: String = "22017199",
-                     seed: Int = 1) async throws -> RussianBankScenario {
-        let op = harness.info.operatorKey
+                            seed: Int = 1) async throws -> RussianBankScenario {
+        try await make(api: harness.info.apiURL, issuerHost: try harness.issuerHostURL, operatorKey: harness.info.operatorKey, suffix: suffix,
+                       cardPrefix: cardPrefix, tokenPrefix: tokenPrefix, seed: seed)
+    }
+
+    public static func make(api: String, issuerHost: String, operatorKey op: String, suffix: String = "", cardPrefix: String = "220070",
+                            tokenPrefix: String = "22017199", seed: Int = 1) async throws -> RussianBankScenario {
+        func call(_ url: String, key: String?, _ json: [String: Any], _ what: String) async throws -> PlatformHarness.Answer {
+            let answer = try await PlatformHarness.call("POST", url, key: key, json: json, raw: nil, headers: [:])
+            guard answer.status == 201 else { throw SetupFailed(description: "\(what): \(answer.status) \(answer.json)") }
+            return answer
+        }
         let walletID = "passway-pay" + suffix
-        let wallet = try await harness.api("POST", "/v1/wallets", key: op, json: [
+        let wallet = try await call(api + "/v1/wallets", key: op, [
             "id": walletID, "name": "Passway Pay", "tokenRequestorID": String(40_010_075_001 + (suffix.isEmpty ? 0 : 7)),
-        ])
-        precondition(wallet.status == 201, "wallet: \(wallet.json)")
+        ], "wallet")
         let bankID = "bank-moskva" + suffix
-        let bank = try await harness.issuerHost("POST", "/banks", json: ["id": bankID, "cardRanges": [cardPrefix]])
-        precondition(bank.status == 201, "bank: \(bank.json)")
+        _ = try await call(issuerHost + "/banks", key: nil, ["id": bankID, "cardRanges": [cardPrefix]], "bank")
         let pan = cardNumber(cardPrefix, seed: seed)
-        let account = try await harness.issuerHost("POST", "/banks/\(bankID)/accounts", json: [
+        _ = try await call(issuerHost + "/banks/\(bankID)/accounts", key: nil, [
             "pan": pan, "expiry": "2912", "cvv2": "123", "holderName": "IVAN PETROV", "phone": "+79161234567",
             "currency": "RUB", "balanceMinor": 5_000_000,
-        ])
-        precondition(account.status == 201, "account: \(account.json)")
+        ], "account")
         let issuerID = "moskva-bank" + suffix
-        let issuer = try await harness.api("POST", "/v1/issuers", key: op, json: [
+        let issuer = try await call(api + "/v1/issuers", key: op, [
             "id": issuerID, "name": "Moskva Bank", "country": "RU", "currency": "RUB",
             "cardRanges": [cardPrefix], "tokenRanges": [tokenPrefix], "enabledWallets": [walletID],
-            "hostURL": try harness.issuerHostURL + "/banks/\(bankID)",
-        ])
-        precondition(issuer.status == 201, "issuer: \(issuer.json)")
-        guard let walletKey = wallet.string("apiKey"), let issuerKey = issuer.string("apiKey") else { throw ScenarioError.noKey }
-        return RussianBankScenario(harness: harness, walletKey: walletKey, issuerKey: issuerKey, bankID: bankID, issuerID: issuerID, pan: pan)
+            "hostURL": issuerHost + "/banks/\(bankID)",
+        ], "issuer")
+        guard let walletKey = wallet.string("apiKey"), let issuerKey = issuer.string("apiKey") else { throw SetupFailed(description: "no API key") }
+        return RussianBankScenario(api: api, issuerHostURL: issuerHost, walletKey: walletKey, issuerKey: issuerKey, bankID: bankID,
+                                   issuerID: issuerID, pan: pan)
     }
 
     /// Registers a device over the API and returns its wallet-side state.
     public func register(model: String, os: String) async throws -> DeviceWallet {
         var device = DeviceWallet(modelID: model, osVersion: os, country: "RU")
-        let answer = try await harness.api("POST", "/v1/devices", key: walletKey, json: [
+        let answer = try await PlatformHarness.call("POST", api + "/v1/devices", key: walletKey, json: [
             "modelID": model, "osVersion": os, "country": "RU", "publicKey": try device.publicKey,
-        ])
-        precondition(answer.status == 201, "device: \(answer.json)")
+        ], raw: nil, headers: [:])
+        guard answer.status == 201 else { throw SetupFailed(description: "device: \(answer.status) \(answer.json)") }
         device.deviceID = answer.string("id")
         return device
     }
 
     public func enroll(_ device: DeviceWallet, pan: String? = nil, cvv2: String = "123") async throws -> PlatformHarness.Answer {
-        try await harness.api("POST", "/v1/enrollments", key: walletKey, json: [
-            "deviceID": device.deviceID!, "pan": pan ?? self.pan, "expiry": expiryPrinted, "cvv2": cvv2,
-        ])
+        try await PlatformHarness.call("POST", api + "/v1/enrollments", key: walletKey, json: [
+            "deviceID": device.deviceID ?? "", "pan": pan ?? self.pan, "expiry": expiryPrinted, "cvv2": cvv2,
+        ], raw: nil, headers: [:])
     }
 
     public func sealed(_ answer: PlatformHarness.Answer) throws -> SealedProvisioning {
@@ -63,10 +77,23 @@ public struct RussianBankScenario: Sendable {
         return try JSONDecoder().decode(SealedProvisioning.self, from: data)
     }
 
-    enum ScenarioError: Error { case noKey }
+    /// A phone registered and the card on it, approved at once: the device's state.
+    public func phoneWithCard() async throws -> (phone: DeviceWallet, tokenID: String) {
+        var phone = try await register(model: "samsung-galaxy-s24", os: "14")
+        let enrolled = try await enroll(phone)
+        guard enrolled.string("status") == "approved" else { throw SetupFailed(description: "enrollment: \(enrolled.json)") }
+        let token = try phone.receive(try sealed(enrolled))
+        return (phone, token.tokenID)
+    }
+
+    /// What the bank says the card can still spend.
+    public func available() async throws -> Int64? {
+        let accounts = try await PlatformHarness.call("GET", issuerHostURL + "/banks/\(bankID)/accounts", key: nil, json: nil, raw: nil, headers: [:])
+        return (accounts.array.first?["availableMinor"] as? NSNumber)?.int64Value
+    }
 
     /// The code the bank put in its outbox most recently.
     public func lastCode() async throws -> String? {
-        try await harness.issuerHost("GET", "/banks/\(bankID)/outbox").array.last?["code"] as? String
+        try await PlatformHarness.call("GET", issuerHostURL + "/banks/\(bankID)/outbox", key: nil, json: nil, raw: nil, headers: [:]).array.last?["code"] as? String
     }
 }
