@@ -1,15 +1,8 @@
 import Participants
 
 // Request bodies of the Passway API (schemas in `openapi.yaml`). Each lists its fields in
-// `CodingKeys`, so that the server can refuse a field it does not know.
-
-public struct NewWallet: Codable, Sendable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, tokenRequestorID }
-    public var id: String
-    public var name: String
-    public var tokenRequestorID: String
-    public init(id: String, name: String, tokenRequestorID: String) { self.id = id; self.name = name; self.tokenRequestorID = tokenRequestorID }
-}
+// `CodingKeys`, so that the server can refuse a field it does not know. A new wallet or
+// acquirer is sent as the participant itself (`Wallet`, `Acquirer`).
 
 public struct NewIssuer: Codable, Sendable {
     public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL }
@@ -26,17 +19,6 @@ public struct NewIssuer: Codable, Sendable {
                 enabledWallets: [String]?, hostURL: String) {
         self.id = id; self.name = name; self.country = country; self.currency = currency; self.cardRanges = cardRanges
         self.tokenRanges = tokenRanges; self.enabledWallets = enabledWallets; self.hostURL = hostURL
-    }
-}
-
-public struct NewAcquirer: Codable, Sendable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, country, institutionID }
-    public var id: String
-    public var name: String
-    public var country: String
-    public var institutionID: String
-    public init(id: String, name: String, country: String, institutionID: String) {
-        self.id = id; self.name = name; self.country = country; self.institutionID = institutionID
     }
 }
 

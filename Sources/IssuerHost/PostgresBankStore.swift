@@ -7,7 +7,7 @@ import PostgresSupport
 /// otherwise) for every bank, each row under its bank's id, so that several nodes serve
 /// the same banks. The SQLite variant keeps one file per bank instead.
 public final class PostgresIssuerHost: Sendable {
-    public let database: PostgresPool
+    let database: PostgresPool
 
     public init(url: PostgresURL, schema: String = "issuer_host", maximumConnections: Int = 8, logger: Logger) async throws {
         database = try await PostgresPool(url: url, schema: schema, maximumConnections: maximumConnections, logger: logger)

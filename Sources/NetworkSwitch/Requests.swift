@@ -59,16 +59,10 @@ public struct AuthorizationRequest: Sendable {
     init(_ m: Message) throws(RequestFormatError) {
         let f = FieldReader(m)
         try f.require(Self.mandatory)
-        processingCode = try f.digits(3, count: 6, "processing code: 6 digits")
-        amountMinor = try f.amount(4)
-        let transmission = try f.transmission(7)
-        let stan = try f.digits(11, count: 6, "STAN: 6 digits")
+        let common = try f.financialFields()
+        (processingCode, amountMinor, number, currency, key) = (common.processingCode, common.amountMinor, common.number, common.currency, common.key)
         expiry = try f.expiry(14)
-        number = try f.pan(2)
-        currency = try f.currency(49)
-        let terminal = try f.terminal(41)
         entryMode = try f.text(22)
-        key = AuthorizationKey(acquirer: try f.text(32), terminal: terminal, stan: stan, transmission: transmission)
         do { chipData = try m.iccData() } catch { throw RequestFormatError(field: 55, reason: "\(error)") }
         message = m
     }
@@ -92,20 +86,13 @@ public struct ReversalRequest: Sendable {
     init(_ m: Message) throws(RequestFormatError) {
         let f = FieldReader(m)
         try f.require(Self.mandatory)
-        processingCode = try f.digits(3, count: 6, "processing code: 6 digits")
-        amountMinor = try f.amount(4)
-        let transmission = try f.transmission(7)
-        let stan = try f.digits(11, count: 6, "STAN: 6 digits")
-        number = try f.pan(2)
-        currency = try f.currency(49)
-        let terminal = try f.terminal(41)
+        let common = try f.financialFields()
+        (processingCode, amountMinor, number, currency, key) = (common.processingCode, common.amountMinor, common.number, common.currency, common.key)
         guard let original = m.string(90).flatMap(OriginalDataElements.init(field90:)) else {
             throw RequestFormatError(field: 90, reason: "original data elements: MTI, STAN, transmission time, acquirer, forwarding institution (42 digits)")
         }
-        let acquirer = try f.text(32)
         originalData = original
-        key = AuthorizationKey(acquirer: acquirer, terminal: terminal, stan: stan, transmission: transmission)
-        self.original = AuthorizationKey(acquirer: acquirer, terminal: terminal, stan: original.stan, transmission: original.transmission)
+        self.original = AuthorizationKey(acquirer: key.acquirer, terminal: key.terminal, stan: original.stan, transmission: original.transmission)
         message = m
     }
 }
@@ -137,6 +124,21 @@ public struct NetworkManagementRequest: Sendable {
 struct FieldReader {
     let m: Message
     init(_ m: Message) { self.m = m }
+
+    /// What every authorization and reversal carries: processing code (3), amount (4),
+    /// the key (32, 41, 11, 7), the number (2) and the currency (49).
+    func financialFields() throws(RequestFormatError)
+        -> (processingCode: String, amountMinor: Int64, number: PAN, currency: Currency, key: AuthorizationKey) {
+        let processingCode = try digits(3, count: 6, "processing code: 6 digits")
+        let amountMinor = try amount(4)
+        let transmission = try transmission(7)
+        let stan = try digits(11, count: 6, "STAN: 6 digits")
+        let number = try pan(2)
+        let currency = try currency(49)
+        let terminal = try terminal(41)
+        let key = AuthorizationKey(acquirer: try text(32), terminal: terminal, stan: stan, transmission: transmission)
+        return (processingCode, amountMinor, number, currency, key)
+    }
 
     func require(_ fields: [Int]) throws(RequestFormatError) {
         for f in fields where m[f] == nil { throw RequestFormatError(field: f, reason: "mandatory field missing") }

@@ -136,8 +136,7 @@ struct PasswayAPI: Sendable {
 
     static let table: [Route] = [
         Route(method: .post, path: "/v1/wallets", allowed: .network) { api, body, _, _ in
-            let new = try JSONBody.decode(NewWallet.self, from: body)
-            let wallet = Wallet(id: new.id, name: new.name, tokenRequestorID: new.tokenRequestorID)
+            let wallet = try JSONBody.decode(Wallet.self, from: body)
             try await api.participants.createWallet(wallet)
             let key = try await api.participants.issueCredential(for: .wallet(wallet.id))
             api.logger.info("wallet created", metadata: ["wallet": "\(wallet.id)"])
@@ -169,8 +168,7 @@ struct PasswayAPI: Sendable {
             try JSONBody.result(try await api.participants.issuers())
         },
         Route(method: .post, path: "/v1/acquirers", allowed: .network) { api, body, _, _ in
-            let n = try JSONBody.decode(NewAcquirer.self, from: body)
-            let acquirer = Acquirer(id: n.id, name: n.name, country: n.country, institutionID: n.institutionID)
+            let acquirer = try JSONBody.decode(Acquirer.self, from: body)
             try await api.participants.onboardAcquirer(acquirer)
             let key = try await api.participants.issueCredential(for: .acquirer(acquirer.id))
             api.logger.info("acquirer onboarded", metadata: ["acquirer": "\(acquirer.id)", "institution": "\(acquirer.institutionID)"])

@@ -33,6 +33,9 @@ public struct PlatformConfiguration: Sendable {
     public var issuerHost: IssuerHost
     /// How long the network waits for an issuer's answer before answering 91.
     public var issuerTimeout: Duration
+    /// How long a duplicate or a reversal waits for the answer of an original that another
+    /// node (or a process that died) is deciding; nil: the issuer timeout and 1 s more.
+    public var duplicateWait: Duration?
     /// Issuer id → its own ISO 8583 host; the others use `issuerHost`.
     public var issuerEndpoints: [String: (host: String, port: Int)]
     /// `postgres://…`: the token service, journal and bundled issuer host on PostgreSQL,
@@ -47,7 +50,7 @@ public struct PlatformConfiguration: Sendable {
                 issuerEndpoints: [String: (host: String, port: Int)] = [:], databaseURL: String? = nil, dataDirectory: String = ".passway",
                 environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "passway")) {
         self.host = host; self.apiPort = apiPort; self.networkPort = networkPort; self.issuerHost = issuerHost
-        self.issuerTimeout = issuerTimeout; self.issuerEndpoints = issuerEndpoints
+        self.issuerTimeout = issuerTimeout; self.duplicateWait = nil; self.issuerEndpoints = issuerEndpoints
         self.databaseURL = databaseURL
         self.dataDirectory = dataDirectory; self.environment = environment; self.logger = logger
     }
@@ -163,7 +166,7 @@ public enum Platform {
         // A duplicate of an authorization that another node is working on waits for that
         // node's answer: its issuer timeout and a second more.
         let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, links: links,
-                                             duplicateWait: config.issuerTimeout + .seconds(1), logger: logger)
+                                             duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1), logger: logger)
         // Other nodes' changes to tokens, cards and issuers empty this node's caches as
         // soon as PostgreSQL delivers them (the caches' age bounds it otherwise).
         let listener = Task { [postgres] in

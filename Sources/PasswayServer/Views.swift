@@ -29,9 +29,9 @@ extension AuditView {
     }
 }
 
-extension NewWallet: StrictBody {}
+extension Wallet: StrictBody {}
 extension NewIssuer: StrictBody {}
-extension NewAcquirer: StrictBody {}
+extension Acquirer: StrictBody {}
 extension EnabledWallets: StrictBody {}
 extension MarketChange: StrictBody {}
 extension NewDevice: StrictBody {}

@@ -57,7 +57,7 @@ import TestSupport
         }
     }
 
-    @Test func randomTreesRoundTrip() throws {
+    @Test(.heavy) func randomTreesRoundTrip() throws {
         let seed = SplitMix64.seed(for: "BERTLVTests.randomTreesRoundTrip")
         var rng = SplitMix64(seed: seed)
         for _ in 0..<5_000 {
@@ -69,7 +69,7 @@ import TestSupport
 
     /// At least 100,000 random and mutated inputs: every one decodes or throws a
     /// `TLVError`; none crashes, hangs or reads out of bounds.
-    @Test func randomAndMutatedBytesNeverCrash() throws {
+    @Test(.heavy) func randomAndMutatedBytesNeverCrash() throws {
         let seed = SplitMix64.seed(for: "BERTLVTests.randomAndMutatedBytesNeverCrash")
         var rng = SplitMix64(seed: seed)
         var decoded = 0, refused = 0

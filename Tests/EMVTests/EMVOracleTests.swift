@@ -4,7 +4,7 @@ import TestSupport
 
 /// Every algorithm that pyemv, psec or `cryptography` also implements, on random inputs
 /// drawn by the oracle from a printed seed; byte equality required for every case.
-@Suite struct EMVOracleTests {
+@Suite(.heavy) struct EMVOracleTests {
     static let casesPerAlgorithm = 1000
 
     @Test func everyAlgorithmMatchesTheIndependentImplementations() throws {

@@ -90,7 +90,7 @@ import TestSupport
         #expect(text.contains("55=<5 bytes>"))
     }
 
-    @Test func randomMessagesRoundTrip() throws {
+    @Test(.heavy) func randomMessagesRoundTrip() throws {
         let seed = SplitMix64.seed(for: "CodecTests.randomMessagesRoundTrip")
         var rng = SplitMix64(seed: seed)
         for _ in 0..<10_000 {
@@ -102,7 +102,7 @@ import TestSupport
 
     /// At least 100,000 random and mutated messages: each unpacks or throws a
     /// `DecodeError`; none crashes, hangs or reads out of bounds.
-    @Test func randomAndMutatedBytesNeverCrash() throws {
+    @Test(.heavy) func randomAndMutatedBytesNeverCrash() throws {
         let seed = SplitMix64.seed(for: "CodecTests.randomAndMutatedBytesNeverCrash")
         var rng = SplitMix64(seed: seed)
         var decoded = 0, refused = 0

@@ -6,7 +6,7 @@ import TestSupport
 /// pyiso8583 with its standard 1987 spec as the independent codec, in both directions:
 /// it packs random messages that Passway must decode to the same dictionary and pack
 /// to the same bytes; Passway packs random messages that it must decode to ours.
-@Suite struct PyISO8583OracleTests {
+@Suite(.heavy) struct PyISO8583OracleTests {
     static let cases = 1000
     let codec = ISO8583Codec()
 

@@ -12,7 +12,7 @@ import Glibc
 /// The ISO 8583 listener's limits, over real sockets: overload is answered (96) rather
 /// than queued without bound, connections above the limit are refused, a half-sent
 /// frame does not hold a connection open, and random bytes never bring it down.
-@Suite struct TransportTests {
+@Suite(.timed) struct TransportTests {
     static func request(stan: Int) -> Message {
         var m = Message(mti: "0100")
         m.set(7, "1125101500"); m.set(11, String(format: "%06d", stan)); m.set(32, "25000001"); m.set(41, "TERM0001")

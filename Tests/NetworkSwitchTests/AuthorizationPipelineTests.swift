@@ -5,6 +5,7 @@ import Logging
 @testable import NetworkSwitch
 import Participants
 import Testing
+import TestSupport
 import TokenService
 
 /// The authorization pipeline without sockets: messages in and out of `handle`, an
@@ -118,7 +119,7 @@ import TokenService
         #expect(await n.pipeline.handle(other)?.responseCode == .duplicateTransmission)
     }
 
-    @Test func anIssuerThatDoesNotAnswerGets91AndItsLateApprovalReversed() async throws {
+    @Test(.timed) func anIssuerThatDoesNotAnswerGets91AndItsLateApprovalReversed() async throws {
         let n = try Network(.silent)
         let answer = try #require(await n.pipeline.handle(try Self.authorization()))
         #expect(answer.responseCode == .issuerUnavailable)

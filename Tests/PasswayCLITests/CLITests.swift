@@ -78,7 +78,7 @@ import TestSupport
         #expect(r.stdout.contains("    5F2D Language Preference [2]: 656E"))
     }
 
-    @Test func fuzzCommandRunsAndReportsNoCrash() throws {
+    @Test(.heavy) func fuzzCommandRunsAndReportsNoCrash() throws {
         let r = try passway("fuzz", "--iterations", "20000", "--seed", "7")
         #expect(r.status == 0)
         #expect(r.stdout.contains("0 crashes in 20000 inputs"))
@@ -86,7 +86,7 @@ import TestSupport
 
     /// The road trip: two banks, a phone and a watch, taps in Moscow (one billed in yuan),
     /// a decline over the balance, ATM cash, a lost watch declined; exit 0 and a summary.
-    @Test func demoRunsTheRoadTrip() throws {
+    @Test(.timed) func demoRunsTheRoadTrip() throws {
         let r = try passway("demo")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Summary"))

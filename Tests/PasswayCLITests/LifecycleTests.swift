@@ -11,7 +11,7 @@ import TestSupport
 
 /// `passway serve` and `passway issuer-host serve` as an operator runs them: stopped with
 /// SIGTERM, and apart on two processes.
-@Suite struct LifecycleTests {
+@Suite(.timed) struct LifecycleTests {
     static let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
     /// An issuer host that holds every authorization until told to answer: what is in

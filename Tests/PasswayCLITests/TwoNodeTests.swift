@@ -15,7 +15,7 @@ import Vault
 /// one node pays through the other, an authorization sent to both at once is approved
 /// once, and a suspension through one is honoured by the other within the read cache's
 /// bound (README, "Several nodes").
-@Suite(.enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))
+@Suite(.timed, .enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))
 struct TwoNodeTests {
     static let quiet = Logger(label: "test-acquirer") { _ in SwiftLogNoOpLogHandler() }
 

@@ -8,7 +8,7 @@ import Simulators
 /// tokens and devices, an issuer another issuer's tokens and cards, and neither the
 /// network operator's operations. "Not yours" answers as "not found", so nobody can
 /// probe for others' identifiers.
-@Suite(.serialized) struct AccessControlTests {
+@Suite(.timed, .serialized) struct AccessControlTests {
     @Test func everyKindOfParticipantIsRefusedWhatIsNotItsOwn() async throws {
         let harness = try await PlatformHarness.start()
         defer { Task { await harness.stop() } }

@@ -8,7 +8,7 @@ import Simulators
 /// Every kind of bad request gets a 4xx problem that says what to fix, and changes
 /// nothing: malformed JSON, wrong types, unknown fields, out-of-range values, replayed
 /// idempotency keys with another body.
-@Suite(.serialized) struct BadInputTests {
+@Suite(.timed, .serialized) struct BadInputTests {
     @Test func badBodiesAreProblemsAndChangeNothing() async throws {
         let harness = try await PlatformHarness.start()
         defer { Task { await harness.stop() } }
@@ -118,7 +118,7 @@ import Simulators
 }
 
 /// The OpenAPI document is the contract: it must describe exactly the routes served.
-@Suite struct OpenAPIDocumentTests {
+@Suite(.timed) struct OpenAPIDocumentTests {
     @Test func documentAndRoutesAgree() throws {
         var documented: Set<String> = []
         var currentPath: String?

@@ -12,7 +12,7 @@ import TestSupport
 /// clear: not the old one, not the renewed one, not the token numbers either, after
 /// taps through the network too (its journal keeps masked numbers and answers without
 /// field 2).
-@Suite(.serialized) struct CardDataAtRestTests {
+@Suite(.timed, .serialized) struct CardDataAtRestTests {
     @Test func noCardNumberInAnyDatabaseFileOrLogLine() async throws {
         let harness = try await PlatformHarness.start()
         let s = try await RussianBankScenario.make(harness)

@@ -8,7 +8,7 @@ import Testing
 import TestSupport
 
 /// Currency conversion end to end (the arithmetic is `NetworkSwitchTests.CurrencyConversionTests`).
-@Suite struct ConversionOverSocketsTests {
+@Suite(.timed) struct ConversionOverSocketsTests {
     /// Over sockets: a yuan card taps in Moscow in roubles; the bank is asked for yuan
     /// and holds exactly the converted amount; the acquirer sees 6, 10 and 51.
     @Test func yuanCardBilledInYuan() async throws {

@@ -8,7 +8,7 @@ import Simulators
 /// The story over real HTTP: a Russian bank's cardholder adds a card to a phone
 /// (green) and a watch (yellow, code from the bank's outbox); one PAR for both; the
 /// watch is lost; the bank renews the card and the phone's token keeps its number.
-@Suite(.serialized) struct EnrollmentFlowTests {
+@Suite(.timed, .serialized) struct EnrollmentFlowTests {
     @Test func phoneGreenWatchYellowLostWatchRenewedCard() async throws {
         let harness = try await PlatformHarness.start()
         defer { Task { await harness.stop() } }

@@ -17,7 +17,7 @@ import TokenService
 /// with the contactless APDU exchange and sends ISO 8583 over TCP to the network, which
 /// checks the token and its cryptogram, routes to the bundled issuer host over ISO 8583
 /// and answers.
-@Suite struct NetworkFlowTests {
+@Suite(.timed) struct NetworkFlowTests {
     /// A started platform, a Russian bank with a card on a phone, and a Moscow POS.
     struct Shop {
         let harness: PlatformHarness
@@ -290,7 +290,7 @@ import TokenService
     /// acquirer's reversal finds the claim pending, waits its time, and reverses at the
     /// issuer anyway, so the hold is released.
     @Test func reversalOfAnAuthorizationNeverAnsweredReachesTheIssuer() async throws {
-        var shop = try await Shop.open { $0.issuerTimeout = .milliseconds(300) }
+        var shop = try await Shop.open { $0.duplicateWait = .milliseconds(300) }
         let start = try #require(try await shop.available())
         let (request, _) = try shop.read(amount: 2_000)
         #expect(try await shop.pos.send(request).responseCode == "00")

@@ -4,11 +4,12 @@ import ISO8583
 import NetworkSwitch
 @testable import Storage
 import Testing
+import TestSupport
 
 /// The hand-written documents of the authorization path against Foundation: what
 /// `JSONDecoder` reads from them equals what it reads from `JSONEncoder`'s documents,
 /// for random entries with every awkward character a string can hold.
-@Suite struct DocumentWriterTests {
+@Suite(.heavy) struct DocumentWriterTests {
     static let awkward: [String] = ["", "plain", "quote \" here", "back\\slash", "new\nline\r\ttab", "\u{0}\u{1}\u{1F}control",
                                     "кириллица", "emoji 💳", "mixed \"\\\n💳\u{7}", "/slash/", "\u{7F}del"]
 

@@ -303,7 +303,7 @@ import WalletProvider
 
     /// On PostgreSQL a node hears at once when another changes tokens, cards or issuers
     /// (and empties its caches; their age is only the backstop).
-    @Test(.enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))
+    @Test(.timed, .enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))
     func anotherNodeHearsOfChanges() async throws {
         let s = try await StoreUnderTest.open(.postgres)
         defer { Task { await s.close() } }

@@ -6,7 +6,7 @@ import TestSupport
 
 /// WAL checkpoints off the writer: the background connection copies pages back, the
 /// writer only checkpoints at the hard limit, and the WAL stays bounded.
-@Suite struct WALCheckpointsTests {
+@Suite(.timed) struct WALCheckpointsTests {
     /// A database of one table, each insert a row of 3,000 bytes (a page of its own, about).
     func database(_ checkpoints: WALCheckpoints) throws -> (pool: DatabasePool, path: String) {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("wal-\(UUID().uuidString).sqlite").path

@@ -6,7 +6,9 @@ import NIOCore
 import PasswayServer
 
 /// A running platform for one test: the real `Platform.run` on ephemeral ports, a
-/// temporary data directory, and every log line captured for inspection.
+/// temporary data directory, and every log line captured for inspection. The issuer
+/// timeout is 20 s (a loaded machine must not turn an answer into a 91); tests of
+/// timeouts set a short one towards an issuer that never answers.
 public final class PlatformHarness: Sendable {
     public let info: PlatformInfo
     public let dataDirectory: String
@@ -22,7 +24,7 @@ public final class PlatformHarness: Sendable {
         let logs = LogCapture()
         var logger = Logger(label: "passway") { _ in CapturingLogHandler(capture: logs) }
         logger.logLevel = .trace
-        var config = PlatformConfiguration(apiPort: 0, networkPort: 0, issuerHost: .bundled(httpPort: 0, isoPort: 0), issuerTimeout: .seconds(3),
+        var config = PlatformConfiguration(apiPort: 0, networkPort: 0, issuerHost: .bundled(httpPort: 0, isoPort: 0), issuerTimeout: .seconds(20),
                                            dataDirectory: directory, environment: [:], logger: logger)
         configure(&config)
         let (stream, continuation) = AsyncStream.makeStream(of: PlatformInfo.self)

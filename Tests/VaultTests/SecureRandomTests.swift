@@ -1,10 +1,11 @@
 import Testing
+import TestSupport
 import Vault
 
 @Suite struct SecureRandomTests {
     /// Ids and keys: the asked length, only letters and digits, and every symbol about
     /// equally often (a modulo bias would give the first symbols a quarter more).
-    @Test(arguments: [false, true])
+    @Test(.heavy, arguments: [false, true])
     func randomIdsAreUniformOverTheirAlphabet(uppercase: Bool) {
         let alphabet = Set(uppercase ? "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
         var counts: [Character: Int] = [:]
