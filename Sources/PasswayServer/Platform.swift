@@ -167,6 +167,19 @@ public enum Platform {
         // node's answer: its issuer timeout and a second more.
         let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, links: links,
                                              duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1), logger: logger)
+        let network: ISO8583Server
+        do {
+            network = try await ISO8583Server.start(
+                // In-flight authorizations get up to the issuer timeout and a little more to drain.
+                .init(host: config.host, port: config.networkPort, name: "network", drainTimeout: config.issuerTimeout + .seconds(2)), logger: logger,
+                overloaded: { AuthorizationPipeline.overloadedAnswer(to: $0) },
+                handler: { await pipeline.handle($0) })
+        } catch {
+            // The bank's listener is bound already: let it go with its database.
+            await bank?.iso.close()
+            await bank?.close()
+            throw error
+        }
         // Other nodes' changes to tokens, cards and issuers empty this node's caches as
         // soon as PostgreSQL delivers them (the caches' age bounds it otherwise).
         let listener = Task { [postgres] in
@@ -175,11 +188,6 @@ public enum Platform {
                 logger.debug("caches emptied: another node changed a \(what)")
             }
         }
-        let network = try await ISO8583Server.start(
-            // In-flight authorizations get up to the issuer timeout and a little more to drain.
-            .init(host: config.host, port: config.networkPort, name: "network", drainTimeout: config.issuerTimeout + .seconds(2)), logger: logger,
-            overloaded: { AuthorizationPipeline.overloadedAnswer(to: $0) },
-            handler: { await pipeline.handle($0) })
         let api = Application(
             router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency), logger: logger).router(),
             configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
@@ -255,11 +263,10 @@ actor ReadyLatch {
 
     func set(_ name: String, port: Int) {
         ports[name] = port
-        let (done, waiting) = waiters.reduce(into: ([CheckedContinuation<[String: Int], Never>](), [(names: Set<String>, continuation: CheckedContinuation<[String: Int], Never>)]())) { r, w in
-            if w.names.isSubset(of: Set(ports.keys)) { r.0.append(w.continuation) } else { r.1.append(w) }
-        }
-        waiters = waiting
-        for c in done { c.resume(returning: ports) }
+        let reported = Set(ports.keys)
+        let ready = waiters.filter { $0.names.isSubset(of: reported) }
+        waiters.removeAll { $0.names.isSubset(of: reported) }
+        for waiter in ready { waiter.continuation.resume(returning: ports) }
     }
 
     func wait(for names: Set<String>) async -> [String: Int] {
