@@ -204,9 +204,7 @@ final class AnswerHandler: ChannelInboundHandler {
         }
         if message.mti == "0800" {
             // The peer's echo: answered, never with an echo.
-            var answer = Message(mti: "0810")
-            for f in [7, 11, 32, 70] where message[f] != nil { answer[f] = message[f] }
-            answer.set(39, "00")
+            let answer = message.answer(.approved, echoing: [7, 11, 32, 70])
             if let bytes = try? codec.pack(answer) { context.writeAndFlush(NIOAny(ByteBuffer(bytes: bytes)), promise: nil) }
             return
         }

@@ -231,7 +231,7 @@ public enum LoadGenerator {
                                       overloaded: { _ in nil }) { m in
             var answer = m
             answer.mti = "0110"
-            answer.set(39, "00")
+            answer.set(39, ResponseCode.approved.rawValue)
             return answer
         }
     }

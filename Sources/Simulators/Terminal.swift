@@ -148,7 +148,7 @@ public final class Terminal: Sendable {
         public var request: Message
         public var answer: Message
         public var responseCode: String { answer.string(39) ?? "??" }
-        public var approved: Bool { responseCode == "00" }
+        public var approved: Bool { answer.responseCode?.isApproval ?? false }
         /// Tag 91 from field 55: ARPC ‖ ARC.
         public var issuerAuthenticationData: [UInt8]? { (try? answer.iccData())??.value(.issuerAuthenticationData) }
     }

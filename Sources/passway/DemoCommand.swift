@@ -179,7 +179,7 @@ struct RoadTrip {
                       amount: Self.money(amount, terminal.profile.currency), billed: billed, code: code, meaning: Self.meaning(code))
         rows.append(row)
         let arpc = outcome.issuerAuthenticationData.map { " ARPC \(Hex.encode(Array($0.prefix(8))))" } ?? ""
-        say("\(code == "00" ? "✓" : "✗") \(step): \(row.amount) → \(code) \(row.meaning)\(billed == "—" ? "" : ", billed \(billed)")\(arpc)")
+        say("\(outcome.approved ? "✓" : "✗") \(step): \(row.amount) → \(code) \(row.meaning)\(billed == "—" ? "" : ", billed \(billed)")\(arpc)")
     }
 
     func printSummary() {
@@ -195,7 +195,7 @@ struct RoadTrip {
         say(line(header))
         say(widths.map { String(repeating: "─", count: $0) }.joined(separator: "  "))
         for r in rows { say(line(r)) }
-        let approved = rows.filter { $0.code == "00" }.count
+        let approved = rows.filter { $0.code == ResponseCode.approved.rawValue }.count
         say("\n\(rows.count) authorizations: \(approved) approved, \(rows.count - approved) declined. Every step went over real sockets.")
     }
 
