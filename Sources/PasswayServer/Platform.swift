@@ -225,7 +225,10 @@ public enum Platform {
             if try await participants.authenticate(apiKey: key) == .network { return key }
         }
         let key = try await participants.issueCredential(for: .network)
-        FileManager.default.createFile(atPath: config.operatorKeyFile, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: config.operatorKeyFile, contents: Data((key + "\n").utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw PlatformError("cannot write \(config.operatorKeyFile)")
+        }
         notices.append("network operator API key written to \(config.operatorKeyFile)")
         return key
     }
