@@ -1,26 +1,8 @@
 import Participants
 
 // Request bodies of the Passway API (schemas in `openapi.yaml`). Each lists its fields in
-// `CodingKeys`, so that the server can refuse a field it does not know. A new wallet or
-// acquirer is sent as the participant itself (`Wallet`, `Acquirer`).
-
-public struct NewIssuer: Codable, Sendable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL }
-    public var id: String
-    public var name: String
-    public var country: String
-    public var currency: String
-    public var cardRanges: [String]
-    public var tokenRanges: [String]
-    public var enabledWallets: [String]?
-    public var hostURL: String
-
-    public init(id: String, name: String, country: String, currency: String, cardRanges: [String], tokenRanges: [String],
-                enabledWallets: [String]?, hostURL: String) {
-        self.id = id; self.name = name; self.country = country; self.currency = currency; self.cardRanges = cardRanges
-        self.tokenRanges = tokenRanges; self.enabledWallets = enabledWallets; self.hostURL = hostURL
-    }
-}
+// `CodingKeys`, so that the server can refuse a field it does not know. A new issuer,
+// wallet or acquirer is sent as the participant itself (`Issuer`, `Wallet`, `Acquirer`).
 
 public struct EnabledWallets: Codable, Sendable {
     public enum CodingKeys: String, CodingKey, CaseIterable { case enabledWallets }

@@ -146,9 +146,7 @@ struct PasswayAPI: Sendable {
             try JSONBody.result(try await api.participants.wallets())
         },
         Route(method: .post, path: "/v1/issuers", allowed: .network) { api, body, _, _ in
-            let n = try JSONBody.decode(NewIssuer.self, from: body)
-            let issuer = Issuer(id: n.id, name: n.name, country: n.country, currency: n.currency, cardRanges: n.cardRanges,
-                                tokenRanges: n.tokenRanges, enabledWallets: n.enabledWallets ?? [], hostURL: n.hostURL)
+            let issuer = try JSONBody.decode(Issuer.self, from: body)
             try await api.participants.onboardIssuer(issuer)
             // Its master key for the token ranges now (made at its first token otherwise).
             try await api.tokens.prepareIssuer(issuer.id)

@@ -30,7 +30,7 @@ extension AuditView {
 }
 
 extension Wallet: StrictBody {}
-extension NewIssuer: StrictBody {}
+extension Issuer: StrictBody {}
 extension Acquirer: StrictBody {}
 extension EnabledWallets: StrictBody {}
 extension MarketChange: StrictBody {}

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Logging
+import PostgresSupport
 
 /// A duration on the command line, with its unit: `300ms`, `5s`, `2m`.
 struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
@@ -38,5 +40,30 @@ struct Endpoint: Sendable {
               colon != text.startIndex else { return nil }
         host = String(text[..<colon])
         self.port = port
+    }
+}
+
+/// What every server command takes: where its data lives when it is not SQLite, and how
+/// much it logs (to standard error).
+struct ServerOptions: ParsableArguments {
+    @Option(name: .customLong("database"),
+            help: "postgres://user[:password]@host[:port]/database (?sslmode=require for TLS); embedded SQLite files when absent.")
+    var database: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error") }
+        if let database {
+            do { _ = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
+        }
+    }
+
+    /// The PostgreSQL database given, checked by `validate`.
+    var databaseURL: PostgresURL? { database.flatMap { try? PostgresURL($0) } }
+
+    func logger(label: String) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
     }
 }

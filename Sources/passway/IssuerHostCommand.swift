@@ -22,23 +22,16 @@ struct IssuerHostCommand: AsyncParsableCommand {
         @Option(name: .customLong("iso-port"), help: "Port of the ISO 8583 listener the network connects to.") var isoPort = 8584
         @Option(name: .customLong("data-dir"), help: "Where issuer-host.key and the banks' SQLite databases live.")
         var dataDir = ProcessInfo.processInfo.environment["PASSWAY_ISSUER_HOST_DATA_DIR"] ?? ".passway-issuer-host"
-        @Option(name: .customLong("database"), help: "postgres://user[:password]@host[:port]/database: the banks in its schema issuer_host; SQLite files when absent.")
-        var database: String?
-        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+        /// `--database`: the banks in its schema `issuer_host`.
+        @OptionGroup var server: ServerOptions
 
         func validate() throws {
             guard [port, isoPort].allSatisfy({ (0...65535).contains($0) }) else { throw ValidationError("ports are 0 to 65535") }
-            guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error") }
-            if let database {
-                do { _ = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
-            }
         }
 
         func run() async throws {
-            var logger = Logger(label: "passway-issuer-host") { StreamLogHandler.standardError(label: $0) }
-            logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-            let url = try database.map { try PostgresURL($0) }
-            let config = IssuerHostConfiguration(host: host, httpPort: port, isoPort: isoPort, dataDirectory: dataDir, databaseURL: url, logger: logger)
+            let config = IssuerHostConfiguration(host: host, httpPort: port, isoPort: isoPort, dataDirectory: dataDir, databaseURL: server.databaseURL,
+                                                 logger: server.logger(label: "passway-issuer-host"))
             do {
                 try await IssuerHostServer.run(config) { info in
                     for notice in info.notices { print("note: \(notice)") }

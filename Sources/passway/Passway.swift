@@ -29,11 +29,10 @@ struct Serve: AsyncParsableCommand {
     var issuerTimeout = DurationArgument("5s")
     @Option(name: .customLong("issuer-endpoint"), help: "An issuer's own ISO 8583 host, as issuer-id=host:port (repeatable); others use the bundled host.")
     var issuerEndpoints: [String] = []
-    @Option(name: .customLong("database"), help: "postgres://user[:password]@host[:port]/database to share with other nodes (or PASSWAY_DATABASE_URL); embedded SQLite when absent.")
-    var database: String?
     @Option(name: .customLong("data-dir"), help: "Where the key files (and the SQLite databases) live (or PASSWAY_DATA_DIR).")
     var dataDir = ProcessInfo.processInfo.environment["PASSWAY_DATA_DIR"] ?? ".passway"
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    /// `--database` (or PASSWAY_DATABASE_URL) shares the platform with other nodes.
+    @OptionGroup var server: ServerOptions
 
     func validate() throws {
         guard [port, issuerHostPort, networkPort, issuerHostISOPort].allSatisfy({ (0...65535).contains($0) }) else { throw ValidationError("ports are 0 to 65535") }
@@ -45,15 +44,10 @@ struct Serve: AsyncParsableCommand {
             guard parts.count == 2, Endpoint(String(parts[1])) != nil else { throw ValidationError("--issuer-endpoint: issuer-id=host:port, not \(e)") }
         }
         if let remoteIssuerHost, Endpoint(remoteIssuerHost) == nil { throw ValidationError("--issuer-host: host:port, not \(remoteIssuerHost)") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error") }
-        if let database {
-            do { _ = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
-        }
     }
 
     func run() async throws {
-        var logger = Logger(label: "passway") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let logger = server.logger(label: "passway")
         var endpoints: [String: (host: String, port: Int)] = [:]
         for e in issuerEndpoints {
             let parts = e.split(separator: "=", maxSplits: 1)
@@ -65,7 +59,7 @@ struct Serve: AsyncParsableCommand {
             .bundled(httpPort: issuerHostPort, isoPort: issuerHostISOPort)
         }
         let config = PlatformConfiguration(host: host, apiPort: port, networkPort: networkPort, issuerHost: issuerHost,
-                                           issuerTimeout: issuerTimeout.value, issuerEndpoints: endpoints, databaseURL: database,
+                                           issuerTimeout: issuerTimeout.value, issuerEndpoints: endpoints, databaseURL: server.database,
                                            dataDirectory: dataDir, logger: logger)
         do {
             try await Platform.run(config) { info in
