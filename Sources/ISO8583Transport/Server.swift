@@ -192,8 +192,10 @@ final class RequestHandler: ChannelInboundHandler {
             }
             // After the write is queued: a connection closed for shutdown closes behind it.
             counters.inFlight.wrappingSubtract(1, ordering: .relaxed)
-            let (_, left) = owed.count.wrappingSubtract(1, ordering: .relaxed)
-            if left == 0, owed.quiescing.load(ordering: .relaxed) { writer.closeWhenWritten() }
+            // Sequentially consistent with the shutdown's store-then-load below: one of the
+            // two sees the other and closes the connection.
+            let (_, left) = owed.count.wrappingSubtract(1, ordering: .sequentiallyConsistent)
+            if left == 0, owed.quiescing.load(ordering: .sequentiallyConsistent) { writer.closeWhenWritten() }
         }
     }
 
@@ -221,9 +223,9 @@ final class RequestHandler: ChannelInboundHandler {
     /// The listener shutting down: closed once its answers have left, or at `drainTimeout`.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
-            owed.quiescing.store(true, ordering: .relaxed)
+            owed.quiescing.store(true, ordering: .sequentiallyConsistent)
             let channel = context.channel
-            if owed.count.load(ordering: .relaxed) == 0 {
+            if owed.count.load(ordering: .sequentiallyConsistent) == 0 {
                 writer.closeWhenWritten()
             } else {
                 let logger = logger, owed = owed
