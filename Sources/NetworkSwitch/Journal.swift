@@ -64,7 +64,8 @@ public enum Decider: String, Codable, Sendable, CaseIterable {
 
 /// The durable record of every authorization. `claim` reserves a key before any work
 /// (so that the issuer is asked once, even by two nodes: a unique key in the database),
-/// `complete` records the outcome before the acquirer hears it.
+/// `complete` records the outcome before the acquirer hears it. What is journaled stays:
+/// no later message, whatever its key, replaces an answered entry.
 public protocol AuthorizationJournal: Sendable {
     func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim
     /// `claim`, and when the key is claimed, the token's ATC marked used in the same write:
@@ -73,6 +74,8 @@ public protocol AuthorizationJournal: Sendable {
     /// it says nothing unless the key was claimed.
     func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
         -> (claim: JournalClaim, atcFresh: Bool)
+    /// Records the answer of a claimed key (or of a key never claimed). Throws
+    /// `JournalError.alreadyAnswered`, and changes nothing, when the key has an answer.
     func complete(_ entry: JournalEntry) async throws
     func entry(_ key: AuthorizationKey) async throws -> JournalEntry?
     /// Claimed and not answered (yet, or ever: its node may have died).
@@ -86,4 +89,15 @@ public enum JournalClaim: Sendable, Equatable {
     case answered(JournalEntry)
     /// Reserved by another caller that has not answered yet.
     case pending(requestDigest: String)
+}
+
+public enum JournalError: Error, Equatable, CustomStringConvertible {
+    /// The key was answered before: its entry stands.
+    case alreadyAnswered(key: String)
+
+    public var description: String {
+        switch self {
+        case .alreadyAnswered(let key): "\(key) is already answered: its journal entry stands"
+        }
+    }
 }

@@ -62,7 +62,29 @@ extension AuthorizationPipeline {
     /// An acquirer's 0400/0420: the original (found in the journal by field 90 with this
     /// acquirer and terminal) is reversed at the issuer, which releases its hold. A
     /// reversal is idempotent at the issuer, so a repeated one is simply sent again.
+    ///
+    /// The reversal's own key is claimed first, as an authorization's is: a repeat gets the
+    /// first answer, and a message whose key is already taken (by an authorization or
+    /// another reversal) is refused with 94 and changes nothing.
     func reverse(_ request: ReversalRequest) async -> Message {
+        let digest = tokens.digest((try? codec.pack(request.message)) ?? [], purpose: "authorization")
+        do {
+            switch try await journal.claim(request.key, requestDigest: digest, at: now()) {
+            case .claimed:
+                break
+            case .answered(let entry):
+                return try original(entry, for: request.message, digest: digest)
+            case .pending(let pendingDigest):
+                if pendingDigest == digest, let entry = try await awaitAnswer(request.key) {
+                    return try original(entry, for: request.message, digest: digest)
+                }
+                logger.notice("same key as a message in progress", metadata: ["key": "\(request.key)"])
+                return Self.answer(to: request.message, .duplicateTransmission)
+            }
+        } catch {
+            logger.error("journal unavailable", metadata: ["key": "\(request.key)", "error": "\(error)"])
+            return Self.answer(to: request.message, .systemMalfunction)
+        }
         let outcome = await decideReversal(request)
         var answer = Self.answer(to: request.message, outcome.responseCode)
         answer[90] = request.message[90]
@@ -70,7 +92,7 @@ extension AuthorizationPipeline {
         stored[2] = nil
         let routing = outcome.routing
         let entry = JournalEntry(
-            key: request.key.description, requestDigest: tokens.digest((try? codec.pack(request.message)) ?? [], purpose: "authorization"),
+            key: request.key.description, requestDigest: digest,
             mti: request.message.mti, maskedToken: routing.maskedToken ?? PAN.mask(request.number.digits), tokenID: routing.tokenID,
             issuerID: routing.issuerID, maskedPAN: routing.maskedPAN, processingCode: request.processingCode, amountMinor: request.amountMinor,
             currency: request.currency.numeric, billingAmountMinor: nil, billingCurrency: nil, responseCode: outcome.responseCode, approvalCode: nil,

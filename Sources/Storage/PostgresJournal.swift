@@ -31,11 +31,17 @@ extension PostgresStore: AuthorizationJournal {
 
     public func complete(_ entry: JournalEntry) async throws {
         let doc = try Self.doc(entry)
-        try await run("""
+        // A pending claim is answered, a new key inserted; an answered entry is never replaced.
+        let rows = try await database.client.query("""
             INSERT INTO journal (key, request_digest, state, claimed_at, response_code, doc)
             VALUES (\(entry.key), \(entry.requestDigest), 'answered', \(entry.at), \(entry.responseCode.rawValue), \(doc)::jsonb)
             ON CONFLICT (key) DO UPDATE SET state = 'answered', response_code = EXCLUDED.response_code, doc = EXCLUDED.doc
-            """)
+            WHERE journal.doc IS NULL
+            RETURNING 1
+            """, logger: logger)
+        var written = false
+        for try await _ in rows { written = true }
+        if !written { throw JournalError.alreadyAnswered(key: entry.key) }
     }
 
     public func entry(_ key: AuthorizationKey) async throws -> JournalEntry? {

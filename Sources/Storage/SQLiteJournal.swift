@@ -35,15 +35,18 @@ extension SQLiteStore: AuthorizationJournal {
 
     public func complete(_ entry: JournalEntry) async throws {
         let doc = Self.document(entry)
-        // The UPDATE or, when it changed nothing, the INSERT: one statement changes anything.
-        try await groupCommit.writeOneStatement { db in
-            try db.cachedStatement(sql: "UPDATE journal SET state = 'answered', response_code = ?, doc = ? WHERE key = ?")
+        // The UPDATE of a pending claim or, when it changed nothing, the INSERT of a new key:
+        // one statement changes anything, and an answered entry is never replaced.
+        let written = try await groupCommit.writeOneStatement { db in
+            try db.cachedStatement(sql: "UPDATE journal SET state = 'answered', response_code = ?, doc = ? WHERE key = ? AND doc IS NULL")
                 .execute(arguments: [entry.responseCode.rawValue, doc, entry.key])
             if db.changesCount == 0 {
-                try db.cachedStatement(sql: "INSERT INTO journal (key, request_digest, state, claimed_at, response_code, doc) VALUES (?, ?, 'answered', ?, ?, ?)")
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO journal (key, request_digest, state, claimed_at, response_code, doc) VALUES (?, ?, 'answered', ?, ?, ?)")
                     .execute(arguments: [entry.key, entry.requestDigest, entry.at.timeIntervalSince1970, entry.responseCode.rawValue, doc])
             }
+            return db.changesCount == 1
         }
+        if !written { throw JournalError.alreadyAnswered(key: entry.key) }
     }
 
     public func entry(_ key: AuthorizationKey) async throws -> JournalEntry? {

@@ -185,6 +185,35 @@ import TokenService
         #expect(n.links.messages.count == asked)
     }
 
+    /// The attack: an 0400 whose own key (acquirer, terminal, STAN, time) is an approved
+    /// 0100's. It is refused (94) and the approval's entry stays: the genuine reversal
+    /// then reaches the issuer, and a retransmission of the 0100 gets its first answer.
+    @Test func aReversalCarryingAnApprovalsKeyChangesNothing() async throws {
+        let n = try Network()
+        let original = try Self.authorization()
+        let approved = try #require(await n.pipeline.handle(original))
+        #expect(approved.responseCode == .approved)
+        let key = "25000001/MSK00001/000001/1129101500"
+        let entryBefore = try #require(n.journal.entries.first { $0.key == key })
+
+        var forged = Self.reversal(of: original, stan: "000001")
+        forged.set(7, "1129101500")
+        let refused = try #require(await n.pipeline.handle(forged))
+        #expect(refused.mti == "0410" && refused.responseCode == .duplicateTransmission)
+        #expect(n.journal.entries.first { $0.key == key } == entryBefore)
+        #expect(n.links.messages.filter { $0.mti == "0400" }.isEmpty, "the forged reversal reached the issuer")
+
+        let retransmitted = try #require(await n.pipeline.handle(original))
+        #expect(retransmitted.responseCode == .approved && retransmitted.string(38) == approved.string(38))
+
+        let genuine = try #require(await n.pipeline.handle(Self.reversal(of: original)))
+        #expect(genuine.responseCode == .approved)
+        #expect(n.links.messages.filter { $0.mti == "0400" }.count == 1, "the genuine reversal did not reach the issuer")
+        // Its repeat is answered as it was, without a second reversal at the issuer.
+        #expect(await n.pipeline.handle(Self.reversal(of: original))?.responseCode == .approved)
+        #expect(n.links.messages.filter { $0.mti == "0400" }.count == 1)
+    }
+
     @Test func aJournalThatFailsIs96() async throws {
         let n = try Network()
         n.journal.fail()

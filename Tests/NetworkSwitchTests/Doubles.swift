@@ -44,6 +44,7 @@ final class MemoryJournal: AuthorizationJournal {
     func complete(_ entry: JournalEntry) async throws {
         try state.withLock { s in
             if s.failing { throw Unavailable() }
+            guard s.entries[entry.key] == nil else { throw JournalError.alreadyAnswered(key: entry.key) }
             s.entries[entry.key] = entry
         }
     }

@@ -265,6 +265,11 @@ import WalletProvider
         try await nodes[0].complete(entry)
         #expect(try await nodes[1].entry(key) == entry)
         #expect(try await nodes[1].claim(key, requestDigest: "other", at: Self.at) == .answered(entry))
+        // An answered key keeps its entry: another message's answer does not replace it.
+        await #expect(throws: JournalError.alreadyAnswered(key: entry.key)) {
+            try await nodes[1].complete(Self.journalEntry(key, digest: "forged", code: .originalNotFound))
+        }
+        #expect(try await nodes[0].entry(key) == entry)
         // An answer journaled without a claim (an overload answer) is kept too.
         let unclaimed = AuthorizationKey(acquirer: "25000001", terminal: "MSK00002", stan: "000001", transmission: "1125103000")
         try await nodes[0].complete(Self.journalEntry(unclaimed, digest: "u", code: .systemMalfunction))
