@@ -78,15 +78,21 @@ extension Bank {
         case .stolen: return decline(.stolenCard, "card reported stolen")
         case .blocked: return decline(.restrictedCard, "card blocked")
         }
+        // A row that `openAccount` would not have written (an old or edited database):
+        // refused, and the handler raises the alarm; never arithmetic that could trap.
+        guard account.amountsInRange, let funds = Minor.sum(account.balanceMinor, account.creditLimitMinor),
+              let available = Minor.difference(funds, totals.held), let heldToday = Minor.sum(totals.heldToday, r.amountMinor),
+              let cashToday = Minor.sum(totals.cashToday, r.amountMinor) else {
+            return decline(.systemMalfunction, Self.inconsistentAccount)
+        }
         guard r.expiry == account.expiry else { return decline(.expiredCard, "expiry date does not match the card") }
         if let currency = r.currency, Currency.alpha(account.currency)?.numeric != currency {
             return decline(.transactionNotPermittedToCardholder, "amount not in the account's currency \(account.currency)")
         }
         guard ["00", "01"].contains(r.transactionType) else { return decline(.transactionNotPermittedToCardholder, "transaction type \(r.transactionType) not permitted") }
-        let available = account.balanceMinor + account.creditLimitMinor - totals.held
         guard r.amountMinor <= available else { return decline(.insufficientFunds, "insufficient funds") }
-        guard totals.heldToday + r.amountMinor <= account.dailyLimitMinor else { return decline(.exceedsAmountLimit, "exceeds the daily limit") }
-        if r.transactionType == "01", totals.cashToday + r.amountMinor > account.dailyLimitMinor / Int64(dailyCashShare) {
+        guard heldToday <= account.dailyLimitMinor else { return decline(.exceedsAmountLimit, "exceeds the daily limit") }
+        if r.transactionType == "01", cashToday > account.dailyLimitMinor / Int64(dailyCashShare) {
             return decline(.exceedsAmountLimit, "exceeds the daily cash limit")
         }
         let approval = String(format: "%06d", Int.random(in: 0...999_999))
@@ -107,10 +113,15 @@ extension Bank {
         return try await availableMinor(account)
     }
 
-    /// What an account can still spend: balance and credit line less what is held.
-    public func availableMinor(_ account: Account) async throws -> Int64 {
-        account.balanceMinor + account.creditLimitMinor - (try await database.heldMinor(accountID: account.id))
+    /// What an account can still spend: balance and credit line less what is held; nil
+    /// when the stored amounts do not add up.
+    public func availableMinor(_ account: Account) async throws -> Int64? {
+        guard account.amountsInRange, let funds = Minor.sum(account.balanceMinor, account.creditLimitMinor) else { return nil }
+        return Minor.difference(funds, try await database.heldMinor(accountID: account.id))
     }
+
+    /// The reason given when an account's stored amounts are out of range.
+    public static let inconsistentAccount = "inconsistent account: stored amounts out of range"
 
     /// Every reference whose ledger entries do not match its hold: empty when the books balance.
     public func unbalancedReferences() async throws -> [String] {

@@ -53,6 +53,11 @@ public final class Bank: Sendable {
         return views
     }
 
+    /// An account as its operator sees it.
+    public func view(_ account: Account) async throws -> AccountView {
+        AccountView(account, availableMinor: try await availableMinor(account))
+    }
+
     /// What the bank sent its cardholders (one-time codes among them).
     public func outbox() async throws -> [OutboxMessage] { try await database.outbox() }
 
@@ -92,7 +97,9 @@ public final class Bank: Sendable {
             throw IssuerHostError.invalid("holderName: 1 to 26 characters, as embossed")
         }
         for (name, value) in [("balanceMinor", new.balanceMinor), ("creditLimitMinor", new.creditLimitMinor), ("dailyLimitMinor", new.dailyLimitMinor)] {
-            if let value, value < 0 { throw IssuerHostError.invalid("\(name): not negative") }
+            if let value, !(0...Account.maxAmountMinor).contains(value) {
+                throw IssuerHostError.invalid("\(name): 0 to \(Account.maxAmountMinor) minor units")
+            }
         }
         let id = "acct_" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20))
         let account = Account(id: id, fingerprint: vault.fingerprint(pan), sealedPAN: vault.seal(pan, context: id), maskedPAN: pan.masked,

@@ -35,6 +35,10 @@ public struct IssuerHostHandler: Sendable {
                     return IssuerMessages.answer(to: m, .invalidCardNumber)
                 }
                 let decision = try await bank.authorize(request)
+                if decision.reason == Bank.inconsistentAccount {
+                    logger.critical("ALARM issuer host: an account's stored amounts are out of range; its authorizations are refused",
+                                    metadata: ["bank": "\(bank.id)", "card": "\(PAN.mask(request.pan))"])
+                }
                 logger.info("issuer host: authorization", metadata: [
                     "bank": "\(bank.id)", "card": "\(PAN.mask(request.pan))", "amount": "\(request.amountMinor)", "rc": "\(decision.responseCode)",
                     "reason": "\(decision.reason)",

@@ -26,6 +26,30 @@ public struct Account: Codable, Sendable, Equatable {
     public var creditLimitMinor: Int64
     public var dailyLimitMinor: Int64
     public var status: Status
+
+    /// The largest balance, credit line or daily limit an account takes, in minor units
+    /// (15 digits: ten trillion roubles). Sums of such amounts and of holds (12 digits
+    /// each, as field 4 carries them) stay far inside `Int64`.
+    public static let maxAmountMinor: Int64 = 999_999_999_999_999
+
+    /// Whether the stored amounts are ones `openAccount` accepts: a row that is not is
+    /// refused and alarmed about, never computed with.
+    var amountsInRange: Bool {
+        [balanceMinor, creditLimitMinor, dailyLimitMinor].allSatisfy { (0...Self.maxAmountMinor).contains($0) }
+    }
+}
+
+/// Money arithmetic on minor units that cannot trap: nil when the result does not fit.
+enum Minor {
+    static func sum(_ a: Int64, _ b: Int64) -> Int64? {
+        let (r, overflow) = a.addingReportingOverflow(b)
+        return overflow ? nil : r
+    }
+
+    static func difference(_ a: Int64, _ b: Int64) -> Int64? {
+        let (r, overflow) = a.subtractingReportingOverflow(b)
+        return overflow ? nil : r
+    }
 }
 
 /// The bank's ID&V policy, set by its operator: how much wallet-assessed risk passes,
@@ -110,10 +134,11 @@ public struct AccountView: Codable, Sendable, Equatable {
     public var balanceMinor: Int64
     public var creditLimitMinor: Int64
     public var status: Account.Status
-    /// Balance and credit line less the holds of approved authorizations.
-    public var availableMinor: Int64
+    /// Balance and credit line less the holds of approved authorizations; null when the
+    /// account's stored amounts do not add up (an alarm is raised, its authorizations refused).
+    public var availableMinor: Int64?
 
-    public init(_ a: Account, availableMinor: Int64) {
+    public init(_ a: Account, availableMinor: Int64?) {
         id = a.id; maskedPAN = a.maskedPAN; expiry = a.expiry; holderName = a.holderName; currency = a.currency
         balanceMinor = a.balanceMinor; creditLimitMinor = a.creditLimitMinor; status = a.status
         self.availableMinor = availableMinor

@@ -45,9 +45,10 @@ enum IssuerHostHTTP {
         }
         route(.get, "/banks") { _, _ in try JSONBody.result(try await registry.banks().map { BankView(id: $0.id, cardRanges: $0.cardRanges) }) }
         route(.post, "/banks/:bank/accounts") { body, context in
-            let account = try await bank(context).openAccount(try JSONBody.decode(NewAccount.self, from: body))
+            let bank = try await bank(context)
+            let account = try await bank.openAccount(try JSONBody.decode(NewAccount.self, from: body))
             logger.info("account opened", metadata: ["card": "\(account.maskedPAN)"])
-            return try JSONBody.result(AccountView(account, availableMinor: account.balanceMinor + account.creditLimitMinor), status: .created)
+            return try JSONBody.result(try await bank.view(account), status: .created)
         }
         route(.post, "/banks/:bank/accounts/bulk") { body, context in
             let bulk = try JSONBody.decode(NewAccounts.self, from: body)

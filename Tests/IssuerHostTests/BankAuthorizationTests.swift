@@ -1,4 +1,5 @@
 import Foundation
+import EMV
 import IssuerHost
 import Testing
 import TestSupport
@@ -116,5 +117,38 @@ import Vault
         #expect(releases == 1)
         #expect(try await banks[1].availableMinor(pan: opened.pan) == 141_000)
         #expect(try await opened.bank.unbalancedReferences().isEmpty)
+    }
+
+    /// Amounts that would overflow: refused when an account is opened; and a stored row
+    /// out of range (an old or edited database) refuses its own authorizations with 96
+    /// while the bank goes on deciding for its other cards.
+    @Test(arguments: Backend.available)
+    func amountsThatCouldOverflowAreRefusedNotComputed(_ backend: Backend) async throws {
+        let opened = try await open(backend)
+        defer { Task { await opened.stores.close() } }
+        let bank = opened.bank
+        let extreme = cardNumber("220070", seed: 23)
+        for (balance, credit, daily) in [(Int64.max, Int64.max, nil), (0, Int64.max, nil), (nil, nil, Int64.max), (-1, nil, nil)] as [(Int64?, Int64?, Int64?)] {
+            await #expect(throws: IssuerHostError.self) {
+                try await bank.openAccount(.init(pan: extreme, expiry: "2912", holderName: "X", currency: "RUB",
+                                                 balanceMinor: balance, creditLimitMinor: credit, dailyLimitMinor: daily))
+            }
+        }
+        #expect(try await bank.accounts().count == 1)
+        _ = try await bank.openAccount(.init(pan: extreme, expiry: "2912", holderName: "X", currency: "RUB",
+                                             balanceMinor: Account.maxAmountMinor, creditLimitMinor: Account.maxAmountMinor))
+        #expect(try await bank.availableMinor(pan: extreme) == 2 * Account.maxAmountMinor)
+
+        // The row edited behind the bank's back.
+        var row = try #require(try await opened.stores.store.accounts().first { $0.maskedPAN == PAN.mask(extreme) })
+        row.balanceMinor = .max
+        row.creditLimitMinor = .max
+        try await opened.stores.store.replaceAccount(row)
+        let refused = try await bank.authorize(request("x1", extreme, 1_000))
+        #expect(refused.responseCode.rawValue == "96" && refused.reason == Bank.inconsistentAccount)
+        #expect(try await bank.availableMinor(pan: extreme) == nil)
+        #expect(try await bank.accounts().first { $0.maskedPAN == PAN.mask(extreme) }?.availableMinor == nil)
+        #expect(try await bank.authorize(request("ok", opened.pan, 1_000)).responseCode.rawValue == "00")
+        #expect(try await bank.unbalancedReferences().isEmpty)
     }
 }
