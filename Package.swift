@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "ISO8583", dependencies: ["EMV"]),
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Participants", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "IssuerContract"),
+        .target(name: "IssuerContract", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "APIContract", dependencies: ["IssuerContract", "Participants", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "TokenService", dependencies: ["EMV", "Vault", "Participants", "IssuerContract", "APIContract",
                                                      .product(name: "Crypto", package: "swift-crypto")]),
@@ -75,6 +75,7 @@ let package = Package(
         .target(
             name: "IssuerHost",
             dependencies: ["EMV", "ISO8583", "Vault", "IssuerContract", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")]
         ),
         .target(
@@ -91,7 +92,9 @@ let package = Package(
         .target(
             name: "IssuerHostServer",
             dependencies: [
-                "IssuerHost", "IssuerContract", "HTTPSupport", "ISO8583Transport", "PostgresSupport", "Vault",
+                "IssuerHost", "IssuerContract", "HTTPSupport", "ISO8583Transport", "PostgresSupport", "Vault", "EMV",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -157,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "PasswayServerTests",
             dependencies: [
-                "PasswayServer", "IssuerHostServer", "TokenService", "Storage", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
+                "PasswayServer", "IssuerHostServer", "IssuerContract", "TokenService", "Storage", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
                 "ISO8583Transport", "Simulators", "APIContract", "SQLiteSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

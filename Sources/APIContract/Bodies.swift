@@ -10,6 +10,13 @@ public struct EnabledWallets: Codable, Sendable {
     public init(enabledWallets: [String]) { self.enabledWallets = enabledWallets }
 }
 
+/// `PUT /v1/issuers/{issuerID}/host-key`: the new key of the issuer's host (a rotation).
+public struct HostKeyChange: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case hostKey }
+    public var hostKey: String
+    public init(hostKey: String) { self.hostKey = hostKey }
+}
+
 public struct MarketChange: Codable, Sendable {
     public enum CodingKeys: String, CodingKey, CaseIterable { case state, reason }
     public var state: Market.State

@@ -175,12 +175,15 @@ public enum IssuerHostError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
     case notFound(String)
     case conflict(String)
+    /// No credential, a wrong one, or a signed request that does not verify.
+    case unauthenticated(String)
 
     public var description: String {
         switch self {
         case .invalid(let why): why
         case .notFound(let what): "\(what) not found"
         case .conflict(let why): why
+        case .unauthenticated(let why): why
         }
     }
 }

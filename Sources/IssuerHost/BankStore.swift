@@ -9,6 +9,14 @@ public protocol BankStore: Sendable {
     /// Throws `IssuerHostError.conflict` when a data key is already stored.
     func saveWrappedDataKey(_ wrapped: Data) async throws
 
+    /// A secret of the bank by name (the hash of its API key, its sealed token service key).
+    func secret(_ name: String) async throws -> Data?
+    /// Stores a secret, replacing the one of that name (a rotation).
+    func saveSecret(_ name: String, _ value: Data) async throws
+    /// Remembers the nonce of a signed request and forgets those from before
+    /// `forgetBefore`. False when it was remembered already: a replay.
+    func rememberNonce(_ nonce: String, at: Date, forgetBefore: Date) async throws -> Bool
+
     /// Throws `IssuerHostError.conflict` when the card has an account.
     func insertAccount(_ account: Account) async throws
     /// All or none.

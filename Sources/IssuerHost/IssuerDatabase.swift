@@ -45,6 +45,9 @@ public final class IssuerDatabase: BankStore {
                                      entry TEXT NOT NULL, amount INTEGER NOT NULL, at REAL NOT NULL);
                 """)
         }
+        migrator.registerMigration("v3: signed requests") { db in
+            try db.execute(sql: "CREATE TABLE nonces (nonce TEXT PRIMARY KEY, at REAL NOT NULL); CREATE INDEX nonces_at ON nonces(at)")
+        }
         try migrator.migrate(pool)
     }
 
@@ -70,6 +73,22 @@ public final class IssuerDatabase: BankStore {
             try await pool.write { db in try db.execute(sql: "INSERT INTO secrets (name, value) VALUES ('data-key', ?)", arguments: [wrapped]) }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw IssuerHostError.conflict("the bank has a data key")
+        }
+    }
+
+    public func secret(_ name: String) async throws -> Data? {
+        try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = ?", arguments: [name]) }
+    }
+
+    public func saveSecret(_ name: String, _ value: Data) async throws {
+        try await pool.write { db in try db.execute(sql: "INSERT OR REPLACE INTO secrets (name, value) VALUES (?, ?)", arguments: [name, value]) }
+    }
+
+    public func rememberNonce(_ nonce: String, at: Date, forgetBefore: Date) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM nonces WHERE at < ?", arguments: [forgetBefore.timeIntervalSince1970])
+            try db.execute(sql: "INSERT OR IGNORE INTO nonces (nonce, at) VALUES (?, ?)", arguments: [nonce, at.timeIntervalSince1970])
+            return db.changesCount == 1
         }
     }
 

@@ -117,6 +117,21 @@ public struct BankView: Codable, Sendable, Equatable {
     public init(id: String, cardRanges: [String]) { self.id = id; self.cardRanges = cardRanges }
 }
 
+/// What `POST /banks` (and a rotation, `POST /banks/{bank}/credentials`) answers: the bank
+/// and its credentials, shown this once.
+public struct CreatedBank: Codable, Sendable, Equatable {
+    public var id: String
+    public var cardRanges: [String]
+    /// The bank operator's key: `Authorization: Bearer pwb_…`.
+    public var apiKey: String
+    /// 64 hex digits, for the network: the issuer's `hostKey` at onboarding.
+    public var tokenServiceKey: String
+
+    public init(id: String, cardRanges: [String], credentials: BankCredentials) {
+        self.id = id; self.cardRanges = cardRanges; apiKey = credentials.apiKey; tokenServiceKey = credentials.tokenServiceKey
+    }
+}
+
 /// `POST /banks/{bank}/accounts/bulk`.
 public struct NewAccounts: Codable, Sendable {
     public enum CodingKeys: String, CodingKey, CaseIterable { case accounts }

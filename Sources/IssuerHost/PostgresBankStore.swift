@@ -50,6 +50,10 @@ public final class PostgresIssuerHost: Sendable {
             """,
             "CREATE INDEX ledger_reference ON ledger(bank_id, reference)",
         ]),
+        ("v2: signed requests", [
+            "CREATE TABLE nonces (bank_id TEXT NOT NULL, nonce TEXT NOT NULL, at TIMESTAMPTZ NOT NULL, PRIMARY KEY (bank_id, nonce))",
+            "CREATE INDEX nonces_at ON nonces(bank_id, at)",
+        ]),
     ]
 
     /// Every bank, in id order.
@@ -85,6 +89,26 @@ public struct PostgresBankStore: BankStore {
 
     public func wrappedDataKey() async throws -> Data? {
         try await client.query("SELECT value FROM secrets WHERE bank_id = \(bankID) AND name = 'data-key'", logger: logger).first(Data.self)
+    }
+
+    public func secret(_ name: String) async throws -> Data? {
+        try await client.query("SELECT value FROM secrets WHERE bank_id = \(bankID) AND name = \(name)", logger: logger).first(Data.self)
+    }
+
+    public func saveSecret(_ name: String, _ value: Data) async throws {
+        try await client.query("""
+            INSERT INTO secrets (bank_id, name, value) VALUES (\(bankID), \(name), \(value))
+            ON CONFLICT (bank_id, name) DO UPDATE SET value = EXCLUDED.value
+            """, logger: logger)
+    }
+
+    public func rememberNonce(_ nonce: String, at: Date, forgetBefore: Date) async throws -> Bool {
+        try await database.transaction { connection in
+            try await connection.query("DELETE FROM nonces WHERE bank_id = \(self.bankID) AND at < \(forgetBefore)", logger: self.logger)
+            let rows = try await connection.query(
+                "INSERT INTO nonces (bank_id, nonce, at) VALUES (\(self.bankID), \(nonce), \(at)) ON CONFLICT DO NOTHING RETURNING 1", logger: self.logger)
+            return try await rows.all(Int.self).count == 1
+        }
     }
 
     public func saveWrappedDataKey(_ wrapped: Data) async throws {

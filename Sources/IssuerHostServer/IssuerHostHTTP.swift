@@ -1,9 +1,13 @@
+import Crypto
+import EMV
 import Foundation
 import HTTPSupport
+import HTTPTypes
 import Hummingbird
 import IssuerContract
 import IssuerHost
 import Logging
+import Vault
 
 extension NewBank: StrictBody {}
 extension NewAccount: StrictBody {}
@@ -14,71 +18,134 @@ extension ActivationCodeDelivery: StrictBody {}
 extension TokenNotification: StrictBody {}
 
 /// The bundled issuer host's JSON API. One process can host several banks, each under
-/// `/banks/{bank}`: what the token service calls (`IssuerHostPath`: ID&V, activation
-/// codes, token notifications) and what the bank's operator uses (accounts, rules,
-/// outbox, notifications received).
+/// `/banks/{bank}`. Every route but `/health` needs a credential:
+/// - the host's operator key (`issuer-host-operator.key`) creates banks, lists them and
+///   rotates a bank's credentials;
+/// - a bank's API key (made with the bank) opens its accounts, sets its ID&V rules and
+///   reads its outbox and notifications: its own and no other bank's;
+/// - what the token service calls (`IssuerHostPath`: ID&V, activation codes, token
+///   notifications) is signed with the bank's token service key (`RequestSignature`),
+///   and so is the answer.
+/// An unknown bank is refused as a wrong credential is (401), so that the API does not
+/// tell which banks exist.
 enum IssuerHostHTTP {
-    static func router(registry: BankRegistry, logger: Logger) -> Router<BasicRequestContext> {
+    enum Access { case anyone, hostOperator, bank, signed }
+
+    static let signatureHeaders = (timestamp: HTTPField.Name(RequestSignature.timestampHeader)!, nonce: HTTPField.Name(RequestSignature.nonceHeader)!,
+                                   signature: HTTPField.Name(RequestSignature.signatureHeader)!)
+
+    static func router(registry: BankRegistry, operatorKey: String, logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        func route(_ method: HTTPRequest.Method, _ path: String,
-                   _ handler: @escaping @Sendable (Data, BasicRequestContext) async throws -> APIResult) {
+        router.add(middleware: ProblemMiddleware())
+        let operatorKeyHash = sha256(operatorKey)
+
+        func route(_ method: HTTPRequest.Method, _ path: String, _ access: Access,
+                   _ handler: @escaping @Sendable (Data, Bank?) async throws -> APIResult) {
             router.on(RouterPath(path), method: method) { request, context in
                 var request = request
                 do {
                     let body = method == .get ? Data() : try await JSONBody.read(&request)
-                    return try await handler(body, context).response
+                    switch access {
+                    case .anyone:
+                        return try await handler(body, nil).response
+                    case .hostOperator:
+                        guard let token = BearerToken.from(request.headers), SecureRandom.constantTimeEquals(sha256(token), operatorKeyHash) else {
+                            throw Problem.unauthorized
+                        }
+                        let bank = context.parameters.get("bank") == nil ? nil : try await registry.bank(try context.parameters.require("bank"))
+                        return try await handler(body, bank).response
+                    case .bank:
+                        guard let token = BearerToken.from(request.headers), let bank = try await knownBank(context),
+                              try await bank.authenticate(apiKey: token) else {
+                            throw Problem.unauthorized
+                        }
+                        return try await handler(body, bank).response
+                    case .signed:
+                        guard let bank = try await knownBank(context) else { throw Problem.unauthorized }
+                        let headers = request.headers[signatureHeaders.timestamp].flatMap { timestamp in
+                            request.headers[signatureHeaders.nonce].flatMap { nonce in
+                                request.headers[signatureHeaders.signature].map { RequestSignature.Headers(timestamp: timestamp, nonce: nonce, signature: $0) }
+                            }
+                        }
+                        let (key, nonce) = try await bank.acceptSigned(method: request.method.rawValue, path: request.uri.path, body: Array(body),
+                                                                       headers: headers)
+                        let result = try await handler(body, bank)
+                        var response = result.response
+                        response.headers[signatureHeaders.signature] = RequestSignature.signAnswer(status: Int(result.status.code), nonce: nonce,
+                                                                                                   body: Array(result.body), key: key)
+                        return response
+                    }
                 } catch {
                     let problem = problem(error) ?? Problem.internalError
                     if problem.status.code >= 500 { logger.error("issuer host request failed", metadata: ["path": "\(request.uri.path)"]) }
+                    if problem.status == .unauthorized {
+                        logger.notice("issuer host: refused", metadata: ["path": "\(request.uri.path)", "reason": "\(problem.detail)"])
+                    }
                     return problem.response()
                 }
             }
+            @Sendable func knownBank(_ context: BasicRequestContext) async throws -> Bank? {
+                do { return try await registry.bank(try context.parameters.require("bank")) } catch IssuerHostError.notFound { return nil }
+            }
         }
-        @Sendable func bank(_ context: BasicRequestContext) async throws -> Bank { try await registry.bank(try context.parameters.require("bank")) }
 
         router.get("/health") { _, _ in try JSONBody.result(["status": "ok"]).response }
-        route(.post, "/banks") { body, _ in
+        route(.post, "/banks", .hostOperator) { body, _ in
             let new = try JSONBody.decode(NewBank.self, from: body)
             let bank = try await registry.create(id: new.id, cardRanges: new.cardRanges)
+            let credentials = try await bank.issueCredentials()
             logger.info("bank created", metadata: ["bank": "\(bank.id)", "cardRanges": "\(bank.cardRanges.joined(separator: ","))"])
-            return try JSONBody.result(BankView(id: bank.id, cardRanges: bank.cardRanges), status: .created)
+            return try JSONBody.result(CreatedBank(id: bank.id, cardRanges: bank.cardRanges, credentials: credentials), status: .created)
         }
-        route(.get, "/banks") { _, _ in try JSONBody.result(try await registry.banks().map { BankView(id: $0.id, cardRanges: $0.cardRanges) }) }
-        route(.post, "/banks/:bank/accounts") { body, context in
-            let bank = try await bank(context)
+        route(.get, "/banks", .hostOperator) { _, _ in try JSONBody.result(try await registry.banks().map { BankView(id: $0.id, cardRanges: $0.cardRanges) }) }
+        route(.post, "/banks/:bank/credentials", .hostOperator) { _, bank in
+            let bank = try required(bank)
+            let credentials = try await bank.issueCredentials()
+            logger.notice("bank credentials rotated: the old ones no longer work", metadata: ["bank": "\(bank.id)"])
+            return try JSONBody.result(CreatedBank(id: bank.id, cardRanges: bank.cardRanges, credentials: credentials), status: .created)
+        }
+        route(.post, "/banks/:bank/accounts", .bank) { body, bank in
+            let bank = try required(bank)
             let account = try await bank.openAccount(try JSONBody.decode(NewAccount.self, from: body))
-            logger.info("account opened", metadata: ["card": "\(account.maskedPAN)"])
+            logger.info("account opened", metadata: ["bank": "\(bank.id)", "card": "\(account.maskedPAN)"])
             return try JSONBody.result(try await bank.view(account), status: .created)
         }
-        route(.post, "/banks/:bank/accounts/bulk") { body, context in
+        route(.post, "/banks/:bank/accounts/bulk", .bank) { body, bank in
             let bulk = try JSONBody.decode(NewAccounts.self, from: body)
-            let accounts = try await bank(context).openAccounts(bulk.accounts)
+            let accounts = try await required(bank).openAccounts(bulk.accounts)
             logger.info("accounts opened", metadata: ["count": "\(accounts.count)"])
             return try JSONBody.result(["opened": accounts.count], status: .created)
         }
-        route(.get, "/banks/:bank/accounts") { _, context in try JSONBody.result(try await bank(context).accounts()) }
-        route(.put, "/banks/:bank/rules") { body, context in
+        route(.get, "/banks/:bank/accounts", .bank) { _, bank in try JSONBody.result(try await required(bank).accounts()) }
+        route(.put, "/banks/:bank/rules", .bank) { body, bank in
             let rules = try JSONBody.decode(IDVRules.self, from: body)
-            try await bank(context).setRules(rules)
+            try await required(bank).setRules(rules)
             return try JSONBody.result(rules)
         }
-        route(.get, "/banks/:bank/outbox") { _, context in try JSONBody.result(try await bank(context).outbox()) }
-        route(.get, "/banks/:bank/notifications") { _, context in try JSONBody.result(try await bank(context).notifications()) }
-        route(.post, "/banks/:bank" + IssuerHostPath.authorizeService) { body, context in
-            let answer = try await bank(context).authorizeService(try JSONBody.decode(IDVRequest.self, from: body))
+        route(.get, "/banks/:bank/outbox", .bank) { _, bank in try JSONBody.result(try await required(bank).outbox()) }
+        route(.get, "/banks/:bank/notifications", .bank) { _, bank in try JSONBody.result(try await required(bank).notifications()) }
+        route(.post, "/banks/:bank" + IssuerHostPath.authorizeService, .signed) { body, bank in
+            let answer = try await required(bank).authorizeService(try JSONBody.decode(IDVRequest.self, from: body))
             logger.info("ID&V decided", metadata: ["decision": "\(answer.decision.rawValue)"])
             return try JSONBody.result(answer)
         }
-        route(.post, "/banks/:bank" + IssuerHostPath.deliverActivationCode) { body, context in
-            try await bank(context).deliverCode(try JSONBody.decode(ActivationCodeDelivery.self, from: body))
+        route(.post, "/banks/:bank" + IssuerHostPath.deliverActivationCode, .signed) { body, bank in
+            try await required(bank).deliverCode(try JSONBody.decode(ActivationCodeDelivery.self, from: body))
             return try JSONBody.result(["delivered": true])
         }
-        route(.post, "/banks/:bank" + IssuerHostPath.tokenNotification) { body, context in
-            try await bank(context).tokenUpdated(try JSONBody.decode(TokenNotification.self, from: body))
+        route(.post, "/banks/:bank" + IssuerHostPath.tokenNotification, .signed) { body, bank in
+            try await required(bank).tokenUpdated(try JSONBody.decode(TokenNotification.self, from: body))
             return try JSONBody.result(["received": true])
         }
         return router
     }
+
+    static func required(_ bank: Bank?) throws -> Bank {
+        guard let bank else { throw Problem.unauthorized }
+        return bank
+    }
+
+    static func sha256(_ text: String) -> String { Hex.encode(SHA256.hash(data: Array(text.utf8))) }
 
     /// The one table from the bank's errors to problems.
     static func problem(_ error: any Error) -> Problem? {
@@ -88,6 +155,7 @@ enum IssuerHostHTTP {
             case .invalid(let why): Problem(.unprocessableContent, code: "invalid-value", title: "A value is not acceptable", detail: why)
             case .notFound(let what): .notFound("\(what) not found")
             case .conflict(let why): Problem(.conflict, code: "conflict", title: "Conflicts with the current state", detail: why)
+            case .unauthenticated(let why): Problem(.unauthorized, code: "unauthorized", title: "Authentication required", detail: why)
             }
         default: Problem.from(error)
         }

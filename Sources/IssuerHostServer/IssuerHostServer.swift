@@ -31,6 +31,9 @@ public struct IssuerHostConfiguration: Sendable {
     }
 
     public var masterKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host.key") }
+    /// The host operator's API key (creates banks, rotates their credentials), unless
+    /// `PASSWAY_ISSUER_HOST_OPERATOR_KEY` gives it.
+    public var operatorKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host-operator.key") }
     public var banksDirectory: String { (dataDirectory as NSString).appendingPathComponent("issuer-host") }
 }
 
@@ -39,6 +42,8 @@ public struct IssuerHostConfiguration: Sendable {
 public final class IssuerHostServer: Sendable {
     public let registry: BankRegistry
     public let iso: ISO8583Server
+    /// The host operator's API key.
+    public let operatorKey: String
     let http: Application<RouterResponder<BasicRequestContext>>
     let requests: RequestCounter
     /// Closes the banks' PostgreSQL pool, when there is one.
@@ -53,9 +58,10 @@ public final class IssuerHostServer: Sendable {
     /// the reverse order).
     public var services: [any Service] { [iso, http] }
 
-    init(registry: BankRegistry, iso: ISO8583Server, http: Application<RouterResponder<BasicRequestContext>>, requests: RequestCounter,
-         closeDatabase: @escaping @Sendable () async -> Void) {
-        self.registry = registry; self.iso = iso; self.http = http; self.requests = requests; self.closeDatabase = closeDatabase
+    init(registry: BankRegistry, iso: ISO8583Server, operatorKey: String, http: Application<RouterResponder<BasicRequestContext>>,
+         requests: RequestCounter, closeDatabase: @escaping @Sendable () async -> Void) {
+        self.registry = registry; self.iso = iso; self.operatorKey = operatorKey; self.http = http; self.requests = requests
+        self.closeDatabase = closeDatabase
     }
 
     /// Opens the banks (the master key from `PASSWAY_ISSUER_HOST_MASTER_KEY` or the key
@@ -64,10 +70,13 @@ public final class IssuerHostServer: Sendable {
     public static func start(_ config: IssuerHostConfiguration, notices: inout [String],
                              onHTTPRunning: @escaping @Sendable (Int) async -> Void) async throws -> IssuerHostServer {
         let logger = config.logger
-        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        // Keys and the banks' databases: owner-only from the moment they exist.
+        SecretFile.ownerOnlyFromNowOn()
+        try SecretFile.makeDirectory(config.dataDirectory)
         let (master, origin) = try MasterKeySource.load(environment: config.environment, variable: "PASSWAY_ISSUER_HOST_MASTER_KEY",
                                                         keyFile: config.masterKeyFile)
         if case .createdKeyFile(let path) = origin { notices.append("created issuer host master key \(path) (owner-only)") }
+        let operatorKey = try operatorCredential(config, &notices)
         let registry: BankRegistry
         let closeDatabase: @Sendable () async -> Void
         if let url = config.databaseURL {
@@ -90,15 +99,30 @@ public final class IssuerHostServer: Sendable {
                     return await handler.handle(message)
                 })
             let http = Application(
-                router: IssuerHostHTTP.router(registry: registry, logger: logger),
+                router: IssuerHostHTTP.router(registry: registry, operatorKey: operatorKey, logger: logger),
                 configuration: .init(address: .hostname(config.host, port: config.httpPort), serverName: "passway-issuer-host"),
                 onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
-            return IssuerHostServer(registry: registry, iso: iso, http: http, requests: requests, closeDatabase: closeDatabase)
+            return IssuerHostServer(registry: registry, iso: iso, operatorKey: operatorKey, http: http, requests: requests, closeDatabase: closeDatabase)
         } catch {
             await closeDatabase()
             throw error
         }
+    }
+
+    /// The host operator's key: `PASSWAY_ISSUER_HOST_OPERATOR_KEY`, else the key file,
+    /// created owner-only (in one step) on first start.
+    static func operatorCredential(_ config: IssuerHostConfiguration, _ notices: inout [String]) throws -> String {
+        if let key = config.environment["PASSWAY_ISSUER_HOST_OPERATOR_KEY"], !key.isEmpty { return key }
+        if let text = try? String(contentsOfFile: config.operatorKeyFile, encoding: .utf8) {
+            let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if key.count >= 20 { return key }
+            throw IssuerHostError.invalid("\(config.operatorKeyFile) does not hold a key: remove it to have a new one made")
+        }
+        let key = "pwo_" + SecureRandom.alphanumeric(40)
+        try SecretFile.create(config.operatorKeyFile, contents: Array((key + "\n").utf8))
+        notices.append("issuer host operator API key written to \(config.operatorKeyFile)")
+        return key
     }
 
     /// Releases what the listeners left: the database pool.
@@ -112,6 +136,8 @@ public struct IssuerHostInfo: Sendable {
     public var httpURL: String
     public var isoHost: String
     public var isoPort: Int
+    /// The host operator's API key.
+    public var operatorKey: String
     public var notices: [String]
     /// Asks it to shut down gracefully (as SIGTERM does); `run` then returns.
     public var stop: @Sendable () async -> Void
@@ -129,7 +155,7 @@ extension IssuerHostServer {
         let notify = Task {
             for await port in httpPorts {
                 await onReady(IssuerHostInfo(httpURL: "http://\(config.host):\(port)", isoHost: config.host, isoPort: server.iso.port,
-                                             notices: started, stop: { await group.triggerGracefulShutdown() }))
+                                             operatorKey: server.operatorKey, notices: started, stop: { await group.triggerGracefulShutdown() }))
             }
         }
         defer { notify.cancel() }

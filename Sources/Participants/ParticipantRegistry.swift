@@ -46,10 +46,10 @@ public final class ParticipantRegistry: Sendable {
         guard !issuer.tokenRanges.isEmpty else { throw ServiceError.invalid(field: "tokenRanges", reason: "at least one token BIN") }
         for r in issuer.cardRanges { try Validate.bin(r, field: "cardRanges") }
         for r in issuer.tokenRanges { try Validate.bin(r, field: "tokenRanges") }
-        guard (issuer.hostURL.hasPrefix("http://") || issuer.hostURL.hasPrefix("https://")), issuer.hostURL.count <= 300,
-              !issuer.hostURL.contains(where: \.isWhitespace) else {
-            throw ServiceError.invalid(field: "hostURL", reason: "an http:// or https:// URL without spaces, at most 300 characters")
+        guard Issuer.acceptableHostURL(issuer.hostURL) else {
+            throw ServiceError.invalid(field: "hostURL", reason: "an https:// URL (http:// only to a loopback address) without spaces, at most 300 characters")
         }
+        try Validate.hostKey(issuer.hostKey)
         for t in issuer.tokenRanges where issuer.cardRanges.contains(where: { $0.hasPrefix(t) || t.hasPrefix($0) }) {
             throw ServiceError.invalid(field: "tokenRanges", reason: "token range \(t) overlaps one of the card ranges")
         }

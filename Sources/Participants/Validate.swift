@@ -5,8 +5,15 @@ import Foundation
 public enum Validate {
     public static func identifier(_ value: String, field: String) throws {
         guard (2...40).contains(value.count), value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }),
-              value.first!.isLetter else {
+              value.first?.isLetter == true else {
             throw ServiceError.invalid(field: field, reason: "2 to 40 letters, digits, '-' or '_', starting with a letter")
+        }
+    }
+
+    /// An issuer host's signing key: 64 hex digits (32 bytes), as the host made it.
+    public static func hostKey(_ value: String?) throws {
+        guard let value, value.utf8.count == 64, value.allSatisfy(\.isHexDigit) else {
+            throw ServiceError.invalid(field: "hostKey", reason: "the token service key the issuer host made for this bank: 64 hex digits")
         }
     }
 
@@ -42,14 +49,14 @@ public enum Validate {
         } else {
             yymm = value
         }
-        guard yymm.count == 4, yymm.allSatisfy(\.isASCIIDigit), let month = Int(yymm.suffix(2)), (1...12).contains(month) else {
+        guard yymm.count == 4, yymm.allSatisfy(\.isASCIIDigit), let month = Int(yymm.suffix(2)), (1...12).contains(month), let expires = Int(yymm) else {
             throw ServiceError.invalid(field: "expiry", reason: "MM/YY (as printed) or YYMM")
         }
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
+        calendar.timeZone = .gmt
         let c = calendar.dateComponents([.year, .month], from: now)
-        let current = (c.year! % 100) * 100 + c.month!
-        guard Int(yymm)! >= current else { throw ServiceError.ineligible(code: "card_expired", reason: "the card expired in \(yymm.suffix(2))/\(yymm.prefix(2))") }
+        let current = ((c.year ?? 0) % 100) * 100 + (c.month ?? 0)
+        guard expires >= current else { throw ServiceError.ineligible(code: "card_expired", reason: "the card expired in \(yymm.suffix(2))/\(yymm.prefix(2))") }
         return yymm
     }
 }

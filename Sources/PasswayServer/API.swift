@@ -42,6 +42,7 @@ struct PasswayAPI: Sendable {
 
     func router() -> Router<PasswayRequestContext> {
         let router = Router(context: PasswayRequestContext.self)
+        router.add(middleware: ProblemMiddleware())
         router.get("/health") { _, _ in try JSONBody.result(["status": "ok"]).response }
         router.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
@@ -107,8 +108,7 @@ struct PasswayAPI: Sendable {
 
     private func authenticate(_ request: Request, _ allowed: Allowed) async throws -> Participant? {
         if allowed == .anyone { return nil }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              let participant = try await participants.authenticate(apiKey: String(header.dropFirst(7))) else {
+        guard let token = BearerToken.from(request.headers), let participant = try await participants.authenticate(apiKey: token) else {
             throw Problem.unauthorized
         }
         let ok: Bool = switch (allowed, participant) {
@@ -149,7 +149,7 @@ struct PasswayAPI: Sendable {
             let issuer = try JSONBody.decode(Issuer.self, from: body)
             try await api.participants.onboardIssuer(issuer)
             // Its master key for the token ranges now (made at its first token otherwise).
-            try await api.tokens.prepareIssuer(issuer.id)
+            try await api.tokens.prepareIssuer(issuer)
             let key = try await api.participants.issueCredential(for: .issuer(issuer.id))
             api.logger.info("issuer onboarded", metadata: ["issuer": "\(issuer.id)", "cardRanges": "\(issuer.cardRanges.count)"])
             return try JSONBody.result(Created(apiKey: key, participant: issuer), status: .created)
@@ -180,6 +180,15 @@ struct PasswayAPI: Sendable {
             if case .issuer(let own) = context.participant, own != id { throw Problem.notFound("issuer \(id) not found") }
             let change = try JSONBody.decode(EnabledWallets.self, from: body)
             return try JSONBody.result(try await api.participants.updateIssuerWallets(issuerID: id, enabledWallets: change.enabledWallets))
+        },
+        Route(method: .put, path: "/v1/issuers/{issuerID}/host-key", allowed: .issuerOrNetwork) { api, body, context, request in
+            let id = try param(request, context, "issuerID")
+            if case .issuer(let own) = context.participant, own != id { throw Problem.notFound("issuer \(id) not found") }
+            let change = try JSONBody.decode(HostKeyChange.self, from: body)
+            guard try await api.participants.issuer(id: id) != nil else { throw Problem.notFound("issuer \(id) not found") }
+            try await api.tokens.setIssuerHostKey(issuerID: id, hex: change.hostKey)
+            api.logger.notice("issuer host key replaced", metadata: ["issuer": "\(id)"])
+            return APIResult(status: .noContent, body: Data())
         },
         Route(method: .get, path: "/v1/markets", allowed: .authenticated) { api, _, _, _ in
             try JSONBody.result(try await api.participants.markets())

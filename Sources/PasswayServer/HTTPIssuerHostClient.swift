@@ -6,7 +6,9 @@ import Participants
 import TokenService
 
 /// The token service's JSON/HTTP client for issuer hosts: the paths of `IssuerHostPath`
-/// under each issuer's `hostURL`, each call bounded by `timeout`.
+/// under each issuer's `hostURL`, each call signed and each answer's signature checked
+/// (`RequestSignature`), each call bounded by `timeout`. An answer that is not the host's
+/// (unsigned, or signed for another request) is treated as no answer.
 public struct HTTPIssuerHostClient: IssuerHostClient {
     let client: HTTPClient
     let timeout: Duration
@@ -19,35 +21,48 @@ public struct HTTPIssuerHostClient: IssuerHostClient {
     static let encoder: JSONEncoder = { let e = JSONEncoder(); e.dateEncodingStrategy = .iso8601; return e }()
     static let decoder: JSONDecoder = { let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; return d }()
 
-    public func authorize(_ request: IDVRequest, issuer: Issuer) async throws -> IDVDecision {
-        let data = try await post(issuer, IssuerHostPath.authorizeService, request)
+    public func authorize(_ request: IDVRequest, at host: IssuerHostEndpoint) async throws -> IDVDecision {
+        let data = try await post(host, IssuerHostPath.authorizeService, request)
         do { return try Self.decoder.decode(IDVDecision.self, from: data) } catch {
-            throw ServiceError.issuerUnavailable("\(issuer.id) answered ID&V with something that is not a decision")
+            throw ServiceError.issuerUnavailable("\(host.issuerID) answered ID&V with something that is not a decision")
         }
     }
 
-    public func deliverActivationCode(_ delivery: ActivationCodeDelivery, issuer: Issuer) async throws {
-        _ = try await post(issuer, IssuerHostPath.deliverActivationCode, delivery)
+    public func deliverActivationCode(_ delivery: ActivationCodeDelivery, at host: IssuerHostEndpoint) async throws {
+        _ = try await post(host, IssuerHostPath.deliverActivationCode, delivery)
     }
 
-    public func notifyTokenUpdated(_ notification: TokenNotification, issuer: Issuer) async throws {
-        _ = try await post(issuer, IssuerHostPath.tokenNotification, notification)
+    public func notifyTokenUpdated(_ notification: TokenNotification, at host: IssuerHostEndpoint) async throws {
+        _ = try await post(host, IssuerHostPath.tokenNotification, notification)
     }
 
-    private func post(_ issuer: Issuer, _ path: String, _ body: some Encodable) async throws -> Data {
-        var request = HTTPClientRequest(url: (issuer.hostURL.hasSuffix("/") ? String(issuer.hostURL.dropLast()) : issuer.hostURL) + path)
+    private func post(_ host: IssuerHostEndpoint, _ path: String, _ body: some Encodable) async throws -> Data {
+        let url = (host.url.hasSuffix("/") ? String(host.url.dropLast()) : host.url) + path
+        guard Issuer.acceptableHostURL(url), let urlPath = URL(string: url)?.path else {
+            throw ServiceError.issuerUnavailable("\(host.issuerID)'s host URL is not one the token service calls (https://, or http:// to loopback)")
+        }
+        let bytes = Array(try Self.encoder.encode(body))
+        let signed = RequestSignature.sign(method: "POST", path: urlPath, body: bytes, key: host.key)
+        var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(bytes: try Self.encoder.encode(body)))
+        request.headers.add(name: RequestSignature.timestampHeader, value: signed.timestamp)
+        request.headers.add(name: RequestSignature.nonceHeader, value: signed.nonce)
+        request.headers.add(name: RequestSignature.signatureHeader, value: signed.signature)
+        request.body = .bytes(ByteBuffer(bytes: bytes))
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: TimeAmount(timeout))
         } catch {
-            throw ServiceError.issuerUnavailable("\(issuer.id) at \(issuer.hostURL) did not answer \(path)")
+            throw ServiceError.issuerUnavailable("\(host.issuerID) at \(host.url) did not answer \(path)")
         }
         let data = Data((try await response.body.collect(upTo: 1 << 20)).readableBytesView)
         guard (200..<300).contains(response.status.code) else {
-            throw ServiceError.issuerUnavailable("\(issuer.id) answered \(path) with HTTP \(response.status.code)")
+            throw ServiceError.issuerUnavailable("\(host.issuerID) answered \(path) with HTTP \(response.status.code)")
+        }
+        guard RequestSignature.verifyAnswer(status: Int(response.status.code), nonce: signed.nonce, body: Array(data),
+                                            signature: response.headers.first(name: RequestSignature.signatureHeader), key: host.key) else {
+            throw ServiceError.issuerUnavailable("\(host.issuerID)'s answer to \(path) is not signed with its key: not believed")
         }
         return data
     }

@@ -31,6 +31,9 @@ public struct PlatformConfiguration: Sendable {
     /// The network's ISO 8583 listener for acquirers.
     public var networkPort: Int
     public var issuerHost: IssuerHost
+    /// The address the bundled issuer host's two listeners bind: loopback unless told
+    /// otherwise, apart from the public ports' `host` (it is another institution's door).
+    public var issuerHostBind: String = "127.0.0.1"
     /// How long the network waits for an issuer's answer before answering 91.
     public var issuerTimeout: Duration
     /// How long a duplicate or a reversal waits for the answer of an original that another
@@ -73,6 +76,8 @@ public struct PlatformInfo: Sendable {
     public var apiURL: String
     /// The bundled issuer host's JSON API; nil when the platform uses a remote one.
     public var issuerHostURL: String?
+    /// The bundled issuer host's operator key (creates banks there); nil when it is remote.
+    public var issuerHostOperatorKey: String?
     /// The network operator's API key (read from or written to `operator.key`).
     public var operatorKey: String
     public var notices: [String]
@@ -120,7 +125,9 @@ public enum Platform {
                     onReady: @escaping @Sendable (PlatformInfo) async -> Void) async throws {
         let logger = config.logger
         var notices: [String] = []
-        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        // Keys, databases and their journals: owner-only from the moment they exist.
+        SecretFile.ownerOnlyFromNowOn()
+        try SecretFile.makeDirectory(config.dataDirectory)
 
         let (master, origin) = try MasterKeySource.load(environment: config.environment, keyFile: config.masterKeyFile)
         if case .createdKeyFile(let path) = origin {
@@ -151,11 +158,11 @@ public enum Platform {
         switch config.issuerHost {
         case .bundled(let httpPort, let isoPort):
             let server = try await IssuerHostServer.start(
-                IssuerHostConfiguration(host: config.host, httpPort: httpPort, isoPort: isoPort, dataDirectory: config.dataDirectory,
+                IssuerHostConfiguration(host: config.issuerHostBind, httpPort: httpPort, isoPort: isoPort, dataDirectory: config.dataDirectory,
                                         databaseURL: postgresURL, environment: config.environment, logger: logger),
                 notices: &notices, onHTTPRunning: { await ready.set("issuer-host", port: $0) })
             bank = server
-            defaultEndpoint = (config.host, server.iso.port)
+            defaultEndpoint = (config.issuerHostBind, server.iso.port)
         case .remote(let host, let port):
             bank = nil
             defaultEndpoint = (host, port)
@@ -201,8 +208,8 @@ public enum Platform {
         let notify = Task {
             let ports = await ready.wait(for: bank == nil ? ["api"] : ["api", "issuer-host"])
             await onReady(PlatformInfo(apiURL: "http://\(config.host):\(ports["api"] ?? 0)",
-                                       issuerHostURL: ports["issuer-host"].map { "http://\(config.host):\($0)" },
-                                       operatorKey: operatorKey, notices: notices, networkHost: config.host, networkPort: network.port,
+                                       issuerHostURL: ports["issuer-host"].map { "http://\(config.issuerHostBind):\($0)" },
+                                       issuerHostOperatorKey: bank?.operatorKey, operatorKey: operatorKey, notices: notices, networkHost: config.host, networkPort: network.port,
                                        issuerHostISOPort: bank?.iso.port, database: database, counters: PlatformCounters(issuerHost: bank),
                                        stop: { await group.triggerGracefulShutdown() }))
         }
@@ -225,9 +232,8 @@ public enum Platform {
             if try await participants.authenticate(apiKey: key) == .network { return key }
         }
         let key = try await participants.issueCredential(for: .network)
-        guard FileManager.default.createFile(atPath: config.operatorKeyFile, contents: Data((key + "\n").utf8),
-                                             attributes: [.posixPermissions: 0o600]) else {
-            throw PlatformError("cannot write \(config.operatorKeyFile)")
+        do { try SecretFile.replace(config.operatorKeyFile, contents: Array((key + "\n").utf8)) } catch {
+            throw PlatformError("\(error)")
         }
         notices.append("network operator API key written to \(config.operatorKeyFile)")
         return key

@@ -33,6 +33,7 @@ extension Wallet: StrictBody {}
 extension Issuer: StrictBody {}
 extension Acquirer: StrictBody {}
 extension EnabledWallets: StrictBody {}
+extension HostKeyChange: StrictBody {}
 extension MarketChange: StrictBody {}
 extension NewDevice: StrictBody {}
 extension NewEnrollment: StrictBody {}

@@ -154,6 +154,14 @@ extension PostgresStore: TokenStore {
             """, logger: logger)) == 1
     }
 
+    public func sealedIssuerHostKey(issuerID: String) async throws -> Data? {
+        try await database.client.query("SELECT value FROM secrets WHERE name = \("ihk/\(issuerID)")", logger: logger).first(Data.self)
+    }
+
+    public func saveIssuerHostKey(issuerID: String, sealed: Data) async throws {
+        try await run("INSERT INTO secrets (name, value) VALUES (\("ihk/\(issuerID)"), \(sealed)) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value")
+    }
+
     // MARK: Vault and tokens
 
     public func card(fingerprint: String) async throws -> VaultCard? {

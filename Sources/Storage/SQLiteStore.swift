@@ -154,6 +154,14 @@ extension SQLiteStore: TokenStore {
         }
     }
 
+    public func sealedIssuerHostKey(issuerID: String) async throws -> Data? {
+        try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = ?", arguments: ["ihk/\(issuerID)"]) }
+    }
+
+    public func saveIssuerHostKey(issuerID: String, sealed: Data) async throws {
+        try await put("INSERT OR REPLACE INTO secrets (name, value) VALUES (?, ?)", ["ihk/\(issuerID)", sealed])
+    }
+
     // MARK: Vault and tokens
 
     public func card(fingerprint: String) async throws -> VaultCard? { try await one(VaultCard.self, "SELECT doc FROM cards WHERE fingerprint = ?", [fingerprint]) }

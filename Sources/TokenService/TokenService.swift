@@ -1,3 +1,4 @@
+import Crypto
 import EMV
 import Foundation
 import IssuerContract
@@ -71,10 +72,32 @@ public final class TokenService: Sendable {
     // MARK: Issuer master keys
 
     /// Creates the issuer's master key for its token ranges (TDES, kept sealed) unless it
-    /// has one: called when the issuer is onboarded, and again, harmlessly, at any time.
-    public func prepareIssuer(_ issuerID: String) async throws {
-        _ = try await issuerMasterKey(issuerID, creating: true)
+    /// has one, and keeps its host's signing key (`hostKey`) sealed: called when the
+    /// issuer is onboarded, and again, harmlessly, at any time.
+    public func prepareIssuer(_ issuer: Issuer) async throws {
+        _ = try await issuerMasterKey(issuer.id, creating: true)
+        if let hostKey = issuer.hostKey { try await setIssuerHostKey(issuerID: issuer.id, hex: hostKey) }
     }
+
+    /// Replaces the key of the issuer's host (a rotation: the bank's host made a new one).
+    public func setIssuerHostKey(issuerID: String, hex: String) async throws {
+        try Validate.hostKey(hex)
+        guard let key = RequestSignature.key(hex: hex) else { throw ServiceError.invalid(field: "hostKey", reason: "64 hex digits") }
+        let sealed = key.withUnsafeBytes { vault.sealSecret(Array($0), context: Self.hostKeyContext(issuerID)) }
+        try await store.saveIssuerHostKey(issuerID: issuerID, sealed: sealed)
+    }
+
+    /// Where and with which key to call the issuer's host. Read from the store on every
+    /// call (ID&V and notifications are rare), so a rotation through any node holds at once.
+    func hostEndpoint(_ issuer: Issuer) async throws -> IssuerHostEndpoint {
+        guard let sealed = try await store.sealedIssuerHostKey(issuerID: issuer.id) else {
+            throw ServiceError.issuerUnavailable("\(issuer.id) has no host key: the operator sets it with PUT /v1/issuers/\(issuer.id)/host-key")
+        }
+        let key = SymmetricKey(data: try vault.openSecret(sealed, context: Self.hostKeyContext(issuer.id)))
+        return IssuerHostEndpoint(issuerID: issuer.id, url: issuer.hostURL, key: key)
+    }
+
+    static func hostKeyContext(_ issuerID: String) -> String { "ihk/\(issuerID)" }
 
     func issuerMasterKey(_ issuerID: String, creating: Bool = false) async throws -> TDESKey {
         // Opened once per process: issuer master keys do not change once made (no rotation
@@ -161,8 +184,9 @@ public final class TokenService: Sendable {
         guard let issuer = try? await participants.issuer(id: token.issuerID), let card = try? await store.card(id: token.cardID) else { return }
         // Best effort: a failed notification does not undo the change; the issuer can
         // always read the token's state and audit trail through the API.
+        guard let host = try? await hostEndpoint(issuer) else { return }
         try? await issuerHost.notifyTokenUpdated(TokenNotification(tokenID: token.id, maskedToken: token.maskedNumber, maskedPAN: card.maskedPAN,
                                                                   event: event, status: token.status, reason: token.suspensionReason),
-                                                issuer: issuer)
+                                                at: host)
     }
 }

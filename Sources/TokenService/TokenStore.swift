@@ -13,6 +13,10 @@ public protocol TokenStore: Sendable {
     /// Stores an issuer's sealed master key unless it has one: false, and nothing
     /// written, when another caller (perhaps on another node) stored one first.
     func saveIssuerMasterKey(issuerID: String, sealed: Data) async throws -> Bool
+    /// The issuer host's signing key, sealed.
+    func sealedIssuerHostKey(issuerID: String) async throws -> Data?
+    /// Stores the issuer host's sealed signing key, replacing the one before (a rotation).
+    func saveIssuerHostKey(issuerID: String, sealed: Data) async throws
 
     // Vault and tokens.
     func card(fingerprint: String) async throws -> VaultCard?

@@ -40,12 +40,13 @@ extension TokenService {
     /// issuer (yellow), or a decline (red).
     public func requestToken(_ request: TokenRequest) async throws -> TokenRequestOutcome {
         let decision: IDVDecision
+        let host = try await hostEndpoint(request.issuer)
         do {
             decision = try await issuerHost.authorize(IDVRequest(pan: request.pan.digits, expiry: request.expiry, cvv2: request.cvv2,
                                                                  walletID: request.wallet.id, tokenRequestorID: request.wallet.tokenRequestorID,
                                                                  deviceKind: request.device.kind, deviceModel: request.device.modelID,
                                                                  country: request.device.country, riskScore: request.riskScore),
-                                                      issuer: request.issuer)
+                                                      at: host)
         } catch let error as ServiceError {
             throw error
         } catch {
@@ -76,7 +77,7 @@ extension TokenService {
             do {
                 try await issuerHost.deliverActivationCode(ActivationCodeDelivery(pan: request.pan.digits, methodID: method.id, code: code,
                                                                                   walletName: request.wallet.name, expiresAt: pending.expiresAt),
-                                                           issuer: request.issuer)
+                                                           at: host)
             } catch {
                 throw ServiceError.issuerUnavailable("the activation code could not be delivered: \(error)")
             }

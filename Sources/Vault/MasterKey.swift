@@ -64,15 +64,11 @@ public enum MasterKeySource {
         let key = MasterKey.generate()
         let directory = (keyFile as NSString).deletingLastPathComponent
         do {
-            if !directory.isEmpty { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            if !directory.isEmpty { try SecretFile.makeDirectory(directory) }
             // Created with 0600 from the start: the key is never readable by others, not even briefly.
-            guard fm.createFile(atPath: keyFile, contents: Data(key.keyFileContents().utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw VaultError.badMasterKey("cannot create key file \(keyFile)")
-            }
-        } catch let error as VaultError {
-            throw error
+            try SecretFile.create(keyFile, contents: Array(key.keyFileContents().utf8))
         } catch {
-            throw .badMasterKey("cannot create key file \(keyFile): \(error.localizedDescription)")
+            throw .badMasterKey("cannot create key file: \(error)")
         }
         return (key, .createdKeyFile(keyFile))
     }

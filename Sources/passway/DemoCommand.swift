@@ -50,7 +50,9 @@ struct RoadTrip {
     let info: PlatformInfo
     let issuerHostURL: String
     let op: HTTPJSON
+    /// The issuer host as its operator, and as each bank (with the key made with it).
     let bankHost: HTTPJSON
+    var banks: [String: HTTPJSON] = [:]
     var wallet: HTTPJSON!
     var rows: [Row] = []
     var network: ISO8583Client!
@@ -69,7 +71,7 @@ struct RoadTrip {
         self.info = info
         self.issuerHostURL = issuerHostURL
         op = HTTPJSON(base: info.apiURL, apiKey: info.operatorKey)
-        bankHost = HTTPJSON(base: issuerHostURL, apiKey: nil)
+        bankHost = HTTPJSON(base: issuerHostURL, apiKey: info.issuerHostOperatorKey)
     }
 
     func say(_ line: String) { print(line); fflush(nil) }
@@ -133,13 +135,18 @@ struct RoadTrip {
 
     mutating func onboard(bank: String, issuer: String, name: String, country: String, currency: String, cards: String, tokens: String,
                           pan: String, holder: String, phone: String, balance: Int64) async throws {
-        _ = try await bankHost.call(.POST, "/banks", ["id": bank, "cardRanges": [cards]])
-        _ = try await bankHost.call(.POST, "/banks/\(bank)/accounts", [
+        let created = try await bankHost.call(.POST, "/banks", ["id": bank, "cardRanges": [cards]]).json as? [String: Any]
+        guard let bankKey = created?["apiKey"] as? String, let hostKey = created?["tokenServiceKey"] as? String else {
+            throw CLIError("the issuer host made no credentials for \(bank)")
+        }
+        let bankAPI = HTTPJSON(base: issuerHostURL, apiKey: bankKey)
+        banks[bank] = bankAPI
+        _ = try await bankAPI.call(.POST, "/banks/\(bank)/accounts", [
             "pan": pan, "expiry": "2912", "cvv2": "123", "holderName": holder, "phone": phone, "currency": currency, "balanceMinor": balance,
         ])
         _ = try await op.call(.POST, "/v1/issuers", [
             "id": issuer, "name": name, "country": country, "currency": currency, "cardRanges": [cards], "tokenRanges": [tokens],
-            "enabledWallets": ["passway-pay"], "hostURL": issuerHostURL + "/banks/\(bank)",
+            "enabledWallets": ["passway-pay"], "hostURL": issuerHostURL + "/banks/\(bank)", "hostKey": hostKey,
         ])
     }
 
@@ -154,7 +161,8 @@ struct RoadTrip {
         var answer = try await wallet.call(.POST, "/v1/enrollments", ["deviceID": device.deviceID ?? "", "pan": pan, "expiry": "12/29", "cvv2": "123"])
         if answer.status == 202, let verification = (answer.json as? [String: Any])?["verificationID"] as? String {
             // The bank's one-time code, as its SMS gateway would deliver it.
-            let outbox = try await bankHost.call(.GET, "/banks/\(bank)/outbox")
+            guard let bankAPI = banks[bank] else { throw CLIError("no credentials for \(bank)") }
+            let outbox = try await bankAPI.call(.GET, "/banks/\(bank)/outbox")
             guard let code = (outbox.json as? [[String: Any]])?.last?["code"] as? String else { throw CLIError("no one-time code in \(bank)'s outbox") }
             answer = try await wallet.call(.POST, "/v1/enrollments/\(verification)/verify", ["code": code])
         }

@@ -1,6 +1,7 @@
 import APIContract
 import ArgumentParser
 import Foundation
+import Vault
 import Simulators
 
 /// `passway device`: the wallet app on a phone or watch, on the command line. Its state
@@ -36,12 +37,9 @@ struct DeviceCommand: AsyncParsableCommand {
 
     static func save(_ state: State, _ path: String) throws {
         let data = try HTTPJSON.encoder.encode(state)
-        // Owner-only: the file holds the device's private key and payment keys.
-        guard FileManager.default.createFile(atPath: path + ".tmp", contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw CLIError("cannot write \(path)")
-        }
-        // rename(2) replaces the old file atomically, or puts the first one in place.
-        guard rename(path + ".tmp", path) == 0 else { throw CLIError("cannot write \(path)") }
+        // Owner-only from its creation: the file holds the device's private key and payment
+        // keys. Written beside it and renamed over it: the old file is replaced atomically.
+        do { try SecretFile.replace(path, contents: Array(data)) } catch { throw CLIError("\(error)") }
     }
 
     static func client(_ state: State) -> HTTPJSON { HTTPJSON(base: state.server, apiKey: state.apiKey) }

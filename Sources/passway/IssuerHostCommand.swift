@@ -53,10 +53,12 @@ struct IssuerHostCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the messages (one-time codes) the bank sent to its cardholders.")
         @Option(help: "Issuer host URL.") var url = "http://127.0.0.1:8090"
         @Option(help: "Bank id.") var bank: String
+        @Option(help: "The bank's API key at its host (or PASSWAY_BANK_KEY).") var key = ProcessInfo.processInfo.environment["PASSWAY_BANK_KEY"]
         @Flag(name: .customLong("last-code"), help: "Print only the one-time code sent last (for scripts).") var lastCode = false
 
         func run() async throws {
-            let messages = try await HTTPJSON(base: url, apiKey: nil).call(.GET, "/banks/\(bank)/outbox", decoding: [OutboxMessage].self)
+            guard let key else { throw CLIError("the outbox is the bank's: pass its API key with --key (or PASSWAY_BANK_KEY)") }
+            let messages = try await HTTPJSON(base: url, apiKey: key).call(.GET, "/banks/\(bank)/outbox", decoding: [OutboxMessage].self)
             if lastCode {
                 guard let code = messages.last(where: { $0.code != nil })?.code else { throw CLIError("no one-time code in the outbox of \(bank)") }
                 print(code)

@@ -16,6 +16,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "The network's ISO 8583 listener, host:port.") var network = "127.0.0.1:8583"
     @Option(name: .customLong("data-dir"), help: "Where `passway serve` keeps operator.key (or pass --operator-key).") var dataDir = ".passway"
     @Option(name: .customLong("operator-key"), help: "The network operator's API key.") var operatorKey: String?
+    @Option(name: .customLong("issuer-host-operator-key"),
+            help: "The issuer host's operator key (it creates the load's bank); else issuer-host-operator.key in --data-dir.")
+    var issuerHostOperatorKey: String?
     @Option(help: "TCP connections to the network.") var connections = 8
     @Option(help: "Authorizations in flight per connection (closed loop).") var depth = 8
     @Option(help: "Target authorizations per second (open loop) instead of a closed loop.") var rate: Double?
@@ -49,14 +52,16 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let key: String
-        if let operatorKey { key = operatorKey } else {
-            guard let text = try? String(contentsOfFile: (dataDir as NSString).appendingPathComponent("operator.key"), encoding: .utf8) else {
-                throw CLIError("no operator key: pass --operator-key or --data-dir of the running `passway serve`")
+        func key(_ given: String?, file: String, flag: String) throws -> String {
+            if let given { return given }
+            guard let text = try? String(contentsOfFile: (dataDir as NSString).appendingPathComponent(file), encoding: .utf8) else {
+                throw CLIError("no \(file) in \(dataDir): pass \(flag), or --data-dir of the running `passway serve`")
             }
-            key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        let cards = try await provision(operatorKey: key)
+        let cards = try await provision(operatorKey: try key(operatorKey, file: "operator.key", flag: "--operator-key"),
+                                        issuerHostOperatorKey: try key(issuerHostOperatorKey, file: "issuer-host-operator.key",
+                                                                       flag: "--issuer-host-operator-key"))
         let parts = network.split(separator: ":")
         var config = LoadConfiguration(host: String(parts[0]), port: Int(parts[1])!, connections: connections, depth: depth, rate: rate,
                                        duration: count == nil ? Self.parseDuration(duration) : nil, count: count)
@@ -108,9 +113,8 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     /// A bank, an issuer, a wallet, one device and `tokens` cards on it, in bulk.
-    func provision(operatorKey: String) async throws -> [LoadCard] {
+    func provision(operatorKey: String, issuerHostOperatorKey: String) async throws -> [LoadCard] {
         let op = HTTPJSON(base: api, apiKey: operatorKey)
-        let bank = HTTPJSON(base: issuerHost, apiKey: nil)
         let suffix = String(format: "%06d", Int.random(in: 0..<1_000_000))
         // Cards numbered in sequence under an 8-digit BIN; tokens drawn from a 6-digit range
         // (a billion numbers), so that a million tokens leave it 99.9% free.
@@ -118,10 +122,15 @@ struct LoadCommand: AsyncParsableCommand {
         let started = Date()
         let wallet = try await op.call(.POST, "/v1/wallets", ["id": "load-\(suffix)", "name": "Load \(suffix)", "tokenRequestorID": "40010" + suffix])
         guard let walletKey = (wallet.json as? [String: Any])?["apiKey"] as? String else { throw CLIError("the API did not return the wallet's key") }
-        _ = try await bank.call(.POST, "/banks", ["id": "load-\(suffix)", "cardRanges": [cardPrefix]])
+        let created = try await HTTPJSON(base: issuerHost, apiKey: issuerHostOperatorKey)
+            .call(.POST, "/banks", ["id": "load-\(suffix)", "cardRanges": [cardPrefix]]).json as? [String: Any]
+        guard let bankKey = created?["apiKey"] as? String, let hostKey = created?["tokenServiceKey"] as? String else {
+            throw CLIError("the issuer host made no credentials for the load's bank")
+        }
+        let bank = HTTPJSON(base: issuerHost, apiKey: bankKey)
         _ = try await op.call(.POST, "/v1/issuers", [
             "id": "load-\(suffix)", "name": "Load Bank \(suffix)", "country": "RU", "currency": "RUB", "cardRanges": [cardPrefix],
-            "tokenRanges": [tokenPrefix], "enabledWallets": ["load-\(suffix)"], "hostURL": issuerHost + "/banks/load-\(suffix)",
+            "tokenRanges": [tokenPrefix], "enabledWallets": ["load-\(suffix)"], "hostURL": issuerHost + "/banks/load-\(suffix)", "hostKey": hostKey,
         ])
         var device = DeviceWallet(modelID: "google-pixel-8", osVersion: "14", country: "RU")
         let registered = try await HTTPJSON(base: api, apiKey: walletKey).call(.POST, "/v1/devices", [

@@ -17,7 +17,9 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the platform on this machine: the Passway API, the network and the bundled issuer host, on embedded SQLite or a shared PostgreSQL.")
 
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Address the API and the network listen on.") var host = "127.0.0.1"
+    @Option(name: .customLong("issuer-host-bind"), help: "Address the bundled issuer host's two listeners bind (loopback unless told otherwise).")
+    var issuerHostBind = "127.0.0.1"
     @Option(help: "Port of the Passway API (0 picks a free one).") var port = 8080
     @Option(name: .customLong("network-port"), help: "Port of the network's ISO 8583 listener for acquirers.") var networkPort = 8583
     @Option(name: .customLong("issuer-host-port"), help: "Port of the bundled issuer host's JSON API.") var issuerHostPort = 8090
@@ -58,14 +60,16 @@ struct Serve: AsyncParsableCommand {
         } else {
             .bundled(httpPort: issuerHostPort, isoPort: issuerHostISOPort)
         }
-        let config = PlatformConfiguration(host: host, apiPort: port, networkPort: networkPort, issuerHost: issuerHost,
+        var config = PlatformConfiguration(host: host, apiPort: port, networkPort: networkPort, issuerHost: issuerHost,
                                            issuerTimeout: issuerTimeout.value, issuerEndpoints: endpoints, databaseURL: server.database,
                                            dataDirectory: dataDir, logger: logger)
+        config.issuerHostBind = issuerHostBind
+        let operatorKeyFile = config.operatorKeyFile
         do {
             try await Platform.run(config) { info in
                 for notice in info.notices { print("note: \(notice)") }
                 let bank = if let url = info.issuerHostURL, let iso = info.issuerHostISOPort {
-                    "  bundled issuer host    \(url)   (ISO 8583: \(info.networkHost):\(iso))"
+                    "  bundled issuer host    \(url)   (ISO 8583: \(issuerHostBind):\(iso); its operator key in \((dataDir as NSString).appendingPathComponent("issuer-host-operator.key")))"
                 } else {
                     "  issuer host            \(remoteIssuerHost ?? "?") (ISO 8583, not in this process)"
                 }
@@ -75,7 +79,7 @@ struct Serve: AsyncParsableCommand {
                   API                    \(info.apiURL)   (OpenAPI: \(info.apiURL)/openapi.yaml)
                   network ISO 8583       \(info.networkHost):\(info.networkPort)   (acquirers: 2-byte length prefix, ISO 8583:1987)
                 \(bank)
-                  operator API key       in \(config.operatorKeyFile)
+                  operator API key       in \(operatorKeyFile)
                 Stop with Ctrl-C (or SIGTERM): what is in flight is answered first.
                 """)
                 fflush(nil)

@@ -103,6 +103,7 @@ def main():
     parser.add_argument("--issuer-host", required=True)
     parser.add_argument("--network", required=True, help="host:port of the network's ISO 8583 listener")
     parser.add_argument("--operator-key", required=True)
+    parser.add_argument("--issuer-host-operator-key", required=True)
     args = parser.parse_args()
     failures = []
 
@@ -113,18 +114,19 @@ def main():
 
     # 1. The participants, over HTTP.
     pan = luhn_complete("220099")
-    status, _ = call("POST", args.issuer_host + "/banks", {"id": "py-bank", "cardRanges": ["220099"]})
-    expect(status == 201, "issuer host: bank created")
+    status, bank = call("POST", args.issuer_host + "/banks", {"id": "py-bank", "cardRanges": ["220099"]}, args.issuer_host_operator_key)
+    expect(status == 201 and "apiKey" in bank and "tokenServiceKey" in bank, "issuer host: bank created with its credentials")
     status, _ = call("POST", args.issuer_host + "/banks/py-bank/accounts", {
         "pan": pan, "expiry": "2912", "cvv2": "123", "holderName": "ANNA SMIRNOVA", "phone": "+79031234567", "currency": "RUB",
-        "balanceMinor": 1_000_000})
+        "balanceMinor": 1_000_000}, bank["apiKey"])
     expect(status == 201, "issuer host: account opened")
     status, wallet = call("POST", args.api + "/v1/wallets", {"id": "py-wallet", "name": "Python Wallet", "tokenRequestorID": "40010077001"},
                           args.operator_key)
     expect(status == 201, "wallet onboarded")
     status, _ = call("POST", args.api + "/v1/issuers", {
         "id": "py-issuer", "name": "Python Bank", "country": "RU", "currency": "RUB", "cardRanges": ["220099"],
-        "tokenRanges": ["22019977"], "enabledWallets": ["py-wallet"], "hostURL": args.issuer_host + "/banks/py-bank"}, args.operator_key)
+        "tokenRanges": ["22019977"], "enabledWallets": ["py-wallet"], "hostURL": args.issuer_host + "/banks/py-bank",
+        "hostKey": bank["tokenServiceKey"]}, args.operator_key)
     expect(status == 201, "issuer onboarded")
     wallet_key = wallet["apiKey"]
 

@@ -1,12 +1,39 @@
+import Foundation
 import Participants
 import Testing
 import TestSupport
 
 /// The participants' rules, without HTTP: what onboarding refuses, and API keys.
 @Suite struct ParticipantRegistryTests {
-    func issuer(_ id: String, cards: [String], tokens: [String]) -> Issuer {
+    static let hostKey = String(repeating: "AB", count: 32)
+
+    func issuer(_ id: String, cards: [String], tokens: [String], hostURL: String = "http://127.0.0.1:1", hostKey: String? = hostKey) -> Issuer {
         Issuer(id: id, name: "Bank \(id)", country: "RU", currency: "RUB", cardRanges: cards, tokenRanges: tokens,
-               enabledWallets: [ServiceRooms.walletID], hostURL: "http://127.0.0.1:1")
+               enabledWallets: [ServiceRooms.walletID], hostURL: hostURL, hostKey: hostKey)
+    }
+
+    /// The token service calls an issuer's host only over TLS, or in the clear to this
+    /// machine, and only with the key the host made: without one the issuer is refused.
+    @Test func anIssuersHostIsReachedOverTLSOrLoopbackWithItsKey() async throws {
+        let f = try await SQLiteRooms.make()
+        defer { f.remove() }
+        let registry = f.rooms.participants
+        for url in ["http://bank.example:8090/banks/x", "http://10.0.0.5/banks/x", "ftp://127.0.0.1/x", "https://"] {
+            await #expect(throws: ServiceError.self, "\(url)") { try await registry.onboardIssuer(issuer("far", cards: ["550000"], tokens: ["55100000"], hostURL: url)) }
+        }
+        for key in [nil, "", "AB", String(repeating: "G", count: 64), String(repeating: "AB", count: 33)] as [String?] {
+            await #expect(throws: ServiceError.invalid(field: "hostKey", reason: "the token service key the issuer host made for this bank: 64 hex digits")) {
+                try await registry.onboardIssuer(issuer("keyless", cards: ["550000"], tokens: ["55100000"], hostKey: key))
+            }
+        }
+        #expect(try await registry.issuers().map(\.id) == ["bank"])
+        for (n, url) in ["https://bank.example/banks/x", "http://127.0.0.1:8090/banks/x", "http://localhost:8090/banks/x", "http://[::1]:8090/b"].enumerated() {
+            try await registry.onboardIssuer(issuer("near\(n)", cards: ["55000\(n)"], tokens: ["5510000\(n)"], hostURL: url))
+        }
+        // The key is not part of the issuer as stored or shown.
+        #expect(try await registry.issuer(id: "near0")?.hostKey == nil)
+        let shown = String(decoding: try JSONEncoder().encode(issuer("shown", cards: ["660000"], tokens: ["66100000"])), as: UTF8.self)
+        #expect(!shown.contains("hostKey") && !shown.contains(Self.hostKey))
     }
 
     @Test func rangesNeverOverlapWithinOrAcrossIssuers() async throws {

@@ -60,7 +60,8 @@ import TestSupport
         let issuer = try await HeldIssuer()
         let node = try await ServeProcess.start(["--issuer-endpoint", "moskva-bank=127.0.0.1:\(issuer.server.port)", "--issuer-timeout", "30s"])
         defer { node.stop() }
-        let scenario = try await RussianBankScenario.make(api: node.api, issuerHost: node.issuerHost, operatorKey: node.operatorKey)
+        let scenario = try await RussianBankScenario.make(api: node.api, issuerHost: node.issuerHost, operatorKey: node.operatorKey,
+                                                          issuerHostOperatorKey: node.issuerHostOperatorKey)
         var (phone, tokenID) = try await scenario.phoneWithCard()
         let network = ISO8583Client(host: node.networkHost, port: node.networkPort, timeout: .seconds(60), logger: Self.quiet)
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
@@ -114,7 +115,8 @@ import TestSupport
         defer { node.stop() }
         #expect(node.field("bundled issuer host") == nil)
         #expect(node.field("issuer host") == bankISO)
-        let scenario = try await RussianBankScenario.make(api: node.api, issuerHost: bankJSON, operatorKey: node.operatorKey)
+        let scenario = try await RussianBankScenario.make(api: node.api, issuerHost: bankJSON, operatorKey: node.operatorKey,
+                                                          issuerHostOperatorKey: bank.issuerHostOperatorKey)
         var (phone, tokenID) = try await scenario.phoneWithCard()
         let network = ISO8583Client(host: node.networkHost, port: node.networkPort, timeout: .seconds(30), logger: Self.quiet)
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",

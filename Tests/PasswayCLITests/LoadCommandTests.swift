@@ -19,7 +19,8 @@ import TestSupport
 
     /// The load generator's flags that point it at `node`.
     func target(_ node: ServeProcess) -> [String] {
-        ["--api", node.api, "--issuer-host", node.issuerHost, "--network", "\(node.networkHost):\(node.networkPort)", "--operator-key", node.operatorKey]
+        ["--api", node.api, "--issuer-host", node.issuerHost, "--network", "\(node.networkHost):\(node.networkPort)", "--operator-key", node.operatorKey,
+         "--issuer-host-operator-key", node.issuerHostOperatorKey]
     }
 
     /// ISO 8583 requests the node's bundled issuer host has decided so far (its log says each).

@@ -35,10 +35,12 @@ struct TwoNodeTests {
         // Everything is set up through node A.
         let call = PlatformHarness.call
         let op = a.operatorKey
-        #expect(try await call("POST", a.issuerHost + "/banks", nil, ["id": "bank-moskva", "cardRanges": ["220070"]], nil, [:]).status == 201)
+        let bank = try await call("POST", a.issuerHost + "/banks", a.issuerHostOperatorKey, ["id": "bank-moskva", "cardRanges": ["220070"]], nil, [:])
+        #expect(bank.status == 201)
+        let bankKey = try #require(bank.string("apiKey"))
         let pan = cardNumber("220070", seed: 31), bulkPAN = cardNumber("220070", seed: 32)
         for card in [pan, bulkPAN] {
-            let account = try await call("POST", a.issuerHost + "/banks/bank-moskva/accounts", nil, [
+            let account = try await call("POST", a.issuerHost + "/banks/bank-moskva/accounts", bankKey, [
                 "pan": card, "expiry": "2912", "cvv2": "123", "holderName": "IVAN PETROV", "phone": "+79161234567", "currency": "RUB",
                 "balanceMinor": 5_000_000,
             ], nil, [:])
@@ -48,7 +50,7 @@ struct TwoNodeTests {
         let walletKey = try #require(wallet.string("apiKey"))
         let issuer = try await call("POST", a.api + "/v1/issuers", op, [
             "id": "moskva-bank", "name": "Moskva Bank", "country": "RU", "currency": "RUB", "cardRanges": ["220070"], "tokenRanges": ["22017199"],
-            "enabledWallets": ["passway-pay"], "hostURL": a.issuerHost + "/banks/bank-moskva",
+            "enabledWallets": ["passway-pay"], "hostURL": a.issuerHost + "/banks/bank-moskva", "hostKey": try #require(bank.string("tokenServiceKey")),
         ], nil, [:])
         let issuerKey = try #require(issuer.string("apiKey"))
         var phone = DeviceWallet(modelID: "samsung-galaxy-s24", osVersion: "14", country: "RU")
@@ -76,7 +78,7 @@ struct TwoNodeTests {
             return pos.request(for: card, amountMinor: amount)
         }
         func available() async throws -> Int64 {
-            let accounts = try await call("GET", b.issuerHost + "/banks/bank-moskva/accounts", nil, nil, nil, [:]).array
+            let accounts = try await call("GET", b.issuerHost + "/banks/bank-moskva/accounts", bankKey, nil, nil, [:]).array
             return try #require((accounts.first { ($0["maskedPAN"] as? String) == PAN.mask(pan) }?["availableMinor"] as? NSNumber)?.int64Value)
         }
 
@@ -97,7 +99,7 @@ struct TwoNodeTests {
         var bulkApplet = ContactlessApplet(tokenID: many.tokenID)
         let amount: Int64 = 1_000
         var doubleApprovals = 0, approvals = 0, codes: [String: Int] = [:]
-        let bulkBefore = try await bulkAvailable(call, b.issuerHost, bulkPAN)
+        let bulkBefore = try await bulkAvailable(call, b.issuerHost, bulkPAN, bankKey: bankKey)
         for _ in 0..<200 {
             let card = try posA.read(amountMinor: amount, transactionType: 0) { bulkApplet.respond(to: $0, wallet: &phone) }
             let request = posA.request(for: card, amountMinor: amount)
@@ -111,7 +113,7 @@ struct TwoNodeTests {
         }
         #expect(doubleApprovals == 0)
         #expect(approvals == 200, "codes: \(codes)")
-        #expect(try await bulkAvailable(call, b.issuerHost, bulkPAN) == bulkBefore - 200 * amount, "the bank held each authorization once")
+        #expect(try await bulkAvailable(call, b.issuerHost, bulkPAN, bankKey: bankKey) == bulkBefore - 200 * amount, "the bank held each authorization once")
 
         // 3. The same cryptogram in two different messages (a replayed ARQC, new STAN), one
         //    to each node at once: the ATC is accepted by exactly one, 100 times.
@@ -151,8 +153,8 @@ struct TwoNodeTests {
     }
 
     func bulkAvailable(_ call: (String, String, String?, [String: Any]?, String?, [String: String]) async throws -> PlatformHarness.Answer,
-                       _ issuerHost: String, _ pan: String) async throws -> Int64 {
-        let accounts = try await call("GET", issuerHost + "/banks/bank-moskva/accounts", nil, nil, nil, [:]).array
+                       _ issuerHost: String, _ pan: String, bankKey: String) async throws -> Int64 {
+        let accounts = try await call("GET", issuerHost + "/banks/bank-moskva/accounts", bankKey, nil, nil, [:]).array
         return try #require((accounts.first { ($0["maskedPAN"] as? String) == PAN.mask(pan) }?["availableMinor"] as? NSNumber)?.int64Value)
     }
 }

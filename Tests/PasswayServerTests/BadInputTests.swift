@@ -47,12 +47,12 @@ import Simulators
         #expect(trid.string("field") == "tokenRequestorID")
         let overlap = try await harness.api("POST", "/v1/issuers", key: harness.info.operatorKey, json: [
             "id": "copycat", "name": "Copycat", "country": "RU", "currency": "RUB", "cardRanges": ["2200701"], "tokenRanges": ["22007299"],
-            "hostURL": "http://127.0.0.1:1",
+            "hostURL": "http://127.0.0.1:1", "hostKey": String(repeating: "AB", count: 32),
         ])
         #expect(overlap.status == 409)
         let selfOverlap = try await harness.api("POST", "/v1/issuers", key: harness.info.operatorKey, json: [
             "id": "sloppy", "name": "Sloppy", "country": "RU", "currency": "RUB", "cardRanges": ["220090"], "tokenRanges": ["22009099"],
-            "hostURL": "http://127.0.0.1:1",
+            "hostURL": "http://127.0.0.1:1", "hostKey": String(repeating: "AB", count: 32),
         ])
         #expect(selfOverlap.status == 422)
         #expect(selfOverlap.string("field") == "tokenRanges")

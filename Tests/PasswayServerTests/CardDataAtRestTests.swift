@@ -61,10 +61,16 @@ import TestSupport
             let text = String(describing: answer)
             #expect(!text.contains(s.pan))
         }
-        // The key files are owner-only.
+        // The key files are owner-only; so is everything else in the data directory
+        // (databases and their journals), and the directory itself.
         for keyFile in files where keyFile.hasSuffix(".key") {
             let mode = try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(keyFile) has mode \(String(mode ?? 0, radix: 8))")
+        }
+        #expect(files.contains { $0.hasSuffix("issuer-host-operator.key") })
+        for path in files + [harness.dataDirectory] {
+            let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int ?? 0o777
+            #expect(mode & 0o077 == 0, "\(path) has mode \(String(mode, radix: 8))")
         }
         await harness.stop()
     }

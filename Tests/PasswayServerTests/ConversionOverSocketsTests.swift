@@ -16,13 +16,14 @@ import TestSupport
         let s = try await RussianBankScenario.make(harness)
         let bank = try await harness.issuerHost("POST", "/banks", json: ["id": "jade-bank", "cardRanges": ["621700"]])
         #expect(bank.status == 201)
+        let bankKey = try #require(bank.string("apiKey"))
         let pan = cardNumber("621700", seed: 8)
-        #expect(try await harness.issuerHost("POST", "/banks/jade-bank/accounts", json: [
+        #expect(try await harness.issuerHost("POST", "/banks/jade-bank/accounts", key: bankKey, json: [
             "pan": pan, "expiry": "2912", "cvv2": "321", "holderName": "LI WEI", "phone": "+8613800138000", "currency": "CNY", "balanceMinor": 1_000_000,
         ]).status == 201)
         #expect(try await harness.api("POST", "/v1/issuers", key: harness.info.operatorKey, json: [
             "id": "jade", "name": "Jade Bank", "country": "CN", "currency": "CNY", "cardRanges": ["621700"], "tokenRanges": ["62189999"],
-            "enabledWallets": ["passway-pay"], "hostURL": try harness.issuerHostURL + "/banks/jade-bank",
+            "enabledWallets": ["passway-pay"], "hostURL": try harness.issuerHostURL + "/banks/jade-bank", "hostKey": try #require(bank.string("tokenServiceKey")),
         ]).status == 201)
         var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
         let enrolled = try await s.enroll(phone, pan: pan, cvv2: "321")
@@ -40,7 +41,7 @@ import TestSupport
         #expect(outcome.answer.string(6) == "000000013400")
         #expect(outcome.answer.string(10) == "70893317")
         #expect(outcome.answer.string(51) == "156")
-        let accounts = try await harness.issuerHost("GET", "/banks/jade-bank/accounts").array
+        let accounts = try await harness.issuerHost("GET", "/banks/jade-bank/accounts", key: bankKey).array
         let available = (accounts.first?["availableMinor"] as? NSNumber)?.int64Value
         #expect(available == Int64(1_000_000 - 13_400))
         await network.close()

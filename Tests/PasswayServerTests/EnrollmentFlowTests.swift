@@ -83,7 +83,7 @@ import Simulators
         #expect(refreshed.keys.map(\.atc) == Array(1...20).map(UInt16.init))
 
         // The bank heard about every token change.
-        let notes = try await harness.issuerHost("GET", "/banks/\(s.bankID)/notifications").array
+        let notes = try await s.bankCall("GET", "/notifications").array
         #expect(notes.compactMap { $0["event"] as? String }.contains("suspended"))
         #expect(notes.filter { $0["event"] as? String == "created" }.count == 2)
     }

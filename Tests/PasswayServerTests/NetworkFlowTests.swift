@@ -54,7 +54,7 @@ import TokenService
         }
 
         func available() async throws -> Int64? {
-            (try await harness.issuerHost("GET", "/banks/\(scenario.bankID)/accounts").array.first?["availableMinor"] as? NSNumber)?.int64Value
+            try await scenario.available()
         }
 
         func close() async {

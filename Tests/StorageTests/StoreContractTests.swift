@@ -52,6 +52,11 @@ import WalletProvider
                             enabledWallets: ["wallet-1"], hostURL: "http://127.0.0.1:1")
         try await store.saveIssuer(issuer)
         #expect(try await store.saveIssuerMasterKey(issuerID: "bank", sealed: Data([7, 7])))
+        // The issuer host's key: replaced by a rotation.
+        #expect(try await store.sealedIssuerHostKey(issuerID: "bank") == nil)
+        try await store.saveIssuerHostKey(issuerID: "bank", sealed: Data([1]))
+        try await store.saveIssuerHostKey(issuerID: "bank", sealed: Data([2]))
+        #expect(try await store.sealedIssuerHostKey(issuerID: "bank") == Data([2]))
         var renamed = issuer
         renamed.name = "Bank Two"
         try await store.saveIssuer(renamed)

@@ -11,9 +11,9 @@ import WalletProvider
 /// notification: for tests of the token service and wallet provider without HTTP.
 public struct GreenIssuer: IssuerHostClient {
     public init() {}
-    public func authorize(_ request: IDVRequest, issuer: Issuer) async throws -> IDVDecision { IDVDecision(decision: .green) }
-    public func deliverActivationCode(_ delivery: ActivationCodeDelivery, issuer: Issuer) async throws {}
-    public func notifyTokenUpdated(_ n: TokenNotification, issuer: Issuer) async throws {}
+    public func authorize(_ request: IDVRequest, at host: IssuerHostEndpoint) async throws -> IDVDecision { IDVDecision(decision: .green) }
+    public func deliverActivationCode(_ delivery: ActivationCodeDelivery, at host: IssuerHostEndpoint) async throws {}
+    public func notifyTokenUpdated(_ n: TokenNotification, at host: IssuerHostEndpoint) async throws {}
 }
 
 /// The participants, token service and wallet provider on one store, without HTTP or
@@ -40,8 +40,10 @@ public struct ServiceRooms: Sendable {
             try await participants.seedDefaults()
             try await wallets.seedDefaults()
             try await participants.createWallet(Wallet(id: walletID, name: "W", tokenRequestorID: "40010075001"))
-            try await participants.onboardIssuer(Issuer(id: issuerID, name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"],
-                                                        tokenRanges: ["22017199"], enabledWallets: [walletID], hostURL: "http://127.0.0.1:1"))
+            let issuer = Issuer(id: issuerID, name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"], tokenRanges: ["22017199"],
+                                enabledWallets: [walletID], hostURL: "http://127.0.0.1:1", hostKey: RequestSignature.hex(RequestSignature.newKey()))
+            try await participants.onboardIssuer(issuer)
+            try await tokens.prepareIssuer(issuer)
         }
         return ServiceRooms(store: store, participants: participants, tokens: tokens, wallets: wallets)
     }

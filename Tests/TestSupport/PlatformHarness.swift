@@ -51,6 +51,8 @@ public final class PlatformHarness: Sendable {
         public let status: Int
         public let json: Any
         public let headers: [String: String]
+        /// The body as it came.
+        public var body = Data()
         public var object: [String: Any] { json as? [String: Any] ?? [:] }
         public var array: [[String: Any]] { json as? [[String: Any]] ?? [] }
         public subscript(key: String) -> Any? { object[key] }
@@ -66,8 +68,9 @@ public final class PlatformHarness: Sendable {
         get throws { guard let url = info.issuerHostURL else { throw HarnessError.noIssuerHost }; return url }
     }
 
-    public func issuerHost(_ method: String, _ path: String, json: [String: Any]? = nil) async throws -> Answer {
-        try await Self.call(method, try issuerHostURL + path, key: nil, json: json, raw: nil, headers: [:])
+    /// A call to the bundled issuer host's JSON API with `key` (the host operator's by default).
+    public func issuerHost(_ method: String, _ path: String, key: String? = nil, json: [String: Any]? = nil) async throws -> Answer {
+        try await Self.call(method, try issuerHostURL + path, key: key ?? info.issuerHostOperatorKey, json: json, raw: nil, headers: [:])
     }
 
     public static func call(_ method: String, _ url: String, key: String?, json: [String: Any]?, raw: String?, headers: [String: String]) async throws -> Answer {
@@ -86,7 +89,8 @@ public final class PlatformHarness: Sendable {
         let data = Data((try await response.body.collect(upTo: 8 << 20)).readableBytesView)
         var headerMap: [String: String] = [:]
         for h in response.headers { headerMap[h.name.lowercased()] = h.value }
-        return Answer(status: Int(response.status.code), json: (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) ?? [:], headers: headerMap)
+        return Answer(status: Int(response.status.code), json: (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) ?? [:],
+                      headers: headerMap, body: data)
     }
 }
 

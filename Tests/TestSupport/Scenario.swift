@@ -12,6 +12,10 @@ public struct RussianBankScenario: Sendable {
     public let walletKey: String
     public let issuerKey: String
     public let bankID: String
+    /// The bank's own API key at its host (accounts, rules, outbox).
+    public let bankKey: String
+    /// The bank's token service key (the issuer's `hostKey`).
+    public let hostKey: String
     public let issuerID: String
     public let pan: String
     public let expiryPrinted = "12/29"
@@ -22,11 +26,13 @@ public struct RussianBankScenario: Sendable {
 
     public static func make(_ harness: PlatformHarness, suffix: String = "", cardPrefix: String = "220070", tokenPrefix: String = "22017199",
                             seed: Int = 1) async throws -> RussianBankScenario {
-        try await make(api: harness.info.apiURL, issuerHost: try harness.issuerHostURL, operatorKey: harness.info.operatorKey, suffix: suffix,
-                       cardPrefix: cardPrefix, tokenPrefix: tokenPrefix, seed: seed)
+        try await make(api: harness.info.apiURL, issuerHost: try harness.issuerHostURL, operatorKey: harness.info.operatorKey,
+                       issuerHostOperatorKey: harness.info.issuerHostOperatorKey ?? "", suffix: suffix, cardPrefix: cardPrefix, tokenPrefix: tokenPrefix,
+                       seed: seed)
     }
 
-    public static func make(api: String, issuerHost: String, operatorKey op: String, suffix: String = "", cardPrefix: String = "220070",
+    public static func make(api: String, issuerHost: String, operatorKey op: String, issuerHostOperatorKey: String, suffix: String = "",
+                            cardPrefix: String = "220070",
                             tokenPrefix: String = "22017199", seed: Int = 1) async throws -> RussianBankScenario {
         func call(_ url: String, key: String?, _ json: [String: Any], _ what: String) async throws -> PlatformHarness.Answer {
             let answer = try await PlatformHarness.call("POST", url, key: key, json: json, raw: nil, headers: [:])
@@ -38,9 +44,10 @@ public struct RussianBankScenario: Sendable {
             "id": walletID, "name": "Passway Pay", "tokenRequestorID": String(40_010_075_001 + (suffix.isEmpty ? 0 : 7)),
         ], "wallet")
         let bankID = "bank-moskva" + suffix
-        _ = try await call(issuerHost + "/banks", key: nil, ["id": bankID, "cardRanges": [cardPrefix]], "bank")
+        let bank = try await call(issuerHost + "/banks", key: issuerHostOperatorKey, ["id": bankID, "cardRanges": [cardPrefix]], "bank")
+        guard let bankKey = bank.string("apiKey"), let hostKey = bank.string("tokenServiceKey") else { throw SetupFailed(description: "bank: \(bank.json)") }
         let pan = cardNumber(cardPrefix, seed: seed)
-        _ = try await call(issuerHost + "/banks/\(bankID)/accounts", key: nil, [
+        _ = try await call(issuerHost + "/banks/\(bankID)/accounts", key: bankKey, [
             "pan": pan, "expiry": "2912", "cvv2": "123", "holderName": "IVAN PETROV", "phone": "+79161234567",
             "currency": "RUB", "balanceMinor": 5_000_000,
         ], "account")
@@ -48,11 +55,11 @@ public struct RussianBankScenario: Sendable {
         let issuer = try await call(api + "/v1/issuers", key: op, [
             "id": issuerID, "name": "Moskva Bank", "country": "RU", "currency": "RUB",
             "cardRanges": [cardPrefix], "tokenRanges": [tokenPrefix], "enabledWallets": [walletID],
-            "hostURL": issuerHost + "/banks/\(bankID)",
+            "hostURL": issuerHost + "/banks/\(bankID)", "hostKey": hostKey,
         ], "issuer")
         guard let walletKey = wallet.string("apiKey"), let issuerKey = issuer.string("apiKey") else { throw SetupFailed(description: "no API key") }
         return RussianBankScenario(api: api, issuerHostURL: issuerHost, walletKey: walletKey, issuerKey: issuerKey, bankID: bankID,
-                                   issuerID: issuerID, pan: pan)
+                                   bankKey: bankKey, hostKey: hostKey, issuerID: issuerID, pan: pan)
     }
 
     /// Registers a device over the API and returns its wallet-side state.
@@ -88,12 +95,17 @@ public struct RussianBankScenario: Sendable {
 
     /// What the bank says the card can still spend.
     public func available() async throws -> Int64? {
-        let accounts = try await PlatformHarness.call("GET", issuerHostURL + "/banks/\(bankID)/accounts", key: nil, json: nil, raw: nil, headers: [:])
+        let accounts = try await bankCall("GET", "/accounts")
         return (accounts.array.first?["availableMinor"] as? NSNumber)?.int64Value
     }
 
     /// The code the bank put in its outbox most recently.
     public func lastCode() async throws -> String? {
-        try await PlatformHarness.call("GET", issuerHostURL + "/banks/\(bankID)/outbox", key: nil, json: nil, raw: nil, headers: [:]).array.last?["code"] as? String
+        try await bankCall("GET", "/outbox").array.last?["code"] as? String
+    }
+
+    /// A call to the bank's own API at its host (`/banks/{bank}` + `path`) with its key.
+    public func bankCall(_ method: String, _ path: String, json: [String: Any]? = nil) async throws -> PlatformHarness.Answer {
+        try await PlatformHarness.call(method, issuerHostURL + "/banks/\(bankID)" + path, key: bankKey, json: json, raw: nil, headers: [:])
     }
 }

@@ -26,6 +26,10 @@ public final class ServeProcess: @unchecked Sendable {
     public var operatorKey: String {
         (try? String(contentsOfFile: dataDirectory + "/operator.key", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
     }
+    /// The issuer host's operator key (bundled, or `passway issuer-host serve`'s).
+    public var issuerHostOperatorKey: String {
+        (try? String(contentsOfFile: dataDirectory + "/issuer-host-operator.key", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    }
 
     /// `passway serve` on free ports with `arguments` added.
     public static func start(_ arguments: [String] = [], environment: [String: String] = [:]) async throws -> ServeProcess {

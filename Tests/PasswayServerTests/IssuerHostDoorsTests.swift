@@ -1,0 +1,172 @@
+import EMV
+import Foundation
+import ISO8583
+import ISO8583Transport
+import IssuerContract
+import Logging
+import Simulators
+import Testing
+import TestSupport
+
+/// The bundled issuer host's doors, tried as an attacker on the same network would:
+/// every route needs the right credential, the token service's calls and the host's
+/// answers are signed, and no request stops the platform.
+@Suite(.timed, .serialized) struct IssuerHostDoorsTests {
+    static let quiet = Logger(label: "t") { _ in SwiftLogNoOpLogHandler() }
+
+    /// The outbox attack: read another cardholder's one-time code and finish their
+    /// enrollment. Without the bank's own key nothing at the host answers, and nothing changes.
+    @Test func theBanksRoutesNeedItsOwnKey() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let a = try await RussianBankScenario.make(harness)
+        let b = try await RussianBankScenario.make(harness, suffix: "-b", cardPrefix: "220080", tokenPrefix: "22018099", seed: 2)
+        // A watch needs a code: it is in bank A's outbox.
+        let watch = try await a.register(model: "huawei-watch-gt4", os: "4.0")
+        #expect(try await a.enroll(watch).status == 202)
+        let hostOperator = try #require(harness.info.issuerHostOperatorKey)
+
+        let bankRoutes: [(String, String, [String: Any]?)] = [
+            ("GET", "/outbox", nil), ("GET", "/accounts", nil), ("GET", "/notifications", nil),
+            ("PUT", "/rules", ["declineRiskAbove": 99, "stepUpRiskAbove": 99, "stepUpDeviceKinds": [String](), "requireKnownPhone": false]),
+            ("POST", "/accounts", ["pan": cardNumber("220070", seed: 77), "expiry": "2912", "holderName": "MALLORY", "currency": "RUB",
+                                   "balanceMinor": 999_999_999]),
+        ]
+        for key in [nil, "pwb_not-a-key", b.bankKey, hostOperator, harness.info.operatorKey] as [String?] {
+            for (method, path, json) in bankRoutes {
+                let answer = try await harness.issuerHost(method, "/banks/\(a.bankID)" + path, key: key ?? "", json: json)
+                #expect(answer.status == 401, "\(method) \(path) with \(key.map { String($0.prefix(4)) } ?? "no key"): \(answer.status)")
+                #expect(answer.headers["content-type"] == "application/problem+json")
+                #expect(!String(decoding: answer.body, as: UTF8.self).contains("code\""), "a code leaked")
+            }
+        }
+        // An unknown bank answers as a wrong key does: nobody learns which banks exist.
+        #expect(try await harness.issuerHost("GET", "/banks/no-such-bank/outbox", key: a.bankKey).status == 401)
+        // Creating and listing banks is the host operator's.
+        for key in ["", a.bankKey, harness.info.operatorKey] {
+            #expect(try await harness.issuerHost("POST", "/banks", key: key, json: ["id": "mallory", "cardRanges": ["220090"]]).status == 401)
+            #expect(try await harness.issuerHost("GET", "/banks", key: key).status == 401)
+        }
+        // Nothing changed: the rules still ask the watch for a code, no account was added.
+        let banks = try await harness.issuerHost("GET", "/banks").array
+        #expect(Set(banks.compactMap { $0["id"] as? String }) == [a.bankID, b.bankID])
+        #expect(try await a.bankCall("GET", "/accounts").array.count == 1)
+        #expect(try await a.enroll(try await a.register(model: "huawei-watch-gt4", os: "4.0")).status == 202)
+        // The bank's own key opens its outbox; the scheme name is case-insensitive.
+        let outbox = try await PlatformHarness.call("GET", try harness.issuerHostURL + "/banks/\(a.bankID)/outbox", key: nil, json: nil, raw: nil,
+                                                    headers: ["Authorization": "bearer \(a.bankKey)"])
+        #expect(outbox.status == 200 && outbox.array.count == 2)
+        #expect(try await harness.api("GET", "/v1/markets", key: nil, headers: ["Authorization": "BEARER \(a.walletKey)"]).status == 200)
+    }
+
+    /// ID&V as an oracle for card number, expiry and CVV2, and a recorded call played
+    /// again: the host answers only calls signed with the bank's key, each once, within
+    /// five minutes of its clock; its answer is signed for that call.
+    @Test func theTokenServicesCallsAndTheHostsAnswersAreSigned() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        let url = try harness.issuerHostURL + "/banks/\(s.bankID)" + IssuerHostPath.authorizeService
+        let path = "/banks/\(s.bankID)" + IssuerHostPath.authorizeService
+        let body = #"{"pan":"\#(s.pan)","expiry":"2912","cvv2":"123","walletID":"passway-pay","tokenRequestorID":"40010075001","deviceKind":"phone","deviceModel":"samsung-galaxy-s24","country":"RU","riskScore":0}"#
+        let key = try #require(RequestSignature.key(hex: s.hostKey))
+        func send(_ h: RequestSignature.Headers?) async throws -> PlatformHarness.Answer {
+            var headers: [String: String] = [:]
+            if let h {
+                headers = [RequestSignature.timestampHeader: h.timestamp, RequestSignature.nonceHeader: h.nonce, RequestSignature.signatureHeader: h.signature]
+            }
+            return try await PlatformHarness.call("POST", url, key: nil, json: nil, raw: body, headers: headers)
+        }
+        let other = RequestSignature.newKey()
+        let refused = [
+            ("unsigned", try await send(nil)),
+            ("another key", try await send(RequestSignature.sign(method: "POST", path: path, body: Array(body.utf8), key: other))),
+            ("another path", try await send(RequestSignature.sign(method: "POST", path: "/banks/x/idv/authorize", body: Array(body.utf8), key: key))),
+            ("another body", try await send(RequestSignature.sign(method: "POST", path: path, body: Array((body + " ").utf8), key: key))),
+            ("ten minutes old", try await send(RequestSignature.sign(method: "POST", path: path, body: Array(body.utf8), key: key,
+                                                                     at: Date().addingTimeInterval(-600)))),
+        ]
+        for (what, answer) in refused {
+            #expect(answer.status == 401, "\(what): \(answer.status)")
+            #expect(answer.headers["content-type"] == "application/problem+json")
+            #expect(answer.object["decision"] == nil, "\(what) got a decision")
+        }
+        let signed = RequestSignature.sign(method: "POST", path: path, body: Array(body.utf8), key: key)
+        let answer = try await send(signed)
+        #expect(answer.status == 200 && answer.string("decision") == "green")
+        #expect(RequestSignature.verifyAnswer(status: 200, nonce: signed.nonce, body: Array(answer.body),
+                                              signature: answer.headers[RequestSignature.signatureHeader.lowercased()], key: key))
+        #expect(!RequestSignature.verifyAnswer(status: 200, nonce: signed.nonce, body: Array(answer.body),
+                                               signature: answer.headers[RequestSignature.signatureHeader.lowercased()], key: other))
+        let replayed = try await send(signed)
+        #expect(replayed.status == 401 && replayed.string("detail")?.contains("replay") == true)
+    }
+
+    /// A rotation at the bank's host: the old keys stop at once; enrollment is refused
+    /// (the host's answers no longer verify, nothing is created) until the network has
+    /// the new key.
+    @Test func rotatedCredentialsStopTheOldOnesAtOnce() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        _ = try await s.phoneWithCard()
+        let rotated = try await harness.issuerHost("POST", "/banks/\(s.bankID)/credentials")
+        #expect(rotated.status == 201)
+        let newBankKey = try #require(rotated.string("apiKey")), newHostKey = try #require(rotated.string("tokenServiceKey"))
+        #expect(newBankKey != s.bankKey && newHostKey != s.hostKey)
+        #expect(try await s.bankCall("GET", "/accounts").status == 401)
+        #expect(try await harness.issuerHost("GET", "/banks/\(s.bankID)/accounts", key: newBankKey).status == 200)
+
+        let tokensBefore = try await harness.api("GET", "/v1/tokens", key: harness.info.operatorKey).array.count
+        let phone = try await s.register(model: "google-pixel-8", os: "14")
+        let refused = try await s.enroll(phone)
+        #expect(refused.status == 502, "\(refused.json)")
+        #expect(try await harness.api("GET", "/v1/tokens", key: harness.info.operatorKey).array.count == tokensBefore)
+
+        // Only the issuer itself or the operator may set it; then enrollment works again.
+        #expect(try await harness.api("PUT", "/v1/issuers/\(s.issuerID)/host-key", key: s.walletKey, json: ["hostKey": newHostKey]).status == 403)
+        #expect(try await harness.api("PUT", "/v1/issuers/\(s.issuerID)/host-key", key: s.issuerKey, json: ["hostKey": "12"]).status == 422)
+        #expect(try await harness.api("PUT", "/v1/issuers/\(s.issuerID)/host-key", key: s.issuerKey, json: ["hostKey": newHostKey]).status == 204)
+        #expect(try await s.enroll(phone).string("status") == "approved")
+        // No answer shows a host key.
+        let issuers = try await harness.api("GET", "/v1/issuers", key: harness.info.operatorKey)
+        #expect(!String(decoding: issuers.body, as: UTF8.self).contains(newHostKey) && issuers.array.first?["hostKey"] == nil)
+    }
+
+    /// The crashing request: an account with amounts whose sum overflows. Refused with a
+    /// problem; the API, the network and the bank go on (a tap is approved after it).
+    @Test func amountsThatWouldOverflowAreRefusedAndThePlatformGoesOn() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        var (phone, tokenID) = try await s.phoneWithCard()
+        for (balance, credit) in [(Int64.max, Int64.max), (Int64.max, 0), (0, -1)] {
+            let answer = try await s.bankCall("POST", "/accounts", json: [
+                "pan": cardNumber("220070", seed: 99), "expiry": "2912", "holderName": "MALLORY", "currency": "RUB",
+                "balanceMinor": balance, "creditLimitMinor": credit,
+            ])
+            #expect(answer.status == 422 && answer.headers["content-type"] == "application/problem+json", "\(answer.json)")
+        }
+        #expect(try await s.bankCall("GET", "/accounts").array.count == 1)
+        #expect(try await harness.issuerHost("GET", "/health", key: "").status == 200)
+        let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, logger: Self.quiet)
+        defer { Task { await network.close() } }
+        let pos = Terminal(.init(kind: .pos, terminalID: "MSK00009", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
+                                 nameLocation: "GUM MOSCOW RU", country: 643, currency: try #require(Currency.alpha("RUB"))), network: network)
+        var applet = ContactlessApplet(tokenID: tokenID)
+        #expect(try await pos.tap(amountMinor: 10_000) { applet.respond(to: $0, wallet: &phone) }.responseCode == "00")
+    }
+
+    /// Every refusal is a problem document, an unknown path included, on both APIs.
+    @Test func unknownPathsAreProblems() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        for answer in [try await harness.api("GET", "/v1/no-such-thing", key: harness.info.operatorKey),
+                       try await harness.api("GET", "/nothing", key: nil),
+                       try await harness.issuerHost("GET", "/nothing/here")] {
+            #expect(answer.status == 404)
+            #expect(answer.headers["content-type"] == "application/problem+json")
+            #expect(answer.string("type") == "https://passway.dev/problems/not-found")
+        }
+    }
+}
