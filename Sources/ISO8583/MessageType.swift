@@ -8,13 +8,27 @@ public enum MessageType {
         return d.count == 4 && d.allSatisfy { (0x30...0x39).contains($0) } && (d[2] == 0x30 || d[2] == 0x32)
     }
 
-    /// The answer's MTI (0100 → 0110, 0420 → 0430); nil for what is not a request or advice.
+    /// The answer's MTI (0100 → 0110, 0420 → 0430, a repeat as its original: 0101 → 0110,
+    /// 0421 → 0430); nil for what is not a request or advice.
     public static func response(to mti: String) -> String? {
         guard isRequest(mti) else { return nil }
-        var d = Array(mti.utf8)
+        var d = Array(original(of: mti).utf8)
         d[2] += 1
         return String(decoding: d, as: UTF8.self)
     }
+
+    /// The fourth digit is the origin, odd for a repeat (1987: 0 acquirer, 1 acquirer
+    /// repeat, 2 issuer, 3 issuer repeat, 4 other, 5 other repeat): the MTI of the message a
+    /// repeat repeats (0101 → 0100, 0401 → 0400, 0421 → 0420); others unchanged.
+    public static func original(of mti: String) -> String {
+        var d = Array(mti.utf8)
+        guard d.count == 4, [0x31, 0x33, 0x35].contains(d[3]) else { return mti }
+        d[3] -= 1
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// Whether the MTI is a repeat (0101, 0401, 0421…).
+    public static func isRepeat(_ mti: String) -> Bool { original(of: mti) != mti }
 }
 
 extension Message {

@@ -18,7 +18,8 @@ public struct IssuerHostHandler: Sendable {
 
     /// The answer to one message from the network; nil for what needs none.
     public func handle(_ m: Message) async -> Message? {
-        switch m.mti {
+        // A repeat (0101, 0401, 0421) is decided as the message it repeats: the reference is the same.
+        switch MessageType.original(of: m.mti) {
         case "0800":
             return IssuerMessages.answer(to: m, .approved)
         case "0100", "0200":

@@ -10,9 +10,13 @@ public enum NetworkRequest: Sendable {
     case reversal(ReversalRequest)
     case networkManagement(NetworkManagementRequest)
 
-    /// The request in `message`, or the first field that makes it unusable. Nil for an
-    /// MTI the network does not take (`unsupported`).
-    public static func parse(_ message: Message) -> Result<NetworkRequest, RequestFormatError> {
+    /// The request in `message`, or the first field that makes it unusable (field 0 for an
+    /// MTI the network does not take). A repeat (0101, 0201, 0401, 0421) is read as the
+    /// message it repeats: the same key and bytes, so it gets that message's answer (or is
+    /// worked out, when the original never arrived), with the original's answer MTI.
+    public static func parse(_ received: Message) -> Result<NetworkRequest, RequestFormatError> {
+        var message = received
+        message.mti = MessageType.original(of: received.mti)
         do {
             switch message.mti {
             case "0100", "0200": return .success(.authorization(try AuthorizationRequest(message)))

@@ -214,6 +214,40 @@ import TokenService
         #expect(n.links.messages.filter { $0.mti == "0400" }.count == 1)
     }
 
+    /// Repeats (0101, 0401, 0421) are handled as the messages they repeat: the original's
+    /// answer under the answer MTI, and nothing asked of the issuer twice; a repeat whose
+    /// original never arrived is worked out as that original.
+    @Test func repeatsAreAnsweredAsTheirOriginals() async throws {
+        let n = try Network()
+        let original = try Self.authorization()
+        let approved = try #require(await n.pipeline.handle(original))
+        var repeated = original
+        repeated.mti = "0101"
+        let again = try #require(await n.pipeline.handle(repeated))
+        #expect(again.mti == "0110" && again.responseCode == .approved && again.string(38) == approved.string(38))
+        #expect(n.links.messages.filter { $0.mti == "0100" }.count == 1)
+
+        var lost = try Self.authorization(stan: "000002", atc: 2)
+        lost.mti = "0101"
+        let first = try #require(await n.pipeline.handle(lost))
+        #expect(first.mti == "0110" && first.responseCode == .approved)
+        #expect(n.links.messages.filter { $0.mti == "0100" }.count == 2)
+
+        let reversal = Self.reversal(of: original)
+        #expect(await n.pipeline.handle(reversal)?.responseCode == .approved)
+        for mti in ["0401", "0400"] {
+            var r = reversal
+            r.mti = mti
+            let answer = try #require(await n.pipeline.handle(r))
+            #expect(answer.mti == "0410" && answer.responseCode == .approved)
+        }
+        #expect(n.links.messages.filter { $0.mti == "0400" }.count == 1)
+        var advice = Self.reversal(of: lost, stan: "000901")
+        advice.mti = "0421"
+        let acknowledged = try #require(await n.pipeline.handle(advice))
+        #expect(acknowledged.mti == "0430" && acknowledged.responseCode == .approved)
+    }
+
     @Test func aJournalThatFailsIs96() async throws {
         let n = try Network()
         n.journal.fail()
