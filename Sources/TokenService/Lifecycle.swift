@@ -59,68 +59,66 @@ extension TokenService {
         }
     }
 
-    /// Who may lift whose suspension. A cardholder (through the wallet) resumes only what
-    /// the cardholder suspended; the issuer also what the cardholder suspended; the
-    /// network only its own (market) suspensions. Nobody lifts the issuer's suspension
-    /// but the issuer.
-    public static func mayResume(_ who: Actor.Kind, suspendedBy: Actor.Kind) -> Bool {
-        switch (who, suspendedBy) {
-        case (.wallet, .wallet): true
-        case (.issuer, .wallet), (.issuer, .issuer): true
-        case (.network, .network): true
-        default: false
-        }
-    }
-
     public func change(tokenID: String, action: LifecycleAction, by participant: Participant, reason: String?) async throws -> Token {
         try await retryingOnConflict { try await self.changeOnce(tokenID: tokenID, action: action, by: participant, reason: reason) }
     }
 
+    /// A participant suspends (a suspension of its own kind is added beside any others),
+    /// resumes (its own suspension, or else the others it may lift; the token is active
+    /// only when none remains) or deletes a token.
     func changeOnce(tokenID: String, action: LifecycleAction, by participant: Participant, reason: String?) async throws -> Token {
         var token = try await token(id: tokenID, for: participant)
         let before = token
         if let reason, reason.count > 200 { throw ServiceError.invalid(field: "reason", reason: "at most 200 characters") }
         let actor = participant.actor
-        let from = token.status
+        let at = Self.version(now(), after: before.updatedAt)
         switch (action, token.status) {
         case (_, .deleted):
             throw ServiceError.conflict("token is deleted; nothing can change it")
-        case (.suspend, .suspended):
-            throw ServiceError.conflict("token is already suspended (by \(token.suspendedBy?.kind.rawValue ?? "?"))")
-        case (.suspend, .active):
-            token.status = .suspended
-            token.suspendedBy = actor
-            token.suspensionReason = reason ?? "suspended by \(actor.kind.rawValue)"
+        case (.suspend, _):
+            guard let kind = Suspension.Kind.asked(by: actor.kind) else { throw ServiceError.forbidden("an acquirer does not suspend tokens") }
+            if token.suspensions.contains(where: { $0.kind == kind }) {
+                throw ServiceError.conflict("token is already suspended by the \(kind.rawValue)")
+            }
+            token.suspensions.append(Suspension(kind: kind, actor: actor, reason: reason ?? "suspended by \(actor.kind.rawValue)", at: at))
         case (.resume, .active):
             throw ServiceError.conflict("token is already active")
-        case (.resume, .suspended):
-            let by = token.suspendedBy?.kind ?? .network
-            guard Self.mayResume(actor.kind, suspendedBy: by) else {
-                throw ServiceError.conflict("token was suspended by the \(by.rawValue); the \(actor.kind.rawValue) cannot resume it")
+        case (.resume, _):
+            let liftable = Suspension.Kind.liftable(by: actor.kind)
+            guard token.suspensions.contains(where: { liftable.contains($0.kind) }) else {
+                let holding = token.suspensions.map(\.kind.rawValue).joined(separator: ", ")
+                throw ServiceError.conflict("token is suspended by: \(holding); the \(actor.kind.rawValue) cannot lift that")
             }
-            token.status = .active
-            token.suspendedBy = nil
-            token.suspensionReason = nil
+            // Its own suspension when it has one; otherwise the others it may lift.
+            if let own = Suspension.Kind.asked(by: actor.kind), token.suspensions.contains(where: { $0.kind == own }) {
+                token.suspensions.removeAll { $0.kind == own }
+            } else {
+                token.suspensions.removeAll { liftable.contains($0.kind) }
+            }
         case (.delete, _):
             token.status = .deleted
         }
-        token.updatedAt = Self.version(now(), after: before.updatedAt)
+        token.settle()
+        token.updatedAt = at
         try await store.updateTokens([TokenChange(before: before, after: token)],
-                                     audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: actor, event: action.event,
-                                                        from: from, to: token.status, reason: reason)])
+                                     audit: [AuditEvent(tokenID: token.id, at: at, actor: actor, event: action.event,
+                                                        from: before.status, to: token.status, reason: reason)])
         readCache.clear()
-        await notify(token, action.notification)
+        if token.status != before.status { await notify(token, action.notification) }
         return token
     }
 
-    /// Every active token on a device suspended at once, in one transaction, in `actor`'s
-    /// name (the wallet's, when its cardholder reports the device lost, so that the
-    /// cardholder or the issuer can resume them).
-    public func suspendTokens(onDevice deviceID: String, by actor: Actor, reason: String) async throws -> [Token] {
+    /// The reason a lost device's tokens carry.
+    static let lostDeviceReason = "device reported lost"
+
+    /// Every token on a device (not deleted) suspended at once as a lost device's, in one
+    /// transaction, in the wallet's name: the cardholder or the issuer lifts it; a market
+    /// lifted meanwhile does not.
+    public func suspendTokens(onLostDevice deviceID: String, by actor: Actor) async throws -> [Token] {
         try await retryingOnConflict {
             let at = now()
-            let changes = try await store.tokens(TokenQuery(deviceID: deviceID, status: .active)).map { token in
-                Self.suspension(of: token, by: actor, reason: reason, at: at)
+            let changes = try await store.tokens(TokenQuery(deviceID: deviceID)).compactMap { token in
+                Self.adding(Suspension(kind: .lostDevice, actor: actor, reason: Self.lostDeviceReason, at: at), to: token, at: at)
             }
             return try await apply(changes, event: .suspended)
         }
@@ -135,23 +133,23 @@ extension TokenService {
             let at = now()
             let network = Participant.network.actor
             if state == .suspended && previous != .suspended {
-                let changes = try await store.tokens(TokenQuery(country: country, status: .active)).map { token in
-                    Self.suspension(of: token, by: network, reason: Self.marketSuspension + (reason ?? ""), at: at)
+                // Every token of the market that is not deleted, suspended ones included: the
+                // market's suspension is kept beside theirs.
+                let changes = try await store.tokens(TokenQuery(country: country)).compactMap { token in
+                    Self.adding(Suspension(kind: .market, actor: network, reason: Self.marketSuspension + (reason ?? ""), at: at), to: token, at: at)
                 }
                 _ = try await apply(changes, event: .suspended, then: { try await self.participants.saveMarket(market) })
             } else if previous == .suspended && state != .suspended {
-                let changes = try await store.tokens(TokenQuery(country: country, status: .suspended))
-                    .filter { $0.suspendedBy?.kind == .network && $0.suspensionReason?.hasPrefix(Self.marketSuspension) == true }
-                    .map { token in
-                        var after = token
-                        after.status = .active
-                        after.suspendedBy = nil
-                        after.suspensionReason = nil
-                        after.updatedAt = Self.version(at, after: token.updatedAt)
-                        return (TokenChange(before: token, after: after),
-                                AuditEvent(tokenID: token.id, at: at, actor: network, event: .resume, from: .suspended, to: .active,
-                                           reason: "market \(state.rawValue)"))
-                    }
+                let changes = try await store.tokens(TokenQuery(country: country)).compactMap { token -> (TokenChange, AuditEvent)? in
+                    guard token.status != .deleted, token.suspensions.contains(where: { $0.kind == .market }) else { return nil }
+                    var after = token
+                    after.suspensions.removeAll { $0.kind == .market }
+                    after.settle()
+                    after.updatedAt = Self.version(at, after: token.updatedAt)
+                    return (TokenChange(before: token, after: after),
+                            AuditEvent(tokenID: token.id, at: at, actor: network, event: .resume, from: token.status, to: after.status,
+                                       reason: "market \(state.rawValue)"))
+                }
                 _ = try await apply(changes, event: .resumed, then: { try await self.participants.saveMarket(market) })
             } else {
                 try await participants.saveMarket(market)
@@ -163,14 +161,16 @@ extension TokenService {
     /// The suspension reason that marks a token suspended with its market.
     static let marketSuspension = "market suspended: "
 
-    static func suspension(of token: Token, by actor: Actor, reason: String, at: Date) -> (TokenChange, AuditEvent) {
+    /// The token with `suspension` added (nil when it is deleted or holds one of that kind).
+    static func adding(_ suspension: Suspension, to token: Token, at: Date) -> (TokenChange, AuditEvent)? {
+        guard token.status != .deleted, !token.suspensions.contains(where: { $0.kind == suspension.kind }) else { return nil }
         var after = token
-        after.status = .suspended
-        after.suspendedBy = actor
-        after.suspensionReason = reason
+        after.suspensions.append(suspension)
+        after.settle()
         after.updatedAt = version(at, after: token.updatedAt)
         return (TokenChange(before: token, after: after),
-                AuditEvent(tokenID: token.id, at: at, actor: actor, event: .suspend, from: .active, to: .suspended, reason: reason))
+                AuditEvent(tokenID: token.id, at: at, actor: suspension.actor, event: .suspend, from: token.status, to: after.status,
+                           reason: suspension.reason))
     }
 
     /// Writes the changes with their audit in one transaction, runs `then`, empties the
@@ -180,9 +180,9 @@ extension TokenService {
         if !changes.isEmpty { try await store.updateTokens(changes.map(\.0), audit: changes.map(\.1)) }
         try await then()
         readCache.clear()
-        let changed = changes.map(\.0.after)
-        for token in changed { await notify(token, event) }
-        return changed
+        // The issuer hears of a change of state (a suspension added to a suspended token is not one).
+        for (change, _) in changes where change.before.status != change.after.status { await notify(change.after, event) }
+        return changes.map(\.0.after)
     }
 
     /// The issuer renews a card: a new expiry, and perhaps a new number. The tokens keep

@@ -44,13 +44,110 @@ public struct Token: Codable, Sendable, Equatable {
     public var country: String
     public var par: String
     public var status: Status
-    /// Who suspended it, while suspended: decides who may resume.
+    /// The latest suspension that holds (`suspensions.last`), shown to participants.
     public var suspendedBy: Actor?
     public var suspensionReason: String?
     /// The next ATC that has no key delivered yet.
     public var nextATC: UInt16
     public var createdAt: Date
     public var updatedAt: Date
+    /// Every suspension that holds, each of its own kind: lifting one lifts only that one,
+    /// and the token is active only when none remains.
+    public var suspensions: [Suspension] = []
+
+    /// `status`, `suspendedBy` and `suspensionReason` as `suspensions` make them (a deleted
+    /// token stays deleted).
+    mutating func settle() {
+        if status != .deleted { status = suspensions.isEmpty ? .active : .suspended }
+        suspendedBy = suspensions.last?.actor
+        suspensionReason = suspensions.last?.reason
+    }
+}
+
+/// One reason a token is suspended, kept apart from the others.
+public struct Suspension: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// The network operator's own.
+        case network
+        /// Its market is suspended (lifted with the market).
+        case market
+        /// The issuer's.
+        case issuer
+        /// The cardholder's, through the wallet.
+        case cardholder
+        /// Its device was reported lost.
+        case lostDevice = "lost_device"
+
+        /// The kind of suspension an actor asks for by suspending a token.
+        static func asked(by actor: Actor.Kind) -> Kind? {
+            switch actor {
+            case .network: .network
+            case .issuer: .issuer
+            case .wallet: .cardholder
+            case .acquirer, .system: nil
+            }
+        }
+
+        /// The kinds an actor may lift: the cardholder (through the wallet) its own; the
+        /// issuer that, a lost device's and its own; the network only its own. A market's is
+        /// lifted with the market; nobody lifts the issuer's but the issuer.
+        public static func liftable(by actor: Actor.Kind) -> Set<Kind> {
+            switch actor {
+            case .wallet: [.cardholder]
+            case .issuer: [.cardholder, .lostDevice, .issuer]
+            case .network: [.network]
+            case .acquirer, .system: []
+            }
+        }
+    }
+
+    public var kind: Kind
+    public var actor: Actor
+    public var reason: String
+    public var at: Date
+}
+
+extension Token {
+    enum CodingKeys: String, CodingKey {
+        case id, numberFingerprint, sealedNumber, maskedNumber, expiry, cardID, issuerID, walletID, tokenRequestorID, deviceID, country, par
+        case status, suspendedBy, suspensionReason, nextATC, createdAt, updatedAt, suspensions
+    }
+
+    /// A token stored before suspensions were kept apart carries one suspension, whose
+    /// kind is read from who made it.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        numberFingerprint = try c.decode(String.self, forKey: .numberFingerprint)
+        sealedNumber = try c.decode(Data.self, forKey: .sealedNumber)
+        maskedNumber = try c.decode(String.self, forKey: .maskedNumber)
+        expiry = try c.decode(String.self, forKey: .expiry)
+        cardID = try c.decode(String.self, forKey: .cardID)
+        issuerID = try c.decode(String.self, forKey: .issuerID)
+        walletID = try c.decode(String.self, forKey: .walletID)
+        tokenRequestorID = try c.decode(String.self, forKey: .tokenRequestorID)
+        deviceID = try c.decode(String.self, forKey: .deviceID)
+        country = try c.decode(String.self, forKey: .country)
+        par = try c.decode(String.self, forKey: .par)
+        status = try c.decode(Status.self, forKey: .status)
+        suspendedBy = try c.decodeIfPresent(Actor.self, forKey: .suspendedBy)
+        suspensionReason = try c.decodeIfPresent(String.self, forKey: .suspensionReason)
+        nextATC = try c.decode(UInt16.self, forKey: .nextATC)
+        createdAt = try c.decode(Date.self, forKey: .createdAt)
+        updatedAt = try c.decode(Date.self, forKey: .updatedAt)
+        if let stored = try c.decodeIfPresent([Suspension].self, forKey: .suspensions) {
+            suspensions = stored
+        } else if status == .suspended, let by = suspendedBy {
+            let reason = suspensionReason ?? "suspended"
+            let kind: Suspension.Kind = switch by.kind {
+            case .network: reason.hasPrefix(TokenService.marketSuspension) ? .market : .network
+            case .issuer: .issuer
+            case .wallet: reason == TokenService.lostDeviceReason ? .lostDevice : .cardholder
+            case .acquirer, .system: .network
+            }
+            suspensions = [Suspension(kind: kind, actor: by, reason: reason, at: updatedAt)]
+        }
+    }
 }
 
 /// What can happen to a token, as its audit trail names it.

@@ -89,7 +89,7 @@ public final class WalletProvider: Sendable {
         var device = try await device(id: deviceID, for: .wallet(walletID))
         device.lost = true
         try await store.saveDevice(device)
-        return try await tokens.suspendTokens(onDevice: deviceID, by: Participant.wallet(walletID).actor, reason: "device reported lost")
+        return try await tokens.suspendTokens(onLostDevice: deviceID, by: Participant.wallet(walletID).actor)
     }
 
     // MARK: Enrollment

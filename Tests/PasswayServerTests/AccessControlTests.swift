@@ -1,5 +1,9 @@
 import APIContract
+import EMV
+import ISO8583
 import Foundation
+import ISO8583Transport
+import Logging
 import Testing
 import TestSupport
 import Simulators
@@ -75,8 +79,13 @@ import Simulators
         #expect(try await harness.api("POST", path + "/suspend", key: s.issuerKey, json: ["reason": "fraud review"]).status == 200)
         #expect(try await harness.api("POST", path + "/resume", key: s.walletKey, json: [:]).status == 409)
         #expect(try await harness.api("POST", path + "/resume", key: op, json: [:]).status == 409)
+        // The cardholder's own suspension is kept beside the issuer's: lifting the issuer's
+        // leaves the token suspended by the cardholder.
+        #expect(try await harness.api("POST", path + "/suspend", key: s.walletKey, json: [:]).status == 200)
         #expect(try await harness.api("POST", path + "/suspend", key: s.walletKey, json: [:]).status == 409)
-        #expect(try await harness.api("POST", path + "/resume", key: s.issuerKey, json: [:]).status == 200)
+        let lifted = try await harness.api("POST", path + "/resume", key: s.issuerKey, json: [:])
+        #expect(lifted.status == 200 && lifted.string("status") == "suspended" && lifted.string("suspendedBy") == "wallet")
+        #expect(try await harness.api("POST", path + "/resume", key: s.walletKey, json: [:]).string("status") == "active")
         // The cardholder suspends: the cardholder or the issuer can resume, the network cannot.
         #expect(try await harness.api("POST", path + "/suspend", key: s.walletKey, json: [:]).status == 200)
         #expect(try await harness.api("POST", path + "/resume", key: op, json: [:]).status == 409)
@@ -85,7 +94,7 @@ import Simulators
         #expect(try await harness.api("POST", path + "/delete", key: s.walletKey, json: ["reason": "card removed by cardholder"]).status == 200)
         #expect(try await harness.api("POST", path + "/resume", key: s.issuerKey, json: [:]).status == 409)
         let audit = try await harness.api("GET", path + "/audit", key: op).array
-        #expect(audit.map { "\($0["actor"]!):\($0["event"]!)" } == ["wallet:create", "issuer:suspend", "issuer:resume", "wallet:suspend", "wallet:resume", "wallet:delete"])
+        #expect(audit.map { "\($0["actor"]!):\($0["event"]!)" } == ["wallet:create", "issuer:suspend", "wallet:suspend", "issuer:resume", "wallet:resume", "wallet:suspend", "wallet:resume", "wallet:delete"])
     }
 
     /// A market suspended in an orderly way: new enrollments refused with the reason, its
@@ -108,5 +117,53 @@ import Simulators
         #expect(try await harness.api("POST", "/v1/tokens/\(token.tokenID)/resume", key: s.walletKey, json: [:]).status == 409)
         #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "live"]).status == 200)
         #expect(try await harness.api("GET", "/v1/tokens/\(token.tokenID)", key: s.walletKey).string("status") == "active")
+    }
+
+    /// "A lost phone pays again": suspend a market, report a phone in it lost, ask for
+    /// the issuer's own suspension of a second token, lift the market. Each suspension was
+    /// kept apart: both tokens stay suspended, and the lost phone's tap is declined.
+    @Test func eachSuspensionIsKeptApartAndALostPhoneStaysSuspendedThroughAMarketLift() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        var (phone, lostToken) = try await s.phoneWithCard()
+        var watch = try await s.register(model: "samsung-galaxy-watch7", os: "5")
+        let watchEnrolled = try await s.enroll(watch)
+        if watchEnrolled.status == 202, let verification = watchEnrolled.string("verificationID") {
+            let code = try #require(try await s.lastCode())
+            let verified = try await harness.api("POST", "/v1/enrollments/\(verification)/verify", key: s.walletKey, json: ["code": code])
+            _ = try watch.receive(try s.sealed(verified))
+        } else {
+            _ = try watch.receive(try s.sealed(watchEnrolled))
+        }
+        let watchToken = try #require(watch.tokens.first?.tokenID)
+        let op = harness.info.operatorKey
+        func token(_ id: String) async throws -> PlatformHarness.Answer { try await harness.api("GET", "/v1/tokens/\(id)", key: op) }
+
+        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"]).status == 200)
+        #expect(try await harness.api("POST", "/v1/devices/\(phone.deviceID!)/lost", key: s.walletKey, json: [:]).status == 200)
+        // The issuer's own suspension is taken beside the market's, not refused.
+        #expect(try await harness.api("POST", "/v1/tokens/\(watchToken)/suspend", key: s.issuerKey, json: ["reason": "fraud review"]).status == 200)
+        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "live"]).status == 200)
+
+        #expect(try await token(lostToken).string("status") == "suspended")
+        #expect(try await token(watchToken).string("status") == "suspended")
+        #expect(try await token(watchToken).string("suspendedBy") == "issuer")
+        let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        defer { Task { await network.close() } }
+        let pos = Terminal(.init(kind: .pos, terminalID: "MSK00007", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
+                                 nameLocation: "GUM MOSCOW RU", country: 643, currency: try #require(Currency.alpha("RUB"))), network: network)
+        var applet = ContactlessApplet(tokenID: lostToken)
+        #expect(try await pos.tap(amountMinor: 1_000) { applet.respond(to: $0, wallet: &phone) }.responseCode == "05")
+
+        // Only the issuer lifts a lost device's suspension, and its own.
+        for id in [lostToken, watchToken] {
+            #expect(try await harness.api("POST", "/v1/tokens/\(id)/resume", key: s.walletKey, json: [:]).status == 409)
+            #expect(try await harness.api("POST", "/v1/tokens/\(id)/resume", key: op, json: [:]).status == 409)
+            #expect(try await harness.api("POST", "/v1/tokens/\(id)/resume", key: s.issuerKey, json: [:]).status == 200)
+        }
+        #expect(try await token(lostToken).string("status") == "active")
+        #expect(try await token(watchToken).string("status") == "active")
+        #expect(try await pos.tap(amountMinor: 1_000) { applet.respond(to: $0, wallet: &phone) }.responseCode == "00")
     }
 }

@@ -93,13 +93,30 @@ import Vault
         #expect(try phone.receive(all: sealed).map(\.tokenID) == ["tok_1", "tok_2", "tok_3"])
     }
 
-    /// Who may resume whose suspension, as one table.
-    @Test(arguments: [
-        (Actor.Kind.wallet, Actor.Kind.wallet, true), (.wallet, .issuer, false), (.wallet, .network, false),
-        (.issuer, .wallet, true), (.issuer, .issuer, true), (.issuer, .network, false),
-        (.network, .wallet, false), (.network, .issuer, false), (.network, .network, true),
-    ])
-    func resumeRule(who: Actor.Kind, suspendedBy: Actor.Kind, allowed: Bool) {
-        #expect(TokenService.mayResume(who, suspendedBy: suspendedBy) == allowed)
+    /// Who may lift which suspension, as one table.
+    @Test func liftRule() {
+        let table: [(Actor.Kind, Set<Suspension.Kind>)] = [
+            (.wallet, [.cardholder]), (.issuer, [.cardholder, .lostDevice, .issuer]), (.network, [.network]), (.acquirer, []),
+        ]
+        for (who, liftable) in table {
+            #expect(Suspension.Kind.liftable(by: who) == liftable, "\(who)")
+            #expect(!Suspension.Kind.liftable(by: who).contains(.market), "a market's suspension is lifted with the market only")
+        }
+    }
+
+    /// A token stored before suspensions were kept apart reads as one suspension of the
+    /// kind its maker and reason say.
+    @Test func aTokenFromBeforeKeepsItsSuspensionAsOneOfItsKind() throws {
+        func stored(_ kind: String, _ reason: String) -> Data {
+            Data(#"{"id":"tok_1","numberFingerprint":"f","sealedNumber":"AA==","maskedNumber":"220171******0017","expiry":"2911","cardID":"c","issuerID":"bank","walletID":"w","tokenRequestorID":"40010075001","deviceID":"d","country":"RU","par":"P","status":"suspended","suspendedBy":{"kind":"\#(kind)","id":"x"},"suspensionReason":"\#(reason)","nextATC":11,"createdAt":0,"updatedAt":0}"#.utf8)
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        for (kind, reason, expected) in [("network", "market suspended: sanctions", Suspension.Kind.market), ("network", "audit", .network),
+                                         ("issuer", "fraud", .issuer), ("wallet", "device reported lost", .lostDevice), ("wallet", "paused", .cardholder)] {
+            let token = try decoder.decode(Token.self, from: stored(kind, reason))
+            #expect(token.suspensions.map(\.kind) == [expected], "\(kind) \(reason)")
+            #expect(token.suspensions.first?.reason == reason)
+        }
     }
 }
