@@ -110,24 +110,48 @@ public final class Bank: Sendable {
         return account
     }
 
+    /// What the wallet hears when the card's details do not verify, whichever detail it
+    /// was (an unknown card, a wrong expiry, a wrong or missing CVV2, a lockout): one
+    /// answer, byte for byte, so that ID&V tells nobody which detail was wrong.
+    public static let notVerified = "the card could not be verified"
+
     /// EMVCo "authorize service": green, yellow (with the ways to reach the holder) or red.
+    /// The card's details are checked first (expiry, and CVV2 whenever the bank has one on
+    /// file), each failure counted against the card and the wallet; then the card's status
+    /// and the rules.
     public func authorizeService(_ request: IDVRequest) async throws -> IDVDecision {
         func red(_ reason: String) -> IDVDecision { IDVDecision(decision: .red, methods: [], reason: reason) }
-        guard let pan = try? PAN(request.pan), let account = try await database.account(fingerprint: vault.fingerprint(pan)) else {
-            return red("card unknown to the issuer")
+        let rules = try await database.rules()
+        let at = now()
+        let since = at.addingTimeInterval(-Double(max(rules.lockoutMinutes, 0)) * 60)
+        let pan = try? PAN(request.pan)
+        let cardSubject = pan.map { "card:" + vault.fingerprint($0) }
+        let walletSubject = "wallet:" + request.walletID
+        let failures = try await database.failures(subjects: [walletSubject] + (cardSubject.map { [$0] } ?? []), since: since)
+        if failures[walletSubject, default: 0] >= rules.maxFailuresPerWallet { return red(Self.notVerified) }
+        if let cardSubject, failures[cardSubject, default: 0] >= rules.maxFailuresPerCard { return red(Self.notVerified) }
+
+        guard let pan, let cardSubject, let account = try await database.account(fingerprint: vault.fingerprint(pan)) else {
+            try await database.recordFailure(subjects: [walletSubject], at: at)
+            return red(Self.notVerified)
+        }
+        let cvv2Matches: Bool = switch (account.cvv2Hash, request.cvv2) {
+        case (nil, _): true
+        case (.some, nil): false
+        case (.some(let expected), .some(let cvv2)): SecureRandom.constantTimeEquals(vault.fingerprint(secret: pan.digits + cvv2, purpose: "cvv2"), expected)
+        }
+        guard request.expiry == account.expiry, cvv2Matches else {
+            try await database.recordFailure(subjects: [cardSubject, walletSubject], at: at)
+            return red(Self.notVerified)
         }
         guard account.status == .active else { return red("card is \(account.status.rawValue)") }
-        guard request.expiry == account.expiry else { return red("expiry date does not match") }
-        if let cvv2 = request.cvv2, let expected = account.cvv2Hash, vault.fingerprint(secret: pan.digits + cvv2, purpose: "cvv2") != expected {
-            return red("security code does not match")
-        }
-        let rules = try await database.rules()
         if request.riskScore > rules.declineRiskAbove { return red("risk too high") }
         var methods: [VerificationMethod] = []
         if let phone = account.phone { methods.append(.init(id: "sms-1", channel: .sms, destination: maskPhone(phone))) }
         if account.bankApp { methods.append(.init(id: "app-1", channel: .app, destination: "bank app")) }
         if rules.requireKnownPhone && account.phone == nil { return red("no phone number on file") }
         let stepUp = request.riskScore > rules.stepUpRiskAbove || rules.stepUpDeviceKinds.contains(request.deviceKind)
+            || failures[cardSubject, default: 0] > 0
         if stepUp {
             guard !methods.isEmpty else { return red("verification needed but no way to reach the cardholder") }
             return IDVDecision(decision: .yellow, methods: methods, reason: nil)
@@ -160,6 +184,9 @@ public final class Bank: Sendable {
     public func setRules(_ rules: IDVRules) async throws {
         guard (0...99).contains(rules.declineRiskAbove), (0...99).contains(rules.stepUpRiskAbove) else {
             throw IssuerHostError.invalid("rules: risk thresholds 0–99")
+        }
+        guard (1...100).contains(rules.maxFailuresPerCard), (1...10_000).contains(rules.maxFailuresPerWallet), (1...10_080).contains(rules.lockoutMinutes) else {
+            throw IssuerHostError.invalid("rules: maxFailuresPerCard 1–100, maxFailuresPerWallet 1–10000, lockoutMinutes 1–10080 (a week)")
         }
         try await database.saveRules(rules)
     }

@@ -17,6 +17,11 @@ public protocol BankStore: Sendable {
     /// `forgetBefore`. False when it was remembered already: a replay.
     func rememberNonce(_ nonce: String, at: Date, forgetBefore: Date) async throws -> Bool
 
+    /// Records one failed ID&V attempt against each subject ("card:<fingerprint>", "wallet:<id>").
+    func recordFailure(subjects: [String], at: Date) async throws
+    /// The failed attempts of each subject since `since` (subjects without any are left out).
+    func failures(subjects: [String], since: Date) async throws -> [String: Int]
+
     /// Throws `IssuerHostError.conflict` when the card has an account.
     func insertAccount(_ account: Account) async throws
     /// All or none.

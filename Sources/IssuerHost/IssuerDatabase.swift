@@ -48,6 +48,9 @@ public final class IssuerDatabase: BankStore {
         migrator.registerMigration("v3: signed requests") { db in
             try db.execute(sql: "CREATE TABLE nonces (nonce TEXT PRIMARY KEY, at REAL NOT NULL); CREATE INDEX nonces_at ON nonces(at)")
         }
+        migrator.registerMigration("v4: ID&V failures") { db in
+            try db.execute(sql: "CREATE TABLE idv_failures (subject TEXT NOT NULL, at REAL NOT NULL); CREATE INDEX idv_failures_subject ON idv_failures(subject, at)")
+        }
         try migrator.migrate(pool)
     }
 
@@ -89,6 +92,26 @@ public final class IssuerDatabase: BankStore {
             try db.execute(sql: "DELETE FROM nonces WHERE at < ?", arguments: [forgetBefore.timeIntervalSince1970])
             try db.execute(sql: "INSERT OR IGNORE INTO nonces (nonce, at) VALUES (?, ?)", arguments: [nonce, at.timeIntervalSince1970])
             return db.changesCount == 1
+        }
+    }
+
+    public func recordFailure(subjects: [String], at: Date) async throws {
+        try await pool.write { db in
+            for subject in subjects {
+                try db.execute(sql: "INSERT INTO idv_failures (subject, at) VALUES (?, ?)", arguments: [subject, at.timeIntervalSince1970])
+            }
+        }
+    }
+
+    public func failures(subjects: [String], since: Date) async throws -> [String: Int] {
+        try await pool.read { db in
+            var counts: [String: Int] = [:]
+            for subject in subjects {
+                let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM idv_failures WHERE subject = ? AND at >= ?",
+                                         arguments: [subject, since.timeIntervalSince1970]) ?? 0
+                if n > 0 { counts[subject] = n }
+            }
+            return counts
         }
     }
 

@@ -53,9 +53,14 @@ enum Minor {
 }
 
 /// The bank's ID&V policy, set by its operator: how much wallet-assessed risk passes,
-/// which device kinds need a one-time code, and whether a known phone number is required.
+/// which device kinds need a one-time code, whether a known phone number is required,
+/// and how many failed attempts lock a card or a wallet out, for how long. The wallet's
+/// risk score is one input: a card with a failed attempt in the lockout window is always
+/// asked for a code, whatever the score.
 public struct IDVRules: Codable, Sendable, Equatable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case declineRiskAbove, stepUpRiskAbove, stepUpDeviceKinds, requireKnownPhone }
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case declineRiskAbove, stepUpRiskAbove, stepUpDeviceKinds, requireKnownPhone, maxFailuresPerCard, maxFailuresPerWallet, lockoutMinutes
+    }
 
     /// Risk score (0–99) above which the bank declines.
     public var declineRiskAbove: Int
@@ -65,10 +70,32 @@ public struct IDVRules: Codable, Sendable, Equatable {
     public var stepUpDeviceKinds: [DeviceKind]
     /// Whether a card can only be added when the bank knows the holder's phone number.
     public var requireKnownPhone: Bool
+    /// Failed attempts (card details that do not match) after which a card is refused
+    /// for `lockoutMinutes`.
+    public var maxFailuresPerCard: Int
+    /// Failed attempts from one wallet (unknown cards included) after which that wallet's
+    /// requests are refused for `lockoutMinutes`.
+    public var maxFailuresPerWallet: Int
+    /// How long failed attempts count, and so how long a lockout lasts.
+    public var lockoutMinutes: Int
 
-    public init(declineRiskAbove: Int = 80, stepUpRiskAbove: Int = 40, stepUpDeviceKinds: [DeviceKind] = [.watch], requireKnownPhone: Bool = false) {
+    public init(declineRiskAbove: Int = 80, stepUpRiskAbove: Int = 40, stepUpDeviceKinds: [DeviceKind] = [.watch], requireKnownPhone: Bool = false,
+                maxFailuresPerCard: Int = 5, maxFailuresPerWallet: Int = 20, lockoutMinutes: Int = 60) {
         self.declineRiskAbove = declineRiskAbove; self.stepUpRiskAbove = stepUpRiskAbove
         self.stepUpDeviceKinds = stepUpDeviceKinds; self.requireKnownPhone = requireKnownPhone
+        self.maxFailuresPerCard = maxFailuresPerCard; self.maxFailuresPerWallet = maxFailuresPerWallet; self.lockoutMinutes = lockoutMinutes
+    }
+
+    /// The lockout settings may be left out (rules stored before them, or set without them).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let standard = IDVRules()
+        self.init(declineRiskAbove: try c.decode(Int.self, forKey: .declineRiskAbove), stepUpRiskAbove: try c.decode(Int.self, forKey: .stepUpRiskAbove),
+                  stepUpDeviceKinds: try c.decode([DeviceKind].self, forKey: .stepUpDeviceKinds),
+                  requireKnownPhone: try c.decode(Bool.self, forKey: .requireKnownPhone),
+                  maxFailuresPerCard: try c.decodeIfPresent(Int.self, forKey: .maxFailuresPerCard) ?? standard.maxFailuresPerCard,
+                  maxFailuresPerWallet: try c.decodeIfPresent(Int.self, forKey: .maxFailuresPerWallet) ?? standard.maxFailuresPerWallet,
+                  lockoutMinutes: try c.decodeIfPresent(Int.self, forKey: .lockoutMinutes) ?? standard.lockoutMinutes)
     }
 
     public static let standard = IDVRules()

@@ -54,6 +54,10 @@ public final class PostgresIssuerHost: Sendable {
             "CREATE TABLE nonces (bank_id TEXT NOT NULL, nonce TEXT NOT NULL, at TIMESTAMPTZ NOT NULL, PRIMARY KEY (bank_id, nonce))",
             "CREATE INDEX nonces_at ON nonces(bank_id, at)",
         ]),
+        ("v3: ID&V failures", [
+            "CREATE TABLE idv_failures (bank_id TEXT NOT NULL, subject TEXT NOT NULL, at TIMESTAMPTZ NOT NULL)",
+            "CREATE INDEX idv_failures_subject ON idv_failures(bank_id, subject, at)",
+        ]),
     ]
 
     /// Every bank, in id order.
@@ -109,6 +113,22 @@ public struct PostgresBankStore: BankStore {
                 "INSERT INTO nonces (bank_id, nonce, at) VALUES (\(self.bankID), \(nonce), \(at)) ON CONFLICT DO NOTHING RETURNING 1", logger: self.logger)
             return try await rows.all(Int.self).count == 1
         }
+    }
+
+    public func recordFailure(subjects: [String], at: Date) async throws {
+        for subject in subjects {
+            try await client.query("INSERT INTO idv_failures (bank_id, subject, at) VALUES (\(bankID), \(subject), \(at))", logger: logger)
+        }
+    }
+
+    public func failures(subjects: [String], since: Date) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for subject in subjects {
+            let n = try await client.query("SELECT COUNT(*)::bigint FROM idv_failures WHERE bank_id = \(bankID) AND subject = \(subject) AND at >= \(since)",
+                                           logger: logger).first(Int64.self) ?? 0
+            if n > 0 { counts[subject] = Int(n) }
+        }
+        return counts
     }
 
     public func saveWrappedDataKey(_ wrapped: Data) async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import EMV
+import IssuerContract
 import IssuerHost
 import Testing
 import TestSupport
@@ -150,5 +151,31 @@ import Vault
         #expect(try await bank.accounts().first { $0.maskedPAN == PAN.mask(extreme) }?.availableMinor == nil)
         #expect(try await bank.authorize(request("ok", opened.pan, 1_000)).responseCode.rawValue == "00")
         #expect(try await bank.unbalancedReferences().isEmpty)
+    }
+
+    /// The store's parts of the bank's doors: secrets replaced by a rotation, a nonce
+    /// taken once (on every node), failed attempts counted in their window.
+    @Test(arguments: Backend.available)
+    func secretsNoncesAndFailuresInTheStore(_ backend: Backend) async throws {
+        let opened = try await open(backend)
+        defer { Task { await opened.stores.close() } }
+        let store = opened.stores.store, other = try await opened.stores.openAnother()
+        let credentials = try await opened.bank.issueCredentials()
+        #expect(try await opened.bank.authenticate(apiKey: credentials.apiKey))
+        let rotated = try await opened.bank.issueCredentials()
+        #expect(try await opened.bank.authenticate(apiKey: credentials.apiKey) == false)
+        #expect(try await (try await opened.anotherNode()).authenticate(apiKey: rotated.apiKey))
+        #expect(try await opened.bank.tokenServiceKey().map(RequestSignature.hex) == rotated.tokenServiceKey)
+
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(try await store.rememberNonce("N1", at: at, forgetBefore: at.addingTimeInterval(-600)))
+        #expect(try await other.rememberNonce("N1", at: at, forgetBefore: at.addingTimeInterval(-600)) == false)
+        // Forgotten once out of the window.
+        #expect(try await other.rememberNonce("N1", at: at.addingTimeInterval(700), forgetBefore: at.addingTimeInterval(100)))
+
+        try await store.recordFailure(subjects: ["card:a", "wallet:w"], at: at)
+        try await other.recordFailure(subjects: ["wallet:w"], at: at.addingTimeInterval(60))
+        #expect(try await store.failures(subjects: ["card:a", "wallet:w", "card:b"], since: at) == ["card:a": 1, "wallet:w": 2])
+        #expect(try await store.failures(subjects: ["card:a", "wallet:w"], since: at.addingTimeInterval(30)) == ["wallet:w": 1])
     }
 }

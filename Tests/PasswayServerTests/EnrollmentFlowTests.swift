@@ -88,16 +88,62 @@ import Simulators
         #expect(notes.filter { $0["event"] as? String == "created" }.count == 2)
     }
 
-    @Test func theIssuerDeclinesOnRedAndNothingIsCreated() async throws {
+    /// ID&V as an oracle, tried: an unknown card, a wrong expiry, a wrong CVV2 and a
+    /// missing CVV2 (the bank has one) get the same answer byte for byte and create nothing;
+    /// the bank counts the failures, locks the card out after its limit (the right details
+    /// then get the same answer), and a card that failed recently is asked for a code
+    /// however low the wallet's risk score.
+    @Test func theIssuerDeclinesOnRedAlikeCountsFailuresAndLocksOut() async throws {
         let harness = try await PlatformHarness.start()
         defer { Task { await harness.stop() } }
         let s = try await RussianBankScenario.make(harness)
+        #expect(try await s.bankCall("PUT", "/rules", json: [
+            "declineRiskAbove": 80, "stepUpRiskAbove": 40, "stepUpDeviceKinds": [String](), "requireKnownPhone": false,
+            "maxFailuresPerCard": 3, "maxFailuresPerWallet": 20, "lockoutMinutes": 60,
+        ]).status == 200)
         let phone = try await s.register(model: "xiaomi-14", os: "14")
-        let red = try await s.enroll(phone, cvv2: "999")
-        #expect(red.status == 200)
-        #expect(red.string("status") == "declined")
-        #expect(red.string("reason") == "security code does not match")
+        func enroll(pan: String? = nil, expiry: String = "12/29", cvv2: String?) async throws -> PlatformHarness.Answer {
+            var body: [String: Any] = ["deviceID": phone.deviceID ?? "", "pan": pan ?? s.pan, "expiry": expiry, "riskScore": 0]
+            if let cvv2 { body["cvv2"] = cvv2 }
+            return try await harness.api("POST", "/v1/enrollments", key: s.walletKey, json: body)
+        }
+        let attempts = [
+            ("unknown card", try await enroll(pan: cardNumber("220070", seed: 404), cvv2: "123")),
+            ("wrong expiry", try await enroll(expiry: "11/29", cvv2: "123")),
+            ("wrong CVV2", try await enroll(cvv2: "999")),
+        ]
+        for (what, answer) in attempts {
+            #expect(answer.status == 200 && answer.string("status") == "declined", "\(what): \(answer.json)")
+            #expect(answer.body == attempts[0].1.body, "\(what) answers differently: \(String(decoding: answer.body, as: UTF8.self))")
+        }
+        // Two failures on this card (the unknown card counts against the wallet only): the
+        // right details are now asked for a code (yellow), though the wallet says the risk is nil.
+        let stepped = try await enroll(cvv2: "123")
+        #expect(stepped.status == 202, "\(stepped.json)")
+        // The third (CVV2 left out although the bank has one) locks the card out.
+        let missing = try await enroll(cvv2: nil)
+        #expect(missing.body == attempts[0].1.body)
+        let locked = try await enroll(cvv2: "123")
+        #expect(locked.body == attempts[0].1.body, "a locked card answers as any failure: \(String(decoding: locked.body, as: UTF8.self))")
         #expect(try await harness.api("GET", "/v1/tokens", key: s.walletKey).array.isEmpty)
+        // Limits the bank refuses.
+        #expect(try await s.bankCall("PUT", "/rules", json: [
+            "declineRiskAbove": 80, "stepUpRiskAbove": 40, "stepUpDeviceKinds": [String](), "requireKnownPhone": false, "maxFailuresPerCard": 0,
+        ]).status == 422)
+    }
+
+    /// One wallet probing card numbers is locked out at the bank after its limit, for
+    /// every card, its own included.
+    @Test func aWalletThatProbesCardNumbersIsLockedOut() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        #expect(try await s.bankCall("PUT", "/rules", json: [
+            "declineRiskAbove": 80, "stepUpRiskAbove": 40, "stepUpDeviceKinds": [String](), "requireKnownPhone": false, "maxFailuresPerWallet": 3,
+        ]).status == 200)
+        let phone = try await s.register(model: "xiaomi-14", os: "14")
+        for seed in 500..<503 { #expect(try await s.enroll(phone, pan: cardNumber("220070", seed: seed)).string("status") == "declined") }
+        #expect(try await s.enroll(phone).string("status") == "declined")
     }
 }
 
