@@ -86,7 +86,7 @@ extension TokenDecline {
         case .tokenNotActive: .doNotHonour
         case .expiryMismatch: .expiredCard
         case .domainControl: .transactionNotPermittedToCardholder
-        case .chipDataMismatch, .cryptogramInvalid, .atcReplayed: .doNotHonour
+        case .chipDataMismatch, .cryptogramInvalid, .atcReplayed, .notARQC, .transactionDateOutOfRange, .keyExpired, .atcOutsideWindow: .doNotHonour
         }
     }
 }

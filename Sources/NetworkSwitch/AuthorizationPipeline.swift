@@ -144,11 +144,13 @@ public final class AuthorizationPipeline: Sendable {
         let key = request.key
         let checked = await check(request)
         var atcFresh = false
+        var highestSpent: UInt16?
         do {
             let claim: JournalClaim
             switch checked {
             case .passed(_, let token):
-                (claim, atcFresh) = try await journal.claim(key, requestDigest: digest, at: now(), spendingATC: token.atc.value, ofToken: token.routing.tokenID)
+                (claim, atcFresh, highestSpent) = try await journal.claim(key, requestDigest: digest, at: now(), spendingATC: token.atc.value,
+                                                                          ofToken: token.routing.tokenID)
             case .declined:
                 claim = try await journal.claim(key, requestDigest: digest, at: now())
             }
@@ -182,6 +184,10 @@ public final class AuthorizationPipeline: Sendable {
             decision = Decision(outcome: .declinedByNetwork(decline), issuerID: issuerID, maskedNumber: masked)
         case .passed(_, let token) where !atcFresh:
             decision = Decision(outcome: .declinedByNetwork(.token(.atcReplayed(token.atc.value))), token: token, maskedNumber: masked)
+        case .passed(let issuer, let token) where highestSpent.map { Int(token.atc.value) + issuer.policy.atcWindow < Int($0) } ?? false:
+            let highest = highestSpent ?? 0
+            decision = Decision(outcome: .declinedByNetwork(.token(.atcOutsideWindow(atc: token.atc.value, highest: highest))), token: token,
+                                maskedNumber: masked)
         case .passed(let issuer, let token):
             // From here the cryptogram has verified and its ATC is spent: the answer carries an ARPC.
             decision = await askIssuer(request, issuer: issuer, token: token)
@@ -254,7 +260,7 @@ public final class AuthorizationPipeline: Sendable {
         do {
             switch try await tokens.authorize(TokenAuthorizationRequest(
                 tokenNumber: request.number, expiry: request.expiry, entryMode: request.entryMode, amountMinor: request.amountMinor,
-                currency: request.currency.numeric, chipData: request.chipData)) {
+                currency: request.currency.numeric, chipData: request.chipData, policy: issuer.policy)) {
             case .failure(let decline): return .declined(.token(decline), issuerID: issuer.id)
             case .success(let token): return .passed(issuer, token)
             }

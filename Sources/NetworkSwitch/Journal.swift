@@ -71,9 +71,10 @@ public protocol AuthorizationJournal: Sendable {
     /// `claim`, and when the key is claimed, the token's ATC marked used in the same write:
     /// an authorization has either not started or spent its ATC, and it costs one write,
     /// not two. `atcFresh` is false when the ATC was used before (a replayed cryptogram);
-    /// it says nothing unless the key was claimed.
+    /// it says nothing unless the key was claimed. `highestSpent` is the token's highest ATC
+    /// spent before this one (nil for its first), for the issuer's ATC window.
     func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
-        -> (claim: JournalClaim, atcFresh: Bool)
+        -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?)
     /// Records the answer of a claimed key (or of a key never claimed). Throws
     /// `JournalError.alreadyAnswered`, and changes nothing, when the key has an answer.
     func complete(_ entry: JournalEntry) async throws

@@ -4,7 +4,7 @@ import Foundation
 /// token service issues from for it, the wallets it has enabled and its host's address.
 public struct Issuer: Codable, Sendable, Equatable {
     /// Its JSON, as the API takes (`POST /v1/issuers`) and shows it.
-    public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey, cryptogramPolicy }
 
     public var id: String
     public var name: String
@@ -26,6 +26,11 @@ public struct Issuer: Codable, Sendable, Equatable {
     /// issuer is onboarded and kept sealed by the token service; never written back (not
     /// in an answer, not in the participant's stored record).
     public var hostKey: String?
+    /// How fresh a cryptogram must be; nil: `CryptogramPolicy.standard`.
+    public var cryptogramPolicy: CryptogramPolicy?
+
+    /// The policy in force.
+    public var policy: CryptogramPolicy { cryptogramPolicy ?? .standard }
 
     public init(id: String, name: String, country: String, currency: String, cardRanges: [String],
                 tokenRanges: [String], enabledWallets: [String], hostURL: String, hostKey: String? = nil) {
@@ -42,6 +47,7 @@ public struct Issuer: Codable, Sendable, Equatable {
                   cardRanges: try c.decode([String].self, forKey: .cardRanges), tokenRanges: try c.decode([String].self, forKey: .tokenRanges),
                   enabledWallets: try c.decodeIfPresent([String].self, forKey: .enabledWallets) ?? [], hostURL: try c.decode(String.self, forKey: .hostURL),
                   hostKey: try c.decodeIfPresent(String.self, forKey: .hostKey))
+        cryptogramPolicy = try c.decodeIfPresent(CryptogramPolicy.self, forKey: .cryptogramPolicy)
     }
 
     /// Everything but `hostKey`, which is a secret.
@@ -50,6 +56,7 @@ public struct Issuer: Codable, Sendable, Equatable {
         try c.encode(id, forKey: .id); try c.encode(name, forKey: .name); try c.encode(country, forKey: .country)
         try c.encode(currency, forKey: .currency); try c.encode(cardRanges, forKey: .cardRanges); try c.encode(tokenRanges, forKey: .tokenRanges)
         try c.encode(enabledWallets, forKey: .enabledWallets); try c.encode(hostURL, forKey: .hostURL)
+        try c.encodeIfPresent(cryptogramPolicy, forKey: .cryptogramPolicy)
     }
 
     /// Whether `url` is one the token service may call: `https://`, or `http://` to a
@@ -65,4 +72,36 @@ public struct Issuer: Codable, Sendable, Equatable {
 
     public func owns(cardNumber digits: String) -> Bool { cardRanges.contains { digits.hasPrefix($0) } }
     public func ownsToken(_ digits: String) -> Bool { tokenRanges.contains { digits.hasPrefix($0) } }
+}
+
+/// An issuer's rules for the freshness of its tokens' cryptograms, beyond the ARQC itself.
+public struct CryptogramPolicy: Codable, Sendable, Equatable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case atcWindow, keyLifetimeDays }
+    /// An ATC more than this below the highest the network accepted for the token is
+    /// declined: a cryptogram held back and played later does not pay.
+    public var atcWindow: Int
+    /// Single-use keys delivered more than this long ago no longer pay.
+    public var keyLifetimeDays: Int
+
+    public init(atcWindow: Int = 20, keyLifetimeDays: Int = 30) { self.atcWindow = atcWindow; self.keyLifetimeDays = keyLifetimeDays }
+
+    /// Both fields, and no other: a misspelt rule must not pass as the default.
+    public init(from decoder: any Decoder) throws {
+        struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        let names = Set(CodingKeys.allCases.map(\.stringValue))
+        if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: { !names.contains($0.stringValue) }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown], debugDescription: "unknown field"))
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(atcWindow: try c.decode(Int.self, forKey: .atcWindow), keyLifetimeDays: try c.decode(Int.self, forKey: .keyLifetimeDays))
+    }
+
+    public static let standard = CryptogramPolicy()
+    public static let atcWindowRange = 1...1000
+    public static let keyLifetimeRange = 1...365
 }

@@ -50,6 +50,14 @@ public final class ParticipantRegistry: Sendable {
             throw ServiceError.invalid(field: "hostURL", reason: "an https:// URL (http:// only to a loopback address) without spaces, at most 300 characters")
         }
         try Validate.hostKey(issuer.hostKey)
+        if let policy = issuer.cryptogramPolicy {
+            guard CryptogramPolicy.atcWindowRange.contains(policy.atcWindow) else {
+                throw ServiceError.invalid(field: "cryptogramPolicy.atcWindow", reason: "1 to 1000")
+            }
+            guard CryptogramPolicy.keyLifetimeRange.contains(policy.keyLifetimeDays) else {
+                throw ServiceError.invalid(field: "cryptogramPolicy.keyLifetimeDays", reason: "1 to 365")
+            }
+        }
         for t in issuer.tokenRanges where issuer.cardRanges.contains(where: { $0.hasPrefix(t) || t.hasPrefix($0) }) {
             throw ServiceError.invalid(field: "tokenRanges", reason: "token range \(t) overlaps one of the card ranges")
         }

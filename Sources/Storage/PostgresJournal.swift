@@ -18,15 +18,15 @@ extension PostgresStore: AuthorizationJournal {
     }
 
     public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
-        -> (claim: JournalClaim, atcFresh: Bool) {
+        -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?) {
         let rows = try await database.client.execute(ClaimJournalKeySpendingATC(key: key.description, digest: requestDigest, at: at,
                                                                                  tokenID: tokenID, atc: Int32(atc)), logger: logger)
-        for try await (won, digest, doc, fresh) in rows {
-            if won { return (.claimed, fresh) }
-            if let doc { return (.answered(try Self.value(JournalEntry.self, doc)!), false) }
-            return (.pending(requestDigest: digest), false)
+        for try await (won, digest, doc, fresh, highest) in rows {
+            if won { return (.claimed, fresh, highest.flatMap { UInt16(exactly: $0) }) }
+            if let doc { return (.answered(try Self.value(JournalEntry.self, doc)!), false, nil) }
+            return (.pending(requestDigest: digest), false, nil)
         }
-        return (.pending(requestDigest: requestDigest), false)
+        return (.pending(requestDigest: requestDigest), false, nil)
     }
 
     public func complete(_ entry: JournalEntry) async throws {
@@ -120,11 +120,11 @@ struct ClaimJournalKeySpendingATC: PostgresPreparedStatement {
         spent AS (
             INSERT INTO used_atcs (token_id, atc) SELECT $4, $5 FROM inserted
             ON CONFLICT DO NOTHING RETURNING 1)
-        SELECT TRUE, $2::text, NULL::text, EXISTS (SELECT 1 FROM spent) FROM inserted
+        SELECT TRUE, $2::text, NULL::text, EXISTS (SELECT 1 FROM spent), (SELECT MAX(atc) FROM used_atcs WHERE token_id = $4)::int4 FROM inserted
         UNION ALL
-        SELECT FALSE, request_digest, doc::text, FALSE FROM journal WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
+        SELECT FALSE, request_digest, doc::text, FALSE, NULL::int4 FROM journal WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM inserted)
         """
-    typealias Row = (Bool, String, String?, Bool)
+    typealias Row = (Bool, String, String?, Bool, Int32?)
     var key: String
     var digest: String
     var at: Date
@@ -133,7 +133,7 @@ struct ClaimJournalKeySpendingATC: PostgresPreparedStatement {
     func makeBindings() throws -> PostgresBindings {
         var b = PostgresBindings(); b.append(key); b.append(digest); b.append(at); b.append(tokenID); b.append(atc); return b
     }
-    func decodeRow(_ row: PostgresRow) throws -> (Bool, String, String?, Bool) { try row.decode((Bool, String, String?, Bool).self) }
+    func decodeRow(_ row: PostgresRow) throws -> (Bool, String, String?, Bool, Int32?) { try row.decode((Bool, String, String?, Bool, Int32?).self) }
 }
 
 extension AsyncSequence where Self: Sendable, Element: Sendable {

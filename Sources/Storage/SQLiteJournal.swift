@@ -12,12 +12,13 @@ extension SQLiteStore: AuthorizationJournal {
     }
 
     public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
-        -> (claim: JournalClaim, atcFresh: Bool) {
+        -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?) {
         // Two statements that write: in a savepoint of the group's transaction.
         try await groupCommit.write { db in
             let claim = try Self.claim(db, key, requestDigest, at)
-            guard claim == .claimed else { return (claim, false) }
-            return (claim, try Self.recordATC(db, tokenID: tokenID, atc: atc))
+            guard claim == .claimed else { return (claim, false, nil) }
+            let highest = try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(atc) FROM used_atcs WHERE token_id = ?"), arguments: [tokenID])
+            return (claim, try Self.recordATC(db, tokenID: tokenID, atc: atc), highest.flatMap { UInt16(exactly: $0) })
         }
     }
 

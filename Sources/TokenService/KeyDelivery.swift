@@ -21,6 +21,7 @@ extension TokenService {
         let first = token.nextATC
         token.nextATC = first + UInt16(Self.keyBatchSize)
         token.updatedAt = Self.version(now(), after: before.updatedAt)
+        token.delivered(from: first, at: token.updatedAt)
         // Conditional on the token as read: two replenishments at once never hand out one ATC range twice.
         try await store.updateTokens([TokenChange(before: before, after: token)],
                                      audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: Participant.wallet(walletID).actor,

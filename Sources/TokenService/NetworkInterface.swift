@@ -37,10 +37,14 @@ public struct TokenAuthorizationRequest: Sendable {
     public var currency: String
     /// Field 55, when present.
     public var chipData: [TLV]?
+    /// The issuer's freshness rules (key lifetime; the ATC window is the network's to check
+    /// when it spends the ATC).
+    public var policy: CryptogramPolicy
 
-    public init(tokenNumber: PAN, expiry: String, entryMode: String, amountMinor: Int64, currency: String, chipData: [TLV]?) {
+    public init(tokenNumber: PAN, expiry: String, entryMode: String, amountMinor: Int64, currency: String, chipData: [TLV]?,
+                policy: CryptogramPolicy = .standard) {
         self.tokenNumber = tokenNumber; self.expiry = expiry; self.entryMode = entryMode; self.amountMinor = amountMinor
-        self.currency = currency; self.chipData = chipData
+        self.currency = currency; self.chipData = chipData; self.policy = policy
     }
 }
 
@@ -87,8 +91,16 @@ public enum TokenDecline: Error, Sendable, Equatable, CustomStringConvertible {
     /// Field 55 does not agree with the message (amount, currency, token).
     case chipDataMismatch(String)
     case cryptogramInvalid
+    /// 9F27 does not say ARQC (bits 8–7 `10`): an online authorization needs one.
+    case notARQC(cid: UInt8)
+    /// 9A is more than a day from the network's date (UTC).
+    case transactionDateOutOfRange(String)
+    /// The single-use key of this ATC was delivered longer ago than the issuer allows.
+    case keyExpired(atc: UInt16)
     /// The cryptogram's ATC was accepted before (found when the network spends it).
     case atcReplayed(UInt16)
+    /// The ATC is further below the highest accepted for the token than the issuer's window.
+    case atcOutsideWindow(atc: UInt16, highest: UInt16)
 
     public var description: String {
         switch self {
@@ -99,7 +111,11 @@ public enum TokenDecline: Error, Sendable, Equatable, CustomStringConvertible {
         case .domainControl(let mode): "entry mode \(mode) not allowed for tokens"
         case .chipDataMismatch(let what): "chip data mismatch: \(what)"
         case .cryptogramInvalid: "cryptogram invalid"
+        case .notARQC(let cid): "cryptogram information data \(Hex.encode([cid])) is not an ARQC"
+        case .transactionDateOutOfRange(let date): "transaction date \(date) is more than a day from the network's"
+        case .keyExpired(let atc): "the key of ATC \(atc) has expired"
         case .atcReplayed(let atc): "ATC \(atc) used before"
+        case .atcOutsideWindow(let atc, let highest): "ATC \(atc) is too far below \(highest), the highest accepted"
         }
     }
 }
@@ -130,6 +146,9 @@ extension TokenService: NetworkTokenService {
             return .failure(.format(field: 55, reason: "9F36 must be 2 bytes"))
         }
         let atc = ApplicationTransactionCounter(UInt16(atcBytes[0]) << 8 | UInt16(atcBytes[1]))
+        guard let cid = icc.value(.cryptogramInformationData), cid.count == 1 else { return .failure(.format(field: 55, reason: "9F27 must be 1 byte")) }
+        guard cid[0] & 0xC0 == 0x80 else { return .failure(.notARQC(cid: cid[0])) }
+        if let decline = Self.checkTransactionDate(icc.value(.transactionDate) ?? [], now: now()) { return .failure(decline) }
 
         // The chip signed what the message says, or the message was changed on the way.
         guard (0...999_999_999_999).contains(request.amountMinor), icc.value(.amountAuthorised) == bcd(UInt64(request.amountMinor), digits: 12) else {
@@ -143,7 +162,33 @@ extension TokenService: NetworkTokenService {
         }
 
         guard try await verifyCryptogram(token: token, atc: atc, data: data, arqc: arqc) else { return .failure(.cryptogramInvalid) }
+        // The key verified; was it still in date? (A token read before a replenishment
+        // knows no batch for a fresh ATC: its key was delivered since, so it is fresh.)
+        if atc.value < token.nextATC {
+            guard let delivered = token.deliveredAt(atc: atc.value),
+                  now().timeIntervalSince(delivered) <= Double(request.policy.keyLifetimeDays) * 86_400 else {
+                return .failure(.keyExpired(atc: atc.value))
+            }
+        }
         return .success(TokenAuthorization(routing: try await routing(token), atc: atc, arqc: arqc))
+    }
+
+    /// 9A (YYMMDD, BCD) within a day of `now` (UTC): nil when it is, the decline otherwise.
+    static func checkTransactionDate(_ bcd: [UInt8], now: Date) -> TokenDecline? {
+        let text = Hex.encode(bcd)
+        guard bcd.count == 3, text.allSatisfy(\.isASCIIDigit), let yy = Int(text.prefix(2)), let mm = Int(text.dropFirst(2).prefix(2)),
+              let dd = Int(text.suffix(2)) else {
+            return .format(field: 55, reason: "9A must be a date, YYMMDD")
+        }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .gmt
+        guard let date = calendar.date(from: DateComponents(year: 2000 + yy, month: mm, day: dd)),
+              calendar.component(.day, from: date) == dd else {
+            return .format(field: 55, reason: "9A must be a date, YYMMDD")
+        }
+        let today = calendar.startOfDay(for: now)
+        guard abs(date.timeIntervalSince(today)) <= 86_400 else { return .transactionDateOutOfRange(text) }
+        return nil
     }
 
     public func responseCryptogram(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8] {

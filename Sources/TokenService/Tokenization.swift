@@ -201,11 +201,12 @@ extension TokenService {
         digits.append(check)
         let number = try PAN(digits)
         let id = "tok_" + SecureRandom.alphanumeric(20)
-        let token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
+        var token = Token(id: id, numberFingerprint: vault.fingerprint(number), sealedNumber: vault.seal(number, context: id),
                           maskedNumber: number.masked, expiry: Self.tokenExpiry(from: at), cardID: card.id, issuerID: issuer.id,
                           walletID: wallet.id, tokenRequestorID: wallet.tokenRequestorID, deviceID: device.id, country: device.country,
                           par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
                           nextATC: UInt16(keys + 1), createdAt: at, updatedAt: at)
+        token.delivered(from: 1, at: at)
         return (token, number)
     }
 

@@ -54,6 +54,29 @@ public struct Token: Codable, Sendable, Equatable {
     /// Every suspension that holds, each of its own kind: lifting one lifts only that one,
     /// and the token is active only when none remains.
     public var suspensions: [Suspension] = []
+    /// When each batch of single-use keys was delivered, by its first ATC (the latest
+    /// `keyBatchesKept`): a key older than the issuer's key lifetime no longer pays.
+    public var keyBatches: [KeyBatch] = []
+
+    public struct KeyBatch: Codable, Sendable, Equatable {
+        public var firstATC: UInt16
+        public var deliveredAt: Date
+    }
+
+    static let keyBatchesKept = 64
+
+    /// Records a batch of keys from `firstATC` delivered `at`.
+    mutating func delivered(from firstATC: UInt16, at: Date) {
+        keyBatches.append(KeyBatch(firstATC: firstATC, deliveredAt: at))
+        if keyBatches.count > Self.keyBatchesKept { keyBatches.removeFirst(keyBatches.count - Self.keyBatchesKept) }
+    }
+
+    /// When the key of `atc` was delivered: its batch's time; for keys from before
+    /// batches were recorded, the token's last change; nil when older than every batch kept.
+    func deliveredAt(atc: UInt16) -> Date? {
+        guard !keyBatches.isEmpty else { return updatedAt }
+        return keyBatches.last { $0.firstATC <= atc }?.deliveredAt
+    }
 
     /// `status`, `suspendedBy` and `suspensionReason` as `suspensions` make them (a deleted
     /// token stays deleted).
@@ -110,7 +133,7 @@ public struct Suspension: Codable, Sendable, Equatable {
 extension Token {
     enum CodingKeys: String, CodingKey {
         case id, numberFingerprint, sealedNumber, maskedNumber, expiry, cardID, issuerID, walletID, tokenRequestorID, deviceID, country, par
-        case status, suspendedBy, suspensionReason, nextATC, createdAt, updatedAt, suspensions
+        case status, suspendedBy, suspensionReason, nextATC, createdAt, updatedAt, suspensions, keyBatches
     }
 
     /// A token stored before suspensions were kept apart carries one suspension, whose
@@ -135,6 +158,7 @@ extension Token {
         nextATC = try c.decode(UInt16.self, forKey: .nextATC)
         createdAt = try c.decode(Date.self, forKey: .createdAt)
         updatedAt = try c.decode(Date.self, forKey: .updatedAt)
+        keyBatches = try c.decodeIfPresent([KeyBatch].self, forKey: .keyBatches) ?? []
         if let stored = try c.decodeIfPresent([Suspension].self, forKey: .suspensions) {
             suspensions = stored
         } else if status == .suspended, let by = suspendedBy {

@@ -248,6 +248,23 @@ import TokenService
         #expect(acknowledged.mti == "0430" && acknowledged.responseCode == .approved)
     }
 
+    /// The issuer's ATC window: a cryptogram held back while later ones were used is
+    /// declined once it is further below the highest accepted ATC than the window; within
+    /// the window it is still taken.
+    @Test func anATCFarBelowTheHighestAcceptedIsDeclined() async throws {
+        var windowed = Self.rouble
+        windowed.cryptogramPolicy = CryptogramPolicy(atcWindow: 3, keyLifetimeDays: 30)
+        let links = RecordingIssuerLinks(.answer(.approved))
+        let tokens = TokenServiceDouble()
+        try tokens.add(token: Self.token, card: Self.card, issuerID: "moskva")
+        let pipeline = AuthorizationPipeline(tokens: tokens, issuers: FixedIssuers(list: [windowed]), journal: MemoryJournal(), links: links,
+                                             duplicateWait: .milliseconds(200), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        #expect(await pipeline.handle(try Self.authorization(stan: "000010", atc: 10))?.responseCode == .approved)
+        #expect(await pipeline.handle(try Self.authorization(stan: "000006", atc: 6))?.responseCode == .doNotHonour)
+        #expect(await pipeline.handle(try Self.authorization(stan: "000007", atc: 7))?.responseCode == .approved)
+        #expect(links.messages.count == 2, "the held-back cryptogram never reached the issuer")
+    }
+
     @Test func aJournalThatFailsIs96() async throws {
         let n = try Network()
         n.journal.fail()

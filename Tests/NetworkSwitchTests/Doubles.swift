@@ -35,10 +35,13 @@ final class MemoryJournal: AuthorizationJournal {
     }
 
     func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
-        -> (claim: JournalClaim, atcFresh: Bool) {
+        -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?) {
         let claim = try await claim(key, requestDigest: requestDigest, at: at)
-        guard claim == .claimed else { return (claim, false) }
-        return (claim, state.withLock { $0.spent.insert("\(tokenID)/\(atc)").inserted })
+        guard claim == .claimed else { return (claim, false, nil) }
+        return state.withLock { s in
+            let highest = s.spent.filter { $0.hasPrefix(tokenID + "/") }.compactMap { UInt16($0.dropFirst(tokenID.count + 1)) }.max()
+            return (claim, s.spent.insert("\(tokenID)/\(atc)").inserted, highest)
+        }
     }
 
     func complete(_ entry: JournalEntry) async throws {

@@ -296,7 +296,10 @@ import WalletProvider
             // Eight messages replaying one cryptogram under eight keys, at once on two nodes.
             let results = try await withThrowingTaskGroup(of: (JournalClaim, Bool).self) { group in
                 for i in 0..<8 {
-                    group.addTask { try await nodes[i % 2].claim(key(Int(atc) * 100 + i), requestDigest: "d", at: Self.at, spendingATC: atc, ofToken: "tok_9") }
+                    group.addTask {
+                        let r = try await nodes[i % 2].claim(key(Int(atc) * 100 + i), requestDigest: "d", at: Self.at, spendingATC: atc, ofToken: "tok_9")
+                        return (r.claim, r.atcFresh)
+                    }
                 }
                 return try await group.reduce(into: [(JournalClaim, Bool)]()) { $0.append($1) }
             }
@@ -307,6 +310,11 @@ import WalletProvider
         let again = try await nodes[1].claim(key(100), requestDigest: "d", at: Self.at, spendingATC: 500, ofToken: "tok_9")
         #expect(again.claim == .pending(requestDigest: "d"))
         #expect(again.atcFresh == false)
+        // The highest ATC spent before: what the issuer's ATC window is measured from.
+        let next = try await nodes[0].claim(key(9000), requestDigest: "d", at: Self.at, spendingATC: 7, ofToken: "tok_9")
+        #expect(next.claim == .claimed && next.atcFresh == false && next.highestSpent == 20)
+        let first = try await nodes[1].claim(key(9001), requestDigest: "d", at: Self.at, spendingATC: 3, ofToken: "tok_new")
+        #expect(first.atcFresh && first.highestSpent == nil)
         #expect(try await nodes[0].recordATC(tokenID: "tok_9", atc: 500), "a duplicate's claim spent nothing")
         #expect(try await nodes[0].recordATC(tokenID: "tok_9", atc: 1) == false, "spent by the claim")
     }

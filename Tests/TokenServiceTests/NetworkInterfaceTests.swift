@@ -1,4 +1,5 @@
 import EMV
+import Participants
 import Foundation
 import Simulators
 import Testing
@@ -30,17 +31,22 @@ import TestSupport
 
     /// A tap of `amount` roubles' minor units: what the network reads from the POS's 0100
     /// (field 2, 14, 22, 4, 49 and the device's chip data in 55, with a tag nobody knows).
-    func tap(_ f: inout Fixture, amount: UInt64 = 150_000, entryMode: String = "071") throws -> TokenAuthorizationRequest {
+    func tap(_ f: inout Fixture, amount: UInt64 = 150_000, entryMode: String = "071", cid: UInt8 = 0x80,
+             date: Date = Date()) throws -> TokenAuthorizationRequest {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyMMdd"
+        formatter.timeZone = .gmt
+        let yymmdd = formatter.string(from: date)
         guard let stored = f.phone.tokens.first(where: { $0.tokenID == f.tokenID }),
               let (input, arqc) = try f.phone.generateARQC(tokenID: f.tokenID, terminal: { atc in
                   CryptogramInput(amountAuthorised: amount, terminalCountryCode: 643, transactionCurrencyCode: 643,
-                                  transactionDate: "261125", unpredictableNumber: [0x12, 0x34, 0x56, 0x78], atc: atc)
+                                  transactionDate: yymmdd, unpredictableNumber: [0x12, 0x34, 0x56, 0x78], atc: atc)
               }) else { throw CheckError.noKeys }
         let chip = [
-            TLV(.applicationCryptogram, arqc), TLV(.cryptogramInformationData, [0x80]),
+            TLV(.applicationCryptogram, arqc), TLV(.cryptogramInformationData, [cid]),
             TLV(.amountAuthorised, bcd(input.amountAuthorised, digits: 12)), TLV(.amountOther, bcd(0, digits: 12)),
             TLV(.terminalCountryCode, [0x06, 0x43]), TLV(.terminalVerificationResults, input.terminalVerificationResults),
-            TLV(.transactionCurrencyCode, [0x06, 0x43]), TLV(.transactionDate, [0x26, 0x11, 0x25]), TLV(.transactionType, [0x00]),
+            TLV(.transactionCurrencyCode, [0x06, 0x43]), TLV(.transactionDate, try Hex.decode(yymmdd)), TLV(.transactionType, [0x00]),
             TLV(.unpredictableNumber, input.unpredictableNumber), TLV(.applicationInterchangeProfile, input.applicationInterchangeProfile),
             TLV(.applicationTransactionCounter, input.atc.bytes), TLV(EMV.Tag(0xDF7F), [0xAA]),
         ]
@@ -120,6 +126,23 @@ import TestSupport
         var unknown = try tap(&f)
         unknown.tokenNumber = try PAN(cardNumber("22017199", seed: 77))
         #expect(decline(try await check(f, unknown)) == .unknownToken)
+    }
+
+    /// Freshness: the cryptogram must be an ARQC (9F27), dated within a day of the
+    /// network's date (9A), under a key younger than the issuer's key lifetime.
+    @Test func aCryptogramMustBeAFreshARQC() async throws {
+        var f = try await fixture()
+        defer { f.sqlite.remove() }
+        for cid: UInt8 in [0x40, 0x00] {
+            #expect(decline(try await check(f, try tap(&f, cid: cid))) == .notARQC(cid: cid), "9F27 \(cid)")
+        }
+        let twoDaysAgo = try tap(&f, date: Date().addingTimeInterval(-2 * 86_400))
+        #expect(decline(try await check(f, twoDaysAgo)).map { if case .transactionDateOutOfRange = $0 { true } else { false } } == true)
+        #expect(try await check(f, try tap(&f, date: Date().addingTimeInterval(-86_400))).map { _ in true } == .success(true), "yesterday is in date")
+        var expired = try tap(&f)
+        expired.policy = CryptogramPolicy(atcWindow: 20, keyLifetimeDays: 0)
+        #expect(decline(try await check(f, expired)) == .keyExpired(atc: 5))
+        #expect(try await check(f, try tap(&f)).map { _ in true } == .success(true), "under the standard 30 days it pays")
     }
 
     /// A reversal's token is routed to its card; a number that is no token is not.
