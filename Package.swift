@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "HTTPSupport",
             dependencies: [
-                "SQLiteSupport", "PostgresSupport",
+                "SQLiteSupport", "PostgresSupport", "Vault",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -2,15 +2,21 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Vault
 
 /// `Idempotency-Key` on POSTs: the first answer to a key is kept and replayed; the same
 /// key with a different request is refused rather than silently answered; a key is
 /// reserved before its request runs, so that of two simultaneous requests with one key
 /// (on any node) only one runs and the other is told to come back (409).
+///
+/// Nothing of a request or its answer is kept in clear: the key is stored as its HMAC
+/// (with its owner), the request as the HMAC of its SHA-256, and the answer (an API key,
+/// for a creation) sealed with AES-256-GCM, all under the vault's keys.
 public struct Idempotency: Sendable {
     let store: any IdempotencyStore
+    let vault: CardVault
 
-    public init(store: any IdempotencyStore) { self.store = store }
+    public init(store: any IdempotencyStore, vault: CardVault) { self.store = store; self.vault = vault }
 
     /// Runs `handler` once for (`owner`, `key`) and this request, or replays its answer.
     /// `owner` scopes keys (each participant has its own); `path` and `body` are the request.
@@ -22,7 +28,10 @@ public struct Idempotency: Sendable {
         // The same JSON with its keys in another order is the same request.
         let canonical = (try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]))
             .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .fragmentsAllowed]) } ?? body
-        let hash = SHA256.hash(data: Data("POST \(path)\n".utf8) + canonical).map { String(format: "%02X", $0) }.joined()
+        let hash = vault.fingerprint(secret: SHA256.hash(data: Data("POST \(path)\n".utf8) + canonical).map { String(format: "%02X", $0) }.joined(),
+                                     purpose: "idempotent-request")
+        let key = vault.fingerprint(secret: "\(owner)\n\(key)", purpose: "idempotency-key")
+        let context = "idempotent-answer/\(owner)/\(key)"
         func reused() -> Problem {
             Problem(.conflict, code: "idempotency-key-reused", title: "Idempotency-Key reused",
                     detail: "this Idempotency-Key was used for a different request; use a new key for a new request")
@@ -30,7 +39,12 @@ public struct Idempotency: Sendable {
         switch try await store.reserve(owner: owner, key: key, requestHash: hash, at: Date()) {
         case .answered(let stored):
             guard stored.requestHash == hash else { throw reused() }
-            var response = APIResult(status: HTTPResponse.Status(code: stored.status), body: stored.body).response
+            let body: [UInt8]
+            do { body = try vault.openSecret(stored.body, context: context) } catch {
+                throw Problem(.conflict, code: "idempotency-key-reused", title: "Idempotency-Key reused",
+                              detail: "the answer kept for this Idempotency-Key cannot be read; use a new key")
+            }
+            var response = APIResult(status: HTTPResponse.Status(code: stored.status), body: Data(body)).response
             response.headers[Self.replayed] = "true"
             return response
         case .inProgress(let requestHash):
@@ -47,7 +61,8 @@ public struct Idempotency: Sendable {
             try? await store.release(owner: owner, key: key)
             throw error
         }
-        try await store.save(owner: owner, key: key, response: StoredResponse(requestHash: hash, status: Int(result.status.code), body: result.body))
+        try await store.save(owner: owner, key: key, response: StoredResponse(requestHash: hash, status: Int(result.status.code),
+                                                                             body: vault.sealSecret(Array(result.body), context: context)))
         return result.response
     }
 
@@ -86,9 +101,10 @@ public enum IdempotencyError: Error, Equatable {
 
 /// An answer kept for a replayed `Idempotency-Key`.
 public struct StoredResponse: Codable, Sendable, Equatable {
-    /// SHA-256 of method, path and body: the same key with another request is refused.
+    /// HMAC of the SHA-256 of method, path and body: the same key with another request is refused.
     public var requestHash: String
     public var status: Int
+    /// The answer's body, sealed.
     public var body: Data
     public init(requestHash: String, status: Int, body: Data) {
         self.requestHash = requestHash; self.status = status; self.body = body

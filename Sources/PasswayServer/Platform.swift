@@ -196,7 +196,7 @@ public enum Platform {
             }
         }
         let api = Application(
-            router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency), logger: logger).router(),
+            router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), logger: logger).router(),
             configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
             onServerRunning: { channel in await ready.set("api", port: channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -246,6 +246,8 @@ struct Rooms: Sendable {
     let tokens: TokenService
     let wallets: WalletProvider
     let journal: any AuthorizationJournal
+    /// The token service's vault: it also seals what the HTTP layer keeps.
+    let vault: CardVault
 
     static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal>(
         store: Store, master: MasterKey, readCacheMaxAge: Duration, logger: Logger) async throws -> Rooms {
@@ -256,7 +258,7 @@ struct Rooms: Sendable {
         let wallets = WalletProvider(store: store, participants: participants, tokens: tokens)
         try await participants.seedDefaults()
         try await wallets.seedDefaults()
-        return Rooms(participants: participants, tokens: tokens, wallets: wallets, journal: store)
+        return Rooms(participants: participants, tokens: tokens, wallets: wallets, journal: store, vault: vault)
     }
 }
 

@@ -40,12 +40,26 @@ import TestSupport
         let refused = try await harness.api("POST", "/v1/enrollments", key: s.walletKey, json: ["deviceID": "nope", "pan": s.pan, "expiry": "12/29", "extra": 1])
         #expect(refused.status == 400)
 
+        // An API key made by an idempotent creation: replayed to its caller, kept nowhere in clear.
+        let idempotencyKey = "idem-7f3c9b2e-secret"
+        let created = try await harness.api("POST", "/v1/wallets", key: harness.info.operatorKey,
+                                            json: ["id": "scan-wallet", "name": "Scan", "tokenRequestorID": "40010075099"],
+                                            headers: ["Idempotency-Key": idempotencyKey])
+        let replayed = try await harness.api("POST", "/v1/wallets", key: harness.info.operatorKey,
+                                             json: ["id": "scan-wallet", "name": "Scan", "tokenRequestorID": "40010075099"],
+                                             headers: ["Idempotency-Key": idempotencyKey])
+        let apiKey = try #require(created.string("apiKey"))
+        #expect(replayed.headers["idempotent-replayed"] == "true" && replayed.string("apiKey") == apiKey)
+
         let secrets = [s.pan, newPAN, token1.tokenNumber, token2.tokenNumber]
         let files = try allFiles(under: harness.dataDirectory)
         #expect(files.contains { $0.hasSuffix("passway.sqlite") })
         #expect(files.contains { $0.hasSuffix("bank-moskva.sqlite") })
         for file in files where !file.hasSuffix(".key") {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+            for secret in [apiKey, s.walletKey, s.bankKey, s.hostKey, idempotencyKey, harness.info.operatorKey] where bytes.range(of: Data(secret.utf8)) != nil {
+                Issue.record("a key (\(secret.prefix(4))…) in clear in \((file as NSString).lastPathComponent)")
+            }
             for secret in secrets {
                 if bytes.range(of: Data(secret.utf8)) != nil { Issue.record("\(secret == s.pan ? "card" : secret == newPAN ? "new card" : "token") number \(secret.prefix(6))… in clear in \((file as NSString).lastPathComponent)") }
                 // Nor packed as BCD, as EMV data would hold it.
