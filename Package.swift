@@ -167,7 +167,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PasswayCLITests", dependencies: ["passway", "TestSupport", "EMV", "ISO8583", "ISO8583Transport", "Simulators",
-                                                            "PostgresSupport", "TokenService", "Vault", "APIContract",
+                                                            "PostgresSupport", "TokenService", "Vault", "APIContract", .product(name: "Crypto", package: "swift-crypto"),
                                                             .product(name: "Logging", package: "swift-log"),
                                                             .product(name: "GRDB", package: "GRDB.swift")]),
     ],

@@ -10,6 +10,26 @@ public struct EnabledWallets: Codable, Sendable {
     public init(enabledWallets: [String]) { self.enabledWallets = enabledWallets }
 }
 
+/// `POST /v1/credentials`: a new API key for a participant (the network's own when `kind`
+/// is `network`; otherwise `participantID` names it).
+public struct NewCredential: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case kind, participantID }
+    public var kind: String
+    public var participantID: String?
+    public init(kind: String, participantID: String?) { self.kind = kind; self.participantID = participantID }
+}
+
+/// What `POST /v1/credentials` answers: the key, shown once, and its id.
+public struct CreatedCredential: Codable, Sendable {
+    public var apiKey: String
+    public var keyID: String
+    public var kind: String
+    public var participantID: String
+    public init(apiKey: String, keyID: String, kind: String, participantID: String) {
+        self.apiKey = apiKey; self.keyID = keyID; self.kind = kind; self.participantID = participantID
+    }
+}
+
 /// `PUT /v1/issuers/{issuerID}/host-key`: the new key of the issuer's host (a rotation).
 public struct HostKeyChange: Codable, Sendable {
     public enum CodingKeys: String, CodingKey, CaseIterable { case hostKey }

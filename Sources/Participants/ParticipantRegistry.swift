@@ -32,6 +32,50 @@ public final class ParticipantRegistry: Sendable {
 
     static func credentialHash(_ key: String) -> String { Hex.encode(Array(SHA256.hash(data: Array(key.utf8)))) }
 
+    /// A credential as the operator sees it: never the key, only its id (the first 16
+    /// hex digits of its SHA-256) and whose it is.
+    public struct CredentialInfo: Codable, Sendable, Equatable {
+        public var keyID: String
+        public var kind: Actor.Kind
+        public var participantID: String
+    }
+
+    /// The id the operator names a key by.
+    public static func keyID(ofHash hash: String) -> String { String(hash.prefix(16)) }
+    public static func keyID(of key: String) -> String { keyID(ofHash: credentialHash(key)) }
+
+    /// A new key for a participant that exists, beside the keys it has (a rotation: the
+    /// old key works until it is revoked).
+    public func rotateCredential(for participant: Participant) async throws -> (key: String, info: CredentialInfo) {
+        let exists: Bool = switch participant {
+        case .network: true
+        case .issuer(let id): try await store.issuer(id: id) != nil
+        case .wallet(let id): try await store.wallet(id: id) != nil
+        case .acquirer(let id): try await store.acquirer(id: id) != nil
+        }
+        guard exists else { throw ServiceError.notFound("\(participant.actor.kind.rawValue) \(participant.actor.id)") }
+        let key = try await issueCredential(for: participant)
+        return (key, CredentialInfo(keyID: Self.keyID(of: key), kind: participant.actor.kind, participantID: participant.actor.id))
+    }
+
+    /// Every credential, or those of one participant.
+    public func credentials(of participant: Participant? = nil) async throws -> [CredentialInfo] {
+        try await store.credentials().filter { participant == nil || $0.participant == participant }.map {
+            CredentialInfo(keyID: Self.keyID(ofHash: $0.hash), kind: $0.participant.actor.kind, participantID: $0.participant.actor.id)
+        }
+    }
+
+    /// Revokes the key with this id: refused at once, on every node (each request reads
+    /// the credentials). The caller cannot revoke the key it is using.
+    public func revokeCredential(keyID: String, callerKey: String) async throws {
+        let keyID = keyID.uppercased()
+        guard keyID.count == 16, keyID.allSatisfy(\.isHexDigit) else { throw ServiceError.invalid(field: "keyID", reason: "16 hex digits") }
+        guard keyID != Self.keyID(of: callerKey) else { throw ServiceError.conflict("this is the key of this request: revoke it with another key") }
+        let matching = try await store.credentials().filter { Self.keyID(ofHash: $0.hash) == keyID }
+        guard let credential = matching.first, matching.count == 1 else { throw ServiceError.notFound("credential \(keyID)") }
+        guard try await store.deleteCredential(hash: credential.hash) else { throw ServiceError.notFound("credential \(keyID)") }
+    }
+
     // MARK: Issuers
 
     /// Onboards an issuer: its ranges must be well formed, its token ranges apart from its

@@ -19,4 +19,8 @@ public protocol ParticipantStore: Sendable {
     /// Credentials: only a SHA-256 of each API key is kept.
     func saveCredential(hash: String, participant: Participant) async throws
     func participant(credentialHash: String) async throws -> Participant?
+    /// Every credential's hash and participant.
+    func credentials() async throws -> [(hash: String, participant: Participant)]
+    /// Removes a credential: false when there was none with this hash.
+    func deleteCredential(hash: String) async throws -> Bool
 }

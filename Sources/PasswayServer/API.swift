@@ -190,6 +190,30 @@ struct PasswayAPI: Sendable {
             api.logger.notice("issuer host key replaced", metadata: ["issuer": "\(id)"])
             return APIResult(status: .noContent, body: Data())
         },
+        Route(method: .post, path: "/v1/credentials", allowed: .network) { api, body, _, _ in
+            let new = try JSONBody.decode(NewCredential.self, from: body)
+            let participant: Participant
+            switch (new.kind, new.participantID) {
+            case ("network", nil), ("network", "network"): participant = .network
+            case ("issuer", let id?): participant = .issuer(id)
+            case ("wallet", let id?): participant = .wallet(id)
+            case ("acquirer", let id?): participant = .acquirer(id)
+            default: throw ServiceError.invalid(field: "kind", reason: "network, or issuer, wallet or acquirer with its participantID")
+            }
+            let (key, info) = try await api.participants.rotateCredential(for: participant)
+            api.logger.notice("API key issued", metadata: ["keyID": "\(info.keyID)", "participant": "\(info.kind.rawValue):\(info.participantID)"])
+            return try JSONBody.result(CreatedCredential(apiKey: key, keyID: info.keyID, kind: info.kind.rawValue, participantID: info.participantID),
+                                       status: .created)
+        },
+        Route(method: .get, path: "/v1/credentials", allowed: .network) { api, _, _, _ in
+            try JSONBody.result(try await api.participants.credentials())
+        },
+        Route(method: .delete, path: "/v1/credentials/{keyID}", allowed: .network) { api, _, context, request in
+            let keyID = try param(request, context, "keyID")
+            try await api.participants.revokeCredential(keyID: keyID, callerKey: BearerToken.from(request.headers) ?? "")
+            api.logger.notice("API key revoked", metadata: ["keyID": "\(keyID)"])
+            return APIResult(status: .noContent, body: Data())
+        },
         Route(method: .get, path: "/v1/markets", allowed: .authenticated) { api, _, _, _ in
             try JSONBody.result(try await api.participants.markets())
         },

@@ -34,6 +34,7 @@ extension Issuer: StrictBody {}
 extension Acquirer: StrictBody {}
 extension EnabledWallets: StrictBody {}
 extension HostKeyChange: StrictBody {}
+extension NewCredential: StrictBody {}
 extension MarketChange: StrictBody {}
 extension NewDevice: StrictBody {}
 extension NewEnrollment: StrictBody {}

@@ -54,4 +54,20 @@ extension PostgresStore: ParticipantStore {
         }
         return nil
     }
+
+    public func credentials() async throws -> [(hash: String, participant: Participant)] {
+        let rows = try await database.client.query("SELECT hash, kind, participant_id FROM credentials ORDER BY kind, participant_id, hash", logger: logger)
+        var out: [(hash: String, participant: Participant)] = []
+        for try await (hash, kind, id) in rows.decode((String, String, String).self) {
+            if let participant = Actor.Kind(rawValue: kind).flatMap({ Participant(Actor(kind: $0, id: id)) }) { out.append((hash, participant)) }
+        }
+        return out
+    }
+
+    public func deleteCredential(hash: String) async throws -> Bool {
+        let rows = try await database.client.query("DELETE FROM credentials WHERE hash = \(hash) RETURNING 1", logger: logger)
+        var deleted = false
+        for try await _ in rows { deleted = true }
+        return deleted
+    }
 }

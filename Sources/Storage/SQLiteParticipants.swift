@@ -33,4 +33,20 @@ extension SQLiteStore: ParticipantStore {
             return Actor.Kind(rawValue: kind).flatMap { Participant(Actor(kind: $0, id: id)) }
         }
     }
+
+    public func credentials() async throws -> [(hash: String, participant: Participant)] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT hash, kind, participant_id FROM credentials ORDER BY kind, participant_id, hash").compactMap { row in
+                let hash: String = row["hash"], kind: String = row["kind"], id: String = row["participant_id"]
+                return Actor.Kind(rawValue: kind).flatMap { Participant(Actor(kind: $0, id: id)) }.map { (hash, $0) }
+            }
+        }
+    }
+
+    public func deleteCredential(hash: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM credentials WHERE hash = ?", arguments: [hash])
+            return db.changesCount == 1
+        }
+    }
 }

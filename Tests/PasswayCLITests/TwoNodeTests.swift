@@ -1,5 +1,6 @@
 import APIContract
 import EMV
+import Crypto
 import Foundation
 import ISO8583
 import ISO8583Transport
@@ -150,7 +151,16 @@ struct TwoNodeTests {
         try await ContinuousClock().sleep(until: .now + .seconds(ReadCacheBound.seconds))
         let afterBound = try await posB.send(try read(posB, amount: 1_000))
         #expect(afterBound.responseCode == "05", "a token suspended through A is declined by B within \(ReadCacheBound.seconds) s")
+
+        // 5. A key revoked through A is refused by B at once.
+        #expect(try await call("GET", b.api + "/v1/tokens", issuerKey, nil, nil, [:]).status == 200)
+        let revoked = try await call("DELETE", a.api + "/v1/credentials/\(String(issuerKeyID(issuerKey)))", op, nil, nil, [:])
+        #expect(revoked.status == 204)
+        #expect(try await call("GET", b.api + "/v1/tokens", issuerKey, nil, nil, [:]).status == 401)
     }
+
+    /// The id the API names a key by: the first 16 hex digits of its SHA-256.
+    func issuerKeyID(_ key: String) -> String { String(Hex.encode(SHA256.hash(data: Array(key.utf8))).prefix(16)) }
 
     func bulkAvailable(_ call: (String, String, String?, [String: Any]?, String?, [String: String]) async throws -> PlatformHarness.Answer,
                        _ issuerHost: String, _ pan: String, bankKey: String) async throws -> Int64 {

@@ -166,4 +166,34 @@ import Simulators
         #expect(try await token(watchToken).string("status") == "active")
         #expect(try await pos.tap(amountMinor: 1_000) { applet.respond(to: $0, wallet: &phone) }.responseCode == "00")
     }
+
+    /// Keys rotated and revoked by the operator: a new key works beside the old one until
+    /// the old one is revoked; then the old one gets 401 at once. Nobody else manages keys,
+    /// and the operator cannot revoke the key it is using.
+    @Test func theOperatorRotatesAndRevokesKeys() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        let op = harness.info.operatorKey
+        let rotated = try await harness.api("POST", "/v1/credentials", key: op, json: ["kind": "wallet", "participantID": "passway-pay"])
+        #expect(rotated.status == 201)
+        let newKey = try #require(rotated.string("apiKey")), newID = try #require(rotated.string("keyID"))
+        for key in [s.walletKey, newKey] { #expect(try await harness.api("GET", "/v1/tokens", key: key).status == 200) }
+        let listed = try await harness.api("GET", "/v1/credentials", key: op).array.filter { $0["participantID"] as? String == "passway-pay" }
+        #expect(listed.count == 2 && listed.allSatisfy { ($0["keyID"] as? String)?.count == 16 && $0["apiKey"] == nil })
+        let oldID = try #require(listed.compactMap { $0["keyID"] as? String }.first { $0 != newID })
+
+        for key in [s.walletKey, s.issuerKey] {
+            #expect(try await harness.api("GET", "/v1/credentials", key: key).status == 403)
+            #expect(try await harness.api("DELETE", "/v1/credentials/\(oldID)", key: key).status == 403)
+        }
+        #expect(try await harness.api("DELETE", "/v1/credentials/\(oldID)", key: op).status == 204)
+        #expect(try await harness.api("GET", "/v1/tokens", key: s.walletKey).status == 401)
+        #expect(try await harness.api("GET", "/v1/tokens", key: newKey).status == 200)
+        #expect(try await harness.api("DELETE", "/v1/credentials/\(oldID)", key: op).status == 404)
+        let own = try await harness.api("GET", "/v1/credentials", key: op).array.first { $0["kind"] as? String == "network" }?["keyID"] as? String
+        #expect(try await harness.api("DELETE", "/v1/credentials/\(try #require(own))", key: op).status == 409)
+        #expect(try await harness.api("POST", "/v1/credentials", key: op, json: ["kind": "wallet", "participantID": "nobody"]).status == 404)
+        #expect(try await harness.api("POST", "/v1/credentials", key: op, json: ["kind": "wallet"]).status == 422)
+    }
 }
