@@ -12,7 +12,9 @@ import Synchronization
 /// Bounded everywhere: at most `maxConnections` connections (more are closed at once),
 /// at most `maxInFlight` messages being worked on across all of them (more are answered
 /// at once by `overloaded`, typically 96), idle connections closed after
-/// `idleTimeout`, half-sent frames after `frameTimeout`.
+/// `idleTimeout`, half-sent frames after `frameTimeout`. A peer that does not read its
+/// answers is not buffered for: once 64 KiB of answers wait for it, nothing more is read
+/// from it, and if it has not caught up within `writeTimeout` it is cut off.
 ///
 /// A `Service`: bound by `start`, it runs in a `ServiceGroup` until a graceful shutdown
 /// (SIGTERM), when it stops accepting, answers every message already being worked on
@@ -29,12 +31,20 @@ public final class ISO8583Server: Service, Sendable {
         public var idleTimeout: Duration
         public var frameTimeout: Duration
         public var drainTimeout: Duration
+        /// How long a peer may leave more than `writeBufferHigh` bytes of answers unread.
+        public var writeTimeout: Duration
+        /// Answers waiting for a peer above which it is not read from (and its clock runs).
+        public var writeBufferHigh: Int
+        /// The socket's send buffer, when set (the kernel's own otherwise).
+        public var sendBufferBytes: Int?
 
         public init(host: String = "127.0.0.1", port: Int, name: String, maxConnections: Int = 1024, maxInFlight: Int = 8192,
-                    idleTimeout: Duration = .seconds(300), frameTimeout: Duration = .seconds(10), drainTimeout: Duration = .seconds(30)) {
+                    idleTimeout: Duration = .seconds(300), frameTimeout: Duration = .seconds(10), drainTimeout: Duration = .seconds(30),
+                    writeTimeout: Duration = .seconds(10), writeBufferHigh: Int = 64 * 1024, sendBufferBytes: Int? = nil) {
             self.host = host; self.port = port; self.name = name; self.maxConnections = maxConnections
             self.maxInFlight = maxInFlight; self.idleTimeout = idleTimeout; self.frameTimeout = frameTimeout
-            self.drainTimeout = drainTimeout
+            self.drainTimeout = drainTimeout; self.writeTimeout = writeTimeout; self.writeBufferHigh = writeBufferHigh
+            self.sendBufferBytes = sendBufferBytes
         }
     }
 
@@ -74,6 +84,7 @@ public final class ISO8583Server: Service, Sendable {
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: configuration.writeBufferHigh / 2, high: configuration.writeBufferHigh))
             .childChannelInitializer { channel in
                 let (_, now) = counters.connections.wrappingAdd(1, ordering: .relaxed)
                 channel.closeFuture.whenComplete { _ in counters.connections.wrappingSubtract(1, ordering: .relaxed) }
@@ -82,11 +93,12 @@ public final class ISO8583Server: Service, Sendable {
                     return channel.close()
                 }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let bytes = configuration.sendBufferBytes { try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(bytes)) }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: TimeAmount(configuration.idleTimeout)),
                         FramingHandler(frameTimeout: TimeAmount(configuration.frameTimeout), logger: logger),
                         RequestHandler(codec: codec, counters: counters, maxInFlight: configuration.maxInFlight, drainTimeout: configuration.drainTimeout,
-                                       logger: logger, writer: CoalescedWriter(channel), overloaded: overloaded, handler: handler),
+                                       writeTimeout: configuration.writeTimeout, logger: logger, writer: CoalescedWriter(channel), overloaded: overloaded, handler: handler),
                     ])
                 }
             }
@@ -131,6 +143,10 @@ final class RequestHandler: ChannelInboundHandler {
     let counters: ISO8583Server.Counters
     let maxInFlight: Int
     let drainTimeout: Duration
+    let writeTimeout: Duration
+    /// While the peer leaves answers unread: the cut-off, unless it catches up first.
+    /// Event loop only.
+    var stalled: Scheduled<Void>?
     let logger: Logger
     let overloaded: @Sendable (Message) -> Message?
     let handler: ISO8583Server.Handler
@@ -147,9 +163,10 @@ final class RequestHandler: ChannelInboundHandler {
     /// Answers leave through it, flushed once per event-loop pass.
     let writer: CoalescedWriter
 
-    init(codec: ISO8583Codec, counters: ISO8583Server.Counters, maxInFlight: Int, drainTimeout: Duration, logger: Logger, writer: CoalescedWriter,
-         overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping ISO8583Server.Handler) {
+    init(codec: ISO8583Codec, counters: ISO8583Server.Counters, maxInFlight: Int, drainTimeout: Duration, writeTimeout: Duration, logger: Logger,
+         writer: CoalescedWriter, overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping ISO8583Server.Handler) {
         self.codec = codec; self.counters = counters; self.maxInFlight = maxInFlight; self.drainTimeout = drainTimeout
+        self.writeTimeout = writeTimeout
         self.logger = logger; self.writer = writer
         self.overloaded = overloaded; self.handler = handler
     }
@@ -212,6 +229,27 @@ final class RequestHandler: ChannelInboundHandler {
         let mti = String(decoding: head, as: UTF8.self)
         guard MessageType.isRequest(mti) else { return nil }
         return Message(mti: mti).answer(.formatError, echoing: [])
+    }
+
+    /// Answers pile up for a peer that does not read them: stop reading its requests
+    /// (TCP pushes back on it), and cut it off if it has not caught up by `writeTimeout`.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let channel = context.channel
+        if channel.isWritable {
+            stalled?.cancel()
+            stalled = nil
+            channel.setOption(.autoRead, value: true).whenComplete { _ in channel.read() }
+        } else if stalled == nil {
+            channel.setOption(.autoRead, value: false).whenComplete { _ in }
+            let logger = logger, timeout = writeTimeout
+            stalled = context.eventLoop.scheduleTask(in: TimeAmount(writeTimeout)) {
+                guard channel.isActive, !channel.isWritable else { return }
+                logger.warning("peer not reading its answers: cut off", metadata: ["peer": "\(channel.remoteAddress?.description ?? "?")",
+                                                                                  "after": "\(timeout)"])
+                channel.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -122,6 +122,30 @@ import Glibc
         await server.close()
     }
 
+    /// A peer that sends and never reads its answers: the listener stops reading it once
+    /// answers pile up, and cuts it off at the write timeout instead of buffering forever.
+    @Test func aPeerThatNeverReadsIsCutOff() async throws {
+        let server = try await ISO8583Server.start(.init(port: 0, name: "test", frameTimeout: .seconds(60), writeTimeout: .milliseconds(300), writeBufferHigh: 16 * 1024,
+                                                         sendBufferBytes: 4096),
+                                                   logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                                   overloaded: { _ in nil }, handler: { Self.answer($0, "00") })
+        let socket = try RawSocket(port: server.port, receiveBuffer: 4096, sendTimeoutSeconds: 2)
+        var echo = Message(mti: "0800")
+        echo.set(7, "1125101500"); echo.set(70, "301")
+        var sent = 0
+        for stan in 0..<20_000 {
+            echo.set(11, String(format: "%06d", stan))
+            let bytes = try ISO8583Codec().pack(echo)
+            guard socket.send([UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes) else { break }
+            sent += 1
+        }
+        // It stopped being read (TCP pushed back) or it was cut off; either way the
+        // connection is gone well before its answers were all taken.
+        let closed = await eventually(within: .seconds(20)) { server.connectionCount == 0 }
+        #expect(closed, "still connected after \(sent) requests never read")
+        await server.close()
+    }
+
     @Test func randomFramesNeverBringTheListenerDown() async throws {
         let server = try await ISO8583Server.start(.init(port: 0, name: "test"), logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
                                                    overloaded: { _ in nil }, handler: { m in m.mti == "0800" ? Self.answer(m, "00") : nil })
@@ -155,8 +179,11 @@ final class RawSocket: @unchecked Sendable {
     /// Why the last read gave nothing: the peer closed, or the system's error.
     private(set) var lastError = ""
 
-    init(port: Int) throws {
+    init(port: Int, receiveBuffer: Int32? = nil, sendTimeoutSeconds: Int = 30) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        var sendTimeout = timeval(tv_sec: sendTimeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -169,13 +196,17 @@ final class RawSocket: @unchecked Sendable {
 
     deinit { close(fd) }
 
-    func send(_ bytes: [UInt8]) {
+    /// False when the bytes could not all be sent (the peer closed, or pushed back past
+    /// the send timeout).
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Bool {
         var sent = 0
         while sent < bytes.count {
             let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
+            if n <= 0 { return false }
             sent += n
         }
+        return true
     }
 
     func read(_ count: Int) -> [UInt8]? {
