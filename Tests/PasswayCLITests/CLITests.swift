@@ -1,6 +1,8 @@
 import Testing
 import Foundation
 import TestSupport
+import EMV
+import Vault
 
 /// The `passway` command as a person types it: real process, real exit codes.
 @Suite struct CLITests {
@@ -55,6 +57,42 @@ import TestSupport
             #expect(r.stderr.split(separator: "\n").first?.contains(says) == true, "\(r.stderr)")
             #expect(!FileManager.default.fileExists(atPath: directory))
         }
+    }
+
+    /// Dual control: three components, each with its check value, the key itself never
+    /// shown; combined by the custodians into an owner-only key file, a typing error
+    /// caught by its check value before anything is written.
+    @Test func aMasterKeyIsMadeByCustodiansFromComponents() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passway-keys-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ceremony = try passway("keys", "ceremony", "--components", "3")
+        #expect(ceremony.status == 0, "\(ceremony.stderr)")
+        let lines = ceremony.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let hexes = lines.filter { $0.count == 64 && $0.allSatisfy(\.isHexDigit) }
+        let checks = lines.filter { $0.hasPrefix("check value ") }.map { String($0.dropFirst("check value ".count)) }
+        let keyCheck = try #require(lines.first { $0.hasPrefix("the master key's check value: ") }?.split(separator: " ").last.map(String.init))
+        #expect(hexes.count == 3 && checks.count == 3 && Set(hexes).count == 3)
+        // The key (the components' XOR) is nowhere in the output.
+        let parts = try hexes.map { try Hex.decode($0) }
+        let key = (0..<32).map { i in parts.reduce(UInt8(0)) { $0 ^ $1[i] } }
+        #expect(!ceremony.stdout.contains(key.map { String(format: "%02X", $0) }.joined()))
+        #expect(!FileManager.default.fileExists(atPath: directory))
+
+        let keyFile = directory + "/master.key"
+        var typo = Array(hexes[1])
+        typo[10] = typo[10] == "0" ? "1" : "0"
+        let refused = try passway("keys", "combine", "--key-file", keyFile,
+                                  stdin: "\(hexes[0]) \(checks[0])\n\(String(typo)) \(checks[1])\n\(hexes[2]) \(checks[2])\n")
+        #expect(refused.status != 0 && refused.stderr.contains("component 2 does not match its check value"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: keyFile))
+
+        let combined = try passway("keys", "combine", "--key-file", keyFile, stdin: zip(hexes, checks).map { "\($0) \($1)\n" }.joined())
+        #expect(combined.status == 0, "\(combined.stderr)")
+        #expect(combined.stdout.contains("check value \(keyCheck)") && !combined.stdout.contains(hexes[0]))
+        #expect(try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int == 0o600)
+        #expect(try MasterKey(hex: String(contentsOfFile: keyFile, encoding: .utf8)).checkValue == keyCheck)
+        // Never over an existing key.
+        #expect(try passway("keys", "combine", "--key-file", keyFile, stdin: zip(hexes, checks).map { "\($0) \($1)\n" }.joined()).status != 0)
     }
 
     @Test func iso8583EncodeThenDecodeByHexAndByRawStandardInput() throws {
