@@ -58,8 +58,21 @@ public final class Bank: Sendable {
         AccountView(account, availableMinor: try await availableMinor(account))
     }
 
-    /// What the bank sent its cardholders (one-time codes among them).
-    public func outbox() async throws -> [OutboxMessage] { try await database.outbox() }
+    /// What the bank sent its cardholders (one-time codes among them), opened.
+    public func outbox() async throws -> [OutboxMessage] {
+        try await database.outbox().map { stored in
+            guard let sealed = stored.sealed else { return stored }
+            var message = stored
+            let opened = try JSONDecoder().decode(SealedOutboxText.self, from: Data(try vault.openSecret(sealed, context: Self.outboxContext(id))))
+            message.text = opened.text
+            message.code = opened.code
+            message.sealed = nil
+            return message
+        }
+    }
+
+    struct SealedOutboxText: Codable { var text: String; var code: String? }
+    static func outboxContext(_ bank: String) -> String { "outbox/\(bank)" }
 
     /// The token notifications the token service sent.
     public func notifications() async throws -> [ReceivedNotification] { try await database.notifications() }
@@ -172,8 +185,10 @@ public final class Bank: Sendable {
         }
         guard request.code.count == 6, request.code.allSatisfy(\.isNumber) else { throw IssuerHostError.invalid("code: six digits") }
         let text = "\(request.code) is your code to add card *\(pan.lastFour) to \(request.walletName). Do not share it."
+        // The code is kept only sealed: the outbox stands for the SMS gateway, not a log.
+        let sealed = vault.sealSecret(Array(try JSONEncoder().encode(SealedOutboxText(text: text, code: request.code))), context: Self.outboxContext(id))
         try await database.appendOutbox(OutboxMessage(id: 0, at: now(), channel: channel, destination: destination,
-                                                      maskedPAN: account.maskedPAN, text: text, code: request.code))
+                                                      maskedPAN: account.maskedPAN, text: "", code: nil, sealed: sealed))
     }
 
     public func tokenUpdated(_ n: TokenNotification) async throws {

@@ -112,6 +112,9 @@ public struct OutboxMessage: Codable, Sendable, Equatable {
     public var text: String
     /// The one-time code itself, so that a test (or a person at the demo) can type it.
     public var code: String?
+    /// At rest, `text` and `code` are kept only here, sealed under the bank's data key
+    /// (the stored message has them empty); the bank's API opens them for its operator.
+    public var sealed: Data?
 }
 
 /// A token notification from the token service, as the bank received it.

@@ -60,6 +60,8 @@ import TestSupport
             for secret in [apiKey, s.walletKey, s.bankKey, s.hostKey, idempotencyKey, harness.info.operatorKey] where bytes.range(of: Data(secret.utf8)) != nil {
                 Issue.record("a key (\(secret.prefix(4))…) in clear in \((file as NSString).lastPathComponent)")
             }
+            // The bank's message with the one-time code is kept sealed.
+            #expect(bytes.range(of: Data("is your code to add card".utf8)) == nil, "a one-time code's message in clear in \(file)")
             for secret in secrets {
                 if bytes.range(of: Data(secret.utf8)) != nil { Issue.record("\(secret == s.pan ? "card" : secret == newPAN ? "new card" : "token") number \(secret.prefix(6))… in clear in \((file as NSString).lastPathComponent)") }
                 // Nor packed as BCD, as EMV data would hold it.
