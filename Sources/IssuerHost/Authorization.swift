@@ -104,7 +104,15 @@ extension Bank {
     /// or reversing what was never held, changes nothing and says so.
     @discardableResult
     public func reverse(reference: String) async throws -> Bool {
-        try await database.release(reference: reference, at: now())
+        try await database.release(reference: reference, accountID: nil, at: now())
+    }
+
+    /// A reversal from the network: it releases the hold of `reference` only when that
+    /// hold is on the account of the card it carries (a reversal naming another card's
+    /// authorization releases nothing).
+    public func reverse(reference: String, card: String) async throws -> Bool {
+        guard let pan = try? PAN(card), let account = try await database.account(fingerprint: vault.fingerprint(pan)) else { return false }
+        return try await database.release(reference: reference, accountID: account.id, at: now())
     }
 
     /// Balance, credit line and what is held, for the bank's operator and for tests.

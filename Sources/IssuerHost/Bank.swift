@@ -219,6 +219,8 @@ public enum IssuerHostError: Error, Equatable, CustomStringConvertible {
     case conflict(String)
     /// No credential, a wrong one, or a signed request that does not verify.
     case unauthenticated(String)
+    /// The bank's own records do not add up: that one transaction is refused, with an alarm.
+    case inconsistent(String)
 
     public var description: String {
         switch self {
@@ -226,6 +228,7 @@ public enum IssuerHostError: Error, Equatable, CustomStringConvertible {
         case .notFound(let what): "\(what) not found"
         case .conflict(let why): why
         case .unauthenticated(let why): why
+        case .inconsistent(let why): why
         }
     }
 }

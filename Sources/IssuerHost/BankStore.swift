@@ -48,7 +48,8 @@ public protocol BankStore: Sendable {
                    decide: @escaping @Sendable (Account, HeldTotals) -> (AuthorizationDecision, NewHold?)) async throws -> AuthorizationDecision?
     /// Releases the hold of `reference` (with its ledger entry) when it is held. False when
     /// there was nothing to release.
-    func release(reference: String, at: Date) async throws -> Bool
+    /// With `accountID`, only a hold of that account is released.
+    func release(reference: String, accountID: String?, at: Date) async throws -> Bool
     /// What the account's holds add up to.
     func heldMinor(accountID: String) async throws -> Int64
     /// Every reference whose ledger entries do not match its hold.

@@ -57,9 +57,12 @@ public struct IssuerHostHandler: Sendable {
             do {
                 guard let bank = try await registry.bank(forCard: pan) else { return IssuerMessages.answer(to: m, .invalidCardNumber) }
                 // Idempotent: what was released stays released; answered 00 either way.
-                let released = try await bank.reverse(reference: reference)
+                let released = try await bank.reverse(reference: reference, card: pan)
                 logger.info("issuer host: reversal", metadata: ["bank": "\(bank.id)", "card": "\(PAN.mask(pan))", "released": "\(released)"])
                 return IssuerMessages.answer(to: m, .approved)
+            } catch let error as IssuerHostError {
+                if case .inconsistent = error { logger.critical("ALARM issuer host: \(error)") } else { logger.error("issuer host: reversal failed", metadata: ["error": "\(error)"]) }
+                return IssuerMessages.answer(to: m, .systemMalfunction)
             } catch {
                 logger.error("issuer host: reversal failed", metadata: ["error": "\(error)"])
                 return IssuerMessages.answer(to: m, .systemMalfunction)

@@ -238,18 +238,21 @@ public final class IssuerDatabase: BankStore {
         }
     }
 
-    public func release(reference: String, at: Date) async throws -> Bool {
+    public func release(reference: String, accountID: String?, at: Date) async throws -> Bool {
         try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT account_id, amount FROM holds WHERE reference = ? AND state = 'held'", arguments: [reference]) else {
                 return false
             }
             let account: String = row["account_id"], amount: Int64 = row["amount"]
+            if let accountID, accountID != account { return false }
             try db.execute(sql: "UPDATE holds SET state = 'released' WHERE reference = ?", arguments: [reference])
             try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'release', ?, ?)",
                            arguments: [account, reference, amount, at.timeIntervalSince1970])
             // The invariant, checked where it is written: a released hold nets to zero.
             let net = try Int64.fetchOne(db, sql: "SELECT SUM(amount) FROM ledger WHERE reference = ?", arguments: [reference]) ?? 0
-            precondition(net == 0, "ledger for \(reference) does not balance after release")
+            // An inconsistent ledger refuses this one release (the transaction rolls back) and the
+            // caller raises the alarm; the process goes on for every other reference.
+            guard net == 0 else { throw IssuerHostError.inconsistent("the ledger of \(reference) does not balance after its release") }
             return true
         }
     }

@@ -277,11 +277,12 @@ public struct PostgresBankStore: BankStore {
         }
     }
 
-    public func release(reference: String, at: Date) async throws -> Bool {
+    public func release(reference: String, accountID: String?, at: Date) async throws -> Bool {
         let (bankID, logger) = (self.bankID, self.logger)
         return try await database.transaction { connection in
             let released = try await connection.query("""
                 UPDATE holds SET state = 'released' WHERE bank_id = \(bankID) AND reference = \(reference) AND state = 'held'
+                  AND (\(accountID)::text IS NULL OR account_id = \(accountID))
                 RETURNING account_id, amount
                 """, logger: logger)
             var hold: (String, Int64)?
@@ -293,7 +294,9 @@ public struct PostgresBankStore: BankStore {
             // The invariant, checked where it is written: a released hold nets to zero.
             let net = try await connection.query("SELECT COALESCE(SUM(amount), 0)::bigint FROM ledger WHERE bank_id = \(bankID) AND reference = \(reference)",
                                                  logger: logger).first(Int64.self) ?? 0
-            precondition(net == 0, "ledger for \(reference) does not balance after release")
+            // An inconsistent ledger refuses this one release (the transaction rolls back) and the
+            // caller raises the alarm; the process goes on for every other reference.
+            guard net == 0 else { throw IssuerHostError.inconsistent("the ledger of \(reference) does not balance after its release") }
             return true
         }
     }

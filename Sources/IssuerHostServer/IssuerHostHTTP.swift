@@ -156,6 +156,7 @@ enum IssuerHostHTTP {
             case .notFound(let what): .notFound("\(what) not found")
             case .conflict(let why): Problem(.conflict, code: "conflict", title: "Conflicts with the current state", detail: why)
             case .unauthenticated(let why): Problem(.unauthorized, code: "unauthorized", title: "Authentication required", detail: why)
+            case .inconsistent: Problem.internalError
             }
         default: Problem.from(error)
         }

@@ -55,6 +55,13 @@ import Vault
         #expect(try await bank.reverse(reference: "r1"))
         #expect(try await bank.reverse(reference: "r1") == false)
         #expect(try await bank.reverse(reference: "never") == false)
+        // A reversal carrying another card does not release this card's hold.
+        #expect(try await bank.authorize(request("r9", pan, 1_000)).responseCode.rawValue == "00")
+        let other = cardNumber("220070", seed: 98)
+        _ = try await bank.openAccount(.init(pan: other, expiry: "2912", holderName: "OTHER", currency: "RUB", balanceMinor: 10))
+        #expect(try await bank.reverse(reference: "r9", card: other) == false)
+        #expect(try await bank.reverse(reference: "r9", card: cardNumber("220070", seed: 99)) == false)
+        #expect(try await bank.reverse(reference: "r9", card: pan))
         #expect(try await bank.availableMinor(pan: pan) == 100_000)
         // Beyond balance and credit line together: insufficient funds.
         #expect(try await bank.authorize(request("r5", pan, 100_001)).responseCode.rawValue == "51")
