@@ -156,7 +156,7 @@ let package = Package(
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "SQLiteSupport", "PostgresSupport", "NetworkSwitch", "TokenService", "Participants",
                                                          "HTTPSupport", "ISO8583", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
-                                                         .product(name: "PostgresNIO", package: "postgres-nio")]),
+                                                         .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "PasswayServerTests",
             dependencies: [

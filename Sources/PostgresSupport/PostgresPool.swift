@@ -4,9 +4,37 @@ import NIOSSL
 import PostgresNIO
 
 /// Where a PostgreSQL database is: `postgres://user[:password]@host[:port]/database`,
-/// with `?sslmode=require` for TLS (verified against the system's roots) and
-/// `?host=/run/postgresql` for a Unix socket directory, as libpq reads them.
+/// with `?host=/run/postgresql` for a Unix socket directory, and `sslmode` (with
+/// `sslrootcert`) as libpq documents them: `disable` (no TLS), `allow` and `prefer` (TLS
+/// when the server offers it, the certificate not checked; `prefer` is the default, as in
+/// libpq), `require` (TLS or no connection; the certificate checked against
+/// `sslrootcert` when one is given, as libpq does, not otherwise), `verify-ca` (TLS, the
+/// chain checked against `sslrootcert`, or the system's roots when none is given) and
+/// `verify-full` (the chain and the host name).
 public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
+    public enum SSLMode: String, Sendable, Equatable, CaseIterable {
+        case disable, allow, prefer, require
+        case verifyCA = "verify-ca"
+        case verifyFull = "verify-full"
+    }
+
+    /// What the connection does about TLS, as `sslmode` and `sslrootcert` say.
+    public enum TLSPolicy: Sendable, Equatable {
+        case none
+        /// TLS when the server offers it, without checking its certificate.
+        case whenOffered
+        /// TLS or no connection; `verification` of the server's certificate.
+        case required(Verification)
+
+        public enum Verification: Sendable, Equatable {
+            case none
+            /// The chain, not the host name.
+            case chain
+            /// The chain and the host name.
+            case full
+        }
+    }
+
     public var host: String
     public var port: Int
     /// A directory holding the server's socket (`.s.PGSQL.<port>`), instead of TCP.
@@ -14,7 +42,22 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     public var user: String
     public var password: String?
     public var database: String
-    public var requireTLS: Bool
+    public var sslMode: SSLMode
+    /// A PEM file of trusted roots (`sslrootcert`); nil: the system's.
+    public var sslRootCert: String?
+
+    /// Whether TLS is required (`require` or a `verify-` mode).
+    public var requireTLS: Bool { if case .required = tlsPolicy { true } else { false } }
+
+    public var tlsPolicy: TLSPolicy {
+        switch sslMode {
+        case .disable: .none
+        case .allow, .prefer: .whenOffered
+        case .require: .required(sslRootCert == nil ? .none : .chain)
+        case .verifyCA: .required(.chain)
+        case .verifyFull: .required(.full)
+        }
+    }
 
     public init(_ text: String) throws(PostgresURLError) {
         guard let components = URLComponents(string: text), let scheme = components.scheme,
@@ -30,19 +73,22 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         database = path.isEmpty ? self.user : path
         var host = components.host ?? ""
-        var requireTLS = false
+        var sslMode = SSLMode.prefer
         for item in components.queryItems ?? [] {
             switch (item.name, item.value ?? "") {
-            case ("sslmode", "disable"), ("sslmode", "allow"), ("sslmode", "prefer"): requireTLS = false
-            case ("sslmode", "require"), ("sslmode", "verify-ca"), ("sslmode", "verify-full"): requireTLS = true
-            case ("sslmode", let other): throw PostgresURLError("sslmode=\(other): use disable or require")
+            case ("sslmode", let mode):
+                guard let known = SSLMode(rawValue: mode) else {
+                    throw PostgresURLError("sslmode=\(mode): one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                sslMode = known
+            case ("sslrootcert", let path) where !path.isEmpty: sslRootCert = path
             case ("host", let directory) where directory.hasPrefix("/"): socketDirectory = directory
-            case (let name, _): throw PostgresURLError("database URL parameter \(name) is not understood (sslmode and host are)")
+            case (let name, _): throw PostgresURLError("database URL parameter \(name) is not understood (sslmode, sslrootcert and host are)")
             }
         }
         if host.isEmpty, socketDirectory == nil { host = "127.0.0.1" }
         self.host = host
-        self.requireTLS = requireTLS
+        self.sslMode = sslMode
     }
 
     /// The URL without its password, for logs and messages.
@@ -62,7 +108,8 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         c.path = "/" + database
         var query: [URLQueryItem] = []
         if let socketDirectory { query.append(URLQueryItem(name: "host", value: socketDirectory)) }
-        if requireTLS { query.append(URLQueryItem(name: "sslmode", value: "require")) }
+        if sslMode != .prefer { query.append(URLQueryItem(name: "sslmode", value: sslMode.rawValue)) }
+        if let sslRootCert { query.append(URLQueryItem(name: "sslrootcert", value: sslRootCert)) }
         if !query.isEmpty { c.queryItems = query }
         return c.string ?? description
     }
@@ -73,17 +120,53 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
         return copy
     }
 
-    func configuration(searchPath: String?) -> PostgresClient.Configuration {
+    func configuration(searchPath: String?) throws -> PostgresClient.Configuration {
         var config: PostgresClient.Configuration
         if let socketDirectory {
             config = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
         } else {
-            config = .init(host: host, port: port, username: user, password: password, database: database,
-                           tls: requireTLS ? .require(.makeClientConfiguration()) : .disable)
+            config = .init(host: host, port: port, username: user, password: password, database: database, tls: try tls())
         }
         if let searchPath { config.options.additionalStartupParameters = [("search_path", searchPath)] }
         config.options.connectTimeout = .seconds(5)
         return config
+    }
+}
+
+extension PostgresURL {
+    /// The TLS settings `tlsPolicy` asks for: nil for none, else whether TLS is required.
+    func tlsSettings() throws -> (required: Bool, configuration: TLSConfiguration)? {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let sslRootCert {
+            do { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(sslRootCert)) } catch {
+                throw PostgresURLError("sslrootcert=\(sslRootCert) cannot be read as PEM certificates: \(error)")
+            }
+        }
+        switch tlsPolicy {
+        case .none:
+            return nil
+        case .whenOffered:
+            tls.certificateVerification = .none
+            return (false, tls)
+        case .required(let verification):
+            tls.certificateVerification = switch verification {
+            case .none: .none
+            case .chain: .noHostnameVerification
+            case .full: .fullVerification
+            }
+            return (true, tls)
+        }
+    }
+
+    func tls() throws -> PostgresClient.Configuration.TLS {
+        guard let (required, configuration) = try tlsSettings() else { return .disable }
+        return required ? .require(configuration) : .prefer(configuration)
+    }
+
+    func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+        guard let (required, configuration) = try tlsSettings() else { return .disable }
+        let context = try NIOSSLContext(configuration: configuration)
+        return required ? .require(context) : .prefer(context)
     }
 }
 
@@ -106,7 +189,7 @@ public final class PostgresPool: Sendable {
     public init(url: PostgresURL, schema: String, maximumConnections: Int = 16, logger: Logger) async throws {
         guard Self.isPlainName(schema) else { throw PostgresURLError("schema \(schema): lower-case letters, digits and _, up to 63") }
         try await Self.probe(url)
-        var config = url.configuration(searchPath: schema)
+        var config = try url.configuration(searchPath: schema)
         config.options.maximumConnections = maximumConnections
         let client = PostgresClient(configuration: config, backgroundLogger: logger)
         self.client = client
@@ -139,7 +222,7 @@ public final class PostgresPool: Sendable {
                 config = .init(unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(url.port)", username: url.user, password: url.password, database: url.database)
             } else {
                 config = .init(host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
-                               tls: url.requireTLS ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable)
+                               tls: try url.connectionTLS())
             }
         } catch {
             throw PostgresUnavailable(url: url, reason: "TLS: \(error)")
