@@ -34,3 +34,25 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
+
+/// A method the document does not list for a path: 405, with the ones it does in `Allow`
+/// (HEAD goes with GET), rather than the router's bare 404.
+public enum MethodNotAllowed {
+    /// `declared`: each path as the router spells it (`/banks/:bank`), with its methods.
+    public static func register<Context: RequestContext>(on router: Router<Context>, declared: [String: [HTTPRequest.Method]]) {
+        for (path, methods) in declared {
+            let allow = methods.map(\.rawValue).joined(separator: ", ")
+            var others: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .options, .trace, .head]
+            if let query = HTTPRequest.Method("QUERY") { others.append(query) }
+            others.removeAll { methods.contains($0) || (methods.contains(.get) && $0 == .head) }
+            for method in others {
+                router.on(RouterPath(path), method: method) { _, _ in
+                    var response = Problem(.methodNotAllowed, code: "method-not-allowed", title: "Method not allowed",
+                                           detail: "\(path) accepts \(allow)").response()
+                    response.headers[.allow] = allow
+                    return response
+                }
+            }
+        }
+    }
+}

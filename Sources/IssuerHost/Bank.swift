@@ -86,7 +86,7 @@ public final class Bank: Sendable {
 
     /// Opens many accounts in one transaction: all or none.
     public func openAccounts(_ new: [NewAccount]) async throws -> [Account] {
-        guard (1...1000).contains(new.count) else { throw IssuerHostError.invalid("accounts: 1 to 1000") }
+        guard (1...250).contains(new.count) else { throw IssuerHostError.invalid("accounts: 1 to 250 (a body is at most 64 KiB)") }
         let accounts = try new.map(makeAccount)
         try await database.insertAccounts(accounts)
         return accounts

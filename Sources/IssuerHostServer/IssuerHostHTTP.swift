@@ -38,9 +38,11 @@ enum IssuerHostHTTP {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware())
         let operatorKeyHash = sha256(operatorKey)
+        var declared: [String: [HTTPRequest.Method]] = ["/health": [.get], "/openapi.yaml": [.get]]
 
         func route(_ method: HTTPRequest.Method, _ path: String, _ access: Access,
                    _ handler: @escaping @Sendable (Data, Bank?) async throws -> APIResult) {
+            declared[path, default: []].append(method)
             router.on(RouterPath(path), method: method) { request, context in
                 var request = request
                 do {
@@ -90,6 +92,9 @@ enum IssuerHostHTTP {
         }
 
         router.get("/health") { _, _ in try JSONBody.result(["status": "ok"]).response }
+        router.get("/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: IssuerHostHTTP.document)))
+        }
         route(.post, "/banks", .hostOperator) { body, _ in
             let new = try JSONBody.decode(NewBank.self, from: body)
             let bank = try await registry.create(id: new.id, cardRanges: new.cardRanges)
@@ -137,8 +142,16 @@ enum IssuerHostHTTP {
             try await required(bank).tokenUpdated(try JSONBody.decode(TokenNotification.self, from: body))
             return try JSONBody.result(["received": true])
         }
+        MethodNotAllowed.register(on: router, declared: declared)
         return router
     }
+
+    /// The OpenAPI 3.1 document of this API, shipped as a resource.
+    static let document: String = {
+        guard let url = Bundle.module.url(forResource: "issuer-host-openapi", withExtension: "yaml"),
+              let text = try? String(contentsOf: url, encoding: .utf8) else { return "openapi: 3.1.0\n" }
+        return text
+    }()
 
     static func required(_ bank: Bank?) throws -> Bank {
         guard let bank else { throw Problem.unauthorized }

@@ -55,24 +55,15 @@ struct PasswayAPI: Sendable {
         // A method the document does not list for a path: 405 with the ones it does.
         var declared: [String: [HTTPRequest.Method]] = ["/health": [.get], "/openapi.yaml": [.get]]
         for route in Self.table { declared[route.path, default: []].append(route.method) }
-        for (path, methods) in declared {
-            let allow = methods.map(\.rawValue).joined(separator: ", ")
-            var others: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .options, .trace, .head, HTTPRequest.Method("QUERY")!].filter { !methods.contains($0) }
-            if methods.contains(.get) { others.removeAll { $0 == .head } }
-            for method in others {
-                router.on(Self.routerPath(path), method: method) { _, _ in
-                    var response = Problem(.methodNotAllowed, code: "method-not-allowed", title: "Method not allowed",
-                                           detail: "\(path) accepts \(allow)").response()
-                    response.headers[.allow] = allow
-                    return response
-                }
-            }
-        }
+        MethodNotAllowed.register(on: router, declared: Dictionary(uniqueKeysWithValues: declared.map { (Self.routerPathText($0.key), $0.value) }))
         return router
     }
 
-    static func routerPath(_ template: String) -> RouterPath {
-        RouterPath(template.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: ""))
+    static func routerPath(_ template: String) -> RouterPath { RouterPath(routerPathText(template)) }
+
+    /// `/v1/tokens/{tokenID}` as the router spells it: `/v1/tokens/:tokenID`.
+    static func routerPathText(_ template: String) -> String {
+        template.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: "")
     }
 
     private func handle(_ route: Route, _ request: Request, _ context: PasswayRequestContext) async throws -> Response {

@@ -157,6 +157,31 @@ import TestSupport
         #expect(try await pos.tap(amountMinor: 10_000) { applet.respond(to: $0, wallet: &phone) }.responseCode == "00")
     }
 
+    /// The issuer host's OpenAPI document describes exactly what it serves: every
+    /// documented route answers (200, or 401 without its credential), never 404.
+    @Test func theIssuerHostsDocumentAndRoutesAgree() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let served = try await PlatformHarness.call("GET", try harness.issuerHostURL + "/openapi.yaml", key: nil, json: nil, raw: nil, headers: [:])
+        #expect(served.status == 200 && served.headers["content-type"] == "application/yaml")
+        let text = String(decoding: served.body, as: UTF8.self)
+        #expect(text.hasPrefix("openapi: 3.1.0"))
+        var documented: [(String, String)] = []
+        var currentPath: String?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("components:") { break }
+            if line.hasPrefix("  /"), line.hasSuffix(":") { currentPath = String(line.dropFirst(2).dropLast()) }
+            else if let path = currentPath, let method = ["get", "post", "put", "delete"].first(where: { line == "    \($0):" }) {
+                documented.append((method.uppercased(), path.replacingOccurrences(of: "{bank}", with: "some-bank")))
+            }
+        }
+        #expect(documented.count == 14, "the 14 routes IssuerHostHTTP serves")
+        for (method, path) in documented {
+            let answer = try await PlatformHarness.call(method, try harness.issuerHostURL + path, key: nil, json: nil, raw: method == "GET" ? nil : "{}", headers: [:])
+            #expect([200, 401].contains(answer.status), "\(method) \(path): \(answer.status)")
+        }
+    }
+
     /// Every refusal is a problem document, an unknown path included, on both APIs.
     @Test func unknownPathsAreProblems() async throws {
         let harness = try await PlatformHarness.start()
