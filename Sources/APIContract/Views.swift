@@ -98,6 +98,25 @@ public struct Created<T: Codable & Sendable>: Codable, Sendable {
     public init(apiKey: String, participant: T) { self.apiKey = apiKey; self.participant = participant }
 }
 
+/// What `POST /v1/acquirers` answers: the acquirer, its API key and its zone master key
+/// (AES-256, 64 hex digits), each shown once.
+public struct CreatedAcquirer: Codable, Sendable {
+    public var apiKey: String
+    public var participant: Acquirer
+    public var zoneMasterKey: String
+    public var zoneMasterKeyCheckValue: String
+    public init(apiKey: String, participant: Acquirer, zoneMasterKey: String, zoneMasterKeyCheckValue: String) {
+        self.apiKey = apiKey; self.participant = participant; self.zoneMasterKey = zoneMasterKey; self.zoneMasterKeyCheckValue = zoneMasterKeyCheckValue
+    }
+}
+
+/// A MAC key for an acquirer as a TR-31 key block under its zone master key.
+public struct MACKeyDelivery: Codable, Sendable {
+    public var keyBlock: String
+    public var checkValue: String
+    public init(keyBlock: String, checkValue: String) { self.keyBlock = keyBlock; self.checkValue = checkValue }
+}
+
 public struct RenewalView: Codable, Sendable, Equatable {
     public var maskedPAN: String
     public var expiry: String

@@ -31,7 +31,7 @@ struct PasswayAPI: Sendable {
     /// test checks that the document and this list are the same.
     static var routes: [(method: String, path: String)] { table.map { ($0.method.rawValue.lowercased(), $0.path) } }
 
-    enum Allowed: Sendable { case anyone, network, issuer, wallet, issuerOrNetwork, walletOrNetwork, authenticated }
+    enum Allowed: Sendable { case anyone, network, issuer, wallet, issuerOrNetwork, walletOrNetwork, acquirerOrNetwork, authenticated }
 
     struct Route: Sendable {
         var method: HTTPRequest.Method
@@ -107,6 +107,7 @@ struct PasswayAPI: Sendable {
         case (.network, .network), (.issuer, .issuer), (.wallet, .wallet): true
         case (.issuerOrNetwork, .issuer), (.issuerOrNetwork, .network): true
         case (.walletOrNetwork, .wallet), (.walletOrNetwork, .network): true
+        case (.acquirerOrNetwork, .acquirer), (.acquirerOrNetwork, .network): true
         default: false
         }
         guard ok else { throw Problem.forbidden("this operation is not open to \(participant.actor.kind.rawValue)s") }
@@ -160,8 +161,19 @@ struct PasswayAPI: Sendable {
             let acquirer = try JSONBody.decode(Acquirer.self, from: body)
             try await api.participants.onboardAcquirer(acquirer)
             let key = try await api.participants.issueCredential(for: .acquirer(acquirer.id))
-            api.logger.info("acquirer onboarded", metadata: ["acquirer": "\(acquirer.id)", "institution": "\(acquirer.institutionID)"])
-            return try JSONBody.result(Created(apiKey: key, participant: acquirer), status: .created)
+            let zmk = try await api.rooms.acquirerKeys.newZoneMasterKey(acquirerID: acquirer.id)
+            api.logger.info("acquirer onboarded", metadata: ["acquirer": "\(acquirer.id)", "institution": "\(acquirer.institutionID)",
+                                                             "zmkCheckValue": "\(zmk.checkValue)"])
+            return try JSONBody.result(CreatedAcquirer(apiKey: key, participant: acquirer, zoneMasterKey: zmk.hex, zoneMasterKeyCheckValue: zmk.checkValue),
+                                       status: .created)
+        },
+        Route(method: .post, path: "/v1/acquirers/{acquirerID}/mac-key", allowed: .acquirerOrNetwork) { api, _, context, request in
+            let id = try param(request, context, "acquirerID")
+            if case .acquirer(let own) = context.participant, own != id { throw Problem.notFound("acquirer \(id) not found") }
+            guard try await api.participants.acquirers().contains(where: { $0.id == id }) else { throw Problem.notFound("acquirer \(id) not found") }
+            let issued = try await api.rooms.acquirerKeys.issueMACKey(acquirerID: id)
+            api.logger.notice("acquirer MAC key issued", metadata: ["acquirer": "\(id)", "checkValue": "\(issued.checkValue)"])
+            return try JSONBody.result(MACKeyDelivery(keyBlock: issued.keyBlock, checkValue: issued.checkValue), status: .created)
         },
         Route(method: .get, path: "/v1/acquirers", allowed: .network) { api, _, _, _ in
             try JSONBody.result(try await api.participants.acquirers())

@@ -248,6 +248,8 @@ struct Rooms: Sendable {
     let journal: any AuthorizationJournal
     /// The token service's vault: it also seals what the HTTP layer keeps.
     let vault: CardVault
+    /// The acquirers' zone master and MAC keys, in that vault.
+    let acquirerKeys: AcquirerKeys
 
     static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal>(
         store: Store, master: MasterKey, readCacheMaxAge: Duration, logger: Logger) async throws -> Rooms {
@@ -258,7 +260,8 @@ struct Rooms: Sendable {
         let wallets = WalletProvider(store: store, participants: participants, tokens: tokens)
         try await participants.seedDefaults()
         try await wallets.seedDefaults()
-        return Rooms(participants: participants, tokens: tokens, wallets: wallets, journal: store, vault: vault)
+        return Rooms(participants: participants, tokens: tokens, wallets: wallets, journal: store, vault: vault,
+                     acquirerKeys: AcquirerKeys(store: store, vault: vault))
     }
 }
 

@@ -154,6 +154,14 @@ extension PostgresStore: TokenStore {
             """, logger: logger)) == 1
     }
 
+    public func sealedSecret(name: String) async throws -> Data? {
+        try await database.client.query("SELECT value FROM secrets WHERE name = \("vault/\(name)")", logger: logger).first(Data.self)
+    }
+
+    public func saveSecret(name: String, sealed: Data) async throws {
+        try await run("INSERT INTO secrets (name, value) VALUES (\("vault/\(name)"), \(sealed)) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value")
+    }
+
     public func sealedIssuerHostKey(issuerID: String) async throws -> Data? {
         try await database.client.query("SELECT value FROM secrets WHERE name = \("ihk/\(issuerID)")", logger: logger).first(Data.self)
     }

@@ -154,6 +154,14 @@ extension SQLiteStore: TokenStore {
         }
     }
 
+    public func sealedSecret(name: String) async throws -> Data? {
+        try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = ?", arguments: ["vault/\(name)"]) }
+    }
+
+    public func saveSecret(name: String, sealed: Data) async throws {
+        try await put("INSERT OR REPLACE INTO secrets (name, value) VALUES (?, ?)", ["vault/\(name)", sealed])
+    }
+
     public func sealedIssuerHostKey(issuerID: String) async throws -> Data? {
         try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = ?", arguments: ["ihk/\(issuerID)"]) }
     }

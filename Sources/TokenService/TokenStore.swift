@@ -13,6 +13,10 @@ public protocol TokenStore: Sendable {
     /// Stores an issuer's sealed master key unless it has one: false, and nothing
     /// written, when another caller (perhaps on another node) stored one first.
     func saveIssuerMasterKey(issuerID: String, sealed: Data) async throws -> Bool
+    /// Another secret of the vault by name (an acquirer's zone master key, its MAC key),
+    /// sealed; `saveSecret` replaces the one of that name.
+    func sealedSecret(name: String) async throws -> Data?
+    func saveSecret(name: String, sealed: Data) async throws
     /// The issuer host's signing key, sealed.
     func sealedIssuerHostKey(issuerID: String) async throws -> Data?
     /// Stores the issuer host's sealed signing key, replacing the one before (a rotation).

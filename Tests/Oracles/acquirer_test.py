@@ -30,6 +30,8 @@ import urllib.request
 import iso8583
 from iso8583.specs import default as SPEC
 from pyemv import ac, tlv
+import psec
+from psec import tr31
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -129,6 +131,23 @@ def main():
         "hostKey": bank["tokenServiceKey"]}, args.operator_key)
     expect(status == 201, "issuer onboarded")
     wallet_key = wallet["apiKey"]
+
+    # The acquirer: its zone master key, shown once, then its MAC key as a TR-31 block
+    # under it, which psec unwraps; the key's check value computed here with psec.
+    status, acquirer = call("POST", args.api + "/v1/acquirers", {"id": "py-acquirer", "name": "Python Acquirer", "country": "RU",
+                                                                 "institutionID": "25000099"}, args.operator_key)
+    expect(status == 201 and len(acquirer.get("zoneMasterKey", "")) == 64, "acquirer onboarded with its zone master key")
+    zmk = bytes.fromhex(acquirer["zoneMasterKey"])
+    expect(psec.aes.encrypt_aes_ecb(zmk, b"\x00" * 16)[:3].hex().upper() == acquirer["zoneMasterKeyCheckValue"], "the ZMK's check value (psec)")
+    status, delivery = call("POST", args.api + "/v1/acquirers/py-acquirer/mac-key", None, acquirer["apiKey"])
+    expect(status == 201, "MAC key issued to the acquirer")
+    block = tr31.KeyBlock(zmk).unwrap(delivery["keyBlock"])
+    header = tr31.KeyBlock(zmk)
+    header.unwrap(delivery["keyBlock"])
+    expect(header.header.key_usage == "M3" and header.header.algorithm == "T" and header.header.mode_of_use == "C",
+           "TR-31 header: M3, TDES, generate and verify")
+    expect(psec.des.encrypt_tdes_ecb(block, b"\x00" * 8)[:3].hex().upper() == delivery["checkValue"],
+           "psec unwraps the MAC key under the ZMK; its check value matches")
 
     # 2. The device, played here.
     device_key = ec.generate_private_key(ec.SECP256R1())

@@ -196,4 +196,44 @@ import Simulators
         #expect(try await harness.api("POST", "/v1/credentials", key: op, json: ["kind": "wallet", "participantID": "nobody"]).status == 404)
         #expect(try await harness.api("POST", "/v1/credentials", key: op, json: ["kind": "wallet"]).status == 422)
     }
+
+    /// An acquirer's keys: its zone master key shown once at onboarding, then its MAC key
+    /// only as a TR-31 block under it, for that acquirer (or the operator) alone.
+    @Test func anAcquirerGetsItsMACKeyOnlyUnderItsZoneMasterKey() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        let op = harness.info.operatorKey
+        func onboard(_ id: String, _ institution: String) async throws -> PlatformHarness.Answer {
+            try await harness.api("POST", "/v1/acquirers", key: op, json: ["id": id, "name": id, "country": "RU", "institutionID": institution])
+        }
+        let created = try await onboard("gum-acquirer", "25000001")
+        let other = try await onboard("tsum-acquirer", "25000002")
+        let zmk = try Hex.decode(try #require(created.string("zoneMasterKey")))
+        let zmkCheckValue = Hex.encode(try AESKey(zmk).checkValue)
+        #expect(zmk.count == 32 && created.string("zoneMasterKeyCheckValue") == zmkCheckValue)
+        let acquirerKey = try #require(created.string("apiKey")), otherKey = try #require(other.string("apiKey"))
+
+        let delivered = try await harness.api("POST", "/v1/acquirers/gum-acquirer/mac-key", key: acquirerKey)
+        #expect(delivered.status == 201)
+        let block = try #require(delivered.string("keyBlock"))
+        let opened = try TR31.unwrap(block, kbpk: zmk)
+        #expect(opened.header.keyUsage == "M3" && opened.header.algorithm == "T" && opened.header.modeOfUse == "C")
+        let macCheckValue = Hex.encode(try TDESKey(opened.key).checkValue)
+        #expect(macCheckValue == delivered.string("checkValue"))
+        let otherZMK = try Hex.decode(try #require(other.string("zoneMasterKey")))
+        #expect(throws: TR31.Failure.self) { try TR31.unwrap(block, kbpk: otherZMK) }
+        // Another acquirer, a wallet: not theirs.
+        #expect(try await harness.api("POST", "/v1/acquirers/gum-acquirer/mac-key", key: otherKey).status == 404)
+        #expect(try await harness.api("POST", "/v1/acquirers/gum-acquirer/mac-key", key: s.walletKey).status == 403)
+        #expect(try await harness.api("POST", "/v1/acquirers/nobody/mac-key", key: op).status == 404)
+        // A new key replaces the old: the operator can rotate it.
+        let again = try await harness.api("POST", "/v1/acquirers/gum-acquirer/mac-key", key: op)
+        #expect(again.status == 201 && again.string("checkValue") != delivered.string("checkValue"))
+        // The keys are nowhere in clear on disk.
+        for file in try FileManager.default.subpathsOfDirectory(atPath: harness.dataDirectory) {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: harness.dataDirectory + "/" + file))) ?? Data()
+            #expect(bytes.range(of: Data(zmk)) == nil && bytes.range(of: Data(opened.key)) == nil, "a key in clear in \(file)")
+        }
+    }
 }
