@@ -29,7 +29,7 @@ extension TokenNotification: StrictBody {}
 /// An unknown bank is refused as a wrong credential is (401), so that the API does not
 /// tell which banks exist.
 enum IssuerHostHTTP {
-    enum Access { case anyone, hostOperator, bank, signed }
+    enum Access { case hostOperator, bank, signed }
 
     static let signatureHeaders = (timestamp: HTTPField.Name(RequestSignature.timestampHeader)!, nonce: HTTPField.Name(RequestSignature.nonceHeader)!,
                                    signature: HTTPField.Name(RequestSignature.signatureHeader)!)
@@ -48,8 +48,6 @@ enum IssuerHostHTTP {
                 do {
                     let body = method == .get ? Data() : try await JSONBody.read(&request)
                     switch access {
-                    case .anyone:
-                        return try await handler(body, nil).response
                     case .hostOperator:
                         guard let token = BearerToken.from(request.headers), SecureRandom.constantTimeEquals(sha256(token), operatorKeyHash) else {
                             throw Problem.unauthorized
