@@ -20,7 +20,7 @@ public struct ISO8583Codec: Sendable {
         out += message.bitmap
         for field in message.presentFields {
             guard let fieldSpec = spec[field] else { throw .fieldNotInSpec(field: field) }
-            let value = message[field]!
+            guard let value = message[field] else { continue }
             try validate(value, field: field, spec: fieldSpec)
             switch fieldSpec.length {
             case .fixed: break

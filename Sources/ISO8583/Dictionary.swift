@@ -12,7 +12,8 @@ extension Message {
         if map.count == 16 { dict["1"] = Hex.encode(map[8..<16]) }
         for f in presentFields {
             let spec = MessageSpec.passway1987[f]
-            dict[String(f)] = spec?.type == .binary ? Hex.encode(self[f]!) : string(f)!
+            guard let bytes = self[f] else { continue }
+            dict[String(f)] = spec?.type == .binary ? Hex.encode(bytes) : (string(f) ?? "")
         }
         return dict
     }

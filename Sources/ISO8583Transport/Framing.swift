@@ -27,11 +27,16 @@ final class FramingHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
-        if buffer == nil { buffer = incoming } else { buffer!.writeBuffer(&incoming) }
+        if var pending = buffer {
+            pending.writeBuffer(&incoming)
+            buffer = pending
+        } else {
+            buffer = incoming
+        }
         while var current = buffer, let length = current.getInteger(at: current.readerIndex, as: UInt16.self),
               current.readableBytes >= 2 + Int(length) {
             current.moveReaderIndex(forwardBy: 2)
-            let frame = current.readSlice(length: Int(length))!
+            guard let frame = current.readSlice(length: Int(length)) else { break }
             buffer = current.readableBytes == 0 ? nil : current
             if length > 0 { context.fireChannelRead(wrapInboundOut(frame)) }
         }

@@ -11,7 +11,7 @@ extension PostgresStore: AuthorizationJournal {
         let rows = try await database.client.execute(ClaimJournalKey(key: key.description, digest: requestDigest, at: at), logger: logger)
         for try await (won, digest, doc) in rows {
             if won { return .claimed }
-            if let doc { return .answered(try Self.value(JournalEntry.self, doc)!) }
+            if let doc { return .answered(try Self.value(JournalEntry.self, doc)) }
             return .pending(requestDigest: digest)
         }
         return .pending(requestDigest: requestDigest)
@@ -23,7 +23,7 @@ extension PostgresStore: AuthorizationJournal {
                                                                                  tokenID: tokenID, atc: Int32(atc)), logger: logger)
         for try await (won, digest, doc, fresh, highest) in rows {
             if won { return (.claimed, fresh, highest.flatMap { UInt16(exactly: $0) }) }
-            if let doc { return (.answered(try Self.value(JournalEntry.self, doc)!), false, nil) }
+            if let doc { return (.answered(try Self.value(JournalEntry.self, doc)), false, nil) }
             return (.pending(requestDigest: digest), false, nil)
         }
         return (.pending(requestDigest: requestDigest), false, nil)

@@ -110,13 +110,14 @@ public final class PostgresStore: Sendable {
 
     static func doc<T: Encodable>(_ value: T) throws -> String { try SQLiteStore.doc(value) }
     static func value<T: Decodable>(_ type: T.Type, _ doc: String?) throws -> T? { try SQLiteStore.value(T.self, doc) }
+    static func value<T: Decodable>(_ type: T.Type, _ doc: String) throws -> T { try SQLiteStore.value(T.self, doc) }
 
     func one<T: Decodable & Sendable>(_ type: T.Type, _ query: PostgresQuery) async throws -> T? {
         try Self.value(T.self, try await database.client.query(query, logger: logger).first(String?.self) ?? nil)
     }
 
     func all<T: Decodable & Sendable>(_ type: T.Type, _ query: PostgresQuery) async throws -> [T] {
-        try await database.client.query(query, logger: logger).all(String.self).map { try Self.value(T.self, $0)! }
+        try await database.client.query(query, logger: logger).all(String.self).map { try Self.value(T.self, $0) }
     }
 
     func run(_ query: PostgresQuery) async throws {

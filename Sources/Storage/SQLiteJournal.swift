@@ -30,7 +30,7 @@ extension SQLiteStore: AuthorizationJournal {
                                          arguments: [key.description]) else {
             return .pending(requestDigest: requestDigest)
         }
-        if let doc: String = row["doc"] { return .answered(try Self.value(JournalEntry.self, doc)!) }
+        if let doc: String = row["doc"] { return .answered(try Self.value(JournalEntry.self, doc)) }
         return .pending(requestDigest: row["request_digest"])
     }
 
@@ -53,7 +53,7 @@ extension SQLiteStore: AuthorizationJournal {
     public func entry(_ key: AuthorizationKey) async throws -> JournalEntry? {
         try await pool.read { db in
             try String.fetchOne(db.cachedStatement(sql: "SELECT doc FROM journal WHERE key = ?"), arguments: [key.description])
-                .map { try Self.value(JournalEntry.self, $0)! }
+                .map { try Self.value(JournalEntry.self, $0) }
         }
     }
 

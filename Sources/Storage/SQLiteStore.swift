@@ -114,12 +114,17 @@ public final class SQLiteStore: Sendable {
         return try decoder.decode(T.self, from: Data(doc.utf8))
     }
 
+    /// A stored document, decoded: a row that does not decode is an error, never a trap.
+    static func value<T: Decodable>(_ type: T.Type, _ doc: String) throws -> T {
+        try decoder.decode(T.self, from: Data(doc.utf8))
+    }
+
     func one<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments) async throws -> T? {
         try await pool.read { db in try Self.value(T.self, try String.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)) }
     }
 
     func all<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments = []) async throws -> [T] {
-        try await pool.read { db in try String.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { try Self.value(T.self, $0)! } }
+        try await pool.read { db in try String.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { try Self.value(T.self, $0) } }
     }
 
     func put(_ sql: String, _ arguments: StatementArguments) async throws {
@@ -180,7 +185,7 @@ extension SQLiteStore: TokenStore {
                 let part = Array(fingerprints[start..<min(start + 500, fingerprints.count)])
                 let marks = Array(repeating: "?", count: part.count).joined(separator: ", ")
                 for doc in try String.fetchAll(db, sql: "SELECT doc FROM cards WHERE fingerprint IN (\(marks))", arguments: StatementArguments(part)) {
-                    let card = try Self.value(VaultCard.self, doc)!
+                    let card: VaultCard = try Self.value(VaultCard.self, doc)
                     found[card.fingerprint] = card
                 }
             }

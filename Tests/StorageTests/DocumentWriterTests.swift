@@ -34,7 +34,7 @@ import TestSupport
             let byFoundation = try SQLiteStore.doc(entry)
             let read = try SQLiteStore.value(JournalEntry.self, byHand)
             #expect(try read == SQLiteStore.value(JournalEntry.self, byFoundation), "\(byHand)")
-            #expect(read?.at.timeIntervalSince1970.rounded(.down) == entry.at.timeIntervalSince1970.rounded(.down))
+            #expect(read.at.timeIntervalSince1970.rounded(.down) == entry.at.timeIntervalSince1970.rounded(.down))
         }
     }
 
