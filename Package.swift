@@ -167,7 +167,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "PasswayCLITests", dependencies: ["passway", "TestSupport", "EMV", "ISO8583", "ISO8583Transport", "Simulators",
+        .testTarget(name: "PasswayCLITests", dependencies: ["passway", "TestSupport", "EMV", "ISO8583", "ISO8583Transport", "Simulators", "Storage",
                                                             "PostgresSupport", "TokenService", "Vault", "APIContract", .product(name: "Crypto", package: "swift-crypto"),
                                                             .product(name: "Logging", package: "swift-log"),
                                                             .product(name: "GRDB", package: "GRDB.swift")]),

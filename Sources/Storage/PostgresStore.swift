@@ -155,6 +155,21 @@ extension PostgresStore: TokenStore {
             """, logger: logger)) == 1
     }
 
+    public func wrappedFingerprintKey() async throws -> Data? {
+        try await database.client.query("SELECT value FROM secrets WHERE name = 'fingerprint-key'", logger: logger).first(Data.self)
+    }
+
+    public func replaceWrappedKeys(expected: Data, dataKey: Data, fingerprintKey: Data) async throws -> Bool {
+        try await database.transaction { connection in
+            let rows = try await connection.query("UPDATE secrets SET value = \(dataKey) WHERE name = 'data-key' AND value = \(expected) RETURNING 1",
+                                                  logger: self.logger)
+            guard try await rows.all(Int.self).count == 1 else { return false }
+            try await connection.query("INSERT INTO secrets (name, value) VALUES ('fingerprint-key', \(fingerprintKey)) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                                       logger: self.logger)
+            return true
+        }
+    }
+
     public func sealedSecret(name: String) async throws -> Data? {
         try await database.client.query("SELECT value FROM secrets WHERE name = \("vault/\(name)")", logger: logger).first(Data.self)
     }

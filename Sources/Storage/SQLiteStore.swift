@@ -159,6 +159,19 @@ extension SQLiteStore: TokenStore {
         }
     }
 
+    public func wrappedFingerprintKey() async throws -> Data? {
+        try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = 'fingerprint-key'") }
+    }
+
+    public func replaceWrappedKeys(expected: Data, dataKey: Data, fingerprintKey: Data) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE secrets SET value = ? WHERE name = 'data-key' AND value = ?", arguments: [dataKey, expected])
+            guard db.changesCount == 1 else { return false }
+            try db.execute(sql: "INSERT OR REPLACE INTO secrets (name, value) VALUES ('fingerprint-key', ?)", arguments: [fingerprintKey])
+            return true
+        }
+    }
+
     public func sealedSecret(name: String) async throws -> Data? {
         try await pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM secrets WHERE name = ?", arguments: ["vault/\(name)"]) }
     }

@@ -56,7 +56,7 @@ public final class TokenService: Sendable {
     /// Opens the vault with the store's data key, creating and storing one on first use.
     public static func openVault(master: MasterKey, store: any TokenStore) async throws -> CardVault {
         if let wrapped = try await store.wrappedDataKey() {
-            return try CardVault(master: master, wrappedDataKey: wrapped)
+            return try CardVault(master: master, wrappedDataKey: wrapped, wrappedFingerprintKey: try await store.wrappedFingerprintKey())
         }
         let vault = try CardVault(master: master, wrappedDataKey: nil)
         do {
@@ -64,9 +64,23 @@ public final class TokenService: Sendable {
         } catch StoreError.duplicate {
             // Another node created the data key a moment ago: use that one.
             guard let wrapped = try await store.wrappedDataKey() else { throw StoreError.notFound("data key") }
-            return try CardVault(master: master, wrappedDataKey: wrapped)
+            return try CardVault(master: master, wrappedDataKey: wrapped, wrappedFingerprintKey: try await store.wrappedFingerprintKey())
         }
         return vault
+    }
+
+    /// A master key rotation without downtime: the vault's data key and fingerprint key,
+    /// opened with `current`, are stored wrapped under `next`. Nothing sealed or
+    /// fingerprinted changes, and running nodes keep the keys they hold; each opens the
+    /// vault with `next` from its next start. Returns the new key's check value.
+    public static func rotateMasterKey(store: any TokenStore, from current: MasterKey, to next: MasterKey) async throws -> String {
+        guard let wrapped = try await store.wrappedDataKey() else { throw StoreError.notFound("data key: the vault was never opened") }
+        let vault = try CardVault(master: current, wrappedDataKey: wrapped, wrappedFingerprintKey: try await store.wrappedFingerprintKey())
+        let rewrapped = try vault.wrapped(under: next)
+        guard try await store.replaceWrappedKeys(expected: wrapped, dataKey: rewrapped.dataKey, fingerprintKey: rewrapped.fingerprintKey) else {
+            throw StoreError.conflict("the data key changed during the rotation; run it again")
+        }
+        return next.checkValue
     }
 
     // MARK: Issuer master keys

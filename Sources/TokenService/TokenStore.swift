@@ -9,6 +9,11 @@ public protocol TokenStore: Sendable {
     // Key material (stored only wrapped or sealed).
     func wrappedDataKey() async throws -> Data?
     func saveWrappedDataKey(_ wrapped: Data) async throws
+    /// The fingerprint key, wrapped, once a rotation has stored it (nil before).
+    func wrappedFingerprintKey() async throws -> Data?
+    /// A master key rotation: both keys wrapped anew, in one transaction, only if the data
+    /// key is still stored as `expected` (false, and nothing written, otherwise).
+    func replaceWrappedKeys(expected: Data, dataKey: Data, fingerprintKey: Data) async throws -> Bool
     func sealedIssuerMasterKey(issuerID: String) async throws -> Data?
     /// Stores an issuer's sealed master key unless it has one: false, and nothing
     /// written, when another caller (perhaps on another node) stored one first.

@@ -15,10 +15,21 @@ public struct CardVault: Sendable {
     private let wrappingKey: SymmetricKey
 
     /// Opens the vault with a stored wrapped data key, or makes a new one. Returns the
-    /// wrapped key to store when it is new.
-    public init(master: MasterKey, wrappedDataKey: Data?) throws(VaultError) {
+    /// wrapped key to store when it is new. The fingerprint key is the master key's own
+    /// subkey until a rotation (`wrapped(under:)`) stores it wrapped, so that fingerprints
+    /// outlive the master key that made them.
+    public init(master: MasterKey, wrappedDataKey: Data?, wrappedFingerprintKey: Data? = nil) throws(VaultError) {
         wrappingKey = master.derive("data-key-wrapping")
-        fingerprintKey = master.derive("pan-fingerprint")
+        if let wrappedFingerprintKey {
+            do {
+                let box = try AES.GCM.SealedBox(combined: wrappedFingerprintKey)
+                fingerprintKey = SymmetricKey(data: try AES.GCM.open(box, using: wrappingKey, authenticating: Array("fingerprint-key".utf8)))
+            } catch {
+                throw .corrupt("the fingerprint key does not unwrap under this master key (KCV \(master.checkValue))")
+            }
+        } else {
+            fingerprintKey = master.derive("pan-fingerprint")
+        }
         if let wrappedDataKey {
             do {
                 let box = try AES.GCM.SealedBox(combined: wrappedDataKey)
@@ -36,6 +47,23 @@ public struct CardVault: Sendable {
 
     /// The data key as stored: nonce ‖ ciphertext ‖ tag.
     public let wrappedDataKey: Data
+
+    /// The vault's data key and fingerprint key wrapped under another master key: what a
+    /// rotation stores, after which the vault opens with `master` only. Nothing sealed or
+    /// fingerprinted changes, so the nodes running meanwhile go on.
+    public func wrapped(under master: MasterKey) throws(VaultError) -> (dataKey: Data, fingerprintKey: Data) {
+        let wrapping = master.derive("data-key-wrapping")
+        do {
+            let data = try AES.GCM.seal(dataKey.withUnsafeBytes { Data($0) }, using: wrapping, authenticating: Array("data-key".utf8))
+            let fingerprint = try AES.GCM.seal(fingerprintKey.withUnsafeBytes { Data($0) }, using: wrapping, authenticating: Array("fingerprint-key".utf8))
+            guard let d = data.combined, let f = fingerprint.combined else { throw VaultError.corrupt("wrapping produced no sealed box") }
+            return (d, f)
+        } catch let error as VaultError {
+            throw error
+        } catch {
+            throw .corrupt("the vault's keys could not be wrapped: \(error)")
+        }
+    }
 
     /// Lookup value for a card number: hex of HMAC-SHA-256.
     public func fingerprint(_ pan: PAN) -> String {

@@ -47,7 +47,7 @@ struct Endpoint: Sendable {
 /// much it logs (to standard error).
 struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("database"),
-            help: "postgres://user[:password]@host[:port]/database (?sslmode=require for TLS; serve also reads PASSWAY_DATABASE_URL); embedded SQLite files when absent.")
+            help: "postgres://user[:password]@host[:port]/database (?sslmode=verify-full for checked TLS; serve also reads PASSWAY_DATABASE_URL); embedded SQLite files when absent.")
     var database: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Storage
+import TokenService
 import Vault
 
 /// `passway keys`: the vault master key under dual control.
@@ -7,7 +9,7 @@ struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Make a master key under dual control: components for two or three custodians, each with its check value.",
-        subcommands: [Ceremony.self, Combine.self])
+        subcommands: [Ceremony.self, Combine.self, Rotate.self])
 
     struct Ceremony: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -68,6 +70,55 @@ struct KeysCommand: ParsableCommand {
             let key: MasterKey
             do { key = try KeyCeremony.combine(typed) } catch { throw CLIError("\(error)") }
             try KeysCommand.write(key, to: keyFile)
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rotate the vault's master key without downtime: its data key and fingerprint key, stored wrapped, are wrapped anew under the new key.",
+            discussion: """
+            The current key comes from PASSWAY_MASTER_KEY or master.key in --data-dir, the new one from --new-key-file (made with \
+            `passway keys ceremony --key-file` or `combine`). Nothing sealed changes: nodes that are running go on with the keys they \
+            hold; give each the new key (replace master.key, or PASSWAY_MASTER_KEY) before its next start.
+            """)
+        @Option(name: .customLong("data-dir"), help: "Where master.key and, on SQLite, passway.sqlite are.") var dataDir = ".passway"
+        @Option(name: .customLong("new-key-file"), help: "The new master key (64 hex digits).") var newKeyFile: String
+        @OptionGroup var server: ServerOptions
+
+        func run() async throws {
+            let current: MasterKey
+            do {
+                if let hex = ProcessInfo.processInfo.environment["PASSWAY_MASTER_KEY"] {
+                    current = try MasterKey(hex: hex)
+                } else {
+                    let file = (dataDir as NSString).appendingPathComponent("master.key")
+                    guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("no current master key: PASSWAY_MASTER_KEY or \(file)") }
+                    current = try MasterKey(hex: text)
+                }
+            } catch let error as CLIError { throw error } catch { throw CLIError("the current master key: \(error)") }
+            let next: MasterKey
+            do {
+                guard let text = try? String(contentsOfFile: newKeyFile, encoding: .utf8) else { throw CLIError("cannot read \(newKeyFile)") }
+                next = try MasterKey(hex: text)
+            } catch let error as CLIError { throw error } catch { throw CLIError("--new-key-file: \(error)") }
+            guard next.checkValue != current.checkValue else { throw CLIError("the new key is the current one (check value \(current.checkValue))") }
+            let logger = server.logger(label: "passway-keys")
+            let checkValue: String
+            if let url = server.databaseURL {
+                let store = try await PostgresStore(url: url, logger: logger)
+                do { checkValue = try await TokenService.rotateMasterKey(store: store, from: current, to: next) } catch {
+                    await store.close()
+                    throw CLIError("\(error)")
+                }
+                await store.close()
+            } else {
+                let path = (dataDir as NSString).appendingPathComponent("passway.sqlite")
+                guard FileManager.default.fileExists(atPath: path) else { throw CLIError("no vault at \(path)") }
+                do { checkValue = try await TokenService.rotateMasterKey(store: try SQLiteStore(path: path), from: current, to: next) } catch {
+                    throw CLIError("\(error)")
+                }
+            }
+            print("the vault's keys are wrapped under the new master key (check value \(checkValue)); the old one (\(current.checkValue)) no longer opens it")
         }
     }
 

@@ -1,6 +1,8 @@
 import Testing
 import Foundation
+import Storage
 import TestSupport
+import TokenService
 import EMV
 import Vault
 
@@ -93,6 +95,25 @@ import Vault
         #expect(try MasterKey(hex: String(contentsOfFile: keyFile, encoding: .utf8)).checkValue == keyCheck)
         // Never over an existing key.
         #expect(try passway("keys", "combine", "--key-file", keyFile, stdin: zip(hexes, checks).map { "\($0) \($1)\n" }.joined()).status != 0)
+    }
+
+    /// `passway keys rotate` on a data directory: the vault opens under the new key only.
+    @Test func theMasterKeyIsRotatedOnADataDirectory() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passway-rotate-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let old = MasterKey.generate(), new = MasterKey.generate()
+        try old.keyFileContents().write(toFile: directory + "/master.key", atomically: true, encoding: .utf8)
+        try new.keyFileContents().write(toFile: directory + "/new.key", atomically: true, encoding: .utf8)
+        _ = try await TokenService.openVault(master: old, store: try SQLiteStore(path: directory + "/passway.sqlite"))
+
+        let same = try passway("keys", "rotate", "--data-dir", directory, "--new-key-file", directory + "/master.key")
+        #expect(same.status != 0 && same.stderr.split(separator: "\n").count == 1 && same.stderr.contains("the new key is the current one"))
+        let rotated = try passway("keys", "rotate", "--data-dir", directory, "--new-key-file", directory + "/new.key")
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        #expect(rotated.stdout.contains(new.checkValue) && !rotated.stdout.contains(new.keyFileContents().trimmingCharacters(in: .whitespacesAndNewlines)))
+        _ = try await TokenService.openVault(master: new, store: try SQLiteStore(path: directory + "/passway.sqlite"))
+        await #expect(throws: (any Error).self) { _ = try await TokenService.openVault(master: old, store: try SQLiteStore(path: directory + "/passway.sqlite")) }
     }
 
     @Test func iso8583EncodeThenDecodeByHexAndByRawStandardInput() throws {
