@@ -18,20 +18,32 @@ public struct TokenView: Codable, Sendable, Equatable {
     public var deviceID: String
     public var country: String
     public var par: String
-    /// Who suspended it, while suspended.
+    /// Who suspended it last, while suspended.
     public var suspendedBy: Actor.Kind?
     public var suspensionReason: String?
+    /// Every suspension that holds, each of its own kind (the token is active when none does).
+    public var suspensions: [SuspensionView]?
     public var createdAt: Date
     public var updatedAt: Date
 
     public init(id: String, maskedNumber: String, expiry: String, status: TokenStatus, issuerID: String, walletID: String,
                 tokenRequestorID: String, deviceID: String, country: String, par: String, suspendedBy: Actor.Kind?,
-                suspensionReason: String?, createdAt: Date, updatedAt: Date) {
+                suspensionReason: String?, suspensions: [SuspensionView]? = nil, createdAt: Date, updatedAt: Date) {
         self.id = id; self.maskedNumber = maskedNumber; self.expiry = expiry; self.status = status; self.issuerID = issuerID
         self.walletID = walletID; self.tokenRequestorID = tokenRequestorID; self.deviceID = deviceID; self.country = country
-        self.par = par; self.suspendedBy = suspendedBy; self.suspensionReason = suspensionReason
+        self.par = par; self.suspendedBy = suspendedBy; self.suspensionReason = suspensionReason; self.suspensions = suspensions
         self.createdAt = createdAt; self.updatedAt = updatedAt
     }
+}
+
+/// One suspension of a token: its kind (`network`, `market`, `issuer`, `cardholder`,
+/// `lost_device`), who made it, why and when.
+public struct SuspensionView: Codable, Sendable, Equatable {
+    public var kind: String
+    public var by: Actor.Kind
+    public var reason: String
+    public var at: Date
+    public init(kind: String, by: Actor.Kind, reason: String, at: Date) { self.kind = kind; self.by = by; self.reason = reason; self.at = at }
 }
 
 public struct DeviceView: Codable, Sendable, Equatable {

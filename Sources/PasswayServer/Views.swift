@@ -12,7 +12,9 @@ extension TokenView {
     init(_ t: Token) {
         self.init(id: t.id, maskedNumber: t.maskedNumber, expiry: t.expiry, status: t.status, issuerID: t.issuerID, walletID: t.walletID,
                   tokenRequestorID: t.tokenRequestorID, deviceID: t.deviceID, country: t.country, par: t.par, suspendedBy: t.suspendedBy?.kind,
-                  suspensionReason: t.suspensionReason, createdAt: t.createdAt, updatedAt: t.updatedAt)
+                  suspensionReason: t.suspensionReason,
+                  suspensions: t.suspensions.isEmpty ? nil : t.suspensions.map { SuspensionView(kind: $0.kind.rawValue, by: $0.actor.kind, reason: $0.reason, at: $0.at) },
+                  createdAt: t.createdAt, updatedAt: t.updatedAt)
     }
 }
 
