@@ -26,14 +26,14 @@ extension Bank {
         let key = RequestSignature.newKey()
         let sealed = key.withUnsafeBytes { vault.sealSecret(Array($0), context: "token-service-key/\(id)") }
         try await database.saveSecret(Self.tokenServiceKeySecret, sealed)
-        try await database.saveSecret(Self.apiKeyHashSecret, Data(Self.hash(apiKey).utf8))
+        try await database.saveSecret(Self.apiKeyHashSecret, Data(Self.keyHash(apiKey).utf8))
         return BankCredentials(apiKey: apiKey, tokenServiceKey: RequestSignature.hex(key))
     }
 
     /// Whether `apiKey` is this bank's operator key (compared in constant time).
     public func authenticate(apiKey: String) async throws -> Bool {
         guard let stored = try await database.secret(Self.apiKeyHashSecret) else { return false }
-        return SecureRandom.constantTimeEquals(String(decoding: stored, as: UTF8.self), Self.hash(apiKey))
+        return SecureRandom.constantTimeEquals(String(decoding: stored, as: UTF8.self), Self.keyHash(apiKey))
     }
 
     /// The key that signs the network's calls and the bank's answers; nil for a bank made
@@ -61,5 +61,6 @@ extension Bank {
         return (key, nonce)
     }
 
-    static func hash(_ key: String) -> String { Hex.encode(SHA256.hash(data: Array(key.utf8))) }
+    /// How a key is kept: hex of its SHA-256 (keys are 40 random characters; no salt needed).
+    public static func keyHash(_ key: String) -> String { Hex.encode(SHA256.hash(data: Array(key.utf8))) }
 }

@@ -1,5 +1,3 @@
-import Crypto
-import EMV
 import Foundation
 import HTTPSupport
 import HTTPTypes
@@ -37,7 +35,7 @@ enum IssuerHostHTTP {
     static func router(registry: BankRegistry, operatorKey: String, logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware())
-        let operatorKeyHash = sha256(operatorKey)
+        let operatorKeyHash = Bank.keyHash(operatorKey)
         var declared: [String: [HTTPRequest.Method]] = ["/health": [.get], "/openapi.yaml": [.get]]
 
         func route(_ method: HTTPRequest.Method, _ path: String, _ access: Access,
@@ -49,7 +47,7 @@ enum IssuerHostHTTP {
                     let body = method == .get ? Data() : try await JSONBody.read(&request)
                     switch access {
                     case .hostOperator:
-                        guard let token = BearerToken.from(request.headers), SecureRandom.constantTimeEquals(sha256(token), operatorKeyHash) else {
+                        guard let token = BearerToken.from(request.headers), SecureRandom.constantTimeEquals(Bank.keyHash(token), operatorKeyHash) else {
                             throw Problem.unauthorized
                         }
                         let bank = context.parameters.get("bank") == nil ? nil : try await registry.bank(try context.parameters.require("bank"))
@@ -155,8 +153,6 @@ enum IssuerHostHTTP {
         guard let bank else { throw Problem.unauthorized }
         return bank
     }
-
-    static func sha256(_ text: String) -> String { Hex.encode(SHA256.hash(data: Array(text.utf8))) }
 
     /// The one table from the bank's errors to problems.
     static func problem(_ error: any Error) -> Problem? {

@@ -71,7 +71,7 @@ public enum TR31 {
         let clear = [UInt8((key.count * 8) >> 8), UInt8((key.count * 8) & 0xFF)] + key + pad
         let headerText = header.text(blockLength: 16 + clear.count * 2 + 32)
         let (kbek, kbak) = derive(kbpk)
-        let mac = AESKeyMaterial.cmac(Array(headerText.utf8) + clear, key: kbak)
+        let mac = cmac(Array(headerText.utf8) + clear, key: kbak)
         guard let encrypted = try? AES._CBC.encrypt(clear, using: SymmetricKey(data: kbek), iv: AES._CBC.IV(ivBytes: mac), noPadding: true) else {
             throw .malformed("encryption failed")
         }
@@ -103,13 +103,18 @@ public enum TR31 {
             throw .malformed("the key data does not decrypt")
         }
         let clear = Array(decrypted)
-        let expected = AESKeyMaterial.cmac(Array(headerText.utf8) + clear, key: kbak)
+        let expected = cmac(Array(headerText.utf8) + clear, key: kbak)
         var diff: UInt8 = 0
         for (a, b) in zip(expected, mac) { diff |= a ^ b }
         guard diff == 0, expected.count == mac.count else { throw .macMismatch }
         let bits = Int(clear[0]) << 8 | Int(clear[1])
         guard bits % 8 == 0, bits > 0, 2 + bits / 8 <= clear.count else { throw .malformed("its key length does not fit") }
         return (header, Array(clear[2..<(2 + bits / 8)]), Array(clear[(2 + bits / 8)...]))
+    }
+
+    /// AES-CMAC under raw key bytes (`AESKey.cmac`); the callers pass 16, 24 or 32 bytes.
+    static func cmac(_ data: [UInt8], key: [UInt8]) -> [UInt8] {
+        (try? AESKey(key))?.cmac(data) ?? []
     }
 
     /// KBEK and KBAK: AES-CMAC under the KBPK of the derivation data (counter, usage
@@ -123,19 +128,9 @@ public enum TR31 {
         }
         var kbek: [UInt8] = [], kbak: [UInt8] = []
         for counter in 1...(kbpk.count == 16 ? 1 : 2) {
-            kbek += AESKeyMaterial.cmac([UInt8(counter), 0x00, 0x00, 0x00] + algorithm + bits, key: kbpk)
-            kbak += AESKeyMaterial.cmac([UInt8(counter), 0x00, 0x01, 0x00] + algorithm + bits, key: kbpk)
+            kbek += cmac([UInt8(counter), 0x00, 0x00, 0x00] + algorithm + bits, key: kbpk)
+            kbak += cmac([UInt8(counter), 0x00, 0x01, 0x00] + algorithm + bits, key: kbpk)
         }
         return (Array(kbek.prefix(kbpk.count)), Array(kbak.prefix(kbpk.count)))
-    }
-}
-
-/// AES-CMAC over raw key bytes (the KBPK and its derived keys are not `AESKey`s).
-enum AESKeyMaterial {
-    static func cmac(_ data: [UInt8], key: [UInt8]) -> [UInt8] {
-        // The key lengths are checked by the callers (16, 24 or 32 bytes).
-        guard var mac = try? AES.CMAC(key: SymmetricKey(data: key)) else { return [] }
-        mac.update(data: data)
-        return mac.finalize().withUnsafeBytes { Array($0) }
     }
 }
