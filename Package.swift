@@ -131,7 +131,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "EMV", "ISO8583", "Vault", "Participants", "IssuerContract", "APIContract", "TokenService", "WalletProvider", "NetworkSwitch",
-                "IssuerHost", "Storage", "PostgresSupport", "PasswayServer", "Simulators",
+                "IssuerHost", "Storage", "PostgresSupport", "PasswayServer", "Simulators", "ISO8583Transport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -122,6 +122,15 @@ public struct CreatedAcquirer: Codable, Sendable {
     }
 }
 
+/// What `POST /v1/acquirers/{id}/mac-key` takes: the MAC algorithm, `tdes` (ISO 9797-1
+/// MAC algorithm 3, the default) or `aes` (AES-CMAC, the AES profile).
+public struct MACKeyRequest: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case algorithm }
+    public enum Algorithm: String, Codable, Sendable { case tdes, aes }
+    public var algorithm: Algorithm?
+    public init(algorithm: Algorithm?) { self.algorithm = algorithm }
+}
+
 /// A MAC key for an acquirer as a TR-31 key block under its zone master key.
 public struct MACKeyDelivery: Codable, Sendable {
     public var keyBlock: String

@@ -44,6 +44,7 @@ public struct ResponseCode: RawRepresentable, Sendable, Hashable, CustomStringCo
     public static let transactionNotPermittedToTerminal = ResponseCode(known: "58")
     public static let exceedsAmountLimit = ResponseCode(known: "61")
     public static let restrictedCard = ResponseCode(known: "62")
+    public static let securityViolation = ResponseCode(known: "63")
     public static let exceedsFrequencyLimit = ResponseCode(known: "65")
     public static let pinTriesExceeded = ResponseCode(known: "75")
     public static let issuerUnavailable = ResponseCode(known: "91")
@@ -71,6 +72,7 @@ public struct ResponseCode: RawRepresentable, Sendable, Hashable, CustomStringCo
         (.transactionNotPermittedToTerminal, "not permitted at this terminal"),
         (.exceedsAmountLimit, "over the limit"),
         (.restrictedCard, "restricted card"),
+        (.securityViolation, "security violation"),
         (.exceedsFrequencyLimit, "too many transactions"),
         (.pinTriesExceeded, "PIN tries exceeded"),
         (.issuerUnavailable, "issuer unavailable"),

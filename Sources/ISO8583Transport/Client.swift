@@ -1,3 +1,5 @@
+import EMV
+import Foundation
 import ISO8583
 import Logging
 import NIOCore
@@ -17,14 +19,36 @@ public final class ISO8583Client: Sendable {
     let codec = ISO8583Codec()
     let slots: [Slot]
     let next = Atomic<Int>(0)
+    /// How this client proves who it is; nil: it does not.
+    public let signOn: SignOn?
+
+    /// A participant's proof of who it is at the other's port: every new connection is
+    /// signed on first (0800, field 70 `001`, field 32 the institution code, MAC'd), every
+    /// request carries a MAC (field 64, or 128 with a secondary bitmap) under `key`, and
+    /// every answer's MAC is checked: an answer whose MAC does not verify, or an approval
+    /// without one, is refused (`unauthentic`). A decline without a MAC is taken: a
+    /// listener cannot MAC what it answers before it knows the sender (a format error,
+    /// a refused sign-on), and a forged decline gains an attacker nothing.
+    public struct SignOn: Sendable {
+        /// Field 32: the acquiring (or forwarding) institution's code.
+        public var institutionID: String
+        public var key: MACKey
+        public init(institutionID: String, key: MACKey) { self.institutionID = institutionID; self.key = key }
+    }
 
     public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case unavailable(String)
         case timedOut(after: Duration)
         case encoding(String)
+        /// The answer's MAC did not verify (or an approval came without one).
+        case unauthentic(String)
+        /// The listener did not take the sign-on: its response code.
+        case signOnRefused(String)
 
         public var description: String {
             switch self {
+            case .unauthentic(let why): "answer refused: \(why)"
+            case .signOnRefused(let code): "sign-on refused with response code \(code)"
             case .unavailable(let why): "not connected: \(why)"
             case .timedOut(let limit): "no answer within \(Int((limit / .milliseconds(1)).rounded())) ms"
             case .encoding(let why): "message could not be encoded: \(why)"
@@ -33,8 +57,8 @@ public final class ISO8583Client: Sendable {
     }
 
     public init(host: String, port: Int, connections: Int = 2, timeout: Duration = .seconds(5),
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
-        self.host = host; self.port = port; self.timeout = timeout; self.group = group; self.logger = logger
+                signOn: SignOn? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.host = host; self.port = port; self.timeout = timeout; self.group = group; self.logger = logger; self.signOn = signOn
         self.slots = (0..<max(1, connections)).map { _ in Slot() }
     }
 
@@ -100,11 +124,22 @@ public final class ISO8583Client: Sendable {
 
     /// Sends a request and waits for its answer, at most `timeout`.
     public func send(_ message: Message) async throws(ClientError) -> Message {
-        let bytes: [UInt8]
-        do { bytes = try codec.pack(message) } catch { throw .encoding("\(error)") }
         let (index, _) = next.wrappingAdd(1, ordering: .relaxed)
         let slot = slots[index % slots.count]
         let connection = try await connection(slot)
+        return try await send(message, on: connection)
+    }
+
+    /// The bytes of a request as they leave: MAC'd when the client signs on.
+    func bytes(of message: Message) throws(ClientError) -> [UInt8] {
+        do {
+            if let signOn { return try MessageAuthentication.seal(message, key: signOn.key, codec: codec).bytes }
+            return try codec.pack(message)
+        } catch { throw .encoding("\(error)") }
+    }
+
+    func send(_ message: Message, on connection: Connection) async throws(ClientError) -> Message {
+        let bytes = try bytes(of: message)
         let channel = connection.channel, pending = connection.pending
         let key = message.matchKey
         let promise = channel.eventLoop.makePromise(of: Message.self)
@@ -144,7 +179,7 @@ public final class ISO8583Client: Sendable {
     }
 
     private func connect(_ slot: Slot) async throws -> Connection {
-        let pending = Pending(), codec = codec, logger = logger
+        let pending = Pending(), codec = codec, logger = logger, key = signOn?.key
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.milliseconds(min(1000, max(50, TimeAmount(timeout).nanoseconds / 1_000_000))))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -152,7 +187,7 @@ public final class ISO8583Client: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         FramingHandler(frameTimeout: .seconds(30), logger: logger),
-                        AnswerHandler(codec: codec, pending: pending, logger: logger),
+                        AnswerHandler(codec: codec, pending: pending, key: key, logger: logger),
                     ])
                 }
             }
@@ -164,12 +199,44 @@ public final class ISO8583Client: Sendable {
             }
             channel.closeFuture.whenComplete { _ in sweep.cancel() }
             let connection = Connection(channel: channel, pending: pending, writer: CoalescedWriter(channel))
+            if let signOn {
+                // Nothing else goes on the connection before its sign-on is answered 00.
+                do {
+                    let answer = try await send(Self.signOnMessage(signOn.institutionID), on: connection)
+                    guard answer.responseCode == .approved else { throw ClientError.signOnRefused(answer.string(39) ?? "none") }
+                } catch {
+                    try? await channel.close()
+                    throw error
+                }
+            }
             slot.state.withLock { $0.connection = connection; $0.connecting = nil }
             return connection
+        } catch let error as ClientError {
+            slot.state.withLock { $0.connecting = nil }
+            throw error
         } catch {
             slot.state.withLock { $0.connecting = nil }
             throw ClientError.unavailable("\(host):\(port): \(error)")
         }
+    }
+
+    /// An 0800 sign-on (field 70 `001`) of the institution, with a fresh STAN and the
+    /// transmission time.
+    public static func signOnMessage(_ institutionID: String, at date: Date = Date()) -> Message {
+        var message = Message(mti: "0800")
+        message.set(7, transmissionTime(date))
+        message.set(11, String(format: "%06d", Int.random(in: 1...999_999)))
+        message.set(32, institutionID)
+        message.set(70, "001")
+        return message
+    }
+
+    /// Field 7's MMDDhhmmss in UTC.
+    static func transmissionTime(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        let c = calendar.dateComponents([.month, .day, .hour, .minute, .second], from: date)
+        return String(format: "%02d%02d%02d%02d%02d", c.month ?? 1, c.day ?? 1, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
     }
 
     public func close() async {
@@ -187,10 +254,12 @@ final class AnswerHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let codec: ISO8583Codec
     let pending: ISO8583Client.Pending
+    /// When set, answers' MACs are checked under it and the peer's echoes answered MAC'd.
+    let key: MACKey?
     let logger: Logger
 
-    init(codec: ISO8583Codec, pending: ISO8583Client.Pending, logger: Logger) {
-        self.codec = codec; self.pending = pending; self.logger = logger
+    init(codec: ISO8583Codec, pending: ISO8583Client.Pending, key: MACKey?, logger: Logger) {
+        self.codec = codec; self.pending = pending; self.key = key; self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -205,12 +274,24 @@ final class AnswerHandler: ChannelInboundHandler {
         if message.mti == "0800" {
             // The peer's echo: answered, never with an echo.
             let answer = message.answer(.approved, echoing: [7, 11, 32, 70])
-            if let bytes = try? codec.pack(answer) { context.writeAndFlush(NIOAny(ByteBuffer(bytes: bytes)), promise: nil) }
+            let bytes = if let key { try? MessageAuthentication.seal(answer, key: key, codec: codec).bytes } else { try? codec.pack(answer) }
+            if let bytes { context.writeAndFlush(NIOAny(ByteBuffer(bytes: bytes)), promise: nil) }
             return
         }
         guard let promise = pending.take(message.matchKey) else {
             logger.info("late or unmatched answer dropped", metadata: ["mti": "\(message.mti)", "stan": "\(message.string(11) ?? "-")"])
             return
+        }
+        if let key {
+            do {
+                try MessageAuthentication.verify(frame: Array(frame.readableBytesView), message: message, key: key)
+            } catch .missing where message.responseCode != .approved {
+                // A decline the listener could not MAC: taken as it is.
+            } catch {
+                logger.warning("answer refused: \(error)", metadata: ["mti": "\(message.mti)", "stan": "\(message.string(11) ?? "-")"])
+                promise.fail(ISO8583Client.ClientError.unauthentic("\(error)"))
+                return
+            }
         }
         promise.succeed(message)
     }

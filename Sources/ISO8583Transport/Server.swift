@@ -51,6 +51,24 @@ public final class ISO8583Server: Service, Sendable {
     /// Works out the answer to one request (nil: no answer).
     public typealias Handler = @Sendable (Message) async -> Message?
 
+    /// What a connection's own state is made of: `open` makes it when a connection is
+    /// accepted (with the peer's address), `closed` is told when the connection goes.
+    /// The network keeps there which acquirer a connection signed on as.
+    public struct Sessions<Session: Sendable>: Sendable {
+        public var open: @Sendable (_ peer: String) -> Session
+        public var closed: @Sendable (Session) -> Void
+        public init(open: @escaping @Sendable (_ peer: String) -> Session, closed: @escaping @Sendable (Session) -> Void) {
+            self.open = open; self.closed = closed
+        }
+    }
+
+    /// A request as it arrived: the bytes it was decoded from (without the length
+    /// header: what a MAC is computed over) and its connection's session.
+    public struct Received<Session: Sendable>: Sendable {
+        public let frame: [UInt8]
+        public let session: Session
+    }
+
     public let configuration: Configuration
     let channel: any Channel
     let counters: Counters
@@ -74,6 +92,22 @@ public final class ISO8583Server: Service, Sendable {
     /// Binds the listener; connections are taken at once, before `run`.
     public static func start(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
                              overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping Handler) async throws -> ISO8583Server {
+        try await start(configuration, group: group, logger: logger, sessions: Sessions(open: { _ in () }, closed: { _ in }), keepsFrames: false,
+                        overloaded: overloaded, handler: { message, _ in await handler(message) })
+    }
+
+    /// Binds the listener, each connection with a session of its own that the handler
+    /// gets with every request, beside the request's bytes as received.
+    public static func start<Session: Sendable>(_ configuration: Configuration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                                                logger: Logger, sessions: Sessions<Session>,
+                                                overloaded: @escaping @Sendable (Message) -> Message?,
+                                                handler: @escaping @Sendable (Message, Received<Session>) async -> Message?) async throws -> ISO8583Server {
+        try await start(configuration, group: group, logger: logger, sessions: sessions, keepsFrames: true, overloaded: overloaded, handler: handler)
+    }
+
+    static func start<Session: Sendable>(_ configuration: Configuration, group: any EventLoopGroup, logger: Logger, sessions: Sessions<Session>,
+                                         keepsFrames: Bool, overloaded: @escaping @Sendable (Message) -> Message?,
+                                         handler: @escaping @Sendable (Message, Received<Session>) async -> Message?) async throws -> ISO8583Server {
         let counters = Counters()
         let codec = ISO8583Codec()
         let quiescing = ServerQuiescingHelper(group: group)
@@ -92,13 +126,16 @@ public final class ISO8583Server: Service, Sendable {
                     logger.warning("connection refused: too many connections", metadata: ["listener": "\(configuration.name)", "max": "\(configuration.maxConnections)"])
                     return channel.close()
                 }
+                let session = sessions.open(channel.remoteAddress?.description ?? "?")
+                channel.closeFuture.whenComplete { _ in sessions.closed(session) }
                 return channel.eventLoop.makeCompletedFuture {
                     if let bytes = configuration.sendBufferBytes { try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(bytes)) }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: TimeAmount(configuration.idleTimeout)),
                         FramingHandler(frameTimeout: TimeAmount(configuration.frameTimeout), logger: logger),
                         RequestHandler(codec: codec, counters: counters, maxInFlight: configuration.maxInFlight, drainTimeout: configuration.drainTimeout,
-                                       writeTimeout: configuration.writeTimeout, logger: logger, writer: CoalescedWriter(channel), overloaded: overloaded, handler: handler),
+                                       writeTimeout: configuration.writeTimeout, logger: logger, writer: CoalescedWriter(channel), session: session,
+                                       keepsFrames: keepsFrames, overloaded: overloaded, handler: handler),
                     ])
                 }
             }
@@ -136,7 +173,7 @@ public final class ISO8583Server: Service, Sendable {
 
 /// Decodes each frame, hands it to the handler off the event loop, and writes the
 /// answer back whenever it is ready.
-final class RequestHandler: ChannelInboundHandler {
+final class RequestHandler<Session: Sendable>: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     let codec: ISO8583Codec
@@ -149,7 +186,10 @@ final class RequestHandler: ChannelInboundHandler {
     var stalled: Scheduled<Void>?
     let logger: Logger
     let overloaded: @Sendable (Message) -> Message?
-    let handler: ISO8583Server.Handler
+    let handler: @Sendable (Message, ISO8583Server.Received<Session>) async -> Message?
+    let session: Session
+    /// Whether the handler gets each request's bytes (a copy per message).
+    let keepsFrames: Bool
     /// Requests of this connection still being worked on: an idle connection is one
     /// with nothing arriving and nothing owed.
     let owed = Owed()
@@ -164,7 +204,9 @@ final class RequestHandler: ChannelInboundHandler {
     let writer: CoalescedWriter
 
     init(codec: ISO8583Codec, counters: ISO8583Server.Counters, maxInFlight: Int, drainTimeout: Duration, writeTimeout: Duration, logger: Logger,
-         writer: CoalescedWriter, overloaded: @escaping @Sendable (Message) -> Message?, handler: @escaping ISO8583Server.Handler) {
+         writer: CoalescedWriter, session: Session, keepsFrames: Bool, overloaded: @escaping @Sendable (Message) -> Message?,
+         handler: @escaping @Sendable (Message, ISO8583Server.Received<Session>) async -> Message?) {
+        self.session = session; self.keepsFrames = keepsFrames
         self.codec = codec; self.counters = counters; self.maxInFlight = maxInFlight; self.drainTimeout = drainTimeout
         self.writeTimeout = writeTimeout
         self.logger = logger; self.writer = writer
@@ -196,9 +238,10 @@ final class RequestHandler: ChannelInboundHandler {
             return
         }
         let handler = handler, counters = counters, codec = codec, logger = logger, owed = owed, writer = writer
+        let received = ISO8583Server.Received(frame: keepsFrames ? Array(frame.readableBytesView) : [], session: session)
         owed.count.wrappingAdd(1, ordering: .relaxed)
         Task {
-            let answer = await handler(message)
+            let answer = await handler(message, received)
             if let answer {
                 do {
                     let bytes = try codec.pack(answer)

@@ -167,6 +167,12 @@ public final class ParticipantRegistry: Sendable {
         guard (1...11).contains(acquirer.institutionID.count), acquirer.institutionID.allSatisfy(\.isASCIIDigit) else {
             throw ServiceError.invalid(field: "institutionID", reason: "the acquiring institution code of field 32: 1 to 11 digits")
         }
+        guard Acquirer.Limits.connectionsRange.contains(acquirer.limits.connections) else {
+            throw ServiceError.invalid(field: "limits.connections", reason: "1 to \(Acquirer.Limits.connectionsRange.upperBound)")
+        }
+        guard Acquirer.Limits.inFlightRange.contains(acquirer.limits.inFlight) else {
+            throw ServiceError.invalid(field: "limits.inFlight", reason: "1 to \(Acquirer.Limits.inFlightRange.upperBound)")
+        }
         if try await store.acquirer(id: acquirer.id) != nil { throw ServiceError.conflict("acquirer \(acquirer.id) is already onboarded") }
         if try await store.acquirers().contains(where: { $0.institutionID == acquirer.institutionID }) {
             throw ServiceError.conflict("institution code \(acquirer.institutionID) belongs to another acquirer")
@@ -175,6 +181,11 @@ public final class ParticipantRegistry: Sendable {
     }
 
     public func acquirers() async throws -> [Acquirer] { try await store.acquirers() }
+
+    /// The acquirer whose field 32 code this is, if any.
+    public func acquirer(institutionID: String) async throws -> Acquirer? {
+        try await store.acquirers().first { $0.institutionID == institutionID }
+    }
 
     // MARK: Markets
 

@@ -167,11 +167,12 @@ struct PasswayAPI: Sendable {
             return try JSONBody.result(CreatedAcquirer(apiKey: key, participant: acquirer, zoneMasterKey: zmk.hex, zoneMasterKeyCheckValue: zmk.checkValue),
                                        status: .created)
         },
-        Route(method: .post, path: "/v1/acquirers/{acquirerID}/mac-key", allowed: .acquirerOrNetwork) { api, _, context, request in
+        Route(method: .post, path: "/v1/acquirers/{acquirerID}/mac-key", allowed: .acquirerOrNetwork) { api, body, context, request in
             let id = try param(request, context, "acquirerID")
+            let algorithm: Character = try JSONBody.decode(MACKeyRequest.self, from: body).algorithm == .aes ? "A" : "T"
             if case .acquirer(let own) = context.participant, own != id { throw Problem.notFound("acquirer \(id) not found") }
             guard try await api.participants.acquirers().contains(where: { $0.id == id }) else { throw Problem.notFound("acquirer \(id) not found") }
-            let issued = try await api.rooms.acquirerKeys.issueMACKey(acquirerID: id)
+            let issued = try await api.rooms.acquirerKeys.issueMACKey(acquirerID: id, algorithm: algorithm)
             api.logger.notice("acquirer MAC key issued", metadata: ["acquirer": "\(id)", "checkValue": "\(issued.checkValue)"])
             return try JSONBody.result(MACKeyDelivery(keyBlock: issued.keyBlock, checkValue: issued.checkValue), status: .created)
         },

@@ -35,7 +35,8 @@ final class ISO8583IssuerLinks: IssuerLinks {
         } catch {
             switch error {
             case .timedOut(let limit): throw .timedOut(after: limit)
-            case .unavailable(let why), .encoding(let why): throw .unavailable(why)
+            case .unavailable(let why), .encoding(let why), .unauthentic(let why): throw .unavailable(why)
+            case .signOnRefused(let code): throw .unavailable("sign-on refused with \(code)")
             }
         }
     }

@@ -174,13 +174,17 @@ public enum Platform {
         // node's answer: its issuer timeout and a second more.
         let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, links: links,
                                              duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1), logger: logger)
+        // Only signed-on acquirers' MAC'd messages reach the pipeline.
+        let gate = AcquirerGate(directory: RegisteredAcquirers(participants: rooms.participants, keys: rooms.acquirerKeys), pipeline: pipeline,
+                                logger: logger)
         let network: ISO8583Server
         do {
             network = try await ISO8583Server.start(
                 // In-flight authorizations get up to the issuer timeout and a little more to drain.
                 .init(host: config.host, port: config.networkPort, name: "network", drainTimeout: config.issuerTimeout + .seconds(2)), logger: logger,
+                sessions: .init(open: { gate.opened(peer: $0) }, closed: { gate.closed($0) }),
                 overloaded: { AuthorizationPipeline.overloadedAnswer(to: $0) },
-                handler: { await pipeline.handle($0) })
+                handler: { message, received in await gate.handle(message, frame: received.frame, session: received.session) })
         } catch {
             // The bank's listener is bound already: let it go with its database.
             await bank?.iso.close()

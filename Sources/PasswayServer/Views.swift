@@ -36,6 +36,7 @@ extension Issuer: StrictBody {}
 extension Acquirer: StrictBody {}
 extension EnabledWallets: StrictBody {}
 extension HostKeyChange: StrictBody {}
+extension MACKeyRequest: StrictBody {}
 extension NewCredential: StrictBody {}
 extension MarketChange: StrictBody {}
 extension NewDevice: StrictBody {}

@@ -39,6 +39,9 @@ public struct LoadConfiguration: Sendable {
     /// which checks nothing: the network would decline a reused ATC.
     public var reusesKeys = false
     public var acquirerID = "25000099"
+    /// How the load's connections sign on and MAC their messages (nil: they do not, as
+    /// against the echo listener).
+    public var signOn: ISO8583Client.SignOn?
     public var amountMinor: Int64 = 1_000
     public var currency = "643"
     public var country: UInt16 = 643
@@ -91,7 +94,7 @@ public enum LoadGenerator {
                            progress: @escaping @Sendable (Double, Int) -> Void) async -> LoadReport {
         let logger = Logger(label: "passway-load", factory: { _ in SwiftLogNoOpLogHandler() })
         let clients = (0..<config.connections).map { _ in
-            ISO8583Client(host: config.host, port: config.port, connections: 1, timeout: .seconds(30), logger: logger)
+            ISO8583Client(host: config.host, port: config.port, connections: 1, timeout: .seconds(30), signOn: config.signOn, logger: logger)
         }
         final class Counters: Sendable {
             let next = Atomic<Int>(0)

@@ -100,8 +100,16 @@ struct RoadTrip {
         say("✓ Ivan's card on his phone (\(ivanPhoneToken.masked), approved at once) and watch (\(ivanWatchToken.masked), one-time code from the bank)")
         say("✓ Li Wei's card on his phone (\(liToken.masked))")
 
-        // 3. Terminals in Moscow, behind an acquirer that speaks ISO 8583 to the network.
-        network = ISO8583Client(host: info.networkHost, port: info.networkPort, timeout: .seconds(10), logger: Logger(label: "demo-acquirer"))
+        // 3. Terminals in Moscow, behind an acquirer that speaks ISO 8583 to the network: it
+        // is onboarded, opens its MAC key with its zone master key, and signs on.
+        let acquirer = try await op.call(.POST, "/v1/acquirers", ["id": "gum-acquirer", "name": "Moscow Merchant Bank", "country": "RU",
+                                                                  "institutionID": "25000001"]).json as? [String: Any]
+        let delivered = try await op.call(.POST, "/v1/acquirers/gum-acquirer/mac-key").json as? [String: Any]
+        guard let zmk = acquirer?["zoneMasterKey"] as? String, let block = delivered?["keyBlock"] as? String else {
+            throw CLIError("the acquirer got no keys")
+        }
+        network = ISO8583Client(host: info.networkHost, port: info.networkPort, timeout: .seconds(10),
+                                signOn: try .init(institutionID: "25000001", zoneMasterKey: zmk, keyBlock: block), logger: Logger(label: "demo-acquirer"))
         let rub = Currency.alpha("RUB")!
         let gum = Terminal(.init(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                  nameLocation: "GUM, Red Square 3       MOSCOW       RU", country: 643, currency: rub), network: network)

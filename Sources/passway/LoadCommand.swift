@@ -2,6 +2,7 @@ import APIContract
 import ArgumentParser
 import EMV
 import Foundation
+import ISO8583Transport
 import Simulators
 
 /// `passway load`: many terminals at once against a running network. It provisions its
@@ -27,7 +28,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Traffic before the measurement, like 5s: the same requests, left out of the figures (the first use of each token fills the server's caches); the first request of each in-flight slot is always in it; --duration counts after it.") var warmup = "0s"
     @Option(help: "Tokens to provision.") var tokens = 4000
     @Option(name: .customLong("keys-per-token"), help: "Single-use keys per token (one per authorization).") var keysPerToken = 50
-    @Flag(help: "Also run the same traffic against a bare echo listener: the transport floor.") var echo = false
+    @Option(help: "The acquirer's MAC: tdes (ISO 9797-1 MAC algorithm 3) or aes (AES-CMAC).") var mac = "tdes"
+    @Flag(help: "Also run the same traffic against a bare echo listener (no sign-on, no MAC): the transport floor.") var echo = false
     @Flag(help: "Print the report as one JSON object.") var json = false
 
     func validate() throws {
@@ -37,6 +39,7 @@ struct LoadCommand: AsyncParsableCommand {
         guard let warm = Self.parseDuration(warmup), warm >= .zero else { throw ValidationError("--warmup: a number with s or m, like 5s") }
         if warm > .zero, count != nil { throw ValidationError("--warmup goes with --duration, not --count") }
         if let rate, rate <= 0 { throw ValidationError("--rate: more than zero") }
+        guard ["tdes", "aes"].contains(mac) else { throw ValidationError("--mac: tdes or aes") }
         guard network.split(separator: ":").count == 2, Int(network.split(separator: ":")[1]) != nil else { throw ValidationError("--network: host:port") }
     }
 
@@ -59,14 +62,17 @@ struct LoadCommand: AsyncParsableCommand {
             }
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        let cards = try await provision(operatorKey: try key(operatorKey, file: "operator.key", flag: "--operator-key"),
+        let operatorKey = try key(operatorKey, file: "operator.key", flag: "--operator-key")
+        let cards = try await provision(operatorKey: operatorKey,
                                         issuerHostOperatorKey: try key(issuerHostOperatorKey, file: "issuer-host-operator.key",
                                                                        flag: "--issuer-host-operator-key"))
         let parts = network.split(separator: ":")
-        var config = LoadConfiguration(host: String(parts[0]), port: Int(parts[1])!, connections: connections, depth: depth, rate: rate,
+        guard let port = Int(parts[1]) else { throw CLIError("--network: host:port") }
+        var config = LoadConfiguration(host: String(parts[0]), port: port, connections: connections, depth: depth, rate: rate,
                                        duration: count == nil ? Self.parseDuration(duration) : nil, count: count)
-        config.warmup = Self.parseDuration(warmup)!
+        config.warmup = Self.parseDuration(warmup) ?? .zero
         config.acquirerID = String(format: "%08d", Int.random(in: 0..<100_000_000))
+        config.signOn = try await onboardAcquirer(operatorKey: operatorKey, institutionID: config.acquirerID)
 
         var floor: LoadReport?
         if echo {
@@ -74,6 +80,7 @@ struct LoadCommand: AsyncParsableCommand {
             var echoConfig = config
             echoConfig.port = server.port
             echoConfig.reusesKeys = true  // at the floor's rate the keys would run out within seconds
+            echoConfig.signOn = nil
             note("transport floor: the same traffic against a bare echo listener")
             floor = await LoadGenerator.run(cards: cards, echoConfig, target: "echo 127.0.0.1:\(server.port)", progress: progressLine)
             note("")
@@ -110,6 +117,21 @@ struct LoadCommand: AsyncParsableCommand {
             let line = String(format: "\r  %5.1f s  %9d authorizations  %8.0f/s", elapsed, done, elapsed > 0 ? Double(done) / elapsed : 0)
             FileHandle.standardError.write(Data(line.utf8))
         }
+    }
+
+    /// The load's acquirer, onboarded with room for every connection and message in
+    /// flight, and its MAC key (`--mac aes`: AES-CMAC) opened with its zone master key.
+    func onboardAcquirer(operatorKey: String, institutionID: String) async throws -> ISO8583Client.SignOn {
+        let op = HTTPJSON(base: api, apiKey: operatorKey)
+        let id = "load-acquirer-\(institutionID)"
+        let created = try await op.call(.POST, "/v1/acquirers", [
+            "id": id, "name": "Load acquirer", "country": "RU", "institutionID": institutionID,
+            "limits": ["connections": connections, "inFlight": min(65_536, connections * depth)],
+        ]).json as? [String: Any]
+        guard let zmk = created?["zoneMasterKey"] as? String else { throw CLIError("the API did not return the acquirer's zone master key") }
+        let delivered = try await op.call(.POST, "/v1/acquirers/\(id)/mac-key", ["algorithm": mac]).json as? [String: Any]
+        guard let block = delivered?["keyBlock"] as? String else { throw CLIError("the API did not return the acquirer's MAC key") }
+        return try ISO8583Client.SignOn(institutionID: institutionID, zoneMasterKey: zmk, keyBlock: block)
     }
 
     /// A bank, an issuer, a wallet, one device and `tokens` cards on it, in bulk.

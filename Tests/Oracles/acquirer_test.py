@@ -12,7 +12,13 @@ Against a running `passway serve`, over its public interfaces only:
      the 2-byte length prefix, and the 0110 decoded with `pyiso8583`;
   4. the answer must be 00 with the token (not the card) in field 2 and an ARPC in tag 91
      that `pyemv` computes to the same bytes; the same cryptogram again (new STAN) must
-     be declined, the ATC being spent.
+     be declined, the ATC being spent;
+  5. the acquirer's MAC key is unwrapped from its TR-31 block with `psec`; the connection
+     signs on (0800, field 70 001) and every message carries its MAC in field 64 (128
+     with a secondary bitmap), ISO 9797-1 MAC algorithm 3 computed by `pyemv` over the
+     bytes `pyiso8583` encoded; every answer's MAC is checked the same way; a message
+     whose MAC does not verify is answered 63. A second acquirer on the AES profile signs
+     on with AES-CMAC computed by `cryptography`.
 
 Exit status 0 when all holds; one line per failure otherwise.
 """
@@ -30,9 +36,11 @@ import urllib.request
 import iso8583
 from iso8583.specs import default as SPEC
 from pyemv import ac, tlv
+from pyemv import mac as pyemv_mac
 import psec
 from psec import tr31
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import cmac, hashes, serialization
+from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -77,17 +85,57 @@ def bcd(n, digits):
     return bytes.fromhex(str(n).zfill(digits))
 
 
-class Network:
-    def __init__(self, host, port):
-        self.sock = socket.create_connection((host, port), timeout=10)
+def retail_mac(key):
+    """ISO 9797-1 MAC algorithm 3, padding method 1, by pyemv."""
+    return lambda data: pyemv_mac.mac_iso9797_3(key[:8], key[8:], data, 1)
 
-    def exchange(self, doc):
+
+def aes_cmac(key):
+    """AES-CMAC (NIST SP 800-38B) by `cryptography`, its first 8 bytes."""
+    def compute(data):
+        c = cmac.CMAC(algorithms.AES(key))
+        c.update(data)
+        return c.finalize()[:8]
+    return compute
+
+
+def mac_field(doc):
+    return "128" if any(k.isdigit() and 65 <= int(k) <= 127 for k in doc) else "64"
+
+
+class Network:
+    """A connection to the network's port. With `mac` set, every request carries its MAC
+    (pyiso8583's bytes with an 8-byte placeholder in the MAC field, the MAC over all but
+    those 8 bytes) and every answer's MAC is checked (`self.answer_macs_ok`)."""
+
+    def __init__(self, host, port, mac=None):
+        self.sock = socket.create_connection((host, port), timeout=10)
+        self.mac = mac
+        self.answer_macs_ok = True
+
+    def exchange(self, doc, tamper=None):
+        doc = dict(doc)
+        if self.mac:
+            doc[mac_field(doc)] = "00" * 8  # pyiso8583 takes binary fields as hex
         raw, _ = iso8583.encode(doc, SPEC)
-        self.sock.sendall(struct.pack(">H", len(raw)) + bytes(raw))
+        raw = bytes(raw)
+        if self.mac:
+            raw = raw[:-8] + self.mac(raw[:-8])
+        if tamper:
+            raw = tamper(raw)
+        self.sock.sendall(struct.pack(">H", len(raw)) + raw)
         head = self._read(2)
         body = self._read(struct.unpack(">H", head)[0])
         answer, _ = iso8583.decode(body, SPEC)
+        if self.mac:
+            field = "128" if "128" in answer else "64"
+            if field not in answer or self.mac(body[:-8]) != body[-8:] or answer[field].upper() != body[-8:].hex().upper():
+                self.answer_macs_ok = False
         return answer
+
+    def sign_on(self, institution, stan):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        return self.exchange({"t": "0800", "7": now.strftime("%m%d%H%M%S"), "11": stan, "32": institution, "70": "001"})
 
     def _read(self, n):
         data = b""
@@ -135,7 +183,7 @@ def main():
     # The acquirer: its zone master key, shown once, then its MAC key as a TR-31 block
     # under it, which psec unwraps; the key's check value computed here with psec.
     status, acquirer = call("POST", args.api + "/v1/acquirers", {"id": "py-acquirer", "name": "Python Acquirer", "country": "RU",
-                                                                 "institutionID": "25000099"}, args.operator_key)
+                                                                 "institutionID": "25000077"}, args.operator_key)
     expect(status == 201 and len(acquirer.get("zoneMasterKey", "")) == 64, "acquirer onboarded with its zone master key")
     zmk = bytes.fromhex(acquirer["zoneMasterKey"])
     expect(psec.aes.encrypt_aes_ecb(zmk, b"\x00" * 16)[:3].hex().upper() == acquirer["zoneMasterKeyCheckValue"], "the ZMK's check value (psec)")
@@ -148,6 +196,7 @@ def main():
            "TR-31 header: M3, TDES, generate and verify")
     expect(psec.des.encrypt_tdes_ecb(block, b"\x00" * 8)[:3].hex().upper() == delivery["checkValue"],
            "psec unwraps the MAC key under the ZMK; its check value matches")
+    mac_key = block
 
     # 2. The device, played here.
     device_key = ec.generate_private_key(ec.SECP256R1())
@@ -186,7 +235,15 @@ def main():
         }
 
     network_host, network_port = args.network.rsplit(":", 1)
-    network = Network(network_host, int(network_port))
+    # Before sign-on, even a correctly MAC'd 0100 is refused.
+    unsigned = Network(network_host, int(network_port), retail_mac(mac_key))
+    expect(unsigned.exchange(request("000100")).get("39") == "63", "an 0100 on a connection that has not signed on: 63")
+    network = Network(network_host, int(network_port), retail_mac(mac_key))
+    signed = network.sign_on("25000077", "000001")
+    expect(signed.get("t") == "0810" and signed.get("39") == "00", "signed on (0810, 00), MAC in field 128 (pyemv)")
+    # A MAC that does not verify (one bit of it changed): 63, the ATC not spent.
+    refused = network.exchange(request("000100"), tamper=lambda raw: raw[:-1] + bytes([raw[-1] ^ 1]))
+    expect(refused.get("39") == "63", "an 0100 whose MAC does not verify: 63 (%s)" % refused.get("39"))
     answer = network.exchange(request("000101"))
     expect(answer.get("t") == "0110", "answer is an 0110")
     expect(answer.get("39") == "00", "approved: field 39 = %s" % answer.get("39"))
@@ -203,6 +260,24 @@ def main():
 
     duplicate = network.exchange(request("000101"))
     expect(duplicate == answer, "the same 0100 again is answered identically")
+    expect(network.answer_macs_ok, "every answer's MAC verifies (pyemv ISO 9797-1 MAC algorithm 3)")
+
+    # An acquirer on the AES profile: AES-CMAC by `cryptography`.
+    status, second = call("POST", args.api + "/v1/acquirers", {"id": "py-acquirer-aes", "name": "Python AES Acquirer", "country": "RU",
+                                                               "institutionID": "25000078"}, args.operator_key)
+    expect(status == 201, "AES acquirer onboarded")
+    status, delivery = call("POST", args.api + "/v1/acquirers/py-acquirer-aes/mac-key", {"algorithm": "aes"}, second["apiKey"])
+    opened = tr31.KeyBlock(bytes.fromhex(second["zoneMasterKey"]))
+    aes_key = opened.unwrap(delivery["keyBlock"])
+    expect(opened.header.key_usage == "M6" and opened.header.algorithm == "A" and len(aes_key) == 16,
+           "TR-31 header: M6 (CMAC), AES-128 (psec)")
+    expect(psec.aes.encrypt_aes_ecb(aes_key, b"\x00" * 16)[:3].hex().upper() == delivery["checkValue"], "the AES MAC key's check value (psec)")
+    aes_network = Network(network_host, int(network_port), aes_cmac(aes_key))
+    expect(aes_network.sign_on("25000078", "000002").get("39") == "00", "signed on with AES-CMAC")
+    echo = aes_network.exchange({"t": "0800", "7": now.strftime("%m%d%H%M%S"), "11": "000003", "32": "25000078", "70": "301"})
+    expect(echo.get("39") == "00" and aes_network.answer_macs_ok, "echo answered; the answers' CMACs verify")
+    wrong = Network(network_host, int(network_port), retail_mac(mac_key))
+    expect(wrong.sign_on("25000078", "000004").get("39") == "63", "a sign-on as the AES acquirer under another key: 63")
 
     if failures:
         print("%d failed" % len(failures))

@@ -63,7 +63,8 @@ import TestSupport
         let scenario = try await RussianBankScenario.make(api: node.api, issuerHost: node.issuerHost, operatorKey: node.operatorKey,
                                                           issuerHostOperatorKey: node.issuerHostOperatorKey)
         var (phone, tokenID) = try await scenario.phoneWithCard()
-        let network = ISO8583Client(host: node.networkHost, port: node.networkPort, timeout: .seconds(60), logger: Self.quiet)
+        let acquirer = try await TestAcquirer.onboard(api: node.api, operatorKey: node.operatorKey)
+        let network = acquirer.client(host: node.networkHost, port: node.networkPort, timeout: .seconds(60))
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                  nameLocation: "GUM, Red Square 3       MOSCOW       RU", country: 643, currency: try #require(Currency.alpha("RUB"))),
                            network: network)
@@ -118,7 +119,8 @@ import TestSupport
         let scenario = try await RussianBankScenario.make(api: node.api, issuerHost: bankJSON, operatorKey: node.operatorKey,
                                                           issuerHostOperatorKey: bank.issuerHostOperatorKey)
         var (phone, tokenID) = try await scenario.phoneWithCard()
-        let network = ISO8583Client(host: node.networkHost, port: node.networkPort, timeout: .seconds(30), logger: Self.quiet)
+        let network = try await TestAcquirer.onboard(api: node.api, operatorKey: node.operatorKey)
+            .client(host: node.networkHost, port: node.networkPort, timeout: .seconds(30))
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                  nameLocation: "GUM, Red Square 3       MOSCOW       RU", country: 643, currency: try #require(Currency.alpha("RUB"))),
                            network: network)

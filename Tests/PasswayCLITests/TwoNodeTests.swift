@@ -69,8 +69,10 @@ struct TwoNodeTests {
 
         let profile = Terminal.Profile(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                        nameLocation: "GUM, Red Square 3       MOSCOW       RU", country: 643, currency: Currency.alpha("RUB")!)
-        let clientA = ISO8583Client(host: a.networkHost, port: a.networkPort, timeout: .seconds(15), logger: Self.quiet)
-        let clientB = ISO8583Client(host: b.networkHost, port: b.networkPort, timeout: .seconds(15), logger: Self.quiet)
+        // One acquirer, onboarded through node A, signs on at both nodes.
+        let acquirer = try await TestAcquirer.onboard(api: a.api, operatorKey: op)
+        let clientA = acquirer.client(host: a.networkHost, port: a.networkPort, timeout: .seconds(15))
+        let clientB = acquirer.client(host: b.networkHost, port: b.networkPort, timeout: .seconds(15))
         let posA = Terminal(profile, network: clientA), posB = Terminal(profile, network: clientB)
         defer { Task { await clientA.close(); await clientB.close() } }
         var applet = ContactlessApplet(tokenID: token.tokenID)

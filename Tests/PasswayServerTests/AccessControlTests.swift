@@ -152,7 +152,7 @@ import Simulators
         let held = try await token(watchToken).object["suspensions"] as? [[String: Any]]
         #expect(held?.compactMap { $0["kind"] as? String } == ["issuer"], "the market's was lifted, the issuer's holds")
         #expect((try await token(lostToken).object["suspensions"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == ["lost_device"])
-        let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, logger: Logger(label: "t") { _ in SwiftLogNoOpLogHandler() })
+        let network = try await TestAcquirer.onboard(harness).client(harness)
         defer { Task { await network.close() } }
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00007", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                  nameLocation: "GUM MOSCOW RU", country: 643, currency: try #require(Currency.alpha("RUB"))), network: network)

@@ -20,8 +20,7 @@ import TestSupport
         var watch = try await s.register(model: "samsung-galaxy-watch7", os: "5")
         let token1 = try phone.receive(try s.sealed(try await s.enroll(phone)))
         // Taps through the network: the journal, the issuer host's holds and both logs see them.
-        let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort,
-                                    logger: Logger(label: "scan", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let network = try await TestAcquirer.onboard(harness).client(harness)
         let pos = Terminal(.init(kind: .pos, terminalID: "SCAN0001", merchantID: "SCAN-MERCHANT01", acquirerID: "25000001",
                                  nameLocation: "Scan", country: 643, currency: Currency.alpha("RUB")!), network: network)
         var applet = ContactlessApplet(tokenID: token1.tokenID)

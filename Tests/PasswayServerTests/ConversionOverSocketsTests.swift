@@ -30,7 +30,7 @@ import TestSupport
         #expect(enrolled.string("status") == "approved", "\(enrolled.json)")
         let token = try phone.receive(try s.sealed(enrolled))
 
-        let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let network = try await TestAcquirer.onboard(harness).client(harness)
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00002", merchantID: "TSUM-MOSCOW0001", acquirerID: "25000001",
                                  nameLocation: "TSUM MOSCOW RU", country: 643, currency: try #require(Currency.alpha("RUB"))), network: network)
         var applet = ContactlessApplet(tokenID: token.tokenID)

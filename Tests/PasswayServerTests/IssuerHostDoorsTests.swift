@@ -149,7 +149,7 @@ import TestSupport
         }
         #expect(try await s.bankCall("GET", "/accounts").array.count == 1)
         #expect(try await harness.issuerHost("GET", "/health", key: "").status == 200)
-        let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, logger: Self.quiet)
+        let network = try await TestAcquirer.onboard(harness).client(harness)
         defer { Task { await network.close() } }
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00009", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                  nameLocation: "GUM MOSCOW RU", country: 643, currency: try #require(Currency.alpha("RUB"))), network: network)

@@ -27,6 +27,7 @@ import TokenService
         let tokenID: String
         let network: ISO8583Client
         let pos: Terminal
+        let acquirer: TestAcquirer
 
         static func open(_ configure: (inout PlatformConfiguration) -> Void = { _ in }) async throws -> Shop {
             let harness = try await PlatformHarness.start(configure)
@@ -35,13 +36,13 @@ import TokenService
             let enrolled = try await s.enroll(phone)
             precondition(enrolled.string("status") == "approved", "\(enrolled.json)")
             let token = try phone.receive(try s.sealed(enrolled))
-            let network = ISO8583Client(host: harness.info.networkHost, port: harness.info.networkPort, timeout: .seconds(10),
-                                        logger: Logger(label: "test-acquirer", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let acquirer = try await TestAcquirer.onboard(harness)
+            let network = acquirer.client(harness, timeout: .seconds(10))
             let pos = Terminal(.init(kind: .pos, terminalID: "MSK00001", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                      nameLocation: "GUM, Red Square 3       MOSCOW       RU", country: 643, currency: Currency.alpha("RUB")!),
                                network: network)
             return Shop(harness: harness, scenario: s, phone: phone, applet: ContactlessApplet(tokenID: token.tokenID), tokenID: token.tokenID,
-                        network: network, pos: pos)
+                        network: network, pos: pos, acquirer: acquirer)
         }
 
         /// The device's answer to the terminal's reading, and the request the POS would send.
@@ -143,8 +144,7 @@ import TokenService
         // Twice at once, then once more later: one answer, one hold.
         let pos = shop.pos
         async let a = pos.send(request)
-        let second = try await ISO8583Client(host: shop.harness.info.networkHost, port: shop.harness.info.networkPort, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
-            .send(request)
+        let second = try await shop.acquirer.client(shop.harness).send(request)
         let first = try await a
         let third = try await shop.pos.send(request)
         #expect(first.responseCode == "00")
@@ -254,8 +254,7 @@ import TokenService
         var changed = request
         changed.set(4, "000000002000")
         // A third acquirer connection: one connection carries one message per match key.
-        let other = ISO8583Client(host: shop.harness.info.networkHost, port: shop.harness.info.networkPort, connections: 1, timeout: .seconds(10),
-                                  logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let other = shop.acquirer.client(shop.harness, connections: 1, timeout: .seconds(10))
         #expect(try await other.send(changed).string(39) == "94", "same key, other bytes")
         await logs.wait(for: "duplicate of an authorization in progress")
         await issuer.gate.open()

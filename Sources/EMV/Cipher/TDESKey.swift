@@ -68,9 +68,11 @@ public struct TDESKey: Sendable, Equatable, CustomStringConvertible, CustomDebug
 public enum KeyError: Error, Equatable, CustomStringConvertible {
     case wrongLength(expected: String, actual: Int)
     case notHex(HexError)
+    case unknownAlgorithm(String)
 
     public var description: String {
         switch self {
+        case .unknownAlgorithm(let name): "no key algorithm \(name) (T: TDES, A: AES)"
         case .wrongLength(let expected, let actual): "key must be \(expected) bytes, got \(actual)"
         case .notHex(let error): "key is not hex: \(error)"
         }

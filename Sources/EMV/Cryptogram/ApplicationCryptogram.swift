@@ -57,7 +57,7 @@ public enum CryptogramError: Error, Equatable, CustomStringConvertible {
 }
 
 @inline(__always)
-func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     guard a.count == b.count else { return false }
     var diff: UInt8 = 0
     for i in a.indices { diff |= a[i] ^ b[i] }
