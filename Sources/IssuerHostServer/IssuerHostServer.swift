@@ -1,3 +1,5 @@
+import Crypto
+import EMV
 import Foundation
 import Hummingbird
 import ISO8583Transport
@@ -35,6 +37,28 @@ public struct IssuerHostConfiguration: Sendable {
     /// `PASSWAY_ISSUER_HOST_OPERATOR_KEY` gives it.
     public var operatorKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host-operator.key") }
     public var banksDirectory: String { (dataDirectory as NSString).appendingPathComponent("issuer-host") }
+    /// The MAC key of the link with the network (32 hex digits, a double-length TDES key),
+    /// unless `PASSWAY_ISSUER_HOST_LINK_KEY` gives it; made owner-only on first start.
+    public var linkKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host-link.key") }
+}
+
+/// The link key between the network and an issuer host: a double-length TDES key for ISO
+/// 9797-1 MAC algorithm 3, written as 32 hex digits (a file's first line).
+public enum LinkKey {
+    /// The key in `text` (32 hex digits, whitespace around them ignored).
+    public static func parse(_ text: String) throws -> MACKey {
+        let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard hex.count == 32, let key = try? TDESKey(hex: hex) else {
+            throw IssuerHostError.invalid("a link key is 32 hex digits (a double-length TDES key)")
+        }
+        return .tdes(key)
+    }
+
+    /// The key in a file, with a one-line error that names it.
+    public static func read(file: String) throws -> MACKey {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw IssuerHostError.invalid("cannot read the link key file \(file)") }
+        do { return try parse(text) } catch { throw IssuerHostError.invalid("\(file): \(error)") }
+    }
 }
 
 /// The bundled issuer host's two listeners, bound and ready to run as services: the ISO
@@ -44,12 +68,14 @@ public final class IssuerHostServer: Sendable {
     public let iso: ISO8583Server
     /// The host operator's API key.
     public let operatorKey: String
+    /// The MAC key of its link with the network.
+    public let linkKey: MACKey
     let http: Application<RouterResponder<BasicRequestContext>>
     let requests: RequestCounter
     /// Closes the banks' PostgreSQL pool, when there is one.
     let closeDatabase: @Sendable () async -> Void
 
-    /// ISO 8583 requests received since the start.
+    /// ISO 8583 messages received since the start, network management (sign-on, echo) aside.
     public var requestCount: Int { requests.count.load(ordering: .relaxed) }
 
     final class RequestCounter: Sendable { let count = Atomic<Int>(0) }
@@ -58,9 +84,9 @@ public final class IssuerHostServer: Sendable {
     /// the reverse order).
     public var services: [any Service] { [iso, http] }
 
-    init(registry: BankRegistry, iso: ISO8583Server, operatorKey: String, http: Application<RouterResponder<BasicRequestContext>>,
+    init(registry: BankRegistry, iso: ISO8583Server, operatorKey: String, linkKey: MACKey, http: Application<RouterResponder<BasicRequestContext>>,
          requests: RequestCounter, closeDatabase: @escaping @Sendable () async -> Void) {
-        self.registry = registry; self.iso = iso; self.operatorKey = operatorKey; self.http = http; self.requests = requests
+        self.registry = registry; self.iso = iso; self.operatorKey = operatorKey; self.linkKey = linkKey; self.http = http; self.requests = requests
         self.closeDatabase = closeDatabase
     }
 
@@ -77,6 +103,7 @@ public final class IssuerHostServer: Sendable {
                                                         keyFile: config.masterKeyFile)
         if case .createdKeyFile(let path) = origin { notices.append("created issuer host master key \(path) (owner-only)") }
         let operatorKey = try operatorCredential(config, &notices)
+        let linkKey = try linkCredential(config, &notices)
         let registry: BankRegistry
         let closeDatabase: @Sendable () async -> Void
         if let url = config.databaseURL {
@@ -90,20 +117,24 @@ public final class IssuerHostServer: Sendable {
         do {
             try await registry.openExisting()
             let handler = IssuerHostHandler(registry: registry, logger: logger)
+            // Only the network, signed on with the link key, reaches the bank.
+            let gate = NetworkLinkGate(key: linkKey, handler: handler, logger: logger)
             let requests = RequestCounter()
             let iso = try await ISO8583Server.start(
                 .init(host: config.host, port: config.isoPort, name: "issuer-host-iso"), logger: logger,
+                sessions: .init(open: { NetworkLinkGate.Session(peer: $0) }, closed: { _ in }),
                 overloaded: { IssuerHostHandler.overloadedAnswer(to: $0) },
-                handler: { message in
-                    requests.count.wrappingAdd(1, ordering: .relaxed)
-                    return await handler.handle(message)
+                handler: { message, received in
+                    if !message.mti.hasPrefix("08") { requests.count.wrappingAdd(1, ordering: .relaxed) }
+                    return await gate.handle(message, frame: received.frame, session: received.session)
                 })
             let http = Application(
                 router: IssuerHostHTTP.router(registry: registry, operatorKey: operatorKey, logger: logger),
                 configuration: .init(address: .hostname(config.host, port: config.httpPort), serverName: "passway-issuer-host"),
                 onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
-            return IssuerHostServer(registry: registry, iso: iso, operatorKey: operatorKey, http: http, requests: requests, closeDatabase: closeDatabase)
+            return IssuerHostServer(registry: registry, iso: iso, operatorKey: operatorKey, linkKey: linkKey, http: http, requests: requests,
+                                    closeDatabase: closeDatabase)
         } catch {
             await closeDatabase()
             throw error
@@ -125,6 +156,17 @@ public final class IssuerHostServer: Sendable {
         return key
     }
 
+    /// The link key with the network: `PASSWAY_ISSUER_HOST_LINK_KEY`, else the key file,
+    /// made owner-only (in one step) on first start.
+    static func linkCredential(_ config: IssuerHostConfiguration, _ notices: inout [String]) throws -> MACKey {
+        if let text = config.environment["PASSWAY_ISSUER_HOST_LINK_KEY"], !text.isEmpty { return try LinkKey.parse(text) }
+        if FileManager.default.fileExists(atPath: config.linkKeyFile) { return try LinkKey.read(file: config.linkKeyFile) }
+        let key = try TDESKey(adjustingOddParity(SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }))
+        try SecretFile.create(config.linkKeyFile, contents: Array((Hex.encode(key.exportKeyMaterial()) + "\n").utf8))
+        notices.append("issuer host link key (network ↔ bank MAC) written to \(config.linkKeyFile), check value \(Hex.encode(key.checkValue))")
+        return .tdes(key)
+    }
+
     /// Releases what the listeners left: the database pool.
     public func close() async {
         await closeDatabase()
@@ -138,6 +180,8 @@ public struct IssuerHostInfo: Sendable {
     public var isoPort: Int
     /// The host operator's API key.
     public var operatorKey: String
+    /// The link key's check value (the network's `--issuer-host-link-key` must show the same).
+    public var linkKeyCheckValue: String
     public var notices: [String]
     /// Asks it to shut down gracefully (as SIGTERM does); `run` then returns.
     public var stop: @Sendable () async -> Void
@@ -155,7 +199,7 @@ extension IssuerHostServer {
         let notify = Task {
             for await port in httpPorts {
                 await onReady(IssuerHostInfo(httpURL: "http://\(config.host):\(port)", isoHost: config.host, isoPort: server.iso.port,
-                                             operatorKey: server.operatorKey, notices: started, stop: { await group.triggerGracefulShutdown() }))
+                                             operatorKey: server.operatorKey, linkKeyCheckValue: Hex.encode(server.linkKey.checkValue), notices: started, stop: { await group.triggerGracefulShutdown() }))
             }
         }
         defer { notify.cancel() }

@@ -42,7 +42,11 @@ extension AuthorizationPipeline {
             fromIssuer = try await links.send(toIssuer, to: issuer)
         } catch {
             logger.warning("issuer did not answer", metadata: ["issuer": "\(issuer.id)", "error": "\(error)"])
-            if case .timedOut = error { reverseLate(toIssuer, issuer: issuer) }
+            // Sent and perhaps decided: whatever the issuer held is released.
+            switch error {
+            case .timedOut, .unauthentic: reverseLate(toIssuer, issuer: issuer)
+            case .unavailable: break
+            }
             return Decision(outcome: .issuerUnavailable(error), token: token, conversion: conversion, issuerID: issuer.id, maskedNumber: masked)
         }
         let code = fromIssuer.responseCode ?? .systemMalfunction

@@ -12,9 +12,13 @@ public enum IssuerLinkError: Error, Sendable, Equatable, CustomStringConvertible
     case unavailable(String)
     /// Sent, but no answer within the time limit.
     case timedOut(after: Duration)
+    /// Sent, and answered with a MAC that does not verify (or an approval without one):
+    /// not believed, and the issuer may have decided on it.
+    case unauthentic(String)
 
     public var description: String {
         switch self {
+        case .unauthentic(let why): "issuer host's answer not believed: \(why)"
         case .unavailable(let why): "issuer host unavailable: \(why)"
         case .timedOut(let limit): "issuer host did not answer within \(Int((limit / .milliseconds(1)).rounded())) ms"
         }

@@ -1,3 +1,4 @@
+import EMV
 import ISO8583
 import ISO8583Transport
 import Logging
@@ -8,25 +9,36 @@ import Synchronization
 /// The network's issuer connections: one multiplexed ISO 8583 client per issuer host
 /// endpoint. An issuer's endpoint comes from the configuration; issuers without one are
 /// served by the default one (the bundled issuer host, or the one `--issuer-host` names).
+/// With a link key, each connection signs on under it and every message and answer is
+/// MAC'd (ISO 9797-1 MAC algorithm 3), as the bundled host requires.
 final class ISO8583IssuerLinks: IssuerLinks {
     let defaultEndpoint: (host: String, port: Int)
+    let defaultLinkKey: MACKey?
     let endpoints: [String: (host: String, port: Int)]
+    let linkKeys: [String: MACKey]
     let timeout: Duration
     let connections: Int
     let logger: Logger
     let clients = Mutex<[String: ISO8583Client]>([:])
 
-    init(defaultEndpoint: (host: String, port: Int), endpoints: [String: (host: String, port: Int)], timeout: Duration, connections: Int, logger: Logger) {
-        self.defaultEndpoint = defaultEndpoint; self.endpoints = endpoints; self.timeout = timeout
+    /// The network's institution code in its sign-on to an issuer host (field 32).
+    static let networkInstitutionID = "99000001"
+
+    init(defaultEndpoint: (host: String, port: Int), defaultLinkKey: MACKey?, endpoints: [String: (host: String, port: Int)],
+         linkKeys: [String: MACKey], timeout: Duration, connections: Int, logger: Logger) {
+        self.defaultEndpoint = defaultEndpoint; self.defaultLinkKey = defaultLinkKey; self.endpoints = endpoints; self.linkKeys = linkKeys
+        self.timeout = timeout
         self.connections = connections; self.logger = logger
     }
 
     func send(_ message: Message, to issuer: Issuer) async throws(IssuerLinkError) -> Message {
         let endpoint = endpoints[issuer.id] ?? defaultEndpoint
-        let name = "\(endpoint.host):\(endpoint.port)"
+        let key = endpoints[issuer.id] == nil ? defaultLinkKey : linkKeys[issuer.id]
+        let name = "\(endpoint.host):\(endpoint.port)/" + (key.map { Hex.encode($0.checkValue) } ?? "-")
         let client = clients.withLock { clients in
             if let c = clients[name] { return c }
-            let c = ISO8583Client(host: endpoint.host, port: endpoint.port, connections: connections, timeout: timeout, logger: logger)
+            let c = ISO8583Client(host: endpoint.host, port: endpoint.port, connections: connections, timeout: timeout,
+                                  signOn: key.map { .init(institutionID: Self.networkInstitutionID, key: $0) }, logger: logger)
             clients[name] = c
             return c
         }
@@ -35,7 +47,8 @@ final class ISO8583IssuerLinks: IssuerLinks {
         } catch {
             switch error {
             case .timedOut(let limit): throw .timedOut(after: limit)
-            case .unavailable(let why), .encoding(let why), .unauthentic(let why): throw .unavailable(why)
+            case .unavailable(let why), .encoding(let why): throw .unavailable(why)
+            case .unauthentic(let why): throw .unauthentic(why)
             case .signOnRefused(let code): throw .unavailable("sign-on refused with \(code)")
             }
         }

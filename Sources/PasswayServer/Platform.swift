@@ -1,3 +1,4 @@
+import EMV
 import Foundation
 import HTTPSupport
 import Hummingbird
@@ -41,6 +42,11 @@ public struct PlatformConfiguration: Sendable {
     public var duplicateWait: Duration?
     /// Issuer id → its own ISO 8583 host; the others use `issuerHost`.
     public var issuerEndpoints: [String: (host: String, port: Int)]
+    /// The link MAC key of a remote `issuerHost` (its `issuer-host-link.key`); the bundled
+    /// host's is its own. Without one, messages to a remote host carry no MAC.
+    public var issuerHostLinkKey: MACKey?
+    /// Issuer id → the link MAC key of its own host (`issuerEndpoints`).
+    public var issuerEndpointLinkKeys: [String: MACKey] = [:]
     /// `postgres://…`: the token service, journal and bundled issuer host on PostgreSQL,
     /// shared with other nodes. Nil: `PASSWAY_DATABASE_URL`, or else embedded SQLite.
     public var databaseURL: String?
@@ -53,7 +59,7 @@ public struct PlatformConfiguration: Sendable {
                 issuerEndpoints: [String: (host: String, port: Int)] = [:], databaseURL: String? = nil, dataDirectory: String = ".passway",
                 environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger = Logger(label: "passway")) {
         self.host = host; self.apiPort = apiPort; self.networkPort = networkPort; self.issuerHost = issuerHost
-        self.issuerTimeout = issuerTimeout; self.duplicateWait = nil; self.issuerEndpoints = issuerEndpoints
+        self.issuerTimeout = issuerTimeout; self.duplicateWait = nil; self.issuerEndpoints = issuerEndpoints; self.issuerHostLinkKey = nil
         self.databaseURL = databaseURL
         self.dataDirectory = dataDirectory; self.environment = environment; self.logger = logger
     }
@@ -97,7 +103,7 @@ public struct PlatformInfo: Sendable {
 /// What the platform has handled since it started.
 public struct PlatformCounters: Sendable {
     let issuerHost: IssuerHostServer?
-    /// ISO 8583 requests the bundled issuer host has received.
+    /// ISO 8583 messages the bundled issuer host has received, sign-ons and echoes aside.
     public var issuerHostRequests: Int { issuerHost?.requestCount ?? 0 }
 }
 
@@ -155,6 +161,7 @@ public enum Platform {
         let ready = ReadyLatch()
         let bank: IssuerHostServer?
         let defaultEndpoint: (host: String, port: Int)
+        let defaultLinkKey: MACKey?
         switch config.issuerHost {
         case .bundled(let httpPort, let isoPort):
             let server = try await IssuerHostServer.start(
@@ -163,13 +170,19 @@ public enum Platform {
                 notices: &notices, onHTTPRunning: { await ready.set("issuer-host", port: $0) })
             bank = server
             defaultEndpoint = (config.issuerHostBind, server.iso.port)
+            defaultLinkKey = server.linkKey
         case .remote(let host, let port):
             bank = nil
             defaultEndpoint = (host, port)
+            defaultLinkKey = config.issuerHostLinkKey
+            if defaultLinkKey == nil { notices.append("the issuer host at \(host):\(port) has no link key: messages to it carry no MAC") }
+        }
+        for (issuer, endpoint) in config.issuerEndpoints.sorted(by: { $0.key < $1.key }) where config.issuerEndpointLinkKeys[issuer] == nil {
+            notices.append("issuer \(issuer)'s host at \(endpoint.host):\(endpoint.port) has no link key: messages to it carry no MAC")
         }
 
-        let links = ISO8583IssuerLinks(defaultEndpoint: defaultEndpoint, endpoints: config.issuerEndpoints, timeout: config.issuerTimeout,
-                                       connections: 2, logger: logger)
+        let links = ISO8583IssuerLinks(defaultEndpoint: defaultEndpoint, defaultLinkKey: defaultLinkKey, endpoints: config.issuerEndpoints,
+                                       linkKeys: config.issuerEndpointLinkKeys, timeout: config.issuerTimeout, connections: 2, logger: logger)
         // A duplicate of an authorization that another node is working on waits for that
         // node's answer: its issuer timeout and a second more.
         let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, links: links,

@@ -39,6 +39,7 @@ struct IssuerHostCommand: AsyncParsableCommand {
                     The issuer host is running (data in \(dataDir)):
                       JSON API               \(info.httpURL)   (banks under /banks)
                       ISO 8583               \(info.isoHost):\(info.isoPort)   (for passway serve --issuer-host \(info.isoHost):\(info.isoPort))
+                      link key               \((dataDir as NSString).appendingPathComponent("issuer-host-link.key")) or PASSWAY_ISSUER_HOST_LINK_KEY, check value \(info.linkKeyCheckValue)   (for --issuer-host-link-key)
                     Stop with Ctrl-C (or SIGTERM): what is in flight is answered first.
                     """)
                     fflush(nil)

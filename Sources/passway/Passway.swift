@@ -1,5 +1,7 @@
 import ArgumentParser
+import EMV
 import Foundation
+import IssuerHostServer
 import Logging
 import PasswayServer
 import PostgresSupport
@@ -31,6 +33,11 @@ struct Serve: AsyncParsableCommand {
     var issuerTimeout = DurationArgument("5s")
     @Option(name: .customLong("issuer-endpoint"), help: "An issuer's own ISO 8583 host, as issuer-id=host:port (repeatable); others use the bundled host.")
     var issuerEndpoints: [String] = []
+    @Option(name: .customLong("issuer-host-link-key"),
+            help: "With --issuer-host: the file of that host's link key (its issuer-host-link.key), so that the network signs on there and MACs its messages.")
+    var issuerHostLinkKey: String?
+    @Option(name: .customLong("issuer-endpoint-link-key"), help: "An issuer's own host's link key file, as issuer-id=file (repeatable).")
+    var issuerEndpointLinkKeys: [String] = []
     @Option(name: .customLong("data-dir"), help: "Where the key files (and the SQLite databases) live (or PASSWAY_DATA_DIR).")
     var dataDir = ProcessInfo.processInfo.environment["PASSWAY_DATA_DIR"] ?? ".passway"
     /// `--database` (or PASSWAY_DATABASE_URL) shares the platform with other nodes.
@@ -46,6 +53,10 @@ struct Serve: AsyncParsableCommand {
             guard parts.count == 2, Endpoint(String(parts[1])) != nil else { throw ValidationError("--issuer-endpoint: issuer-id=host:port, not \(e)") }
         }
         if let remoteIssuerHost, Endpoint(remoteIssuerHost) == nil { throw ValidationError("--issuer-host: host:port, not \(remoteIssuerHost)") }
+        if issuerHostLinkKey != nil, remoteIssuerHost == nil { throw ValidationError("--issuer-host-link-key goes with --issuer-host") }
+        for e in issuerEndpointLinkKeys where e.split(separator: "=", maxSplits: 1).count != 2 {
+            throw ValidationError("--issuer-endpoint-link-key: issuer-id=file, not \(e)")
+        }
     }
 
     func run() async throws {
@@ -64,6 +75,12 @@ struct Serve: AsyncParsableCommand {
                                            issuerTimeout: issuerTimeout.value, issuerEndpoints: endpoints, databaseURL: server.database,
                                            dataDirectory: dataDir, logger: logger)
         config.issuerHostBind = issuerHostBind
+        config.issuerHostLinkKey = try issuerHostLinkKey.map { file in try Self.linkKey(file) }
+        for e in issuerEndpointLinkKeys {
+            let parts = e.split(separator: "=", maxSplits: 1)
+            guard endpoints[String(parts[0])] != nil else { throw CLIError("--issuer-endpoint-link-key \(parts[0]): no --issuer-endpoint for that issuer") }
+            config.issuerEndpointLinkKeys[String(parts[0])] = try Self.linkKey(String(parts[1]))
+        }
         let operatorKeyFile = config.operatorKeyFile
         do {
             try await Platform.run(config) { info in
@@ -87,6 +104,12 @@ struct Serve: AsyncParsableCommand {
         } catch let error as CustomStringConvertible where "\(error)".contains("Address already in use") {
             throw CLIError("a port is already in use (API \(port), issuer host \(issuerHostPort), network \(networkPort), issuer host ISO \(issuerHostISOPort)); choose others with --port, --issuer-host-port, --network-port, --issuer-host-iso-port")
         }
+    }
+}
+
+extension Serve {
+    static func linkKey(_ file: String) throws -> MACKey {
+        do { return try LinkKey.read(file: file) } catch { throw CLIError("\(error)") }
     }
 }
 

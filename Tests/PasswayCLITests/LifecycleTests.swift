@@ -112,7 +112,7 @@ import TestSupport
         let bank = try await ServeProcess.startIssuerHost()
         defer { bank.stop() }
         let bankJSON = try #require(bank.field("JSON API")), bankISO = try #require(bank.field("ISO 8583"))
-        let node = try await ServeProcess.start(["--issuer-host", bankISO])
+        let node = try await ServeProcess.start(["--issuer-host", bankISO, "--issuer-host-link-key", bank.dataDirectory + "/issuer-host-link.key"])
         defer { node.stop() }
         #expect(node.field("bundled issuer host") == nil)
         #expect(node.field("issuer host") == bankISO)

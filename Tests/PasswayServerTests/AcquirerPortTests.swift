@@ -4,6 +4,7 @@ import ISO8583
 import ISO8583Transport
 import Logging
 import Simulators
+import Synchronization
 import Testing
 import TestSupport
 
@@ -170,3 +171,49 @@ import TestSupport
         await #expect(throws: ISO8583Client.ClientError.self) { try await client.send(request) }
     }
 }
+
+/// The network's side of its link with an issuer host: it signs on under the link key,
+/// MACs what it sends, and believes no answer whose MAC does not verify.
+@Suite(.timed) struct IssuerLinkTests {
+    @Test func anIssuersAnswerWithABadMACIsNotBelievedAndWhatItHeldIsReversed() async throws {
+        let key = MACKey.tdes(try TDESKey(hex: "89ABCDEF01234567FEDCBA9876543210"))
+        let codec = ISO8583Codec()
+        let (reversals, received) = AsyncStream.makeStream(of: Message.self)
+        let signOns = Atomic<Int>(0)
+        // An issuer host that checks the network's MACs, then forges its approval's MAC.
+        let forger = try await ISO8583Server.start(.init(port: 0, name: "forging-issuer"), logger: TestAcquirer.quiet,
+                                                   sessions: .init(open: { _ in () }, closed: { _ in }), overloaded: { _ in nil },
+                                                   handler: { m, inbound in
+            guard (try? MessageAuthentication.verify(frame: inbound.frame, message: m, key: key)) != nil else {
+                return m.answer(.securityViolation, echoing: [7, 11, 32, 41, 70])
+            }
+            switch m.mti {
+            case "0800":
+                signOns.wrappingAdd(1, ordering: .relaxed)
+                return try? MessageAuthentication.seal(m.answer(.approved, echoing: [7, 11, 32, 70]), key: key, codec: codec).message
+            case "0400":
+                received.yield(m)
+                return try? MessageAuthentication.seal(m.answer(.approved, echoing: [2, 3, 4, 7, 11, 32, 41, 90]), key: key, codec: codec).message
+            default:
+                var answer = m.answer(.approved, echoing: [2, 3, 4, 7, 11, 32, 41, 49])
+                answer.set(38, "777777")
+                answer[64] = [UInt8](repeating: 0xA5, count: 8)
+                return answer
+            }
+        })
+        defer { Task { await forger.close() } }
+        let opened = try await NetworkFlowTests.Shop.open {
+            $0.issuerEndpoints = ["moskva-bank": ("127.0.0.1", forger.port)]
+            $0.issuerEndpointLinkKeys = ["moskva-bank": key]
+        }
+        var shop = opened
+        defer { Task { await opened.close() } }
+        let (request, _) = try shop.read(amount: 4_200)
+        #expect(try await shop.pos.send(request).responseCode == "91", "a forged approval is not passed on")
+        #expect(signOns.load(ordering: .relaxed) >= 1, "the network signed on under the link key")
+        var iterator = reversals.makeAsyncIterator()
+        let reversal = try #require(await iterator.next())
+        #expect(reversal.string(90).map { String($0.prefix(20)) } == "0100" + request.string(11)! + request.string(7)!)
+    }
+}
+

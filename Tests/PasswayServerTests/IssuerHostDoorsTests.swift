@@ -3,6 +3,7 @@ import Foundation
 import ISO8583
 import ISO8583Transport
 import IssuerContract
+import IssuerHostServer
 import Logging
 import Simulators
 import Testing
@@ -159,6 +160,57 @@ import TestSupport
 
     /// The issuer host's OpenAPI document describes exactly what it serves: every
     /// documented route answers (200, or 401 without its credential), never 404.
+    /// The bank's ISO 8583 port, tried directly: an 0100 with a clear card number and an
+    /// 0400 for a hold are refused (63) unless the connection signed on with the link key
+    /// and the message carries its MAC; nothing is held or released. The network, which
+    /// has the key, is served, and its answers carry the bank's MAC.
+    @Test func theBanksISOPortServesOnlyTheNetworkWithTheLinkKey() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        let port = try #require(harness.info.issuerHostISOPort)
+        let linkKey = try LinkKey.read(file: harness.dataDirectory + "/issuer-host-link.key")
+        let attrs = try FileManager.default.attributesOfItem(atPath: harness.dataDirectory + "/issuer-host-link.key")
+        #expect((attrs[.posixPermissions] as? Int) == 0o600)
+        let wrongKey = MACKey.tdes(try TDESKey(hex: "0123456789ABCDEFFEDCBA9876543210"))
+        let codec = ISO8583Codec()
+        func sealed(_ m: Message, _ key: MACKey) throws -> Message { try MessageAuthentication.seal(m, key: key, codec: codec).message }
+        let plain = ISO8583Client(host: "127.0.0.1", port: port, connections: 1, timeout: .seconds(10), logger: Self.quiet)
+        defer { Task { await plain.close() } }
+        var forged = Message(mti: "0100")
+        forged.set(2, s.pan); forged.set(3, "000000"); forged.set(4, "000000100000"); forged.set(7, "1129120000"); forged.set(11, "000001")
+        forged.set(14, "2912"); forged.set(32, "25000001"); forged.set(41, "MALLORY1"); forged.set(49, "643")
+        let available = try await s.available()
+        // Not signed on: with or without a MAC, 63.
+        #expect(try await plain.send(forged).string(39) == "63")
+        #expect(try await plain.send(try sealed(forged, linkKey)).string(39) == "63")
+        // A sign-on under another key: 63; under the link key: 00, MAC'd by the bank.
+        #expect(try await plain.send(try sealed(ISO8583Client.signOnMessage("99000001"), wrongKey)).string(39) == "63")
+        let signedOn = try await plain.send(try sealed(ISO8583Client.signOnMessage("99000001"), linkKey))
+        #expect(signedOn.string(39) == "00")
+        #expect(throws: Never.self) { try MessageAuthentication.verify(frame: try codec.pack(signedOn), message: signedOn, key: linkKey) }
+        // Signed on, but without a MAC, or with one under another key: 63.
+        #expect(try await plain.send(forged).string(39) == "63")
+        #expect(try await plain.send(try sealed(forged, wrongKey)).string(39) == "63")
+        var reversal = Message(mti: "0400")
+        for f in [2, 3, 4, 7, 11, 14, 32, 41, 49] { reversal[f] = forged[f] }
+        reversal.set(11, "000002")
+        reversal.set(90, "0100" + "000001" + "1129120000" + String(repeating: "0", count: 22))
+        #expect(try await plain.send(try sealed(reversal, wrongKey)).string(39) == "63")
+        #expect(try await s.available() == available, "nothing held or released")
+        // The network has the key: a tap is decided by the bank.
+        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
+        let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        let network = try await TestAcquirer.onboard(harness).client(harness)
+        defer { Task { await network.close() } }
+        let pos = Terminal(.init(kind: .pos, terminalID: "MSK00010", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
+                                 nameLocation: "GUM MOSCOW RU", country: 643, currency: try #require(Currency.alpha("RUB"))), network: network)
+        var applet = ContactlessApplet(tokenID: token.tokenID)
+        let card = try pos.read(amountMinor: 1_000, transactionType: 0) { applet.respond(to: $0, wallet: &phone) }
+        #expect(try await pos.send(pos.request(for: card, amountMinor: 1_000)).responseCode == "00")
+        #expect(try await s.available() == available.map { $0 - 1_000 })
+    }
+
     @Test func theIssuerHostsDocumentAndRoutesAgree() async throws {
         let harness = try await PlatformHarness.start()
         defer { Task { await harness.stop() } }
