@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         .target(
@@ -51,8 +53,12 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // A private CA and participants' certificates for a laptop setup (`passway pki`).
+        .target(name: "PKI", dependencies: ["Vault", .product(name: "X509", package: "swift-certificates"),
+                                            .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Simulators",
             dependencies: ["EMV", "ISO8583", "ISO8583Transport", "APIContract", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
@@ -107,6 +113,8 @@ let package = Package(
                 "EMV", "ISO8583", "Vault", "Participants", "IssuerContract", "APIContract", "TokenService", "WalletProvider", "Storage",
                 "NetworkSwitch", "ISO8583Transport", "PostgresSupport", "HTTPSupport", "IssuerHostServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -119,8 +127,9 @@ let package = Package(
             name: "passway",
             dependencies: [
                 "EMV", "ISO8583", "APIContract", "PasswayServer", "Simulators", "ISO8583Transport", "NetworkSwitch", "PostgresSupport",
-                "SQLiteSupport", "IssuerHost", "IssuerHostServer",
+                "SQLiteSupport", "IssuerHost", "IssuerHostServer", "PKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -131,7 +140,8 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "EMV", "ISO8583", "Vault", "Participants", "IssuerContract", "APIContract", "TokenService", "WalletProvider", "NetworkSwitch",
-                "IssuerHost", "Storage", "PostgresSupport", "PasswayServer", "Simulators", "ISO8583Transport",
+                "IssuerHost", "Storage", "PostgresSupport", "PasswayServer", "Simulators", "ISO8583Transport", "PKI",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -162,7 +172,8 @@ let package = Package(
             name: "PasswayServerTests",
             dependencies: [
                 "PasswayServer", "IssuerHostServer", "IssuerContract", "TokenService", "Storage", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
-                "ISO8583Transport", "Simulators", "APIContract", "SQLiteSupport", .product(name: "NIOCore", package: "swift-nio"),
+                "ISO8583Transport", "Simulators", "APIContract", "SQLiteSupport", "PKI", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

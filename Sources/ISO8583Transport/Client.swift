@@ -4,6 +4,7 @@ import ISO8583
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// An ISO 8583 client of one endpoint, multiplexed: a few connections, any number of
@@ -21,6 +22,9 @@ public final class ISO8583Client: Sendable {
     let next = Atomic<Int>(0)
     /// How this client proves who it is; nil: it does not.
     public let signOn: SignOn?
+    /// TLS towards the listener, when set: its certificate must chain to the context's
+    /// trusted roots and name `host`.
+    let tls: NIOSSLContext?
 
     /// A participant's proof of who it is at the other's port: every new connection is
     /// signed on first (0800, field 70 `001`, field 32 the institution code, MAC'd), every
@@ -57,8 +61,8 @@ public final class ISO8583Client: Sendable {
     }
 
     public init(host: String, port: Int, connections: Int = 2, timeout: Duration = .seconds(5),
-                signOn: SignOn? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
-        self.host = host; self.port = port; self.timeout = timeout; self.group = group; self.logger = logger; self.signOn = signOn
+                signOn: SignOn? = nil, tls: NIOSSLContext? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.host = host; self.port = port; self.timeout = timeout; self.group = group; self.logger = logger; self.signOn = signOn; self.tls = tls
         self.slots = (0..<max(1, connections)).map { _ in Slot() }
     }
 
@@ -179,12 +183,17 @@ public final class ISO8583Client: Sendable {
     }
 
     private func connect(_ slot: Slot) async throws -> Connection {
-        let pending = Pending(), codec = codec, logger = logger, key = signOn?.key
+        let pending = Pending(), codec = codec, logger = logger, key = signOn?.key, tls = tls, host = host
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(.milliseconds(min(1000, max(50, TimeAmount(timeout).nanoseconds / 1_000_000))))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // A host name for SNI and verification; an IP address is verified as such.
+                        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : host))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         FramingHandler(frameTimeout: .seconds(30), logger: logger),
                         AnswerHandler(codec: codec, pending: pending, key: key, logger: logger),

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOExtras
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -37,6 +38,9 @@ public final class ISO8583Server: Service, Sendable {
         public var writeBufferHigh: Int
         /// The socket's send buffer, when set (the kernel's own otherwise).
         public var sendBufferBytes: Int?
+        /// TLS on every connection, when set (`TLSFiles`): a peer that does not complete
+        /// the handshake is closed before anything is read from it.
+        public var tls: NIOSSLContext?
 
         public init(host: String = "127.0.0.1", port: Int, name: String, maxConnections: Int = 1024, maxInFlight: Int = 8192,
                     idleTimeout: Duration = .seconds(300), frameTimeout: Duration = .seconds(10), drainTimeout: Duration = .seconds(30),
@@ -130,6 +134,7 @@ public final class ISO8583Server: Service, Sendable {
                 channel.closeFuture.whenComplete { _ in sessions.closed(session) }
                 return channel.eventLoop.makeCompletedFuture {
                     if let bytes = configuration.sendBufferBytes { try channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(bytes)) }
+                    if let tls = configuration.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(readTimeout: TimeAmount(configuration.idleTimeout)),
                         FramingHandler(frameTimeout: TimeAmount(configuration.frameTimeout), logger: logger),

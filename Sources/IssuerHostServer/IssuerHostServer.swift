@@ -22,14 +22,16 @@ public struct IssuerHostConfiguration: Sendable {
     public var dataDirectory: String
     /// `postgres://…`: the banks in the schema `issuer_host` of that database.
     public var databaseURL: PostgresURL?
+    /// TLS on the ISO 8583 listener (the network's link), when set.
+    public var tls: TLSFiles.Server?
     public var environment: [String: String]
     public var logger: Logger
 
     public init(host: String = "127.0.0.1", httpPort: Int = 8090, isoPort: Int = 8584, dataDirectory: String,
-                databaseURL: PostgresURL? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+                databaseURL: PostgresURL? = nil, tls: TLSFiles.Server? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
                 logger: Logger = Logger(label: "passway-issuer-host")) {
         self.host = host; self.httpPort = httpPort; self.isoPort = isoPort; self.dataDirectory = dataDirectory
-        self.databaseURL = databaseURL; self.environment = environment; self.logger = logger
+        self.databaseURL = databaseURL; self.tls = tls; self.environment = environment; self.logger = logger
     }
 
     public var masterKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host.key") }
@@ -120,8 +122,10 @@ public final class IssuerHostServer: Sendable {
             // Only the network, signed on with the link key, reaches the bank.
             let gate = NetworkLinkGate(key: linkKey, handler: handler, logger: logger)
             let requests = RequestCounter()
+            var listener = ISO8583Server.Configuration(host: config.host, port: config.isoPort, name: "issuer-host-iso")
+            listener.tls = try config.tls.map { try TLSFiles.context(try $0.configuration()) }
             let iso = try await ISO8583Server.start(
-                .init(host: config.host, port: config.isoPort, name: "issuer-host-iso"), logger: logger,
+                listener, logger: logger,
                 sessions: .init(open: { NetworkLinkGate.Session(peer: $0) }, closed: { _ in }),
                 overloaded: { IssuerHostHandler.overloadedAnswer(to: $0) },
                 handler: { message, received in

@@ -1,6 +1,7 @@
 import EMV
 import ISO8583
 import ISO8583Transport
+import NIOSSL
 import Logging
 import NetworkSwitch
 import Participants
@@ -16,6 +17,8 @@ final class ISO8583IssuerLinks: IssuerLinks {
     let defaultLinkKey: MACKey?
     let endpoints: [String: (host: String, port: Int)]
     let linkKeys: [String: MACKey]
+    /// TLS to every issuer host, when set.
+    let tls: NIOSSLContext?
     let timeout: Duration
     let connections: Int
     let logger: Logger
@@ -25,8 +28,9 @@ final class ISO8583IssuerLinks: IssuerLinks {
     static let networkInstitutionID = "99000001"
 
     init(defaultEndpoint: (host: String, port: Int), defaultLinkKey: MACKey?, endpoints: [String: (host: String, port: Int)],
-         linkKeys: [String: MACKey], timeout: Duration, connections: Int, logger: Logger) {
+         linkKeys: [String: MACKey], tls: NIOSSLContext?, timeout: Duration, connections: Int, logger: Logger) {
         self.defaultEndpoint = defaultEndpoint; self.defaultLinkKey = defaultLinkKey; self.endpoints = endpoints; self.linkKeys = linkKeys
+        self.tls = tls
         self.timeout = timeout
         self.connections = connections; self.logger = logger
     }
@@ -38,7 +42,7 @@ final class ISO8583IssuerLinks: IssuerLinks {
         let client = clients.withLock { clients in
             if let c = clients[name] { return c }
             let c = ISO8583Client(host: endpoint.host, port: endpoint.port, connections: connections, timeout: timeout,
-                                  signOn: key.map { .init(institutionID: Self.networkInstitutionID, key: $0) }, logger: logger)
+                                  signOn: key.map { .init(institutionID: Self.networkInstitutionID, key: $0) }, tls: tls, logger: logger)
             clients[name] = c
             return c
         }

@@ -2,6 +2,7 @@ import EMV
 import Foundation
 import HTTPSupport
 import Hummingbird
+import HummingbirdTLS
 import ISO8583Transport
 import IssuerHostServer
 import Logging
@@ -47,6 +48,13 @@ public struct PlatformConfiguration: Sendable {
     public var issuerHostLinkKey: MACKey?
     /// Issuer id → the link MAC key of its own host (`issuerEndpoints`).
     public var issuerEndpointLinkKeys: [String: MACKey] = [:]
+    /// TLS on the API, the network's acquirer port and the bundled issuer host's ISO 8583
+    /// port, with this certificate and key (PEM); nil: plain TCP.
+    public var tls: TLSFiles.Server?
+    /// The CA (PEM) the network trusts for its links to issuer hosts: with one, they go
+    /// over TLS. With `tls` and the bundled host, it must be given (that host's
+    /// certificate is `tls`'s).
+    public var issuerLinkCA: String?
     /// `postgres://…`: the token service, journal and bundled issuer host on PostgreSQL,
     /// shared with other nodes. Nil: `PASSWAY_DATABASE_URL`, or else embedded SQLite.
     public var databaseURL: String?
@@ -131,6 +139,9 @@ public enum Platform {
                     onReady: @escaping @Sendable (PlatformInfo) async -> Void) async throws {
         let logger = config.logger
         var notices: [String] = []
+        if config.tls != nil, case .bundled = config.issuerHost, config.issuerLinkCA == nil {
+            throw PlatformError("with TLS the network reaches the bundled issuer host over TLS too: give the CA that signed the certificate (--tls-ca)")
+        }
         // Keys, databases and their journals: owner-only from the moment they exist.
         SecretFile.ownerOnlyFromNowOn()
         try SecretFile.makeDirectory(config.dataDirectory)
@@ -166,7 +177,7 @@ public enum Platform {
         case .bundled(let httpPort, let isoPort):
             let server = try await IssuerHostServer.start(
                 IssuerHostConfiguration(host: config.issuerHostBind, httpPort: httpPort, isoPort: isoPort, dataDirectory: config.dataDirectory,
-                                        databaseURL: postgresURL, environment: config.environment, logger: logger),
+                                        databaseURL: postgresURL, tls: config.tls, environment: config.environment, logger: logger),
                 notices: &notices, onHTTPRunning: { await ready.set("issuer-host", port: $0) })
             bank = server
             defaultEndpoint = (config.issuerHostBind, server.iso.port)
@@ -181,8 +192,9 @@ public enum Platform {
             notices.append("issuer \(issuer)'s host at \(endpoint.host):\(endpoint.port) has no link key: messages to it carry no MAC")
         }
 
+        let linkTLS = try config.issuerLinkCA.map { ca in try TLSFiles.context(try TLSFiles.clientConfiguration(trusting: ca)) }
         let links = ISO8583IssuerLinks(defaultEndpoint: defaultEndpoint, defaultLinkKey: defaultLinkKey, endpoints: config.issuerEndpoints,
-                                       linkKeys: config.issuerEndpointLinkKeys, timeout: config.issuerTimeout, connections: 2, logger: logger)
+                                       linkKeys: config.issuerEndpointLinkKeys, tls: linkTLS, timeout: config.issuerTimeout, connections: 2, logger: logger)
         // A duplicate of an authorization that another node is working on waits for that
         // node's answer: its issuer timeout and a second more.
         let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, links: links,
@@ -192,9 +204,12 @@ public enum Platform {
                                 logger: logger)
         let network: ISO8583Server
         do {
+            var listener = ISO8583Server.Configuration(host: config.host, port: config.networkPort, name: "network",
+                                                       // In-flight authorizations get up to the issuer timeout and a little more to drain.
+                                                       drainTimeout: config.issuerTimeout + .seconds(2))
+            listener.tls = try config.tls.map { try TLSFiles.context(try $0.configuration()) }
             network = try await ISO8583Server.start(
-                // In-flight authorizations get up to the issuer timeout and a little more to drain.
-                .init(host: config.host, port: config.networkPort, name: "network", drainTimeout: config.issuerTimeout + .seconds(2)), logger: logger,
+                listener, logger: logger,
                 sessions: .init(open: { gate.opened(peer: $0) }, closed: { gate.closed($0) }),
                 overloaded: { AuthorizationPipeline.overloadedAnswer(to: $0) },
                 handler: { message, received in await gate.handle(message, frame: received.frame, session: received.session) })
@@ -214,6 +229,7 @@ public enum Platform {
         }
         let api = Application(
             router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), logger: logger).router(),
+            server: try config.tls.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1(),
             configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
             onServerRunning: { channel in await ready.set("api", port: channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -224,7 +240,7 @@ public enum Platform {
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let notify = Task {
             let ports = await ready.wait(for: bank == nil ? ["api"] : ["api", "issuer-host"])
-            await onReady(PlatformInfo(apiURL: "http://\(config.host):\(ports["api"] ?? 0)",
+            await onReady(PlatformInfo(apiURL: (config.tls == nil ? "http" : "https") + "://\(config.host):\(ports["api"] ?? 0)",
                                        issuerHostURL: ports["issuer-host"].map { "http://\(config.issuerHostBind):\($0)" },
                                        issuerHostOperatorKey: bank?.operatorKey, operatorKey: operatorKey, notices: notices, networkHost: config.host, networkPort: network.port,
                                        issuerHostISOPort: bank?.iso.port, database: database, counters: PlatformCounters(issuerHost: bank),

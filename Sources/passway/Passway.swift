@@ -1,6 +1,7 @@
 import ArgumentParser
 import EMV
 import Foundation
+import ISO8583Transport
 import IssuerHostServer
 import Logging
 import PasswayServer
@@ -11,7 +12,7 @@ struct Passway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passway",
         abstract: "Passway: an open mobile-payment platform (network, token service, wallet, issuer host).",
-        subcommands: [Serve.self, DemoCommand.self, LoadCommand.self, DeviceCommand.self, IssuerHostCommand.self, KeysCommand.self, EMVCommand.self, ISO8583Command.self, Fuzz.self]
+        subcommands: [Serve.self, DemoCommand.self, LoadCommand.self, DeviceCommand.self, IssuerHostCommand.self, KeysCommand.self, PKICommand.self, EMVCommand.self, ISO8583Command.self, Fuzz.self]
     )
 }
 
@@ -38,6 +39,11 @@ struct Serve: AsyncParsableCommand {
     var issuerHostLinkKey: String?
     @Option(name: .customLong("issuer-endpoint-link-key"), help: "An issuer's own host's link key file, as issuer-id=file (repeatable).")
     var issuerEndpointLinkKeys: [String] = []
+    @Option(name: .customLong("tls-cert"), help: "TLS on the API, the network's ISO 8583 port and the bundled issuer host's: this certificate (PEM, `passway pki issue`).")
+    var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "The private key (PEM) of --tls-cert.") var tlsKey: String?
+    @Option(name: .customLong("tls-ca"), help: "The CA (PEM) the network trusts on its links to issuer hosts, which then go over TLS (needed with --tls-cert and the bundled host).")
+    var tlsCA: String?
     @Option(name: .customLong("data-dir"), help: "Where the key files (and the SQLite databases) live (or PASSWAY_DATA_DIR).")
     var dataDir = ProcessInfo.processInfo.environment["PASSWAY_DATA_DIR"] ?? ".passway"
     /// `--database` (or PASSWAY_DATABASE_URL) shares the platform with other nodes.
@@ -54,6 +60,7 @@ struct Serve: AsyncParsableCommand {
         }
         if let remoteIssuerHost, Endpoint(remoteIssuerHost) == nil { throw ValidationError("--issuer-host: host:port, not \(remoteIssuerHost)") }
         if issuerHostLinkKey != nil, remoteIssuerHost == nil { throw ValidationError("--issuer-host-link-key goes with --issuer-host") }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         for e in issuerEndpointLinkKeys where e.split(separator: "=", maxSplits: 1).count != 2 {
             throw ValidationError("--issuer-endpoint-link-key: issuer-id=file, not \(e)")
         }
@@ -75,6 +82,8 @@ struct Serve: AsyncParsableCommand {
                                            issuerTimeout: issuerTimeout.value, issuerEndpoints: endpoints, databaseURL: server.database,
                                            dataDirectory: dataDir, logger: logger)
         config.issuerHostBind = issuerHostBind
+        if let tlsCert, let tlsKey { config.tls = TLSFiles.Server(certificateFile: tlsCert, keyFile: tlsKey) }
+        config.issuerLinkCA = tlsCA
         config.issuerHostLinkKey = try issuerHostLinkKey.map { file in try Self.linkKey(file) }
         for e in issuerEndpointLinkKeys {
             let parts = e.split(separator: "=", maxSplits: 1)
@@ -94,7 +103,7 @@ struct Serve: AsyncParsableCommand {
                 Passway is running (keys in \(dataDir)):
                   database               \(info.database)
                   API                    \(info.apiURL)   (OpenAPI: \(info.apiURL)/openapi.yaml)
-                  network ISO 8583       \(info.networkHost):\(info.networkPort)   (acquirers: 2-byte length prefix, ISO 8583:1987)
+                  network ISO 8583       \(info.networkHost):\(info.networkPort)   (acquirers: 2-byte length prefix, ISO 8583:1987\(tlsCert == nil ? "" : ", TLS"))
                 \(bank)
                   operator API key       in \(operatorKeyFile)
                 Stop with Ctrl-C (or SIGTERM): what is in flight is answered first.

@@ -2,8 +2,11 @@ import AsyncHTTPClient
 import EMV
 import Foundation
 import Logging
+import ISO8583Transport
 import NIOCore
+import NIOSSL
 import PasswayServer
+import Synchronization
 
 /// A running platform for one test: the real `Platform.run` on ephemeral ports, a
 /// temporary data directory, and every log line captured for inspection. The issuer
@@ -85,12 +88,28 @@ public final class PlatformHarness: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: raw))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        // https: a client of its own that trusts the test CAs (`trust(caFile:)`), closed after.
+        let client = try url.hasPrefix("https://") ? Self.trustingClient() : HTTPClient.shared
+        defer { if client !== HTTPClient.shared { Task { try? await client.shutdown() } } }
+        let response = try await client.execute(request, timeout: .seconds(30))
         let data = Data((try await response.body.collect(upTo: 8 << 20)).readableBytesView)
         var headerMap: [String: String] = [:]
         for h in response.headers { headerMap[h.name.lowercased()] = h.value }
         return Answer(status: Int(response.status.code), json: (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) ?? [:],
                       headers: headerMap, body: data)
+    }
+}
+
+extension PlatformHarness {
+    static let trustedCAs = Mutex<[String]>([])
+
+    /// Lets `call` reach https URLs whose certificates this CA (PEM file) signed.
+    public static func trust(caFile: String) { trustedCAs.withLock { $0.append(caFile) } }
+
+    static func trustingClient() throws -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try trustedCAs.withLock { $0 }.flatMap { try NIOSSLCertificate.fromPEMFile($0) })
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
     }
 }
 
