@@ -62,7 +62,8 @@ let package = Package(
         .target(
             name: "Simulators",
             dependencies: ["EMV", "ISO8583", "ISO8583Transport", "APIContract", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
-                           .product(name: "Histogram", package: "hdrhistogram-swift"), .product(name: "NIOCore", package: "swift-nio")]
+                           .product(name: "Histogram", package: "hdrhistogram-swift"), .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .target(name: "SQLiteSupport", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .target(

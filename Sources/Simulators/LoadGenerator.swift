@@ -5,6 +5,7 @@ import ISO8583
 import ISO8583Transport
 import Logging
 import NIOCore
+import NIOSSL
 import Synchronization
 
 /// The traffic of `passway load`: many terminals on N connections to the network, each
@@ -42,6 +43,8 @@ public struct LoadConfiguration: Sendable {
     /// How the load's connections sign on and MAC their messages (nil: they do not, as
     /// against the echo listener).
     public var signOn: ISO8583Client.SignOn?
+    /// TLS towards the network's port, when set.
+    public var tls: NIOSSLContext?
     public var amountMinor: Int64 = 1_000
     public var currency = "643"
     public var country: UInt16 = 643
@@ -94,7 +97,7 @@ public enum LoadGenerator {
                            progress: @escaping @Sendable (Double, Int) -> Void) async -> LoadReport {
         let logger = Logger(label: "passway-load", factory: { _ in SwiftLogNoOpLogHandler() })
         let clients = (0..<config.connections).map { _ in
-            ISO8583Client(host: config.host, port: config.port, connections: 1, timeout: .seconds(30), signOn: config.signOn, logger: logger)
+            ISO8583Client(host: config.host, port: config.port, connections: 1, timeout: .seconds(30), signOn: config.signOn, tls: config.tls, logger: logger)
         }
         final class Counters: Sendable {
             let next = Atomic<Int>(0)

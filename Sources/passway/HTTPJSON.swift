@@ -7,6 +7,10 @@ import NIOCore
 struct HTTPJSON {
     let base: String
     let apiKey: String?
+    /// The HTTP client: the shared one, or one that trusts a private CA (`--tls-ca`).
+    var client: HTTPClient = .shared
+
+    init(base: String, apiKey: String?, client: HTTPClient = .shared) { self.base = base; self.apiKey = apiKey; self.client = client }
 
     static let encoder: JSONEncoder = { let e = JSONEncoder(); e.dateEncodingStrategy = .iso8601; return e }()
     static let decoder: JSONDecoder = { let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; return d }()
@@ -35,7 +39,7 @@ struct HTTPJSON {
         }
         let response: HTTPClientResponse
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            response = try await client.execute(request, timeout: .seconds(30))
         } catch {
             throw CLIError("cannot reach \(base): is `passway serve` running?")
         }

@@ -1,5 +1,6 @@
 import APIContract
 import ArgumentParser
+import AsyncHTTPClient
 import EMV
 import Foundation
 import ISO8583Transport
@@ -29,6 +30,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Tokens to provision.") var tokens = 4000
     @Option(name: .customLong("keys-per-token"), help: "Single-use keys per token (one per authorization).") var keysPerToken = 50
     @Option(help: "The acquirer's MAC: tdes (ISO 9797-1 MAC algorithm 3) or aes (AES-CMAC).") var mac = "tdes"
+    @Option(name: .customLong("tls-ca"), help: "The CA (PEM) that signed the platform's certificate: the API (https) and the network port over TLS.")
+    var tlsCA: String?
     @Flag(help: "Also run the same traffic against a bare echo listener (no sign-on, no MAC): the transport floor.") var echo = false
     @Flag(help: "Print the report as one JSON object.") var json = false
 
@@ -54,6 +57,13 @@ struct LoadCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
+    /// The API's client: the shared one, or one that trusts `--tls-ca`.
+    func makeAPIClient() throws -> HTTPClient {
+        guard let tlsCA else { return .shared }
+        let tls = try TLSFiles.clientConfiguration(trusting: tlsCA)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+    }
+
     func run() async throws {
         func key(_ given: String?, file: String, flag: String) throws -> String {
             if let given { return given }
@@ -63,7 +73,8 @@ struct LoadCommand: AsyncParsableCommand {
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let operatorKey = try key(operatorKey, file: "operator.key", flag: "--operator-key")
-        let cards = try await provision(operatorKey: operatorKey,
+        let apiClient = try makeAPIClient()
+        let cards = try await provision(operatorKey: operatorKey, apiClient: apiClient,
                                         issuerHostOperatorKey: try key(issuerHostOperatorKey, file: "issuer-host-operator.key",
                                                                        flag: "--issuer-host-operator-key"))
         let parts = network.split(separator: ":")
@@ -72,7 +83,10 @@ struct LoadCommand: AsyncParsableCommand {
                                        duration: count == nil ? Self.parseDuration(duration) : nil, count: count)
         config.warmup = Self.parseDuration(warmup) ?? .zero
         config.acquirerID = String(format: "%08d", Int.random(in: 0..<100_000_000))
-        config.signOn = try await onboardAcquirer(operatorKey: operatorKey, institutionID: config.acquirerID)
+        config.signOn = try await onboardAcquirer(operatorKey: operatorKey, institutionID: config.acquirerID, apiClient: apiClient)
+        config.tls = try tlsCA.map { try TLSFiles.context(try TLSFiles.clientConfiguration(trusting: $0)) }
+        // The API is done with (a process that fails before exits, which closes it).
+        if apiClient !== HTTPClient.shared { try? await apiClient.shutdown() }
 
         var floor: LoadReport?
         if echo {
@@ -81,6 +95,7 @@ struct LoadCommand: AsyncParsableCommand {
             echoConfig.port = server.port
             echoConfig.reusesKeys = true  // at the floor's rate the keys would run out within seconds
             echoConfig.signOn = nil
+            echoConfig.tls = nil
             note("transport floor: the same traffic against a bare echo listener")
             floor = await LoadGenerator.run(cards: cards, echoConfig, target: "echo 127.0.0.1:\(server.port)", progress: progressLine)
             note("")
@@ -121,8 +136,8 @@ struct LoadCommand: AsyncParsableCommand {
 
     /// The load's acquirer, onboarded with room for every connection and message in
     /// flight, and its MAC key (`--mac aes`: AES-CMAC) opened with its zone master key.
-    func onboardAcquirer(operatorKey: String, institutionID: String) async throws -> ISO8583Client.SignOn {
-        let op = HTTPJSON(base: api, apiKey: operatorKey)
+    func onboardAcquirer(operatorKey: String, institutionID: String, apiClient: HTTPClient) async throws -> ISO8583Client.SignOn {
+        let op = HTTPJSON(base: api, apiKey: operatorKey, client: apiClient)
         let id = "load-acquirer-\(institutionID)"
         let created = try await op.call(.POST, "/v1/acquirers", [
             "id": id, "name": "Load acquirer", "country": "RU", "institutionID": institutionID,
@@ -135,8 +150,8 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     /// A bank, an issuer, a wallet, one device and `tokens` cards on it, in bulk.
-    func provision(operatorKey: String, issuerHostOperatorKey: String) async throws -> [LoadCard] {
-        let op = HTTPJSON(base: api, apiKey: operatorKey)
+    func provision(operatorKey: String, apiClient: HTTPClient, issuerHostOperatorKey: String) async throws -> [LoadCard] {
+        let op = HTTPJSON(base: api, apiKey: operatorKey, client: apiClient)
         let suffix = String(format: "%06d", Int.random(in: 0..<1_000_000))
         // Cards numbered in sequence under an 8-digit BIN; tokens drawn from a 6-digit range
         // (a billion numbers), so that a million tokens leave it 99.9% free.
@@ -155,7 +170,7 @@ struct LoadCommand: AsyncParsableCommand {
             "tokenRanges": [tokenPrefix], "enabledWallets": ["load-\(suffix)"], "hostURL": issuerHost + "/banks/load-\(suffix)", "hostKey": hostKey,
         ])
         var device = DeviceWallet(modelID: "google-pixel-8", osVersion: "14", country: "RU")
-        let registered = try await HTTPJSON(base: api, apiKey: walletKey).call(.POST, "/v1/devices", [
+        let registered = try await HTTPJSON(base: api, apiKey: walletKey, client: apiClient).call(.POST, "/v1/devices", [
             "modelID": "google-pixel-8", "osVersion": "14", "country": "RU", "publicKey": try device.publicKey,
         ])
         guard let deviceID = (registered.json as? [String: Any])?["id"] as? String else { throw CLIError("the device was not registered") }
