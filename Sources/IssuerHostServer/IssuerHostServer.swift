@@ -44,16 +44,16 @@ public struct IssuerHostConfiguration: Sendable {
     public var linkKeyFile: String { (dataDirectory as NSString).appendingPathComponent("issuer-host-link.key") }
 }
 
-/// The link key between the network and an issuer host: a double-length TDES key for ISO
-/// 9797-1 MAC algorithm 3, written as 32 hex digits (a file's first line).
+/// The link key between the network and an issuer host, written as hex digits (a file's
+/// first line): 32 for a double-length TDES key (ISO 9797-1 MAC algorithm 3, the key a
+/// host makes on first start), 64 for an AES-256 key (AES-CMAC, the AES profile).
 public enum LinkKey {
-    /// The key in `text` (32 hex digits, whitespace around them ignored).
+    /// The key in `text` (whitespace around the digits ignored).
     public static func parse(_ text: String) throws -> MACKey {
         let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard hex.count == 32, let key = try? TDESKey(hex: hex) else {
-            throw IssuerHostError.invalid("a link key is 32 hex digits (a double-length TDES key)")
-        }
-        return .tdes(key)
+        if hex.count == 32, let key = try? TDESKey(hex: hex) { return .tdes(key) }
+        if hex.count == 64, let key = try? AESKey(hex: hex) { return .aes(key) }
+        throw IssuerHostError.invalid("a link key is 32 hex digits (TDES) or 64 (AES-256)")
     }
 
     /// The key in a file, with a one-line error that names it.

@@ -3,6 +3,7 @@ import Foundation
 import ISO8583
 import ISO8583Transport
 import Logging
+import IssuerHostServer
 import Simulators
 import Synchronization
 import Testing
@@ -175,8 +176,10 @@ import TestSupport
 /// The network's side of its link with an issuer host: it signs on under the link key,
 /// MACs what it sends, and believes no answer whose MAC does not verify.
 @Suite(.timed) struct IssuerLinkTests {
-    @Test func anIssuersAnswerWithABadMACIsNotBelievedAndWhatItHeldIsReversed() async throws {
-        let key = MACKey.tdes(try TDESKey(hex: "89ABCDEF01234567FEDCBA9876543210"))
+    /// Both link key kinds: TDES (ISO 9797-1 MAC algorithm 3) and AES-256 (AES-CMAC).
+    @Test(arguments: ["89ABCDEF01234567FEDCBA9876543210", "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F"])
+    func anIssuersAnswerWithABadMACIsNotBelievedAndWhatItHeldIsReversed(linkKey: String) async throws {
+        let key = try LinkKey.parse(linkKey)
         let codec = ISO8583Codec()
         let (reversals, received) = AsyncStream.makeStream(of: Message.self)
         let signOns = Atomic<Int>(0)
