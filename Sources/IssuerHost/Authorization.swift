@@ -34,6 +34,11 @@ public struct AuthorizationDecision: Codable, Sendable, Equatable {
     public init(responseCode: ResponseCode, approvalCode: String?, reason: String) {
         self.responseCode = responseCode; self.approvalCode = approvalCode; self.reason = reason
     }
+
+    /// What an authorization gets when its reversal reached the bank first (the network
+    /// gave up on it and reversed it before the bank saw it): declined, nothing held.
+    public static let reversedBeforeItArrived = AuthorizationDecision(responseCode: .doNotHonour, approvalCode: nil,
+                                                                      reason: "reversed before it arrived")
 }
 
 /// A hold on an account's available funds, and its fate.
@@ -109,7 +114,9 @@ extension Bank {
 
     /// A reversal from the network: it releases the hold of `reference` only when that
     /// hold is on the account of the card it carries (a reversal naming another card's
-    /// authorization releases nothing).
+    /// authorization releases nothing). A reversal of an authorization the bank has not
+    /// seen yet is remembered: that authorization, when it arrives, is declined
+    /// (`reversedBeforeItArrived`) and holds nothing.
     public func reverse(reference: String, card: String) async throws -> Bool {
         guard let pan = try? PAN(card), let account = try await database.account(fingerprint: vault.fingerprint(pan)) else { return false }
         return try await database.release(reference: reference, accountID: account.id, at: now())

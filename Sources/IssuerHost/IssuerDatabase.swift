@@ -241,6 +241,13 @@ public final class IssuerDatabase: BankStore {
     public func release(reference: String, accountID: String?, at: Date) async throws -> Bool {
         try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT account_id, amount FROM holds WHERE reference = ? AND state = 'held'", arguments: [reference]) else {
+                // Nothing held. Reversed before its original was decided: the original,
+                // when it comes, gets this decision and holds nothing (one writer: no
+                // authorization of the reference runs between the two statements).
+                if accountID != nil {
+                    try db.execute(sql: "INSERT INTO decisions (reference, doc) VALUES (?, ?) ON CONFLICT (reference) DO NOTHING",
+                                   arguments: [reference, Self.document(AuthorizationDecision.reversedBeforeItArrived)])
+                }
                 return false
             }
             let account: String = row["account_id"], amount: Int64 = row["amount"]

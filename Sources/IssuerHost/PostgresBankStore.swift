@@ -280,6 +280,13 @@ public struct PostgresBankStore: BankStore {
     public func release(reference: String, accountID: String?, at: Date) async throws -> Bool {
         let (bankID, logger) = (self.bankID, self.logger)
         return try await database.transaction { connection in
+            // With the card's account: its row lock first, as an authorization takes it, so
+            // that a reversal and its original are decided one after the other on every node.
+            if let accountID {
+                let locked = try await connection.query("SELECT id FROM accounts WHERE bank_id = \(bankID) AND id = \(accountID) FOR UPDATE",
+                                                        logger: logger)
+                for try await _ in locked {}
+            }
             let released = try await connection.query("""
                 UPDATE holds SET state = 'released' WHERE bank_id = \(bankID) AND reference = \(reference) AND state = 'held'
                   AND (\(accountID)::text IS NULL OR account_id = \(accountID))
@@ -287,7 +294,18 @@ public struct PostgresBankStore: BankStore {
                 """, logger: logger)
             var hold: (String, Int64)?
             for try await row in released.decode((String, Int64).self) { hold = row }
-            guard let (account, amount) = hold else { return false }
+            guard let (account, amount) = hold else {
+                // Nothing held. Reversed before its original was decided: the original,
+                // when it comes, gets this decision and holds nothing.
+                if accountID != nil {
+                    let decisionDoc = try Self.doc(AuthorizationDecision.reversedBeforeItArrived)
+                    try await connection.query("""
+                        INSERT INTO decisions (bank_id, reference, doc) VALUES (\(bankID), \(reference), \(decisionDoc)::jsonb)
+                        ON CONFLICT (bank_id, reference) DO NOTHING
+                        """, logger: logger)
+                }
+                return false
+            }
             try await connection.query("""
                 INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at) VALUES (\(bankID), \(account), \(reference), 'release', \(amount), \(at))
                 """, logger: logger)

@@ -33,6 +33,41 @@ import Vault
         CardAuthorization(reference: ref, pan: pan, expiry: expiry, amountMinor: amount, transactionType: type)
     }
 
+    /// A reversal that reaches the bank before its original (the network gave up and
+    /// reversed it first): remembered, and the original, when it comes, is declined and
+    /// holds nothing, on this node and on another; a reversal with no card releases and
+    /// remembers nothing; an original decided first is released as ever.
+    @Test(arguments: Backend.available)
+    func aReversalBeforeItsOriginalLeavesTheOriginalHoldingNothing(_ backend: Backend) async throws {
+        let opened = try await open(backend)
+        defer { Task { await opened.stores.close() } }
+        let (bank, pan) = (opened.bank, opened.pan)
+        #expect(try await bank.reverse(reference: "early", card: pan) == false, "nothing to release yet")
+        let late = try await bank.authorize(request("early", pan, 30_000))
+        #expect(late == AuthorizationDecision.reversedBeforeItArrived && late.responseCode.rawValue == "05")
+        let other = try await opened.anotherNode()
+        #expect(try await other.authorize(request("early", pan, 30_000)) == late, "the same on another node")
+        #expect(try await bank.availableMinor(pan: pan) == 150_000)
+        // A second reversal changes nothing.
+        #expect(try await other.reverse(reference: "early", card: pan) == false)
+        // In order, as ever: held, then released once.
+        #expect(try await bank.authorize(request("inorder", pan, 20_000)).responseCode.rawValue == "00")
+        #expect(try await other.reverse(reference: "inorder", card: pan))
+        #expect(try await bank.availableMinor(pan: pan) == 150_000)
+        #expect(try await bank.unbalancedReferences().isEmpty)
+        // Reversals racing their originals on two nodes: whichever comes first, nothing
+        // stays held.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<20 {
+                group.addTask { _ = try await bank.authorize(self.request("race-\(i)", pan, 1_000)) }
+                group.addTask { _ = try await other.reverse(reference: "race-\(i)", card: pan) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await bank.availableMinor(pan: pan) == 150_000, "every raced authorization either held nothing or was released")
+        #expect(try await bank.unbalancedReferences().isEmpty)
+    }
+
     @Test(arguments: Backend.available)
     func holdsLimitsAndReversalsBalance(_ backend: Backend) async throws {
         let opened = try await open(backend)
