@@ -122,6 +122,19 @@ extension Bank {
         return try await database.release(reference: reference, accountID: account.id, at: now())
     }
 
+    /// How long a hold of goods or services stays when no clearing comes for it, unless
+    /// the host is told otherwise.
+    public static let defaultHoldLifetime: Duration = .seconds(7 * 86_400)
+
+    /// Releases the holds placed more than `lifetime` ago that nothing cleared or
+    /// reversed (cash is final and stays): each with a ledger entry `expiry`. The
+    /// references released.
+    @discardableResult
+    public func expireHolds(lifetime: Duration = Bank.defaultHoldLifetime) async throws -> [String] {
+        let at = now()
+        return try await database.expireHolds(placedBefore: at.addingTimeInterval(-Double(lifetime.components.seconds)), at: at)
+    }
+
     /// Balance, credit line and what is held, for the bank's operator and for tests.
     public func availableMinor(pan: String) async throws -> Int64? {
         guard let p = try? PAN(pan), let account = try await database.account(fingerprint: vault.fingerprint(p)) else { return nil }

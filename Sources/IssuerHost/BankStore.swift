@@ -50,6 +50,10 @@ public protocol BankStore: Sendable {
     /// there was nothing to release.
     /// With `accountID`, only a hold of that account is released.
     func release(reference: String, accountID: String?, at: Date) async throws -> Bool
+    /// Releases every hold of goods or services (not cash, processing code 01, which is
+    /// final) placed before `placedBefore` and still held, each with a ledger entry
+    /// `expiry`; the references released.
+    func expireHolds(placedBefore: Date, at: Date) async throws -> [String]
     /// What the account's holds add up to.
     func heldMinor(accountID: String) async throws -> Int64
     /// Every reference whose ledger entries do not match its hold.

@@ -264,6 +264,20 @@ public final class IssuerDatabase: BankStore {
         }
     }
 
+    public func expireHolds(placedBefore: Date, at: Date) async throws -> [String] {
+        try await pool.write { db in
+            let expired = try Row.fetchAll(db, sql: "SELECT reference, account_id, amount FROM holds WHERE state = 'held' AND type != '01' AND at < ?",
+                                           arguments: [placedBefore.timeIntervalSince1970])
+            for row in expired {
+                let reference: String = row["reference"], account: String = row["account_id"], amount: Int64 = row["amount"]
+                try db.execute(sql: "UPDATE holds SET state = 'released' WHERE reference = ?", arguments: [reference])
+                try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'expiry', ?, ?)",
+                               arguments: [account, reference, amount, at.timeIntervalSince1970])
+            }
+            return expired.map { $0["reference"] }
+        }
+    }
+
     public func heldMinor(accountID: String) async throws -> Int64 {
         try await pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE account_id = ? AND state = 'held'", arguments: [accountID]) ?? 0

@@ -319,6 +319,26 @@ public struct PostgresBankStore: BankStore {
         }
     }
 
+    public func expireHolds(placedBefore: Date, at: Date) async throws -> [String] {
+        let (bankID, logger) = (self.bankID, self.logger)
+        return try await database.transaction { connection in
+            // One statement: the holds released and their ledger entries, together.
+            let rows = try await connection.query("""
+                WITH expired AS (
+                    UPDATE holds SET state = 'released'
+                    WHERE bank_id = \(bankID) AND state = 'held' AND type != '01' AND at < \(placedBefore)
+                    RETURNING reference, account_id, amount),
+                entries AS (
+                    INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at)
+                    SELECT \(bankID), account_id, reference, 'expiry', amount, \(at) FROM expired)
+                SELECT reference FROM expired
+                """, logger: logger)
+            var references: [String] = []
+            for try await reference in rows.decode(String.self) { references.append(reference) }
+            return references
+        }
+    }
+
     public func heldMinor(accountID: String) async throws -> Int64 {
         try await client.query("""
             SELECT COALESCE(SUM(amount), 0)::bigint FROM holds WHERE bank_id = \(bankID) AND account_id = \(accountID) AND state = 'held'

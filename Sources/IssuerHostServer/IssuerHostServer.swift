@@ -24,6 +24,9 @@ public struct IssuerHostConfiguration: Sendable {
     public var databaseURL: PostgresURL?
     /// TLS on the ISO 8583 listener (the network's link), when set.
     public var tls: TLSFiles.Server?
+    /// How long a hold of goods or services stays when nothing clears or reverses it.
+    public var holdLifetime: Duration = IssuerHostConfiguration.defaultHoldLifetime
+    public static let defaultHoldLifetime = Bank.defaultHoldLifetime
     public var environment: [String: String]
     public var logger: Logger
 
@@ -73,6 +76,7 @@ public final class IssuerHostServer: Sendable {
     /// The MAC key of its link with the network.
     public let linkKey: MACKey
     let http: Application<RouterResponder<BasicRequestContext>>
+    let expiry: HoldExpiry
     let requests: RequestCounter
     /// Closes the banks' PostgreSQL pool, when there is one.
     let closeDatabase: @Sendable () async -> Void
@@ -84,11 +88,12 @@ public final class IssuerHostServer: Sendable {
 
     /// The services to run, in the order a service group starts them (it stops them in
     /// the reverse order).
-    public var services: [any Service] { [iso, http] }
+    public var services: [any Service] { [iso, http, expiry] }
 
     init(registry: BankRegistry, iso: ISO8583Server, operatorKey: String, linkKey: MACKey, http: Application<RouterResponder<BasicRequestContext>>,
-         requests: RequestCounter, closeDatabase: @escaping @Sendable () async -> Void) {
+         expiry: HoldExpiry, requests: RequestCounter, closeDatabase: @escaping @Sendable () async -> Void) {
         self.registry = registry; self.iso = iso; self.operatorKey = operatorKey; self.linkKey = linkKey; self.http = http; self.requests = requests
+        self.expiry = expiry
         self.closeDatabase = closeDatabase
     }
 
@@ -137,7 +142,8 @@ public final class IssuerHostServer: Sendable {
                 configuration: .init(address: .hostname(config.host, port: config.httpPort), serverName: "passway-issuer-host"),
                 onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
-            return IssuerHostServer(registry: registry, iso: iso, operatorKey: operatorKey, linkKey: linkKey, http: http, requests: requests,
+            return IssuerHostServer(registry: registry, iso: iso, operatorKey: operatorKey, linkKey: linkKey, http: http,
+                                    expiry: HoldExpiry(registry: registry, lifetime: config.holdLifetime, logger: logger), requests: requests,
                                     closeDatabase: closeDatabase)
         } catch {
             await closeDatabase()

@@ -51,6 +51,9 @@ public struct PlatformConfiguration: Sendable {
     /// TLS on the API, the network's acquirer port and the bundled issuer host's ISO 8583
     /// port, with this certificate and key (PEM); nil: plain TCP.
     public var tls: TLSFiles.Server?
+    /// How long the bundled bank keeps a hold of goods or services that nothing clears or
+    /// reverses (cash is final).
+    public var holdLifetime: Duration = IssuerHostConfiguration.defaultHoldLifetime
     /// The CA (PEM) the network trusts for its links to issuer hosts: with one, they go
     /// over TLS. With `tls` and the bundled host, it must be given (that host's
     /// certificate is `tls`'s).
@@ -175,9 +178,11 @@ public enum Platform {
         let defaultLinkKey: MACKey?
         switch config.issuerHost {
         case .bundled(let httpPort, let isoPort):
+            var bankConfig = IssuerHostConfiguration(host: config.issuerHostBind, httpPort: httpPort, isoPort: isoPort, dataDirectory: config.dataDirectory,
+                                                     databaseURL: postgresURL, tls: config.tls, environment: config.environment, logger: logger)
+            bankConfig.holdLifetime = config.holdLifetime
             let server = try await IssuerHostServer.start(
-                IssuerHostConfiguration(host: config.issuerHostBind, httpPort: httpPort, isoPort: isoPort, dataDirectory: config.dataDirectory,
-                                        databaseURL: postgresURL, tls: config.tls, environment: config.environment, logger: logger),
+                bankConfig,
                 notices: &notices, onHTTPRunning: { await ready.set("issuer-host", port: $0) })
             bank = server
             defaultEndpoint = (config.issuerHostBind, server.iso.port)

@@ -26,18 +26,22 @@ struct IssuerHostCommand: AsyncParsableCommand {
         /// `--database`: the banks in its schema `issuer_host`.
         @OptionGroup var server: ServerOptions
 
+        @Option(name: .customLong("hold-days"), help: "Days a hold stays when nothing clears or reverses it (1 to 90; cash is final).")
+        var holdDays = 7
         @Option(name: .customLong("tls-cert"), help: "TLS on the ISO 8583 listener: this certificate (PEM, `passway pki issue`).") var tlsCert: String?
         @Option(name: .customLong("tls-key"), help: "The private key (PEM) of --tls-cert.") var tlsKey: String?
 
         func validate() throws {
             guard [port, isoPort].allSatisfy({ (0...65535).contains($0) }) else { throw ValidationError("ports are 0 to 65535") }
             if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+            guard (1...90).contains(holdDays) else { throw ValidationError("--hold-days: 1 to 90") }
         }
 
         func run() async throws {
             var config = IssuerHostConfiguration(host: host, httpPort: port, isoPort: isoPort, dataDirectory: dataDir, databaseURL: server.databaseURL,
                                                  logger: server.logger(label: "passway-issuer-host"))
             if let tlsCert, let tlsKey { config.tls = TLSFiles.Server(certificateFile: tlsCert, keyFile: tlsKey) }
+            config.holdLifetime = .seconds(holdDays * 86_400)
             do {
                 try await IssuerHostServer.run(config) { info in
                     for notice in info.notices { print("note: \(notice)") }

@@ -39,6 +39,8 @@ struct Serve: AsyncParsableCommand {
     var issuerHostLinkKey: String?
     @Option(name: .customLong("issuer-endpoint-link-key"), help: "An issuer's own host's link key file, as issuer-id=file (repeatable).")
     var issuerEndpointLinkKeys: [String] = []
+    @Option(name: .customLong("hold-days"), help: "Days the bundled bank keeps a hold that nothing clears or reverses (1 to 90; cash is final).")
+    var holdDays = 7
     @Option(name: .customLong("tls-cert"), help: "TLS on the API, the network's ISO 8583 port and the bundled issuer host's: this certificate (PEM, `passway pki issue`).")
     var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "The private key (PEM) of --tls-cert.") var tlsKey: String?
@@ -61,6 +63,7 @@ struct Serve: AsyncParsableCommand {
         if let remoteIssuerHost, Endpoint(remoteIssuerHost) == nil { throw ValidationError("--issuer-host: host:port, not \(remoteIssuerHost)") }
         if issuerHostLinkKey != nil, remoteIssuerHost == nil { throw ValidationError("--issuer-host-link-key goes with --issuer-host") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard (1...90).contains(holdDays) else { throw ValidationError("--hold-days: 1 to 90") }
         for e in issuerEndpointLinkKeys where e.split(separator: "=", maxSplits: 1).count != 2 {
             throw ValidationError("--issuer-endpoint-link-key: issuer-id=file, not \(e)")
         }
@@ -84,6 +87,7 @@ struct Serve: AsyncParsableCommand {
         config.issuerHostBind = issuerHostBind
         if let tlsCert, let tlsKey { config.tls = TLSFiles.Server(certificateFile: tlsCert, keyFile: tlsKey) }
         config.issuerLinkCA = tlsCA
+        config.holdLifetime = .seconds(holdDays * 86_400)
         config.issuerHostLinkKey = try issuerHostLinkKey.map { file in try Self.linkKey(file) }
         for e in issuerEndpointLinkKeys {
             let parts = e.split(separator: "=", maxSplits: 1)

@@ -33,6 +33,37 @@ import Vault
         CardAuthorization(reference: ref, pan: pan, expiry: expiry, amountMinor: amount, transactionType: type)
     }
 
+    /// Holds that nothing clears or reverses expire after their lifetime (7 days unless
+    /// told): released with a ledger entry, once; cash is final and stays.
+    @Test(arguments: Backend.available)
+    func holdsExpireAfterTheirLifetimeButCashIsFinal(_ backend: Backend) async throws {
+        let stores = try await BankStoreUnderTest.open(backend)
+        defer { Task { await stores.close() } }
+        let clock = Clock()
+        let bank = try await Bank(id: "bank", database: stores.store, master: MasterKey.generate(), now: { clock.now })
+        let pan = cardNumber("220070", seed: 31)
+        _ = try await bank.openAccount(.init(pan: pan, expiry: "2912", holderName: "IVAN PETROV", currency: "RUB",
+                                             balanceMinor: 100_000, dailyLimitMinor: 100_000))
+        #expect(try await bank.authorize(request("goods", pan, 10_000)).responseCode.rawValue == "00")
+        #expect(try await bank.authorize(request("cash", pan, 5_000, type: "01")).responseCode.rawValue == "00")
+        clock.advance(days: 6)
+        #expect(try await bank.authorize(request("newer", pan, 1_000)).responseCode.rawValue == "00")
+        #expect(try await bank.expireHolds().isEmpty, "nothing is 7 days old yet")
+        clock.advance(days: 1.5)
+        #expect(try await bank.expireHolds() == ["goods"])
+        #expect(try await bank.expireHolds().isEmpty, "once")
+        #expect(try await bank.availableMinor(pan: pan) == 100_000 - 5_000 - 1_000, "the cash stays, the newer hold too")
+        #expect(try await bank.reverse(reference: "goods", card: pan) == false, "already released")
+        #expect(try await bank.unbalancedReferences().isEmpty)
+    }
+
+    final class Clock: @unchecked Sendable {
+        private let lock = NSLock()
+        private var date = Date()
+        var now: Date { lock.lock(); defer { lock.unlock() }; return date }
+        func advance(days: Double) { lock.lock(); date += days * 86_400; lock.unlock() }
+    }
+
     /// A reversal that reaches the bank before its original (the network gave up and
     /// reversed it first): remembered, and the original, when it comes, is declined and
     /// holds nothing, on this node and on another; a reversal with no card releases and

@@ -310,6 +310,18 @@ import TokenService
 
     /// An issuer that answers too late: the acquirer gets 91 and the network reverses
     /// the authorization at the issuer on its own, so a late approval holds nothing.
+    /// The bundled bank releases a hold that nothing clears or reverses once its lifetime
+    /// is over (here one second; seven days unless told), and says so.
+    @Test func anUnclearedHoldExpires() async throws {
+        var shop = try await Shop.open { $0.holdLifetime = .seconds(1) }
+        let before = try await shop.available()
+        let (request, _) = try shop.read(amount: 3_000)
+        #expect(try await shop.pos.send(request).responseCode == "00")
+        await shop.harness.logs.wait(for: "holds expired: released")
+        #expect(try await eventually { try await shop.available() == before })
+        await shop.close()
+    }
+
     @Test func lateIssuerGetsATimeoutReversal() async throws {
         let (reversals, received) = AsyncStream.makeStream(of: Message.self)
         let (authorizations, arrived) = AsyncStream.makeStream(of: Void.self)
