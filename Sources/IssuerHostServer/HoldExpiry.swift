@@ -12,10 +12,12 @@ struct HoldExpiry: Service {
 
     var interval: Duration { min(.seconds(3600), max(.seconds(1), lifetime / 10)) }
 
+    /// Sweeps until a graceful shutdown (or cancellation), which also ends the wait
+    /// between two sweeps at once.
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await sweep()
-            try? await Task.sleep(for: interval)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 
