@@ -322,6 +322,15 @@ import TokenService
         await shop.close()
     }
 
+    /// A graceful shutdown is not held up by the bank's hold sweep, which waits an hour
+    /// between sweeps with the default lifetime: the platform stops within seconds.
+    @Test func aGracefulShutdownDoesNotWaitForTheHoldSweep() async throws {
+        let harness = try await PlatformHarness.start()
+        let stopped = Atomic<Bool>(false)
+        Task { await harness.stop(); stopped.store(true, ordering: .releasing) }
+        #expect(await eventually(within: .seconds(30)) { stopped.load(ordering: .acquiring) })
+    }
+
     @Test func lateIssuerGetsATimeoutReversal() async throws {
         let (reversals, received) = AsyncStream.makeStream(of: Message.self)
         let (authorizations, arrived) = AsyncStream.makeStream(of: Void.self)
