@@ -88,7 +88,9 @@ public final class AcquirerGate: Sendable {
 
     /// The answer to one message from a connection, `frame` its bytes as received.
     public func handle(_ message: Message, frame: [UInt8], session: AcquirerSession) async -> Message? {
-        if case .success(.networkManagement(let request)) = NetworkRequest.parse(message) {
+        // Only network management is parsed here; the pipeline parses the rest once.
+        if MessageType.original(of: message.mti) == "0800",
+           case .success(.networkManagement(let request)) = NetworkRequest.parse(message) {
             return await manage(request, frame: frame, session: session)
         }
         guard MessageType.isRequest(message.mti) else {
