@@ -7,7 +7,8 @@ import Vault
 /// longest prefix (ranges of different banks never overlap), so an authorization goes to
 /// one bank and no other. On SQLite each bank has a database file of its own; on
 /// PostgreSQL the banks share a schema, and a bank created through one node is found by
-/// the others (re-read when a card or bank id matches none, at most once a second).
+/// the others: a card or bank id that matches none waits for a re-read of the banks that
+/// began after it missed (one re-read at a time, shared by every miss waiting for it).
 public final class BankRegistry: Sendable {
     enum Backend: Sendable {
         case sqlite(directory: String)
@@ -23,16 +24,18 @@ public final class BankRegistry: Sendable {
         var ranges: [(prefix: String, bank: Bank)] = []
         /// Banks being created: their ids and ranges are taken.
         var creating: [String: [String]] = [:]
-        var lastReload: ContinuousClock.Instant?
+        /// Re-reads started so far, and the one under way (its number and task).
+        var reloadsStarted = 0
+        var reloading: (number: Int, task: Task<Void, Error>)?
 
+        /// Adds a bank not yet known (a re-read racing a creation keeps the first).
         mutating func add(_ bank: Bank) {
+            guard banks[bank.id] == nil else { return }
             banks[bank.id] = bank
             ranges = banks.values.flatMap { b in b.cardRanges.map { ($0, b) } }.sorted { $0.prefix.count > $1.prefix.count }
         }
     }
     let state = Mutex(State())
-    /// How often, at most, a miss re-reads the banks other nodes created.
-    static let reloadInterval: Duration = .seconds(1)
 
     public init(directory: String, master: MasterKey) {
         backend = .sqlite(directory: directory)
@@ -60,7 +63,6 @@ public final class BankRegistry: Sendable {
                 state.withLock { $0.add(bank) }
             }
         }
-        state.withLock { $0.lastReload = .now }
     }
 
     static func path(_ directory: String, _ id: String) -> String { (directory as NSString).appendingPathComponent("\(id).sqlite") }
@@ -76,7 +78,7 @@ public final class BankRegistry: Sendable {
               cardRanges.allSatisfy({ (6...11).contains($0.count) && $0.allSatisfy { $0.isASCII && $0.isNumber } }) else {
             throw IssuerHostError.invalid("cardRanges: 1 to 20 BINs of 6 to 11 digits")
         }
-        if case .postgres = backend { try await reloadIfStale() }
+        try await reloadAfterMiss()
         try state.withLock { s in
             guard s.banks[id] == nil, s.creating[id] == nil else { throw IssuerHostError.conflict("bank \(id) exists") }
             let taken = s.ranges.map { ($0.prefix, $0.bank.id) } + s.creating.flatMap { other in other.value.map { ($0, other.key) } }
@@ -105,7 +107,7 @@ public final class BankRegistry: Sendable {
     /// The bank with this id.
     public func bank(_ id: String) async throws -> Bank {
         if let bank = state.withLock({ $0.banks[id] }) { return bank }
-        try await reloadIfStale()
+        try await reloadAfterMiss()
         if let bank = state.withLock({ $0.banks[id] }) { return bank }
         throw IssuerHostError.notFound("bank \(id)")
     }
@@ -113,7 +115,7 @@ public final class BankRegistry: Sendable {
     /// The bank whose card range holds this card number, or nil: no bank issues it.
     public func bank(forCard digits: String) async throws -> Bank? {
         if let bank = Self.match(digits, state.withLock { $0.ranges }) { return bank }
-        try await reloadIfStale()
+        try await reloadAfterMiss()
         return Self.match(digits, state.withLock { $0.ranges })
     }
 
@@ -127,16 +129,25 @@ public final class BankRegistry: Sendable {
         return state.withLock { $0.banks.values.sorted { $0.id < $1.id } }
     }
 
-    /// On PostgreSQL, banks other nodes created, at most once per `reloadInterval`.
-    private func reloadIfStale() async throws {
+    /// On PostgreSQL, the banks other nodes created, read by a re-read that began after
+    /// this call: a bank created anywhere before a miss is found by it. At most one re-read
+    /// is under way; a miss that arrives during one waits for it and then for the next,
+    /// which every miss arriving meanwhile shares, so a flood of unknown cards costs one
+    /// query at a time.
+    private func reloadAfterMiss() async throws {
         guard case .postgres = backend else { return }
-        let due = state.withLock { s in
-            guard let last = s.lastReload, last.duration(to: .now) < Self.reloadInterval else {
-                s.lastReload = .now
-                return true
+        let missedAfter = state.withLock { $0.reloadsStarted }
+        while true {
+            let reload = state.withLock { s -> (number: Int, task: Task<Void, Error>) in
+                if let under = s.reloading { return under }
+                s.reloadsStarted += 1
+                let started = (number: s.reloadsStarted, task: Task { try await self.openExisting() })
+                s.reloading = started
+                return started
             }
-            return false
+            let result = await reload.task.result
+            state.withLock { s in if s.reloading?.number == reload.number { s.reloading = nil } }
+            if reload.number > missedAfter { return try result.get() }
         }
-        if due { try await openExisting() }
     }
 }

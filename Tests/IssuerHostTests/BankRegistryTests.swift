@@ -95,4 +95,40 @@ import Vault
         answer.mti = "0110"
         #expect(await handler.handle(answer) == nil)
     }
+
+    /// Two nodes on one PostgreSQL schema: a bank created through one is found by the other
+    /// at once, by card and by id, however recently the other last read the banks; and many
+    /// misses at once share re-reads.
+    @Test(.enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))
+    func aBankCreatedThroughOneNodeIsFoundByTheOtherAtOnce() async throws {
+        let url = try #require(TestPostgres.url)
+        let schema = TestPostgres.freshSchema()
+        let hostA = try await PostgresIssuerHost(url: url, schema: schema, maximumConnections: 4, logger: TestPostgres.logger)
+        let hostB = try await PostgresIssuerHost(url: url, schema: schema, maximumConnections: 4, logger: TestPostgres.logger)
+        defer { Task { await hostA.close(); await hostB.close(); await TestPostgres.dropSchema(schema) } }
+        let master = MasterKey.generate()
+        let a = BankRegistry(postgres: hostA, master: master), b = BankRegistry(postgres: hostB, master: master)
+        try await a.openExisting()
+        try await b.openExisting()
+        for (i, bin) in ["220070", "220071", "220072"].enumerated() {
+            // B has just read the banks (a miss of its own): A's new bank is still found.
+            #expect(try await b.bank(forCard: cardNumber("990000", seed: i)) == nil)
+            _ = try await a.create(id: "bank-\(i)", cardRanges: [bin])
+            #expect(try await b.bank(forCard: cardNumber(bin, seed: i))?.id == "bank-\(i)")
+        }
+        _ = try await a.create(id: "by-id", cardRanges: ["220073"])
+        #expect(try await b.bank("by-id").cardRanges == ["220073"])
+        // And B refuses a range A took a moment ago.
+        _ = try await a.create(id: "late", cardRanges: ["220074"])
+        await #expect(throws: IssuerHostError.conflict("card range 22007412 overlaps 220074 of bank late")) {
+            try await b.create(id: "other", cardRanges: ["22007412"])
+        }
+        // Fifty misses at once are answered, each after a re-read that began after it.
+        _ = try await a.create(id: "crowd", cardRanges: ["220075"])
+        let found = try await withThrowingTaskGroup(of: String?.self) { group in
+            for i in 0..<50 { group.addTask { try await b.bank(forCard: cardNumber(i % 2 == 0 ? "220075" : "990000", seed: i))?.id } }
+            return try await group.reduce(into: [String?]()) { $0.append($1) }
+        }
+        #expect(found.filter { $0 == "crowd" }.count == 25 && found.filter { $0 == nil }.count == 25)
+    }
 }
