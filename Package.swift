@@ -147,6 +147,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/TestSupport"
         ),
@@ -163,7 +164,8 @@ let package = Package(
         .testTarget(name: "WalletProviderTests", dependencies: ["WalletProvider", "TokenService", "Participants", "IssuerContract", "Simulators",
                                                                 "TestSupport"]),
         .testTarget(name: "NetworkSwitchTests", dependencies: ["NetworkSwitch", "TokenService", "Participants", "ISO8583", "EMV", "Simulators",
-                                                               "TestSupport", .product(name: "Logging", package: "swift-log")]),
+                                                               "TestSupport", .product(name: "Logging", package: "swift-log"),
+                                                               .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "IssuerHostTests", dependencies: ["IssuerHost", "IssuerContract", "ISO8583", "EMV", "Vault", "TestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "SQLiteSupport", "PostgresSupport", "NetworkSwitch", "TokenService", "Participants",

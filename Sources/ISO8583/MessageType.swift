@@ -27,6 +27,15 @@ public enum MessageType {
         return String(decoding: d, as: UTF8.self)
     }
 
+    /// The MTI of a repeat of this message (0100 → 0101, 0420 → 0421); a repeat's own MTI
+    /// and anything that is not four digits unchanged.
+    public static func repeatOf(_ mti: String) -> String {
+        var d = Array(mti.utf8)
+        guard d.count == 4, [0x30, 0x32, 0x34].contains(d[3]) else { return mti }
+        d[3] += 1
+        return String(decoding: d, as: UTF8.self)
+    }
+
     /// Whether the MTI is a repeat (0101, 0401, 0421…).
     public static func isRepeat(_ mti: String) -> Bool { original(of: mti) != mti }
 }

@@ -25,6 +25,24 @@ public final class ISO8583Client: Sendable {
     /// TLS towards the listener, when set: its certificate must chain to the context's
     /// trusted roots and name `host`.
     let tls: NIOSSLContext?
+    /// After a connection attempt fails, a slot waits this long before the next (doubling
+    /// from the lower bound to the upper after each failure in a row); a send meanwhile
+    /// fails at once. Nil: every send that finds no connection tries to make one.
+    public let reconnect: ClosedRange<Duration>?
+
+    /// What an operator sees of the client: connections up, and when it is backing off,
+    /// since when, why, and when it tries again.
+    public struct LinkState: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var connected: Int
+        public var slots: Int
+        /// Failed connection attempts in a row (0 when the last one succeeded).
+        public var failures: Int
+        public var lastError: String?
+        public var downSince: Date?
+        public var nextAttempt: Date?
+    }
 
     /// A participant's proof of who it is at the other's port: every new connection is
     /// signed on first (0800, field 70 `001`, field 32 the institution code, MAC'd), every
@@ -41,7 +59,11 @@ public final class ISO8583Client: Sendable {
     }
 
     public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// Not sent: no connection could be made.
         case unavailable(String)
+        /// Sent (or being written), and the connection closed before its answer: the peer
+        /// may have read it and acted on it.
+        case lost(String)
         case timedOut(after: Duration)
         case encoding(String)
         /// The answer's MAC did not verify (or an approval came without one).
@@ -54,6 +76,7 @@ public final class ISO8583Client: Sendable {
             case .unauthentic(let why): "answer refused: \(why)"
             case .signOnRefused(let code): "sign-on refused with response code \(code)"
             case .unavailable(let why): "not connected: \(why)"
+            case .lost(let why): "sent, no answer: \(why)"
             case .timedOut(let limit): "no answer within \(Int((limit / .milliseconds(1)).rounded())) ms"
             case .encoding(let why): "message could not be encoded: \(why)"
             }
@@ -61,8 +84,10 @@ public final class ISO8583Client: Sendable {
     }
 
     public init(host: String, port: Int, connections: Int = 2, timeout: Duration = .seconds(5),
-                signOn: SignOn? = nil, tls: NIOSSLContext? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+                signOn: SignOn? = nil, tls: NIOSSLContext? = nil, reconnect: ClosedRange<Duration>? = nil,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
         self.host = host; self.port = port; self.timeout = timeout; self.group = group; self.logger = logger; self.signOn = signOn; self.tls = tls
+        self.reconnect = reconnect
         self.slots = (0..<max(1, connections)).map { _ in Slot() }
     }
 
@@ -72,8 +97,23 @@ public final class ISO8583Client: Sendable {
         struct State {
             var connection: Connection?
             var connecting: Task<Connection, any Error>?
+            /// Failed attempts in a row, the last one's error, since when, and the next try.
+            var failures = 0
+            var lastError: String?
+            var downSince: Date?
+            var retryAt: ContinuousClock.Instant?
+            var retryDate: Date?
         }
         let state = Mutex(State())
+    }
+
+    /// The client's connections as an operator sees them.
+    public var state: LinkState {
+        let states = slots.map { $0.state.withLock { $0 } }
+        let worst = states.max { $0.failures < $1.failures }
+        return LinkState(host: host, port: port, connected: states.filter { $0.connection?.channel.isActive == true }.count, slots: slots.count,
+                         failures: worst?.failures ?? 0, lastError: worst?.lastError, downSince: states.compactMap(\.downSince).min(),
+                         nextAttempt: worst?.retryDate)
     }
 
     /// A connection and the requests waiting for answers on it.
@@ -153,7 +193,7 @@ public final class ISO8583Client: Sendable {
         }
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { error in
-            pending.take(key)?.fail(ClientError.unavailable("write failed: \(error)"))
+            pending.take(key)?.fail(ClientError.lost("write failed: \(error)"))
         }
         connection.writer.write(ByteBuffer(bytes: bytes), promise: written)
         do {
@@ -167,12 +207,23 @@ public final class ISO8583Client: Sendable {
 
     func connection(_ slot: Slot) async throws(ClientError) -> Connection {
         enum Lookup { case ready(Connection), wait(Task<Connection, any Error>) }
-        let lookup = slot.state.withLock { state -> Lookup in
-            if let c = state.connection, c.channel.isActive { return .ready(c) }
-            if let attempt = state.connecting { return .wait(attempt) }
+        enum Found { case lookup(Lookup), backingOff(String) }
+        let found = slot.state.withLock { state -> Found in
+            if let c = state.connection, c.channel.isActive { return .lookup(.ready(c)) }
+            if let attempt = state.connecting { return .lookup(.wait(attempt)) }
+            if let retryAt = state.retryAt, ContinuousClock.now < retryAt {
+                let wait = ContinuousClock.now.duration(to: retryAt)
+                let ms = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+                return .backingOff("\(host):\(port) down (\(state.lastError ?? "no connection")); next attempt in \(ms) ms")
+            }
             let attempt = Task { try await self.connect(slot) }
             state.connecting = attempt
-            return .wait(attempt)
+            return .lookup(.wait(attempt))
+        }
+        let lookup: Lookup
+        switch found {
+        case .lookup(let l): lookup = l
+        case .backingOff(let why): throw .unavailable(why)
         }
         switch lookup {
         case .ready(let c):
@@ -218,14 +269,35 @@ public final class ISO8583Client: Sendable {
                     throw error
                 }
             }
-            slot.state.withLock { $0.connection = connection; $0.connecting = nil }
+            slot.state.withLock { s in
+                if s.failures > 0 { logger.notice("reconnected", metadata: ["peer": "\(host):\(port)", "after": "\(s.failures) failed attempts"]) }
+                s.connection = connection; s.connecting = nil; s.failures = 0; s.lastError = nil; s.downSince = nil; s.retryAt = nil
+                s.retryDate = nil
+            }
             return connection
         } catch let error as ClientError {
-            slot.state.withLock { $0.connecting = nil }
+            failed(slot, "\(error)")
             throw error
         } catch {
-            slot.state.withLock { $0.connecting = nil }
+            failed(slot, "\(error)")
             throw ClientError.unavailable("\(host):\(port): \(error)")
+        }
+    }
+
+    /// A connection attempt failed: the slot backs off (when the client does).
+    private func failed(_ slot: Slot, _ error: String) {
+        slot.state.withLock { s in
+            s.connecting = nil
+            s.failures += 1
+            s.lastError = error
+            if s.downSince == nil { s.downSince = Date() }
+            if let reconnect {
+                var wait = reconnect.lowerBound
+                for _ in 1..<min(s.failures, 30) where wait < reconnect.upperBound { wait = wait * 2 }
+                wait = min(wait, reconnect.upperBound)
+                s.retryAt = .now + wait
+                s.retryDate = Date().addingTimeInterval(Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18)
+            }
         }
     }
 
@@ -252,7 +324,7 @@ public final class ISO8583Client: Sendable {
         for slot in slots {
             let connection = slot.state.withLock { s in defer { s.connection = nil }; return s.connection }
             try? await connection?.channel.close()
-            connection?.pending.failAll(.unavailable("client closed"))
+            connection?.pending.failAll(.lost("client closed"))
         }
     }
 }
@@ -306,7 +378,7 @@ final class AnswerHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        pending.failAll(.unavailable("connection closed"))
+        pending.failAll(.lost("connection closed"))
         context.fireChannelInactive()
     }
 

@@ -156,6 +156,11 @@ extension Bank {
         try await database.unbalancedReferences()
     }
 
+    /// The bank's holds, by reference (acquirer/terminal/STAN/transmission time), a page at a time.
+    public func holds(after: String?, limit: Int) async throws -> [Hold] {
+        try await database.holds(after: after, limit: limit)
+    }
+
     /// Sets a card's status (the bank's operator: lost, stolen, blocked, active).
     public func setStatus(pan: String, _ status: Account.Status) async throws {
         guard let p = try? PAN(pan), var account = try await database.account(fingerprint: vault.fingerprint(p)) else {

@@ -58,6 +58,8 @@ public protocol BankStore: Sendable {
     func heldMinor(accountID: String) async throws -> Int64
     /// Every reference whose ledger entries do not match its hold.
     func unbalancedReferences() async throws -> [String]
+    /// Holds (held and released), by reference, from after `after`, at most `limit`.
+    func holds(after: String?, limit: Int) async throws -> [Hold]
 }
 
 /// What an account holds when an authorization is decided.

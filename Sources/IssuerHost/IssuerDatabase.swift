@@ -284,6 +284,16 @@ public final class IssuerDatabase: BankStore {
         }
     }
 
+    public func holds(after: String?, limit: Int) async throws -> [Hold] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT reference, account_id, amount, type, state, at FROM holds WHERE reference > ? ORDER BY reference LIMIT ?",
+                             arguments: [after ?? "", limit]).map { row in
+                Hold(reference: row["reference"], accountID: row["account_id"], amountMinor: row["amount"], transactionType: row["type"],
+                     state: Hold.State(rawValue: row["state"]) ?? .held, at: Date(timeIntervalSince1970: row["at"]))
+            }
+        }
+    }
+
     public func unbalancedReferences() async throws -> [String] {
         try await pool.read { db in
             try String.fetchAll(db, sql: """

@@ -345,6 +345,19 @@ public struct PostgresBankStore: BankStore {
             """, logger: logger).first(Int64.self) ?? 0
     }
 
+    public func holds(after: String?, limit: Int) async throws -> [Hold] {
+        let rows = try await client.query("""
+            SELECT reference, account_id, amount, type, state, at FROM holds
+            WHERE bank_id = \(bankID) AND reference COLLATE "C" > \(after ?? "") ORDER BY reference COLLATE "C" LIMIT \(limit)
+            """, logger: logger)
+        var holds: [Hold] = []
+        for try await (reference, account, amount, type, state, at) in rows.decode((String, String, Int64, String, String, Date).self) {
+            holds.append(Hold(reference: reference, accountID: account, amountMinor: amount, transactionType: type,
+                              state: Hold.State(rawValue: state) ?? .held, at: at))
+        }
+        return holds
+    }
+
     public func unbalancedReferences() async throws -> [String] {
         try await client.query("""
             SELECT h.reference FROM holds h JOIN ledger l ON l.bank_id = h.bank_id AND l.reference = h.reference

@@ -40,9 +40,15 @@ enum IssuerHostHTTP {
 
         func route(_ method: HTTPRequest.Method, _ path: String, _ access: Access,
                    _ handler: @escaping @Sendable (Data, Bank?) async throws -> APIResult) {
+            route(method, path, access) { body, bank, _ in try await handler(body, bank) }
+        }
+        func route(_ method: HTTPRequest.Method, _ path: String, _ access: Access,
+                   _ handler: @escaping @Sendable (Data, Bank?, [String: String]) async throws -> APIResult) {
             declared[path, default: []].append(method)
             router.on(RouterPath(path), method: method) { request, context in
                 var request = request
+                var query: [String: String] = [:]
+                for item in request.uri.queryParameters { query[String(item.key)] = String(item.value) }
                 do {
                     let body = method == .get ? Data() : try await JSONBody.read(&request)
                     switch access {
@@ -51,13 +57,13 @@ enum IssuerHostHTTP {
                             throw Problem.unauthorized
                         }
                         let bank = context.parameters.get("bank") == nil ? nil : try await registry.bank(try context.parameters.require("bank"))
-                        return try await handler(body, bank).response
+                        return try await handler(body, bank, query).response
                     case .bank:
                         guard let token = BearerToken.from(request.headers), let bank = try await knownBank(context),
                               try await bank.authenticate(apiKey: token) else {
                             throw Problem.unauthorized
                         }
-                        return try await handler(body, bank).response
+                        return try await handler(body, bank, query).response
                     case .signed:
                         guard let bank = try await knownBank(context) else { throw Problem.unauthorized }
                         let headers = request.headers[signatureHeaders.timestamp].flatMap { timestamp in
@@ -67,7 +73,7 @@ enum IssuerHostHTTP {
                         }
                         let (key, nonce) = try await bank.acceptSigned(method: request.method.rawValue, path: request.uri.path, body: Array(body),
                                                                        headers: headers)
-                        let result = try await handler(body, bank)
+                        let result = try await handler(body, bank, query)
                         var response = result.response
                         response.headers[signatureHeaders.signature] = RequestSignature.signAnswer(status: Int(result.status.code), nonce: nonce,
                                                                                                    body: Array(result.body), key: key)
@@ -124,6 +130,16 @@ enum IssuerHostHTTP {
             return try JSONBody.result(rules)
         }
         route(.get, "/banks/:bank/outbox", .bank) { _, bank in try JSONBody.result(try await required(bank).outbox()) }
+        route(.get, "/banks/:bank/holds", .bank) { _, bank, query in
+            let limit = query["limit"].map { Int($0) } ?? 1_000
+            guard let limit, (1...10_000).contains(limit) else { throw IssuerHostError.invalid("limit: 1 to 10000") }
+            guard (query["after"]?.count ?? 0) <= 120 else { throw IssuerHostError.invalid("after: a hold's reference, at most 120 characters") }
+            return try JSONBody.result(try await required(bank).holds(after: query["after"], limit: limit))
+        }
+        route(.get, "/banks/:bank/ledger", .bank) { _, bank in
+            let bank = try required(bank)
+            return try JSONBody.result(LedgerCheck(unbalancedReferences: try await bank.unbalancedReferences()))
+        }
         route(.get, "/banks/:bank/notifications", .bank) { _, bank in try JSONBody.result(try await required(bank).notifications()) }
         route(.post, "/banks/:bank" + IssuerHostPath.authorizeService, .signed) { body, bank in
             let answer = try await required(bank).authorizeService(try JSONBody.decode(IDVRequest.self, from: body))
@@ -168,4 +184,10 @@ enum IssuerHostHTTP {
         default: Problem.from(error)
         }
     }
+}
+
+/// Whether the bank's books balance: every reference whose ledger entries do not net to
+/// its hold (held: minus the amount; released: zero). Empty when they balance.
+struct LedgerCheck: Codable, Sendable {
+    var unbalancedReferences: [String]
 }

@@ -122,6 +122,8 @@ struct Decision: Sendable {
     var issuerID: String?
     /// The masked token when the token service did not say it (its check failed).
     var maskedNumber: String
+    /// What the issuer was sent, when it did not answer: what a reversal reverses.
+    var sentToIssuer: Message?
 
     /// The issuer's approval code, when it approved.
     var approvalCode: String? {

@@ -30,11 +30,14 @@ public final class AuthorizationPipeline: Sendable {
     /// How long a duplicate waits for the answer of an original another node is working
     /// on (it then gets 94): longer than that node waits for its issuer.
     let duplicateWait: Duration
+    /// The reversals the network owes issuers, kept and sent until answered.
+    public let forwarder: Forwarder
 
-    public init(tokens: any NetworkTokenService, issuers: any IssuerRanges, journal: any AuthorizationJournal, links: any IssuerLinks,
-                rates: ExchangeRates = .reference, duplicateWait: Duration = .seconds(6), logger: Logger,
-                now: @escaping @Sendable () -> Date = Date.init) {
+    public init(tokens: any NetworkTokenService, issuers: any IssuerRanges, journal: any AuthorizationJournal, owed: any OwedMessageStore,
+                links: any IssuerLinks, rates: ExchangeRates = .reference, duplicateWait: Duration = .seconds(6),
+                forwarding: ForwardingPolicy = .standard, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.duplicateWait = duplicateWait
+        forwarder = Forwarder(store: owed, links: links, issuers: issuers, sealing: tokens, policy: forwarding, logger: logger, now: now)
         self.tokens = tokens
         self.journal = journal
         self.links = links
@@ -148,9 +151,12 @@ public final class AuthorizationPipeline: Sendable {
         do {
             let claim: JournalClaim
             switch checked {
-            case .passed(_, let token):
-                (claim, atcFresh, highestSpent) = try await journal.claim(key, requestDigest: digest, at: now(), spendingATC: token.atc.value,
-                                                                          ofToken: token.routing.tokenID)
+            case .passed(let issuer, let token):
+                // What recovery sends the issuer should this claim never be answered.
+                let ifLost = try? forwarder.sealedReversal(of: Self.issuerMessage(request, token: token))
+                (claim, atcFresh, highestSpent) = try await journal.claim(
+                    key, requestDigest: digest, at: now(), spendingATC: token.atc.value, ofToken: token.routing.tokenID,
+                    ifLost: ifLost.map { ReversalIfLost(id: $0.id, issuerID: issuer.id, sealed: $0.sealed) })
             case .declined:
                 claim = try await journal.claim(key, requestDigest: digest, at: now())
             }
@@ -201,10 +207,23 @@ public final class AuthorizationPipeline: Sendable {
         var stored = answer
         stored[2] = nil
         let entry = decision.entry(request, digest: digest, answer: (try? codec.pack(stored)) ?? [], at: now())
+        // An issuer that may have approved unheard (no answer in time, or one not believed)
+        // is owed a reversal, queued with the entry: the acquirer hears 91 after both.
+        var owing: OwedMessage?
+        if let sent = decision.sentToIssuer, case .issuerUnavailable(let error) = decision.outcome, error.mayHaveReachedIssuer,
+           let issuerID = decision.issuerID, let sealed = try? forwarder.sealedReversal(of: sent) {
+            owing = forwarder.owed(sealed, issuerID: issuerID, maskedPAN: decision.token?.routing.maskedPAN, reason: "\(error)")
+        }
         do {
             // Approved means durably journaled: the acquirer hears nothing before this returns.
-            try await journal.complete(entry)
+            try await journal.complete(entry, owing: owing)
+            if let owing {
+                logger.notice("reversal queued for the issuer", metadata: ["key": "\(key)", "issuer": "\(owing.issuerID)", "reason": "\(owing.reason)"])
+                forwarder.wake()
+            }
         } catch {
+            // Not journaled: the claim stays unanswered, and recovery reverses whatever the
+            // issuer held once the claim is old enough.
             logger.error("journal write failed: answering 96", metadata: ["key": "\(key)", "error": "\(error)"])
             answer.set(39, ResponseCode.systemMalfunction.rawValue)
             answer[38] = nil
@@ -223,7 +242,9 @@ public final class AuthorizationPipeline: Sendable {
             logger.notice("same key, different message", metadata: ["key": "\(entry.key)"])
             return Self.answer(to: request, .duplicateTransmission)
         }
-        var original = try codec.unpack(Array(entry.answer))
+        // Recovery journals an answer without its bytes (the request was never seen again):
+        // this message's own answer with the journaled code.
+        var original = entry.answer.isEmpty ? Self.answer(to: request, entry.responseCode) : try codec.unpack(Array(entry.answer))
         original[2] = request[2]
         logger.info("duplicate authorization: answered with the original", metadata: ["key": "\(entry.key)", "rc": "\(entry.responseCode)"])
         return original

@@ -66,21 +66,61 @@ public enum Decider: String, Codable, Sendable, CaseIterable {
 /// (so that the issuer is asked once, even by two nodes: a unique key in the database),
 /// `complete` records the outcome before the acquirer hears it. What is journaled stays:
 /// no later message, whatever its key, replaces an answered entry.
+///
+/// The journal and the store-and-forward queue are one database: an entry and the
+/// reversal it owes the issuer are written in one transaction.
 public protocol AuthorizationJournal: Sendable {
     func claim(_ key: AuthorizationKey, requestDigest: String, at: Date) async throws -> JournalClaim
     /// `claim`, and when the key is claimed, the token's ATC marked used in the same write:
     /// an authorization has either not started or spent its ATC, and it costs one write,
     /// not two. `atcFresh` is false when the ATC was used before (a replayed cryptogram);
     /// it says nothing unless the key was claimed. `highestSpent` is the token's highest ATC
-    /// spent before this one (nil for its first), for the issuer's ATC window.
-    func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
-        -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?)
-    /// Records the answer of a claimed key (or of a key never claimed). Throws
-    /// `JournalError.alreadyAnswered`, and changes nothing, when the key has an answer.
-    func complete(_ entry: JournalEntry) async throws
+    /// spent before this one (nil for its first), for the issuer's ATC window. `ifLost`
+    /// (sealed) is kept with the claim: the reversal recovery queues should the claim
+    /// never be answered (its process died with the issuer perhaps holding the amount).
+    func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String,
+               ifLost: ReversalIfLost?) async throws -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?)
+    /// Records the answer of a claimed key (or of a key never claimed) and, in the same
+    /// transaction, queues `owing` for the issuer (unless a message with its id is queued
+    /// already). Throws `JournalError.alreadyAnswered`, and changes nothing, when the key
+    /// has an answer.
+    func complete(_ entry: JournalEntry, owing: OwedMessage?) async throws
     func entry(_ key: AuthorizationKey) async throws -> JournalEntry?
     /// Claimed and not answered (yet, or ever: its node may have died).
     func isPending(_ key: AuthorizationKey) async throws -> Bool
+    /// Claims made before `claimedBefore` that have no answer, oldest first: left by a
+    /// process that died between its claim and its answer.
+    func unanswered(claimedBefore: Date, limit: Int) async throws -> [UnansweredClaim]
+}
+
+extension AuthorizationJournal {
+    public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
+        -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?) {
+        try await claim(key, requestDigest: requestDigest, at: at, spendingATC: atc, ofToken: tokenID, ifLost: nil)
+    }
+
+    public func complete(_ entry: JournalEntry) async throws { try await complete(entry, owing: nil) }
+}
+
+/// The reversal a claim keeps for recovery: its id in the queue, the issuer, and the 0420
+/// (card number included) sealed under the vault's data key with the id as context.
+public struct ReversalIfLost: Sendable, Equatable {
+    public var id: String
+    public var issuerID: String
+    public var sealed: Data
+    public init(id: String, issuerID: String, sealed: Data) { self.id = id; self.issuerID = issuerID; self.sealed = sealed }
+}
+
+/// A claim nobody answered.
+public struct UnansweredClaim: Sendable, Equatable {
+    public var key: String
+    public var requestDigest: String
+    public var claimedAt: Date
+    /// Present when the claim spent an ATC: the issuer may have been asked.
+    public var ifLost: ReversalIfLost?
+    public init(key: String, requestDigest: String, claimedAt: Date, ifLost: ReversalIfLost?) {
+        self.key = key; self.requestDigest = requestDigest; self.claimedAt = claimedAt; self.ifLost = ifLost
+    }
 }
 
 public enum JournalClaim: Sendable, Equatable {

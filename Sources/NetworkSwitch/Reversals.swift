@@ -14,8 +14,10 @@ enum ReversalOutcome: Sendable {
     case nothingToReverse(JournalEntry)
     /// The issuer's answer to the reversal, sent on with the card number.
     case reversedAtIssuer(ResponseCode, TokenRouting, reason: String)
-    /// The issuer's host did not answer (91).
-    case issuerUnavailable(IssuerLinkError, TokenRouting)
+    /// The issuer's host could not be reached, or did not answer: the reversal (`message`,
+    /// card number included) is queued for it with the journal entry, and the acquirer
+    /// hears 00. Also what a reversal of an authorization answered 91 gets.
+    case queuedForIssuer(TokenRouting, message: Message, issuerID: String, reason: String)
     /// The journal could not be read (96).
     case malfunction(String)
 
@@ -24,16 +26,15 @@ enum ReversalOutcome: Sendable {
         case .originalNotFound, .cardMismatch: .originalNotFound
         case .nothingToReverse: .approved
         case .reversedAtIssuer(let code, _, _): code
-        case .issuerUnavailable: .issuerUnavailable
+        case .queuedForIssuer: .approved
         case .malfunction: .systemMalfunction
         }
     }
 
     var decidedBy: Decider {
         switch self {
-        case .originalNotFound, .cardMismatch, .nothingToReverse, .malfunction: .network
+        case .originalNotFound, .cardMismatch, .nothingToReverse, .malfunction, .queuedForIssuer: .network
         case .reversedAtIssuer: .issuer
-        case .issuerUnavailable: .timeout
         }
     }
 
@@ -43,7 +44,7 @@ enum ReversalOutcome: Sendable {
         case .cardMismatch: "the reversal's card does not match the original"
         case .nothingToReverse: "original was not approved: nothing to reverse"
         case .reversedAtIssuer(let code, _, let reason): code.isApproval ? reason : "issuer refused the reversal"
-        case .issuerUnavailable(let error, _): "\(error)"
+        case .queuedForIssuer(_, _, _, let reason): reason
         case .malfunction(let what): what
         }
     }
@@ -52,7 +53,7 @@ enum ReversalOutcome: Sendable {
     var routing: (maskedToken: String?, tokenID: String?, issuerID: String?, maskedPAN: String?) {
         switch self {
         case .nothingToReverse(let e): (e.maskedToken, e.tokenID, e.issuerID, e.maskedPAN)
-        case .reversedAtIssuer(_, let r, _), .issuerUnavailable(_, let r): (r.maskedToken, r.tokenID, r.issuerID, r.maskedPAN)
+        case .reversedAtIssuer(_, let r, _), .queuedForIssuer(let r, _, _, _): (r.maskedToken, r.tokenID, r.issuerID, r.maskedPAN)
         case .originalNotFound, .cardMismatch, .malfunction: (nil, nil, nil, nil)
         }
     }
@@ -98,7 +99,24 @@ extension AuthorizationPipeline {
             currency: request.currency.numeric, billingAmountMinor: nil, billingCurrency: nil, responseCode: outcome.responseCode, approvalCode: nil,
             decidedBy: outcome.decidedBy, reason: outcome.reason + " (original \(request.original))", answer: Data((try? codec.pack(stored)) ?? []),
             at: now())
-        do { try await journal.complete(entry) } catch {
+        var owing: OwedMessage?
+        if case .queuedForIssuer(let routing, let message, let issuerID, let reason) = outcome {
+            do {
+                owing = forwarder.owed(try forwarder.sealedReversal(of: message, id: OwedMessage.reversalID(request.original)), issuerID: issuerID,
+                                       maskedPAN: routing.maskedPAN, reason: reason)
+            } catch {
+                logger.error("reversal could not be sealed: answering 96", metadata: ["key": "\(request.key)", "error": "\(error)"])
+                answer.set(39, ResponseCode.systemMalfunction.rawValue)
+                return answer
+            }
+        }
+        do {
+            try await journal.complete(entry, owing: owing)
+            if let owing {
+                logger.notice("reversal queued for the issuer", metadata: ["key": "\(request.key)", "issuer": "\(owing.issuerID)", "reason": "\(owing.reason)"])
+                forwarder.wake()
+            }
+        } catch {
             logger.error("journal write failed: answering 96", metadata: ["key": "\(request.key)", "error": "\(error)"])
             answer.set(39, ResponseCode.systemMalfunction.rawValue)
         }
@@ -127,6 +145,13 @@ extension AuthorizationPipeline {
         } catch {
             return .malfunction("journal unavailable")
         }
+        // Answered 91 after the issuer was sent it: the issuer may hold the amount, and the
+        // network owes it this reversal (queued already when the network gave up; the same
+        // id, so once).
+        if entry.decidedBy == .timeout, let issuerID = entry.issuerID {
+            return await reverseAtIssuer(request, expectedTokenID: entry.tokenID, issuerID: issuerID,
+                                         reason: "original answered 91: reversal queued for the issuer", queueOnly: true)
+        }
         guard entry.responseCode.isApproval, entry.decidedBy == .issuer, let issuerID = entry.issuerID else {
             return .nothingToReverse(entry)
         }
@@ -135,7 +160,9 @@ extension AuthorizationPipeline {
 
     /// Sends the reversal on to the issuer of the reversal's token (the original's, when
     /// known: `expectedTokenID`), with the card number in place of the token.
-    func reverseAtIssuer(_ request: ReversalRequest, expectedTokenID: String?, issuerID: String?, reason: String) async -> ReversalOutcome {
+    /// When the issuer cannot take it now (or `queueOnly`), it is queued for the issuer.
+    func reverseAtIssuer(_ request: ReversalRequest, expectedTokenID: String?, issuerID: String?, reason: String,
+                         queueOnly: Bool = false) async -> ReversalOutcome {
         guard let routing = try? await tokens.routing(forToken: request.number), expectedTokenID == nil || routing.tokenID == expectedTokenID,
               let issuer = try? await directory.issuer(id: issuerID ?? routing.issuerID) else {
             return .cardMismatch
@@ -144,11 +171,20 @@ extension AuthorizationPipeline {
         for f in [3, 4, 7, 11, 12, 13, 32, 37, 41, 42, 49, 90] where request.message[f] != nil { toIssuer[f] = request.message[f] }
         toIssuer.set(2, routing.pan.digits)
         toIssuer.set(14, routing.cardExpiry)
+        var queued = toIssuer
+        queued.mti = "0420"
+        if queueOnly { return .queuedForIssuer(routing, message: queued, issuerID: issuer.id, reason: reason) }
         do {
             let answer = try await links.send(toIssuer, to: issuer)
-            return .reversedAtIssuer(answer.responseCode ?? .systemMalfunction, routing, reason: reason)
+            let code = answer.responseCode ?? .systemMalfunction
+            // An issuer that could not process it now gets it again from the queue.
+            guard code != .issuerUnavailable && code != .systemMalfunction else {
+                return .queuedForIssuer(routing, message: queued, issuerID: issuer.id, reason: "the issuer answered \(code.rawValue): reversal queued for it")
+            }
+            return .reversedAtIssuer(code, routing, reason: reason)
         } catch {
-            return .issuerUnavailable(error, routing)
+            logger.warning("issuer did not take a reversal: queued for it", metadata: ["key": "\(request.key)", "error": "\(error)"])
+            return .queuedForIssuer(routing, message: queued, issuerID: issuer.id, reason: "\(error): reversal queued for the issuer")
         }
     }
 }

@@ -4,6 +4,7 @@ import HTTPSupport
 import HTTPTypes
 import Hummingbird
 import Logging
+import NetworkSwitch
 import Participants
 import TokenService
 import WalletProvider
@@ -15,15 +16,18 @@ import WalletProvider
 struct PasswayAPI: Sendable {
     let rooms: Rooms
     let idempotency: Idempotency
+    /// The network's store-and-forward, for the operator's view of it.
+    let forwarder: Forwarder?
     let logger: Logger
 
     var participants: ParticipantRegistry { rooms.participants }
     var tokens: TokenService { rooms.tokens }
     var wallets: WalletProvider { rooms.wallets }
 
-    init(rooms: Rooms, idempotency: Idempotency, logger: Logger) {
+    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, logger: Logger) {
         self.rooms = rooms
         self.idempotency = idempotency
+        self.forwarder = forwarder
         self.logger = logger
     }
 
@@ -175,6 +179,16 @@ struct PasswayAPI: Sendable {
             let issued = try await api.rooms.acquirerKeys.issueMACKey(acquirerID: id, algorithm: algorithm)
             api.logger.notice("acquirer MAC key issued", metadata: ["acquirer": "\(id)", "checkValue": "\(issued.checkValue)"])
             return try JSONBody.result(MACKeyDelivery(keyBlock: issued.keyBlock, checkValue: issued.checkValue), status: .created)
+        },
+        Route(method: .get, path: "/v1/operations/queues", allowed: .network) { api, _, _, _ in
+            let now = Date()
+            let queues = try await api.rooms.owed.depths().map { d in
+                QueueView(issuerID: d.issuerID, kind: d.kind.rawValue, queued: d.queued,
+                          oldestAgeSeconds: d.oldestQueuedAt.map { max(0, Int(now.timeIntervalSince($0))) }, expired: d.expired, delivered: d.delivered)
+            }
+            let totals = api.forwarder?.totals ?? (delivered: 0, expired: 0, attempts: 0)
+            return try JSONBody.result(QueuesView(storeAndForward: queues, thisNode: .init(delivered: totals.delivered, expired: totals.expired,
+                                                                                         attempts: totals.attempts)))
         },
         Route(method: .get, path: "/v1/acquirers", allowed: .network) { api, _, _, _ in
             try JSONBody.result(try await api.participants.acquirers())

@@ -52,6 +52,7 @@ final class ISO8583IssuerLinks: IssuerLinks {
             switch error {
             case .timedOut(let limit): throw .timedOut(after: limit)
             case .unavailable(let why), .encoding(let why): throw .unavailable(why)
+            case .lost(let why): throw .lost(why)
             case .unauthentic(let why): throw .unauthentic(why)
             case .signOnRefused(let code): throw .unavailable("sign-on refused with \(code)")
             }

@@ -54,6 +54,13 @@ public struct PlatformConfiguration: Sendable {
     /// How long the bundled bank keeps a hold of goods or services that nothing clears or
     /// reverses (cash is final).
     public var holdLifetime: Duration = IssuerHostConfiguration.defaultHoldLifetime
+    /// How the network retries the reversals it owes issuers (store-and-forward).
+    public var forwarding: ForwardingPolicy = .standard
+    /// How old an authorization's claim must be, unanswered, for recovery to settle it
+    /// (its process died): nil, twice the issuer timeout and 5 s more.
+    public var recoverUnansweredAfter: Duration?
+    /// How often recovery looks for such claims (and once at start).
+    public var recoveryInterval: Duration = .seconds(10)
     /// The CA (PEM) the network trusts for its links to issuer hosts: with one, they go
     /// over TLS. With `tls` and the bundled host, it must be given (that host's
     /// certificate is `tls`'s).
@@ -202,8 +209,11 @@ public enum Platform {
                                        linkKeys: config.issuerEndpointLinkKeys, tls: linkTLS, timeout: config.issuerTimeout, connections: 2, logger: logger)
         // A duplicate of an authorization that another node is working on waits for that
         // node's answer: its issuer timeout and a second more.
-        let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, links: links,
-                                             duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1), logger: logger)
+        let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, owed: rooms.owed,
+                                             links: links, duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1),
+                                             forwarding: config.forwarding, logger: logger)
+        let storeAndForward = StoreAndForwardService(pipeline: pipeline, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
+                                                     recoveryInterval: config.recoveryInterval, logger: logger)
         // Only signed-on acquirers' MAC'd messages reach the pipeline.
         let gate = AcquirerGate(directory: RegisteredAcquirers(participants: rooms.participants, keys: rooms.acquirerKeys), pipeline: pipeline,
                                 logger: logger)
@@ -233,15 +243,17 @@ public enum Platform {
             }
         }
         let api = Application(
-            router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), logger: logger).router(),
+            router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
+                               logger: logger).router(),
             server: try config.tls.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1(),
             configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
             onServerRunning: { channel in await ready.set("api", port: channel.localAddress?.port ?? 0) },
             logger: logger)
 
         // Started in this order, stopped in the reverse: the API first, then the network
-        // (whose in-flight authorizations still reach the bank), then the bank.
-        let services: [any Service] = (bank?.services ?? []) + [network, api]
+        // (whose in-flight authorizations still reach the bank), then store-and-forward,
+        // then the bank.
+        let services: [any Service] = (bank?.services ?? []) + [storeAndForward, network, api]
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         let notify = Task {
             let ports = await ready.wait(for: bank == nil ? ["api"] : ["api", "issuer-host"])
@@ -284,12 +296,14 @@ struct Rooms: Sendable {
     let tokens: TokenService
     let wallets: WalletProvider
     let journal: any AuthorizationJournal
+    /// The store-and-forward queue, in the journal's database.
+    let owed: any OwedMessageStore
     /// The token service's vault: it also seals what the HTTP layer keeps.
     let vault: CardVault
     /// The acquirers' zone master and MAC keys, in that vault.
     let acquirerKeys: AcquirerKeys
 
-    static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal>(
+    static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore>(
         store: Store, master: MasterKey, readCacheMaxAge: Duration, logger: Logger) async throws -> Rooms {
         let participants = ParticipantRegistry(store: store)
         let vault = try await TokenService.openVault(master: master, store: store)
@@ -298,7 +312,7 @@ struct Rooms: Sendable {
         let wallets = WalletProvider(store: store, participants: participants, tokens: tokens)
         try await participants.seedDefaults()
         try await wallets.seedDefaults()
-        return Rooms(participants: participants, tokens: tokens, wallets: wallets, journal: store, vault: vault,
+        return Rooms(participants: participants, tokens: tokens, wallets: wallets, journal: store, owed: store, vault: vault,
                      acquirerKeys: AcquirerKeys(store: store, vault: vault))
     }
 }

@@ -65,3 +65,25 @@ extension Problem {
         }
     }
 }
+
+/// What the network owes issuers, per issuer: the store-and-forward queue's depth and the
+/// age of its oldest message, what was given up (each with an alarm) and delivered.
+struct QueueView: Codable, Sendable {
+    var issuerID: String
+    var kind: String
+    var queued: Int
+    var oldestAgeSeconds: Int?
+    var expired: Int
+    var delivered: Int
+}
+
+struct QueuesView: Codable, Sendable {
+    struct Node: Codable, Sendable {
+        var delivered: Int
+        var expired: Int
+        var attempts: Int
+    }
+    var storeAndForward: [QueueView]
+    /// Since this node started: messages the issuers answered, given up, and sends.
+    var thisNode: Node
+}

@@ -17,10 +17,11 @@ extension PostgresStore: AuthorizationJournal {
         return .pending(requestDigest: requestDigest)
     }
 
-    public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
-        -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?) {
+    public func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String,
+                      ifLost: ReversalIfLost?) async throws -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?) {
         let rows = try await database.client.execute(ClaimJournalKeySpendingATC(key: key.description, digest: requestDigest, at: at,
-                                                                                 tokenID: tokenID, atc: Int32(atc)), logger: logger)
+                                                                                 tokenID: tokenID, atc: Int32(atc), lostIssuer: ifLost?.issuerID,
+                                                                                 lostReversal: ifLost?.sealed), logger: logger)
         for try await (won, digest, doc, fresh, highest) in rows {
             if won { return (.claimed, fresh, highest.flatMap { UInt16(exactly: $0) }) }
             if let doc { return (.answered(try Self.value(JournalEntry.self, doc)), false, nil) }
@@ -29,19 +30,39 @@ extension PostgresStore: AuthorizationJournal {
         return (.pending(requestDigest: requestDigest), false, nil)
     }
 
-    public func complete(_ entry: JournalEntry) async throws {
+    public func complete(_ entry: JournalEntry, owing: OwedMessage?) async throws {
         let doc = try Self.doc(entry)
         // A pending claim is answered, a new key inserted; an answered entry is never replaced.
-        let rows = try await database.client.query("""
+        let answer: PostgresQuery = """
             INSERT INTO journal (key, request_digest, state, claimed_at, response_code, doc)
             VALUES (\(entry.key), \(entry.requestDigest), 'answered', \(entry.at), \(entry.responseCode.rawValue), \(doc)::jsonb)
-            ON CONFLICT (key) DO UPDATE SET state = 'answered', response_code = EXCLUDED.response_code, doc = EXCLUDED.doc
+            ON CONFLICT (key) DO UPDATE SET state = 'answered', response_code = EXCLUDED.response_code, doc = EXCLUDED.doc, lost_reversal = NULL
             WHERE journal.doc IS NULL
             RETURNING 1
+            """
+        guard let owing else {
+            if try await Self.count(database.client.query(answer, logger: logger)) == 0 { throw JournalError.alreadyAnswered(key: entry.key) }
+            return
+        }
+        let owed = try Self.doc(owing)
+        let logger = self.logger
+        try await database.transaction { connection in
+            if try await Self.count(connection.query(answer, logger: logger)) == 0 { throw JournalError.alreadyAnswered(key: entry.key) }
+            try await connection.query(Self.enqueue(owing, doc: owed), logger: logger)
+        }
+    }
+
+    public func unanswered(claimedBefore: Date, limit: Int) async throws -> [UnansweredClaim] {
+        let rows = try await database.client.query("""
+            SELECT key, request_digest, claimed_at, lost_issuer, lost_reversal FROM journal
+            WHERE doc IS NULL AND claimed_at < \(claimedBefore) ORDER BY claimed_at LIMIT \(limit)
             """, logger: logger)
-        var written = false
-        for try await _ in rows { written = true }
-        if !written { throw JournalError.alreadyAnswered(key: entry.key) }
+        var claims: [UnansweredClaim] = []
+        for try await (key, digest, at, issuer, sealed) in rows.decode((String, String, Date, String?, Data?).self) {
+            claims.append(UnansweredClaim(key: key, requestDigest: digest, claimedAt: at,
+                                          ifLost: issuer.flatMap { issuer in sealed.map { ReversalIfLost(id: "reversal:" + key, issuerID: issuer, sealed: $0) } }))
+        }
+        return claims
     }
 
     public func entry(_ key: AuthorizationKey) async throws -> JournalEntry? {
@@ -115,7 +136,7 @@ struct ClaimJournalKey: PostgresPreparedStatement {
 struct ClaimJournalKeySpendingATC: PostgresPreparedStatement {
     static let sql = """
         WITH inserted AS (
-            INSERT INTO journal (key, request_digest, state, claimed_at) VALUES ($1, $2, 'pending', $3)
+            INSERT INTO journal (key, request_digest, state, claimed_at, lost_issuer, lost_reversal) VALUES ($1, $2, 'pending', $3, $6, $7)
             ON CONFLICT (key) DO NOTHING RETURNING key),
         spent AS (
             INSERT INTO used_atcs (token_id, atc) SELECT $4, $5 FROM inserted
@@ -130,8 +151,12 @@ struct ClaimJournalKeySpendingATC: PostgresPreparedStatement {
     var at: Date
     var tokenID: String
     var atc: Int32
+    var lostIssuer: String?
+    var lostReversal: Data?
     func makeBindings() throws -> PostgresBindings {
-        var b = PostgresBindings(); b.append(key); b.append(digest); b.append(at); b.append(tokenID); b.append(atc); return b
+        var b = PostgresBindings(); b.append(key); b.append(digest); b.append(at); b.append(tokenID); b.append(atc)
+        b.append(lostIssuer); b.append(lostReversal.map { ByteBuffer(bytes: $0) })
+        return b
     }
     func decodeRow(_ row: PostgresRow) throws -> (Bool, String, String?, Bool, Int32?) { try row.decode((Bool, String, String?, Bool, Int32?).self) }
 }
@@ -141,5 +166,59 @@ extension AsyncSequence where Self: Sendable, Element: Sendable {
     func firstElement() async throws -> Element? {
         for try await element in self { return element }
         return nil
+    }
+}
+
+/// The store-and-forward queue in the same schema: one row per owed message, in the order
+/// queued (`seq`); a lease row per issuer, so that one node at a time forwards its queue.
+extension PostgresStore: OwedMessageStore {
+    static func enqueue(_ m: OwedMessage, doc: String) -> PostgresQuery {
+        """
+        INSERT INTO owed (id, issuer_id, state, queued_at, doc) VALUES (\(m.id), \(m.issuerID), \(m.state.rawValue), \(m.queuedAt), \(doc)::jsonb)
+        ON CONFLICT (id) DO NOTHING RETURNING 1
+        """
+    }
+
+    public func enqueue(_ message: OwedMessage) async throws -> Bool {
+        try await Self.count(database.client.query(Self.enqueue(message, doc: try Self.doc(message)), logger: logger)) == 1
+    }
+
+    public func issuersOwed() async throws -> [String] {
+        try await database.client.query("SELECT DISTINCT issuer_id FROM owed WHERE state = 'queued'", logger: logger).all(String.self)
+    }
+
+    public func queued(issuerID: String, limit: Int) async throws -> [OwedMessage] {
+        try await all(OwedMessage.self, "SELECT doc::text FROM owed WHERE issuer_id = \(issuerID) AND state = 'queued' ORDER BY seq LIMIT \(limit)")
+    }
+
+    public func update(_ message: OwedMessage) async throws {
+        try await run("UPDATE owed SET state = \(message.state.rawValue), doc = \(try Self.doc(message))::jsonb WHERE id = \(message.id)")
+    }
+
+    public func lease(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool {
+        try await Self.count(database.client.query("""
+            INSERT INTO forwarding_leases (issuer_id, node, until) VALUES (\(issuerID), \(node), \(until))
+            ON CONFLICT (issuer_id) DO UPDATE SET node = EXCLUDED.node, until = EXCLUDED.until
+            WHERE forwarding_leases.node = EXCLUDED.node OR forwarding_leases.until < \(now)
+            RETURNING 1
+            """, logger: logger)) == 1
+    }
+
+    public func owed(id: String) async throws -> OwedMessage? {
+        try await one(OwedMessage.self, "SELECT doc::text FROM owed WHERE id = \(id)")
+    }
+
+    public func depths() async throws -> [QueueDepth] {
+        let rows = try await database.client.query("""
+            SELECT issuer_id, COUNT(*) FILTER (WHERE state = 'queued')::int8, MIN(queued_at) FILTER (WHERE state = 'queued'),
+                   COUNT(*) FILTER (WHERE state = 'expired')::int8, COUNT(*) FILTER (WHERE state = 'delivered')::int8
+            FROM owed GROUP BY issuer_id ORDER BY issuer_id
+            """, logger: logger)
+        var depths: [QueueDepth] = []
+        for try await (issuer, queued, oldest, expired, delivered) in rows.decode((String, Int64, Date?, Int64, Int64).self) {
+            depths.append(QueueDepth(issuerID: issuer, kind: .reversal, queued: Int(queued), oldestQueuedAt: oldest, expired: Int(expired),
+                                     delivered: Int(delivered)))
+        }
+        return depths
     }
 }

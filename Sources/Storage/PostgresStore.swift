@@ -104,6 +104,17 @@ public final class PostgresStore: Sendable {
         ]),
         // The idempotency keys stay in this schema; the HTTP layer's store owns them now.
         ("v2: acquirers", ["CREATE TABLE acquirers (id TEXT PRIMARY KEY, doc JSONB NOT NULL)"]),
+        ("v3: store-and-forward", [
+            "ALTER TABLE journal ADD COLUMN lost_issuer TEXT, ADD COLUMN lost_reversal BYTEA",
+            "CREATE INDEX journal_unanswered ON journal(claimed_at) WHERE doc IS NULL",
+            """
+            CREATE TABLE owed (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE, issuer_id TEXT NOT NULL, state TEXT NOT NULL,
+                queued_at TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)
+            """,
+            "CREATE INDEX owed_queue ON owed(issuer_id, state, seq)",
+            "CREATE TABLE forwarding_leases (issuer_id TEXT PRIMARY KEY, node TEXT NOT NULL, until TIMESTAMPTZ NOT NULL)",
+        ]),
     ]
 
     // MARK: Documents

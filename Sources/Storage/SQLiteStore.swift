@@ -91,6 +91,18 @@ public final class SQLiteStore: Sendable {
                 DROP TABLE idempotency_keys;
                 """)
         }
+        migrator.registerMigration("v7: store-and-forward") { db in
+            try db.execute(sql: """
+                ALTER TABLE journal ADD COLUMN lost_issuer TEXT;
+                ALTER TABLE journal ADD COLUMN lost_reversal BLOB;
+                CREATE INDEX journal_unanswered ON journal(claimed_at) WHERE doc IS NULL;
+                CREATE TABLE owed (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, issuer_id TEXT NOT NULL, state TEXT NOT NULL,
+                    queued_at REAL NOT NULL, doc TEXT NOT NULL);
+                CREATE INDEX owed_queue ON owed(issuer_id, state, seq);
+                CREATE TABLE forwarding_leases (issuer_id TEXT PRIMARY KEY, node TEXT NOT NULL, until REAL NOT NULL);
+                """)
+        }
         return migrator
     }
 

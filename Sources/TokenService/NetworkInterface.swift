@@ -2,11 +2,17 @@ import EMV
 import Foundation
 import Participants
 
+/// Seals and opens what the network keeps of card data (the vault's data key).
+public protocol MessageSealing: Sendable {
+    func seal(_ bytes: [UInt8], context: String) -> Data
+    func open(_ sealed: Data, context: String) throws -> [UInt8]
+}
+
 /// What the network asks of the token service, and nothing more (DESIGN.md "a tap",
 /// step 4): one call per authorization that checks the token and its cryptogram and
 /// answers the card to route to or the reason to decline, one call for the response
 /// cryptogram, and the card behind a token for a reversal.
-public protocol NetworkTokenService: Sendable {
+public protocol NetworkTokenService: MessageSealing {
     /// Every check of a token authorization but the last: the ATC is not marked used here.
     /// The network spends it in the same write as its journal claim, and only for a
     /// cryptogram that verified, so that noise cannot burn a card's counters.
@@ -204,6 +210,11 @@ extension TokenService: NetworkTokenService {
     public func digest(_ bytes: [UInt8], purpose: String) -> String {
         vault.fingerprint(secret: Hex.encode(bytes), purpose: purpose)
     }
+
+    /// Seals what the network keeps of card data (a reversal it owes) under the vault's data key.
+    public func seal(_ bytes: [UInt8], context: String) -> Data { vault.sealSecret(bytes, context: "network:" + context) }
+
+    public func open(_ sealed: Data, context: String) throws -> [UInt8] { try vault.openSecret(sealed, context: "network:" + context) }
 
     func routing(_ token: Token) async throws -> TokenRouting {
         let (pan, card) = try await detokenize(token)

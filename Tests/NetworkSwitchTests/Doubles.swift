@@ -1,3 +1,4 @@
+import Crypto
 import EMV
 import Foundation
 import ISO8583
@@ -14,6 +15,10 @@ final class MemoryJournal: AuthorizationJournal {
         var entries: [String: JournalEntry] = [:]
         var spent: Set<String> = []
         var failing = false
+        var failingCompletes = false
+        var lost: [String: (at: Date, ifLost: ReversalIfLost?)] = [:]
+        var owed: [OwedMessage] = []
+        var leases: [String: (node: String, until: Date)] = [:]
     }
     let state = Mutex(State())
 
@@ -21,6 +26,9 @@ final class MemoryJournal: AuthorizationJournal {
 
     /// Makes every call fail (a database that went away).
     func fail() { state.withLock { $0.failing = true } }
+
+    /// Makes answers fail to be journaled (a process that dies before its answer is written).
+    func failCompletes(_ failing: Bool = true) { state.withLock { $0.failingCompletes = failing } }
 
     var entries: [JournalEntry] { state.withLock { Array($0.entries.values) } }
 
@@ -30,25 +38,38 @@ final class MemoryJournal: AuthorizationJournal {
             if let entry = s.entries[key.description] { return .answered(entry) }
             if let digest = s.claims[key] { return .pending(requestDigest: digest) }
             s.claims[key] = requestDigest
+            s.lost[key.description] = (at, nil)
             return .claimed
         }
     }
 
-    func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String) async throws
-        -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?) {
+    func claim(_ key: AuthorizationKey, requestDigest: String, at: Date, spendingATC atc: UInt16, ofToken tokenID: String,
+               ifLost: ReversalIfLost?) async throws -> (claim: JournalClaim, atcFresh: Bool, highestSpent: UInt16?) {
         let claim = try await claim(key, requestDigest: requestDigest, at: at)
         guard claim == .claimed else { return (claim, false, nil) }
         return state.withLock { s in
+            s.lost[key.description] = (at, ifLost)
             let highest = s.spent.filter { $0.hasPrefix(tokenID + "/") }.compactMap { UInt16($0.dropFirst(tokenID.count + 1)) }.max()
             return (claim, s.spent.insert("\(tokenID)/\(atc)").inserted, highest)
         }
     }
 
-    func complete(_ entry: JournalEntry) async throws {
+    func complete(_ entry: JournalEntry, owing: OwedMessage?) async throws {
         try state.withLock { s in
-            if s.failing { throw Unavailable() }
+            if s.failing || s.failingCompletes { throw Unavailable() }
             guard s.entries[entry.key] == nil else { throw JournalError.alreadyAnswered(key: entry.key) }
             s.entries[entry.key] = entry
+            s.lost[entry.key] = nil
+            if let owing, !s.owed.contains(where: { $0.id == owing.id }) { s.owed.append(owing) }
+        }
+    }
+
+    func unanswered(claimedBefore: Date, limit: Int) async throws -> [UnansweredClaim] {
+        state.withLock { s in
+            s.claims.compactMap { key, digest -> UnansweredClaim? in
+                guard s.entries[key.description] == nil, let lost = s.lost[key.description], lost.at < claimedBefore else { return nil }
+                return UnansweredClaim(key: key.description, requestDigest: digest, claimedAt: lost.at, ifLost: lost.ifLost)
+            }.sorted { $0.claimedAt < $1.claimedAt }.prefix(limit).map { $0 }
         }
     }
 
@@ -56,6 +77,50 @@ final class MemoryJournal: AuthorizationJournal {
 
     func isPending(_ key: AuthorizationKey) async throws -> Bool {
         state.withLock { $0.claims[key] != nil && $0.entries[key.description] == nil }
+    }
+}
+
+extension MemoryJournal: OwedMessageStore {
+    var owed: [OwedMessage] { state.withLock { $0.owed } }
+
+    func enqueue(_ message: OwedMessage) async throws -> Bool {
+        state.withLock { s in
+            guard !s.owed.contains(where: { $0.id == message.id }) else { return false }
+            s.owed.append(message)
+            return true
+        }
+    }
+
+    func issuersOwed() async throws -> [String] {
+        state.withLock { Array(Set($0.owed.filter { $0.state == .queued }.map(\.issuerID))).sorted() }
+    }
+
+    func queued(issuerID: String, limit: Int) async throws -> [OwedMessage] {
+        state.withLock { Array($0.owed.filter { $0.issuerID == issuerID && $0.state == .queued }.prefix(limit)) }
+    }
+
+    func update(_ message: OwedMessage) async throws {
+        state.withLock { s in if let i = s.owed.firstIndex(where: { $0.id == message.id }) { s.owed[i] = message } }
+    }
+
+    func lease(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool {
+        state.withLock { s in
+            if let held = s.leases[issuerID], held.node != node, held.until >= now { return false }
+            s.leases[issuerID] = (node, until)
+            return true
+        }
+    }
+
+    func owed(id: String) async throws -> OwedMessage? { state.withLock { $0.owed.first { $0.id == id } } }
+
+    func depths() async throws -> [QueueDepth] {
+        state.withLock { s in
+            Dictionary(grouping: s.owed, by: \.issuerID).map { issuer, all in
+                QueueDepth(issuerID: issuer, kind: .reversal, queued: all.filter { $0.state == .queued }.count,
+                           oldestQueuedAt: all.filter { $0.state == .queued }.map(\.queuedAt).min(),
+                           expired: all.filter { $0.state == .expired }.count, delivered: all.filter { $0.state == .delivered }.count)
+            }.sorted { $0.issuerID < $1.issuerID }
+        }
     }
 }
 
@@ -119,6 +184,15 @@ final class TokenServiceDouble: NetworkTokenService {
     func routing(forToken number: PAN) async throws -> TokenRouting? { known.withLock { $0[number.digits]?.routing } }
 
     func digest(_ bytes: [UInt8], purpose: String) -> String { Hex.encode(bytes) }
+
+    /// Sealed as the vault does: AES-GCM under a key of the double's, the context authenticated.
+    let sealingKey = SymmetricKey(size: .bits256)
+    func seal(_ bytes: [UInt8], context: String) -> Data {
+        (try? AES.GCM.seal(bytes, using: sealingKey, authenticating: Array(context.utf8)).combined) ?? Data()
+    }
+    func open(_ sealed: Data, context: String) throws -> [UInt8] {
+        Array(try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: sealingKey, authenticating: Array(context.utf8)))
+    }
 
     func invalidateCaches() {}
 }

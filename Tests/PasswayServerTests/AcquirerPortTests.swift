@@ -194,7 +194,7 @@ import TestSupport
             case "0800":
                 signOns.wrappingAdd(1, ordering: .relaxed)
                 return try? MessageAuthentication.seal(m.answer(.approved, echoing: [7, 11, 32, 70]), key: key, codec: codec).message
-            case "0400":
+            case "0420", "0421":
                 received.yield(m)
                 return try? MessageAuthentication.seal(m.answer(.approved, echoing: [2, 3, 4, 7, 11, 32, 41, 90]), key: key, codec: codec).message
             default:

@@ -336,7 +336,7 @@ import TokenService
         let (authorizations, arrived) = AsyncStream.makeStream(of: Void.self)
         let slow = try await ISO8583Server.start(.init(port: 0, name: "slow-issuer"), logger: Logger(label: "slow", factory: { _ in SwiftLogNoOpLogHandler() }),
                                                  overloaded: { _ in nil }, handler: { m in
-            if m.mti == "0400" { received.yield(m); var a = Message(mti: "0410"); for f in [7, 11, 32, 41] { a[f] = m[f] }; a.set(39, "00"); return a }
+            if m.mti.hasPrefix("04") { received.yield(m); var a = Message(mti: "0430"); for f in [7, 11, 32, 41] { a[f] = m[f] }; a.set(39, "00"); return a }
             arrived.yield(())
             return nil  // never answers the authorization
         })

@@ -319,6 +319,70 @@ import WalletProvider
         #expect(try await nodes[0].recordATC(tokenID: "tok_9", atc: 1) == false, "spent by the claim")
     }
 
+    /// The store-and-forward queue: a message queued once per id, in order per issuer, its
+    /// state written back; one node at a time holds an issuer's lease; an answer and the
+    /// reversal it owes are written together or not at all; a claim left unanswered is
+    /// found by recovery with the reversal it kept, and only once it is old enough.
+    @Test(arguments: Backend.available)
+    func theStoreAndForwardQueue(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let a = s.store, b = try await s.openAnother()
+        func owed(_ n: Int, issuer: String = "bank") -> OwedMessage {
+            OwedMessage(id: "reversal:25000001/MSK00001/\(String(format: "%06d", n))/1129101500", kind: .reversal, issuerID: issuer,
+                        sealed: Data([UInt8(n), 1, 2]), maskedPAN: "220070******1001", reason: "test", queuedAt: Self.at.addingTimeInterval(Double(n)),
+                        expiresAt: Self.at.addingTimeInterval(86_400))
+        }
+        for n in [3, 1, 2] { #expect(try await a.enqueue(owed(n))) }
+        #expect(try await b.enqueue(owed(1)) == false, "one message per id, whichever node")
+        #expect(try await a.enqueue(owed(9, issuer: "other")))
+        #expect(try await b.issuersOwed().sorted() == ["bank", "other"])
+        #expect(try await b.queued(issuerID: "bank", limit: 10).map(\.id) == [3, 1, 2].map { owed($0).id }, "in the order queued")
+        #expect(try await b.queued(issuerID: "bank", limit: 2).count == 2)
+        var first = try #require(try await b.queued(issuerID: "bank", limit: 1).first)
+        first.attempts = 1; first.state = .delivered; first.responseCode = "00"; first.deliveredAt = Self.at
+        try await b.update(first)
+        #expect(try await a.owed(id: first.id) == first)
+        #expect(try await a.queued(issuerID: "bank", limit: 10).count == 2)
+        var given = owed(9, issuer: "other")
+        given.state = .expired
+        try await a.update(given)
+        #expect(try await a.issuersOwed() == ["bank"])
+        #expect(try await b.depths() == [
+            QueueDepth(issuerID: "bank", kind: .reversal, queued: 2, oldestQueuedAt: Self.at.addingTimeInterval(1), expired: 0, delivered: 1),
+            QueueDepth(issuerID: "other", kind: .reversal, queued: 0, oldestQueuedAt: nil, expired: 1, delivered: 0),
+        ])
+
+        // Leases: held by one node until they lapse; renewed by their holder.
+        #expect(try await a.lease(issuerID: "bank", node: "a", until: Self.at.addingTimeInterval(30), now: Self.at))
+        #expect(try await b.lease(issuerID: "bank", node: "b", until: Self.at.addingTimeInterval(40), now: Self.at.addingTimeInterval(10)) == false)
+        #expect(try await a.lease(issuerID: "bank", node: "a", until: Self.at.addingTimeInterval(60), now: Self.at.addingTimeInterval(20)))
+        #expect(try await b.lease(issuerID: "bank", node: "b", until: Self.at.addingTimeInterval(90), now: Self.at.addingTimeInterval(61)))
+
+        // An answer with a reversal owed: both written, or neither.
+        let key = AuthorizationKey(acquirer: "25000001", terminal: "MSK00002", stan: "000001", transmission: "1129101500")
+        let lost = ReversalIfLost(id: OwedMessage.reversalID(key), issuerID: "bank", sealed: Data([0xAB, 0xCD]))
+        #expect(try await a.claim(key, requestDigest: "d", at: Self.at, spendingATC: 1, ofToken: "tok_1", ifLost: lost).claim == .claimed)
+        #expect(try await b.unanswered(claimedBefore: Self.at, limit: 10).isEmpty, "not old enough")
+        #expect(try await b.unanswered(claimedBefore: Self.at.addingTimeInterval(1), limit: 10)
+                == [UnansweredClaim(key: key.description, requestDigest: "d", claimedAt: Self.at, ifLost: lost)])
+        var reversal = owed(50)
+        reversal.id = lost.id
+        try await b.complete(Self.journalEntry(key, digest: "d", code: .issuerUnavailable), owing: reversal)
+        #expect(try await a.owed(id: lost.id) == reversal)
+        #expect(try await a.unanswered(claimedBefore: Self.at.addingTimeInterval(1), limit: 10).isEmpty, "answered")
+        var another = reversal
+        another.id = "reversal:another"
+        await #expect(throws: JournalError.alreadyAnswered(key: key.description)) {
+            try await a.complete(Self.journalEntry(key, digest: "d", code: .approved), owing: another)
+        }
+        #expect(try await b.owed(id: "reversal:another") == nil, "nothing queued when the answer was refused")
+        // A claim that spent no ATC is unanswered without a reversal.
+        let plain = AuthorizationKey(acquirer: "25000001", terminal: "MSK00002", stan: "000002", transmission: "1129101500")
+        #expect(try await a.claim(plain, requestDigest: "p", at: Self.at) == .claimed)
+        #expect(try await b.unanswered(claimedBefore: Self.at.addingTimeInterval(1), limit: 10).map(\.ifLost) == [nil])
+    }
+
     /// On PostgreSQL a node hears at once when another changes tokens, cards or issuers
     /// (and empties its caches; their age is only the backstop).
     @Test(.timed, .enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))

@@ -1,0 +1,66 @@
+import EMV
+import Foundation
+import ISO8583
+import PasswayServer
+import Testing
+import TestSupport
+
+/// The issuer link on a bad day, against the real bundled bank behind a relay that
+/// misbehaves (`FaultyLink`): an issuer that answers late, one that drops the connection
+/// after reading, one that never answers, one that answers garbage. Each time the acquirer
+/// hears 91, the network queues the reversal it owes before that, and the bank's available
+/// balance is back where it was within 10 s (README, "Bad days"), its ledger balanced.
+@Suite(.timed) struct IssuerFaultTests {
+    static let linkKey = "0123456789ABCDEFFEDCBA9876543210"
+
+    static func shop(through link: FaultyLink) async throws -> NetworkFlowTests.Shop {
+        let shop = try await NetworkFlowTests.Shop.open {
+            $0.issuerTimeout = .seconds(1)
+            $0.environment["PASSWAY_ISSUER_HOST_LINK_KEY"] = Self.linkKey
+            $0.issuerEndpoints = ["moskva-bank": ("127.0.0.1", link.port)]
+            if let key = try? TDESKey(hex: Self.linkKey) { $0.issuerEndpointLinkKeys = ["moskva-bank": .tdes(key)] }
+        }
+        link.relay(to: "127.0.0.1", port: shop.harness.info.issuerHostISOPort ?? 0)
+        return shop
+    }
+
+    @Test(arguments: [FaultyLink.Fault.late(.seconds(3)), .dropAfterRead, .silent, .garbage])
+    func theBanksBalanceIsRestored(_ fault: FaultyLink.Fault) async throws {
+        let link = try await FaultyLink.start()
+        var shop = try await Self.shop(through: link)
+        // Through the relay, untouched: approved and held.
+        let start = try #require(try await shop.available())
+        let (first, _) = try shop.read(amount: 10_000)
+        #expect(try await shop.pos.send(first).responseCode == "00")
+        #expect(try await shop.available() == start - 10_000)
+
+        link.set(fault)
+        let (request, _) = try shop.read(amount: 70_000)
+        let relayedBefore = link.relayedAuthorizations
+        let outcome = try await shop.pos.send(request)
+        #expect(outcome.responseCode == "91", "\(fault): \(outcome.answer)")
+        #expect(link.relayedAuthorizations == relayedBefore + (fault == .silent ? 0 : 1))
+        link.set(.none)
+        // The reversal was queued before the 91, and reaches the bank.
+        #expect(shop.harness.logs.lines.contains { $0.contains("reversal queued for the issuer") })
+        #expect(try await eventually(within: .seconds(10)) { try await shop.available() == start - 10_000 }, "\(fault): the bank's hold was not released")
+        await shop.harness.logs.wait(for: "store-and-forward: delivered")
+        let ledger = try await shop.scenario.bankCall("GET", "/ledger")
+        #expect(ledger.status == 200 && (ledger["unbalancedReferences"] as? [Any])?.isEmpty == true, "\(ledger.json)")
+        let holds = try await shop.scenario.bankCall("GET", "/holds").array
+        let reference = "25000001/MSK00001/\(request.string(11) ?? "")/\(request.string(7) ?? "")"
+        let hold = holds.first { $0["reference"] as? String == reference }
+        #expect(fault == .silent ? hold == nil : hold?["state"] as? String == "released", "\(holds)")
+        // The operator sees what was owed and delivered.
+        let queues = try await shop.harness.api("GET", "/v1/operations/queues", key: shop.harness.info.operatorKey)
+        let moskva = (queues["storeAndForward"] as? [[String: Any]])?.first { $0["issuerID"] as? String == "moskva-bank" }
+        #expect(moskva?["queued"] as? Int == 0 && moskva?["delivered"] as? Int == 1 && moskva?["expired"] as? Int == 0, "\(queues.json)")
+        #expect((queues["thisNode"] as? [String: Any])?["delivered"] as? Int == 1)
+        #expect(try await shop.harness.api("GET", "/v1/operations/queues", key: shop.scenario.issuerKey).status == 403)
+        // A retransmission of the 91'd authorization gets its 91 again and holds nothing.
+        #expect(try await shop.pos.send(request).responseCode == "91")
+        #expect(try await shop.available() == start - 10_000)
+        await shop.close()
+        await link.close()
+    }
+}
