@@ -3,6 +3,7 @@ import Foundation
 import HTTPSupport
 import HTTPTypes
 import Hummingbird
+import ISO8583Transport
 import Logging
 import NetworkSwitch
 import Participants
@@ -16,18 +17,21 @@ import WalletProvider
 struct PasswayAPI: Sendable {
     let rooms: Rooms
     let idempotency: Idempotency
-    /// The network's store-and-forward, for the operator's view of it.
+    /// The network's store-and-forward and issuer links, for the operator's view of them.
     let forwarder: Forwarder?
+    let links: (@Sendable () -> [ISO8583Client.LinkState])?
     let logger: Logger
 
     var participants: ParticipantRegistry { rooms.participants }
     var tokens: TokenService { rooms.tokens }
     var wallets: WalletProvider { rooms.wallets }
 
-    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, logger: Logger) {
+    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
+         logger: Logger) {
         self.rooms = rooms
         self.idempotency = idempotency
         self.forwarder = forwarder
+        self.links = links
         self.logger = logger
     }
 
@@ -189,6 +193,9 @@ struct PasswayAPI: Sendable {
             let totals = api.forwarder?.totals ?? (delivered: 0, expired: 0, attempts: 0)
             return try JSONBody.result(QueuesView(storeAndForward: queues, thisNode: .init(delivered: totals.delivered, expired: totals.expired,
                                                                                          attempts: totals.attempts)))
+        },
+        Route(method: .get, path: "/v1/operations/links", allowed: .network) { api, _, _, _ in
+            try JSONBody.result((api.links?() ?? []).map(LinkView.init))
         },
         Route(method: .get, path: "/v1/acquirers", allowed: .network) { api, _, _, _ in
             try JSONBody.result(try await api.participants.acquirers())

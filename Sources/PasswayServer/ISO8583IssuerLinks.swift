@@ -26,6 +26,9 @@ final class ISO8583IssuerLinks: IssuerLinks {
 
     /// The network's institution code in its sign-on to an issuer host (field 32).
     static let networkInstitutionID = "99000001"
+    /// After a failed connection attempt to an issuer host, the next is 200 ms later,
+    /// doubling to 5 s; authorizations meanwhile get 91 at once, not a connect each.
+    static let reconnect: ClosedRange<Duration> = .milliseconds(200) ... .seconds(5)
 
     init(defaultEndpoint: (host: String, port: Int), defaultLinkKey: MACKey?, endpoints: [String: (host: String, port: Int)],
          linkKeys: [String: MACKey], tls: NIOSSLContext?, timeout: Duration, connections: Int, logger: Logger) {
@@ -42,7 +45,8 @@ final class ISO8583IssuerLinks: IssuerLinks {
         let client = clients.withLock { clients in
             if let c = clients[name] { return c }
             let c = ISO8583Client(host: endpoint.host, port: endpoint.port, connections: connections, timeout: timeout,
-                                  signOn: key.map { .init(institutionID: Self.networkInstitutionID, key: $0) }, tls: tls, logger: logger)
+                                  signOn: key.map { .init(institutionID: Self.networkInstitutionID, key: $0) }, tls: tls,
+                                  reconnect: Self.reconnect, logger: logger)
             clients[name] = c
             return c
         }
@@ -57,6 +61,11 @@ final class ISO8583IssuerLinks: IssuerLinks {
             case .signOnRefused(let code): throw .unavailable("sign-on refused with \(code)")
             }
         }
+    }
+
+    /// Every issuer host endpoint the network has used since it started, and its state.
+    func states() -> [ISO8583Client.LinkState] {
+        clients.withLock { Array($0.values) }.map(\.state).sorted { ($0.host, $0.port) < ($1.host, $1.port) }
     }
 
     func close() async {

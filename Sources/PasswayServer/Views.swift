@@ -1,6 +1,8 @@
 import APIContract
+import Foundation
 import HTTPSupport
 import Hummingbird
+import ISO8583Transport
 import Participants
 import TokenService
 import WalletProvider
@@ -86,4 +88,25 @@ struct QueuesView: Codable, Sendable {
     var storeAndForward: [QueueView]
     /// Since this node started: messages the issuers answered, given up, and sends.
     var thisNode: Node
+}
+
+/// One issuer host endpoint as this node's network sees it: `up` when a connection is
+/// open, `down` while connecting fails (with the reason, since when, and the next try),
+/// `idle` when nothing was sent yet or its connections were closed when idle.
+struct LinkView: Codable, Sendable {
+    var endpoint: String
+    var state: String
+    var connections: Int
+    var slots: Int
+    var failures: Int
+    var lastError: String?
+    var downSince: Date?
+    var nextAttempt: Date?
+
+    init(_ s: ISO8583Client.LinkState) {
+        endpoint = "\(s.host):\(s.port)"
+        state = s.connected > 0 ? "up" : s.failures > 0 ? "down" : "idle"
+        connections = s.connected; slots = s.slots; failures = s.failures; lastError = s.lastError
+        downSince = s.downSince; nextAttempt = s.nextAttempt
+    }
 }

@@ -84,6 +84,33 @@ import Glibc
         await server.close()
     }
 
+    /// A client with a reconnect back-off does not try to connect on every send while its
+    /// peer is down: after a failed attempt, sends fail at once until the back-off has
+    /// passed (doubling after each failure); once the peer is back, the next attempt
+    /// connects and the state says so.
+    @Test(.timeLimit(.minutes(1))) func aClientBacksOffWhileItsPeerIsDown() async throws {
+        let quiet = Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })
+        let gone = try await ISO8583Server.start(.init(port: 0, name: "gone"), logger: quiet, overloaded: { _ in nil }, handler: { Self.answer($0, "00") })
+        let port = gone.port
+        await gone.close()
+        let client = ISO8583Client(host: "127.0.0.1", port: port, connections: 1, timeout: .seconds(5),
+                                   reconnect: .seconds(2) ... .seconds(4), logger: quiet)
+        await #expect(throws: ISO8583Client.ClientError.self) { try await client.send(Self.request(stan: 1)) }
+        #expect(client.state.failures == 1 && client.state.connected == 0 && client.state.downSince != nil)
+        // Within the back-off: refused without an attempt (the failures stay at one).
+        do { _ = try await client.send(Self.request(stan: 2)); Issue.record("sent to a peer that is down") } catch {
+            #expect("\(error)".contains("next attempt in"), "\(error)")
+        }
+        #expect(client.state.failures == 1)
+        #expect(client.state.nextAttempt.map { $0 > Date() } == true)
+        // The peer comes back on the same port; after the back-off the client connects.
+        let back = try await ISO8583Server.start(.init(port: port, name: "back"), logger: quiet, overloaded: { _ in nil }, handler: { Self.answer($0, "00") })
+        #expect(await eventually(within: .seconds(10)) { (try? await client.send(Self.request(stan: 3)))?.string(39) == "00" })
+        #expect(client.state.failures == 0 && client.state.connected == 1 && client.state.downSince == nil)
+        await client.close()
+        await back.close()
+    }
+
     @Test func connectionsAboveTheLimitAreRefused() async throws {
         let server = try await ISO8583Server.start(.init(port: 0, name: "test", maxConnections: 1), logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
                                                    overloaded: { _ in nil }, handler: { Self.answer($0, "00") })

@@ -173,6 +173,11 @@ import TokenService
             let outcome = try await shop.pos.send(request)
             #expect(outcome.responseCode == "91")
             #expect(outcome.issuerAuthenticationData?.suffix(2) == Array("91".utf8))
+            // The operator sees the link: up to the silent host, down to the one not there.
+            let links = try await shop.harness.api("GET", "/v1/operations/links", key: shop.harness.info.operatorKey).array
+            let link = links.first { $0["endpoint"] as? String == "127.0.0.1:\(port)" }
+            #expect(link?["state"] as? String == (port == gonePort ? "down" : "up"), "\(links)")
+            if port == gonePort { #expect((link?["lastError"] as? String)?.isEmpty == false && link?["nextAttempt"] != nil) }
             await shop.close()
         }
         await silent.close()
