@@ -27,7 +27,7 @@ extension TokenNotification: StrictBody {}
 /// An unknown bank is refused as a wrong credential is (401), so that the API does not
 /// tell which banks exist.
 enum IssuerHostHTTP {
-    enum Access { case hostOperator, bank, signed }
+    enum Access { case hostOperator, bank, signed, bankOrHostOperator }
 
     static let signatureHeaders = (timestamp: HTTPField.Name(RequestSignature.timestampHeader)!, nonce: HTTPField.Name(RequestSignature.nonceHeader)!,
                                    signature: HTTPField.Name(RequestSignature.signatureHeader)!)
@@ -58,11 +58,10 @@ enum IssuerHostHTTP {
                         }
                         let bank = context.parameters.get("bank") == nil ? nil : try await registry.bank(try context.parameters.require("bank"))
                         return try await handler(body, bank, query).response
-                    case .bank:
-                        guard let token = BearerToken.from(request.headers), let bank = try await knownBank(context),
-                              try await bank.authenticate(apiKey: token) else {
-                            throw Problem.unauthorized
-                        }
+                    case .bank, .bankOrHostOperator:
+                        guard let token = BearerToken.from(request.headers), let bank = try await knownBank(context) else { throw Problem.unauthorized }
+                        let isOperator = access == .bankOrHostOperator && SecureRandom.constantTimeEquals(Bank.keyHash(token), operatorKeyHash)
+                        if !isOperator, try await !bank.authenticate(apiKey: token) { throw Problem.unauthorized }
                         return try await handler(body, bank, query).response
                     case .signed:
                         guard let bank = try await knownBank(context) else { throw Problem.unauthorized }
@@ -130,13 +129,13 @@ enum IssuerHostHTTP {
             return try JSONBody.result(rules)
         }
         route(.get, "/banks/:bank/outbox", .bank) { _, bank in try JSONBody.result(try await required(bank).outbox()) }
-        route(.get, "/banks/:bank/holds", .bank) { _, bank, query in
+        route(.get, "/banks/:bank/holds", .bankOrHostOperator) { _, bank, query in
             let limit = query["limit"].map { Int($0) } ?? 1_000
             guard let limit, (1...10_000).contains(limit) else { throw IssuerHostError.invalid("limit: 1 to 10000") }
             guard (query["after"]?.count ?? 0) <= 120 else { throw IssuerHostError.invalid("after: a hold's reference, at most 120 characters") }
             return try JSONBody.result(try await required(bank).holds(after: query["after"], limit: limit))
         }
-        route(.get, "/banks/:bank/ledger", .bank) { _, bank in
+        route(.get, "/banks/:bank/ledger", .bankOrHostOperator) { _, bank in
             let bank = try required(bank)
             return try JSONBody.result(LedgerCheck(unbalancedReferences: try await bank.unbalancedReferences()))
         }

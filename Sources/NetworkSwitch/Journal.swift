@@ -91,6 +91,8 @@ public protocol AuthorizationJournal: Sendable {
     /// Claims made before `claimedBefore` that have no answer, oldest first: left by a
     /// process that died between its claim and its answer.
     func unanswered(claimedBefore: Date, limit: Int) async throws -> [UnansweredClaim]
+    /// Answered entries by key, from after `after`, at most `limit`: the operator's view.
+    func entries(after: String?, limit: Int) async throws -> [JournalEntry]
 }
 
 extension AuthorizationJournal {

@@ -191,8 +191,17 @@ struct PasswayAPI: Sendable {
                           oldestAgeSeconds: d.oldestQueuedAt.map { max(0, Int(now.timeIntervalSince($0))) }, expired: d.expired, delivered: d.delivered)
             }
             let totals = api.forwarder?.totals ?? (delivered: 0, expired: 0, attempts: 0)
-            return try JSONBody.result(QueuesView(storeAndForward: queues, thisNode: .init(delivered: totals.delivered, expired: totals.expired,
-                                                                                         attempts: totals.attempts)))
+            let unanswered = try await api.rooms.journal.unanswered(claimedBefore: now, limit: 10_000).count
+            return try JSONBody.result(QueuesView(storeAndForward: queues, unansweredClaims: unanswered,
+                                                  thisNode: .init(delivered: totals.delivered, expired: totals.expired, attempts: totals.attempts)))
+        },
+        Route(method: .get, path: "/v1/journal", allowed: .network) { api, _, _, request in
+            let query = request.uri.queryParameters
+            let limit = query["limit"].map { Int(String($0)) } ?? 1_000
+            guard let limit, (1...10_000).contains(limit) else { throw Problem.badRequest("limit: 1 to 10000", field: "limit") }
+            let after = query["after"].map(String.init)
+            guard (after?.count ?? 0) <= 120 else { throw Problem.badRequest("after: a journal key, at most 120 characters", field: "after") }
+            return try JSONBody.result(try await api.rooms.journal.entries(after: after, limit: limit).map(JournalEntryView.init))
         },
         Route(method: .get, path: "/v1/operations/links", allowed: .network) { api, _, _, _ in
             try JSONBody.result((api.links?() ?? []).map(LinkView.init))

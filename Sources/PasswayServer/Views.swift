@@ -3,6 +3,7 @@ import Foundation
 import HTTPSupport
 import Hummingbird
 import ISO8583Transport
+import NetworkSwitch
 import Participants
 import TokenService
 import WalletProvider
@@ -86,6 +87,9 @@ struct QueuesView: Codable, Sendable {
         var attempts: Int
     }
     var storeAndForward: [QueueView]
+    /// Authorizations claimed and not answered yet (in flight, or left by a process that
+    /// died, until recovery settles them; counted up to 10,000).
+    var unansweredClaims: Int
     /// Since this node started: messages the issuers answered, given up, and sends.
     var thisNode: Node
 }
@@ -108,5 +112,33 @@ struct LinkView: Codable, Sendable {
         state = s.connected > 0 ? "up" : s.failures > 0 ? "down" : "idle"
         connections = s.connected; slots = s.slots; failures = s.failures; lastError = s.lastError
         downSince = s.downSince; nextAttempt = s.nextAttempt
+    }
+}
+
+/// One journal entry as the operator reads it: what was asked and answered, who decided,
+/// masked numbers only (the answer's bytes stay in the journal).
+struct JournalEntryView: Codable, Sendable {
+    var key: String
+    var mti: String
+    var maskedToken: String?
+    var tokenID: String?
+    var issuerID: String?
+    var maskedPAN: String?
+    var processingCode: String
+    var amountMinor: Int64
+    var currency: String
+    var billingAmountMinor: Int64?
+    var billingCurrency: String?
+    var responseCode: String
+    var approvalCode: String?
+    var decidedBy: String
+    var reason: String
+    var at: Date
+
+    init(_ e: JournalEntry) {
+        key = e.key; mti = e.mti; maskedToken = e.maskedToken; tokenID = e.tokenID; issuerID = e.issuerID; maskedPAN = e.maskedPAN
+        processingCode = e.processingCode; amountMinor = e.amountMinor; currency = e.currency; billingAmountMinor = e.billingAmountMinor
+        billingCurrency = e.billingCurrency; responseCode = e.responseCode.rawValue; approvalCode = e.approvalCode
+        decidedBy = e.decidedBy.rawValue; reason = e.reason; at = e.at
     }
 }

@@ -48,6 +48,11 @@ public struct LoadConfiguration: Sendable {
     public var amountMinor: Int64 = 1_000
     public var currency = "643"
     public var country: UInt16 = 643
+    /// Every answer received, one JSON line each (`passway load --record`). With a record,
+    /// the load also acts as an acquirer does on a bad day: a request that could not be
+    /// sent is sent again, and one sent but not answered is reversed (0400, repeated as
+    /// 0401 until answered).
+    public var record: LoadRecord?
 
     public init(host: String, port: Int, connections: Int, depth: Int, rate: Double?, duration: Duration?, count: Int?) {
         self.host = host; self.port = port; self.connections = connections; self.depth = depth
@@ -161,14 +166,26 @@ public enum LoadGenerator {
                         let measured = sent >= measureFrom && !first
                         first = false
                         do {
-                            let answer = try await client.send(message)
+                            var answer: Message
+                            while true {
+                                do { answer = try await client.send(message); break } catch ISO8583Client.ClientError.unavailable where config.record != nil {
+                                    // Not sent: sent again once the network takes connections.
+                                    if let deadline, clock.now >= deadline + .seconds(30) { throw ISO8583Client.ClientError.unavailable("gave up") }
+                                    try? await Task.sleep(for: .milliseconds(50))
+                                }
+                            }
                             let elapsed = clock.now - sent
+                            config.record?.answer(to: message, answer, card: i % cards.count, atc: card.keys[keyIndex].atc)
                             if measured {
                                 _ = tally.histogram.record(UInt64(max(1, elapsed.components.attoseconds / 1_000_000_000_000 + elapsed.components.seconds * 1_000_000)))
                                 tally.codes[answer.string(39) ?? "??", default: 0] += 1
                             }
                         } catch {
                             if measured { tally.errors += 1 }
+                            if let record = config.record {
+                                stan = (stan + 1) % 1_000_000
+                                await reverse(message, stan: stan, client: client, record: record)
+                            }
                         }
                         counters.completed.wrappingAdd(1, ordering: .relaxed)
                     }
@@ -200,6 +217,37 @@ public enum LoadGenerator {
                           seconds: seconds, authorizationsPerSecond: seconds > 0 ? Double(n) / seconds : 0,
                           latencyMs: .init(p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9), max: n == 0 ? 0 : Double(histogram.maxRecorded) / 1000),
                           responseCodes: codes, perSecond: perSecond)
+    }
+
+    /// The acquirer's reversal of an authorization it sent and got no answer to: 0400, then
+    /// 0401 until the network answers it (for up to two minutes).
+    static func reverse(_ original: Message, stan: Int, client: ISO8583Client, record: LoadRecord) async {
+        var reversal = Message(mti: "0400")
+        for f in [2, 3, 4, 32, 41, 49] { reversal[f] = original[f] }
+        reversal.set(7, transmissionTime())
+        reversal.set(11, String(format: "%06d", stan))
+        reversal.set(90, OriginalDataElements(mti: original.mti, stan: original.string(11) ?? "", transmission: original.string(7) ?? "",
+                                              acquirer: original.string(32) ?? "").field90)
+        let clock = ContinuousClock(), giveUp = clock.now + .seconds(120)
+        while clock.now < giveUp {
+            do {
+                let answer = try await client.send(reversal)
+                record.reversal(of: original, answer)
+                return
+            } catch {
+                reversal.mti = "0401"
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        record.reversal(of: original, nil)
+    }
+
+    /// Field 7 now, MMDDhhmmss in UTC.
+    static func transmissionTime() -> String {
+        var now = time(nil)
+        var t = tm()
+        gmtime_r(&now, &t)
+        return String(format: "%02d%02d%02d%02d%02d", Int(t.tm_mon) + 1, Int(t.tm_mday), Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec))
     }
 
     /// A contactless 0100 with the ARQC of `key` over the Passway CDOL1.
@@ -240,5 +288,45 @@ public enum LoadGenerator {
             answer.set(39, ResponseCode.approved.rawValue)
             return answer
         }
+    }
+}
+
+/// What `passway load --record FILE` writes: one JSON object per line, for each answer
+/// the load received (`"type": "answer"`: the key acquirer/terminal/STAN/transmission
+/// time, field 39, field 38, the amount, the run (the load's acquirer code), the card's
+/// index in the run and the ATC) and each of its own reversals (`"type": "reversal"`:
+/// the original's key and the answer's field 39, or null when none came). The file is
+/// created owner-only and appended to.
+public final class LoadRecord: Sendable {
+    let handle: FileHandle
+    let lock = Mutex(())
+
+    public init(path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        guard fd >= 0 else { throw LoadRecordError(path: path, reason: String(cString: strerror(errno))) }
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+
+    struct LoadRecordError: Error, CustomStringConvertible {
+        let path: String, reason: String
+        var description: String { "cannot write \(path): \(reason)" }
+    }
+
+    static func key(_ m: Message) -> String {
+        "\(m.string(32) ?? "")/\(m.string(41) ?? "")/\(m.string(11) ?? "")/\(m.string(7) ?? "")"
+    }
+
+    func write(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        lock.withLock { _ in handle.write(data + Data([0x0A])) }
+    }
+
+    func answer(to request: Message, _ answer: Message, card: Int, atc: UInt16) {
+        write(["type": "answer", "key": Self.key(request), "rc": answer.string(39) ?? "", "approval": answer.string(38) ?? "",
+               "amount": Int64(request.string(4) ?? "") ?? 0, "run": request.string(32) ?? "", "card": card, "atc": Int(atc)])
+    }
+
+    func reversal(of original: Message, _ answer: Message?) {
+        write(["type": "reversal", "key": Self.key(original), "rc": answer?.string(39) ?? NSNull()])
     }
 }

@@ -52,6 +52,12 @@ extension PostgresStore: AuthorizationJournal {
         }
     }
 
+    public func entries(after: String?, limit: Int) async throws -> [JournalEntry] {
+        try await all(JournalEntry.self, """
+            SELECT doc::text FROM journal WHERE key COLLATE "C" > \(after ?? "") AND doc IS NOT NULL ORDER BY key COLLATE "C" LIMIT \(limit)
+            """)
+    }
+
     public func unanswered(claimedBefore: Date, limit: Int) async throws -> [UnansweredClaim] {
         let rows = try await database.client.query("""
             SELECT key, request_digest, claimed_at, lost_issuer, lost_reversal FROM journal

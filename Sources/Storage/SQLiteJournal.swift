@@ -58,6 +58,13 @@ extension SQLiteStore: AuthorizationJournal {
         }
     }
 
+    public func entries(after: String?, limit: Int) async throws -> [JournalEntry] {
+        try await pool.read { db in
+            try String.fetchAll(db.cachedStatement(sql: "SELECT doc FROM journal WHERE key > ? AND doc IS NOT NULL ORDER BY key LIMIT ?"),
+                                arguments: [after ?? "", limit]).map { try Self.value(JournalEntry.self, $0) }
+        }
+    }
+
     public func unanswered(claimedBefore: Date, limit: Int) async throws -> [UnansweredClaim] {
         try await pool.read { db in
             try Row.fetchAll(db.cachedStatement(sql: """

@@ -34,6 +34,8 @@ struct LoadCommand: AsyncParsableCommand {
     var tlsCA: String?
     @Flag(help: "Also run the same traffic against a bare echo listener (no sign-on, no MAC): the transport floor.") var echo = false
     @Flag(help: "Print the report as one JSON object.") var json = false
+    @Option(help: "Append every answer received to this file, one JSON line each (key, response code, approval code, amount, run, card, ATC), created owner-only; the load then sends again what could not be sent and reverses (0400, then 0401) what was sent and not answered, as an acquirer does.")
+    var record: String?
 
     func validate() throws {
         guard (1...1024).contains(connections), (1...1024).contains(depth) else { throw ValidationError("--connections and --depth: 1 to 1024") }
@@ -85,6 +87,7 @@ struct LoadCommand: AsyncParsableCommand {
         config.acquirerID = String(format: "%08d", Int.random(in: 0..<100_000_000))
         config.signOn = try await onboardAcquirer(operatorKey: operatorKey, institutionID: config.acquirerID, apiClient: apiClient)
         config.tls = try tlsCA.map { try TLSFiles.context(try TLSFiles.clientConfiguration(trusting: $0)) }
+        do { config.record = try record.map { try LoadRecord(path: $0) } } catch { throw CLIError("--record: \(error)") }
         // The API is done with (a process that fails before exits, which closes it).
         if apiClient !== HTTPClient.shared { try? await apiClient.shutdown() }
 

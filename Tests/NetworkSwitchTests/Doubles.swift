@@ -64,6 +64,10 @@ final class MemoryJournal: AuthorizationJournal {
         }
     }
 
+    func entries(after: String?, limit: Int) async throws -> [JournalEntry] {
+        state.withLock { s in Array(s.entries.values.filter { $0.key > (after ?? "") }.sorted { $0.key < $1.key }.prefix(limit)) }
+    }
+
     func unanswered(claimedBefore: Date, limit: Int) async throws -> [UnansweredClaim] {
         state.withLock { s in
             s.claims.compactMap { key, digest -> UnansweredClaim? in

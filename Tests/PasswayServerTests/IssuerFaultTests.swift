@@ -57,6 +57,12 @@ import TestSupport
         #expect(moskva?["queued"] as? Int == 0 && moskva?["delivered"] as? Int == 1 && moskva?["expired"] as? Int == 0, "\(queues.json)")
         #expect((queues["thisNode"] as? [String: Any])?["delivered"] as? Int == 1)
         #expect(try await shop.harness.api("GET", "/v1/operations/queues", key: shop.scenario.issuerKey).status == 403)
+        // The journal, as the operator reads it: the 91, decided by the timeout, and no card number.
+        let journal = try await shop.harness.api("GET", "/v1/journal?limit=100", key: shop.harness.info.operatorKey)
+        let entry = journal.array.first { $0["key"] as? String == reference }
+        #expect(entry?["responseCode"] as? String == "91" && entry?["decidedBy"] as? String == "timeout", "\(journal.json)")
+        #expect(!String(decoding: journal.body, as: UTF8.self).contains(shop.scenario.pan))
+        #expect(try await shop.harness.api("GET", "/v1/journal?limit=0", key: shop.harness.info.operatorKey).status == 400)
         // A retransmission of the 91'd authorization gets its 91 again and holds nothing.
         #expect(try await shop.pos.send(request).responseCode == "91")
         #expect(try await shop.available() == start - 10_000)
