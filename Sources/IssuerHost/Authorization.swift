@@ -156,6 +156,17 @@ extension Bank {
         try await database.unbalancedReferences()
     }
 
+    /// The network's advice of a stand-in approval (0120): the hold placed once, whatever
+    /// the account's funds, unless the bank approved the reference itself or it was
+    /// reversed before. Nil when the card is not this bank's or has no account.
+    public func applyAdvice(_ request: CardAuthorization, approvalCode: String) async throws -> Bool? {
+        guard let pan = try? PAN(request.pan), issues(pan.digits), request.amountMinor > 0 else { return nil }
+        let decision = AuthorizationDecision(responseCode: .approved, approvalCode: approvalCode, reason: "approved by the network in stand-in")
+        return try await database.applyAdvice(reference: request.reference, fingerprint: vault.fingerprint(pan),
+                                              hold: NewHold(amountMinor: request.amountMinor, transactionType: request.transactionType, at: now()),
+                                              decision: decision)
+    }
+
     /// The bank's holds, by reference (acquirer/terminal/STAN/transmission time), a page at a time.
     public func holds(after: String?, limit: Int) async throws -> [Hold] {
         try await database.holds(after: after, limit: limit)

@@ -46,6 +46,14 @@ public protocol BankStore: Sendable {
     /// the decision recorded. Nil, and nothing written, when no account has the fingerprint.
     func authorize(reference: String, fingerprint: String, since dayStart: Date,
                    decide: @escaping @Sendable (Account, HeldTotals) -> (AuthorizationDecision, NewHold?)) async throws -> AuthorizationDecision?
+    /// The network's advice that it approved `reference` in stand-in, in one transaction
+    /// serialized with the account's authorizations: unless the reference has a hold
+    /// already (approved by the bank itself, perhaps released since) or was reversed
+    /// before it arrived, the hold is placed whatever the account's funds (the network
+    /// approved it on the bank's behalf), with its ledger entry, and the approval becomes
+    /// the reference's decision. Nil when no account has the fingerprint; otherwise
+    /// whether a hold was placed, so that an advice repeated holds nothing more.
+    func applyAdvice(reference: String, fingerprint: String, hold: NewHold, decision: AuthorizationDecision) async throws -> Bool?
     /// Releases the hold of `reference` (with its ledger entry) when it is held. False when
     /// there was nothing to release.
     /// With `accountID`, only a hold of that account is released.

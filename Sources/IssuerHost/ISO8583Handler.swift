@@ -49,6 +49,23 @@ public struct IssuerHostHandler: Sendable {
                 logger.error("issuer host: authorization failed", metadata: ["error": "\(error)"])
                 return IssuerMessages.answer(to: m, .systemMalfunction)
             }
+        case "0120", "0220":
+            // The network's advice of its stand-in approval: applied once, however often it comes.
+            guard case .success(let advice) = IssuerMessages.authorization(m), let approval = m.string(38), m.string(39) == "00" else {
+                logger.notice("issuer host: advice without the fields of an approval")
+                return IssuerMessages.answer(to: m, .formatError)
+            }
+            do {
+                guard let bank = try await registry.bank(forCard: advice.pan), let applied = try await bank.applyAdvice(advice, approvalCode: approval) else {
+                    return IssuerMessages.answer(to: m, .invalidCardNumber)
+                }
+                logger.info("issuer host: stand-in advice", metadata: ["bank": "\(bank.id)", "card": "\(PAN.mask(advice.pan))",
+                                                                      "amount": "\(advice.amountMinor)", "held": "\(applied)"])
+                return IssuerMessages.answer(to: m, .approved)
+            } catch {
+                logger.error("issuer host: advice failed", metadata: ["error": "\(error)"])
+                return IssuerMessages.answer(to: m, .systemMalfunction)
+            }
         case "0400", "0420":
             guard let reference = IssuerMessages.reversedReference(m), let pan = m.string(2) else {
                 logger.notice("issuer host: reversal without original data elements")

@@ -238,6 +238,26 @@ public final class IssuerDatabase: BankStore {
         }
     }
 
+    public func applyAdvice(reference: String, fingerprint: String, hold: NewHold, decision: AuthorizationDecision) async throws -> Bool? {
+        let decisionDoc = Self.document(decision)
+        return try await groupCommit.write { db in
+            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]) else { return nil }
+            let account = try Self.decode(Account.self, doc)
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM holds WHERE reference = ?", arguments: [reference]) != nil { return false }
+            if let previous = try String.fetchOne(db, sql: "SELECT doc FROM decisions WHERE reference = ?", arguments: [reference]),
+               try Self.decode(AuthorizationDecision.self, previous) == .reversedBeforeItArrived {
+                return false
+            }
+            try db.execute(sql: "INSERT INTO holds (reference, account_id, amount, type, state, at) VALUES (?, ?, ?, ?, 'held', ?)",
+                           arguments: [reference, account.id, hold.amountMinor, hold.transactionType, hold.at.timeIntervalSince1970])
+            try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'hold', ?, ?)",
+                           arguments: [account.id, reference, -hold.amountMinor, hold.at.timeIntervalSince1970])
+            try db.execute(sql: "INSERT INTO decisions (reference, doc) VALUES (?, ?) ON CONFLICT (reference) DO UPDATE SET doc = excluded.doc",
+                           arguments: [reference, decisionDoc])
+            return true
+        }
+    }
+
     public func release(reference: String, accountID: String?, at: Date) async throws -> Bool {
         try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT account_id, amount FROM holds WHERE reference = ? AND state = 'held'", arguments: [reference]) else {

@@ -277,6 +277,37 @@ public struct PostgresBankStore: BankStore {
         }
     }
 
+    public func applyAdvice(reference: String, fingerprint: String, hold: NewHold, decision: AuthorizationDecision) async throws -> Bool? {
+        let (bankID, logger) = (self.bankID, self.logger)
+        let decisionDoc = try Self.doc(decision)
+        return try await database.transaction { connection in
+            // The account's row lock first, as an authorization and a reversal take it.
+            let accountRows = try await connection.query("""
+                SELECT id FROM accounts WHERE bank_id = \(bankID) AND fingerprint = \(fingerprint) FOR UPDATE
+                """, logger: logger)
+            guard let accountID = try await accountRows.first(String.self) else { return nil }
+            let state = try await connection.query("""
+                SELECT EXISTS (SELECT 1 FROM holds WHERE bank_id = \(bankID) AND reference = \(reference)),
+                       (SELECT doc::text FROM decisions WHERE bank_id = \(bankID) AND reference = \(reference))
+                """, logger: logger)
+            for try await (held, previous) in state.decode((Bool, String?).self) {
+                if held { return false }
+                if let previous, try Self.decode(AuthorizationDecision.self, previous) == .reversedBeforeItArrived { return false }
+            }
+            try await connection.query("""
+                WITH hold AS (
+                    INSERT INTO holds (bank_id, reference, account_id, amount, type, state, at)
+                    VALUES (\(bankID), \(reference), \(accountID), \(hold.amountMinor), \(hold.transactionType), 'held', \(hold.at))),
+                entry AS (
+                    INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at)
+                    VALUES (\(bankID), \(accountID), \(reference), 'hold', \(-hold.amountMinor), \(hold.at)))
+                INSERT INTO decisions (bank_id, reference, doc) VALUES (\(bankID), \(reference), \(decisionDoc)::jsonb)
+                ON CONFLICT (bank_id, reference) DO UPDATE SET doc = EXCLUDED.doc
+                """, logger: logger)
+            return true
+        }
+    }
+
     public func release(reference: String, accountID: String?, at: Date) async throws -> Bool {
         let (bankID, logger) = (self.bankID, self.logger)
         return try await database.transaction { connection in

@@ -1,6 +1,7 @@
 import EMV
 import Foundation
 import ISO8583
+import Participants
 import TokenService
 
 /// Every way the switch can answer an authorization, and who decided it. The response
@@ -13,12 +14,16 @@ public enum AuthorizationOutcome: Sendable, Equatable {
     case decidedByIssuer(ResponseCode, approvalCode: String?)
     /// The issuer's host did not answer: 91.
     case issuerUnavailable(IssuerLinkError)
+    /// The issuer's host did not answer and the network decided by the issuer's stand-in
+    /// rules: approved (with the network's approval code) or declined, and why.
+    case stoodIn(ResponseCode, approvalCode: String?, reason: String, because: IssuerLinkError)
 
     public var responseCode: ResponseCode {
         switch self {
         case .declinedByNetwork(let decline): decline.responseCode
         case .decidedByIssuer(let code, _): code
         case .issuerUnavailable: .issuerUnavailable
+        case .stoodIn(let code, _, _, _): code
         }
     }
 
@@ -27,6 +32,7 @@ public enum AuthorizationOutcome: Sendable, Equatable {
         case .declinedByNetwork: .network
         case .decidedByIssuer: .issuer
         case .issuerUnavailable: .timeout
+        case .stoodIn: .standIn
         }
     }
 
@@ -36,6 +42,7 @@ public enum AuthorizationOutcome: Sendable, Equatable {
         case .declinedByNetwork(let decline): "\(decline)"
         case .decidedByIssuer(let code, _): code.isApproval ? "approved" : "declined by issuer"
         case .issuerUnavailable(let error): "\(error)"
+        case .stoodIn(_, _, let reason, let error): "stand-in: \(reason) (\(error))"
         }
     }
 }
@@ -124,11 +131,17 @@ struct Decision: Sendable {
     var maskedNumber: String
     /// What the issuer was sent, when it did not answer: what a reversal reverses.
     var sentToIssuer: Message?
+    /// The issuer's stand-in rules, when the network stood in.
+    var standIn: StandInRules?
 
     /// The issuer's approval code, when it approved.
     var approvalCode: String? {
-        if case .decidedByIssuer(let code, let approval) = outcome, code.isApproval { return approval }
-        return nil
+        switch outcome {
+        case .decidedByIssuer(let code, let approval) where code.isApproval, .stoodIn(let code, let approval, _, _) where code.isApproval:
+            return approval
+        default:
+            return nil
+        }
     }
 
     /// The answer to the acquirer: the request's matching fields, 39, 38 when the issuer

@@ -47,6 +47,9 @@ public final class AuthorizationPipeline: Sendable {
         self.directory = IssuerDirectory(issuers: issuers)
     }
 
+    /// Forgets the cached issuers (their ranges and rules changed through this node).
+    public func invalidateIssuers() { directory.invalidate() }
+
     /// Forgets the cached issuers and the token service's cached tokens and cards:
     /// another node changed them.
     public func invalidateCaches() {
@@ -183,7 +186,7 @@ public final class AuthorizationPipeline: Sendable {
         }
 
         let masked = PAN.mask(request.number.digits)
-        let decision: Decision
+        var decision: Decision
         var withARPC = false
         switch checked {
         case .declined(let decline, let issuerID):
@@ -199,34 +202,43 @@ public final class AuthorizationPipeline: Sendable {
             decision = await askIssuer(request, issuer: issuer, token: token)
             withARPC = true
         }
-        var arpc: [UInt8]?
-        if withARPC, let token = decision.token {
-            arpc = try? await tokens.responseCryptogram(for: token, responseCode: Array(decision.outcome.responseCode.rawValue.utf8))
-        }
-        var answer = decision.answer(to: request, arpc: arpc)
-        var stored = answer
-        stored[2] = nil
-        let entry = decision.entry(request, digest: digest, answer: (try? codec.pack(stored)) ?? [], at: now())
-        // An issuer that may have approved unheard (no answer in time, or one not believed)
-        // is owed a reversal, queued with the entry: the acquirer hears 91 after both.
-        var owing: OwedMessage?
-        if let sent = decision.sentToIssuer, case .issuerUnavailable(let error) = decision.outcome, error.mayHaveReachedIssuer,
-           let issuerID = decision.issuerID, let sealed = try? forwarder.sealedReversal(of: sent) {
-            owing = forwarder.owed(sealed, issuerID: issuerID, maskedPAN: decision.token?.routing.maskedPAN, reason: "\(error)")
-        }
-        do {
-            // Approved means durably journaled: the acquirer hears nothing before this returns.
-            try await journal.complete(entry, owing: owing)
-            if let owing {
-                logger.notice("reversal queued for the issuer", metadata: ["key": "\(key)", "issuer": "\(owing.issuerID)", "reason": "\(owing.reason)"])
-                forwarder.wake()
+        var answer = Message(mti: request.message.mti)
+        var entry: JournalEntry
+        while true {
+            var arpc: [UInt8]?
+            if withARPC, let token = decision.token {
+                arpc = try? await tokens.responseCryptogram(for: token, responseCode: Array(decision.outcome.responseCode.rawValue.utf8))
             }
-        } catch {
-            // Not journaled: the claim stays unanswered, and recovery reverses whatever the
-            // issuer held once the claim is old enough.
-            logger.error("journal write failed: answering 96", metadata: ["key": "\(key)", "error": "\(error)"])
-            answer.set(39, ResponseCode.systemMalfunction.rawValue)
-            answer[38] = nil
+            answer = decision.answer(to: request, arpc: arpc)
+            var stored = answer
+            stored[2] = nil
+            entry = decision.entry(request, digest: digest, answer: (try? codec.pack(stored)) ?? [], at: now())
+            let (owing, spend) = owed(for: decision, request)
+            do {
+                // Approved means durably journaled: the acquirer hears nothing before this returns.
+                try await journal.complete(entry, owing: owing, standIn: spend)
+                if let owing {
+                    logger.notice(owing.kind == .advice ? "stand-in advice queued for the issuer" : "reversal queued for the issuer",
+                                  metadata: ["key": "\(key)", "issuer": "\(owing.issuerID)", "reason": "\(owing.reason)"])
+                    forwarder.wake()
+                }
+            } catch JournalError.standInAllowanceExhausted(let countReached) {
+                // The token's daily stand-in allowance is spent (perhaps on another node): declined.
+                if case .stoodIn(_, _, _, let error) = decision.outcome {
+                    decision.outcome = .stoodIn(countReached ? .exceedsFrequencyLimit : .exceedsAmountLimit, approvalCode: nil,
+                                                reason: countReached ? "daily stand-in count reached" : "over the daily stand-in amount", because: error)
+                    continue
+                }
+                answer.set(39, ResponseCode.systemMalfunction.rawValue)
+                answer[38] = nil
+            } catch {
+                // Not journaled: the claim stays unanswered, and recovery reverses whatever the
+                // issuer held once the claim is old enough.
+                logger.error("journal write failed: answering 96", metadata: ["key": "\(key)", "error": "\(error)"])
+                answer.set(39, ResponseCode.systemMalfunction.rawValue)
+                answer[38] = nil
+            }
+            break
         }
         logger.info("authorization", metadata: [
             "key": "\(key)", "mti": "\(request.message.mti)", "token": "\(entry.maskedToken ?? masked)",
@@ -234,6 +246,39 @@ public final class AuthorizationPipeline: Sendable {
             "by": "\(entry.decidedBy.rawValue)", "reason": "\(entry.reason)",
         ])
         return answer
+    }
+
+    /// What the issuer is owed with an outcome, queued with its journal entry: a stand-in
+    /// approval's advice (0120, with what it takes from the token's daily allowance), or,
+    /// when the issuer may have decided unheard (no answer in time, an answer not believed,
+    /// a connection lost after sending) and nothing was approved for it, a reversal.
+    func owed(for decision: Decision, _ request: AuthorizationRequest) -> (OwedMessage?, StandInSpend?) {
+        guard let sent = decision.sentToIssuer, let issuerID = decision.issuerID else { return (nil, nil) }
+        switch decision.outcome {
+        case .stoodIn(let code, let approval?, _, let error) where code.isApproval:
+            var advice = sent
+            advice.mti = request.message.mti == "0200" ? "0220" : "0120"
+            advice.set(38, approval)
+            advice.set(39, code.rawValue)
+            guard let token = decision.token, let rules = decision.standIn,
+                  let sealed = try? forwarder.seal(advice, id: OwedMessage.adviceID(request.key)) else { return (nil, nil) }
+            let spend = StandInSpend(tokenID: token.routing.tokenID, day: Self.utcDay(now()), amountMinor: decision.conversion?.amountMinor ?? request.amountMinor,
+                                     maxCount: rules.dailyCountPerToken, maxAmountMinor: rules.dailyAmountPerTokenMinor)
+            return (forwarder.owed(sealed, kind: .advice, issuerID: issuerID, maskedPAN: token.routing.maskedPAN, reason: "stand-in approval (\(error))"), spend)
+        case .issuerUnavailable(let error), .stoodIn(_, _, _, let error):
+            guard error.mayHaveReachedIssuer, let sealed = try? forwarder.sealedReversal(of: sent) else { return (nil, nil) }
+            return (forwarder.owed(sealed, issuerID: issuerID, maskedPAN: decision.token?.routing.maskedPAN, reason: "\(error)"), nil)
+        default:
+            return (nil, nil)
+        }
+    }
+
+    /// YYYY-MM-DD of `date` in UTC.
+    static func utcDay(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? .current
+        let c = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", c.year ?? 1970, c.month ?? 1, c.day ?? 1)
     }
 
     /// The journaled answer to a duplicate's original, with the duplicate's field 2.

@@ -40,15 +40,43 @@ extension AuthorizationPipeline {
             fromIssuer = try await links.send(toIssuer, to: issuer)
         } catch {
             logger.warning("issuer did not answer", metadata: ["issuer": "\(issuer.id)", "error": "\(error)"])
-            // Sent and perhaps decided: the journal entry queues a reversal (`runOnce`).
-            var decision = Decision(outcome: .issuerUnavailable(error), token: token, conversion: conversion, issuerID: issuer.id, maskedNumber: masked)
+            // Sent and perhaps decided: the journal entry queues a reversal, or with a
+            // stand-in approval an advice (`runOnce`).
+            let outcome: AuthorizationOutcome = issuer.standIn.map { Self.standIn(request, rules: $0, conversion: conversion, because: error) }
+                ?? .issuerUnavailable(error)
+            var decision = Decision(outcome: outcome, token: token, conversion: conversion, issuerID: issuer.id, maskedNumber: masked)
             decision.sentToIssuer = toIssuer
+            decision.standIn = issuer.standIn
             return decision
         }
         let code = fromIssuer.responseCode ?? .systemMalfunction
         return Decision(outcome: .decidedByIssuer(code, approvalCode: code.isApproval ? fromIssuer.string(38) : nil), token: token,
                         conversion: conversion, issuerID: issuer.id, maskedNumber: masked)
     }
+
+    /// The network's decision on the issuer's behalf by its stand-in rules (the token and
+    /// its cryptogram have verified; the daily allowance is taken with the journal entry).
+    static func standIn(_ request: AuthorizationRequest, rules: StandInRules, conversion: BillingConversion?, because error: IssuerLinkError)
+        -> AuthorizationOutcome {
+        func decline(_ code: ResponseCode, _ why: String) -> AuthorizationOutcome { .stoodIn(code, approvalCode: nil, reason: why, because: error) }
+        let type = String(request.processingCode.prefix(2))
+        guard rules.processingCodes.contains(type) else { return decline(.transactionNotPermittedToCardholder, "processing code \(type) not stood in for") }
+        let group = MerchantCategoryGroup.of(request.message.string(18))
+        guard rules.merchantCategoryGroups.contains(group.rawValue) else {
+            return decline(.transactionNotPermittedToCardholder, "merchant category group \(group.rawValue) not stood in for")
+        }
+        guard let limit = rules.perTransactionLimitMinor[request.currency.alpha] else {
+            return decline(.transactionNotPermittedToCardholder, "currency \(request.currency.alpha) not stood in for")
+        }
+        guard request.amountMinor <= limit else { return decline(.exceedsAmountLimit, "over the stand-in limit of \(limit) \(request.currency.alpha)") }
+        let billed = conversion?.amountMinor ?? request.amountMinor
+        guard rules.dailyCountPerToken > 0 else { return decline(.exceedsFrequencyLimit, "no stand-in approvals allowed per day") }
+        guard billed <= rules.dailyAmountPerTokenMinor else { return decline(.exceedsAmountLimit, "over the daily stand-in amount") }
+        return .stoodIn(.approved, approvalCode: Self.standInApprovalCode(), reason: "approved", because: error)
+    }
+
+    /// The network's approval code for a stand-in approval: `S` and five digits.
+    static func standInApprovalCode() -> String { "S" + String(format: "%05d", Int.random(in: 0..<100_000)) }
 
     /// The message the issuer is sent for a request: the acquirer's fields, with the card
     /// number and its expiry in place of the token's.

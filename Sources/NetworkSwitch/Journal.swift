@@ -60,6 +60,8 @@ public enum Decider: String, Codable, Sendable, CaseIterable {
     case issuer
     /// Nobody: the issuer did not answer in time, and the acquirer was told 91.
     case timeout
+    /// The network on the issuer's behalf, by its stand-in rules, while its host was unavailable.
+    case standIn = "stand-in"
 }
 
 /// The durable record of every authorization. `claim` reserves a key before any work
@@ -84,7 +86,7 @@ public protocol AuthorizationJournal: Sendable {
     /// transaction, queues `owing` for the issuer (unless a message with its id is queued
     /// already). Throws `JournalError.alreadyAnswered`, and changes nothing, when the key
     /// has an answer.
-    func complete(_ entry: JournalEntry, owing: OwedMessage?) async throws
+    func complete(_ entry: JournalEntry, owing: OwedMessage?, standIn: StandInSpend?) async throws
     func entry(_ key: AuthorizationKey) async throws -> JournalEntry?
     /// Claimed and not answered (yet, or ever: its node may have died).
     func isPending(_ key: AuthorizationKey) async throws -> Bool
@@ -101,7 +103,24 @@ extension AuthorizationJournal {
         try await claim(key, requestDigest: requestDigest, at: at, spendingATC: atc, ofToken: tokenID, ifLost: nil)
     }
 
-    public func complete(_ entry: JournalEntry) async throws { try await complete(entry, owing: nil) }
+    public func complete(_ entry: JournalEntry) async throws { try await complete(entry, owing: nil, standIn: nil) }
+    public func complete(_ entry: JournalEntry, owing: OwedMessage?) async throws { try await complete(entry, owing: owing, standIn: nil) }
+}
+
+/// What a stand-in approval takes from its token's daily stand-in allowance, in the same
+/// transaction as its journal entry: one more approval and its amount (in the issuer's
+/// billing currency) on the token's UTC day, unless that would pass either limit
+/// (`JournalError.standInAllowanceExhausted`, and nothing is written).
+public struct StandInSpend: Sendable, Equatable {
+    public var tokenID: String
+    /// YYYY-MM-DD, UTC.
+    public var day: String
+    public var amountMinor: Int64
+    public var maxCount: Int
+    public var maxAmountMinor: Int64
+    public init(tokenID: String, day: String, amountMinor: Int64, maxCount: Int, maxAmountMinor: Int64) {
+        self.tokenID = tokenID; self.day = day; self.amountMinor = amountMinor; self.maxCount = maxCount; self.maxAmountMinor = maxAmountMinor
+    }
 }
 
 /// The reversal a claim keeps for recovery: its id in the queue, the issuer, and the 0420
@@ -137,10 +156,13 @@ public enum JournalClaim: Sendable, Equatable {
 public enum JournalError: Error, Equatable, CustomStringConvertible {
     /// The key was answered before: its entry stands.
     case alreadyAnswered(key: String)
+    /// A stand-in approval would pass the token's daily stand-in count (or else amount).
+    case standInAllowanceExhausted(countReached: Bool)
 
     public var description: String {
         switch self {
         case .alreadyAnswered(let key): "\(key) is already answered: its journal entry stands"
+        case .standInAllowanceExhausted(let count): "the token's daily stand-in \(count ? "count" : "amount") is reached"
         }
     }
 }

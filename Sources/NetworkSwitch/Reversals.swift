@@ -102,7 +102,7 @@ extension AuthorizationPipeline {
         var owing: OwedMessage?
         if case .queuedForIssuer(let routing, let message, let issuerID, let reason) = outcome {
             do {
-                owing = forwarder.owed(try forwarder.sealedReversal(of: message, id: OwedMessage.reversalID(request.original)), issuerID: issuerID,
+                owing = forwarder.owed(try forwarder.seal(message, id: OwedMessage.reversalID(request.original)), issuerID: issuerID,
                                        maskedPAN: routing.maskedPAN, reason: reason)
             } catch {
                 logger.error("reversal could not be sealed: answering 96", metadata: ["key": "\(request.key)", "error": "\(error)"])
@@ -151,6 +151,12 @@ extension AuthorizationPipeline {
         if entry.decidedBy == .timeout, let issuerID = entry.issuerID {
             return await reverseAtIssuer(request, expectedTokenID: entry.tokenID, issuerID: issuerID,
                                          reason: "original answered 91: reversal queued for the issuer", queueOnly: true)
+        }
+        // Approved in stand-in: the issuer hears of it by the advice queued for it, and of the
+        // reversal after it, through the same queue (in order).
+        if entry.decidedBy == .standIn, entry.responseCode.isApproval, let issuerID = entry.issuerID {
+            return await reverseAtIssuer(request, expectedTokenID: entry.tokenID, issuerID: issuerID,
+                                         reason: "stand-in approval reversed: queued for the issuer after its advice", queueOnly: true)
         }
         guard entry.responseCode.isApproval, entry.decidedBy == .issuer, let issuerID = entry.issuerID else {
             return .nothingToReverse(entry)

@@ -10,7 +10,12 @@ import TokenService
 /// answers it: a reversal (0420, repeated as 0421 until the 0430) of an authorization
 /// whose hold the issuer may have placed and the acquirer was not told of.
 public struct OwedMessage: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable, CaseIterable { case reversal }
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// 0420, repeated as 0421.
+        case reversal
+        /// A stand-in approval's advice: 0120 (0220 for an 0200), repeated as 0121 (0221).
+        case advice
+    }
     public enum State: String, Codable, Sendable, CaseIterable {
         /// Waiting for the issuer's answer.
         case queued
@@ -46,6 +51,8 @@ public struct OwedMessage: Codable, Sendable, Equatable {
 
     /// The id of the reversal owed for an authorization.
     public static func reversalID(_ original: AuthorizationKey) -> String { "reversal:\(original)" }
+    /// The id of the advice owed for an authorization stood in for.
+    public static func adviceID(_ original: AuthorizationKey) -> String { "advice:\(original)" }
 }
 
 /// How much is waiting for one issuer, and for how long.
@@ -148,9 +155,9 @@ public final class Forwarder: Sendable {
         return (id, sealing.seal(try codec.pack(Self.reversal(of: authorization)), context: id))
     }
 
-    /// A reversal (an acquirer's, as the issuer is to get it) sealed under `id`.
-    public func sealedReversal(of reversal: Message, id: String) throws -> (id: String, sealed: Data) {
-        (id, sealing.seal(try codec.pack(reversal), context: id))
+    /// A message as it is to be sent (an acquirer's reversal, an advice) sealed under `id`.
+    public func seal(_ message: Message, id: String) throws -> (id: String, sealed: Data) {
+        (id, sealing.seal(try codec.pack(message), context: id))
     }
 
     /// Queues a sealed message made by `sealedReversal`.
@@ -163,9 +170,10 @@ public final class Forwarder: Sendable {
 
     /// The queue's record of a sealed reversal, queued now (to be written by the caller,
     /// with a journal entry).
-    public func owed(_ sealed: (id: String, sealed: Data), issuerID: String, maskedPAN: String?, reason: String) -> OwedMessage {
+    public func owed(_ sealed: (id: String, sealed: Data), kind: OwedMessage.Kind = .reversal, issuerID: String, maskedPAN: String?,
+                     reason: String) -> OwedMessage {
         let at = now()
-        return OwedMessage(id: sealed.id, kind: .reversal, issuerID: issuerID, sealed: sealed.sealed, maskedPAN: maskedPAN, reason: reason,
+        return OwedMessage(id: sealed.id, kind: kind, issuerID: issuerID, sealed: sealed.sealed, maskedPAN: maskedPAN, reason: reason,
                            queuedAt: at, expiresAt: at.addingTimeInterval(policy.lifetime.seconds))
     }
 
@@ -229,7 +237,7 @@ public final class Forwarder: Sendable {
                         message.state = .expired
                         try await store.update(message)
                         counters.withLock { $0.expired += 1 }
-                        logger.critical("ALARM store-and-forward: a reversal was given up: the issuer never answered it", metadata: [
+                        logger.critical("ALARM store-and-forward: \(message.kind == .advice ? "an advice" : "a reversal") was given up: the issuer never answered it", metadata: [
                             "id": "\(message.id)", "issuer": "\(issuerID)", "attempts": "\(message.attempts)",
                             "queued": "\(message.queuedAt)", "error": "\(message.lastError ?? "-")",
                         ])

@@ -4,7 +4,9 @@ import Foundation
 /// token service issues from for it, the wallets it has enabled and its host's address.
 public struct Issuer: Codable, Sendable, Equatable {
     /// Its JSON, as the API takes (`POST /v1/issuers`) and shows it.
-    public enum CodingKeys: String, CodingKey, CaseIterable { case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey, cryptogramPolicy }
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey, cryptogramPolicy, standIn
+    }
 
     public var id: String
     public var name: String
@@ -29,6 +31,10 @@ public struct Issuer: Codable, Sendable, Equatable {
     /// How fresh a cryptogram must be; nil: `CryptogramPolicy.standard`.
     public var cryptogramPolicy: CryptogramPolicy?
 
+    /// How the network decides for the issuer while its host is unavailable; nil: it
+    /// does not (91).
+    public var standIn: StandInRules?
+
     /// The policy in force.
     public var policy: CryptogramPolicy { cryptogramPolicy ?? .standard }
 
@@ -48,6 +54,7 @@ public struct Issuer: Codable, Sendable, Equatable {
                   enabledWallets: try c.decodeIfPresent([String].self, forKey: .enabledWallets) ?? [], hostURL: try c.decode(String.self, forKey: .hostURL),
                   hostKey: try c.decodeIfPresent(String.self, forKey: .hostKey))
         cryptogramPolicy = try c.decodeIfPresent(CryptogramPolicy.self, forKey: .cryptogramPolicy)
+        standIn = try c.decodeIfPresent(StandInRules.self, forKey: .standIn)
     }
 
     /// Everything but `hostKey`, which is a secret.
@@ -57,6 +64,7 @@ public struct Issuer: Codable, Sendable, Equatable {
         try c.encode(currency, forKey: .currency); try c.encode(cardRanges, forKey: .cardRanges); try c.encode(tokenRanges, forKey: .tokenRanges)
         try c.encode(enabledWallets, forKey: .enabledWallets); try c.encode(hostURL, forKey: .hostURL)
         try c.encodeIfPresent(cryptogramPolicy, forKey: .cryptogramPolicy)
+        try c.encodeIfPresent(standIn, forKey: .standIn)
     }
 
     /// Whether `url` is one the token service may call: `https://`, or `http://` to a

@@ -102,6 +102,7 @@ public final class ParticipantRegistry: Sendable {
                 throw ServiceError.invalid(field: "cryptogramPolicy.keyLifetimeDays", reason: "1 to 365")
             }
         }
+        if let rules = issuer.standIn { _ = try rules.validated() }
         for t in issuer.tokenRanges where issuer.cardRanges.contains(where: { $0.hasPrefix(t) || t.hasPrefix($0) }) {
             throw ServiceError.invalid(field: "tokenRanges", reason: "token range \(t) overlaps one of the card ranges")
         }
@@ -120,6 +121,17 @@ public final class ParticipantRegistry: Sendable {
         guard var issuer = try await store.issuer(id: issuerID) else { throw ServiceError.notFound("issuer \(issuerID)") }
         try await requireWallets(enabledWallets)
         issuer.enabledWallets = enabledWallets
+        try await store.saveIssuer(issuer)
+        return issuer
+    }
+
+    /// Sets (or, with nil, removes) an issuer's stand-in rules, stamped with when and by whom.
+    public func setStandIn(issuerID: String, _ rules: StandInRules?, by actor: String, at: Date = Date()) async throws -> Issuer {
+        guard var issuer = try await store.issuer(id: issuerID) else { throw ServiceError.notFound("issuer \(issuerID)") }
+        var stamped = try rules?.validated()
+        stamped?.updatedAt = at
+        stamped?.updatedBy = actor
+        issuer.standIn = stamped
         try await store.saveIssuer(issuer)
         return issuer
     }

@@ -20,6 +20,9 @@ struct PasswayAPI: Sendable {
     /// The network's store-and-forward and issuer links, for the operator's view of them.
     let forwarder: Forwarder?
     let links: (@Sendable () -> [ISO8583Client.LinkState])?
+    /// Empties the network's caches of issuers on this node (other nodes hear of the
+    /// change through PostgreSQL).
+    let issuersChanged: (@Sendable () -> Void)?
     let logger: Logger
 
     var participants: ParticipantRegistry { rooms.participants }
@@ -27,7 +30,8 @@ struct PasswayAPI: Sendable {
     var wallets: WalletProvider { rooms.wallets }
 
     init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
-         logger: Logger) {
+         issuersChanged: (@Sendable () -> Void)? = nil, logger: Logger) {
+        self.issuersChanged = issuersChanged
         self.rooms = rooms
         self.idempotency = idempotency
         self.forwarder = forwarder
@@ -214,6 +218,33 @@ struct PasswayAPI: Sendable {
             if case .issuer(let own) = context.participant, own != id { throw Problem.notFound("issuer \(id) not found") }
             let change = try JSONBody.decode(EnabledWallets.self, from: body)
             return try JSONBody.result(try await api.participants.updateIssuerWallets(issuerID: id, enabledWallets: change.enabledWallets))
+        },
+        Route(method: .put, path: "/v1/issuers/{issuerID}/stand-in", allowed: .issuerOrNetwork) { api, body, context, request in
+            let id = try param(request, context, "issuerID")
+            if case .issuer(let own) = context.participant, own != id { throw Problem.notFound("issuer \(id) not found") }
+            let rules = try JSONBody.decode(StandInRules.self, from: body)
+            let actor = try caller(context).actor
+            let issuer = try await api.participants.setStandIn(issuerID: id, rules, by: "\(actor.kind.rawValue):\(actor.id)")
+            api.issuersChanged?()
+            api.logger.notice("stand-in rules set", metadata: ["issuer": "\(id)", "by": "\(actor.kind.rawValue):\(actor.id)",
+                                                              "rules": "\(String(decoding: (try? JSONBody.encoder.encode(issuer.standIn)) ?? Data(), as: UTF8.self))"])
+            return try JSONBody.result(issuer.standIn)
+        },
+        Route(method: .get, path: "/v1/issuers/{issuerID}/stand-in", allowed: .issuerOrNetwork) { api, _, context, request in
+            let id = try param(request, context, "issuerID")
+            if case .issuer(let own) = context.participant, own != id { throw Problem.notFound("issuer \(id) not found") }
+            guard let issuer = try await api.participants.issuer(id: id) else { throw Problem.notFound("issuer \(id) not found") }
+            guard let rules = issuer.standIn else { throw Problem.notFound("issuer \(id) has no stand-in rules: the network answers 91 for it") }
+            return try JSONBody.result(rules)
+        },
+        Route(method: .delete, path: "/v1/issuers/{issuerID}/stand-in", allowed: .issuerOrNetwork) { api, _, context, request in
+            let id = try param(request, context, "issuerID")
+            if case .issuer(let own) = context.participant, own != id { throw Problem.notFound("issuer \(id) not found") }
+            let actor = try caller(context).actor
+            _ = try await api.participants.setStandIn(issuerID: id, nil, by: "\(actor.kind.rawValue):\(actor.id)")
+            api.issuersChanged?()
+            api.logger.notice("stand-in rules removed", metadata: ["issuer": "\(id)", "by": "\(actor.kind.rawValue):\(actor.id)"])
+            return APIResult(status: .noContent, body: Data())
         },
         Route(method: .put, path: "/v1/issuers/{issuerID}/host-key", allowed: .issuerOrNetwork) { api, body, context, request in
             let id = try param(request, context, "issuerID")

@@ -36,6 +36,7 @@ extension AuditView {
 
 extension Wallet: StrictBody {}
 extension Issuer: StrictBody {}
+extension StandInRules: StrictBody {}
 extension Acquirer: StrictBody {}
 extension EnabledWallets: StrictBody {}
 extension HostKeyChange: StrictBody {}

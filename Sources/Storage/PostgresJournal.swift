@@ -30,7 +30,7 @@ extension PostgresStore: AuthorizationJournal {
         return (.pending(requestDigest: requestDigest), false, nil)
     }
 
-    public func complete(_ entry: JournalEntry, owing: OwedMessage?) async throws {
+    public func complete(_ entry: JournalEntry, owing: OwedMessage?, standIn spend: StandInSpend?) async throws {
         let doc = try Self.doc(entry)
         // A pending claim is answered, a new key inserted; an answered entry is never replaced.
         let answer: PostgresQuery = """
@@ -40,15 +40,29 @@ extension PostgresStore: AuthorizationJournal {
             WHERE journal.doc IS NULL
             RETURNING 1
             """
-        guard let owing else {
+        guard owing != nil || spend != nil else {
             if try await Self.count(database.client.query(answer, logger: logger)) == 0 { throw JournalError.alreadyAnswered(key: entry.key) }
             return
         }
-        let owed = try Self.doc(owing)
+        let owed = try owing.map { try Self.doc($0) }
         let logger = self.logger
         try await database.transaction { connection in
+            if let spend {
+                let taken = try await Self.count(connection.query("""
+                    INSERT INTO stand_in_usage (token_id, day, count, amount)
+                    SELECT \(spend.tokenID), \(spend.day), 1, \(spend.amountMinor) WHERE 1 <= \(spend.maxCount) AND \(spend.amountMinor) <= \(spend.maxAmountMinor)
+                    ON CONFLICT (token_id, day) DO UPDATE SET count = stand_in_usage.count + 1, amount = stand_in_usage.amount + EXCLUDED.amount
+                    WHERE stand_in_usage.count + 1 <= \(spend.maxCount) AND stand_in_usage.amount + EXCLUDED.amount <= \(spend.maxAmountMinor)
+                    RETURNING 1
+                    """, logger: logger))
+                if taken == 0 {
+                    let count = try await connection.query("SELECT count FROM stand_in_usage WHERE token_id = \(spend.tokenID) AND day = \(spend.day)",
+                                                           logger: logger).first(Int32.self) ?? 0
+                    throw JournalError.standInAllowanceExhausted(countReached: Int(count) >= spend.maxCount)
+                }
+            }
             if try await Self.count(connection.query(answer, logger: logger)) == 0 { throw JournalError.alreadyAnswered(key: entry.key) }
-            try await connection.query(Self.enqueue(owing, doc: owed), logger: logger)
+            if let owing, let owed { try await connection.query(Self.enqueue(owing, doc: owed), logger: logger) }
         }
     }
 
@@ -180,7 +194,8 @@ extension AsyncSequence where Self: Sendable, Element: Sendable {
 extension PostgresStore: OwedMessageStore {
     static func enqueue(_ m: OwedMessage, doc: String) -> PostgresQuery {
         """
-        INSERT INTO owed (id, issuer_id, state, queued_at, doc) VALUES (\(m.id), \(m.issuerID), \(m.state.rawValue), \(m.queuedAt), \(doc)::jsonb)
+        INSERT INTO owed (id, issuer_id, kind, state, queued_at, doc)
+        VALUES (\(m.id), \(m.issuerID), \(m.kind.rawValue), \(m.state.rawValue), \(m.queuedAt), \(doc)::jsonb)
         ON CONFLICT (id) DO NOTHING RETURNING 1
         """
     }
@@ -216,13 +231,13 @@ extension PostgresStore: OwedMessageStore {
 
     public func depths() async throws -> [QueueDepth] {
         let rows = try await database.client.query("""
-            SELECT issuer_id, COUNT(*) FILTER (WHERE state = 'queued')::int8, MIN(queued_at) FILTER (WHERE state = 'queued'),
+            SELECT issuer_id, kind, COUNT(*) FILTER (WHERE state = 'queued')::int8, MIN(queued_at) FILTER (WHERE state = 'queued'),
                    COUNT(*) FILTER (WHERE state = 'expired')::int8, COUNT(*) FILTER (WHERE state = 'delivered')::int8
-            FROM owed GROUP BY issuer_id ORDER BY issuer_id
+            FROM owed GROUP BY issuer_id, kind ORDER BY issuer_id, kind
             """, logger: logger)
         var depths: [QueueDepth] = []
-        for try await (issuer, queued, oldest, expired, delivered) in rows.decode((String, Int64, Date?, Int64, Int64).self) {
-            depths.append(QueueDepth(issuerID: issuer, kind: .reversal, queued: Int(queued), oldestQueuedAt: oldest, expired: Int(expired),
+        for try await (issuer, kind, queued, oldest, expired, delivered) in rows.decode((String, String, Int64, Date?, Int64, Int64).self) {
+            depths.append(QueueDepth(issuerID: issuer, kind: OwedMessage.Kind(rawValue: kind) ?? .reversal, queued: Int(queued), oldestQueuedAt: oldest, expired: Int(expired),
                                      delivered: Int(delivered)))
         }
         return depths

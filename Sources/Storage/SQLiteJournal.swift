@@ -34,7 +34,7 @@ extension SQLiteStore: AuthorizationJournal {
         return .pending(requestDigest: row["request_digest"])
     }
 
-    public func complete(_ entry: JournalEntry, owing: OwedMessage?) async throws {
+    public func complete(_ entry: JournalEntry, owing: OwedMessage?, standIn spend: StandInSpend?) async throws {
         let doc = Self.document(entry)
         // The UPDATE of a pending claim or, when it changed nothing, the INSERT of a new key:
         // one statement changes anything, and an answered entry is never replaced.
@@ -47,14 +47,27 @@ extension SQLiteStore: AuthorizationJournal {
             }
             return db.changesCount == 1
         }
-        guard let owing else {
+        guard owing != nil || spend != nil else {
             if try await !groupCommit.writeOneStatement(answer) { throw JournalError.alreadyAnswered(key: entry.key) }
             return
         }
-        // With a reversal owed: both, or (in its savepoint) neither.
+        // With a message owed (and a stand-in allowance taken): all, or (in its savepoint) none.
         try await groupCommit.write { db in
+            if let spend {
+                try db.cachedStatement(sql: """
+                    INSERT INTO stand_in_usage (token_id, day, count, amount) SELECT ?, ?, 1, ? WHERE 1 <= ? AND ? <= ?
+                    ON CONFLICT (token_id, day) DO UPDATE SET count = count + 1, amount = amount + excluded.amount
+                    WHERE stand_in_usage.count + 1 <= ? AND stand_in_usage.amount + excluded.amount <= ?
+                    """).execute(arguments: [spend.tokenID, spend.day, spend.amountMinor, spend.maxCount, spend.amountMinor, spend.maxAmountMinor,
+                                             spend.maxCount, spend.maxAmountMinor])
+                if db.changesCount == 0 {
+                    let count = try Int.fetchOne(db, sql: "SELECT count FROM stand_in_usage WHERE token_id = ? AND day = ?",
+                                                 arguments: [spend.tokenID, spend.day]) ?? 0
+                    throw JournalError.standInAllowanceExhausted(countReached: count >= spend.maxCount)
+                }
+            }
             guard try answer(db) else { throw JournalError.alreadyAnswered(key: entry.key) }
-            _ = try Self.enqueue(db, owing)
+            if let owing { _ = try Self.enqueue(db, owing) }
         }
     }
 
@@ -122,8 +135,8 @@ extension SQLiteStore: AuthorizationJournal {
 /// order queued (`seq`); a lease row per issuer.
 extension SQLiteStore: OwedMessageStore {
     static func enqueue(_ db: Database, _ m: OwedMessage) throws -> Bool {
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO owed (id, issuer_id, state, queued_at, doc) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [m.id, m.issuerID, m.state.rawValue, m.queuedAt.timeIntervalSince1970, try doc(m)])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO owed (id, issuer_id, kind, state, queued_at, doc) VALUES (?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [m.id, m.issuerID, m.kind.rawValue, m.state.rawValue, m.queuedAt.timeIntervalSince1970, try doc(m)])
         return db.changesCount == 1
     }
 
@@ -169,12 +182,12 @@ extension SQLiteStore: OwedMessageStore {
     public func depths() async throws -> [QueueDepth] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT issuer_id, SUM(state = 'queued') AS queued, MIN(CASE WHEN state = 'queued' THEN queued_at END) AS oldest,
+                SELECT issuer_id, kind, SUM(state = 'queued') AS queued, MIN(CASE WHEN state = 'queued' THEN queued_at END) AS oldest,
                        SUM(state = 'expired') AS expired, SUM(state = 'delivered') AS delivered
-                FROM owed GROUP BY issuer_id ORDER BY issuer_id
+                FROM owed GROUP BY issuer_id, kind ORDER BY issuer_id, kind
                 """).map { row in
-                let oldest: Double? = row["oldest"]
-                return QueueDepth(issuerID: row["issuer_id"], kind: .reversal, queued: row["queued"], oldestQueuedAt: oldest.map(Date.init(timeIntervalSince1970:)),
+                let oldest: Double? = row["oldest"], kind: String = row["kind"]
+                return QueueDepth(issuerID: row["issuer_id"], kind: OwedMessage.Kind(rawValue: kind) ?? .reversal, queued: row["queued"], oldestQueuedAt: oldest.map(Date.init(timeIntervalSince1970:)),
                                   expired: row["expired"], delivered: row["delivered"])
             }
         }

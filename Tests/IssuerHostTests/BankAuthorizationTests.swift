@@ -226,6 +226,39 @@ import Vault
         #expect(try await bank.unbalancedReferences().isEmpty)
     }
 
+    /// The network's advice of a stand-in approval: held once, however often it comes and
+    /// on whichever node, even beyond the account's funds (the network approved it for the
+    /// bank); nothing more when the bank had approved the reference itself; nothing when a
+    /// reversal of it came first; and a decline the network never heard gives way to it.
+    @Test(arguments: Backend.available)
+    func aStandInAdviceIsAppliedOnce(_ backend: Backend) async throws {
+        let opened = try await open(backend)
+        defer { Task { await opened.stores.close() } }
+        let bank = opened.bank, other = try await opened.anotherNode(), pan = opened.pan
+        // Available 150,000: the advice of 200,000 is held all the same.
+        #expect(try await bank.applyAdvice(request("advised", pan, 200_000), approvalCode: "S00001") == true)
+        #expect(try await other.applyAdvice(request("advised", pan, 200_000), approvalCode: "S00001") == false, "a repeat holds nothing more")
+        #expect(try await bank.availableMinor(pan: pan) == -50_000)
+        #expect(try await bank.authorize(request("advised", pan, 200_000)).approvalCode == "S00001", "the original, late, gets the advice's answer")
+        #expect(try await bank.availableMinor(pan: pan) == -50_000)
+        // Approved by the bank itself first: the advice adds nothing.
+        #expect(try await bank.reverse(reference: "advised", card: pan))
+        #expect(try await bank.authorize(request("own", pan, 10_000)).responseCode.rawValue == "00")
+        #expect(try await bank.applyAdvice(request("own", pan, 10_000), approvalCode: "S00002") == false)
+        #expect(try await bank.availableMinor(pan: pan) == 140_000)
+        // Reversed before it arrived: nothing held.
+        #expect(try await bank.reverse(reference: "early", card: pan) == false)
+        #expect(try await bank.applyAdvice(request("early", pan, 5_000), approvalCode: "S00003") == false)
+        // Declined by the bank (the network did not hear it), approved in stand-in: held.
+        #expect(try await bank.authorize(request("declined", pan, 900_000)).responseCode.rawValue == "51")
+        #expect(try await bank.applyAdvice(request("declined", pan, 900_000), approvalCode: "S00004") == true)
+        #expect(try await bank.availableMinor(pan: pan) == 140_000 - 900_000)
+        // Not this bank's card, or no account.
+        #expect(try await bank.applyAdvice(request("x", cardNumber("990000", seed: 1), 1_000), approvalCode: "S00005") == nil)
+        #expect(try await bank.applyAdvice(request("y", cardNumber("220070", seed: 99), 1_000), approvalCode: "S00006") == nil)
+        #expect(try await bank.unbalancedReferences().isEmpty)
+    }
+
     /// The store's parts of the bank's doors: secrets replaced by a rotation, a nonce
     /// taken once (on every node), failed attempts counted in their window.
     @Test(arguments: Backend.available)

@@ -24,11 +24,14 @@ import TokenService
         let links: RecordingIssuerLinks
         let tokens = TokenServiceDouble()
 
-        init(_ behaviour: RecordingIssuerLinks.Behaviour = .answer(.approved), forwarding: ForwardingPolicy = .standard) throws {
+        init(_ behaviour: RecordingIssuerLinks.Behaviour = .answer(.approved), forwarding: ForwardingPolicy = .standard,
+             standIn: StandInRules? = nil) throws {
             links = RecordingIssuerLinks(behaviour)
             try tokens.add(token: AuthorizationPipelineTests.token, card: AuthorizationPipelineTests.card, issuerID: "moskva")
             try tokens.add(token: "6218999900000012", card: "6217001234567894", issuerID: "jade")
-            pipeline = AuthorizationPipeline(tokens: tokens, issuers: FixedIssuers(list: [AuthorizationPipelineTests.rouble, AuthorizationPipelineTests.yuan]),
+            var rouble = AuthorizationPipelineTests.rouble
+            rouble.standIn = standIn
+            pipeline = AuthorizationPipeline(tokens: tokens, issuers: FixedIssuers(list: [rouble, AuthorizationPipelineTests.yuan]),
                                              journal: journal, owed: journal, links: links, duplicateWait: .milliseconds(200),
                                              forwarding: forwarding, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         }

@@ -19,6 +19,7 @@ final class MemoryJournal: AuthorizationJournal {
         var lost: [String: (at: Date, ifLost: ReversalIfLost?)] = [:]
         var owed: [OwedMessage] = []
         var leases: [String: (node: String, until: Date)] = [:]
+        var standIn: [String: (count: Int, amount: Int64)] = [:]
     }
     let state = Mutex(State())
 
@@ -54,10 +55,17 @@ final class MemoryJournal: AuthorizationJournal {
         }
     }
 
-    func complete(_ entry: JournalEntry, owing: OwedMessage?) async throws {
+    func complete(_ entry: JournalEntry, owing: OwedMessage?, standIn spend: StandInSpend?) async throws {
         try state.withLock { s in
             if s.failing || s.failingCompletes { throw Unavailable() }
             guard s.entries[entry.key] == nil else { throw JournalError.alreadyAnswered(key: entry.key) }
+            if let spend {
+                let used = s.standIn[spend.tokenID + "/" + spend.day] ?? (0, 0)
+                guard used.count + 1 <= spend.maxCount, used.amount + spend.amountMinor <= spend.maxAmountMinor else {
+                    throw JournalError.standInAllowanceExhausted(countReached: used.count + 1 > spend.maxCount)
+                }
+                s.standIn[spend.tokenID + "/" + spend.day] = (used.count + 1, used.amount + spend.amountMinor)
+            }
             s.entries[entry.key] = entry
             s.lost[entry.key] = nil
             if let owing, !s.owed.contains(where: { $0.id == owing.id }) { s.owed.append(owing) }
@@ -119,11 +127,11 @@ extension MemoryJournal: OwedMessageStore {
 
     func depths() async throws -> [QueueDepth] {
         state.withLock { s in
-            Dictionary(grouping: s.owed, by: \.issuerID).map { issuer, all in
-                QueueDepth(issuerID: issuer, kind: .reversal, queued: all.filter { $0.state == .queued }.count,
+            Dictionary(grouping: s.owed, by: { "\($0.issuerID)|\($0.kind.rawValue)" }).map { _, all in
+                QueueDepth(issuerID: all[0].issuerID, kind: all[0].kind, queued: all.filter { $0.state == .queued }.count,
                            oldestQueuedAt: all.filter { $0.state == .queued }.map(\.queuedAt).min(),
                            expired: all.filter { $0.state == .expired }.count, delivered: all.filter { $0.state == .delivered }.count)
-            }.sorted { $0.issuerID < $1.issuerID }
+            }.sorted { ($0.issuerID, $0.kind.rawValue) < ($1.issuerID, $1.kind.rawValue) }
         }
     }
 }
@@ -135,6 +143,8 @@ final class RecordingIssuerLinks: IssuerLinks {
         case answer(ResponseCode)
         /// Never answers: the link times out.
         case silent
+        /// No connection: nothing is sent.
+        case down
     }
     let behaviour: Mutex<Behaviour>
     let sent = Mutex<[Message]>([])
@@ -144,8 +154,11 @@ final class RecordingIssuerLinks: IssuerLinks {
     var messages: [Message] { sent.withLock { $0 } }
 
     func send(_ message: Message, to issuer: Issuer) async throws(IssuerLinkError) -> Message {
+        if case .down = behaviour.withLock({ $0 }) { throw .unavailable("connection refused") }
         sent.withLock { $0.append(message) }
         switch behaviour.withLock({ $0 }) {
+        case .down:
+            throw .unavailable("connection refused")
         case .silent:
             throw .timedOut(after: .milliseconds(300))
         case .answer(let code):

@@ -69,4 +69,49 @@ import TestSupport
         await shop.close()
         await link.close()
     }
+
+    /// With the issuer's stand-in rules (set through the API by the issuer), an issuer that
+    /// never answers is stood in for: 00 with the network's approval code, the advice
+    /// queued before the answer and delivered once the link works, and the bank holds the
+    /// amount once; over the rules, 61 and the bank's balance comes back.
+    @Test func anIssuerThatNeverAnswersIsStoodInFor() async throws {
+        let link = try await FaultyLink.start()
+        var shop = try await Self.shop(through: link)
+        let rules: [String: Any] = ["perTransactionLimitMinor": ["RUB": 100_000], "dailyCountPerToken": 5, "dailyAmountPerTokenMinor": 500_000,
+                                    "processingCodes": ["00"], "merchantCategoryGroups": ["retail", "everyday"]]
+        let set = try await shop.harness.api("PUT", "/v1/issuers/moskva-bank/stand-in", key: shop.scenario.issuerKey, json: rules)
+        #expect(set.status == 200 && set.string("updatedBy") == "issuer:moskva-bank", "\(set.json)")
+        #expect(try await shop.harness.api("PUT", "/v1/issuers/moskva-bank/stand-in", key: shop.scenario.issuerKey,
+                                           json: rules.merging(["processingCodes": ["99"]]) { $1 }).status == 422)
+        #expect(try await shop.harness.api("GET", "/v1/issuers/moskva-bank/stand-in", key: shop.harness.info.operatorKey)
+                    .string("updatedBy") == "issuer:moskva-bank")
+        // The network read the issuer before the rules were set: it reads them again at once.
+        let (warm, _) = try shop.read(amount: 1_000)
+        #expect(try await shop.pos.send(warm).responseCode == "00")
+        #expect(try await shop.harness.api("PUT", "/v1/issuers/moskva-bank/stand-in", key: shop.scenario.issuerKey, json: rules).status == 200)
+        let start = try #require(try await shop.available()) + 1_000
+
+        link.set(.silent)
+        let (request, _) = try shop.read(amount: 60_000)
+        let outcome = try await shop.pos.send(request)
+        #expect(outcome.responseCode == "00", "\(outcome.answer)")
+        #expect(outcome.answer.string(38)?.hasPrefix("S") == true)
+        let (over, _) = try shop.read(amount: 150_000)
+        #expect(try await shop.pos.send(over).responseCode == "61")
+        link.set(.none)
+        #expect(try await eventually(within: .seconds(10)) { try await shop.available() == start - 1_000 - 60_000 },
+                "the bank holds the stand-in approval once, and not the declined one")
+        let queues = try await shop.harness.api("GET", "/v1/operations/queues", key: shop.harness.info.operatorKey)
+        let advices = (queues["storeAndForward"] as? [[String: Any]])?.first { $0["kind"] as? String == "advice" }
+        #expect(advices?["delivered"] as? Int == 1 && advices?["queued"] as? Int == 0, "\(queues.json)")
+        let journal = try await shop.harness.api("GET", "/v1/journal", key: shop.harness.info.operatorKey).array
+        #expect(journal.contains { $0["decidedBy"] as? String == "stand-in" && $0["responseCode"] as? String == "00" })
+        let ledger = try await shop.scenario.bankCall("GET", "/ledger")
+        #expect((ledger["unbalancedReferences"] as? [Any])?.isEmpty == true)
+        // Removed: the network answers 91 again.
+        #expect(try await shop.harness.api("DELETE", "/v1/issuers/moskva-bank/stand-in", key: shop.scenario.issuerKey).status == 204)
+        #expect(try await shop.harness.api("GET", "/v1/issuers/moskva-bank/stand-in", key: shop.scenario.issuerKey).status == 404)
+        await shop.close()
+        await link.close()
+    }
 }

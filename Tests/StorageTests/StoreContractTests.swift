@@ -383,6 +383,43 @@ import WalletProvider
         #expect(try await b.unanswered(claimedBefore: Self.at.addingTimeInterval(1), limit: 10).map(\.ifLost) == [nil])
     }
 
+    /// A stand-in approval takes from its token's daily allowance with its journal entry,
+    /// on any node, never past either limit; refused, nothing of it is written.
+    @Test(arguments: Backend.available)
+    func aStandInAllowanceIsTakenWithTheEntry(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let nodes = [s.store, try await s.openAnother()]
+        func key(_ n: Int) -> AuthorizationKey { AuthorizationKey(acquirer: "25000001", terminal: "MSK00009", stan: String(format: "%06d", n), transmission: "1129101500") }
+        func spend(_ amount: Int64, day: String = "2026-11-29") -> StandInSpend {
+            StandInSpend(tokenID: "tok_5", day: day, amountMinor: amount, maxCount: 3, maxAmountMinor: 10_000)
+        }
+        // Eight at once on two nodes, 2,000 each: three fit the count.
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    (try? await nodes[i % 2].complete(Self.journalEntry(key(i), digest: "d", code: .approved), owing: nil, standIn: spend(2_000))) != nil
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 3)
+        await #expect(throws: JournalError.standInAllowanceExhausted(countReached: true)) {
+            try await nodes[0].complete(Self.journalEntry(key(20), digest: "d", code: .approved), owing: nil, standIn: spend(1))
+        }
+        #expect(try await nodes[1].entry(key(20)) == nil, "refused: nothing written")
+        // The amount: another day, 6,000 then 5,000 is over 10,000.
+        try await nodes[1].complete(Self.journalEntry(key(30), digest: "d", code: .approved), owing: nil, standIn: spend(6_000, day: "2026-11-30"))
+        await #expect(throws: JournalError.standInAllowanceExhausted(countReached: false)) {
+            try await nodes[0].complete(Self.journalEntry(key(31), digest: "d", code: .approved), owing: nil, standIn: spend(5_000, day: "2026-11-30"))
+        }
+        try await nodes[0].complete(Self.journalEntry(key(32), digest: "d", code: .approved), owing: nil, standIn: spend(4_000, day: "2026-11-30"))
+        // Over the amount by itself: refused before anything is counted.
+        await #expect(throws: JournalError.standInAllowanceExhausted(countReached: false)) {
+            try await nodes[0].complete(Self.journalEntry(key(40), digest: "d", code: .approved), owing: nil, standIn: spend(20_000, day: "2026-12-01"))
+        }
+    }
+
     /// On PostgreSQL a node hears at once when another changes tokens, cards or issuers
     /// (and empties its caches; their age is only the backstop).
     @Test(.timed, .enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))
