@@ -75,6 +75,9 @@ struct LoadCommand: AsyncParsableCommand {
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         let operatorKey = try key(operatorKey, file: "operator.key", flag: "--operator-key")
+        // The record file is made (owner-only) before any work: a path that cannot be written stops here.
+        let recorder: LoadRecord?
+        do { recorder = try record.map { try LoadRecord(path: $0) } } catch { throw CLIError("--record: \(error)") }
         let apiClient = try makeAPIClient()
         let cards = try await provision(operatorKey: operatorKey, apiClient: apiClient,
                                         issuerHostOperatorKey: try key(issuerHostOperatorKey, file: "issuer-host-operator.key",
@@ -87,7 +90,7 @@ struct LoadCommand: AsyncParsableCommand {
         config.acquirerID = String(format: "%08d", Int.random(in: 0..<100_000_000))
         config.signOn = try await onboardAcquirer(operatorKey: operatorKey, institutionID: config.acquirerID, apiClient: apiClient)
         config.tls = try tlsCA.map { try TLSFiles.context(try TLSFiles.clientConfiguration(trusting: $0)) }
-        do { config.record = try record.map { try LoadRecord(path: $0) } } catch { throw CLIError("--record: \(error)") }
+        config.record = recorder
         // The API is done with (a process that fails before exits, which closes it).
         if apiClient !== HTTPClient.shared { try? await apiClient.shutdown() }
 
