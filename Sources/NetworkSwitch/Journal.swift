@@ -93,6 +93,9 @@ public protocol AuthorizationJournal: Sendable {
     /// Claims made before `claimedBefore` that have no answer, oldest first: left by a
     /// process that died between its claim and its answer.
     func unanswered(claimedBefore: Date, limit: Int) async throws -> [UnansweredClaim]
+    /// Removes a claim that has no answer (recovery, for a claim that spent nothing); false
+    /// when it was answered meanwhile or is gone.
+    func forget(unanswered key: String) async throws -> Bool
     /// Answered entries by key, from after `after`, at most `limit`: the operator's view.
     func entries(after: String?, limit: Int) async throws -> [JournalEntry]
 }

@@ -66,6 +66,10 @@ extension PostgresStore: AuthorizationJournal {
         }
     }
 
+    public func forget(unanswered key: String) async throws -> Bool {
+        try await Self.count(database.client.query("DELETE FROM journal WHERE key = \(key) AND doc IS NULL RETURNING 1", logger: logger)) == 1
+    }
+
     public func entries(after: String?, limit: Int) async throws -> [JournalEntry] {
         try await all(JournalEntry.self, """
             SELECT doc::text FROM journal WHERE key COLLATE "C" > \(after ?? "") AND doc IS NOT NULL ORDER BY key COLLATE "C" LIMIT \(limit)

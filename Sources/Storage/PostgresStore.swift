@@ -112,7 +112,7 @@ public final class PostgresStore: Sendable {
                 seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE, issuer_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
                 queued_at TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)
             """,
-            "CREATE INDEX owed_queue ON owed(issuer_id, state, seq)",
+            "CREATE INDEX owed_queued ON owed(issuer_id, seq) WHERE state = 'queued'",
             "CREATE TABLE forwarding_leases (issuer_id TEXT PRIMARY KEY, node TEXT NOT NULL, until TIMESTAMPTZ NOT NULL)",
             """
             CREATE TABLE stand_in_usage (token_id TEXT NOT NULL, day TEXT NOT NULL, count INTEGER NOT NULL, amount BIGINT NOT NULL,

@@ -71,6 +71,13 @@ extension SQLiteStore: AuthorizationJournal {
         }
     }
 
+    public func forget(unanswered key: String) async throws -> Bool {
+        try await groupCommit.writeOneStatement { db in
+            try db.cachedStatement(sql: "DELETE FROM journal WHERE key = ? AND doc IS NULL").execute(arguments: [key])
+            return db.changesCount == 1
+        }
+    }
+
     public func entries(after: String?, limit: Int) async throws -> [JournalEntry] {
         try await pool.read { db in
             try String.fetchAll(db.cachedStatement(sql: "SELECT doc FROM journal WHERE key > ? AND doc IS NOT NULL ORDER BY key LIMIT ?"),

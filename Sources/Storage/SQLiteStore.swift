@@ -99,7 +99,7 @@ public final class SQLiteStore: Sendable {
                 CREATE TABLE owed (
                     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, issuer_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
                     queued_at REAL NOT NULL, doc TEXT NOT NULL);
-                CREATE INDEX owed_queue ON owed(issuer_id, state, seq);
+                CREATE INDEX owed_queued ON owed(issuer_id, seq) WHERE state = 'queued';
                 CREATE TABLE forwarding_leases (issuer_id TEXT PRIMARY KEY, node TEXT NOT NULL, until REAL NOT NULL);
                 CREATE TABLE stand_in_usage (token_id TEXT NOT NULL, day TEXT NOT NULL, count INTEGER NOT NULL, amount INTEGER NOT NULL,
                                              PRIMARY KEY (token_id, day));

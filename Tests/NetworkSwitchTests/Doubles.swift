@@ -72,6 +72,15 @@ final class MemoryJournal: AuthorizationJournal {
         }
     }
 
+    func forget(unanswered key: String) async throws -> Bool {
+        state.withLock { s in
+            guard s.entries[key] == nil, let claim = s.claims.first(where: { $0.key.description == key })?.key else { return false }
+            s.claims[claim] = nil
+            s.lost[key] = nil
+            return true
+        }
+    }
+
     func entries(after: String?, limit: Int) async throws -> [JournalEntry] {
         state.withLock { s in Array(s.entries.values.filter { $0.key > (after ?? "") }.sorted { $0.key < $1.key }.prefix(limit)) }
     }

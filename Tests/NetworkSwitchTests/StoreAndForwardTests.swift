@@ -125,4 +125,23 @@ import Testing
         #expect(await n.pipeline.forwarder.round() == 1)
         #expect(n.links.messages.last?.mti == "0420")
     }
+
+    /// An acquirer's reversal whose process died before it answered spent nothing: recovery
+    /// forgets its claim, and the acquirer's repeat (0401) reaches the issuer, not a 96.
+    @Test func recoveryForgetsAClaimThatSpentNothing() async throws {
+        let n = try T.Network(forwarding: Self.eager)
+        let original = try T.authorization()
+        #expect(await n.pipeline.handle(original)?.responseCode == .approved)
+        n.journal.failCompletes()
+        #expect(await n.pipeline.handle(T.reversal(of: original))?.responseCode == .systemMalfunction)
+        n.journal.failCompletes(false)
+        #expect(try await n.pipeline.recoverUnanswered(olderThan: .zero) == 1)
+        #expect(n.journal.owed.isEmpty, "nothing is owed for a claim that spent nothing")
+        let sent = n.links.messages.count
+        var repeated = T.reversal(of: original)
+        repeated.mti = "0401"
+        let answer = try #require(await n.pipeline.handle(repeated))
+        #expect(answer.responseCode == .approved && answer.mti == "0410")
+        #expect(n.links.messages.count == sent + 1 && n.links.messages.last?.mti == "0400", "worked out anew: the issuer gets it")
+    }
 }

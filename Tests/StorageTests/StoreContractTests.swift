@@ -381,6 +381,11 @@ import WalletProvider
         let plain = AuthorizationKey(acquirer: "25000001", terminal: "MSK00002", stan: "000002", transmission: "1129101500")
         #expect(try await a.claim(plain, requestDigest: "p", at: Self.at) == .claimed)
         #expect(try await b.unanswered(claimedBefore: Self.at.addingTimeInterval(1), limit: 10).map(\.ifLost) == [nil])
+        // Forgotten by recovery (once, and never an answered entry): the key is free again.
+        #expect(try await a.forget(unanswered: key.description) == false, "answered: stays")
+        #expect(try await b.forget(unanswered: plain.description))
+        #expect(try await a.forget(unanswered: plain.description) == false)
+        #expect(try await a.claim(plain, requestDigest: "p", at: Self.at) == .claimed)
     }
 
     /// A stand-in approval takes from its token's daily allowance with its journal entry,
