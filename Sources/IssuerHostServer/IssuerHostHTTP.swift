@@ -132,7 +132,7 @@ enum IssuerHostHTTP {
         route(.get, "/banks/:bank/holds", .bankOrHostOperator) { _, bank, query in
             let limit = query["limit"].map { Int($0) } ?? 1_000
             guard let limit, (1...10_000).contains(limit) else { throw IssuerHostError.invalid("limit: 1 to 10000") }
-            guard (query["after"]?.count ?? 0) <= 120 else { throw IssuerHostError.invalid("after: a hold's reference, at most 120 characters") }
+            guard (query["after"]?.unicodeScalars.count ?? 0) <= 120 else { throw IssuerHostError.invalid("after: a hold's reference, at most 120 characters") }
             return try JSONBody.result(try await required(bank).holds(after: query["after"], limit: limit))
         }
         route(.get, "/banks/:bank/ledger", .bankOrHostOperator) { _, bank in

@@ -102,7 +102,9 @@ public final class ParticipantRegistry: Sendable {
                 throw ServiceError.invalid(field: "cryptogramPolicy.keyLifetimeDays", reason: "1 to 365")
             }
         }
-        if let rules = issuer.standIn { _ = try rules.validated() }
+        guard issuer.standIn == nil else {
+            throw ServiceError.invalid(field: "standIn", reason: "stand-in rules are set with PUT /v1/issuers/{issuerID}/stand-in, once onboarded")
+        }
         for t in issuer.tokenRanges where issuer.cardRanges.contains(where: { $0.hasPrefix(t) || t.hasPrefix($0) }) {
             throw ServiceError.invalid(field: "tokenRanges", reason: "token range \(t) overlaps one of the card ranges")
         }

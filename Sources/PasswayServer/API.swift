@@ -204,7 +204,7 @@ struct PasswayAPI: Sendable {
             let limit = query["limit"].map { Int(String($0)) } ?? 1_000
             guard let limit, (1...10_000).contains(limit) else { throw Problem.badRequest("limit: 1 to 10000", field: "limit") }
             let after = query["after"].map(String.init)
-            guard (after?.count ?? 0) <= 120 else { throw Problem.badRequest("after: a journal key, at most 120 characters", field: "after") }
+            guard (after?.unicodeScalars.count ?? 0) <= 120 else { throw Problem.badRequest("after: a journal key, at most 120 characters", field: "after") }
             return try JSONBody.result(try await api.rooms.journal.entries(after: after, limit: limit).map(JournalEntryView.init))
         },
         Route(method: .get, path: "/v1/operations/links", allowed: .network) { api, _, _, _ in
@@ -222,7 +222,7 @@ struct PasswayAPI: Sendable {
         Route(method: .put, path: "/v1/issuers/{issuerID}/stand-in", allowed: .issuerOrNetwork) { api, body, context, request in
             let id = try param(request, context, "issuerID")
             if case .issuer(let own) = context.participant, own != id { throw Problem.notFound("issuer \(id) not found") }
-            let rules = try JSONBody.decode(StandInRules.self, from: body)
+            let rules = try JSONBody.decode(StandInRulesBody.self, from: body).rules
             let actor = try caller(context).actor
             let issuer = try await api.participants.setStandIn(issuerID: id, rules, by: "\(actor.kind.rawValue):\(actor.id)")
             api.issuersChanged?()

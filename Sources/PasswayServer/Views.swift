@@ -36,7 +36,22 @@ extension AuditView {
 
 extension Wallet: StrictBody {}
 extension Issuer: StrictBody {}
-extension StandInRules: StrictBody {}
+/// An issuer's stand-in rules as the API takes them: without the network's stamp.
+struct StandInRulesBody: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case perTransactionLimitMinor, dailyCountPerToken, dailyAmountPerTokenMinor, processingCodes, merchantCategoryGroups
+    }
+    var perTransactionLimitMinor: [String: Int64]
+    var dailyCountPerToken: Int
+    var dailyAmountPerTokenMinor: Int64
+    var processingCodes: [String]
+    var merchantCategoryGroups: [String]
+
+    var rules: StandInRules {
+        StandInRules(perTransactionLimitMinor: perTransactionLimitMinor, dailyCountPerToken: dailyCountPerToken,
+                     dailyAmountPerTokenMinor: dailyAmountPerTokenMinor, processingCodes: processingCodes, merchantCategoryGroups: merchantCategoryGroups)
+    }
+}
 extension Acquirer: StrictBody {}
 extension EnabledWallets: StrictBody {}
 extension HostKeyChange: StrictBody {}
