@@ -151,12 +151,17 @@ public final class AuthorizationPipeline: Sendable {
         let checked = await check(request)
         var atcFresh = false
         var highestSpent: UInt16?
+        // The message the issuer is sent, made once: kept (sealed, as the reversal recovery
+        // would owe) with the claim, then sent.
+        var toIssuer: Message?
         do {
             let claim: JournalClaim
             switch checked {
             case .passed(let issuer, let token):
                 // What recovery sends the issuer should this claim never be answered.
-                let ifLost = try? forwarder.sealedReversal(of: Self.issuerMessage(request, token: token))
+                let message = Self.issuerMessage(request, token: token)
+                toIssuer = message
+                let ifLost = try? forwarder.sealedReversal(of: message)
                 (claim, atcFresh, highestSpent) = try await journal.claim(
                     key, requestDigest: digest, at: now(), spendingATC: token.atc.value, ofToken: token.routing.tokenID,
                     ifLost: ifLost.map { ReversalIfLost(id: $0.id, issuerID: issuer.id, sealed: $0.sealed) })
@@ -199,7 +204,7 @@ public final class AuthorizationPipeline: Sendable {
                                 maskedNumber: masked)
         case .passed(let issuer, let token):
             // From here the cryptogram has verified and its ATC is spent: the answer carries an ARPC.
-            decision = await askIssuer(request, issuer: issuer, token: token)
+            decision = await askIssuer(request, issuer: issuer, token: token, toIssuer: toIssuer ?? Self.issuerMessage(request, token: token))
             withARPC = true
         }
         var answer = Message(mti: request.message.mti)

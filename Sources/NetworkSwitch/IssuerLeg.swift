@@ -14,12 +14,13 @@ extension AuthorizationPipeline {
     static let forwardedFields = [3, 4, 7, 11, 12, 13, 18, 22, 32, 37, 41, 42, 43, 49, 55]
 
     /// Asks the issuer about a token whose cryptogram verified and whose ATC is spent.
-    func askIssuer(_ request: AuthorizationRequest, issuer: Issuer, token: TokenAuthorization) async -> Decision {
+    /// `toIssuer` is `issuerMessage(request, token:)`, made before the claim.
+    func askIssuer(_ request: AuthorizationRequest, issuer: Issuer, token: TokenAuthorization, toIssuer: Message) async -> Decision {
         let masked = token.routing.maskedToken
         func network(_ decline: NetworkDecline) -> Decision {
             Decision(outcome: .declinedByNetwork(decline), token: token, issuerID: issuer.id, maskedNumber: masked)
         }
-        var toIssuer = Self.issuerMessage(request, token: token)
+        var toIssuer = toIssuer
 
         // Step 5: the cardholder is billed in the issuer's currency.
         guard let billingCurrency = Currency.alpha(issuer.currency) else { return network(.billingCurrencyUnknown(issuer.currency)) }

@@ -50,7 +50,9 @@ public struct OwedMessage: Codable, Sendable, Equatable {
     }
 
     /// The id of the reversal owed for an authorization.
-    public static func reversalID(_ original: AuthorizationKey) -> String { "reversal:\(original)" }
+    public static func reversalID(_ original: AuthorizationKey) -> String { reversalID(original.description) }
+    /// The same, from the authorization's key as the journal writes it.
+    public static func reversalID(_ originalKey: String) -> String { "reversal:" + originalKey }
     /// The id of the advice owed for an authorization stood in for.
     public static func adviceID(_ original: AuthorizationKey) -> String { "advice:\(original)" }
 }
@@ -140,15 +142,6 @@ public final class Forwarder: Sendable {
         self.logger = logger; self.now = now
     }
 
-    /// Queues a reversal of `authorization` (the message as the issuer was sent it, card
-    /// number included) for its issuer; durable when it returns. False when one is owed
-    /// for that authorization already.
-    @discardableResult
-    public func oweReversal(of authorization: Message, issuerID: String, reason: String) async throws -> Bool {
-        let sealed = try sealedReversal(of: authorization)
-        return try await owe(sealed, issuerID: issuerID, maskedPAN: authorization.string(2).map { PAN.mask($0) }, reason: reason)
-    }
-
     /// The reversal of `authorization` as it is kept (sealed), and its id.
     public func sealedReversal(of authorization: Message) throws -> (id: String, sealed: Data) {
         let id = OwedMessage.reversalID(Self.key(of: authorization))
@@ -158,14 +151,6 @@ public final class Forwarder: Sendable {
     /// A message as it is to be sent (an acquirer's reversal, an advice) sealed under `id`.
     public func seal(_ message: Message, id: String) throws -> (id: String, sealed: Data) {
         (id, sealing.seal(try codec.pack(message), context: id))
-    }
-
-    /// Queues a sealed message made by `sealedReversal`.
-    @discardableResult
-    public func owe(_ sealed: (id: String, sealed: Data), issuerID: String, maskedPAN: String?, reason: String) async throws -> Bool {
-        let added = try await store.enqueue(owed(sealed, issuerID: issuerID, maskedPAN: maskedPAN, reason: reason))
-        if added { wake() }
-        return added
     }
 
     /// The queue's record of a sealed reversal, queued now (to be written by the caller,

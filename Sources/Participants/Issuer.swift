@@ -95,16 +95,7 @@ public struct CryptogramPolicy: Codable, Sendable, Equatable {
 
     /// Both fields, and no other: a misspelt rule must not pass as the default.
     public init(from decoder: any Decoder) throws {
-        struct AnyKey: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-        let names = Set(CodingKeys.allCases.map(\.stringValue))
-        if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: { !names.contains($0.stringValue) }) {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown], debugDescription: "unknown field"))
-        }
+        try StrictFields.reject(decoder, allowing: CodingKeys.allCases.map(\.stringValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(atcWindow: try c.decode(Int.self, forKey: .atcWindow), keyLifetimeDays: try c.decode(Int.self, forKey: .keyLifetimeDays))
     }
@@ -112,4 +103,22 @@ public struct CryptogramPolicy: Codable, Sendable, Equatable {
     public static let standard = CryptogramPolicy()
     public static let atcWindowRange = 1...1000
     public static let keyLifetimeRange = 1...365
+}
+
+/// Rules whose misspelt field must not pass for an absent one: a decoder's unknown fields
+/// are refused, naming the first.
+enum StrictFields {
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    static func reject(_ decoder: any Decoder, allowing names: [String]) throws {
+        let allowed = Set(names)
+        if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: { !allowed.contains($0.stringValue) }) {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown], debugDescription: "unknown field"))
+        }
+    }
 }

@@ -64,16 +64,7 @@ public struct StandInRules: Codable, Sendable, Equatable {
 
     /// The rules' fields and no other: a misspelt rule must not pass as absent.
     public init(from decoder: any Decoder) throws {
-        struct AnyKey: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-        let names = Set(CodingKeys.allCases.map(\.stringValue))
-        if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: { !names.contains($0.stringValue) }) {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown], debugDescription: "unknown field"))
-        }
+        try StrictFields.reject(decoder, allowing: CodingKeys.allCases.map(\.stringValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(perTransactionLimitMinor: try c.decode([String: Int64].self, forKey: .perTransactionLimitMinor),
                   dailyCountPerToken: try c.decode(Int.self, forKey: .dailyCountPerToken),

@@ -84,7 +84,7 @@ extension PostgresStore: AuthorizationJournal {
         var claims: [UnansweredClaim] = []
         for try await (key, digest, at, issuer, sealed) in rows.decode((String, String, Date, String?, Data?).self) {
             claims.append(UnansweredClaim(key: key, requestDigest: digest, claimedAt: at,
-                                          ifLost: issuer.flatMap { issuer in sealed.map { ReversalIfLost(id: "reversal:" + key, issuerID: issuer, sealed: $0) } }))
+                                          ifLost: issuer.flatMap { issuer in sealed.map { ReversalIfLost(id: OwedMessage.reversalID(key), issuerID: issuer, sealed: $0) } }))
         }
         return claims
     }

@@ -94,7 +94,7 @@ extension SQLiteStore: AuthorizationJournal {
                 let key: String = row["key"]
                 let issuer: String? = row["lost_issuer"], sealed: Data? = row["lost_reversal"]
                 return UnansweredClaim(key: key, requestDigest: row["request_digest"], claimedAt: Date(timeIntervalSince1970: row["claimed_at"]),
-                                       ifLost: issuer.flatMap { issuer in sealed.map { ReversalIfLost(id: "reversal:" + key, issuerID: issuer, sealed: $0) } })
+                                       ifLost: issuer.flatMap { issuer in sealed.map { ReversalIfLost(id: OwedMessage.reversalID(key), issuerID: issuer, sealed: $0) } })
             }
         }
     }

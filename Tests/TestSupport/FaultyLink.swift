@@ -85,10 +85,7 @@ final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         buffer.writeBuffer(&incoming)
-        while let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self), buffer.readableBytes >= 2 + Int(length),
-              let frame = buffer.readSlice(length: 2 + Int(length)) {
-            handle(frame, context: context)
-        }
+        while let frame = buffer.readFrame() { handle(frame, context: context) }
     }
 
     func handle(_ frame: ByteBuffer, context: ChannelHandlerContext) {
@@ -130,8 +127,7 @@ final class AnswerHandler: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         buffer.writeBuffer(&incoming)
-        while let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self), buffer.readableBytes >= 2 + Int(length),
-              let frame = buffer.readSlice(length: 2 + Int(length)) {
+        while let frame = buffer.readFrame() {
             let mti = frame.getString(at: frame.readerIndex + 2, length: 4) ?? ""
             let fault: FaultyLink.Fault = (mti == "0110" || mti == "0210") && !faults.isEmpty ? faults.removeFirst() : .none
             switch fault {
@@ -151,5 +147,14 @@ final class AnswerHandler: ChannelInboundHandler, @unchecked Sendable {
                 downstream.writeAndFlush(junk, promise: nil)
             }
         }
+    }
+}
+
+extension ByteBuffer {
+    /// The next whole frame (two length bytes and the message, as relayed), or nil until
+    /// one has arrived.
+    mutating func readFrame() -> ByteBuffer? {
+        guard let length = getInteger(at: readerIndex, as: UInt16.self), readableBytes >= 2 + Int(length) else { return nil }
+        return readSlice(length: 2 + Int(length))
     }
 }
