@@ -96,9 +96,15 @@ public struct ActivationCodeDelivery: Codable, Sendable, Equatable {
 public enum TokenStatus: String, Codable, Sendable, CaseIterable { case active, suspended, deleted }
 
 /// "Notify token updated": what happened to one of the issuer's tokens.
+///
+/// Delivered at least once: the token service repeats it until the host answers 2xx, so
+/// a host may receive one notification more than once and keeps the first (by `id`).
 public struct TokenNotification: Codable, Sendable, Equatable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case tokenID, maskedToken, maskedPAN, event, status, reason }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case id, tokenID, maskedToken, maskedPAN, event, status, reason }
     public enum Event: String, Codable, Sendable, CaseIterable { case created, suspended, resumed, deleted }
+
+    /// This notification's own id (`ntf_` and 24 letters and digits): the same in every repeat.
+    public var id: String
 
     public var tokenID: String
     /// First six and last four of the token number.
@@ -109,8 +115,8 @@ public struct TokenNotification: Codable, Sendable, Equatable {
     public var status: TokenStatus
     public var reason: String?
 
-    public init(tokenID: String, maskedToken: String, maskedPAN: String, event: Event, status: TokenStatus, reason: String?) {
-        self.tokenID = tokenID; self.maskedToken = maskedToken; self.maskedPAN = maskedPAN; self.event = event
+    public init(id: String, tokenID: String, maskedToken: String, maskedPAN: String, event: Event, status: TokenStatus, reason: String?) {
+        self.id = id; self.tokenID = tokenID; self.maskedToken = maskedToken; self.maskedPAN = maskedPAN; self.event = event
         self.status = status; self.reason = reason
     }
 }

@@ -192,7 +192,7 @@ public final class Bank: Sendable {
     }
 
     public func tokenUpdated(_ n: TokenNotification) async throws {
-        try await database.appendNotification(ReceivedNotification(at: now(), tokenID: n.tokenID, maskedToken: n.maskedToken,
+        try await database.appendNotification(ReceivedNotification(id: n.id, at: now(), tokenID: n.tokenID, maskedToken: n.maskedToken,
                                                                    maskedPAN: n.maskedPAN, event: n.event, status: n.status, reason: n.reason))
     }
 

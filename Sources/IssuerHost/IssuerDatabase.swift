@@ -51,6 +51,9 @@ public final class IssuerDatabase: BankStore {
         migrator.registerMigration("v4: ID&V failures") { db in
             try db.execute(sql: "CREATE TABLE idv_failures (subject TEXT NOT NULL, at REAL NOT NULL); CREATE INDEX idv_failures_subject ON idv_failures(subject, at)")
         }
+        migrator.registerMigration("v5: notifications kept once") { db in
+            try db.execute(sql: "ALTER TABLE notifications ADD COLUMN notification_id TEXT; CREATE UNIQUE INDEX notifications_once ON notifications(notification_id)")
+        }
         try migrator.migrate(pool)
     }
 
@@ -190,7 +193,9 @@ public final class IssuerDatabase: BankStore {
 
     public func appendNotification(_ n: ReceivedNotification) async throws {
         let doc = try Self.doc(n)
-        try await pool.write { db in try db.execute(sql: "INSERT INTO notifications (token_id, doc) VALUES (?, ?)", arguments: [n.tokenID, doc]) }
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO notifications (notification_id, token_id, doc) VALUES (?, ?, ?)", arguments: [n.id, n.tokenID, doc])
+        }
     }
 
     public func notifications() async throws -> [ReceivedNotification] {

@@ -117,8 +117,11 @@ public struct OutboxMessage: Codable, Sendable, Equatable {
     public var sealed: Data?
 }
 
-/// A token notification from the token service, as the bank received it.
+/// A token notification from the token service, as the bank received it (once: a repeat
+/// of one received before is not kept again).
 public struct ReceivedNotification: Codable, Sendable, Equatable {
+    /// The token service's id for it (nil in notifications kept before ids were sent).
+    public var id: String?
     public var at: Date
     public var tokenID: String
     public var maskedToken: String

@@ -58,6 +58,10 @@ public final class PostgresIssuerHost: Sendable {
             "CREATE TABLE idv_failures (bank_id TEXT NOT NULL, subject TEXT NOT NULL, at TIMESTAMPTZ NOT NULL)",
             "CREATE INDEX idv_failures_subject ON idv_failures(bank_id, subject, at)",
         ]),
+        ("v4: notifications kept once", [
+            "ALTER TABLE notifications ADD COLUMN notification_id TEXT",
+            "CREATE UNIQUE INDEX notifications_once ON notifications(bank_id, notification_id)",
+        ]),
     ]
 
     /// Every bank, in id order.
@@ -219,7 +223,10 @@ public struct PostgresBankStore: BankStore {
     }
 
     public func appendNotification(_ n: ReceivedNotification) async throws {
-        try await client.query("INSERT INTO notifications (bank_id, token_id, doc) VALUES (\(bankID), \(n.tokenID), \(try Self.doc(n))::jsonb)", logger: logger)
+        try await client.query("""
+            INSERT INTO notifications (bank_id, notification_id, token_id, doc) VALUES (\(bankID), \(n.id), \(n.tokenID), \(try Self.doc(n))::jsonb)
+            ON CONFLICT DO NOTHING
+            """, logger: logger)
     }
 
     public func notifications() async throws -> [ReceivedNotification] {

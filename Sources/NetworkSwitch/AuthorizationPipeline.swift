@@ -35,7 +35,7 @@ public final class AuthorizationPipeline: Sendable {
 
     public init(tokens: any NetworkTokenService, issuers: any IssuerRanges, journal: any AuthorizationJournal, owed: any OwedMessageStore,
                 links: any IssuerLinks, rates: ExchangeRates = .reference, duplicateWait: Duration = .seconds(6),
-                forwarding: ForwardingPolicy = .standard, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+                forwarding: RetryPolicy = .standard, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.duplicateWait = duplicateWait
         forwarder = Forwarder(store: owed, links: links, issuers: issuers, sealing: tokens, policy: forwarding, logger: logger, now: now)
         self.tokens = tokens

@@ -90,29 +90,6 @@ public protocol OwedMessageStore: Sendable {
     func depths() async throws -> [QueueDepth]
 }
 
-/// How owed messages are retried.
-public struct ForwardingPolicy: Sendable {
-    /// Sends of one message before it is given up.
-    public var maxAttempts: Int
-    /// How long after it was queued a message is given up.
-    public var lifetime: Duration
-    /// The wait after the first failed attempt at an issuer, doubling to `maxBackoff`.
-    public var firstBackoff: Duration
-    public var maxBackoff: Duration
-    /// How often queues are looked at when nothing new was queued here.
-    public var pollInterval: Duration
-    /// How long one node keeps the right to forward an issuer's queue without renewing it.
-    public var lease: Duration
-
-    public init(maxAttempts: Int = 5_000, lifetime: Duration = .seconds(7 * 86_400), firstBackoff: Duration = .seconds(1),
-                maxBackoff: Duration = .seconds(60), pollInterval: Duration = .seconds(1), lease: Duration = .seconds(30)) {
-        self.maxAttempts = maxAttempts; self.lifetime = lifetime; self.firstBackoff = firstBackoff; self.maxBackoff = maxBackoff
-        self.pollInterval = pollInterval; self.lease = lease
-    }
-
-    public static let standard = ForwardingPolicy()
-}
-
 /// Forwards owed messages to their issuers: each issuer's queue in order, one message at
 /// a time; an issuer that does not answer is retried after a back-off (1 s doubling to
 /// 60 s); a message is repeated (0421) until the issuer answers it, or given up with an
@@ -124,22 +101,23 @@ public final class Forwarder: Sendable {
     let links: any IssuerLinks
     let issuers: any IssuerRanges
     let sealing: any MessageSealing
-    let policy: ForwardingPolicy
+    let policy: RetryPolicy
     let logger: Logger
     let now: @Sendable () -> Date
     let codec = ISO8583Codec()
     /// This process, in the forwarding leases.
     public let node = UUID().uuidString.lowercased()
     /// Per issuer: failed attempts in a row and when to try again.
-    let backoff = Mutex<[String: (failures: Int, retryAt: ContinuousClock.Instant)]>([:])
+    let backoff: Backoff
     /// Counters since start, for the operator.
     let counters = Mutex<(delivered: Int, expired: Int, attempts: Int)>((0, 0, 0))
     let wakeup = Wakeup()
 
     public init(store: any OwedMessageStore, links: any IssuerLinks, issuers: any IssuerRanges, sealing: any MessageSealing,
-                policy: ForwardingPolicy = .standard, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+                policy: RetryPolicy = .standard, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store; self.links = links; self.issuers = issuers; self.sealing = sealing; self.policy = policy
         self.logger = logger; self.now = now
+        backoff = Backoff(policy: policy)
     }
 
     /// The reversal of `authorization` as it is kept (sealed), and its id.
@@ -199,17 +177,37 @@ public final class Forwarder: Sendable {
         }
         var delivered = 0
         for issuerID in owed where !Task.isCancelled {
-            if let retryAt = backoff.withLock({ $0[issuerID]?.retryAt }), ContinuousClock.now < retryAt { continue }
+            if backoff.isWaiting(issuerID) { continue }
             delivered += await forward(issuerID: issuerID)
         }
         return delivered
     }
 
-    /// One issuer's queue, in order, until it is empty or the issuer stops answering.
+    /// Takes or renews the issuer's lease for the policy's lease time; with `release`,
+    /// gives it up (held until now), so that the next pass, here or on another node, need
+    /// not wait for it to lapse.
+    func leased(_ issuerID: String, release: Bool = false) async throws -> Bool {
+        let now = now()
+        return try await store.lease(issuerID: issuerID, node: node, until: release ? now : now.addingTimeInterval(policy.lease.seconds), now: now)
+    }
+
+    /// One issuer's queue, in order, until it is empty or the issuer stops answering; under
+    /// the issuer's lease, given up at the end.
     func forward(issuerID: String) async -> Int {
+        do {
+            guard try await leased(issuerID) else { return 0 }
+        } catch {
+            logger.error("store-and-forward: lease unavailable", metadata: ["issuer": "\(issuerID)", "error": "\(error)"])
+            return 0
+        }
+        let delivered = await forwardLeased(issuerID: issuerID)
+        _ = try? await leased(issuerID, release: true)
+        return delivered
+    }
+
+    func forwardLeased(issuerID: String) async -> Int {
         var delivered = 0
         do {
-            guard try await store.lease(issuerID: issuerID, node: node, until: now().addingTimeInterval(policy.lease.seconds), now: now()) else { return 0 }
             guard let issuer = try await issuers.issuers().first(where: { $0.id == issuerID }) else {
                 logger.error("store-and-forward: messages owed to an issuer the network no longer has", metadata: ["issuer": "\(issuerID)"])
                 return 0
@@ -232,7 +230,7 @@ public final class Forwarder: Sendable {
                     delivered += 1
                 }
                 // Renewed for the next batch.
-                guard try await store.lease(issuerID: issuerID, node: node, until: now().addingTimeInterval(policy.lease.seconds), now: now()) else { break }
+                guard try await leased(issuerID) else { break }
             }
         } catch {
             logger.error("store-and-forward: forwarding failed", metadata: ["issuer": "\(issuerID)", "error": "\(error)"])
@@ -257,7 +255,7 @@ public final class Forwarder: Sendable {
                 message.deliveredAt = now()
                 message.lastError = nil
                 try await store.update(message)
-                backoff.withLock { _ = $0.removeValue(forKey: issuer.id) }
+                backoff.succeeded(issuer.id)
                 counters.withLock { $0.delivered += 1 }
                 logger.info("store-and-forward: delivered", metadata: ["id": "\(message.id)", "issuer": "\(issuer.id)", "rc": "\(code)",
                                                                        "attempts": "\(message.attempts)"])
@@ -269,14 +267,7 @@ public final class Forwarder: Sendable {
         }
         message.lastError = failure
         try await store.update(message)
-        let wait = backoff.withLock { b -> Duration in
-            let failures = (b[issuer.id]?.failures ?? 0) + 1
-            var wait = policy.firstBackoff
-            for _ in 1..<min(failures, 20) where wait < policy.maxBackoff { wait = wait * 2 }
-            wait = min(wait, policy.maxBackoff)
-            b[issuer.id] = (failures, ContinuousClock.now + wait)
-            return wait
-        }
+        let wait = backoff.failed(issuer.id)
         logger.warning("store-and-forward: the issuer did not take a message: retrying", metadata: [
             "id": "\(message.id)", "issuer": "\(issuer.id)", "attempts": "\(message.attempts)", "error": "\(failure)", "retryIn": "\(wait)",
         ])
@@ -285,47 +276,4 @@ public final class Forwarder: Sendable {
 
     /// Since this process started: messages the issuers answered, messages given up, sends.
     public var totals: (delivered: Int, expired: Int, attempts: Int) { counters.withLock { $0 } }
-}
-
-/// A signal one task waits for, with a time limit: a signal given while nobody waits is
-/// kept for the next wait. Cancelling the waiting task ends its wait.
-final class Wakeup: Sendable {
-    let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
-
-    func signal() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            guard let w = s.waiter else { s.pending = true; return nil }
-            s.waiter = nil
-            return w
-        }
-        waiter?.resume()
-    }
-
-    func wait(upTo limit: Duration) async {
-        let timer = Task { [weak self] in
-            guard (try? await Task.sleep(for: limit)) != nil else { return }
-            self?.signal()
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { s -> Bool in
-                    if s.pending || Task.isCancelled { s.pending = false; return true }
-                    s.waiter = c
-                    return false
-                }
-                if now { c.resume() }
-            }
-        } onCancel: {
-            signal()
-        }
-        timer.cancel()
-    }
-}
-
-extension Duration {
-    /// In seconds, as a `TimeInterval`.
-    var seconds: TimeInterval {
-        let (s, attoseconds) = components
-        return TimeInterval(s) + TimeInterval(attoseconds) / 1e18
-    }
 }

@@ -19,6 +19,7 @@ struct PasswayAPI: Sendable {
     let idempotency: Idempotency
     /// The network's store-and-forward and issuer links, for the operator's view of them.
     let forwarder: Forwarder?
+    let notifier: IssuerNotifier?
     let links: (@Sendable () -> [ISO8583Client.LinkState])?
     /// Empties the network's caches of issuers on this node (other nodes hear of the
     /// change through PostgreSQL).
@@ -29,12 +30,13 @@ struct PasswayAPI: Sendable {
     var tokens: TokenService { rooms.tokens }
     var wallets: WalletProvider { rooms.wallets }
 
-    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
+    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, notifier: IssuerNotifier? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
          issuersChanged: (@Sendable () -> Void)? = nil, logger: Logger) {
         self.issuersChanged = issuersChanged
         self.rooms = rooms
         self.idempotency = idempotency
         self.forwarder = forwarder
+        self.notifier = notifier
         self.links = links
         self.logger = logger
     }
@@ -194,10 +196,16 @@ struct PasswayAPI: Sendable {
                 QueueView(issuerID: d.issuerID, kind: d.kind.rawValue, queued: d.queued,
                           oldestAgeSeconds: d.oldestQueuedAt.map { max(0, Int(now.timeIntervalSince($0))) }, expired: d.expired, delivered: d.delivered)
             }
-            let totals = api.forwarder?.totals ?? (delivered: 0, expired: 0, attempts: 0)
+            let notices = try await api.rooms.tokens.noticeDepths().map { d in
+                QueueView(issuerID: d.issuerID, kind: "notification", queued: d.queued,
+                          oldestAgeSeconds: d.oldestQueuedAt.map { max(0, Int(now.timeIntervalSince($0))) }, expired: d.expired, delivered: d.delivered)
+            }
+            let forwarded = api.forwarder?.totals ?? (delivered: 0, expired: 0, attempts: 0)
+            let notified = api.notifier?.totals ?? (delivered: 0, expired: 0, attempts: 0)
             let unanswered = try await api.rooms.journal.unanswered(claimedBefore: now, limit: 10_000).count
-            return try JSONBody.result(QueuesView(storeAndForward: queues, unansweredClaims: unanswered,
-                                                  thisNode: .init(delivered: totals.delivered, expired: totals.expired, attempts: totals.attempts)))
+            return try JSONBody.result(QueuesView(storeAndForward: queues, issuerNotices: notices, unansweredClaims: unanswered,
+                                                  thisNode: .init(delivered: forwarded.delivered, expired: forwarded.expired, attempts: forwarded.attempts),
+                                                  thisNodeNotices: .init(delivered: notified.delivered, expired: notified.expired, attempts: notified.attempts)))
         },
         Route(method: .get, path: "/v1/journal", allowed: .network) { api, _, _, request in
             let query = request.uri.queryParameters

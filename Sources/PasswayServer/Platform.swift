@@ -55,7 +55,9 @@ public struct PlatformConfiguration: Sendable {
     /// reverses (cash is final).
     public var holdLifetime: Duration = IssuerHostConfiguration.defaultHoldLifetime
     /// How the network retries the reversals it owes issuers (store-and-forward).
-    public var forwarding: ForwardingPolicy = .standard
+    public var forwarding: RetryPolicy = .standard
+    /// How the token service retries its notifications to issuer hosts (its outbox).
+    public var issuerNotices: RetryPolicy = .standard
     /// How old an authorization's claim must be, unanswered, for recovery to settle it
     /// (its process died): nil, twice the issuer timeout and 5 s more.
     public var recoverUnansweredAfter: Duration?
@@ -166,13 +168,13 @@ public enum Platform {
         let database: String
         let idempotency: any IdempotencyStore
         if let postgres {
-            rooms = try await Rooms.open(store: postgres, master: master, readCacheMaxAge: .seconds(1), logger: logger)
+            rooms = try await Rooms.open(store: postgres, master: master, readCacheMaxAge: .seconds(1), noticePolicy: config.issuerNotices, logger: logger)
             idempotency = try await PostgresIdempotencyStore(database: postgres.database)
             database = "PostgreSQL \(postgres.database.url) (schemas passway, issuer_host)"
         } else {
             // SQLite belongs to this process, whose changes empty the cache at once.
             rooms = try await Rooms.open(store: try SQLiteStore(path: config.databasePath), master: master, readCacheMaxAge: .seconds(60),
-                                         logger: logger)
+                                         noticePolicy: config.issuerNotices, logger: logger)
             idempotency = try SQLiteIdempotencyStore(path: config.httpDatabasePath)
             database = "SQLite in \(config.dataDirectory)"
         }
@@ -212,7 +214,8 @@ public enum Platform {
         let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, owed: rooms.owed,
                                              links: links, duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1),
                                              forwarding: config.forwarding, logger: logger)
-        let storeAndForward = StoreAndForwardService(pipeline: pipeline, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
+        let notifier = IssuerNotifier(service: rooms.tokens, logger: logger)
+        let storeAndForward = StoreAndForwardService(pipeline: pipeline, notifier: notifier, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
                                                      recoveryInterval: config.recoveryInterval, logger: logger)
         // Only signed-on acquirers' MAC'd messages reach the pipeline.
         let gate = AcquirerGate(directory: RegisteredAcquirers(participants: rooms.participants, keys: rooms.acquirerKeys), pipeline: pipeline,
@@ -244,7 +247,7 @@ public enum Platform {
         }
         let api = Application(
             router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
-                               links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() }, logger: logger).router(),
+                               notifier: notifier, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() }, logger: logger).router(),
             server: try config.tls.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1(),
             configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
             onServerRunning: { channel in await ready.set("api", port: channel.localAddress?.port ?? 0) },
@@ -304,11 +307,11 @@ struct Rooms: Sendable {
     let acquirerKeys: AcquirerKeys
 
     static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore>(
-        store: Store, master: MasterKey, readCacheMaxAge: Duration, logger: Logger) async throws -> Rooms {
+        store: Store, master: MasterKey, readCacheMaxAge: Duration, noticePolicy: RetryPolicy = .standard, logger: Logger) async throws -> Rooms {
         let participants = ParticipantRegistry(store: store)
         let vault = try await TokenService.openVault(master: master, store: store)
         let tokens = TokenService(store: store, participants: participants, vault: vault, issuerHost: HTTPIssuerHostClient(),
-                                  readCacheMaxAge: readCacheMaxAge)
+                                  readCacheMaxAge: readCacheMaxAge, noticePolicy: noticePolicy)
         let wallets = WalletProvider(store: store, participants: participants, tokens: tokens)
         try await participants.seedDefaults()
         try await wallets.seedDefaults()

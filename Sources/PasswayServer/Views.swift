@@ -103,11 +103,15 @@ struct QueuesView: Codable, Sendable {
         var attempts: Int
     }
     var storeAndForward: [QueueView]
+    /// The token service's notifications to issuer hosts (kind `notification`).
+    var issuerNotices: [QueueView]
     /// Authorizations claimed and not answered yet (in flight, or left by a process that
     /// died, until recovery settles them; counted up to 10,000).
     var unansweredClaims: Int
     /// Since this node started: messages the issuers answered, given up, and sends.
     var thisNode: Node
+    /// The same for the notifications this node delivered.
+    var thisNodeNotices: Node
 }
 
 /// One issuer host endpoint as this node's network sees it: `up` when a connection is

@@ -119,6 +119,14 @@ public final class PostgresStore: Sendable {
                                          PRIMARY KEY (token_id, day))
             """,
         ]),
+        ("v4: issuer notices outbox", [
+            """
+            CREATE TABLE notices (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id TEXT NOT NULL UNIQUE, issuer_id TEXT NOT NULL, state TEXT NOT NULL,
+                queued_at TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)
+            """,
+            "CREATE INDEX notices_queued ON notices(issuer_id, seq) WHERE state = 'queued'",
+        ]),
     ]
 
     // MARK: Documents
@@ -245,18 +253,24 @@ extension PostgresStore: TokenStore {
         try await announce("card")
     }
 
-    public func createToken(_ token: Token, card: VaultCard, audit: AuditEvent) async throws {
-        try await createTokens([(token, card, audit)])
+    public func createToken(_ token: Token, card: VaultCard, audit: AuditEvent, notice: IssuerNotice) async throws {
+        try await createTokens([(token, card, audit)], notices: [notice])
     }
 
     public func createTokens(_ items: [(token: Token, card: VaultCard, audit: AuditEvent)]) async throws {
+        try await createTokens(items, notices: [])
+    }
+
+    func createTokens(_ items: [(token: Token, card: VaultCard, audit: AuditEvent)], notices: [IssuerNotice]) async throws {
         let logger = self.logger
+        let noticeDocs = try notices.map { ($0, try Self.doc($0)) }
         do {
             try await database.transaction { connection in
                 for item in items {
                     try await Self.upsertCard(connection, item.card, logger: logger)
                     try await Self.insertToken(connection, item.token, audit: item.audit, logger: logger)
                 }
+                for (notice, doc) in noticeDocs { try await Self.insertNotice(connection, notice, doc: doc, logger: logger) }
             }
         } catch where error.isUniqueViolation {
             throw StoreError.duplicate(items.count == 1 ? "token number" : "token number or card")
@@ -283,10 +297,11 @@ extension PostgresStore: TokenStore {
         return try await all(Token.self, PostgresQuery(unsafeSQL: sql.sql, binds: bindings))
     }
 
-    public func updateTokens(_ changes: [TokenChange], audit: [AuditEvent]) async throws {
+    public func updateTokens(_ changes: [TokenChange], audit: [AuditEvent], notices: [IssuerNotice]) async throws {
         let docs = try changes.map { ($0.after.id, $0.after.status.rawValue, try Self.doc($0.after), $0.after.updatedAt.storeMilliseconds,
                                       $0.before.updatedAt.storeMilliseconds) }
         let auditDocs = try audit.map { ($0.tokenID, try Self.doc($0)) }
+        let noticeDocs = try notices.map { ($0, try Self.doc($0)) }
         let (logger, channel) = (self.logger, changeChannel)
         try await database.transaction { connection in
             try await Self.announce(connection, channel: channel, "token", logger: logger)
@@ -302,7 +317,47 @@ extension PostgresStore: TokenStore {
             for (tokenID, doc) in auditDocs {
                 try await connection.query("INSERT INTO audit (token_id, doc) VALUES (\(tokenID), \(doc)::jsonb)", logger: logger)
             }
+            for (notice, doc) in noticeDocs { try await Self.insertNotice(connection, notice, doc: doc, logger: logger) }
         }
+    }
+
+    static func insertNotice(_ connection: PostgresConnection, _ notice: IssuerNotice, doc: String, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO notices (id, issuer_id, state, queued_at, doc)
+            VALUES (\(notice.id), \(notice.issuerID), \(notice.state.rawValue), \(notice.queuedAt), \(doc)::jsonb)
+            """, logger: logger)
+    }
+
+    public func issuersNoticed() async throws -> [String] {
+        try await database.client.query("SELECT DISTINCT issuer_id FROM notices WHERE state = 'queued'", logger: logger).all(String.self)
+    }
+
+    public func queuedNotices(issuerID: String, limit: Int) async throws -> [IssuerNotice] {
+        try await all(IssuerNotice.self, "SELECT doc::text FROM notices WHERE issuer_id = \(issuerID) AND state = 'queued' ORDER BY seq LIMIT \(limit)")
+    }
+
+    public func updateNotice(_ notice: IssuerNotice) async throws {
+        try await run("UPDATE notices SET state = \(notice.state.rawValue), doc = \(try Self.doc(notice))::jsonb WHERE id = \(notice.id)")
+    }
+
+    public func leaseNotices(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool {
+        // The forwarding leases' table, under a name of its own.
+        try await lease(issuerID: "notices/" + issuerID, node: node, until: until, now: now)
+    }
+
+    public func notice(id: String) async throws -> IssuerNotice? { try await one(IssuerNotice.self, "SELECT doc::text FROM notices WHERE id = \(id)") }
+
+    public func noticeDepths() async throws -> [NoticeDepth] {
+        let rows = try await database.client.query("""
+            SELECT issuer_id, COUNT(*) FILTER (WHERE state = 'queued')::int8, MIN(queued_at) FILTER (WHERE state = 'queued'),
+                   COUNT(*) FILTER (WHERE state = 'expired')::int8, COUNT(*) FILTER (WHERE state = 'delivered')::int8
+            FROM notices GROUP BY issuer_id ORDER BY issuer_id
+            """, logger: logger)
+        var depths: [NoticeDepth] = []
+        for try await (issuer, queued, oldest, expired, delivered) in rows.decode((String, Int64, Date?, Int64, Int64).self) {
+            depths.append(NoticeDepth(issuerID: issuer, queued: Int(queued), oldestQueuedAt: oldest, expired: Int(expired), delivered: Int(delivered)))
+        }
+        return depths
     }
 
     public func updateCard(_ card: VaultCard, previousFingerprint: String, audit: [AuditEvent]) async throws {

@@ -105,6 +105,13 @@ public final class SQLiteStore: Sendable {
                                              PRIMARY KEY (token_id, day));
                 """)
         }
+        migrator.registerMigration("v8: issuer notices outbox") { db in
+            try db.execute(sql: """
+                CREATE TABLE notices (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, issuer_id TEXT NOT NULL, state TEXT NOT NULL,
+                                      queued_at REAL NOT NULL, doc TEXT NOT NULL);
+                CREATE INDEX notices_queued ON notices(issuer_id, seq) WHERE state = 'queued';
+                """)
+        }
         return migrator
     }
 
@@ -233,8 +240,8 @@ extension SQLiteStore: TokenStore {
         try await pool.write { db in try Self.upsertCard(db, card) }
     }
 
-    public func createToken(_ token: Token, card: VaultCard, audit: AuditEvent) async throws {
-        let tokenDoc = try Self.doc(token), auditDoc = try Self.doc(audit)
+    public func createToken(_ token: Token, card: VaultCard, audit: AuditEvent, notice: IssuerNotice) async throws {
+        let tokenDoc = try Self.doc(token), auditDoc = try Self.doc(audit), noticeDoc = try Self.doc(notice)
         do {
             try await pool.write { db in
                 try Self.upsertCard(db, card)
@@ -244,6 +251,7 @@ extension SQLiteStore: TokenStore {
                     """, arguments: [token.id, token.numberFingerprint, token.cardID, token.issuerID, token.walletID, token.deviceID,
                                      token.country, token.status.rawValue, tokenDoc, token.updatedAt.storeMilliseconds])
                 try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [audit.tokenID, auditDoc])
+                try Self.insertNotice(db, notice, doc: noticeDoc)
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw StoreError.duplicate("token number")
@@ -286,9 +294,10 @@ extension SQLiteStore: TokenStore {
         return try await all(Token.self, "SELECT doc FROM tokens \(whereSQL) ORDER BY rowid", StatementArguments(arguments))
     }
 
-    public func updateTokens(_ changes: [TokenChange], audit: [AuditEvent]) async throws {
+    public func updateTokens(_ changes: [TokenChange], audit: [AuditEvent], notices: [IssuerNotice]) async throws {
         let docs = try changes.map { ($0, try Self.doc($0.after)) }
         let auditDocs = try audit.map { ($0.tokenID, try Self.doc($0)) }
+        let noticeDocs = try notices.map { ($0, try Self.doc($0)) }
         try await pool.write { db in
             for (change, doc) in docs {
                 let token = change.after
@@ -301,6 +310,48 @@ extension SQLiteStore: TokenStore {
             }
             for (tokenID, doc) in auditDocs {
                 try db.execute(sql: "INSERT INTO audit (token_id, doc) VALUES (?, ?)", arguments: [tokenID, doc])
+            }
+            for (notice, doc) in noticeDocs { try Self.insertNotice(db, notice, doc: doc) }
+        }
+    }
+
+    static func insertNotice(_ db: Database, _ notice: IssuerNotice, doc: String) throws {
+        try db.cachedStatement(sql: "INSERT INTO notices (id, issuer_id, state, queued_at, doc) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [notice.id, notice.issuerID, notice.state.rawValue, notice.queuedAt.timeIntervalSince1970, doc])
+    }
+
+    public func issuersNoticed() async throws -> [String] {
+        try await pool.read { db in try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT issuer_id FROM notices WHERE state = 'queued'")) }
+    }
+
+    public func queuedNotices(issuerID: String, limit: Int) async throws -> [IssuerNotice] {
+        try await all(IssuerNotice.self, "SELECT doc FROM notices WHERE issuer_id = ? AND state = 'queued' ORDER BY seq LIMIT ?", [issuerID, limit])
+    }
+
+    public func updateNotice(_ notice: IssuerNotice) async throws {
+        let doc = try Self.doc(notice)
+        try await pool.write { db in
+            try db.cachedStatement(sql: "UPDATE notices SET state = ?, doc = ? WHERE id = ?").execute(arguments: [notice.state.rawValue, doc, notice.id])
+        }
+    }
+
+    public func leaseNotices(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool {
+        // The forwarding leases' table, under a name of its own.
+        try await lease(issuerID: "notices/" + issuerID, node: node, until: until, now: now)
+    }
+
+    public func notice(id: String) async throws -> IssuerNotice? { try await one(IssuerNotice.self, "SELECT doc FROM notices WHERE id = ?", [id]) }
+
+    public func noticeDepths() async throws -> [NoticeDepth] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT issuer_id, SUM(state = 'queued') AS queued, MIN(CASE WHEN state = 'queued' THEN queued_at END) AS oldest,
+                       SUM(state = 'expired') AS expired, SUM(state = 'delivered') AS delivered
+                FROM notices GROUP BY issuer_id ORDER BY issuer_id
+                """).map { row in
+                let oldest: Double? = row["oldest"]
+                return NoticeDepth(issuerID: row["issuer_id"], queued: row["queued"], oldestQueuedAt: oldest.map(Date.init(timeIntervalSince1970:)),
+                                   expired: row["expired"], delivered: row["delivered"])
             }
         }
     }

@@ -25,7 +25,8 @@ extension TokenService {
         // Conditional on the token as read: two replenishments at once never hand out one ATC range twice.
         try await store.updateTokens([TokenChange(before: before, after: token)],
                                      audit: [AuditEvent(tokenID: token.id, at: token.updatedAt, actor: Participant.wallet(walletID).actor,
-                                                        event: .replenish, from: nil, to: nil, reason: "keys for ATC \(first)…\(token.nextATC - 1)")])
+                                                        event: .replenish, from: nil, to: nil, reason: "keys for ATC \(first)…\(token.nextATC - 1)")],
+                                     notices: [])
         readCache.clear()
         let payload = try Self.payload(token: token, number: try tokenNumber(token), imk: try await issuerMasterKey(token.issuerID),
                                        firstATC: first, count: Self.keyBatchSize)

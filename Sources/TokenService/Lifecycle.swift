@@ -100,11 +100,13 @@ extension TokenService {
         }
         token.settle()
         token.updatedAt = at
-        try await store.updateTokens([TokenChange(before: before, after: token)],
+        let change = TokenChange(before: before, after: token)
+        try await store.updateTokens([change],
                                      audit: [AuditEvent(tokenID: token.id, at: at, actor: actor, event: action.event,
-                                                        from: before.status, to: token.status, reason: reason)])
+                                                        from: before.status, to: token.status, reason: reason)],
+                                     notices: try await notices([change], action.notification, at: at))
         readCache.clear()
-        if token.status != before.status { await notify(token, action.notification) }
+        noticeWritten.signal()
         return token
     }
 
@@ -173,15 +175,16 @@ extension TokenService {
                            reason: suspension.reason))
     }
 
-    /// Writes the changes with their audit in one transaction, runs `then`, empties the
-    /// read cache and tells the issuers.
+    /// Writes the changes with their audit and the issuers' notices in one transaction,
+    /// runs `then` and empties the read cache.
     private func apply(_ changes: [(TokenChange, AuditEvent)], event: TokenNotification.Event,
                        then: () async throws -> Void = {}) async throws -> [Token] {
-        if !changes.isEmpty { try await store.updateTokens(changes.map(\.0), audit: changes.map(\.1)) }
+        if !changes.isEmpty {
+            try await store.updateTokens(changes.map(\.0), audit: changes.map(\.1), notices: try await notices(changes.map(\.0), event, at: now()))
+        }
         try await then()
         readCache.clear()
-        // The issuer hears of a change of state (a suspension added to a suspended token is not one).
-        for (change, _) in changes where change.before.status != change.after.status { await notify(change.after, event) }
+        noticeWritten.signal()
         return changes.map(\.0.after)
     }
 

@@ -30,6 +30,10 @@ public final class TokenService: Sendable {
     /// made through this service, and never older than `readCache.maxAge` (a change made
     /// through another node is seen within that bound).
     let readCache: ReadCache
+    /// How token notifications to issuer hosts are retried (`IssuerNotifier`).
+    let noticePolicy: RetryPolicy
+    /// Signalled when a notice was written through this process: the notifier delivers it at once.
+    let noticeWritten = Wakeup()
 
     /// Keys delivered per provisioning or replenishment.
     public static let keyBatchSize = 10
@@ -44,8 +48,9 @@ public final class TokenService: Sendable {
     /// node is seen (1 s, the stated bound); with SQLite every change goes through this
     /// process and empties the cache, so the age only bounds memory of rarely used records.
     public init(store: any TokenStore, participants: ParticipantRegistry, vault: CardVault, issuerHost: any IssuerHostClient,
-                readCacheMaxAge: Duration = .seconds(1), now: @escaping @Sendable () -> Date = Date.init) {
+                readCacheMaxAge: Duration = .seconds(1), noticePolicy: RetryPolicy = .standard, now: @escaping @Sendable () -> Date = Date.init) {
         self.readCache = ReadCache(maxAge: readCacheMaxAge)
+        self.noticePolicy = noticePolicy
         self.store = store
         self.participants = participants
         self.vault = vault
@@ -191,16 +196,5 @@ public final class TokenService: Sendable {
             }
         }
         throw ServiceError.conflict("changed by another request at the same time; try again")
-    }
-
-    /// Tells the token's issuer what happened to it.
-    func notify(_ token: Token, _ event: TokenNotification.Event) async {
-        guard let issuer = try? await participants.issuer(id: token.issuerID), let card = try? await store.card(id: token.cardID) else { return }
-        // Best effort: a failed notification does not undo the change; the issuer can
-        // always read the token's state and audit trail through the API.
-        guard let host = try? await hostEndpoint(issuer) else { return }
-        try? await issuerHost.notifyTokenUpdated(TokenNotification(tokenID: token.id, maskedToken: token.maskedNumber, maskedPAN: card.maskedPAN,
-                                                                  event: event, status: token.status, reason: token.suspensionReason),
-                                                at: host)
     }
 }

@@ -34,19 +34,21 @@ public protocol TokenStore: Sendable {
     func cards(fingerprints: [String]) async throws -> [String: VaultCard]
     /// Inserts or replaces a card (by id; fingerprints are unique).
     func saveCard(_ card: VaultCard) async throws
-    /// Inserts the token with its first audit event, and inserts or updates its card,
-    /// in one transaction. Throws `StoreError.duplicate` when the token number is taken.
-    func createToken(_ token: Token, card: VaultCard, audit: AuditEvent) async throws
+    /// Inserts the token with its first audit event and its issuer's notice, and inserts
+    /// or updates its card, in one transaction. Throws `StoreError.duplicate` when the
+    /// token number is taken.
+    func createToken(_ token: Token, card: VaultCard, audit: AuditEvent, notice: IssuerNotice) async throws
     /// Many tokens (and their cards) in one transaction: all or none. A token number
     /// already taken is `StoreError.duplicate`.
     func createTokens(_ items: [(token: Token, card: VaultCard, audit: AuditEvent)]) async throws
     func token(id: String) async throws -> Token?
     func token(numberFingerprint: String) async throws -> Token?
     func tokens(_ query: TokenQuery) async throws -> [Token]
-    /// Updates tokens and appends their audit events in one transaction, each token only
-    /// if it is still as it was read (`before.updatedAt`): a change made in between, by
-    /// another request or node, is `StoreError.conflict` and nothing of the batch is written.
-    func updateTokens(_ changes: [TokenChange], audit: [AuditEvent]) async throws
+    /// Updates tokens and appends their audit events and their issuers' notices in one
+    /// transaction, each token only if it is still as it was read (`before.updatedAt`): a
+    /// change made in between, by another request or node, is `StoreError.conflict` and
+    /// nothing of the batch is written.
+    func updateTokens(_ changes: [TokenChange], audit: [AuditEvent], notices: [IssuerNotice]) async throws
     /// Replaces a card (renewal) and appends audit events in one transaction.
     func updateCard(_ card: VaultCard, previousFingerprint: String, audit: [AuditEvent]) async throws
     func audit(tokenID: String) async throws -> [AuditEvent]
@@ -54,6 +56,19 @@ public protocol TokenStore: Sendable {
     /// Records that `atc` of a token has been used. Returns false when it was already
     /// recorded: the database's uniqueness decides, so two processes cannot both accept it.
     func recordATC(tokenID: String, atc: UInt16) async throws -> Bool
+
+    // The outbox of token notifications to issuer hosts (written with the changes above).
+    /// The issuers with queued notices.
+    func issuersNoticed() async throws -> [String]
+    /// One issuer's queued notices, in the order written.
+    func queuedNotices(issuerID: String, limit: Int) async throws -> [IssuerNotice]
+    /// Writes a notice's new state (after an attempt).
+    func updateNotice(_ notice: IssuerNotice) async throws
+    /// Takes, or renews, the right to deliver one issuer's notices until `until`. False
+    /// while another node holds it.
+    func leaseNotices(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool
+    func notice(id: String) async throws -> IssuerNotice?
+    func noticeDepths() async throws -> [NoticeDepth]
 
     // One-time-code verifications.
     func savePendingVerification(_ pending: PendingVerification) async throws

@@ -179,13 +179,14 @@ extension TokenService {
             let (token, number) = try draftToken(card: card, issuer: issuer, wallet: wallet, device: device, keys: Self.keyBatchSize, at: at)
             do {
                 try await store.createToken(token, card: card, audit:
-                    AuditEvent(tokenID: token.id, at: at, actor: actor, event: .create, from: nil, to: .active, reason: "ID&V \(path.rawValue)"))
+                    AuditEvent(tokenID: token.id, at: at, actor: actor, event: .create, from: nil, to: .active, reason: "ID&V \(path.rawValue)"),
+                                            notice: notice(token, .created, maskedPAN: card.maskedPAN, at: at))
             } catch StoreError.duplicate {
                 continue // token number taken: draw another
             }
             let sealed = try SealedProvisioning.seal(Self.payload(token: token, number: number, imk: imk, firstATC: 1, count: Self.keyBatchSize),
                                                      to: device.publicKey)
-            await notify(token, .created)
+            noticeWritten.signal()
             return (token, sealed)
         }
         throw ServiceError.conflict("token range of \(issuer.id) is exhausted")

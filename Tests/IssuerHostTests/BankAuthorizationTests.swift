@@ -33,6 +33,25 @@ import Vault
         CardAuthorization(reference: ref, pan: pan, expiry: expiry, amountMinor: amount, transactionType: type)
     }
 
+    /// The token service delivers a notification at least once: a repeat (same id) is
+    /// not kept twice, on either backend and through either node.
+    @Test(arguments: Backend.available)
+    func aTokenNotificationIsKeptOnce(_ backend: Backend) async throws {
+        let o = try await open(backend)
+        defer { Task { await o.stores.close() } }
+        func note(_ id: String, _ event: TokenNotification.Event) -> TokenNotification {
+            TokenNotification(id: id, tokenID: "tok_1", maskedToken: "220171******1001", maskedPAN: "220070******1001", event: event,
+                              status: event == .suspended ? .suspended : .active, reason: nil)
+        }
+        try await o.bank.tokenUpdated(note("ntf_1", .created))
+        try await o.bank.tokenUpdated(note("ntf_1", .created))
+        try await o.anotherNode().tokenUpdated(note("ntf_1", .created))
+        try await o.bank.tokenUpdated(note("ntf_2", .suspended))
+        let kept = try await o.bank.notifications()
+        #expect(kept.map(\.id) == ["ntf_1", "ntf_2"])
+        #expect(kept.map(\.event) == [.created, .suspended])
+    }
+
     /// Holds that nothing clears or reverses expire after their lifetime (7 days unless
     /// told): released with a ledger entry, once; cash is final and stays.
     @Test(arguments: Backend.available)

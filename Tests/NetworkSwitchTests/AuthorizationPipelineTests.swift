@@ -24,7 +24,7 @@ import TokenService
         let links: RecordingIssuerLinks
         let tokens = TokenServiceDouble()
 
-        init(_ behaviour: RecordingIssuerLinks.Behaviour = .answer(.approved), forwarding: ForwardingPolicy = .standard,
+        init(_ behaviour: RecordingIssuerLinks.Behaviour = .answer(.approved), forwarding: RetryPolicy = .standard,
              standIn: StandInRules? = nil) throws {
             links = RecordingIssuerLinks(behaviour)
             try tokens.add(token: AuthorizationPipelineTests.token, card: AuthorizationPipelineTests.card, issuerID: "moskva")

@@ -4,6 +4,7 @@ import ISO8583
 import NetworkSwitch
 import Participants
 import Testing
+import TokenService
 
 /// Stand-in processing: with an issuer's rules, the network decides on its behalf while its
 /// host is unavailable, within the rules, and owes the issuer an advice of each approval
@@ -12,7 +13,7 @@ import Testing
     typealias T = AuthorizationPipelineTests
     static let rules = StandInRules(perTransactionLimitMinor: ["RUB": 200_000], dailyCountPerToken: 2, dailyAmountPerTokenMinor: 350_000,
                                     processingCodes: ["00"], merchantCategoryGroups: ["other", "everyday"])
-    static let eager = ForwardingPolicy(firstBackoff: .zero, maxBackoff: .zero)
+    static let eager = RetryPolicy(firstBackoff: .zero, maxBackoff: .zero)
 
     func open(_ owed: OwedMessage, _ n: T.Network) throws -> Message {
         try ISO8583Codec().unpack(try n.tokens.open(owed.sealed, context: owed.id))

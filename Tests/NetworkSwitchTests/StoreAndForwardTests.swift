@@ -4,6 +4,7 @@ import ISO8583
 import Logging
 @testable import NetworkSwitch
 import Testing
+import TokenService
 
 /// Store-and-forward of the reversals the network owes issuers, and recovery of claims a
 /// process left unanswered, against the in-memory journal (the stores' own queue
@@ -11,7 +12,7 @@ import Testing
 @Suite struct StoreAndForwardTests {
     typealias T = AuthorizationPipelineTests
     /// Retries at once, so that a test decides when rounds happen.
-    static let eager = ForwardingPolicy(firstBackoff: .zero, maxBackoff: .zero)
+    static let eager = RetryPolicy(firstBackoff: .zero, maxBackoff: .zero)
 
     func open(_ owed: OwedMessage, _ n: T.Network) throws -> Message {
         try ISO8583Codec().unpack(try n.tokens.open(owed.sealed, context: owed.id))
@@ -46,7 +47,7 @@ import Testing
     }
 
     @Test func anIssuerThatDoesNotAnswerIsRetriedAfterABackOff() async throws {
-        let n = try T.Network(.silent, forwarding: ForwardingPolicy(firstBackoff: .seconds(3600)))
+        let n = try T.Network(.silent, forwarding: RetryPolicy(firstBackoff: .seconds(3600)))
         #expect(await n.pipeline.handle(try T.authorization())?.responseCode == .issuerUnavailable)
         #expect(await n.pipeline.forwarder.round() == 0)
         n.links.behaviour.withLock { $0 = .answer(.approved) }
@@ -56,7 +57,7 @@ import Testing
     }
 
     @Test func aReversalIsGivenUpAfterItsRetryLimit() async throws {
-        let n = try T.Network(.silent, forwarding: ForwardingPolicy(maxAttempts: 2, firstBackoff: .zero, maxBackoff: .zero))
+        let n = try T.Network(.silent, forwarding: RetryPolicy(maxAttempts: 2, firstBackoff: .zero, maxBackoff: .zero))
         #expect(await n.pipeline.handle(try T.authorization())?.responseCode == .issuerUnavailable)
         for _ in 0..<3 { await n.pipeline.forwarder.round() }
         let owed = try #require(n.journal.owed.first)

@@ -82,10 +82,16 @@ import Simulators
         let refreshed = try phone.receive(try JSONDecoder().decode(SealedProvisioning.self, from: data))
         #expect(refreshed.keys.map(\.atc) == Array(1...20).map(UInt16.init))
 
-        // The bank heard about every token change.
-        let notes = try await s.bankCall("GET", "/notifications").array
-        #expect(notes.compactMap { $0["event"] as? String }.contains("suspended"))
-        #expect(notes.filter { $0["event"] as? String == "created" }.count == 2)
+        // The bank hears of every token change, through the token service's outbox (at
+        // once, or after its back-off), each once.
+        var notes: [[String: Any]] = []
+        #expect(try await eventually {
+            notes = try await s.bankCall("GET", "/notifications").array
+            return notes.filter { $0["event"] as? String == "created" }.count == 2 && notes.contains { $0["event"] as? String == "suspended" }
+        })
+        #expect(Set(notes.compactMap { $0["id"] as? String }).count == notes.count, "each notification kept once")
+        let queues = try await harness.api("GET", "/v1/operations/queues", key: harness.info.operatorKey)
+        #expect(try #require(queues.object["issuerNotices"] as? [[String: Any]]).contains { $0["kind"] as? String == "notification" && ($0["delivered"] as? Int ?? 0) >= 2 })
     }
 
     /// ID&V as an oracle, tried: an unknown card, a wrong expiry, a wrong CVV2 and a

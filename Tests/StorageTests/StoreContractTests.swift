@@ -1,5 +1,6 @@
 import Foundation
 import ISO8583
+import IssuerContract
 import NetworkSwitch
 import Participants
 import Storage
@@ -28,6 +29,12 @@ import WalletProvider
 
     static func audit(_ token: String, _ event: TokenEvent) -> AuditEvent {
         AuditEvent(tokenID: token, at: at, actor: Actor(kind: .system, id: "test"), event: event, from: nil, to: .active, reason: nil)
+    }
+
+    static func notice(_ token: String, _ event: TokenNotification.Event, id: String? = nil, issuer: String = "bank", at: Date = at) -> IssuerNotice {
+        IssuerNotice(issuerID: issuer, notification: TokenNotification(id: id ?? "ntf_\(token)_\(event.rawValue)", tokenID: token, maskedToken: "220171******1001",
+                                                                       maskedPAN: "220070******1001", event: event, status: .active, reason: nil),
+                     queuedAt: at, expiresAt: at + 86_400)
     }
 
     static func journalEntry(_ key: AuthorizationKey, digest: String, code: ResponseCode) -> JournalEntry {
@@ -98,8 +105,9 @@ import WalletProvider
         let s = try await StoreUnderTest.open(backend)
         defer { Task { await s.close() } }
         let store = s.store
-        try await store.createToken(Self.token(1, card: 1), card: Self.card(1), audit: Self.audit("tok_1", .create))
+        try await store.createToken(Self.token(1, card: 1), card: Self.card(1), audit: Self.audit("tok_1", .create), notice: Self.notice("tok_1", .created))
         #expect(try await store.token(id: "tok_1") == Self.token(1, card: 1))
+        #expect(try await store.notice(id: "ntf_tok_1_created") == Self.notice("tok_1", .created))
         #expect(try await store.token(numberFingerprint: "token-fp-1")?.id == "tok_1")
         #expect(try await store.card(fingerprint: "card-fp-1") == Self.card(1))
         #expect(try await store.card(id: "card_1") == Self.card(1))
@@ -110,8 +118,11 @@ import WalletProvider
         let other = try await s.openAnother()
         var clash = Self.token(2, card: 2)
         clash.numberFingerprint = "token-fp-1"
-        await #expect(throws: StoreError.self) { try await other.createToken(clash, card: Self.card(2), audit: Self.audit("tok_2", .create)) }
+        await #expect(throws: StoreError.self) {
+            try await other.createToken(clash, card: Self.card(2), audit: Self.audit("tok_2", .create), notice: Self.notice("tok_2", .created))
+        }
         #expect(try await store.token(id: "tok_2") == nil)
+        #expect(try await store.notice(id: "ntf_tok_2_created") == nil, "the notice of a token not created is not kept")
         #expect(try await store.card(id: "card_2") == nil)
         #expect(try await store.audit(tokenID: "tok_2").isEmpty)
 
@@ -131,7 +142,7 @@ import WalletProvider
                 group.addTask {
                     var t = Self.token(10 + i, card: 10 + i)
                     t.numberFingerprint = "token-fp-contended"
-                    do { try await node.createToken(t, card: Self.card(10 + i), audit: Self.audit(t.id, .create)); return true } catch StoreError.duplicate {
+                    do { try await node.createToken(t, card: Self.card(10 + i), audit: Self.audit(t.id, .create), notice: Self.notice(t.id, .created)); return true } catch StoreError.duplicate {
                         return false
                     }
                 }
@@ -161,8 +172,10 @@ import WalletProvider
         suspended.status = .suspended
         suspended.suspendedBy = Actor(kind: .issuer, id: "bank")
         suspended.updatedAt = Self.at + 1
-        try await store.updateTokens([TokenChange(before: read, after: suspended)], audit: [Self.audit("tok_1", .suspend)])
+        try await store.updateTokens([TokenChange(before: read, after: suspended)], audit: [Self.audit("tok_1", .suspend)],
+                                     notices: [Self.notice("tok_1", .suspended)])
         #expect(try await store.token(id: "tok_1") == suspended)
+        #expect(try await store.notice(id: "ntf_tok_1_suspended") != nil)
         #expect(try await store.tokens(TokenQuery(status: .suspended)).map(\.id) == ["tok_1"])
         #expect(try await store.audit(tokenID: "tok_1").map(\.event) == [.create, .suspend])
 
@@ -170,9 +183,11 @@ import WalletProvider
         var resumed = read
         resumed.updatedAt = Self.at + 2
         await #expect(throws: StoreError.conflict("token tok_1")) {
-            try await s.openAnother().updateTokens([TokenChange(before: read, after: resumed)], audit: [Self.audit("tok_1", .resume)])
+            try await s.openAnother().updateTokens([TokenChange(before: read, after: resumed)], audit: [Self.audit("tok_1", .resume)],
+                                                   notices: [Self.notice("tok_1", .resumed)])
         }
         #expect(try await store.token(id: "tok_1")?.status == .suspended)
+        #expect(try await store.notice(id: "ntf_tok_1_resumed") == nil, "a change refused leaves no notice")
 
         // One unknown token in the batch: nothing of the batch is written.
         var deleted = suspended
@@ -181,8 +196,9 @@ import WalletProvider
         let unknown = Self.token(404, card: 1)
         await #expect(throws: StoreError.notFound("token tok_404")) {
             try await store.updateTokens([TokenChange(before: suspended, after: deleted), TokenChange(before: unknown, after: unknown)],
-                                         audit: [Self.audit("tok_1", .delete)])
+                                         audit: [Self.audit("tok_1", .delete)], notices: [Self.notice("tok_1", .deleted)])
         }
+        #expect(try await store.notice(id: "ntf_tok_1_deleted") == nil)
         #expect(try await store.token(id: "tok_1")?.status == .suspended)
         #expect(try await store.audit(tokenID: "tok_1").count == 2)
 
@@ -319,6 +335,51 @@ import WalletProvider
         #expect(try await nodes[0].recordATC(tokenID: "tok_9", atc: 1) == false, "spent by the claim")
     }
 
+    /// The token service's outbox: notices written with their token changes (one
+    /// transaction, in order per issuer), their state written back, depths per issuer, and
+    /// a lease per issuer apart from the store-and-forward one of the same issuer.
+    @Test(arguments: Backend.available)
+    func theIssuerNoticesOutbox(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let a = s.store, b = try await s.openAnother()
+        try await a.createToken(Self.token(1, card: 1), card: Self.card(1), audit: Self.audit("tok_1", .create), notice: Self.notice("tok_1", .created))
+        var other = Self.token(2, card: 2)
+        other.issuerID = "other"
+        try await b.createToken(other, card: Self.card(2, issuer: "other"), audit: Self.audit("tok_2", .create),
+                                notice: Self.notice("tok_2", .created, issuer: "other", at: Self.at + 5))
+        let read = try #require(try await a.token(id: "tok_1"))
+        var suspended = read
+        suspended.status = .suspended
+        suspended.updatedAt = Self.at + 1
+        try await b.updateTokens([TokenChange(before: read, after: suspended)], audit: [Self.audit("tok_1", .suspend)],
+                                 notices: [Self.notice("tok_1", .suspended, at: Self.at + 1)])
+        #expect(try await a.issuersNoticed().sorted() == ["bank", "other"])
+        #expect(try await a.queuedNotices(issuerID: "bank", limit: 10).map(\.id) == ["ntf_tok_1_created", "ntf_tok_1_suspended"], "in the order written")
+        #expect(try await a.queuedNotices(issuerID: "bank", limit: 1).map(\.id) == ["ntf_tok_1_created"])
+
+        var first = try #require(try await b.queuedNotices(issuerID: "bank", limit: 1).first)
+        first.attempts = 2; first.state = .delivered; first.deliveredAt = Self.at + 2; first.lastError = nil
+        try await b.updateNotice(first)
+        #expect(try await a.notice(id: first.id) == first)
+        #expect(try await a.queuedNotices(issuerID: "bank", limit: 10).map(\.id) == ["ntf_tok_1_suspended"])
+        var given = Self.notice("tok_2", .created, issuer: "other", at: Self.at + 5)
+        given.state = .expired
+        try await a.updateNotice(given)
+        #expect(try await b.issuersNoticed() == ["bank"])
+        #expect(try await b.noticeDepths() == [
+            NoticeDepth(issuerID: "bank", queued: 1, oldestQueuedAt: Self.at + 1, expired: 0, delivered: 1),
+            NoticeDepth(issuerID: "other", queued: 0, oldestQueuedAt: nil, expired: 1, delivered: 0),
+        ])
+
+        // The notices' lease of an issuer is not its store-and-forward lease.
+        #expect(try await a.lease(issuerID: "bank", node: "a", until: Self.at + 30, now: Self.at))
+        #expect(try await b.leaseNotices(issuerID: "bank", node: "b", until: Self.at + 30, now: Self.at))
+        #expect(try await a.leaseNotices(issuerID: "bank", node: "a", until: Self.at + 40, now: Self.at + 10) == false)
+        #expect(try await b.leaseNotices(issuerID: "bank", node: "b", until: Self.at + 60, now: Self.at + 20))
+        #expect(try await a.leaseNotices(issuerID: "bank", node: "a", until: Self.at + 90, now: Self.at + 61))
+    }
+
     /// The store-and-forward queue: a message queued once per id, in order per issuer, its
     /// state written back; one node at a time holds an issuer's lease; an answer and the
     /// reversal it owes are written together or not at all; a claim left unanswered is
@@ -435,11 +496,11 @@ import WalletProvider
         let heard = Heard()
         let listening = Task { await other.listenForChanges { heard.add($0) } }
         #expect(await heard("listening"))
-        try await s.store.createToken(Self.token(1, card: 1), card: Self.card(1), audit: Self.audit("tok_1", .create))
+        try await s.store.createToken(Self.token(1, card: 1), card: Self.card(1), audit: Self.audit("tok_1", .create), notice: Self.notice("tok_1", .created))
         var suspended = Self.token(1, card: 1)
         suspended.status = .suspended
         suspended.updatedAt = Self.at + 1
-        try await s.store.updateTokens([TokenChange(before: Self.token(1, card: 1), after: suspended)], audit: [Self.audit("tok_1", .suspend)])
+        try await s.store.updateTokens([TokenChange(before: Self.token(1, card: 1), after: suspended)], audit: [Self.audit("tok_1", .suspend)], notices: [])
         #expect(await heard("token"))
         var renewed = Self.card(1)
         renewed.fingerprint = "card-fp-1-renewed"

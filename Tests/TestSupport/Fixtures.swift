@@ -31,10 +31,10 @@ public struct ServiceRooms: Sendable {
     /// The rooms on `store` (a second node's view of it when `onboard` is false: the
     /// wallet and issuer are already there).
     public static func open(_ store: StoreUnderTest.Store, master: MasterKey, issuerHost: any IssuerHostClient = GreenIssuer(),
-                            onboard: Bool = true) async throws -> ServiceRooms {
+                            noticePolicy: RetryPolicy = .standard, onboard: Bool = true) async throws -> ServiceRooms {
         let participants = ParticipantRegistry(store: store)
         let tokens = TokenService(store: store, participants: participants, vault: try await TokenService.openVault(master: master, store: store),
-                                  issuerHost: issuerHost)
+                                  issuerHost: issuerHost, noticePolicy: noticePolicy)
         let wallets = WalletProvider(store: store, participants: participants, tokens: tokens)
         if onboard {
             try await participants.seedDefaults()

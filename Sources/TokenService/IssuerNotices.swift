@@ -1,0 +1,206 @@
+import Foundation
+import IssuerContract
+import Logging
+import Participants
+import Synchronization
+import Vault
+
+/// A token notification in the token service's outbox: written in the same transaction as
+/// the token change it tells of, then delivered to the issuer's host by `IssuerNotifier`
+/// (at least once, in the order written, repeated until the host answers).
+public struct IssuerNotice: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable, CaseIterable {
+        /// Waiting for the issuer host to take it.
+        case queued
+        /// The host answered 2xx.
+        case delivered
+        /// Given up (retry limit or lifetime reached): an alarm was raised.
+        case expired
+    }
+    public var issuerID: String
+    /// What the host receives; its `id` is the notice's.
+    public var notification: TokenNotification
+    public var state: State
+    /// Times sent.
+    public var attempts: Int
+    public var queuedAt: Date
+    public var expiresAt: Date
+    public var lastAttemptAt: Date?
+    public var lastError: String?
+    public var deliveredAt: Date?
+
+    public var id: String { notification.id }
+
+    public init(issuerID: String, notification: TokenNotification, queuedAt: Date, expiresAt: Date) {
+        self.issuerID = issuerID; self.notification = notification
+        state = .queued; attempts = 0; self.queuedAt = queuedAt; self.expiresAt = expiresAt
+    }
+}
+
+/// How many notices wait for one issuer, and for how long.
+public struct NoticeDepth: Codable, Sendable, Equatable {
+    public var issuerID: String
+    public var queued: Int
+    public var oldestQueuedAt: Date?
+    public var expired: Int
+    public var delivered: Int
+
+    public init(issuerID: String, queued: Int, oldestQueuedAt: Date?, expired: Int, delivered: Int) {
+        self.issuerID = issuerID; self.queued = queued; self.oldestQueuedAt = oldestQueuedAt; self.expired = expired; self.delivered = delivered
+    }
+}
+
+extension TokenService {
+    /// The outbox per issuer, for the operator.
+    public func noticeDepths() async throws -> [NoticeDepth] { try await store.noticeDepths() }
+
+    /// The notice of `event` for `token` (its state as it is to be stored), to be written with the change.
+    func notice(_ token: Token, _ event: TokenNotification.Event, maskedPAN: String, at: Date) -> IssuerNotice {
+        IssuerNotice(issuerID: token.issuerID,
+                     notification: TokenNotification(id: "ntf_" + SecureRandom.alphanumeric(24), tokenID: token.id, maskedToken: token.maskedNumber,
+                                                     maskedPAN: maskedPAN, event: event, status: token.status, reason: token.suspensionReason),
+                     queuedAt: at, expiresAt: at.addingTimeInterval(noticePolicy.lifetime.seconds))
+    }
+
+    /// The notices of the changes that change a token's state (a suspension added to a
+    /// suspended token is not one), each with its card's masked number.
+    func notices(_ changes: [TokenChange], _ event: TokenNotification.Event, at: Date) async throws -> [IssuerNotice] {
+        var maskedPANs: [String: String] = [:]
+        var notices: [IssuerNotice] = []
+        for change in changes where change.before.status != change.after.status {
+            let token = change.after
+            if maskedPANs[token.cardID] == nil { maskedPANs[token.cardID] = try await store.card(id: token.cardID)?.maskedPAN ?? "" }
+            notices.append(notice(token, event, maskedPAN: maskedPANs[token.cardID] ?? "", at: at))
+        }
+        return notices
+    }
+}
+
+/// Delivers the token service's outbox to the issuers' hosts (`POST …/tokens/notify`,
+/// signed): each issuer's notices in the order written, one at a time; a host that does
+/// not answer 2xx is tried again after a back-off (1 s doubling to 60 s), and a notice is
+/// given up with an alarm after `maxAttempts` sends or its `lifetime` (7 days). Runs on
+/// every node; on PostgreSQL a lease per issuer lets one node at a time work its queue.
+public final class IssuerNotifier: Sendable {
+    let service: TokenService
+    let logger: Logger
+    /// This process, in the leases.
+    public let node = "notices/" + UUID().uuidString.lowercased()
+    let backoff: Backoff
+    let counters = Mutex<(delivered: Int, expired: Int, attempts: Int)>((0, 0, 0))
+
+    public init(service: TokenService, logger: Logger) {
+        self.service = service; self.logger = logger
+        backoff = Backoff(policy: service.noticePolicy)
+    }
+
+    var policy: RetryPolicy { service.noticePolicy }
+    var store: any TokenStore { service.store }
+
+    /// Delivers until cancelled: at once when a notice is written through this process,
+    /// otherwise every poll interval.
+    public func run() async {
+        while !Task.isCancelled {
+            await round()
+            await service.noticeWritten.wait(upTo: policy.pollInterval)
+        }
+    }
+
+    /// One pass over every issuer with queued notices that is not backing off. Returns the
+    /// number delivered.
+    @discardableResult
+    public func round() async -> Int {
+        let issuers: [String]
+        do { issuers = try await store.issuersNoticed() } catch {
+            logger.error("issuer notices unreadable", metadata: ["error": "\(error)"])
+            return 0
+        }
+        var delivered = 0
+        for issuerID in issuers where !Task.isCancelled && !backoff.isWaiting(issuerID) {
+            delivered += await deliver(issuerID: issuerID)
+        }
+        return delivered
+    }
+
+    /// Takes or renews the issuer's lease for the policy's lease time; with `release`,
+    /// gives it up (held until now), so that the next pass, here or on another node,
+    /// need not wait for it to lapse.
+    func leased(_ issuerID: String, release: Bool = false) async throws -> Bool {
+        let now = service.now()
+        return try await store.leaseNotices(issuerID: issuerID, node: node, until: release ? now : now.addingTimeInterval(policy.lease.seconds), now: now)
+    }
+
+    /// One issuer's notices, in order, until none is left or its host stops taking them;
+    /// under the issuer's lease, given up at the end.
+    func deliver(issuerID: String) async -> Int {
+        do {
+            guard try await leased(issuerID) else { return 0 }
+        } catch {
+            logger.error("issuer notices: lease unavailable", metadata: ["issuer": "\(issuerID)", "error": "\(error)"])
+            return 0
+        }
+        let delivered = await deliverLeased(issuerID: issuerID)
+        _ = try? await leased(issuerID, release: true)
+        return delivered
+    }
+
+    func deliverLeased(issuerID: String) async -> Int {
+        var delivered = 0
+        do {
+            while !Task.isCancelled {
+                let batch = try await store.queuedNotices(issuerID: issuerID, limit: 64)
+                if batch.isEmpty { break }
+                for var notice in batch {
+                    if notice.attempts >= policy.maxAttempts || service.now() >= notice.expiresAt {
+                        notice.state = .expired
+                        try await store.updateNotice(notice)
+                        counters.withLock { $0.expired += 1 }
+                        logger.critical("ALARM issuer notices: a token notification was given up: the issuer's host never took it", metadata: [
+                            "id": "\(notice.id)", "issuer": "\(issuerID)", "token": "\(notice.notification.tokenID)",
+                            "event": "\(notice.notification.event.rawValue)", "attempts": "\(notice.attempts)", "error": "\(notice.lastError ?? "-")",
+                        ])
+                        continue
+                    }
+                    guard try await attempt(&notice) else { return delivered }
+                    delivered += 1
+                }
+                guard try await leased(issuerID) else { break }
+            }
+        } catch {
+            logger.error("issuer notices: delivery failed", metadata: ["issuer": "\(issuerID)", "error": "\(error)"])
+        }
+        return delivered
+    }
+
+    /// Sends one notice; true when the host took it.
+    func attempt(_ notice: inout IssuerNotice) async throws -> Bool {
+        notice.attempts += 1
+        notice.lastAttemptAt = service.now()
+        counters.withLock { $0.attempts += 1 }
+        do {
+            guard let issuer = try await service.participants.issuer(id: notice.issuerID) else {
+                throw ServiceError.notFound("issuer \(notice.issuerID)")
+            }
+            try await service.issuerHost.notifyTokenUpdated(notice.notification, at: try await service.hostEndpoint(issuer))
+            notice.state = .delivered
+            notice.deliveredAt = service.now()
+            notice.lastError = nil
+            try await store.updateNotice(notice)
+            backoff.succeeded(notice.issuerID)
+            counters.withLock { $0.delivered += 1 }
+            return true
+        } catch {
+            notice.lastError = "\(error)"
+        }
+        try await store.updateNotice(notice)
+        let wait = backoff.failed(notice.issuerID)
+        logger.warning("issuer notices: the issuer's host did not take a notification: retrying", metadata: [
+            "id": "\(notice.id)", "issuer": "\(notice.issuerID)", "attempts": "\(notice.attempts)", "error": "\(notice.lastError ?? "-")",
+            "retryIn": "\(wait)",
+        ])
+        return false
+    }
+
+    /// Since this process started: notices delivered, given up, sends.
+    public var totals: (delivered: Int, expired: Int, attempts: Int) { counters.withLock { $0 } }
+}
