@@ -43,7 +43,9 @@ extension AuthorizationPipeline {
             logger.warning("issuer did not answer", metadata: ["issuer": "\(issuer.id)", "error": "\(error)"])
             // Sent and perhaps decided: the journal entry queues a reversal, or with a
             // stand-in approval an advice (`runOnce`).
-            let outcome: AuthorizationOutcome = issuer.standIn.map { Self.standIn(request, rules: $0, conversion: conversion, because: error) }
+            let outcome: AuthorizationOutcome = issuer.standIn.map {
+                Self.standIn(request, rules: $0, card: token.routing.issuerStatus, conversion: conversion, because: error)
+            }
                 ?? .issuerUnavailable(error)
             var decision = Decision(outcome: outcome, token: token, conversion: conversion, issuerID: issuer.id, maskedNumber: masked)
             decision.sentToIssuer = toIssuer
@@ -51,15 +53,38 @@ extension AuthorizationPipeline {
             return decision
         }
         let code = fromIssuer.responseCode ?? .systemMalfunction
+        await remember(code, for: token.routing)
         return Decision(outcome: .decidedByIssuer(code, approvalCode: code.isApproval ? fromIssuer.string(38) : nil), token: token,
                         conversion: conversion, issuerID: issuer.id, maskedNumber: masked)
     }
 
+    /// The card's status as the network last knew it: an issuer's answer that stops the
+    /// card is kept on the card (a write only when it changes), and forgotten when the
+    /// issuer approves the card again. Not money: a failure to keep it is logged.
+    func remember(_ code: ResponseCode, for routing: TokenRouting) async {
+        let status: CardIssuerStatus?
+        if CardIssuerStatus.stoppingCodes.contains(code.rawValue) {
+            guard routing.issuerStatus?.responseCode != code.rawValue else { return }
+            status = CardIssuerStatus(responseCode: code.rawValue, at: now())
+        } else if code.isApproval && routing.issuerStatus != nil {
+            status = nil
+        } else {
+            return
+        }
+        do { try await tokens.recordIssuerStatus(cardID: routing.cardID, status) } catch {
+            logger.error("the card's status as the issuer answered could not be kept", metadata: [
+                "card": "\(routing.maskedPAN)", "rc": "\(code.rawValue)", "error": "\(error)"])
+        }
+    }
+
     /// The network's decision on the issuer's behalf by its stand-in rules (the token and
     /// its cryptogram have verified; the daily allowance is taken with the journal entry).
-    static func standIn(_ request: AuthorizationRequest, rules: StandInRules, conversion: BillingConversion?, because error: IssuerLinkError)
-        -> AuthorizationOutcome {
+    static func standIn(_ request: AuthorizationRequest, rules: StandInRules, card status: CardIssuerStatus?, conversion: BillingConversion?,
+                        because error: IssuerLinkError) -> AuthorizationOutcome {
         func decline(_ code: ResponseCode, _ why: String) -> AuthorizationOutcome { .stoodIn(code, approvalCode: nil, reason: why, because: error) }
+        if let status, let code = ResponseCode(rawValue: status.responseCode) {
+            return decline(code, "the issuer's last answer for the card was \(status.responseCode)")
+        }
         let type = String(request.processingCode.prefix(2))
         guard rules.processingCodes.contains(type) else { return decline(.transactionNotPermittedToCardholder, "processing code \(type) not stood in for") }
         let group = MerchantCategoryGroup.of(request.message.string(18))

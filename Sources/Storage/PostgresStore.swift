@@ -381,6 +381,20 @@ extension PostgresStore: TokenStore {
         }
     }
 
+    public func setIssuerStatus(cardID: String, _ status: CardIssuerStatus?) async throws {
+        let doc = try status.map { try Self.doc($0) }
+        let (logger, channel) = (self.logger, changeChannel)
+        try await database.transaction { connection in
+            try await Self.announce(connection, channel: channel, "card", logger: logger)
+            let rows = if let doc {
+                try await connection.query("UPDATE cards SET doc = jsonb_set(doc, '{issuerStatus}', \(doc)::jsonb) WHERE id = \(cardID) RETURNING 1", logger: logger)
+            } else {
+                try await connection.query("UPDATE cards SET doc = doc - 'issuerStatus' WHERE id = \(cardID) RETURNING 1", logger: logger)
+            }
+            guard try await Self.count(rows) == 1 else { throw StoreError.notFound("card \(cardID)") }
+        }
+    }
+
     public func audit(tokenID: String) async throws -> [AuditEvent] {
         try await all(AuditEvent.self, "SELECT doc::text FROM audit WHERE token_id = \(tokenID) ORDER BY seq")
     }

@@ -373,6 +373,18 @@ extension SQLiteStore: TokenStore {
         }
     }
 
+    public func setIssuerStatus(cardID: String, _ status: CardIssuerStatus?) async throws {
+        let doc = try status.map { try Self.doc($0) }
+        try await pool.write { db in
+            if let doc {
+                try db.execute(sql: "UPDATE cards SET doc = json_set(doc, '$.issuerStatus', json(?)) WHERE id = ?", arguments: [doc, cardID])
+            } else {
+                try db.execute(sql: "UPDATE cards SET doc = json_remove(doc, '$.issuerStatus') WHERE id = ?", arguments: [cardID])
+            }
+            guard db.changesCount == 1 else { throw StoreError.notFound("card \(cardID)") }
+        }
+    }
+
     public func audit(tokenID: String) async throws -> [AuditEvent] {
         try await all(AuditEvent.self, "SELECT doc FROM audit WHERE token_id = ? ORDER BY seq", [tokenID])
     }

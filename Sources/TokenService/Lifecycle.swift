@@ -199,6 +199,8 @@ extension TokenService {
         }
         let previousFingerprint = card.fingerprint
         card.expiry = expiry
+        // A renewed card is a new card to the stand-in: what stopped the old one is the issuer's past.
+        card.issuerStatus = nil
         if let newPAN {
             let replacement: PAN
             do { replacement = try PAN(newPAN) } catch { throw ServiceError.invalid(field: "newPan", reason: "\(error)") }

@@ -27,6 +27,9 @@ public protocol NetworkTokenService: MessageSealing {
     func digest(_ bytes: [UInt8], purpose: String) -> String
     /// Another node changed tokens or cards: forget what is cached.
     func invalidateCaches()
+    /// Keeps (or with nil forgets) the issuer's last stopping answer for a card, for
+    /// stand-in: every node sees it within the read cache's bound.
+    func recordIssuerStatus(cardID: String, _ status: CardIssuerStatus?) async throws
 }
 
 /// One token authorization as the network read it from the acquirer's message.
@@ -64,10 +67,15 @@ public struct TokenRouting: Sendable, Equatable {
     /// YYMM.
     public var cardExpiry: String
     public var maskedPAN: String
+    /// The vault's card.
+    public var cardID: String
+    /// The issuer's last answer that stopped the card, if it has not approved it since.
+    public var issuerStatus: CardIssuerStatus?
 
-    public init(tokenID: String, maskedToken: String, issuerID: String, pan: PAN, cardExpiry: String, maskedPAN: String) {
+    public init(tokenID: String, maskedToken: String, issuerID: String, pan: PAN, cardExpiry: String, maskedPAN: String,
+                cardID: String = "", issuerStatus: CardIssuerStatus? = nil) {
         self.tokenID = tokenID; self.maskedToken = maskedToken; self.issuerID = issuerID; self.pan = pan
-        self.cardExpiry = cardExpiry; self.maskedPAN = maskedPAN
+        self.cardExpiry = cardExpiry; self.maskedPAN = maskedPAN; self.cardID = cardID; self.issuerStatus = issuerStatus
     }
 }
 
@@ -219,7 +227,12 @@ extension TokenService: NetworkTokenService {
     func routing(_ token: Token) async throws -> TokenRouting {
         let (pan, card) = try await detokenize(token)
         return TokenRouting(tokenID: token.id, maskedToken: token.maskedNumber, issuerID: token.issuerID, pan: pan,
-                            cardExpiry: card.expiry, maskedPAN: card.maskedPAN)
+                            cardExpiry: card.expiry, maskedPAN: card.maskedPAN, cardID: card.id, issuerStatus: card.issuerStatus)
+    }
+
+    public func recordIssuerStatus(cardID: String, _ status: CardIssuerStatus?) async throws {
+        try await store.setIssuerStatus(cardID: cardID, status)
+        readCache.clear()
     }
 
     /// Verifies a token's ARQC (EMV Book 2 §8.1) under the session key of its ATC,

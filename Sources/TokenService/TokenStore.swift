@@ -52,6 +52,8 @@ public protocol TokenStore: Sendable {
     /// Replaces a card (renewal) and appends audit events in one transaction.
     func updateCard(_ card: VaultCard, previousFingerprint: String, audit: [AuditEvent]) async throws
     func audit(tokenID: String) async throws -> [AuditEvent]
+    /// Sets (or with nil removes) a card's `issuerStatus`, and nothing else of it.
+    func setIssuerStatus(cardID: String, _ status: CardIssuerStatus?) async throws
 
     /// Records that `atc` of a token has been used. Returns false when it was already
     /// recorded: the database's uniqueness decides, so two processes cannot both accept it.

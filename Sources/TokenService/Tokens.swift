@@ -17,6 +17,22 @@ public struct VaultCard: Codable, Sendable, Equatable {
     public var expiry: String
     /// EMVCo Payment Account Reference: 29 characters.
     public var par: String
+    /// The issuer's last answer that stops the card (lost, stolen, restricted…), until it
+    /// approves the card again or renews it: stand-in declines with it.
+    public var issuerStatus: CardIssuerStatus? = nil
+}
+
+/// What the network last heard from the issuer about a card, as the stand-in knows it.
+public struct CardIssuerStatus: Codable, Sendable, Equatable {
+    /// The issuer's field 39 that stops a card: 04 (pick up), 41 (lost), 43 (stolen),
+    /// 54 (expired) or 62 (restricted).
+    public var responseCode: String
+    public var at: Date
+
+    public init(responseCode: String, at: Date) { self.responseCode = responseCode; self.at = at }
+
+    /// The issuer answers that say the card itself is stopped.
+    public static let stoppingCodes: Set<String> = ["04", "41", "43", "54", "62"]
 }
 
 /// A payment token (EMVCo Payment Tokenisation): a card number substitute bound to one

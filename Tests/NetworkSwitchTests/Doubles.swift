@@ -190,7 +190,7 @@ final class TokenServiceDouble: NetworkTokenService {
 
     func add(token: String, card: String, issuerID: String, decline: TokenDecline? = nil) throws {
         let routing = TokenRouting(tokenID: "tok_\(token.suffix(4))", maskedToken: PAN.mask(token), issuerID: issuerID,
-                                   pan: try PAN(unchecked: card), cardExpiry: "2912", maskedPAN: PAN.mask(card))
+                                   pan: try PAN(unchecked: card), cardExpiry: "2912", maskedPAN: PAN.mask(card), cardID: "card_\(card.suffix(4))")
         known.withLock { $0[token] = Known(routing: routing, decline: decline) }
     }
 
@@ -221,6 +221,15 @@ final class TokenServiceDouble: NetworkTokenService {
     }
 
     func invalidateCaches() {}
+
+    /// Kept on every token of the card, as the vault keeps it on the card; counted.
+    let statusWrites = Atomic<Int>(0)
+    func recordIssuerStatus(cardID: String, _ status: CardIssuerStatus?) async throws {
+        statusWrites.wrappingAdd(1, ordering: .relaxed)
+        known.withLock { known in
+            for (number, k) in known where k.routing.cardID == cardID { known[number]?.routing.issuerStatus = status }
+        }
+    }
 }
 
 /// The issuers the network routes by.

@@ -63,6 +63,28 @@ import TokenService
         #expect(n.journal.entries.allSatisfy { $0.decidedBy == .standIn })
     }
 
+    /// The card's status as last known: an issuer's answer that stops the card (41 here)
+    /// is kept, and the stand-in declines with it while the issuer is away; once the issuer
+    /// approves the card again, the stand-in approves within its rules. Kept once, not per
+    /// answer.
+    @Test func theStandInDeclinesACardTheIssuerLastSaidWasLost() async throws {
+        let n = try T.Network(.answer(.lostCard), forwarding: Self.eager, standIn: Self.rules)
+        #expect(await n.pipeline.handle(try T.authorization(stan: "000001", atc: 1))?.responseCode == .lostCard)
+        #expect(await n.pipeline.handle(try T.authorization(stan: "000002", atc: 2))?.responseCode == .lostCard)
+        #expect(n.tokens.statusWrites.load(ordering: .relaxed) == 1, "written when it changes, not per answer")
+        n.links.behaviour.withLock { $0 = .down }
+        let stood = try #require(await n.pipeline.handle(try T.authorization(stan: "000003", atc: 3)))
+        #expect(stood.responseCode == .lostCard && stood[38] == nil)
+        let entry = try #require(n.journal.entries.first { $0.key.contains("/000003/") })
+        #expect(entry.decidedBy == .standIn && entry.reason.contains("last answer for the card was 41"))
+        // The issuer approves the card again: forgotten, and the stand-in approves.
+        n.links.behaviour.withLock { $0 = .answer(.approved) }
+        #expect(await n.pipeline.handle(try T.authorization(stan: "000004", atc: 4))?.responseCode == .approved)
+        n.links.behaviour.withLock { $0 = .down }
+        #expect(await n.pipeline.handle(try T.authorization(stan: "000005", atc: 5))?.responseCode == .approved)
+        #expect(n.tokens.statusWrites.load(ordering: .relaxed) == 2)
+    }
+
     @Test func aTokensDailyStandInAllowanceIsCountedDurably() async throws {
         let n = try T.Network(.down, forwarding: Self.eager, standIn: Self.rules)
         #expect(await n.pipeline.handle(try T.authorization(stan: "000001", amount: "000000150000", atc: 1))?.responseCode == .approved)

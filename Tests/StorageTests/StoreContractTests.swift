@@ -335,6 +335,25 @@ import WalletProvider
         #expect(try await nodes[0].recordATC(tokenID: "tok_9", atc: 1) == false, "spent by the claim")
     }
 
+    /// A card's status as the issuer last answered: set and removed alone (the rest of the
+    /// card as it is), seen through another node; an unknown card is not found.
+    @Test(arguments: Backend.available)
+    func aCardsIssuerStatus(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let a = s.store, b = try await s.openAnother()
+        try await a.saveCard(Self.card(1))
+        let lost = CardIssuerStatus(responseCode: "41", at: Self.at)
+        try await b.setIssuerStatus(cardID: "card_1", lost)
+        var expected = Self.card(1)
+        expected.issuerStatus = lost
+        #expect(try await a.card(id: "card_1") == expected)
+        #expect(try await a.card(fingerprint: "card-fp-1")?.issuerStatus == lost)
+        try await a.setIssuerStatus(cardID: "card_1", nil)
+        #expect(try await b.card(id: "card_1") == Self.card(1))
+        await #expect(throws: StoreError.notFound("card card_404")) { try await a.setIssuerStatus(cardID: "card_404", lost) }
+    }
+
     /// The token service's outbox: notices written with their token changes (one
     /// transaction, in order per issuer), their state written back, depths per issuer, and
     /// a lease per issuer apart from the store-and-forward one of the same issuer.

@@ -30,6 +30,28 @@ import Vault
         #expect(received.keys.count == TokenService.keyBatchSize)
     }
 
+    /// The issuer's last stopping answer for a card reaches the network's routing at once
+    /// (the cache emptied), is forgotten when recorded as nil, and a renewal forgets it too.
+    @Test func theCardsIssuerStatusIsSeenAtOnceAndARenewalForgetsIt() async throws {
+        let f = try await SQLiteRooms.make()
+        defer { f.remove() }
+        let service = f.rooms.tokens
+        let pan = cardNumber("220070", seed: 8)
+        var (phone, enrolled) = try await f.rooms.enroll(pan)
+        guard case .approved(_, let sealed) = enrolled else { Issue.record("not approved"); return }
+        let number = try PAN(try phone.receive(sealed).tokenNumber)
+        let before = try #require(try await service.routing(forToken: number))
+        #expect(before.issuerStatus == nil && !before.cardID.isEmpty)
+        let lost = CardIssuerStatus(responseCode: "41", at: Date(timeIntervalSince1970: 1_790_000_000))
+        try await service.recordIssuerStatus(cardID: before.cardID, lost)
+        #expect(try await service.routing(forToken: number)?.issuerStatus == lost)
+        try await service.recordIssuerStatus(cardID: before.cardID, nil)
+        #expect(try await service.routing(forToken: number)?.issuerStatus == nil)
+        try await service.recordIssuerStatus(cardID: before.cardID, lost)
+        _ = try await service.renewCard(issuerID: "bank", pan: pan, newPAN: cardNumber("220070", seed: 9), newExpiry: "3112")
+        #expect(try await service.routing(forToken: number)?.issuerStatus == nil, "a renewed card starts afresh")
+    }
+
     /// The read cache never keeps a record read before a change that emptied it: the
     /// authorization that read an active token just before a suspension committed must not
     /// put it back for the next ones (with SQLite the cache lives up to a minute).
