@@ -128,7 +128,7 @@ let package = Package(
             name: "passway",
             dependencies: [
                 "EMV", "ISO8583", "APIContract", "PasswayServer", "Simulators", "ISO8583Transport", "NetworkSwitch", "PostgresSupport",
-                "SQLiteSupport", "IssuerHost", "IssuerHostServer", "PKI",
+                "SQLiteSupport", "IssuerHost", "IssuerHostServer", "PKI", "Participants",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -165,3 +165,12 @@ struct Decision: Sendable {
                      decidedBy: outcome.decidedBy, reason: outcome.reason, answer: Data(answer), at: at)
     }
 }
+
+/// How often the network stood in for an issuer (counted per node since it started).
+public struct StandInCount: Codable, Sendable, Equatable {
+    public var issuerID: String
+    public var approved: Int
+    public var declined: Int
+
+    public init(issuerID: String, approved: Int, declined: Int) { self.issuerID = issuerID; self.approved = approved; self.declined = declined }
+}

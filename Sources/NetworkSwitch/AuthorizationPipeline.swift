@@ -32,6 +32,8 @@ public final class AuthorizationPipeline: Sendable {
     let duplicateWait: Duration
     /// The reversals the network owes issuers, kept and sent until answered.
     public let forwarder: Forwarder
+    /// Stand-in decisions journaled by this process, per issuer: approved and declined.
+    let standIns = Mutex<[String: StandInCount]>([:])
 
     public init(tokens: any NetworkTokenService, issuers: any IssuerRanges, journal: any AuthorizationJournal, owed: any OwedMessageStore,
                 links: any IssuerLinks, rates: ExchangeRates = .reference, duplicateWait: Duration = .seconds(6),
@@ -222,6 +224,13 @@ public final class AuthorizationPipeline: Sendable {
             do {
                 // Approved means durably journaled: the acquirer hears nothing before this returns.
                 try await journal.complete(entry, owing: owing, standIn: spend)
+                if entry.decidedBy == .standIn, let issuerID = entry.issuerID {
+                    standIns.withLock { counts in
+                        var count = counts[issuerID] ?? StandInCount(issuerID: issuerID, approved: 0, declined: 0)
+                        if entry.responseCode.isApproval { count.approved += 1 } else { count.declined += 1 }
+                        counts[issuerID] = count
+                    }
+                }
                 if let owing {
                     logger.notice(owing.kind == .advice ? "stand-in advice queued for the issuer" : "reversal queued for the issuer",
                                   metadata: ["key": "\(key)", "issuer": "\(owing.issuerID)", "reason": "\(owing.reason)"])
@@ -252,6 +261,9 @@ public final class AuthorizationPipeline: Sendable {
         ])
         return answer
     }
+
+    /// The stand-in decisions this process journaled since it started, per issuer.
+    public var standInCounts: [StandInCount] { standIns.withLock { $0.values.sorted { $0.issuerID < $1.issuerID } } }
 
     /// What the issuer is owed with an outcome, queued with its journal entry: a stand-in
     /// approval's advice (0120, with what it takes from the token's daily allowance), or,

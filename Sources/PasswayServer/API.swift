@@ -20,6 +20,8 @@ struct PasswayAPI: Sendable {
     /// The network's store-and-forward and issuer links, for the operator's view of them.
     let forwarder: Forwarder?
     let notifier: IssuerNotifier?
+    /// The pipeline's stand-in decisions on this node.
+    let standIns: (@Sendable () -> [StandInCount])?
     let links: (@Sendable () -> [ISO8583Client.LinkState])?
     /// Empties the network's caches of issuers on this node (other nodes hear of the
     /// change through PostgreSQL).
@@ -30,13 +32,14 @@ struct PasswayAPI: Sendable {
     var tokens: TokenService { rooms.tokens }
     var wallets: WalletProvider { rooms.wallets }
 
-    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, notifier: IssuerNotifier? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
+    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, notifier: IssuerNotifier? = nil, standIns: (@Sendable () -> [StandInCount])? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
          issuersChanged: (@Sendable () -> Void)? = nil, logger: Logger) {
         self.issuersChanged = issuersChanged
         self.rooms = rooms
         self.idempotency = idempotency
         self.forwarder = forwarder
         self.notifier = notifier
+        self.standIns = standIns
         self.links = links
         self.logger = logger
     }
@@ -205,7 +208,8 @@ struct PasswayAPI: Sendable {
             let unanswered = try await api.rooms.journal.unanswered(claimedBefore: now, limit: 10_000).count
             return try JSONBody.result(QueuesView(storeAndForward: queues, issuerNotices: notices, unansweredClaims: unanswered,
                                                   thisNode: .init(delivered: forwarded.delivered, expired: forwarded.expired, attempts: forwarded.attempts),
-                                                  thisNodeNotices: .init(delivered: notified.delivered, expired: notified.expired, attempts: notified.attempts)))
+                                                  thisNodeNotices: .init(delivered: notified.delivered, expired: notified.expired, attempts: notified.attempts),
+                                                  thisNodeStandIn: api.standIns?() ?? []))
         },
         Route(method: .get, path: "/v1/journal", allowed: .network) { api, _, _, request in
             let query = request.uri.queryParameters

@@ -247,7 +247,7 @@ public enum Platform {
         }
         let api = Application(
             router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
-                               notifier: notifier, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() }, logger: logger).router(),
+                               notifier: notifier, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() }, logger: logger).router(),
             server: try config.tls.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1(),
             configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
             onServerRunning: { channel in await ready.set("api", port: channel.localAddress?.port ?? 0) },

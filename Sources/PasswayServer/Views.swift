@@ -112,6 +112,9 @@ struct QueuesView: Codable, Sendable {
     var thisNode: Node
     /// The same for the notifications this node delivered.
     var thisNodeNotices: Node
+    /// Stand-in decisions this node journaled since it started, per issuer (the advices of
+    /// the approvals are in `storeAndForward`, kind `advice`).
+    var thisNodeStandIn: [StandInCount]
 }
 
 /// One issuer host endpoint as this node's network sees it: `up` when a connection is

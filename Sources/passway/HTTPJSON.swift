@@ -15,7 +15,7 @@ struct HTTPJSON {
     static let encoder: JSONEncoder = { let e = JSONEncoder(); e.dateEncodingStrategy = .iso8601; return e }()
     static let decoder: JSONDecoder = { let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; return d }()
 
-    enum Method { case GET, POST }
+    enum Method { case GET, POST, PUT }
 
     func call(_ method: Method, _ path: String, _ body: [String: Any]? = nil) async throws -> (status: Int, json: Any) {
         let (status, data) = try await send(method, path, body)
@@ -31,7 +31,7 @@ struct HTTPJSON {
 
     private func send(_ method: Method, _ path: String, _ body: [String: Any]?) async throws -> (status: Int, data: Data) {
         var request = HTTPClientRequest(url: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path)
-        request.method = method == .GET ? .GET : .POST
+        request.method = switch method { case .GET: .GET; case .POST: .POST; case .PUT: .PUT }
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

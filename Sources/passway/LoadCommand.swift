@@ -4,6 +4,7 @@ import AsyncHTTPClient
 import EMV
 import Foundation
 import ISO8583Transport
+import Participants
 import Simulators
 
 /// `passway load`: many terminals at once against a running network. It provisions its
@@ -36,6 +37,8 @@ struct LoadCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as one JSON object.") var json = false
     @Option(help: "Append every answer received to this file, one JSON line each (key, response code, approval code, amount, run, card, ATC), created owner-only; the load then sends again what could not be sent and reverses (0400, then 0401) what was sent and not answered, as an acquirer does.")
     var record: String?
+    @Flag(name: .customLong("stand-in"), help: "Give the load's issuer stand-in rules that approve its traffic while its host is away (goods and services, any merchant, up to 1,000 a day per token): the network stands in and owes the issuer advices.")
+    var standIn = false
 
     func validate() throws {
         guard (1...1024).contains(connections), (1...1024).contains(depth) else { throw ValidationError("--connections and --depth: 1 to 1024") }
@@ -175,6 +178,13 @@ struct LoadCommand: AsyncParsableCommand {
             "id": "load-\(suffix)", "name": "Load Bank \(suffix)", "country": "RU", "currency": "RUB", "cardRanges": [cardPrefix],
             "tokenRanges": [tokenPrefix], "enabledWallets": ["load-\(suffix)"], "hostURL": issuerHost + "/banks/load-\(suffix)", "hostKey": hostKey,
         ])
+        if standIn {
+            _ = try await op.call(.PUT, "/v1/issuers/load-\(suffix)/stand-in", [
+                "perTransactionLimitMinor": ["RUB": StandInRules.amountRange.upperBound], "dailyCountPerToken": StandInRules.countRange.upperBound,
+                "dailyAmountPerTokenMinor": StandInRules.amountRange.upperBound, "processingCodes": ["00"],
+                "merchantCategoryGroups": MerchantCategoryGroup.allCases.map(\.rawValue),
+            ])
+        }
         var device = DeviceWallet(modelID: "google-pixel-8", osVersion: "14", country: "RU")
         let registered = try await HTTPJSON(base: api, apiKey: walletKey, client: apiClient).call(.POST, "/v1/devices", [
             "modelID": "google-pixel-8", "osVersion": "14", "country": "RU", "publicKey": try device.publicKey,

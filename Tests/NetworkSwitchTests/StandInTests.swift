@@ -83,6 +83,7 @@ import TokenService
         n.links.behaviour.withLock { $0 = .down }
         #expect(await n.pipeline.handle(try T.authorization(stan: "000005", atc: 5))?.responseCode == .approved)
         #expect(n.tokens.statusWrites.load(ordering: .relaxed) == 2)
+        #expect(n.pipeline.standInCounts.map { [$0.approved, $0.declined] } == [[1, 1]], "this node's stand-in decisions, counted")
     }
 
     @Test func aTokensDailyStandInAllowanceIsCountedDurably() async throws {

@@ -104,6 +104,8 @@ import TestSupport
         let queues = try await shop.harness.api("GET", "/v1/operations/queues", key: shop.harness.info.operatorKey)
         let advices = (queues["storeAndForward"] as? [[String: Any]])?.first { $0["kind"] as? String == "advice" }
         #expect(advices?["delivered"] as? Int == 1 && advices?["queued"] as? Int == 0, "\(queues.json)")
+        let stood = (queues["thisNodeStandIn"] as? [[String: Any]])?.first { $0["issuerID"] as? String == "moskva-bank" }
+        #expect(stood?["approved"] as? Int == 1 && stood?["declined"] as? Int == 1, "\(queues.json)")
         let journal = try await shop.harness.api("GET", "/v1/journal", key: shop.harness.info.operatorKey).array
         #expect(journal.contains { $0["decidedBy"] as? String == "stand-in" && $0["responseCode"] as? String == "00" })
         let ledger = try await shop.scenario.bankCall("GET", "/ledger")
