@@ -161,9 +161,19 @@ struct LoadCommand: AsyncParsableCommand {
     /// A bank, an issuer, a wallet, one device and `tokens` cards on it, in bulk.
     func provision(operatorKey: String, apiClient: HTTPClient, issuerHostOperatorKey: String) async throws -> [LoadCard] {
         let op = HTTPJSON(base: api, apiKey: operatorKey, client: apiClient)
-        let suffix = String(format: "%06d", Int.random(in: 0..<1_000_000))
         // Cards numbered in sequence under an 8-digit BIN; tokens drawn from a 6-digit range
-        // (a billion numbers), so that a million tokens leave it 99.9% free.
+        // (a billion numbers), so that a million tokens leave it 99.9% free. Drawn so as not
+        // to overlap the ranges of the issuers the network has (earlier loads' among them).
+        let taken = ((try await op.call(.GET, "/v1/issuers").json as? [[String: Any]]) ?? []).flatMap {
+            (($0["cardRanges"] as? [String]) ?? []) + (($0["tokenRanges"] as? [String]) ?? [])
+        }
+        func free(_ range: String) -> Bool { !taken.contains { $0.hasPrefix(range) || range.hasPrefix($0) } }
+        var drawn = ""
+        for _ in 0..<1000 {
+            drawn = String(format: "%06d", Int.random(in: 0..<1_000_000))
+            if free("97" + drawn) && free("98" + drawn.prefix(4)) { break }
+        }
+        let suffix = drawn
         let cardPrefix = "97" + suffix, tokenPrefix = "98" + suffix.prefix(4)
         let started = Date()
         let wallet = try await op.call(.POST, "/v1/wallets", ["id": "load-\(suffix)", "name": "Load \(suffix)", "tokenRequestorID": "40010" + suffix])
