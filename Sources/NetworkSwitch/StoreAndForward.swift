@@ -183,26 +183,17 @@ public final class Forwarder: Sendable {
         return delivered
     }
 
-    /// Takes or renews the issuer's lease for the policy's lease time; with `release`,
-    /// gives it up (held until now), so that the next pass, here or on another node, need
-    /// not wait for it to lapse.
-    func leased(_ issuerID: String, release: Bool = false) async throws -> Bool {
-        let now = now()
-        return try await store.lease(issuerID: issuerID, node: node, until: release ? now : now.addingTimeInterval(policy.lease.seconds), now: now)
+    /// The issuer's forwarding lease, for this node.
+    func lease(_ issuerID: String) -> (Date, Date) async throws -> Bool {
+        { [store, node] until, now in try await store.lease(issuerID: issuerID, node: node, until: until, now: now) }
     }
 
     /// One issuer's queue, in order, until it is empty or the issuer stops answering; under
-    /// the issuer's lease, given up at the end.
+    /// the issuer's lease, let go at the end.
     func forward(issuerID: String) async -> Int {
-        do {
-            guard try await leased(issuerID) else { return 0 }
-        } catch {
-            logger.error("store-and-forward: lease unavailable", metadata: ["issuer": "\(issuerID)", "error": "\(error)"])
-            return 0
+        await policy.underLease(issuerID, now: now, logger: logger, "store-and-forward", lease: lease(issuerID)) {
+            await forwardLeased(issuerID: issuerID)
         }
-        let delivered = await forwardLeased(issuerID: issuerID)
-        _ = try? await leased(issuerID, release: true)
-        return delivered
     }
 
     func forwardLeased(issuerID: String) async -> Int {
@@ -230,7 +221,7 @@ public final class Forwarder: Sendable {
                     delivered += 1
                 }
                 // Renewed for the next batch.
-                guard try await leased(issuerID) else { break }
+                guard try await policy.renew(now: now, lease: lease(issuerID)) else { break }
             }
         } catch {
             logger.error("store-and-forward: forwarding failed", metadata: ["issuer": "\(issuerID)", "error": "\(error)"])

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// How a durable outbox is retried: the store-and-forward queue of messages owed to issuers
@@ -23,6 +24,31 @@ public struct RetryPolicy: Sendable {
     }
 
     public static let standard = RetryPolicy()
+
+    /// One pass over an issuer's queue under its lease: `lease(until, now)` takes or renews
+    /// it (false while another node holds it); `work` runs while it is held, and the lease
+    /// is then let go (held until now), so that the next pass, here or on another node,
+    /// need not wait for it to lapse. Returns what `work` returns (0 without the lease).
+    public func underLease(_ issuerID: String, now: () -> Date, logger: Logger, _ what: String,
+                           lease: (_ until: Date, _ now: Date) async throws -> Bool, work: () async -> Int) async -> Int {
+        do {
+            let at = now()
+            guard try await lease(at.addingTimeInterval(self.lease.seconds), at) else { return 0 }
+        } catch {
+            logger.error("\(what): lease unavailable", metadata: ["issuer": "\(issuerID)", "error": "\(error)"])
+            return 0
+        }
+        let done = await work()
+        let at = now()
+        _ = try? await lease(at, at)
+        return done
+    }
+
+    /// Renews a lease taken by `underLease` between batches.
+    public func renew(now: () -> Date, lease: (_ until: Date, _ now: Date) async throws -> Bool) async throws -> Bool {
+        let at = now()
+        return try await lease(at.addingTimeInterval(self.lease.seconds), at)
+    }
 }
 
 /// Per destination (an issuer): failed attempts in a row and when to try again, the wait

@@ -122,26 +122,17 @@ public final class IssuerNotifier: Sendable {
         return delivered
     }
 
-    /// Takes or renews the issuer's lease for the policy's lease time; with `release`,
-    /// gives it up (held until now), so that the next pass, here or on another node,
-    /// need not wait for it to lapse.
-    func leased(_ issuerID: String, release: Bool = false) async throws -> Bool {
-        let now = service.now()
-        return try await store.leaseNotices(issuerID: issuerID, node: node, until: release ? now : now.addingTimeInterval(policy.lease.seconds), now: now)
+    /// The issuer's lease on its notices, for this node.
+    func lease(_ issuerID: String) -> (Date, Date) async throws -> Bool {
+        { [store, node] until, now in try await store.leaseNotices(issuerID: issuerID, node: node, until: until, now: now) }
     }
 
     /// One issuer's notices, in order, until none is left or its host stops taking them;
-    /// under the issuer's lease, given up at the end.
+    /// under the issuer's lease, let go at the end.
     func deliver(issuerID: String) async -> Int {
-        do {
-            guard try await leased(issuerID) else { return 0 }
-        } catch {
-            logger.error("issuer notices: lease unavailable", metadata: ["issuer": "\(issuerID)", "error": "\(error)"])
-            return 0
+        await policy.underLease(issuerID, now: service.now, logger: logger, "issuer notices", lease: lease(issuerID)) {
+            await deliverLeased(issuerID: issuerID)
         }
-        let delivered = await deliverLeased(issuerID: issuerID)
-        _ = try? await leased(issuerID, release: true)
-        return delivered
     }
 
     func deliverLeased(issuerID: String) async -> Int {
@@ -164,7 +155,7 @@ public final class IssuerNotifier: Sendable {
                     guard try await attempt(&notice) else { return delivered }
                     delivered += 1
                 }
-                guard try await leased(issuerID) else { break }
+                guard try await policy.renew(now: service.now, lease: lease(issuerID)) else { break }
             }
         } catch {
             logger.error("issuer notices: delivery failed", metadata: ["issuer": "\(issuerID)", "error": "\(error)"])
