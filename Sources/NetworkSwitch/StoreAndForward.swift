@@ -237,24 +237,26 @@ public final class Forwarder: Sendable {
         message.lastAttemptAt = now()
         counters.withLock { $0.attempts += 1 }
         let failure: String
+        let code: String
         do {
-            let answer = try await links.send(request, to: issuer)
-            let code = answer.string(39) ?? ""
-            if code != ResponseCode.issuerUnavailable.rawValue && code != ResponseCode.systemMalfunction.rawValue {
-                message.state = .delivered
-                message.responseCode = code
-                message.deliveredAt = now()
-                message.lastError = nil
-                try await store.update(message)
-                backoff.succeeded(issuer.id)
-                counters.withLock { $0.delivered += 1 }
-                logger.info("store-and-forward: delivered", metadata: ["id": "\(message.id)", "issuer": "\(issuer.id)", "rc": "\(code)",
-                                                                       "attempts": "\(message.attempts)"])
-                return true
-            }
-            failure = "the issuer answered \(code)"
+            code = try await links.send(request, to: issuer).string(39) ?? ""
+            failure = code == ResponseCode.issuerUnavailable.rawValue || code == ResponseCode.systemMalfunction.rawValue ? "the issuer answered \(code)" : ""
         } catch {
+            code = ""
             failure = "\(error)"
+        }
+        if failure.isEmpty {
+            // Answered: recorded as delivered (a failure to record it means one more 0421 later, which the issuer takes once).
+            message.state = .delivered
+            message.responseCode = code
+            message.deliveredAt = now()
+            message.lastError = nil
+            try await store.update(message)
+            backoff.succeeded(issuer.id)
+            counters.withLock { $0.delivered += 1 }
+            logger.info("store-and-forward: delivered", metadata: ["id": "\(message.id)", "issuer": "\(issuer.id)", "rc": "\(code)",
+                                                                   "attempts": "\(message.attempts)"])
+            return true
         }
         message.lastError = failure
         try await store.update(message)

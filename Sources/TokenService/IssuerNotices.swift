@@ -137,6 +137,8 @@ public final class IssuerNotifier: Sendable {
 
     func deliverLeased(issuerID: String) async -> Int {
         var delivered = 0
+        // The issuer's host and key, looked up once per pass (at its first send).
+        var host: IssuerHostEndpoint?
         do {
             while !Task.isCancelled {
                 let batch = try await store.queuedNotices(issuerID: issuerID, limit: 64)
@@ -152,7 +154,7 @@ public final class IssuerNotifier: Sendable {
                         ])
                         continue
                     }
-                    guard try await attempt(&notice) else { return delivered }
+                    guard try await attempt(&notice, host: &host) else { return delivered }
                     delivered += 1
                 }
                 guard try await policy.renew(now: service.now, lease: lease(issuerID)) else { break }
@@ -163,25 +165,33 @@ public final class IssuerNotifier: Sendable {
         return delivered
     }
 
-    /// Sends one notice; true when the host took it.
-    func attempt(_ notice: inout IssuerNotice) async throws -> Bool {
+    /// Sends one notice (to `host`, looked up when nil); true when the host took it.
+    func attempt(_ notice: inout IssuerNotice, host: inout IssuerHostEndpoint?) async throws -> Bool {
         notice.attempts += 1
         notice.lastAttemptAt = service.now()
         counters.withLock { $0.attempts += 1 }
         do {
-            guard let issuer = try await service.participants.issuer(id: notice.issuerID) else {
-                throw ServiceError.notFound("issuer \(notice.issuerID)")
+            let endpoint: IssuerHostEndpoint
+            if let host { endpoint = host } else {
+                guard let issuer = try await service.participants.issuer(id: notice.issuerID) else {
+                    throw ServiceError.notFound("issuer \(notice.issuerID)")
+                }
+                endpoint = try await service.hostEndpoint(issuer)
+                host = endpoint
             }
-            try await service.issuerHost.notifyTokenUpdated(notice.notification, at: try await service.hostEndpoint(issuer))
+            try await service.issuerHost.notifyTokenUpdated(notice.notification, at: endpoint)
+            notice.lastError = nil
+        } catch {
+            notice.lastError = "\(error)"
+        }
+        if notice.lastError == nil {
+            // Taken: recorded as delivered (a failure to record it means one more send later, which the host keeps once).
             notice.state = .delivered
             notice.deliveredAt = service.now()
-            notice.lastError = nil
             try await store.updateNotice(notice)
             backoff.succeeded(notice.issuerID)
             counters.withLock { $0.delivered += 1 }
             return true
-        } catch {
-            notice.lastError = "\(error)"
         }
         try await store.updateNotice(notice)
         let wait = backoff.failed(notice.issuerID)
