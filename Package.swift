@@ -35,6 +35,7 @@ let package = Package(
             ]
         ),
         .target(name: "ISO8583", dependencies: ["EMV"]),
+        .target(name: "Clearing"),
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Participants", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "IssuerContract", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
@@ -159,6 +160,7 @@ let package = Package(
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "TestSupport"]),
         .testTarget(name: "ParticipantsTests", dependencies: ["Participants", "TestSupport"]),
+        .testTarget(name: "ClearingTests", dependencies: ["Clearing", "TestSupport"]),
         .testTarget(name: "TokenServiceTests", dependencies: ["TokenService", "Participants", "APIContract", "IssuerContract", "EMV", "Vault", "Simulators",
                                                               "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
                                                               .product(name: "Logging", package: "swift-log")]),
