@@ -35,7 +35,7 @@ let package = Package(
             ]
         ),
         .target(name: "ISO8583", dependencies: ["EMV"]),
-        .target(name: "Clearing"),
+        .target(name: "Clearing", dependencies: ["ISO8583"]),
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Participants", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "IssuerContract", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
@@ -77,7 +77,7 @@ let package = Package(
         ),
         .target(
             name: "Storage",
-            dependencies: ["Participants", "TokenService", "WalletProvider", "NetworkSwitch", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["Participants", "TokenService", "WalletProvider", "NetworkSwitch", "Clearing", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
         .target(
@@ -113,7 +113,7 @@ let package = Package(
             name: "PasswayServer",
             dependencies: [
                 "EMV", "ISO8583", "Vault", "Participants", "IssuerContract", "APIContract", "TokenService", "WalletProvider", "Storage",
-                "NetworkSwitch", "ISO8583Transport", "PostgresSupport", "HTTPSupport", "IssuerHostServer",
+                "NetworkSwitch", "Clearing", "ISO8583Transport", "PostgresSupport", "HTTPSupport", "IssuerHostServer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -128,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "passway",
             dependencies: [
-                "EMV", "ISO8583", "APIContract", "PasswayServer", "Simulators", "ISO8583Transport", "NetworkSwitch", "PostgresSupport",
+                "EMV", "ISO8583", "APIContract", "Clearing", "PasswayServer", "Simulators", "ISO8583Transport", "NetworkSwitch", "PostgresSupport",
                 "SQLiteSupport", "IssuerHost", "IssuerHostServer", "PKI", "Participants",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -141,7 +141,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "EMV", "ISO8583", "Vault", "Participants", "IssuerContract", "APIContract", "TokenService", "WalletProvider", "NetworkSwitch",
+                "EMV", "ISO8583", "Vault", "Participants", "IssuerContract", "APIContract", "TokenService", "WalletProvider", "NetworkSwitch", "Clearing",
                 "IssuerHost", "Storage", "PostgresSupport", "PasswayServer", "Simulators", "ISO8583Transport", "PKI",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -171,13 +171,13 @@ let package = Package(
                                                                .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "IssuerHostTests", dependencies: ["IssuerHost", "IssuerContract", "ISO8583", "EMV", "Vault", "TestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "SQLiteSupport", "PostgresSupport", "NetworkSwitch", "TokenService", "Participants",
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "SQLiteSupport", "PostgresSupport", "NetworkSwitch", "Clearing", "TokenService", "Participants",
                                                          "HTTPSupport", "ISO8583", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                                                          .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "PasswayServerTests",
             dependencies: [
-                "PasswayServer", "IssuerHostServer", "IssuerContract", "TokenService", "Storage", "EMV", "ISO8583", "NetworkSwitch", "TestSupport",
+                "PasswayServer", "IssuerHostServer", "IssuerContract", "TokenService", "Storage", "EMV", "ISO8583", "NetworkSwitch", "Clearing", "TestSupport",
                 "ISO8583Transport", "Simulators", "APIContract", "SQLiteSupport", "PKI", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -34,11 +34,11 @@ public enum JSONBody {
         return e
     }()
 
-    public static func read(_ request: inout Request) async throws -> Data {
+    public static func read(_ request: inout Request, upTo limit: Int = maxBytes) async throws -> Data {
         do {
-            return Data(try await request.collectBody(upTo: maxBytes).readableBytesView)
+            return Data(try await request.collectBody(upTo: limit).readableBytesView)
         } catch {
-            throw Problem(.contentTooLarge, code: "too-large", title: "Body too large", detail: "request bodies are limited to \(maxBytes) bytes")
+            throw Problem(.contentTooLarge, code: "too-large", title: "Body too large", detail: "this request's body is limited to \(limit) bytes")
         }
     }
 
@@ -72,10 +72,14 @@ public enum JSONBody {
 public struct APIResult: Sendable {
     public var status: HTTPResponse.Status
     public var body: Data
+    /// JSON, unless the route answers with a file.
+    public var contentType: String
 
-    public init(status: HTTPResponse.Status, body: Data) { self.status = status; self.body = body }
+    public init(status: HTTPResponse.Status, body: Data, contentType: String = "application/json") {
+        self.status = status; self.body = body; self.contentType = contentType
+    }
 
     public var response: Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -40,6 +40,8 @@ public struct JournalEntry: Codable, Sendable, Equatable {
     /// The packed answer without field 2, to answer a duplicate identically.
     public var answer: Data
     public var at: Date
+    /// For a reversal: the key of the authorization it reverses (from field 90).
+    public var original: String?
 
     public init(key: String, requestDigest: String, mti: String, maskedToken: String?, tokenID: String?, issuerID: String?, maskedPAN: String?,
                 processingCode: String, amountMinor: Int64, currency: String, billingAmountMinor: Int64?, billingCurrency: String?,
@@ -49,6 +51,16 @@ public struct JournalEntry: Codable, Sendable, Equatable {
         self.currency = currency; self.billingAmountMinor = billingAmountMinor; self.billingCurrency = billingCurrency
         self.responseCode = responseCode; self.approvalCode = approvalCode; self.decidedBy = decidedBy; self.reason = reason
         self.answer = answer; self.at = at
+    }
+
+    public init(key: String, requestDigest: String, mti: String, maskedToken: String?, tokenID: String?, issuerID: String?, maskedPAN: String?,
+                processingCode: String, amountMinor: Int64, currency: String, billingAmountMinor: Int64?, billingCurrency: String?,
+                responseCode: ResponseCode, approvalCode: String?, decidedBy: Decider, reason: String, answer: Data, at: Date, original: String?) {
+        self.init(key: key, requestDigest: requestDigest, mti: mti, maskedToken: maskedToken, tokenID: tokenID, issuerID: issuerID,
+                  maskedPAN: maskedPAN, processingCode: processingCode, amountMinor: amountMinor, currency: currency,
+                  billingAmountMinor: billingAmountMinor, billingCurrency: billingCurrency, responseCode: responseCode,
+                  approvalCode: approvalCode, decidedBy: decidedBy, reason: reason, answer: answer, at: at)
+        self.original = original
     }
 }
 

@@ -98,7 +98,7 @@ extension AuthorizationPipeline {
             issuerID: routing.issuerID, maskedPAN: routing.maskedPAN, processingCode: request.processingCode, amountMinor: request.amountMinor,
             currency: request.currency.numeric, billingAmountMinor: nil, billingCurrency: nil, responseCode: outcome.responseCode, approvalCode: nil,
             decidedBy: outcome.decidedBy, reason: outcome.reason + " (original \(request.original))", answer: Data((try? codec.pack(stored)) ?? []),
-            at: now())
+            at: now(), original: request.original.description)
         var owing: OwedMessage?
         if case .queuedForIssuer(let routing, let message, let issuerID, let reason) = outcome {
             do {

@@ -1,4 +1,5 @@
 import APIContract
+import Clearing
 import Foundation
 import HTTPSupport
 import HTTPTypes
@@ -48,12 +49,14 @@ struct PasswayAPI: Sendable {
     /// test checks that the document and this list are the same.
     static var routes: [(method: String, path: String)] { table.map { ($0.method.rawValue.lowercased(), $0.path) } }
 
-    enum Allowed: Sendable { case anyone, network, issuer, wallet, issuerOrNetwork, walletOrNetwork, acquirerOrNetwork, authenticated }
+    enum Allowed: Sendable { case anyone, network, issuer, wallet, acquirer, issuerOrNetwork, walletOrNetwork, acquirerOrNetwork, authenticated }
 
     struct Route: Sendable {
         var method: HTTPRequest.Method
         var path: String
         var allowed: Allowed
+        /// The largest body the route reads.
+        var maxBody: Int = JSONBody.maxBytes
         var handler: @Sendable (PasswayAPI, Data, PasswayRequestContext, Request) async throws -> APIResult
     }
 
@@ -89,7 +92,7 @@ struct PasswayAPI: Sendable {
         do {
             let participant = try await authenticate(request, route.allowed)
             context.participant = participant
-            let body = route.method == .get ? Data() : try await JSONBody.read(&request)
+            let body = route.method == .get ? Data() : try await JSONBody.read(&request, upTo: route.maxBody)
             if route.method == .post, let key = request.headers[Idempotency.header] {
                 let owner = participant.map { "\($0.actor.kind.rawValue):\($0.actor.id)" } ?? "anonymous"
                 let (api, context) = (self, context)
@@ -121,7 +124,7 @@ struct PasswayAPI: Sendable {
         }
         let ok: Bool = switch (allowed, participant) {
         case (.anyone, _), (.authenticated, _): true
-        case (.network, .network), (.issuer, .issuer), (.wallet, .wallet): true
+        case (.network, .network), (.issuer, .issuer), (.wallet, .wallet), (.acquirer, .acquirer): true
         case (.issuerOrNetwork, .issuer), (.issuerOrNetwork, .network): true
         case (.walletOrNetwork, .wallet), (.walletOrNetwork, .network): true
         case (.acquirerOrNetwork, .acquirer), (.acquirerOrNetwork, .network): true
@@ -129,6 +132,14 @@ struct PasswayAPI: Sendable {
         }
         guard ok else { throw Problem.forbidden("this operation is not open to \(participant.actor.kind.rawValue)s") }
         return participant
+    }
+
+    /// A clearing file's result, for the acquirer that sent it or the operator.
+    static func clearingFile(_ api: PasswayAPI, _ context: PasswayRequestContext, _ request: Request) async throws -> ClearingFileResult {
+        let id = try param(request, context, "fileID")
+        guard let file = try await api.rooms.clearing.file(id: id) else { throw Problem.notFound("clearing file \(id) not found") }
+        if case .acquirer(let own) = try caller(context), own != file.acquirerID { throw Problem.notFound("clearing file \(id) not found") }
+        return file
     }
 
     static func param(_ request: Request, _ context: PasswayRequestContext, _ name: String) throws -> String {
@@ -221,6 +232,22 @@ struct PasswayAPI: Sendable {
         },
         Route(method: .get, path: "/v1/operations/links", allowed: .network) { api, _, _, _ in
             try JSONBody.result((api.links?() ?? []).map(LinkView.init))
+        },
+        Route(method: .post, path: "/v1/clearing/files", allowed: .acquirer, maxBody: ClearingLimits.maxFileBytes) { api, body, context, _ in
+            guard case .acquirer(let id) = try caller(context),
+                  let acquirer = try await api.participants.acquirers().first(where: { $0.id == id }) else { throw Problem.forbidden("acquirers only") }
+            let result = try await api.rooms.clearing.submit(Array(body), from: ClearingAcquirer(id: acquirer.id, institutionID: acquirer.institutionID))
+            api.logger.notice("clearing file taken", metadata: ["acquirer": "\(acquirer.id)", "file": "\(result.fileID)",
+                                                               "cleared": "\(result.cleared)", "rejected": "\(result.rejected)"])
+            return try JSONBody.result(result, status: .created)
+        },
+        Route(method: .get, path: "/v1/clearing/files/{fileID}", allowed: .acquirerOrNetwork) { api, _, context, request in
+            try JSONBody.result(try await clearingFile(api, context, request))
+        },
+        Route(method: .get, path: "/v1/clearing/files/{fileID}/rejects", allowed: .acquirerOrNetwork) { api, _, context, request in
+            let file = try await clearingFile(api, context, request)
+            guard let bytes = try ClearingService.rejectFile(file) else { throw Problem.notFound("file \(file.fileID) has no rejects") }
+            return APIResult(status: .ok, body: Data(bytes), contentType: "application/octet-stream")
         },
         Route(method: .get, path: "/v1/acquirers", allowed: .network) { api, _, _, _ in
             try JSONBody.result(try await api.participants.acquirers())

@@ -1,3 +1,4 @@
+import Clearing
 import EMV
 import Foundation
 import HTTPSupport
@@ -305,8 +306,10 @@ struct Rooms: Sendable {
     let vault: CardVault
     /// The acquirers' zone master and MAC keys, in that vault.
     let acquirerKeys: AcquirerKeys
+    /// Presentments in, matched to the journal's approvals.
+    let clearing: ClearingService
 
-    static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore>(
+    static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore & ClearingStore>(
         store: Store, master: MasterKey, readCacheMaxAge: Duration, noticePolicy: RetryPolicy = .standard, logger: Logger) async throws -> Rooms {
         let participants = ParticipantRegistry(store: store)
         let vault = try await TokenService.openVault(master: master, store: store)
@@ -315,8 +318,12 @@ struct Rooms: Sendable {
         let wallets = WalletProvider(store: store, participants: participants, tokens: tokens)
         try await participants.seedDefaults()
         try await wallets.seedDefaults()
+        let clearing = ClearingService(store: store) { [tokens] number in
+            guard let pan = try? PAN(number), let token = try await tokens.token(number: pan) else { return nil }
+            return TokenIdentity(tokenID: token.id, maskedNumber: token.maskedNumber, issuerID: token.issuerID)
+        }
         return Rooms(participants: participants, tokens: tokens, wallets: wallets, journal: store, owed: store, vault: vault,
-                     acquirerKeys: AcquirerKeys(store: store, vault: vault))
+                     acquirerKeys: AcquirerKeys(store: store, vault: vault), clearing: clearing)
     }
 }
 

@@ -1,3 +1,4 @@
+import Clearing
 import APIContract
 import Foundation
 import HTTPSupport
@@ -68,6 +69,12 @@ extension BulkProvisioning: StrictBody {}
 extension Problem {
     /// The one table from the services' refusals to problems.
     static func passway(_ error: any Error) -> Problem? {
+        if let e = error as? ClearingService.SubmitError {
+            switch e {
+            case .file(let why): return Problem(.unprocessableContent, code: "invalid-clearing-file", title: "The clearing file cannot be read", detail: why.description)
+            case .duplicate: return Problem(.conflict, code: "duplicate-file", title: "The file was received before", detail: e.description)
+            }
+        }
         guard let e = error as? ServiceError else { return Problem.from(error) }
         switch e {
         case .invalid(let field, let reason):

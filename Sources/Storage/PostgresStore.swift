@@ -127,6 +127,17 @@ public final class PostgresStore: Sendable {
             """,
             "CREATE INDEX notices_queued ON notices(issuer_id, seq) WHERE state = 'queued'",
         ]),
+        ("v5: clearing", [
+            "CREATE INDEX journal_approvals ON journal((doc->>'tokenID'), (doc->>'approvalCode')) WHERE response_code = '00'",
+            "CREATE INDEX journal_reversals ON journal((doc->>'original')) WHERE doc->>'original' IS NOT NULL",
+            "CREATE TABLE clearing_files (file_id TEXT PRIMARY KEY, acquirer_id TEXT NOT NULL, received_at TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)",
+            """
+            CREATE TABLE presentments (
+                id TEXT PRIMARY KEY, authorization_key TEXT NOT NULL UNIQUE, acquirer_id TEXT NOT NULL, acquirer_reference TEXT NOT NULL,
+                issuer_id TEXT NOT NULL, currency TEXT NOT NULL, cleared_at TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL,
+                UNIQUE (acquirer_id, acquirer_reference))
+            """,
+        ]),
     ]
 
     // MARK: Documents

@@ -129,6 +129,7 @@ extension SQLiteStore: AuthorizationJournal {
         w.field("maskedPAN", e.maskedPAN)
         w.field("maskedToken", e.maskedToken)
         w.field("mti", e.mti)
+        w.field("original", e.original)
         w.field("processingCode", e.processingCode)
         w.field("reason", e.reason)
         w.field("requestDigest", e.requestDigest)

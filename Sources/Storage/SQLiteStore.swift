@@ -112,6 +112,18 @@ public final class SQLiteStore: Sendable {
                 CREATE INDEX notices_queued ON notices(issuer_id, seq) WHERE state = 'queued';
                 """)
         }
+        migrator.registerMigration("v9: clearing") { db in
+            try db.execute(sql: """
+                CREATE INDEX journal_approvals ON journal(json_extract(doc, '$.tokenID'), json_extract(doc, '$.approvalCode'))
+                    WHERE response_code = '00';
+                CREATE INDEX journal_reversals ON journal(json_extract(doc, '$.original')) WHERE json_extract(doc, '$.original') IS NOT NULL;
+                CREATE TABLE clearing_files (file_id TEXT PRIMARY KEY, acquirer_id TEXT NOT NULL, received_at REAL NOT NULL, doc TEXT NOT NULL);
+                CREATE TABLE presentments (
+                    id TEXT PRIMARY KEY, authorization_key TEXT NOT NULL UNIQUE, acquirer_id TEXT NOT NULL, acquirer_reference TEXT NOT NULL,
+                    issuer_id TEXT NOT NULL, currency TEXT NOT NULL, cleared_at REAL NOT NULL, doc TEXT NOT NULL,
+                    UNIQUE (acquirer_id, acquirer_reference));
+                """)
+        }
         return migrator
     }
 

@@ -29,13 +29,22 @@ struct HTTPJSON {
         return try Self.decoder.decode(T.self, from: data)
     }
 
+    /// A body of bytes (a file) in, the answer's bytes out.
+    func send(_ method: Method, _ path: String, bytes: [UInt8]?, contentType: String = "application/octet-stream") async throws -> (status: Int, data: Data) {
+        try await send(method, path, body: bytes.map { (ByteBuffer(bytes: $0), contentType) })
+    }
+
     private func send(_ method: Method, _ path: String, _ body: [String: Any]?) async throws -> (status: Int, data: Data) {
+        try await send(method, path, body: try body.map { (ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: $0)), "application/json") })
+    }
+
+    private func send(_ method: Method, _ path: String, body: (ByteBuffer, String)?) async throws -> (status: Int, data: Data) {
         var request = HTTPClientRequest(url: base.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path)
         request.method = switch method { case .GET: .GET; case .POST: .POST; case .PUT: .PUT }
         if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        if let (bytes, contentType) = body {
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = .bytes(bytes)
         }
         let response: HTTPClientResponse
         do {

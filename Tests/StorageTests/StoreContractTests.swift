@@ -1,3 +1,4 @@
+import Clearing
 import Foundation
 import ISO8583
 import IssuerContract
@@ -357,6 +358,66 @@ import WalletProvider
     /// The token service's outbox: notices written with their token changes (one
     /// transaction, in order per issuer), their state written back, depths per issuer, and
     /// a lease per issuer apart from the store-and-forward one of the same issuer.
+    /// Clearing reads the journal's approvals by token and approval code, sees reversals and
+    /// what was cleared, and records a file once and an authorization cleared once, across
+    /// nodes.
+    @Test(arguments: Backend.available)
+    func clearingClearsEachAuthorizationOnce(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let a = s.store, b = try await s.openAnother()
+        func key(_ stan: String) -> AuthorizationKey { AuthorizationKey(acquirer: "25000001", terminal: "T1", stan: stan, transmission: "1129101500") }
+        try await a.complete(Self.journalEntry(key("000001"), digest: "d1", code: .approved))
+        try await a.complete(Self.journalEntry(key("000002"), digest: "d2", code: .approved))
+        try await a.complete(Self.journalEntry(key("000003"), digest: "d3", code: .insufficientFunds))
+        var other = Self.journalEntry(key("000004"), digest: "d4", code: .approved)
+        other.approvalCode = "654321"
+        try await a.complete(other)
+        // 000002 reversed (answered 00); a reversal answered 25 of 000001 reverses nothing.
+        var reversal = Self.journalEntry(key("900002"), digest: "r2", code: .approved)
+        reversal.mti = "0400"; reversal.approvalCode = nil; reversal.original = key("000002").description
+        try await a.complete(reversal)
+        var refused = Self.journalEntry(key("900001"), digest: "r1", code: .originalNotFound)
+        refused.mti = "0400"; refused.original = key("000001").description
+        try await a.complete(refused)
+
+        let wanted = ApprovalKey(tokenID: "tok_1", approvalCode: "123456")
+        let found = try #require(try await b.clearable([wanted, ApprovalKey(tokenID: "tok_9", approvalCode: "123456")])[wanted])
+        #expect(found.map(\.key).sorted() == [key("000001").description, key("000002").description], "approvals only, of this code")
+        #expect(found.first { $0.key == key("000002").description }?.reversed == true)
+        #expect(found.first { $0.key == key("000001").description }?.reversed == false)
+        #expect(found.allSatisfy { $0.clearedBy == nil && $0.amountMinor == 150_000 && $0.currency == "643" && $0.issuerID == "bank" && $0.at == Self.at })
+
+        func file(_ id: String) -> ClearingFileResult {
+            ClearingFileResult(fileID: id, acquirerID: "acq", receivedAt: Self.at, characterSet: "ebcdic", blocked: true, cleared: 1, rejected: 0,
+                               results: [PresentmentResult(messageNumber: 2, outcome: .cleared, acquirerReference: "1".padding(toLength: 23, withPad: "0", startingAt: 0))])
+        }
+        func presentment(_ id: String, _ file: String, authorization: String, arn: String) -> ClearedPresentment {
+            ClearedPresentment(id: id, fileID: file, messageNumber: 2, acquirerID: "acq", acquirerReference: arn, authorization: authorization,
+                               tokenID: "tok_1", maskedToken: "220171******1001", issuerID: "bank", processingCode: "000000", mcc: "5411",
+                               amountMinor: 100_000, currency: "643", authorizedMinor: 150_000, billingCurrency: nil, billingAmountMinor: nil,
+                               localTime: "261129101500", authorizedAt: Self.at, clearedAt: Self.at)
+        }
+        let arn1 = String(repeating: "1", count: 23), arn2 = String(repeating: "2", count: 23)
+        try await a.record(file("001261129000250000010001"), cleared: [presentment("prs_1", "001261129000250000010001", authorization: key("000001").description, arn: arn1)])
+        #expect(try await b.clearingFile(id: "001261129000250000010001") == file("001261129000250000010001"))
+        #expect(try await b.clearingFile(id: "nope") == nil)
+        #expect(try await b.clearable([wanted])[wanted]?.first { $0.key == key("000001").description }?.clearedBy == "prs_1")
+        #expect(try await b.presentedReferences(acquirerID: "acq", [arn1, arn2]) == [arn1])
+        #expect(try await b.presentedReferences(acquirerID: "other", [arn1]) == [])
+        // The same file ID again: refused, nothing written.
+        await #expect(throws: ClearingStoreError.duplicateFile("001261129000250000010001")) {
+            try await b.record(file("001261129000250000010001"), cleared: [presentment("prs_2", "001261129000250000010001", authorization: key("000004").description, arn: arn2)])
+        }
+        // Another file clearing the same authorization (from another node): refused whole.
+        await #expect(throws: ClearingStoreError.clearedMeanwhile) {
+            try await b.record(file("001261129000250000010002"), cleared: [presentment("prs_3", "001261129000250000010002", authorization: key("000004").description, arn: arn2),
+                                                                          presentment("prs_4", "001261129000250000010002", authorization: key("000001").description, arn: String(repeating: "3", count: 23))])
+        }
+        #expect(try await a.clearingFile(id: "001261129000250000010002") == nil)
+        #expect(try await a.presentedReferences(acquirerID: "acq", [arn2]) == [], "the refused file left nothing")
+    }
+
     @Test(arguments: Backend.available)
     func theIssuerNoticesOutbox(_ backend: Backend) async throws {
         let s = try await StoreUnderTest.open(backend)

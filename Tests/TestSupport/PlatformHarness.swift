@@ -76,7 +76,17 @@ public final class PlatformHarness: Sendable {
         try await Self.call(method, try issuerHostURL + path, key: key ?? info.issuerHostOperatorKey, json: json, raw: nil, headers: [:])
     }
 
+    /// A call whose body is bytes (a file), sent as `application/octet-stream`.
+    public func upload(_ path: String, key: String?, bytes: [UInt8]) async throws -> Answer {
+        try await Self.send("POST", info.apiURL + path, key: key, json: nil, raw: nil, headers: [:], bytes: bytes)
+    }
+
     public static func call(_ method: String, _ url: String, key: String?, json: [String: Any]?, raw: String?, headers: [String: String]) async throws -> Answer {
+        try await send(method, url, key: key, json: json, raw: raw, headers: headers, bytes: nil)
+    }
+
+    public static func send(_ method: String, _ url: String, key: String?, json: [String: Any]?, raw: String?, headers: [String: String],
+                            bytes: [UInt8]?) async throws -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = .init(rawValue: method)
         if let key { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
@@ -87,6 +97,9 @@ public final class PlatformHarness: Sendable {
         } else if let raw {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: raw))
+        } else if let bytes {
+            request.headers.add(name: "Content-Type", value: "application/octet-stream")
+            request.body = .bytes(ByteBuffer(bytes: bytes))
         }
         // https: a client of its own that trusts the test CAs (`trust(caFile:)`), closed after.
         let client = try url.hasPrefix("https://") ? Self.trustingClient() : HTTPClient.shared

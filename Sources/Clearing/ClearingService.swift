@@ -1,0 +1,294 @@
+import Foundation
+import ISO8583
+
+public enum ClearingLimits {
+    /// The largest clearing file the API takes (about 100,000 presentments).
+    public static let maxFileBytes = 32 << 20
+}
+
+/// What one record of a submitted file came to.
+public struct PresentmentResult: Codable, Sendable, Equatable {
+    public enum Outcome: String, Codable, Sendable { case cleared, rejected }
+    /// DE 71 (the record's position in the file when it could not be read).
+    public var messageNumber: Int
+    public var outcome: Outcome
+    /// DE 31, when it could be read.
+    public var acquirerReference: String?
+    /// When cleared: the presentment's id, the authorization it cleared (the journal's key),
+    /// the masked token and the amounts.
+    public var presentmentID: String?
+    public var authorization: String?
+    public var maskedToken: String?
+    public var amountMinor: Int64?
+    public var currency: String?
+    /// Cleared for less than was authorized: the issuer releases the rest of its hold.
+    public var partial: Bool?
+    public var reject: Reject?
+
+    public init(messageNumber: Int, outcome: Outcome, acquirerReference: String? = nil, presentmentID: String? = nil, authorization: String? = nil,
+                maskedToken: String? = nil, amountMinor: Int64? = nil, currency: String? = nil, partial: Bool? = nil, reject: Reject? = nil) {
+        self.messageNumber = messageNumber; self.outcome = outcome; self.acquirerReference = acquirerReference; self.presentmentID = presentmentID
+        self.authorization = authorization; self.maskedToken = maskedToken; self.amountMinor = amountMinor; self.currency = currency
+        self.partial = partial; self.reject = reject
+    }
+}
+
+/// A submitted clearing file and its per-record results: kept, so that the same file ID
+/// is taken once and its results can be read again.
+public struct ClearingFileResult: Codable, Sendable, Equatable {
+    public var fileID: String
+    public var acquirerID: String
+    public var receivedAt: Date
+    /// "ebcdic" or "latin1"; blocked 1014 or plain VBS: the reject file is written alike.
+    public var characterSet: String
+    public var blocked: Bool
+    public var cleared: Int
+    public var rejected: Int
+    public var results: [PresentmentResult]
+    /// The ID of the reject file returned for it (PDS 0105), when a record was rejected.
+    public var rejectFileID: String?
+
+    public init(fileID: String, acquirerID: String, receivedAt: Date, characterSet: String, blocked: Bool, cleared: Int, rejected: Int,
+                results: [PresentmentResult], rejectFileID: String? = nil) {
+        self.fileID = fileID; self.acquirerID = acquirerID; self.receivedAt = receivedAt; self.characterSet = characterSet; self.blocked = blocked
+        self.cleared = cleared; self.rejected = rejected; self.results = results; self.rejectFileID = rejectFileID
+    }
+}
+
+/// A presentment that cleared its authorization: what the issuer's clearing file and the
+/// settlement are made of. No clear token or card number.
+public struct ClearedPresentment: Codable, Sendable, Equatable {
+    public var id: String
+    public var fileID: String
+    public var messageNumber: Int
+    public var acquirerID: String
+    public var acquirerReference: String
+    /// The journal key of the authorization it cleared (unique: cleared once).
+    public var authorization: String
+    public var tokenID: String
+    public var maskedToken: String?
+    public var issuerID: String
+    public var processingCode: String
+    public var mcc: String
+    public var amountMinor: Int64
+    public var currency: String
+    public var authorizedMinor: Int64
+    public var billingCurrency: String?
+    public var billingAmountMinor: Int64?
+    public var localTime: String
+    public var authorizedAt: Date
+    public var clearedAt: Date
+
+    public init(id: String, fileID: String, messageNumber: Int, acquirerID: String, acquirerReference: String, authorization: String,
+                tokenID: String, maskedToken: String?, issuerID: String, processingCode: String, mcc: String, amountMinor: Int64,
+                currency: String, authorizedMinor: Int64, billingCurrency: String?, billingAmountMinor: Int64?, localTime: String,
+                authorizedAt: Date, clearedAt: Date) {
+        self.id = id; self.fileID = fileID; self.messageNumber = messageNumber; self.acquirerID = acquirerID
+        self.acquirerReference = acquirerReference; self.authorization = authorization; self.tokenID = tokenID; self.maskedToken = maskedToken
+        self.issuerID = issuerID; self.processingCode = processingCode; self.mcc = mcc; self.amountMinor = amountMinor; self.currency = currency
+        self.authorizedMinor = authorizedMinor; self.billingCurrency = billingCurrency; self.billingAmountMinor = billingAmountMinor
+        self.localTime = localTime; self.authorizedAt = authorizedAt; self.clearedAt = clearedAt
+    }
+}
+
+/// The token and approval code a presentment is matched by.
+public struct ApprovalKey: Hashable, Sendable {
+    public var tokenID: String
+    public var approvalCode: String
+    public init(tokenID: String, approvalCode: String) { self.tokenID = tokenID; self.approvalCode = approvalCode }
+}
+
+public enum ClearingStoreError: Error, Equatable, CustomStringConvertible {
+    /// A file with this ID was taken before.
+    case duplicateFile(String)
+    /// An authorization of the file was cleared by another file meanwhile: match again.
+    case clearedMeanwhile
+
+    public var description: String {
+        switch self {
+        case .duplicateFile(let id): "file \(id) was received before"
+        case .clearedMeanwhile: "an authorization was cleared by another file meanwhile"
+        }
+    }
+}
+
+/// Where clearing keeps its files and cleared presentments, beside the network's journal
+/// (whose approvals and reversals it reads).
+public protocol ClearingStore: Sendable {
+    func clearingFile(id: String) async throws -> ClearingFileResult?
+    /// The approved authorizations (0100 and 0200) of each token and approval code.
+    func clearable(_ keys: Set<ApprovalKey>) async throws -> [ApprovalKey: [ClearableAuthorization]]
+    /// Which of `references` (DE 31) this acquirer presented before.
+    func presentedReferences(acquirerID: String, _ references: Set<String>) async throws -> Set<String>
+    /// Records a file, its results and its cleared presentments in one transaction:
+    /// `duplicateFile` when the ID was taken, `clearedMeanwhile` when one of the
+    /// authorizations was cleared since it was read (nothing written either way).
+    func record(_ file: ClearingFileResult, cleared: [ClearedPresentment]) async throws
+}
+
+/// What a token number is, for clearing: its id, masked number and issuer.
+public struct TokenIdentity: Sendable, Equatable {
+    public var tokenID: String
+    public var maskedNumber: String
+    public var issuerID: String
+    public init(tokenID: String, maskedNumber: String, issuerID: String) { self.tokenID = tokenID; self.maskedNumber = maskedNumber; self.issuerID = issuerID }
+}
+
+/// The acquirer a file comes from.
+public struct ClearingAcquirer: Sendable, Equatable {
+    public var id: String
+    /// Its institution code (field 32 of its authorizations).
+    public var institutionID: String
+    public init(id: String, institutionID: String) { self.id = id; self.institutionID = institutionID }
+}
+
+/// Takes acquirers' clearing files: reads them, matches each first presentment to its
+/// authorization by the rules, records the file once with a result per record.
+public struct ClearingService: Sendable {
+    public enum SubmitError: Error, Equatable, CustomStringConvertible {
+        case file(ClearingFile.Error)
+        case duplicate(fileID: String, receivedAt: Date)
+
+        public var description: String {
+            switch self {
+            case .file(let e): e.description
+            case .duplicate(let id, let at): "file \(id) was received at \(ISO8601DateFormatter().string(from: at)); a file is taken once"
+            }
+        }
+    }
+
+    let store: any ClearingStore
+    let identify: @Sendable (String) async throws -> TokenIdentity?
+    public let rules: ClearingRules
+    let now: @Sendable () -> Date
+    let newID: @Sendable () -> String
+
+    public init(store: any ClearingStore, rules: ClearingRules = .standard, now: @escaping @Sendable () -> Date = Date.init,
+                newID: @escaping @Sendable () -> String = { "prs_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24) },
+                identify: @escaping @Sendable (String) async throws -> TokenIdentity?) {
+        self.store = store; self.rules = rules; self.now = now; self.newID = newID; self.identify = identify
+    }
+
+    public func file(id: String) async throws -> ClearingFileResult? { try await store.clearingFile(id: id) }
+
+    public func submit(_ bytes: [UInt8], from acquirer: ClearingAcquirer) async throws -> ClearingFileResult {
+        let file: ClearingFile
+        do { file = try ClearingFile.read(bytes) } catch { throw SubmitError.file(error) }
+        guard ClearingFile.processor(of: file.id) == acquirer.institutionID.leftPadded(to: 11) else {
+            throw SubmitError.file(.wrongProcessor(fileID: file.id, institution: acquirer.institutionID))
+        }
+        if let earlier = try await store.clearingFile(id: file.id) { throw SubmitError.duplicate(fileID: file.id, receivedAt: earlier.receivedAt) }
+        // Matching reads what is cleared; should another file clear one of these
+        // authorizations between the read and the write, match again.
+        for attempt in 1...5 {
+            let (result, cleared) = try await match(file, from: acquirer)
+            do {
+                try await store.record(result, cleared: cleared)
+                return result
+            } catch ClearingStoreError.duplicateFile {
+                let at = try await store.clearingFile(id: file.id)?.receivedAt ?? now()
+                throw SubmitError.duplicate(fileID: file.id, receivedAt: at)
+            } catch ClearingStoreError.clearedMeanwhile where attempt < 5 {
+                continue
+            }
+        }
+        throw ClearingStoreError.clearedMeanwhile
+    }
+
+    func match(_ file: ClearingFile, from acquirer: ClearingAcquirer) async throws -> (ClearingFileResult, [ClearedPresentment]) {
+        let at = now()
+        // Read every record; find its token.
+        var read: [(position: Int, presentment: Result<Presentment, Reject>)] = []
+        for (i, record) in file.records.enumerated() {
+            switch record {
+            case .failure(let e): read.append((i + 2, .failure(Reject(.format, detail: "\(e)"))))
+            case .success(let m):
+                read.append((i + 2, Result { () throws(Reject) -> Presentment in try Presentment(m) }))
+            }
+        }
+        var identities: [String: TokenIdentity] = [:]
+        for case (_, .success(let p)) in read where identities[p.number] == nil {
+            if let id = try await identify(p.number) { identities[p.number] = id }
+        }
+        var keys = Set<ApprovalKey>()
+        for case (_, .success(let p)) in read {
+            if let id = identities[p.number] { keys.insert(ApprovalKey(tokenID: id.tokenID, approvalCode: p.approvalCode)) }
+        }
+        let candidates = try await store.clearable(keys)
+        var references = Set<String>()
+        for case (_, .success(let p)) in read { references.insert(p.acquirerReference) }
+        let presentedBefore = try await store.presentedReferences(acquirerID: acquirer.id, references)
+
+        var results: [PresentmentResult] = []
+        var cleared: [ClearedPresentment] = []
+        var taken = Set<String>()
+        var seenReferences = Set<String>()
+        for (position, outcome) in read {
+            let p: Presentment
+            switch outcome {
+            case .failure(let reject):
+                results.append(PresentmentResult(messageNumber: position, outcome: .rejected, reject: reject))
+                continue
+            case .success(let presentment): p = presentment
+            }
+            func reject(_ r: Reject) {
+                results.append(PresentmentResult(messageNumber: p.messageNumber, outcome: .rejected, acquirerReference: p.acquirerReference,
+                                                 maskedToken: identities[p.number]?.maskedNumber, amountMinor: p.amountMinor,
+                                                 currency: p.currency.numeric, reject: r))
+            }
+            guard p.acquirerInstitution == acquirer.institutionID else {
+                reject(Reject(.noAuthorization, element: 32, detail: "DE 32 is not this acquirer's institution code"))
+                continue
+            }
+            guard !presentedBefore.contains(p.acquirerReference), seenReferences.insert(p.acquirerReference).inserted else {
+                reject(Reject(.duplicateReference, element: 31))
+                continue
+            }
+            guard let identity = identities[p.number] else { reject(Reject(.unknownNumber, element: 2)); continue }
+            let found = candidates[ApprovalKey(tokenID: identity.tokenID, approvalCode: p.approvalCode)] ?? []
+            switch rules.match(p, candidates: found, taken: taken, at: at) {
+            case .failure(let r): reject(r)
+            case .success(let a):
+                taken.insert(a.key)
+                let id = newID()
+                results.append(PresentmentResult(messageNumber: p.messageNumber, outcome: .cleared, acquirerReference: p.acquirerReference,
+                                                 presentmentID: id, authorization: a.key, maskedToken: identity.maskedNumber,
+                                                 amountMinor: p.amountMinor, currency: p.currency.numeric, partial: p.amountMinor < a.amountMinor))
+                cleared.append(ClearedPresentment(
+                    id: id, fileID: file.id, messageNumber: p.messageNumber, acquirerID: acquirer.id, acquirerReference: p.acquirerReference,
+                    authorization: a.key, tokenID: a.tokenID, maskedToken: identity.maskedNumber, issuerID: a.issuerID,
+                    processingCode: p.processingCode, mcc: p.mcc, amountMinor: p.amountMinor, currency: p.currency.numeric,
+                    authorizedMinor: a.amountMinor, billingCurrency: a.billingCurrency, billingAmountMinor: a.billingAmountMinor,
+                    localTime: p.localTime, authorizedAt: a.at, clearedAt: at))
+            }
+        }
+        let rejected = results.count - cleared.count
+        let result = ClearingFileResult(
+            fileID: file.id, acquirerID: acquirer.id, receivedAt: at, characterSet: file.characterSet == .ebcdic ? "ebcdic" : "latin1",
+            blocked: file.blocked, cleared: cleared.count, rejected: rejected, results: results,
+            rejectFileID: rejected > 0 ? Self.rejectFileID(for: file.id) : nil)
+        return (result, cleared)
+    }
+
+    /// The reject file's ID: the ID of the file it answers with type 003.
+    static func rejectFileID(for id: String) -> String { "003" + id.dropFirst(3) }
+
+    /// The reject file for a result: per rejected record a 1644 message exception (function
+    /// code 691) with the record's DE 71 in PDS 0138, DE 31 as it came, and PDS 0005 the
+    /// reject: reason code (4 digits), data element (3 digits), the detail.
+    public static func rejectFile(_ result: ClearingFileResult) throws -> [UInt8]? {
+        guard let id = result.rejectFileID else { return nil }
+        let messages = try result.results.filter { $0.outcome == .rejected }.map { r -> IPMMessage in
+            var m = IPMMessage(mti: "1644")
+            m[24] = "691"
+            if let arn = r.acquirerReference { m[31] = arn }
+            let reject = r.reject ?? Reject(.format)
+            let detail = String(Latin1.string(Latin1.bytes(reject.detail)).prefix(900))
+            try m.setPDS([5: reject.reason.rawValue + String(reject.element).leftPadded(to: 3) + detail,
+                          138: String(r.messageNumber).leftPadded(to: 8), 280: result.fileID])
+            return m
+        }
+        return try ClearingFile.write(id: id, messages: messages, characterSet: result.characterSet == "latin1" ? .latin1 : .ebcdic,
+                                      blocked: result.blocked)
+    }
+}

@@ -1,0 +1,103 @@
+import Clearing
+import Foundation
+import ISO8583
+import Testing
+
+/// The matching rules without a store: which authorization a presentment clears, and
+/// why not when none.
+@Suite struct MatchingTests {
+    static let now = Date(timeIntervalSince1970: 1_795_000_000)
+
+    static func authorization(_ stan: String, amount: Int64 = 100_000, currency: String = "643", daysAgo: Double = 1, mti: String = "0100",
+                              reversed: Bool = false, clearedBy: String? = nil, acquirer: String = "25000001") -> ClearableAuthorization {
+        ClearableAuthorization(key: "\(acquirer)/T1/\(stan)/1129101500", mti: mti, tokenID: "tok_1", maskedToken: nil, issuerID: "bank",
+                               processingCode: "000000", amountMinor: amount, currency: currency, billingAmountMinor: nil, billingCurrency: nil,
+                               approvalCode: "A1B2C3", at: now - daysAgo * 86_400, reversed: reversed, clearedBy: clearedBy)
+    }
+
+    static func presentment(amount: Int64 = 100_000, currency: String = "RUB", mcc: String = "5411") -> Presentment {
+        Presentment(messageNumber: 2, number: "2201719900000017", processingCode: "000000", amountMinor: amount, currency: Currency.alpha(currency)!,
+                    localTime: "261129101500", acquirerReference: String(repeating: "7", count: 23), mcc: mcc, approvalCode: "A1B2C3",
+                    acquirerInstitution: "25000001")
+    }
+
+    func reason(_ p: Presentment, _ candidates: [ClearableAuthorization], taken: Set<String> = []) -> Reject.Reason? {
+        if case .failure(let r) = ClearingRules.standard.match(p, candidates: candidates, taken: taken, at: Self.now) { return r.reason }
+        return nil
+    }
+
+    @Test func theOldestThatFitsIsCleared() throws {
+        let older = Self.authorization("000001", daysAgo: 3), newer = Self.authorization("000002", daysAgo: 1)
+        let matched = try ClearingRules.standard.match(Self.presentment(), candidates: [newer, older], taken: [], at: Self.now).get()
+        #expect(matched.key == older.key)
+        let next = try ClearingRules.standard.match(Self.presentment(), candidates: [newer, older], taken: [older.key], at: Self.now).get()
+        #expect(next.key == newer.key, "one cleared earlier in the file is taken")
+    }
+
+    @Test func eachRuleHasItsReason() {
+        #expect(reason(Self.presentment(), []) == .noAuthorization)
+        #expect(reason(Self.presentment(), [Self.authorization("1", acquirer: "99999999")]) == .noAuthorization, "another acquirer's")
+        #expect(reason(Self.presentment(), [Self.authorization("1", reversed: true)]) == .reversed)
+        #expect(reason(Self.presentment(), [Self.authorization("1", mti: "0200")]) == .singleMessage)
+        #expect(reason(Self.presentment(), [Self.authorization("1", clearedBy: "prs_x")]) == .alreadyCleared)
+        #expect(reason(Self.presentment(), [Self.authorization("1", daysAgo: 7.01)]) == .late)
+        #expect(reason(Self.presentment(), [Self.authorization("1", daysAgo: 6.99)]) == nil, "within seven days")
+        #expect(reason(Self.presentment(currency: "EUR"), [Self.authorization("1")]) == .currencyMismatch)
+        #expect(reason(Self.presentment(amount: 100_001), [Self.authorization("1")]) == .amountAboveAuthorized)
+        // The closest candidate's reason: an amount problem over a reversed one.
+        #expect(reason(Self.presentment(amount: 100_001), [Self.authorization("1", reversed: true), Self.authorization("2")]) == .amountAboveAuthorized)
+    }
+
+    @Test func someMerchantCategoriesMayPresentMoreThanAuthorized() {
+        // Restaurants 20%, hotels 15%; a grocer not a minor unit more.
+        #expect(reason(Self.presentment(amount: 120_000, mcc: "5812"), [Self.authorization("1")]) == nil)
+        #expect(reason(Self.presentment(amount: 120_001, mcc: "5812"), [Self.authorization("1")]) == .amountAboveAuthorized)
+        #expect(reason(Self.presentment(amount: 115_000, mcc: "7011"), [Self.authorization("1")]) == nil)
+        #expect(reason(Self.presentment(amount: 115_001, mcc: "7011"), [Self.authorization("1")]) == .amountAboveAuthorized)
+        #expect(reason(Self.presentment(amount: 40_000), [Self.authorization("1")]) == nil, "less is a partial presentment")
+        #expect(ClearingRules.standard.ceiling(authorized: .max, mcc: "5812") == .max, "no overflow")
+    }
+
+    @Test func aRecordThatIsNoPresentmentIsAReject() throws {
+        var m = Self.presentment().message
+        #expect(try Presentment(m) == Self.presentment())
+        m[24] = "205"
+        #expect(throws: Reject(.notAPresentment, element: 24, detail: "function code 205: only first presentments (200) are taken")) { try Presentment(m) }
+        m[24] = "200"
+        m[4] = "00000000000A"
+        #expect(throws: Reject.self) { try Presentment(m) }
+        m[4] = "000000000000"
+        #expect(throws: Reject(.format, element: 4, detail: "DE 4 must be a positive amount")) { try Presentment(m) }
+        m[4] = "000000000100"
+        m[49] = "999"
+        #expect(throws: Reject(.format, element: 49, detail: "DE 49 is not an ISO 4217 currency")) { try Presentment(m) }
+        m[49] = nil
+        #expect(throws: Reject(.format, element: 49, detail: "DE 49 is missing")) { try Presentment(m) }
+        #expect(throws: Reject.self) { try Presentment(IPMMessage(mti: "1442")) }
+    }
+
+    @Test func aFileWithoutItsHeaderOrTrailerOrCountIsRefusedWhole() throws {
+        let id = "0012611290002500000100001"
+        let good = try ClearingFile.write(id: id, messages: [Self.presentment().message])
+        let read = try ClearingFile.read(good)
+        #expect(read.id == id && read.records.count == 1 && read.characterSet == .ebcdic && read.blocked)
+        let latin = try ClearingFile.read(try ClearingFile.write(id: id, messages: [], characterSet: .latin1, blocked: false))
+        #expect(latin.characterSet == .latin1 && !latin.blocked && latin.records.isEmpty)
+        #expect(throws: ClearingFile.Error.self) { try ClearingFile.read([]) }
+        #expect(throws: ClearingFile.Error.badFileID("12345")) { try ClearingFile.read(try ClearingFile.write(id: "12345", messages: [])) }
+        // Header only, no trailer.
+        var header = IPMMessage(mti: "1644")
+        header[24] = "697"
+        try header.setPDS([105: id])
+        #expect(throws: ClearingFile.Error.noTrailer("the file ends without one")) {
+            try ClearingFile.read(try VBS.write([try IPMCodec().pack(header)], blocked: false))
+        }
+        // A trailer that counts wrong.
+        var trailer = IPMMessage(mti: "1644")
+        trailer[24] = "695"
+        try trailer.setPDS([306: "00000005"])
+        #expect(throws: ClearingFile.Error.countMismatch(trailer: 5, records: 2)) {
+            try ClearingFile.read(try VBS.write([try IPMCodec().pack(header), try IPMCodec().pack(trailer)], blocked: true))
+        }
+    }
+}
