@@ -35,7 +35,7 @@ let package = Package(
             ]
         ),
         .target(name: "ISO8583", dependencies: ["EMV"]),
-        .target(name: "Clearing", dependencies: ["ISO8583"]),
+        .target(name: "Clearing", dependencies: ["ISO8583", "Participants", "NetworkSwitch"]),
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Participants", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "IssuerContract", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
@@ -160,7 +160,7 @@ let package = Package(
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "TestSupport"]),
         .testTarget(name: "ParticipantsTests", dependencies: ["Participants", "TestSupport"]),
-        .testTarget(name: "ClearingTests", dependencies: ["Clearing", "TestSupport"]),
+        .testTarget(name: "ClearingTests", dependencies: ["Clearing", "TestSupport", "NetworkSwitch", "ISO8583"]),
         .testTarget(name: "TokenServiceTests", dependencies: ["TokenService", "Participants", "APIContract", "IssuerContract", "EMV", "Vault", "Simulators",
                                                               "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
                                                               .product(name: "Logging", package: "swift-log")]),

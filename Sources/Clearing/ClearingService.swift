@@ -78,16 +78,21 @@ public struct ClearedPresentment: Codable, Sendable, Equatable {
     public var localTime: String
     public var authorizedAt: Date
     public var clearedAt: Date
+    /// Field 10 of the authorization, when converted.
+    public var conversionRate: String?
+    /// Its interchange, fees and the issuer's amount, as priced when cleared.
+    public var pricing: Pricing?
 
     public init(id: String, fileID: String, messageNumber: Int, acquirerID: String, acquirerReference: String, authorization: String,
                 tokenID: String, maskedToken: String?, issuerID: String, processingCode: String, mcc: String, amountMinor: Int64,
                 currency: String, authorizedMinor: Int64, billingCurrency: String?, billingAmountMinor: Int64?, localTime: String,
-                authorizedAt: Date, clearedAt: Date) {
+                authorizedAt: Date, clearedAt: Date, conversionRate: String? = nil, pricing: Pricing? = nil) {
         self.id = id; self.fileID = fileID; self.messageNumber = messageNumber; self.acquirerID = acquirerID
         self.acquirerReference = acquirerReference; self.authorization = authorization; self.tokenID = tokenID; self.maskedToken = maskedToken
         self.issuerID = issuerID; self.processingCode = processingCode; self.mcc = mcc; self.amountMinor = amountMinor; self.currency = currency
         self.authorizedMinor = authorizedMinor; self.billingCurrency = billingCurrency; self.billingAmountMinor = billingAmountMinor
         self.localTime = localTime; self.authorizedAt = authorizedAt; self.clearedAt = clearedAt
+        self.conversionRate = conversionRate; self.pricing = pricing
     }
 }
 
@@ -103,11 +108,14 @@ public enum ClearingStoreError: Error, Equatable, CustomStringConvertible {
     case duplicateFile(String)
     /// An authorization of the file was cleared by another file meanwhile: match again.
     case clearedMeanwhile
+    /// Only a closed window can be settled.
+    case notClosed(String)
 
     public var description: String {
         switch self {
         case .duplicateFile(let id): "file \(id) was received before"
         case .clearedMeanwhile: "an authorization was cleared by another file meanwhile"
+        case .notClosed(let id): "window \(id) is not closed: only a closed window can be settled"
         }
     }
 }
@@ -120,10 +128,28 @@ public protocol ClearingStore: Sendable {
     func clearable(_ keys: Set<ApprovalKey>) async throws -> [ApprovalKey: [ClearableAuthorization]]
     /// Which of `references` (DE 31) this acquirer presented before.
     func presentedReferences(acquirerID: String, _ references: Set<String>) async throws -> Set<String>
-    /// Records a file, its results and its cleared presentments in one transaction:
-    /// `duplicateFile` when the ID was taken, `clearedMeanwhile` when one of the
-    /// authorizations was cleared since it was read (nothing written either way).
-    func record(_ file: ClearingFileResult, cleared: [ClearedPresentment]) async throws
+    /// Records a file, its results, its cleared presentments and their settlement lines in
+    /// one transaction: `duplicateFile` when the ID was taken, `clearedMeanwhile` when one
+    /// of the authorizations was cleared since it was read (nothing written either way).
+    /// Each line goes to the open window of its currency; a window whose cut-off is not
+    /// after `at` is closed first (at its cut-off) and a new one opened until `nextCutOff`.
+    func record(_ file: ClearingFileResult, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws
+
+    /// The operator's fee schedule (nil: never set).
+    func feeSchedule() async throws -> FeeSchedule?
+    func saveFeeSchedule(_ schedule: FeeSchedule) async throws
+    /// Closes every open window whose cut-off is not after `at`, at its cut-off.
+    func closeDueWindows(at: Date) async throws
+    /// Closes the open window of `currency` now; nil when none is open.
+    func closeWindow(currency: String, at: Date) async throws -> SettlementWindow?
+    /// A closed window settled (funds moved); `ClearingStoreError.notClosed` otherwise.
+    func settleWindow(id: String, at: Date) async throws -> SettlementWindow
+    func windows(currency: String?) async throws -> [SettlementWindow]
+    func window(id: String) async throws -> SettlementWindow?
+    /// Net positions in a window, by participant.
+    func positions(windowID: String) async throws -> [NetPosition]
+    /// A window's lines, of one participant or all, in the order recorded.
+    func lines(windowID: String, participant: String?) async throws -> [SettlementLine]
 }
 
 /// What a token number is, for clearing: its id, masked number and issuer.
@@ -132,6 +158,14 @@ public struct TokenIdentity: Sendable, Equatable {
     public var maskedNumber: String
     public var issuerID: String
     public init(tokenID: String, maskedNumber: String, issuerID: String) { self.tokenID = tokenID; self.maskedNumber = maskedNumber; self.issuerID = issuerID }
+}
+
+/// What interchange depends on of an issuer.
+public struct IssuerTerms: Sendable, Equatable {
+    /// ISO 3166 alpha-2.
+    public var market: String
+    public var product: CardProduct
+    public init(market: String, product: CardProduct) { self.market = market; self.product = product }
 }
 
 /// The acquirer a file comes from.
@@ -159,14 +193,20 @@ public struct ClearingService: Sendable {
 
     let store: any ClearingStore
     let identify: @Sendable (String) async throws -> TokenIdentity?
+    /// An issuer's market (its country) and card product, for interchange.
+    let issuerTerms: @Sendable (String) async throws -> IssuerTerms?
+    public let cutOff: SettlementCutOff
     public let rules: ClearingRules
     let now: @Sendable () -> Date
     let newID: @Sendable () -> String
 
-    public init(store: any ClearingStore, rules: ClearingRules = .standard, now: @escaping @Sendable () -> Date = Date.init,
+    public init(store: any ClearingStore, rules: ClearingRules = .standard, cutOff: SettlementCutOff = .midnight,
+                now: @escaping @Sendable () -> Date = Date.init,
+                issuerTerms: @escaping @Sendable (String) async throws -> IssuerTerms? = { _ in nil },
                 newID: @escaping @Sendable () -> String = { "prs_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24) },
                 identify: @escaping @Sendable (String) async throws -> TokenIdentity?) {
         self.store = store; self.rules = rules; self.now = now; self.newID = newID; self.identify = identify
+        self.issuerTerms = issuerTerms; self.cutOff = cutOff
     }
 
     public func file(id: String) async throws -> ClearingFileResult? { try await store.clearingFile(id: id) }
@@ -181,9 +221,10 @@ public struct ClearingService: Sendable {
         // Matching reads what is cleared; should another file clear one of these
         // authorizations between the read and the write, match again.
         for attempt in 1...5 {
-            let (result, cleared) = try await match(file, from: acquirer)
+            let (result, matched) = try await match(file, from: acquirer)
+            let (cleared, lines) = try await price(matched)
             do {
-                try await store.record(result, cleared: cleared)
+                try await store.record(result, cleared: cleared, lines: lines, at: result.receivedAt, nextCutOff: cutOff.next(after: result.receivedAt))
                 return result
             } catch ClearingStoreError.duplicateFile {
                 let at = try await store.clearingFile(id: file.id)?.receivedAt ?? now()
@@ -193,6 +234,56 @@ public struct ClearingService: Sendable {
             }
         }
         throw ClearingStoreError.clearedMeanwhile
+    }
+
+    /// Each cleared presentment priced by the operator's fee schedule, and its lines.
+    func price(_ cleared: [ClearedPresentment]) async throws -> ([ClearedPresentment], [SettlementLine]) {
+        let schedule = try await store.feeSchedule() ?? .standard
+        var terms: [String: IssuerTerms] = [:]
+        var priced: [ClearedPresentment] = []
+        var lines: [SettlementLine] = []
+        for var p in cleared {
+            if terms[p.issuerID] == nil { terms[p.issuerID] = try await issuerTerms(p.issuerID) ?? IssuerTerms(market: "*", product: .debit) }
+            let t = terms[p.issuerID] ?? IssuerTerms(market: "*", product: .debit)
+            let (pricing, more) = try schedule.price(p, market: t.market, product: t.product)
+            p.pricing = pricing
+            priced.append(p)
+            lines += more
+        }
+        return (priced, lines)
+    }
+
+    // MARK: Settlement windows
+
+    public func feeSchedule() async throws -> FeeSchedule { try await store.feeSchedule() ?? .standard }
+
+    public func setFeeSchedule(_ schedule: FeeSchedule) async throws {
+        try schedule.validate()
+        try await store.saveFeeSchedule(schedule)
+    }
+
+    /// The windows, after closing those whose cut-off has passed.
+    public func windows(currency: String?) async throws -> [SettlementWindow] {
+        try await store.closeDueWindows(at: now())
+        return try await store.windows(currency: currency)
+    }
+
+    public func window(id: String) async throws -> SettlementWindow? {
+        try await store.closeDueWindows(at: now())
+        return try await store.window(id: id)
+    }
+
+    public func closeWindow(currency: String) async throws -> SettlementWindow? {
+        try await store.closeDueWindows(at: now())
+        return try await store.closeWindow(currency: currency, at: now())
+    }
+
+    public func settleWindow(id: String) async throws -> SettlementWindow { try await store.settleWindow(id: id, at: now()) }
+
+    public func positions(windowID: String) async throws -> [NetPosition] { try await store.positions(windowID: windowID) }
+
+    public func lines(windowID: String, participant: String?) async throws -> [SettlementLine] {
+        try await store.lines(windowID: windowID, participant: participant)
     }
 
     func match(_ file: ClearingFile, from acquirer: ClearingAcquirer) async throws -> (ClearingFileResult, [ClearedPresentment]) {
@@ -259,7 +350,7 @@ public struct ClearingService: Sendable {
                     authorization: a.key, tokenID: a.tokenID, maskedToken: identity.maskedNumber, issuerID: a.issuerID,
                     processingCode: p.processingCode, mcc: p.mcc, amountMinor: p.amountMinor, currency: p.currency.numeric,
                     authorizedMinor: a.amountMinor, billingCurrency: a.billingCurrency, billingAmountMinor: a.billingAmountMinor,
-                    localTime: p.localTime, authorizedAt: a.at, clearedAt: at))
+                    localTime: p.localTime, authorizedAt: a.at, clearedAt: at, conversionRate: a.conversionRate))
             }
         }
         let rejected = results.count - cleared.count

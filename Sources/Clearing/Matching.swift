@@ -23,14 +23,16 @@ public struct ClearableAuthorization: Sendable, Equatable {
     public var reversed: Bool
     /// The presentment that cleared it, when one did.
     public var clearedBy: String?
+    /// Field 10 of the authorization, when its amount was converted for the issuer.
+    public var conversionRate: String?
 
     public init(key: String, mti: String, tokenID: String, maskedToken: String?, issuerID: String, processingCode: String,
                 amountMinor: Int64, currency: String, billingAmountMinor: Int64?, billingCurrency: String?, approvalCode: String,
-                at: Date, reversed: Bool, clearedBy: String?) {
+                at: Date, reversed: Bool, clearedBy: String?, conversionRate: String? = nil) {
         self.key = key; self.mti = mti; self.tokenID = tokenID; self.maskedToken = maskedToken; self.issuerID = issuerID
         self.processingCode = processingCode; self.amountMinor = amountMinor; self.currency = currency
         self.billingAmountMinor = billingAmountMinor; self.billingCurrency = billingCurrency; self.approvalCode = approvalCode
-        self.at = at; self.reversed = reversed; self.clearedBy = clearedBy
+        self.at = at; self.reversed = reversed; self.clearedBy = clearedBy; self.conversionRate = conversionRate
     }
 
     /// The acquiring institution: the key's first part.

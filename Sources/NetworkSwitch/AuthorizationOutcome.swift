@@ -157,12 +157,14 @@ struct Decision: Sendable {
 
     /// The journal's record of it, with the answer (without field 2) to repeat to a duplicate.
     func entry(_ request: AuthorizationRequest, digest: String, answer: [UInt8], at: Date) -> JournalEntry {
-        JournalEntry(key: request.key.description, requestDigest: digest, mti: request.message.mti, maskedToken: token?.routing.maskedToken ?? maskedNumber,
+        var entry = JournalEntry(key: request.key.description, requestDigest: digest, mti: request.message.mti, maskedToken: token?.routing.maskedToken ?? maskedNumber,
                      tokenID: token?.routing.tokenID, issuerID: token?.routing.issuerID ?? issuerID, maskedPAN: token?.routing.maskedPAN,
                      processingCode: request.processingCode, amountMinor: request.amountMinor, currency: request.currency.numeric,
                      billingAmountMinor: conversion?.amountMinor, billingCurrency: conversion?.currency.numeric,
                      responseCode: outcome.responseCode, approvalCode: approvalCode,
                      decidedBy: outcome.decidedBy, reason: outcome.reason, answer: Data(answer), at: at)
+        entry.conversionRate = conversion?.rate.field10
+        return entry
     }
 }
 

@@ -42,6 +42,9 @@ public struct JournalEntry: Codable, Sendable, Equatable {
     public var at: Date
     /// For a reversal: the key of the authorization it reverses (from field 90).
     public var original: String?
+    /// Field 10 when the amount was converted into the card's currency: the rate clearing
+    /// converts the presented amount at.
+    public var conversionRate: String?
 
     public init(key: String, requestDigest: String, mti: String, maskedToken: String?, tokenID: String?, issuerID: String?, maskedPAN: String?,
                 processingCode: String, amountMinor: Int64, currency: String, billingAmountMinor: Int64?, billingCurrency: String?,

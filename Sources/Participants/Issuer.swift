@@ -5,7 +5,7 @@ import Foundation
 public struct Issuer: Codable, Sendable, Equatable {
     /// Its JSON, as the API takes (`POST /v1/issuers`) and shows it.
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey, cryptogramPolicy, standIn
+        case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey, cryptogramPolicy, standIn, cardProduct
     }
 
     public var id: String
@@ -37,6 +37,9 @@ public struct Issuer: Codable, Sendable, Equatable {
 
     /// The policy in force.
     public var policy: CryptogramPolicy { cryptogramPolicy ?? .standard }
+    /// The product of its cards, for interchange: `debit` (when left out), `credit` or `prepaid`.
+    public var cardProduct: String?
+    public static let cardProducts = ["debit", "credit", "prepaid"]
 
     public init(id: String, name: String, country: String, currency: String, cardRanges: [String],
                 tokenRanges: [String], enabledWallets: [String], hostURL: String, hostKey: String? = nil) {
@@ -55,6 +58,7 @@ public struct Issuer: Codable, Sendable, Equatable {
                   hostKey: try c.decodeIfPresent(String.self, forKey: .hostKey))
         cryptogramPolicy = try c.decodeIfPresent(CryptogramPolicy.self, forKey: .cryptogramPolicy)
         standIn = try c.decodeIfPresent(StandInRules.self, forKey: .standIn)
+        cardProduct = try c.decodeIfPresent(String.self, forKey: .cardProduct)
     }
 
     /// Everything but `hostKey`, which is a secret.
@@ -65,6 +69,7 @@ public struct Issuer: Codable, Sendable, Equatable {
         try c.encode(enabledWallets, forKey: .enabledWallets); try c.encode(hostURL, forKey: .hostURL)
         try c.encodeIfPresent(cryptogramPolicy, forKey: .cryptogramPolicy)
         try c.encodeIfPresent(standIn, forKey: .standIn)
+        try c.encodeIfPresent(cardProduct, forKey: .cardProduct)
     }
 
     /// Whether `url` is one the token service may call: `https://`, or `http://` to a
@@ -107,7 +112,7 @@ public struct CryptogramPolicy: Codable, Sendable, Equatable {
 
 /// Rules whose misspelt field must not pass for an absent one: a decoder's unknown fields
 /// are refused, naming the first.
-enum StrictFields {
+public enum StrictFields {
     struct AnyKey: CodingKey {
         var stringValue: String
         var intValue: Int? { nil }
@@ -115,7 +120,7 @@ enum StrictFields {
         init?(intValue: Int) { nil }
     }
 
-    static func reject(_ decoder: any Decoder, allowing names: [String]) throws {
+    public static func reject(_ decoder: any Decoder, allowing names: [String]) throws {
         let allowed = Set(names)
         if let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.first(where: { !allowed.contains($0.stringValue) }) {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [unknown], debugDescription: "unknown field"))

@@ -94,6 +94,9 @@ public final class ParticipantRegistry: Sendable {
             throw ServiceError.invalid(field: "hostURL", reason: "an https:// URL (http:// only to a loopback address) without spaces, at most 300 characters")
         }
         try Validate.hostKey(issuer.hostKey)
+        if let product = issuer.cardProduct, !Issuer.cardProducts.contains(product) {
+            throw ServiceError.invalid(field: "cardProduct", reason: Issuer.cardProducts.joined(separator: ", "))
+        }
         if let policy = issuer.cryptogramPolicy {
             guard CryptogramPolicy.atcWindowRange.contains(policy.atcWindow) else {
                 throw ServiceError.invalid(field: "cryptogramPolicy.atcWindow", reason: "1 to 1000")

@@ -4,6 +4,7 @@ import Foundation
 import HTTPSupport
 import HTTPTypes
 import Hummingbird
+import ISO8583
 import ISO8583Transport
 import Logging
 import NetworkSwitch
@@ -134,6 +135,12 @@ struct PasswayAPI: Sendable {
         return participant
     }
 
+    static func settlementWindow(_ api: PasswayAPI, _ context: PasswayRequestContext, _ request: Request) async throws -> SettlementWindow {
+        let id = try param(request, context, "windowID")
+        guard let window = try await api.rooms.clearing.window(id: id) else { throw Problem.notFound("settlement window \(id) not found") }
+        return window
+    }
+
     /// A clearing file's result, for the acquirer that sent it or the operator.
     static func clearingFile(_ api: PasswayAPI, _ context: PasswayRequestContext, _ request: Request) async throws -> ClearingFileResult {
         let id = try param(request, context, "fileID")
@@ -248,6 +255,68 @@ struct PasswayAPI: Sendable {
             let file = try await clearingFile(api, context, request)
             guard let bytes = try ClearingService.rejectFile(file) else { throw Problem.notFound("file \(file.fileID) has no rejects") }
             return APIResult(status: .ok, body: Data(bytes), contentType: "application/octet-stream")
+        },
+        Route(method: .get, path: "/v1/clearing/fees", allowed: .network) { api, _, _, _ in
+            try JSONBody.result(try await api.rooms.clearing.feeSchedule())
+        },
+        Route(method: .put, path: "/v1/clearing/fees", allowed: .network) { api, body, context, _ in
+            let schedule = try JSONBody.decode(FeeSchedule.self, from: body)
+            do { try await api.rooms.clearing.setFeeSchedule(schedule) } catch let e as FeeSchedule.Invalid {
+                throw Problem(.unprocessableContent, code: "invalid-value", title: "A value is not acceptable", detail: e.description)
+            }
+            api.logger.notice("fee schedule set", metadata: ["lines": "\(schedule.interchange.count)", "schemeFeeBasisPoints": "\(schedule.schemeFeeBasisPoints)"])
+            return try JSONBody.result(schedule)
+        },
+        Route(method: .get, path: "/v1/settlement/windows", allowed: .network) { api, _, _, request in
+            let currency = request.uri.queryParameters["currency"].map(String.init)
+            if let currency, Currency.alpha(currency) == nil { throw Problem.badRequest("currency: an ISO 4217 alpha code", field: "currency") }
+            return try JSONBody.result(try await api.rooms.clearing.windows(currency: currency?.uppercased()))
+        },
+        Route(method: .post, path: "/v1/settlement/windows/close", allowed: .network) { api, body, _, _ in
+            let input = try JSONBody.decode(CloseWindowInput.self, from: body)
+            guard let currency = Currency.alpha(input.currency) else { throw Problem.badRequest("currency: an ISO 4217 alpha code", field: "currency") }
+            guard let window = try await api.rooms.clearing.closeWindow(currency: currency.alpha) else {
+                throw Problem.notFound("no open settlement window in \(currency.alpha)")
+            }
+            api.logger.notice("settlement window closed", metadata: ["window": "\(window.id)", "currency": "\(window.currency)"])
+            return try JSONBody.result(SettlementReport(window: window, positions: try await api.rooms.clearing.positions(windowID: window.id)))
+        },
+        Route(method: .get, path: "/v1/settlement/windows/{windowID}", allowed: .network) { api, _, context, request in
+            let window = try await settlementWindow(api, context, request)
+            return try JSONBody.result(SettlementReport(window: window, positions: try await api.rooms.clearing.positions(windowID: window.id)))
+        },
+        Route(method: .post, path: "/v1/settlement/windows/{windowID}/settled", allowed: .network) { api, _, context, request in
+            let window = try await settlementWindow(api, context, request)
+            do {
+                let settled = try await api.rooms.clearing.settleWindow(id: window.id)
+                api.logger.notice("settlement window settled", metadata: ["window": "\(settled.id)"])
+                return try JSONBody.result(settled)
+            } catch let e as ClearingStoreError {
+                throw Problem(.conflict, code: "conflict", title: "Conflicts with the current state", detail: e.description)
+            }
+        },
+        Route(method: .get, path: "/v1/settlement/windows/{windowID}/report", allowed: .authenticated) { api, _, context, request in
+            let window = try await settlementWindow(api, context, request)
+            let asked = request.uri.queryParameters["participant"].map(String.init)
+            let participant: String
+            switch try caller(context) {
+            case .network:
+                guard let asked, !asked.isEmpty, asked.unicodeScalars.count <= 120 else {
+                    throw Problem.badRequest("participant: acquirer:ID, issuer:ID or network", field: "participant")
+                }
+                participant = asked
+            case .acquirer(let id): participant = "acquirer:" + id
+            case .issuer(let id): participant = "issuer:" + id
+            default: throw Problem.forbidden("a settlement report is for the network, an acquirer or an issuer")
+            }
+            if let asked, asked != participant { throw Problem.notFound("no report of \(asked) for you") }
+            let report = ParticipantReport(window: window, participant: participant,
+                                           lines: try await api.rooms.clearing.lines(windowID: window.id, participant: participant))
+            switch request.uri.queryParameters["format"].map(String.init) ?? "json" {
+            case "json": return try JSONBody.result(report)
+            case "csv": return APIResult(status: .ok, body: Data(report.csv.utf8), contentType: "text/csv")
+            default: throw Problem.badRequest("format: json or csv", field: "format")
+            }
         },
         Route(method: .get, path: "/v1/acquirers", allowed: .network) { api, _, _, _ in
             try JSONBody.result(try await api.participants.acquirers())

@@ -59,6 +59,8 @@ public struct PlatformConfiguration: Sendable {
     public var forwarding: RetryPolicy = .standard
     /// How the token service retries its notifications to issuer hosts (its outbox).
     public var issuerNotices: RetryPolicy = .standard
+    /// When settlement windows close by themselves: daily at this time, UTC.
+    public var settlementCutOff: SettlementCutOff = .midnight
     /// How old an authorization's claim must be, unanswered, for recovery to settle it
     /// (its process died): nil, twice the issuer timeout and 5 s more.
     public var recoverUnansweredAfter: Duration?
@@ -169,13 +171,15 @@ public enum Platform {
         let database: String
         let idempotency: any IdempotencyStore
         if let postgres {
-            rooms = try await Rooms.open(store: postgres, master: master, readCacheMaxAge: .seconds(1), noticePolicy: config.issuerNotices, logger: logger)
+            rooms = try await Rooms.open(store: postgres, master: master, readCacheMaxAge: .seconds(1), noticePolicy: config.issuerNotices, settlementCutOff: config.settlementCutOff,
+                                         presentmentWindow: Double(config.holdLifetime.components.seconds), logger: logger)
             idempotency = try await PostgresIdempotencyStore(database: postgres.database)
             database = "PostgreSQL \(postgres.database.url) (schemas passway, issuer_host)"
         } else {
             // SQLite belongs to this process, whose changes empty the cache at once.
             rooms = try await Rooms.open(store: try SQLiteStore(path: config.databasePath), master: master, readCacheMaxAge: .seconds(60),
-                                         noticePolicy: config.issuerNotices, logger: logger)
+                                         noticePolicy: config.issuerNotices, settlementCutOff: config.settlementCutOff,
+                                         presentmentWindow: Double(config.holdLifetime.components.seconds), logger: logger)
             idempotency = try SQLiteIdempotencyStore(path: config.httpDatabasePath)
             database = "SQLite in \(config.dataDirectory)"
         }
@@ -310,7 +314,9 @@ struct Rooms: Sendable {
     let clearing: ClearingService
 
     static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore & ClearingStore>(
-        store: Store, master: MasterKey, readCacheMaxAge: Duration, noticePolicy: RetryPolicy = .standard, logger: Logger) async throws -> Rooms {
+        store: Store, master: MasterKey, readCacheMaxAge: Duration, noticePolicy: RetryPolicy = .standard,
+        settlementCutOff: SettlementCutOff = .midnight, presentmentWindow: TimeInterval = ClearingRules.standard.presentmentWindow,
+        logger: Logger) async throws -> Rooms {
         let participants = ParticipantRegistry(store: store)
         let vault = try await TokenService.openVault(master: master, store: store)
         let tokens = TokenService(store: store, participants: participants, vault: vault, issuerHost: HTTPIssuerHostClient(),
@@ -318,7 +324,12 @@ struct Rooms: Sendable {
         let wallets = WalletProvider(store: store, participants: participants, tokens: tokens)
         try await participants.seedDefaults()
         try await wallets.seedDefaults()
-        let clearing = ClearingService(store: store) { [tokens] number in
+        var rules = ClearingRules.standard
+        rules.presentmentWindow = presentmentWindow
+        let clearing = ClearingService(store: store, rules: rules, cutOff: settlementCutOff, issuerTerms: { [participants] id in
+            guard let issuer = try await participants.issuer(id: id) else { return nil }
+            return IssuerTerms(market: issuer.country, product: issuer.cardProduct.flatMap(CardProduct.init(rawValue:)) ?? .debit)
+        }) { [tokens] number in
             guard let pan = try? PAN(number), let token = try await tokens.token(number: pan) else { return nil }
             return TokenIdentity(tokenID: token.id, maskedNumber: token.maskedNumber, issuerID: token.issuerID)
         }

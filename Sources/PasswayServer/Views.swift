@@ -172,3 +172,11 @@ struct JournalEntryView: Codable, Sendable {
         decidedBy = e.decidedBy.rawValue; reason = e.reason; at = e.at
     }
 }
+
+/// `POST /v1/settlement/windows/close`.
+struct CloseWindowInput: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case currency }
+    var currency: String
+}
+
+extension FeeSchedule: StrictBody {}

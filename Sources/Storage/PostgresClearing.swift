@@ -1,6 +1,7 @@
 import Clearing
 import Foundation
 import NetworkSwitch
+import Logging
 import PostgresNIO
 
 /// Clearing beside the journal on PostgreSQL: as on SQLite, one row per cleared
@@ -44,7 +45,7 @@ extension PostgresStore: ClearingStore {
             """, logger: logger).all(String.self))
     }
 
-    public func record(_ file: ClearingFileResult, cleared: [ClearedPresentment]) async throws {
+    public func record(_ file: ClearingFileResult, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
         let doc = try Self.doc(file)
         let rows = try cleared.map { ($0, try Self.doc($0)) }
         let logger = self.logger
@@ -62,6 +63,127 @@ extension PostgresStore: ClearingStore {
                     """, logger: logger))
                 guard inserted == 1 else { throw ClearingStoreError.clearedMeanwhile }
             }
+            var windows: [String: String] = [:]
+            for l in lines {
+                if windows[l.currency] == nil {
+                    windows[l.currency] = try await Self.openWindow(connection, currency: l.currency, at: at, nextCutOff: nextCutOff, logger: logger)
+                }
+                let window = windows[l.currency] ?? ""
+                try await connection.query("""
+                    INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, presentment_id)
+                    VALUES (\(window), \(l.participant), \(l.currency), \(l.amountMinor), \(l.kind.rawValue), \(l.presentmentID))
+                    """, logger: logger)
+            }
         }
+    }
+
+    /// The open window of `currency` (locked against closing until this transaction ends),
+    /// one past its cut-off closed first, a new one opened when none is.
+    static func openWindow(_ connection: PostgresConnection, currency: String, at: Date, nextCutOff: Date, logger: Logger) async throws -> String {
+        try await closeDue(connection, at: at, logger: logger)
+        for _ in 0..<2 {
+            if let id = try await connection.query("SELECT id FROM settlement_windows WHERE currency = \(currency) AND state = 'open' FOR SHARE",
+                                                   logger: logger).all(String.self).first {
+                return id
+            }
+            let window = SettlementWindow(id: "win_" + currency + "_" + String(Int64(at.timeIntervalSince1970 * 1000)), currency: currency, state: .open,
+                                          openedAt: at, cutOff: nextCutOff)
+            try await connection.query("""
+                INSERT INTO settlement_windows (id, currency, state, cut_off, doc) VALUES (\(window.id), \(currency), 'open', \(nextCutOff), \(try Self.doc(window))::jsonb)
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+        }
+        throw ClearingStoreError.clearedMeanwhile
+    }
+
+    static func closeDue(_ connection: PostgresConnection, at: Date, logger: Logger) async throws {
+        let due = try await connection.query("SELECT doc::text FROM settlement_windows WHERE state = 'open' AND cut_off <= \(at) FOR UPDATE",
+                                             logger: logger).all(String.self)
+        for doc in due {
+            var w = try Self.value(SettlementWindow.self, doc)
+            w.state = .closed
+            w.closedAt = w.cutOff
+            try await save(connection, w, logger: logger)
+        }
+    }
+
+    static func save(_ connection: PostgresConnection, _ w: SettlementWindow, logger: Logger) async throws {
+        try await connection.query("UPDATE settlement_windows SET state = \(w.state.rawValue), doc = \(try Self.doc(w))::jsonb WHERE id = \(w.id)", logger: logger)
+    }
+
+    public func feeSchedule() async throws -> FeeSchedule? {
+        try await one(FeeSchedule.self, "SELECT doc::text FROM clearing_settings WHERE name = 'fees'")
+    }
+
+    public func saveFeeSchedule(_ schedule: FeeSchedule) async throws {
+        try await database.client.query("""
+            INSERT INTO clearing_settings (name, doc) VALUES ('fees', \(try Self.doc(schedule))::jsonb) ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc
+            """, logger: logger)
+    }
+
+    public func closeDueWindows(at: Date) async throws {
+        let logger = self.logger
+        try await database.transaction { connection in try await Self.closeDue(connection, at: at, logger: logger) }
+    }
+
+    public func closeWindow(currency: String, at: Date) async throws -> SettlementWindow? {
+        let logger = self.logger
+        return try await database.transaction { connection in
+            try await Self.closeDue(connection, at: at, logger: logger)
+            guard let doc = try await connection.query("SELECT doc::text FROM settlement_windows WHERE currency = \(currency) AND state = 'open' FOR UPDATE",
+                                                       logger: logger).all(String.self).first else { return nil }
+            var w = try Self.value(SettlementWindow.self, doc)
+            w.state = .closed
+            w.closedAt = at
+            try await Self.save(connection, w, logger: logger)
+            return w
+        }
+    }
+
+    public func settleWindow(id: String, at: Date) async throws -> SettlementWindow {
+        let logger = self.logger
+        return try await database.transaction { connection in
+            guard let doc = try await connection.query("SELECT doc::text FROM settlement_windows WHERE id = \(id) FOR UPDATE", logger: logger)
+                .all(String.self).first else { throw ClearingStoreError.notClosed(id) }
+            var w = try Self.value(SettlementWindow.self, doc)
+            guard w.state == .closed else { throw ClearingStoreError.notClosed(id) }
+            w.state = .settled
+            w.settledAt = at
+            try await Self.save(connection, w, logger: logger)
+            return w
+        }
+    }
+
+    public func windows(currency: String?) async throws -> [SettlementWindow] {
+        if let currency {
+            return try await all(SettlementWindow.self, "SELECT doc::text FROM settlement_windows WHERE currency = \(currency) ORDER BY cut_off, id")
+        }
+        return try await all(SettlementWindow.self, "SELECT doc::text FROM settlement_windows ORDER BY cut_off, currency, id")
+    }
+
+    public func window(id: String) async throws -> SettlementWindow? {
+        try await one(SettlementWindow.self, "SELECT doc::text FROM settlement_windows WHERE id = \(id)")
+    }
+
+    public func positions(windowID: String) async throws -> [NetPosition] {
+        var positions: [NetPosition] = []
+        for try await (participant, net) in try await database.client.query("""
+            SELECT participant, SUM(amount)::bigint FROM settlement_lines WHERE window_id = \(windowID) GROUP BY participant ORDER BY participant COLLATE "C"
+            """, logger: logger).decode((String, Int64).self) {
+            positions.append(NetPosition(participant: participant, amountMinor: net))
+        }
+        return positions
+    }
+
+    public func lines(windowID: String, participant: String?) async throws -> [SettlementLine] {
+        var lines: [SettlementLine] = []
+        for try await (window, who, currency, amount, kind, presentment) in try await database.client.query("""
+            SELECT window_id, participant, currency, amount, kind, presentment_id FROM settlement_lines
+            WHERE window_id = \(windowID) AND (\(participant)::text IS NULL OR participant = \(participant)) ORDER BY seq
+            """, logger: logger).decode((String, String, String, Int64, String, String).self) {
+            guard let kind = SettlementLine.Kind(rawValue: kind) else { continue }
+            lines.append(SettlementLine(participant: who, currency: currency, amountMinor: amount, kind: kind, presentmentID: presentment, windowID: window))
+        }
+        return lines
     }
 }

@@ -138,6 +138,16 @@ public final class PostgresStore: Sendable {
                 UNIQUE (acquirer_id, acquirer_reference))
             """,
         ]),
+        ("v6: settlement windows", [
+            "CREATE TABLE settlement_windows (id TEXT PRIMARY KEY, currency TEXT NOT NULL, state TEXT NOT NULL, cut_off TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)",
+            "CREATE UNIQUE INDEX settlement_windows_open ON settlement_windows(currency) WHERE state = 'open'",
+            """
+            CREATE TABLE settlement_lines (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, window_id TEXT NOT NULL, participant TEXT NOT NULL,
+                currency TEXT NOT NULL, amount BIGINT NOT NULL, kind TEXT NOT NULL, presentment_id TEXT NOT NULL)
+            """,
+            "CREATE INDEX settlement_lines_window ON settlement_lines(window_id, participant)",
+            "CREATE TABLE clearing_settings (name TEXT PRIMARY KEY, doc JSONB NOT NULL)",
+        ]),
     ]
 
     // MARK: Documents

@@ -39,7 +39,7 @@ extension SQLiteStore: ClearingStore {
         return ClearableAuthorization(key: e.key, mti: e.mti, tokenID: tokenID, maskedToken: e.maskedToken, issuerID: issuerID,
                                       processingCode: e.processingCode, amountMinor: e.amountMinor, currency: e.currency,
                                       billingAmountMinor: e.billingAmountMinor, billingCurrency: e.billingCurrency, approvalCode: approvalCode,
-                                      at: e.at, reversed: reversed, clearedBy: clearedBy)
+                                      at: e.at, reversed: reversed, clearedBy: clearedBy, conversionRate: e.conversionRate)
     }
 
     public func presentedReferences(acquirerID: String, _ references: Set<String>) async throws -> Set<String> {
@@ -49,7 +49,7 @@ extension SQLiteStore: ClearingStore {
         }
     }
 
-    public func record(_ file: ClearingFileResult, cleared: [ClearedPresentment]) async throws {
+    public func record(_ file: ClearingFileResult, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
         let doc = try Self.doc(file)
         let rows = try cleared.map { ($0, try Self.doc($0)) }
         try await groupCommit.write { db in
@@ -64,6 +64,120 @@ extension SQLiteStore: ClearingStore {
                 try insert.execute(arguments: [p.id, p.authorization, p.acquirerID, p.acquirerReference, p.issuerID, p.currency,
                                                p.clearedAt.timeIntervalSince1970, doc])
                 guard db.changesCount == 1 else { throw ClearingStoreError.clearedMeanwhile }
+            }
+            var windows: [String: String] = [:]
+            let line = try db.cachedStatement(sql: """
+                INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, presentment_id) VALUES (?, ?, ?, ?, ?, ?)
+                """)
+            for l in lines {
+                if windows[l.currency] == nil { windows[l.currency] = try Self.openWindow(db, currency: l.currency, at: at, nextCutOff: nextCutOff) }
+                try line.execute(arguments: [windows[l.currency], l.participant, l.currency, l.amountMinor, l.kind.rawValue, l.presentmentID])
+            }
+        }
+    }
+
+    /// The open window of `currency` that `at` falls in: one past its cut-off is closed
+    /// first, and a new one opened when none is.
+    static func openWindow(_ db: Database, currency: String, at: Date, nextCutOff: Date) throws -> String {
+        try closeDue(db, at: at)
+        if let id = try String.fetchOne(db.cachedStatement(sql: "SELECT id FROM settlement_windows WHERE currency = ? AND state = 'open'"),
+                                        arguments: [currency]) {
+            return id
+        }
+        let window = SettlementWindow(id: "win_" + currency + "_" + String(Int64(at.timeIntervalSince1970 * 1000)), currency: currency, state: .open,
+                                      openedAt: at, cutOff: nextCutOff)
+        try db.execute(sql: "INSERT INTO settlement_windows (id, currency, state, cut_off, doc) VALUES (?, ?, 'open', ?, ?)",
+                       arguments: [window.id, currency, nextCutOff.timeIntervalSince1970, try Self.doc(window)])
+        return window.id
+    }
+
+    static func closeDue(_ db: Database, at: Date) throws {
+        let due = try String.fetchAll(db.cachedStatement(sql: "SELECT doc FROM settlement_windows WHERE state = 'open' AND cut_off <= ?"),
+                                      arguments: [at.timeIntervalSince1970])
+        for doc in due {
+            var w = try Self.value(SettlementWindow.self, doc)
+            w.state = .closed
+            w.closedAt = w.cutOff
+            try save(db, w)
+        }
+    }
+
+    static func save(_ db: Database, _ w: SettlementWindow) throws {
+        try db.execute(sql: "UPDATE settlement_windows SET state = ?, doc = ? WHERE id = ?", arguments: [w.state.rawValue, try Self.doc(w), w.id])
+    }
+
+    public func feeSchedule() async throws -> FeeSchedule? {
+        try await one(FeeSchedule.self, "SELECT doc FROM clearing_settings WHERE name = 'fees'", [])
+    }
+
+    public func saveFeeSchedule(_ schedule: FeeSchedule) async throws {
+        let doc = try Self.doc(schedule)
+        try await groupCommit.write { db in
+            try db.execute(sql: "INSERT INTO clearing_settings (name, doc) VALUES ('fees', ?) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
+                           arguments: [doc])
+        }
+    }
+
+    public func closeDueWindows(at: Date) async throws {
+        try await groupCommit.write { db in try Self.closeDue(db, at: at) }
+    }
+
+    public func closeWindow(currency: String, at: Date) async throws -> SettlementWindow? {
+        try await groupCommit.write { db in
+            try Self.closeDue(db, at: at)
+            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM settlement_windows WHERE currency = ? AND state = 'open'", arguments: [currency]) else {
+                return nil
+            }
+            var w = try Self.value(SettlementWindow.self, doc)
+            w.state = .closed
+            w.closedAt = at
+            try Self.save(db, w)
+            return w
+        }
+    }
+
+    public func settleWindow(id: String, at: Date) async throws -> SettlementWindow {
+        try await groupCommit.write { db in
+            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM settlement_windows WHERE id = ?", arguments: [id]) else {
+                throw ClearingStoreError.notClosed(id)
+            }
+            var w = try Self.value(SettlementWindow.self, doc)
+            guard w.state == .closed else { throw ClearingStoreError.notClosed(id) }
+            w.state = .settled
+            w.settledAt = at
+            try Self.save(db, w)
+            return w
+        }
+    }
+
+    public func windows(currency: String?) async throws -> [SettlementWindow] {
+        if let currency {
+            return try await all(SettlementWindow.self, "SELECT doc FROM settlement_windows WHERE currency = ? ORDER BY cut_off, id", [currency])
+        }
+        return try await all(SettlementWindow.self, "SELECT doc FROM settlement_windows ORDER BY cut_off, currency, id")
+    }
+
+    public func window(id: String) async throws -> SettlementWindow? {
+        try await one(SettlementWindow.self, "SELECT doc FROM settlement_windows WHERE id = ?", [id])
+    }
+
+    public func positions(windowID: String) async throws -> [NetPosition] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT participant, SUM(amount) AS net FROM settlement_lines WHERE window_id = ? GROUP BY participant ORDER BY participant",
+                             arguments: [windowID]).map { NetPosition(participant: $0["participant"], amountMinor: $0["net"]) }
+        }
+    }
+
+    public func lines(windowID: String, participant: String?) async throws -> [SettlementLine] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT window_id, participant, currency, amount, kind, presentment_id FROM settlement_lines
+                WHERE window_id = ? AND (? IS NULL OR participant = ?) ORDER BY seq
+                """, arguments: [windowID, participant, participant]).compactMap { row in
+                SettlementLine.Kind(rawValue: row["kind"]).map {
+                    SettlementLine(participant: row["participant"], currency: row["currency"], amountMinor: row["amount"], kind: $0,
+                                   presentmentID: row["presentment_id"], windowID: row["window_id"])
+                }
             }
         }
     }

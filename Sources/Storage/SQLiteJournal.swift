@@ -122,6 +122,7 @@ extension SQLiteStore: AuthorizationJournal {
         w.field("at", milliseconds: e.at)
         w.field("billingAmountMinor", e.billingAmountMinor)
         w.field("billingCurrency", e.billingCurrency)
+        w.field("conversionRate", e.conversionRate)
         w.field("currency", e.currency)
         w.field("decidedBy", e.decidedBy.rawValue)
         w.field("issuerID", e.issuerID)

@@ -124,6 +124,16 @@ public final class SQLiteStore: Sendable {
                     UNIQUE (acquirer_id, acquirer_reference));
                 """)
         }
+        migrator.registerMigration("v10: settlement windows") { db in
+            try db.execute(sql: """
+                CREATE TABLE settlement_windows (id TEXT PRIMARY KEY, currency TEXT NOT NULL, state TEXT NOT NULL, cut_off REAL NOT NULL, doc TEXT NOT NULL);
+                CREATE UNIQUE INDEX settlement_windows_open ON settlement_windows(currency) WHERE state = 'open';
+                CREATE TABLE settlement_lines (seq INTEGER PRIMARY KEY AUTOINCREMENT, window_id TEXT NOT NULL, participant TEXT NOT NULL,
+                    currency TEXT NOT NULL, amount INTEGER NOT NULL, kind TEXT NOT NULL, presentment_id TEXT NOT NULL);
+                CREATE INDEX settlement_lines_window ON settlement_lines(window_id, participant);
+                CREATE TABLE clearing_settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                """)
+        }
         return migrator
     }
 

@@ -137,6 +137,36 @@ import TestSupport
                                                                          "--api-key", shop.acquirer.apiKey, "--json"])
         #expect(repeated.status != 0 && repeated.stdout.isEmpty && repeated.stderr.contains("409") && repeated.stderr.split(separator: "\n").count == 1,
                 "\(repeated.stderr)")
+
+        // The day's settlement in roubles: the window closed by the operator; the three
+        // presentments priced by the default schedule (a Russian debit card at an everyday
+        // merchant: 0.80% interchange to the issuer; 0.05% scheme fee from each side).
+        let op = shop.harness.info.operatorKey
+        let closed = try Subprocess.run(Subprocess.passwayExecutable, ["settlement", "close", "--currency", "RUB", "--api", shop.harness.info.apiURL,
+                                                                       "--operator-key", op, "--json"])
+        #expect(closed.status == 0, "\(closed.stderr)")
+        let report = try JSONDecoder.iso8601.decode(SettlementReport.self, from: Data(closed.stdout.utf8))
+        let interchange: Int64 = 1_200 + 320 + 920, fees: Int64 = 75 + 20 + 58
+        let acquirer = "acquirer:" + shop.acquirer.id, issuer = "issuer:" + shop.scenario.issuerID
+        #expect(report.window.state == .closed && report.window.currency == "RUB" && report.totalMinor == 0)
+        #expect(Dictionary(uniqueKeysWithValues: report.positions.map { ($0.participant, $0.amountMinor) })
+                == [acquirer: 305_000 - interchange - fees, issuer: -305_000 + interchange - fees, "network": 2 * fees])
+        #expect(report.instructions.map(\.direction) == [.receive, .pay, .receive])
+        // Each participant reads its own report; the acquirer's as CSV.
+        let csv = try await shop.harness.api("GET", "/v1/settlement/windows/\(report.window.id)/report?format=csv", key: shop.acquirer.apiKey)
+        #expect(csv.status == 200 && csv.headers["content-type"] == "text/csv")
+        let rows = String(decoding: csv.body, as: UTF8.self).split(separator: "\n")
+        #expect(rows.first == "window,participant,presentment,kind,currency,amount_minor" && rows.count == 1 + 9 + 1)
+        #expect(rows.last == "\(report.window.id),\(acquirer),,net,RUB,\(305_000 - interchange - fees)")
+        let issuerReport = try await shop.harness.api("GET", "/v1/settlement/windows/\(report.window.id)/report", key: shop.scenario.issuerKey)
+        #expect((issuerReport["netMinor"] as? Int).map(Int64.init) == -305_000 + interchange - fees)
+        let peek = try await shop.harness.api("GET", "/v1/settlement/windows/\(report.window.id)/report?participant=\(acquirer)", key: shop.scenario.issuerKey)
+        #expect(peek.status == 404, "an issuer does not read the acquirer's report")
+        // Settled once the funds moved; not twice.
+        let settled = try Subprocess.run(Subprocess.passwayExecutable, ["settlement", "settled", report.window.id, "--api", shop.harness.info.apiURL, "--operator-key", op])
+        #expect(settled.status == 0 && settled.stdout.contains("settled"), "\(settled.stderr)")
+        let twice = try Subprocess.run(Subprocess.passwayExecutable, ["settlement", "settled", report.window.id, "--api", shop.harness.info.apiURL, "--operator-key", op])
+        #expect(twice.status != 0 && twice.stderr.contains("409"))
         await shop.close()
     }
 }

@@ -21,7 +21,7 @@ import TestSupport
         var g = SystemRandomNumberGenerator()
         for _ in 0..<500 {
             func maybe(_ s: String) -> String? { Bool.random(using: &g) ? s : nil }
-            let entry = JournalEntry(
+            var entry = JournalEntry(
                 key: randomString(&g), requestDigest: randomString(&g), mti: "0110", maskedToken: maybe(randomString(&g)), tokenID: maybe(randomString(&g)),
                 issuerID: maybe(randomString(&g)), maskedPAN: maybe(randomString(&g)), processingCode: randomString(&g),
                 amountMinor: Int64.random(in: Int64.min...Int64.max, using: &g), currency: randomString(&g),
@@ -30,6 +30,7 @@ import TestSupport
                 approvalCode: maybe(randomString(&g)), decidedBy: Decider.allCases.randomElement(using: &g) ?? .network, reason: randomString(&g),
                 answer: Data((0..<Int.random(in: 0...300, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }),
                 at: Date(timeIntervalSince1970: Double.random(in: 0...4_000_000_000, using: &g)), original: maybe(randomString(&g)))
+            entry.conversionRate = maybe(randomString(&g))
             let byHand = SQLiteStore.document(entry)
             let byFoundation = try SQLiteStore.doc(entry)
             let read = try SQLiteStore.value(JournalEntry.self, byHand)

@@ -399,7 +399,7 @@ import WalletProvider
                                localTime: "261129101500", authorizedAt: Self.at, clearedAt: Self.at)
         }
         let arn1 = String(repeating: "1", count: 23), arn2 = String(repeating: "2", count: 23)
-        try await a.record(file("001261129000250000010001"), cleared: [presentment("prs_1", "001261129000250000010001", authorization: key("000001").description, arn: arn1)])
+        try await a.record(file("001261129000250000010001"), cleared: [presentment("prs_1", "001261129000250000010001", authorization: key("000001").description, arn: arn1)], lines: [], at: Self.at, nextCutOff: Self.at + 86_400)
         #expect(try await b.clearingFile(id: "001261129000250000010001") == file("001261129000250000010001"))
         #expect(try await b.clearingFile(id: "nope") == nil)
         #expect(try await b.clearable([wanted])[wanted]?.first { $0.key == key("000001").description }?.clearedBy == "prs_1")
@@ -407,15 +407,71 @@ import WalletProvider
         #expect(try await b.presentedReferences(acquirerID: "other", [arn1]) == [])
         // The same file ID again: refused, nothing written.
         await #expect(throws: ClearingStoreError.duplicateFile("001261129000250000010001")) {
-            try await b.record(file("001261129000250000010001"), cleared: [presentment("prs_2", "001261129000250000010001", authorization: key("000004").description, arn: arn2)])
+            try await b.record(file("001261129000250000010001"), cleared: [presentment("prs_2", "001261129000250000010001", authorization: key("000004").description, arn: arn2)], lines: [], at: Self.at, nextCutOff: Self.at + 86_400)
         }
         // Another file clearing the same authorization (from another node): refused whole.
         await #expect(throws: ClearingStoreError.clearedMeanwhile) {
             try await b.record(file("001261129000250000010002"), cleared: [presentment("prs_3", "001261129000250000010002", authorization: key("000004").description, arn: arn2),
-                                                                          presentment("prs_4", "001261129000250000010002", authorization: key("000001").description, arn: String(repeating: "3", count: 23))])
+                                                                          presentment("prs_4", "001261129000250000010002", authorization: key("000001").description, arn: String(repeating: "3", count: 23))], lines: [], at: Self.at, nextCutOff: Self.at + 86_400)
         }
         #expect(try await a.clearingFile(id: "001261129000250000010002") == nil)
         #expect(try await a.presentedReferences(acquirerID: "acq", [arn2]) == [], "the refused file left nothing")
+    }
+
+    /// Settlement windows: lines go to the open window of their currency; a window past its
+    /// cut-off is closed at it and the next opened; closing by hand, settling, positions and
+    /// lines; the fee schedule kept. Across two pools.
+    @Test(arguments: Backend.available)
+    func settlementWindows(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let a = s.store, b = try await s.openAnother()
+        #expect(try await a.feeSchedule() == nil)
+        try await a.saveFeeSchedule(.standard)
+        var changed = FeeSchedule.standard
+        changed.schemeFeeBasisPoints = 7
+        try await b.saveFeeSchedule(changed)
+        #expect(try await a.feeSchedule() == changed)
+
+        func file(_ n: Int) -> ClearingFileResult {
+            ClearingFileResult(fileID: "file-\(n)", acquirerID: "acq", receivedAt: Self.at, characterSet: "ebcdic", blocked: true, cleared: 0, rejected: 0, results: [])
+        }
+        func lines(_ presentment: String) -> [SettlementLine] {
+            [SettlementLine(participant: "acquirer:acq", currency: "RUB", amountMinor: 990, kind: .amount, presentmentID: presentment),
+             SettlementLine(participant: "issuer:bank", currency: "RUB", amountMinor: -1_000, kind: .amount, presentmentID: presentment),
+             SettlementLine(participant: "network", currency: "RUB", amountMinor: 10, kind: .schemeFee, presentmentID: presentment),
+             SettlementLine(participant: "network", currency: "CNY", amountMinor: 0, kind: .conversion, presentmentID: presentment)]
+        }
+        let cutOff = Self.at + 3_600
+        try await a.record(file(1), cleared: [], lines: lines("p1"), at: Self.at, nextCutOff: cutOff)
+        try await b.record(file(2), cleared: [], lines: lines("p2"), at: Self.at + 60, nextCutOff: cutOff)
+        let rub = try #require(try await a.windows(currency: "RUB").first)
+        #expect(rub.state == .open && rub.cutOff == cutOff && rub.openedAt == Self.at)
+        #expect(try await b.windows(currency: nil).map(\.currency).sorted() == ["CNY", "RUB"])
+        #expect(try await b.positions(windowID: rub.id) == [NetPosition(participant: "acquirer:acq", amountMinor: 1_980),
+                                                            NetPosition(participant: "issuer:bank", amountMinor: -2_000),
+                                                            NetPosition(participant: "network", amountMinor: 20)])
+        #expect(try await b.lines(windowID: rub.id, participant: "network").map(\.presentmentID) == ["p1", "p2"])
+        #expect(try await b.lines(windowID: rub.id, participant: nil).count == 6)
+        await #expect(throws: ClearingStoreError.notClosed(rub.id)) { _ = try await b.settleWindow(id: rub.id, at: Self.at) }
+
+        // After the cut-off: the next file's lines open the next window; the first closed at its cut-off.
+        try await b.record(file(3), cleared: [], lines: lines("p3"), at: cutOff + 5, nextCutOff: cutOff + 86_400)
+        let closed = try #require(try await a.window(id: rub.id))
+        #expect(closed.state == .closed && closed.closedAt == cutOff)
+        let next = try #require(try await a.windows(currency: "RUB").last)
+        #expect(next.id != rub.id && next.state == .open && next.cutOff == cutOff + 86_400)
+        #expect(try await a.positions(windowID: next.id).map(\.amountMinor) == [990, -1_000, 10])
+        // By hand; then settled, once.
+        let handClosed = try #require(try await a.closeWindow(currency: "RUB", at: cutOff + 10))
+        #expect(handClosed.id == next.id && handClosed.state == .closed && handClosed.closedAt == cutOff + 10)
+        #expect(try await b.closeWindow(currency: "RUB", at: cutOff + 11) == nil, "nothing open")
+        let settled = try await b.settleWindow(id: rub.id, at: cutOff + 20)
+        #expect(settled.state == .settled && settled.settledAt == cutOff + 20)
+        await #expect(throws: ClearingStoreError.notClosed(rub.id)) { _ = try await a.settleWindow(id: rub.id, at: cutOff + 30) }
+        // Due windows close on their own.
+        try await a.closeDueWindows(at: cutOff + 86_400)
+        #expect(try await b.windows(currency: "CNY").allSatisfy { $0.state == .closed })
     }
 
     @Test(arguments: Backend.available)
