@@ -133,7 +133,11 @@ public protocol ClearingStore: Sendable {
     /// of the authorizations was cleared since it was read (nothing written either way).
     /// Each line goes to the open window of its currency; a window whose cut-off is not
     /// after `at` is closed first (at its cut-off) and a new one opened until `nextCutOff`.
-    func record(_ file: ClearingFileResult, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws
+    /// Without a file: single-message authorizations cleared by themselves.
+    func record(_ file: ClearingFileResult?, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws
+    /// Approved single-message authorizations (0200) claimed in [`from`, `to`), neither
+    /// reversed nor cleared, oldest first.
+    func unclearedSingleMessages(from: Date, to: Date, limit: Int) async throws -> [ClearableAuthorization]
 
     /// The operator's fee schedule (nil: never set).
     func feeSchedule() async throws -> FeeSchedule?
@@ -195,18 +199,24 @@ public struct ClearingService: Sendable {
     let identify: @Sendable (String) async throws -> TokenIdentity?
     /// An issuer's market (its country) and card product, for interchange.
     let issuerTerms: @Sendable (String) async throws -> IssuerTerms?
+    /// The acquirer of an institution code (field 32), for single-message clearing.
+    let acquirerID: @Sendable (String) async throws -> String?
     public let cutOff: SettlementCutOff
+    /// A single-message authorization clears once it is this old (60 s by default): a
+    /// reversal (a dispense that failed) comes before.
+    public let singleMessageGrace: TimeInterval
     public let rules: ClearingRules
     let now: @Sendable () -> Date
     let newID: @Sendable () -> String
 
-    public init(store: any ClearingStore, rules: ClearingRules = .standard, cutOff: SettlementCutOff = .midnight,
+    public init(store: any ClearingStore, rules: ClearingRules = .standard, cutOff: SettlementCutOff = .midnight, singleMessageGrace: TimeInterval = 60,
                 now: @escaping @Sendable () -> Date = Date.init,
                 issuerTerms: @escaping @Sendable (String) async throws -> IssuerTerms? = { _ in nil },
+                acquirerID: @escaping @Sendable (String) async throws -> String? = { _ in nil },
                 newID: @escaping @Sendable () -> String = { "prs_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24) },
                 identify: @escaping @Sendable (String) async throws -> TokenIdentity?) {
         self.store = store; self.rules = rules; self.now = now; self.newID = newID; self.identify = identify
-        self.issuerTerms = issuerTerms; self.cutOff = cutOff
+        self.issuerTerms = issuerTerms; self.cutOff = cutOff; self.acquirerID = acquirerID; self.singleMessageGrace = singleMessageGrace
     }
 
     public func file(id: String) async throws -> ClearingFileResult? { try await store.clearingFile(id: id) }
@@ -273,7 +283,51 @@ public struct ClearingService: Sendable {
         return try await store.window(id: id)
     }
 
+    /// Clears the single-message authorizations (ATM cash, 0200) answered more than a
+    /// minute ago within the presentment window: each is its own presentment, for its
+    /// authorized amount, priced and put in the open windows. Returns how many.
+    @discardableResult
+    public func clearSingleMessages() async throws -> Int {
+        var total = 0
+        while true {
+            let at = now()
+            let found = try await store.unclearedSingleMessages(from: at - rules.presentmentWindow, to: at - singleMessageGrace, limit: 1_000)
+            guard !found.isEmpty else { return total }
+            var acquirers: [String: String] = [:]
+            var cleared: [ClearedPresentment] = []
+            for a in found {
+                let institution = String(a.acquirerInstitution)
+                if acquirers[institution] == nil { acquirers[institution] = try await acquirerID(institution) ?? institution }
+                cleared.append(ClearedPresentment(
+                    id: newID(), fileID: "single-message", messageNumber: 0, acquirerID: acquirers[institution] ?? institution,
+                    acquirerReference: a.key, authorization: a.key, tokenID: a.tokenID, maskedToken: a.maskedToken, issuerID: a.issuerID,
+                    processingCode: a.processingCode, mcc: "6011", amountMinor: a.amountMinor, currency: a.currency, authorizedMinor: a.amountMinor,
+                    billingCurrency: a.billingCurrency, billingAmountMinor: a.billingAmountMinor, localTime: Self.localTime(a.at), authorizedAt: a.at,
+                    clearedAt: at, conversionRate: a.conversionRate))
+            }
+            let (priced, lines) = try await price(cleared)
+            do {
+                try await store.record(nil, cleared: priced, lines: lines, at: at, nextCutOff: cutOff.next(after: at))
+            } catch ClearingStoreError.clearedMeanwhile {
+                continue // another node cleared some: read again
+            }
+            total += priced.count
+        }
+    }
+
+    /// YYMMDDhhmmss, UTC (DE 12).
+    public static func localTime(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        return [(c.year ?? 0) % 100, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0]
+            .map { String($0).leftPadded(to: 2) }.joined()
+    }
+
+    public func closeDueWindows() async throws { try await store.closeDueWindows(at: now()) }
+
     public func closeWindow(currency: String) async throws -> SettlementWindow? {
+        try await clearSingleMessages()
         try await store.closeDueWindows(at: now())
         return try await store.closeWindow(currency: currency, at: now())
     }

@@ -61,6 +61,9 @@ public struct PlatformConfiguration: Sendable {
     public var issuerNotices: RetryPolicy = .standard
     /// When settlement windows close by themselves: daily at this time, UTC.
     public var settlementCutOff: SettlementCutOff = .midnight
+    /// How old an ATM withdrawal (0200) must be before it clears by itself (a failed
+    /// dispense is reversed before).
+    public var singleMessageGrace: Duration = .seconds(60)
     /// How old an authorization's claim must be, unanswered, for recovery to settle it
     /// (its process died): nil, twice the issuer timeout and 5 s more.
     public var recoverUnansweredAfter: Duration?
@@ -172,14 +175,16 @@ public enum Platform {
         let idempotency: any IdempotencyStore
         if let postgres {
             rooms = try await Rooms.open(store: postgres, master: master, readCacheMaxAge: .seconds(1), noticePolicy: config.issuerNotices, settlementCutOff: config.settlementCutOff,
-                                         presentmentWindow: Double(config.holdLifetime.components.seconds), logger: logger)
+                                         presentmentWindow: Double(config.holdLifetime.components.seconds),
+                                         singleMessageGrace: Double(config.singleMessageGrace.components.seconds), logger: logger)
             idempotency = try await PostgresIdempotencyStore(database: postgres.database)
             database = "PostgreSQL \(postgres.database.url) (schemas passway, issuer_host)"
         } else {
             // SQLite belongs to this process, whose changes empty the cache at once.
             rooms = try await Rooms.open(store: try SQLiteStore(path: config.databasePath), master: master, readCacheMaxAge: .seconds(60),
                                          noticePolicy: config.issuerNotices, settlementCutOff: config.settlementCutOff,
-                                         presentmentWindow: Double(config.holdLifetime.components.seconds), logger: logger)
+                                         presentmentWindow: Double(config.holdLifetime.components.seconds),
+                                         singleMessageGrace: Double(config.singleMessageGrace.components.seconds), logger: logger)
             idempotency = try SQLiteIdempotencyStore(path: config.httpDatabasePath)
             database = "SQLite in \(config.dataDirectory)"
         }
@@ -220,7 +225,7 @@ public enum Platform {
                                              links: links, duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1),
                                              forwarding: config.forwarding, logger: logger)
         let notifier = IssuerNotifier(service: rooms.tokens, logger: logger)
-        let storeAndForward = StoreAndForwardService(pipeline: pipeline, notifier: notifier, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
+        let storeAndForward = StoreAndForwardService(pipeline: pipeline, notifier: notifier, clearing: rooms.clearing, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
                                                      recoveryInterval: config.recoveryInterval, logger: logger)
         // Only signed-on acquirers' MAC'd messages reach the pipeline.
         let gate = AcquirerGate(directory: RegisteredAcquirers(participants: rooms.participants, keys: rooms.acquirerKeys), pipeline: pipeline,
@@ -316,7 +321,7 @@ struct Rooms: Sendable {
     static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore & ClearingStore>(
         store: Store, master: MasterKey, readCacheMaxAge: Duration, noticePolicy: RetryPolicy = .standard,
         settlementCutOff: SettlementCutOff = .midnight, presentmentWindow: TimeInterval = ClearingRules.standard.presentmentWindow,
-        logger: Logger) async throws -> Rooms {
+        singleMessageGrace: TimeInterval = 60, logger: Logger) async throws -> Rooms {
         let participants = ParticipantRegistry(store: store)
         let vault = try await TokenService.openVault(master: master, store: store)
         let tokens = TokenService(store: store, participants: participants, vault: vault, issuerHost: HTTPIssuerHostClient(),
@@ -326,10 +331,10 @@ struct Rooms: Sendable {
         try await wallets.seedDefaults()
         var rules = ClearingRules.standard
         rules.presentmentWindow = presentmentWindow
-        let clearing = ClearingService(store: store, rules: rules, cutOff: settlementCutOff, issuerTerms: { [participants] id in
+        let clearing = ClearingService(store: store, rules: rules, cutOff: settlementCutOff, singleMessageGrace: singleMessageGrace, issuerTerms: { [participants] id in
             guard let issuer = try await participants.issuer(id: id) else { return nil }
             return IssuerTerms(market: issuer.country, product: issuer.cardProduct.flatMap(CardProduct.init(rawValue:)) ?? .debit)
-        }) { [tokens] number in
+        }, acquirerID: { [participants] institution in try await participants.acquirer(institutionID: institution)?.id }) { [tokens] number in
             guard let pan = try? PAN(number), let token = try await tokens.token(number: pan) else { return nil }
             return TokenIdentity(tokenID: token.id, maskedNumber: token.maskedNumber, issuerID: token.issuerID)
         }

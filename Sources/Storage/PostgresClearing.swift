@@ -38,6 +38,15 @@ extension PostgresStore: ClearingStore {
         return found
     }
 
+    public func unclearedSingleMessages(from: Date, to: Date, limit: Int) async throws -> [ClearableAuthorization] {
+        try await all(JournalEntry.self, """
+            SELECT doc::text FROM journal j WHERE response_code = '00' AND doc->>'mti' = '0200' AND claimed_at >= \(from) AND claimed_at < \(to)
+            AND NOT EXISTS (SELECT 1 FROM presentments p WHERE p.authorization_key = j.key)
+            AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.doc->>'original' = j.key AND r.response_code = '00')
+            ORDER BY claimed_at LIMIT \(limit)
+            """).compactMap { SQLiteStore.clearable($0, reversed: false, clearedBy: nil) }
+    }
+
     public func presentedReferences(acquirerID: String, _ references: Set<String>) async throws -> Set<String> {
         guard !references.isEmpty else { return [] }
         return Set(try await database.client.query("""
@@ -45,16 +54,18 @@ extension PostgresStore: ClearingStore {
             """, logger: logger).all(String.self))
     }
 
-    public func record(_ file: ClearingFileResult, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
-        let doc = try Self.doc(file)
+    public func record(_ file: ClearingFileResult?, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
+        let doc = try file.map { try Self.doc($0) }
         let rows = try cleared.map { ($0, try Self.doc($0)) }
         let logger = self.logger
         try await database.transaction { connection in
-            let taken = try await Self.count(connection.query("""
-                INSERT INTO clearing_files (file_id, acquirer_id, received_at, doc) VALUES (\(file.fileID), \(file.acquirerID), \(file.receivedAt), \(doc)::jsonb)
-                ON CONFLICT DO NOTHING RETURNING 1
-                """, logger: logger))
-            guard taken == 1 else { throw ClearingStoreError.duplicateFile(file.fileID) }
+            if let file, let doc {
+                let taken = try await Self.count(connection.query("""
+                    INSERT INTO clearing_files (file_id, acquirer_id, received_at, doc) VALUES (\(file.fileID), \(file.acquirerID), \(file.receivedAt), \(doc)::jsonb)
+                    ON CONFLICT DO NOTHING RETURNING 1
+                    """, logger: logger))
+                guard taken == 1 else { throw ClearingStoreError.duplicateFile(file.fileID) }
+            }
             for (p, doc) in rows {
                 let inserted = try await Self.count(connection.query("""
                     INSERT INTO presentments (id, authorization_key, acquirer_id, acquirer_reference, issuer_id, currency, cleared_at, doc)

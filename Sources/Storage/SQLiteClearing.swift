@@ -42,6 +42,19 @@ extension SQLiteStore: ClearingStore {
                                       at: e.at, reversed: reversed, clearedBy: clearedBy, conversionRate: e.conversionRate)
     }
 
+    public func unclearedSingleMessages(from: Date, to: Date, limit: Int) async throws -> [ClearableAuthorization] {
+        try await pool.read { db in
+            try String.fetchAll(db.cachedStatement(sql: """
+                SELECT doc FROM journal j WHERE response_code = '00' AND json_extract(doc, '$.mti') = '0200' AND claimed_at >= ? AND claimed_at < ?
+                AND NOT EXISTS (SELECT 1 FROM presentments p WHERE p.authorization_key = j.key)
+                AND NOT EXISTS (SELECT 1 FROM journal r WHERE json_extract(r.doc, '$.original') = j.key AND r.response_code = '00')
+                ORDER BY claimed_at LIMIT ?
+                """), arguments: [from.timeIntervalSince1970, to.timeIntervalSince1970, limit]).compactMap {
+                Self.clearable(try Self.value(JournalEntry.self, $0), reversed: false, clearedBy: nil)
+            }
+        }
+    }
+
     public func presentedReferences(acquirerID: String, _ references: Set<String>) async throws -> Set<String> {
         try await pool.read { db in
             let statement = try db.cachedStatement(sql: "SELECT 1 FROM presentments WHERE acquirer_id = ? AND acquirer_reference = ?")
@@ -49,13 +62,15 @@ extension SQLiteStore: ClearingStore {
         }
     }
 
-    public func record(_ file: ClearingFileResult, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
-        let doc = try Self.doc(file)
+    public func record(_ file: ClearingFileResult?, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
+        let doc = try file.map { try Self.doc($0) }
         let rows = try cleared.map { ($0, try Self.doc($0)) }
         try await groupCommit.write { db in
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO clearing_files (file_id, acquirer_id, received_at, doc) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [file.fileID, file.acquirerID, file.receivedAt.timeIntervalSince1970, doc])
-            guard db.changesCount == 1 else { throw ClearingStoreError.duplicateFile(file.fileID) }
+            if let file, let doc {
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO clearing_files (file_id, acquirer_id, received_at, doc) VALUES (?, ?, ?, ?)")
+                    .execute(arguments: [file.fileID, file.acquirerID, file.receivedAt.timeIntervalSince1970, doc])
+                guard db.changesCount == 1 else { throw ClearingStoreError.duplicateFile(file.fileID) }
+            }
             let insert = try db.cachedStatement(sql: """
                 INSERT OR IGNORE INTO presentments (id, authorization_key, acquirer_id, acquirer_reference, issuer_id, currency, cleared_at, doc)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)

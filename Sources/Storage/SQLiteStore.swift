@@ -132,6 +132,7 @@ public final class SQLiteStore: Sendable {
                     currency TEXT NOT NULL, amount INTEGER NOT NULL, kind TEXT NOT NULL, presentment_id TEXT NOT NULL);
                 CREATE INDEX settlement_lines_window ON settlement_lines(window_id, participant);
                 CREATE TABLE clearing_settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+                CREATE INDEX journal_single_messages ON journal(claimed_at) WHERE response_code = '00' AND json_extract(doc, '$.mti') = '0200';
                 """)
         }
         return migrator

@@ -1,5 +1,6 @@
 import APIContract
 import ArgumentParser
+import Clearing
 import EMV
 import Foundation
 import ISO8583
@@ -19,13 +20,16 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Where the demo's platform keeps its data (default: a new temporary directory, removed afterwards).")
     var dataDir: String?
     @Flag(help: "Show the platform's log (info and above) on standard error.") var verbose = false
+    @Flag(help: "Print only the figures, as one JSON object: the authorizations, the day's clearing and each window's net positions.") var json = false
 
     func run() async throws {
         let directory = dataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("passway-demo-\(UUID().uuidString)").path
         var logger = Logger(label: "passway") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .info : .error
-        let config = PlatformConfiguration(apiPort: 0, networkPort: 0, issuerHost: .bundled(httpPort: 0, isoPort: 0), dataDirectory: directory,
+        var config = PlatformConfiguration(apiPort: 0, networkPort: 0, issuerHost: .bundled(httpPort: 0, isoPort: 0), dataDirectory: directory,
                                            environment: [:], logger: logger)
+        // The day is over when the trip is: the ATM's cash clears at once, not after a minute.
+        config.singleMessageGrace = .zero
         let (stream, continuation) = AsyncStream.makeStream(of: PlatformInfo.self)
         let platform = Task { try await Platform.run(config) { info in continuation.yield(info); continuation.finish() } }
         var iterator = stream.makeAsyncIterator()
@@ -34,9 +38,12 @@ struct DemoCommand: AsyncParsableCommand {
             throw CLIError("the platform did not start")
         }
         guard let issuerHostURL = info.issuerHostURL else { throw CLIError("the platform started without its issuer host") }
-        var trip = RoadTrip(info: info, issuerHostURL: issuerHostURL)
+        var trip = RoadTrip(info: info, issuerHostURL: issuerHostURL, quiet: json)
         var failure: (any Error)?
-        do { try await trip.run() } catch { failure = error }
+        do {
+            try await trip.run()
+            if json { print(String(decoding: try trip.figures(), as: UTF8.self)) }
+        } catch { failure = error }
         await trip.close()
         await info.stop()
         _ = try? await platform.value
@@ -56,6 +63,13 @@ struct RoadTrip {
     var wallet: HTTPJSON!
     var rows: [Row] = []
     var network: ISO8583Client!
+    /// Only the JSON figures at the end (`--json`).
+    let quiet: Bool
+    var acquirerKey: String?
+    /// The approved purchases, for the acquirer's clearing file.
+    var purchases: [(outcome: Terminal.Outcome, terminal: Terminal.Profile)] = []
+    var clearing: ClearingFileResult?
+    var settlement: [SettlementReport] = []
 
     struct Row {
         var step: String
@@ -67,14 +81,19 @@ struct RoadTrip {
         var meaning: String
     }
 
-    init(info: PlatformInfo, issuerHostURL: String) {
+    init(info: PlatformInfo, issuerHostURL: String, quiet: Bool = false) {
         self.info = info
+        self.quiet = quiet
         self.issuerHostURL = issuerHostURL
         op = HTTPJSON(base: info.apiURL, apiKey: info.operatorKey)
         bankHost = HTTPJSON(base: issuerHostURL, apiKey: info.issuerHostOperatorKey)
     }
 
-    func say(_ line: String) { print(line); fflush(nil) }
+    func say(_ line: String) {
+        guard !quiet else { return }
+        print(line)
+        fflush(nil)
+    }
 
     mutating func run() async throws {
         say("Passway road trip — platform on \(info.apiURL), network ISO 8583 on \(info.networkHost):\(info.networkPort)\n")
@@ -104,6 +123,7 @@ struct RoadTrip {
         // is onboarded, opens its MAC key with its zone master key, and signs on.
         let acquirer = try await op.call(.POST, "/v1/acquirers", ["id": "gum-acquirer", "name": "Moscow Merchant Bank", "country": "RU",
                                                                   "institutionID": "25000001"]).json as? [String: Any]
+        acquirerKey = acquirer?["apiKey"] as? String
         let delivered = try await op.call(.POST, "/v1/acquirers/gum-acquirer/mac-key").json as? [String: Any]
         guard let zmk = acquirer?["zoneMasterKey"] as? String, let block = delivered?["keyBlock"] as? String else {
             throw CLIError("the acquirer got no keys")
@@ -137,6 +157,65 @@ struct RoadTrip {
         guard rows.map(\.code) == expected else {
             throw CLIError("the trip did not go as planned: \(rows.map(\.code)) instead of \(expected)")
         }
+        try await clearTheDay()
+    }
+
+    /// 5. The day's clearing: the acquirer presents its purchases in an IPM file (the café's
+    /// with a 10% tip, which restaurants may add); the ATM's cash clears by itself; the
+    /// operator closes the rouble and yuan windows.
+    mutating func clearTheDay() async throws {
+        let today = ClearingService.localTime(Date())
+        let messages = purchases.enumerated().map { i, p -> IPMMessage in
+            let amount = Int64(p.outcome.request.string(4) ?? "") ?? 0
+            let presented = p.terminal.merchantCategory == "5812" ? amount + amount / 10 : amount
+            return Presentment(messageNumber: i + 2, number: p.outcome.answer.string(2) ?? "", processingCode: "000000", amountMinor: presented,
+                               currency: p.terminal.currency, localTime: today, acquirerReference: "7" + String(i + 1).leftPadded(22),
+                               mcc: p.terminal.merchantCategory, approvalCode: p.outcome.answer.string(38) ?? "", acquirerInstitution: p.terminal.acquirerID,
+                               terminal: p.terminal.terminalID, merchant: p.terminal.merchantID).message
+        }
+        let fileID = "001" + today.prefix(6) + "00025000001" + "00001"
+        let file = try ClearingFile.write(id: fileID, messages: messages)
+        let acquirerAPI = HTTPJSON(base: info.apiURL, apiKey: acquirerKey)
+        let (_, answer) = try await acquirerAPI.send(.POST, "/v1/clearing/files", bytes: file)
+        let result = try HTTPJSON.decoder.decode(ClearingFileResult.self, from: answer)
+        clearing = result
+        say("\nThe day's clearing")
+        say("✓ the acquirer's IPM file \(fileID) (\(file.count) bytes, EBCDIC, 1014-blocked): \(result.cleared) cleared, \(result.rejected) rejected")
+        for r in result.results {
+            let amount = r.amountMinor.flatMap { minor in Currency.numeric(r.currency ?? "").map { Self.money(minor, $0) } } ?? ""
+            say("  \(r.outcome.rawValue) \(r.maskedToken ?? "") \(amount)\(r.partial == true ? " (partial)" : "")\(r.reject.map { " \($0.reason.rawValue) \($0.detail)" } ?? "")")
+        }
+        say("✓ the ATM's cash clears without a presentment (single message)")
+        for currency in ["RUB", "CNY"] {
+            let (_, data) = try await op.send(.POST, "/v1/settlement/windows/close", bytes: Array(try JSONSerialization.data(withJSONObject: ["currency": currency])),
+                                              contentType: "application/json")
+            let report = try HTTPJSON.decoder.decode(SettlementReport.self, from: data)
+            settlement.append(report)
+            guard let c = Currency.alpha(currency) else { continue }
+            say("\nSettlement window \(report.window.id) (\(currency)), closed: net positions")
+            for p in report.positions { say("  \(p.participant.padding(toLength: 26, withPad: " ", startingAt: 0)) \(p.amountMinor < 0 ? "pays    " : "receives") \(Self.money(p.amountMinor < 0 ? 0 &- p.amountMinor : p.amountMinor, c))") }
+            say("  total \(Self.money(report.totalMinor, c))")
+        }
+        guard result.rejected == 0, settlement.allSatisfy({ $0.totalMinor == 0 }) else {
+            throw CLIError("the day did not clear as planned: \(result.rejected) rejected, totals \(settlement.map(\.totalMinor))")
+        }
+    }
+
+    /// `--json`: the trip's figures.
+    func figures() throws -> Data {
+        struct Figures: Encodable {
+            struct Authorization: Encodable { var step, device, terminal, amount, billed, responseCode, meaning: String }
+            var authorizations: [Authorization]
+            var clearing: ClearingFileResult?
+            var settlement: [SettlementReport]
+        }
+        let figures = Figures(authorizations: rows.map { .init(step: $0.step, device: $0.device, terminal: $0.terminal, amount: $0.amount, billed: $0.billed,
+                                                                responseCode: $0.code, meaning: $0.meaning) },
+                              clearing: clearing, settlement: settlement)
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return try encoder.encode(figures)
     }
 
     func close() async { await network?.close() }
@@ -184,6 +263,7 @@ struct RoadTrip {
         var d = device
         let outcome = try await terminal.tap(amountMinor: amount) { applet.respond(to: $0, wallet: &d) }
         device = d
+        if outcome.approved, terminal.profile.kind == .pos { purchases.append((outcome, terminal.profile)) }
         let code = outcome.responseCode
         let billed: String
         if let six = outcome.answer.string(6), let code51 = outcome.answer.string(51), let c = Currency.numeric(code51) {

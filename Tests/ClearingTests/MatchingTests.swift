@@ -2,6 +2,7 @@ import Clearing
 import Foundation
 import ISO8583
 import Testing
+import TestSupport
 
 /// The matching rules without a store: which authorization a presentment clears, and
 /// why not when none.
@@ -99,5 +100,46 @@ import Testing
         #expect(throws: ClearingFile.Error.countMismatch(trailer: 5, records: 2)) {
             try ClearingFile.read(try VBS.write([try IPMCodec().pack(header), try IPMCodec().pack(trailer)], blocked: true))
         }
+    }
+}
+
+/// Clearing files from outside are untrusted: every mutation of a valid file (bytes
+/// flipped, lengths changed, cut short, blocks damaged) is read or refused, never a trap.
+@Suite(.heavy) struct ClearingFileFuzzTests {
+    @Test func mutatedFilesAreReadOrRefused() throws {
+        let seed = ProcessInfo.processInfo.environment["PASSWAY_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        var rng = SplitMix64(seed: seed)
+        let messages = (0..<20).map { i in
+            MatchingTests.presentment(amount: Int64(1_000 + i)).message
+        }
+        var read = 0, refused = 0
+        for characterSet in [IPMCodec.CharacterSet.ebcdic, .latin1] {
+            for blocked in [true, false] {
+                let good = try ClearingFile.write(id: "0012611290002500000100001", messages: messages, characterSet: characterSet, blocked: blocked)
+                for _ in 0..<1_500 {
+                    var bytes = good
+                    switch Int.random(in: 0..<4, using: &rng) {
+                    case 0:
+                        for _ in 0..<Int.random(in: 1...8, using: &rng) { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+                    case 1:
+                        bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &rng)))
+                    case 2:
+                        // A record length (at a record's start) made to lie.
+                        let at = Int.random(in: 0..<max(1, bytes.count - 4), using: &rng)
+                        bytes.replaceSubrange(at..<(at + 4), with: (0..<4).map { _ in UInt8.random(in: 0...255, using: &rng) })
+                    default:
+                        bytes += (0..<Int.random(in: 1...2_000, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                    }
+                    if let file = try? ClearingFile.read(bytes) {
+                        read += 1
+                        for case .success(let m) in file.records { _ = try? Presentment(m) }
+                    } else {
+                        refused += 1
+                    }
+                }
+            }
+        }
+        print("clearing file fuzz [seed \(seed)]: \(read) read, \(refused) refused, no trap")
+        #expect(refused > 0 && read + refused == 6_000)
     }
 }

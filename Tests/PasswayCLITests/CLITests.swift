@@ -153,5 +153,30 @@ import Vault
         #expect(r.stdout.contains("billed 214.40 CNY @ 0.0893317"))
         #expect(r.stdout.contains("Someone taps the lost watch: 350.00 RUB → 05"))
         #expect(r.stdout.contains("Ivan draws cash at an ATM: 5,000.00 RUB → 00"))
+        #expect(r.stdout.contains("The day's clearing") && r.stdout.contains("4 cleared, 0 rejected"))
+    }
+
+    /// `passway demo --json`: the same day as figures, ending with the clearing and each
+    /// window's net positions, which sum to zero per currency.
+    @Test(.timed) func demoPrintsTheDaysFiguresAsJSON() throws {
+        let r = try passway("demo", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let figures = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let authorizations = try #require(figures["authorizations"] as? [[String: Any]])
+        #expect(authorizations.compactMap { $0["responseCode"] as? String } == ["00", "00", "00", "51", "00", "05", "00"])
+        let clearing = try #require(figures["clearing"] as? [String: Any])
+        #expect(clearing["cleared"] as? Int == 4 && clearing["rejected"] as? Int == 0)
+        let windows = try #require(figures["settlement"] as? [[String: Any]])
+        var positions: [String: [String: Int]] = [:]
+        for w in windows {
+            let currency = try #require((w["window"] as? [String: Any])?["currency"] as? String)
+            #expect(w["totalMinor"] as? Int == 0, "\(currency)")
+            for p in (w["positions"] as? [[String: Any]]) ?? [] { positions[currency, default: [:]][p["participant"] as? String ?? ""] = p["amountMinor"] as? Int }
+            #expect(positions[currency]?.values.reduce(0, +) == 0)
+        }
+        // Li Wei's 2,400.00 RUB, billed 214.40 CNY: Jade Bank pays that less the interchange
+        // it earns (19.20 RUB = 1.72 CNY at the same rate) and its scheme fee (0.11 CNY).
+        #expect(positions["CNY"] == ["issuer:jade": -21_279, "network": 21_279])
+        #expect(Set(positions["RUB"]?.keys ?? [:].keys) == ["acquirer:gum-acquirer", "issuer:moskva-bank", "network"])
     }
 }

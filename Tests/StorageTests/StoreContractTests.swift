@@ -474,6 +474,38 @@ import WalletProvider
         #expect(try await b.windows(currency: "CNY").allSatisfy { $0.state == .closed })
     }
 
+    /// ATM withdrawals (0200) clear by themselves once past the grace, not when reversed,
+    /// once each (two nodes sweeping), into the open windows with cash interchange.
+    @Test(arguments: Backend.available)
+    func singleMessagesClearThemselvesOnce(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let a = s.store, b = try await s.openAnother()
+        func key(_ stan: String) -> AuthorizationKey { AuthorizationKey(acquirer: "25000001", terminal: "ATM1", stan: stan, transmission: "1129101500") }
+        for stan in ["000001", "000002", "000003"] {
+            var cash = Self.journalEntry(key(stan), digest: stan, code: .approved)
+            cash.mti = "0200"; cash.processingCode = "010000"
+            _ = try await a.claim(key(stan), requestDigest: stan, at: Self.at)
+            try await a.complete(cash)
+        }
+        var reversal = Self.journalEntry(key("900003"), digest: "r3", code: .approved)
+        reversal.mti = "0400"; reversal.approvalCode = nil; reversal.original = key("000003").description
+        try await a.complete(reversal)
+        func service(_ store: StoreUnderTest.Store, now: Date) -> ClearingService {
+            ClearingService(store: store, now: { now }, acquirerID: { $0 == "25000001" ? "atm-acquirer" : nil }) { _ in nil }
+        }
+        #expect(try await service(a, now: Self.at + 30).clearSingleMessages() == 0, "within the grace: a reversal may still come")
+        async let one = service(a, now: Self.at + 61).clearSingleMessages()
+        async let two = service(b, now: Self.at + 61).clearSingleMessages()
+        #expect(try await one + two == 2, "each once, the reversed one never")
+        #expect(try await service(b, now: Self.at + 120).clearSingleMessages() == 0)
+        let window = try #require(try await a.windows(currency: "RUB").first)
+        let net = Dictionary(uniqueKeysWithValues: try await b.positions(windowID: window.id).map { ($0.participant, $0.amountMinor) })
+        // 2 × 1,500.00 RUB cash: 0.50% interchange to the acquirer, 0.05% scheme fee each side.
+        #expect(net == ["acquirer:atm-acquirer": 300_000 + 1_500 - 150, "issuer:bank": -300_000 - 1_500 - 150, "network": 300])
+        #expect(try await service(a, now: Self.at + 8 * 86_400).clearSingleMessages() == 0, "past the presentment window: not swept again")
+    }
+
     @Test(arguments: Backend.available)
     func theIssuerNoticesOutbox(_ backend: Backend) async throws {
         let s = try await StoreUnderTest.open(backend)
