@@ -82,6 +82,10 @@ public struct ClearedPresentment: Codable, Sendable, Equatable {
     public var conversionRate: String?
     /// Its interchange, fees and the issuer's amount, as priced when cleared.
     public var pricing: Pricing?
+    /// Absent until disputed (cleared).
+    public var state: PresentmentState?
+    public var chargeback: Chargeback?
+    public var secondPresentment: SecondPresentment?
 
     public init(id: String, fileID: String, messageNumber: Int, acquirerID: String, acquirerReference: String, authorization: String,
                 tokenID: String, maskedToken: String?, issuerID: String, processingCode: String, mcc: String, amountMinor: Int64,
@@ -154,6 +158,11 @@ public protocol ClearingStore: Sendable {
     func positions(windowID: String) async throws -> [NetPosition]
     /// A window's lines, of one participant or all, in the order recorded.
     func lines(windowID: String, participant: String?) async throws -> [SettlementLine]
+    func presentment(id: String) async throws -> ClearedPresentment?
+    /// Replaces a presentment that is still in `expected` state, and records its lines in
+    /// the open windows, in one transaction; `ClearingStoreError.clearedMeanwhile` when its
+    /// state changed since it was read.
+    func updatePresentment(_ p: ClearedPresentment, expected: PresentmentState, lines: [SettlementLine], at: Date, nextCutOff: Date) async throws
 }
 
 /// What a token number is, for clearing: its id, masked number and issuer.
@@ -325,6 +334,46 @@ public struct ClearingService: Sendable {
     }
 
     public func closeDueWindows() async throws { try await store.closeDueWindows(at: now()) }
+
+    // MARK: Disputes
+
+    public func presentment(id: String) async throws -> ClearedPresentment? { try await store.presentment(id: id) }
+
+    /// The issuer's first chargeback: within 120 days of the clearing, a known reason code,
+    /// up to the presented amount (all of it when `amountMinor` is nil); the amount goes
+    /// back to the issuer in the next window.
+    public func chargeBack(_ id: String, issuerID: String, reasonCode: String, amountMinor: Int64?) async throws -> ClearedPresentment {
+        guard var p = try await store.presentment(id: id), p.issuerID == issuerID else { throw DisputeError.notFound(id) }
+        guard p.disputeState == .cleared else { throw DisputeError.state(p.disputeState) }
+        guard Chargeback.reasons[reasonCode] != nil else { throw DisputeError.reason(reasonCode) }
+        let amount = amountMinor ?? p.amountMinor
+        guard (1...p.amountMinor).contains(amount) else { throw DisputeError.amount(max: p.amountMinor) }
+        let at = now()
+        guard at.timeIntervalSince(p.clearedAt) <= Chargeback.timeLimit else { throw DisputeError.late(days: Int(Chargeback.timeLimit / 86_400)) }
+        let lines = try p.disputeLines(amount, toIssuer: true)
+        p.state = .chargedBack
+        p.chargeback = Chargeback(reasonCode: reasonCode, amountMinor: amount, at: at)
+        try await store.updatePresentment(p, expected: .cleared, lines: lines, at: at, nextCutOff: cutOff.next(after: at))
+        return p
+    }
+
+    /// The acquirer's second presentment: within 45 days of the chargeback, up to the
+    /// amount charged back; that amount goes to the acquirer again in the next window.
+    public func represent(_ id: String, acquirerID: String, amountMinor: Int64?) async throws -> ClearedPresentment {
+        guard var p = try await store.presentment(id: id), p.acquirerID == acquirerID else { throw DisputeError.notFound(id) }
+        guard p.disputeState == .chargedBack, let chargeback = p.chargeback else { throw DisputeError.state(p.disputeState) }
+        let amount = amountMinor ?? chargeback.amountMinor
+        guard (1...chargeback.amountMinor).contains(amount) else { throw DisputeError.amount(max: chargeback.amountMinor) }
+        let at = now()
+        guard at.timeIntervalSince(chargeback.at) <= SecondPresentment.timeLimit else {
+            throw DisputeError.late(days: Int(SecondPresentment.timeLimit / 86_400))
+        }
+        let lines = try p.disputeLines(amount, toIssuer: false)
+        p.state = .represented
+        p.secondPresentment = SecondPresentment(amountMinor: amount, at: at)
+        try await store.updatePresentment(p, expected: .chargedBack, lines: lines, at: at, nextCutOff: cutOff.next(after: at))
+        return p
+    }
 
     public func closeWindow(currency: String) async throws -> SettlementWindow? {
         try await clearSingleMessages()

@@ -256,6 +256,32 @@ struct PasswayAPI: Sendable {
             guard let bytes = try ClearingService.rejectFile(file) else { throw Problem.notFound("file \(file.fileID) has no rejects") }
             return APIResult(status: .ok, body: Data(bytes), contentType: "application/octet-stream")
         },
+        Route(method: .get, path: "/v1/clearing/presentments/{presentmentID}", allowed: .authenticated) { api, _, context, request in
+            let id = try param(request, context, "presentmentID")
+            guard let p = try await api.rooms.clearing.presentment(id: id) else { throw Problem.notFound("presentment \(id) not found") }
+            switch try caller(context) {
+            case .network: break
+            case .acquirer(let own) where own == p.acquirerID: break
+            case .issuer(let own) where own == p.issuerID: break
+            default: throw Problem.notFound("presentment \(id) not found")
+            }
+            return try JSONBody.result(p)
+        },
+        Route(method: .post, path: "/v1/clearing/presentments/{presentmentID}/chargeback", allowed: .issuer) { api, body, context, request in
+            let input = try JSONBody.decode(ChargebackInput.self, from: body)
+            guard case .issuer(let issuerID) = try caller(context) else { throw Problem.forbidden("issuers only") }
+            let p = try await api.rooms.clearing.chargeBack(try param(request, context, "presentmentID"), issuerID: issuerID,
+                                                            reasonCode: input.reasonCode, amountMinor: input.amountMinor)
+            api.logger.notice("chargeback", metadata: ["presentment": "\(p.id)", "issuer": "\(issuerID)", "reason": "\(input.reasonCode)"])
+            return try JSONBody.result(p)
+        },
+        Route(method: .post, path: "/v1/clearing/presentments/{presentmentID}/second-presentment", allowed: .acquirer) { api, body, context, request in
+            let input = try JSONBody.decode(SecondPresentmentInput.self, from: body)
+            guard case .acquirer(let acquirerID) = try caller(context) else { throw Problem.forbidden("acquirers only") }
+            let p = try await api.rooms.clearing.represent(try param(request, context, "presentmentID"), acquirerID: acquirerID, amountMinor: input.amountMinor)
+            api.logger.notice("second presentment", metadata: ["presentment": "\(p.id)", "acquirer": "\(acquirerID)"])
+            return try JSONBody.result(p)
+        },
         Route(method: .get, path: "/v1/clearing/fees", allowed: .network) { api, _, _, _ in
             try JSONBody.result(try await api.rooms.clearing.feeSchedule())
         },
@@ -269,12 +295,17 @@ struct PasswayAPI: Sendable {
         },
         Route(method: .get, path: "/v1/settlement/windows", allowed: .network) { api, _, _, request in
             let currency = request.uri.queryParameters["currency"].map(String.init)
-            if let currency, Currency.alpha(currency) == nil { throw Problem.badRequest("currency: an ISO 4217 alpha code", field: "currency") }
+            if let currency, currency.utf8.count != 3 || !currency.utf8.allSatisfy({ (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) {
+                throw Problem.badRequest("currency: three letters, an ISO 4217 alpha code", field: "currency")
+            }
             return try JSONBody.result(try await api.rooms.clearing.windows(currency: currency?.uppercased()))
         },
         Route(method: .post, path: "/v1/settlement/windows/close", allowed: .network) { api, body, _, _ in
             let input = try JSONBody.decode(CloseWindowInput.self, from: body)
-            guard let currency = Currency.alpha(input.currency) else { throw Problem.badRequest("currency: an ISO 4217 alpha code", field: "currency") }
+            guard input.currency.utf8.count == 3, input.currency.utf8.allSatisfy({ (0x41...0x5A).contains($0) }) else {
+                throw Problem.badRequest("currency: three capital letters, an ISO 4217 alpha code", field: "currency")
+            }
+            guard let currency = Currency.alpha(input.currency) else { throw Problem.notFound("no open settlement window in \(input.currency)") }
             guard let window = try await api.rooms.clearing.closeWindow(currency: currency.alpha) else {
                 throw Problem.notFound("no open settlement window in \(currency.alpha)")
             }

@@ -75,6 +75,16 @@ extension Problem {
             case .duplicate: return Problem(.conflict, code: "duplicate-file", title: "The file was received before", detail: e.description)
             }
         }
+        if let e = error as? DisputeError {
+            switch e {
+            case .notFound: return .notFound(e.description)
+            case .state: return Problem(.conflict, code: "conflict", title: "Conflicts with the current state", detail: e.description)
+            case .reason, .amount, .late: return Problem(.unprocessableContent, code: "invalid-value", title: "A value is not acceptable", detail: e.description)
+            }
+        }
+        if let e = error as? ClearingStoreError, e == .clearedMeanwhile {
+            return Problem(.conflict, code: "conflict", title: "Conflicts with the current state", detail: "changed by another request meanwhile: read it again")
+        }
         guard let e = error as? ServiceError else { return Problem.from(error) }
         switch e {
         case .invalid(let field, let reason):
@@ -180,3 +190,16 @@ struct CloseWindowInput: StrictBody {
 }
 
 extension FeeSchedule: StrictBody {}
+
+/// `POST /v1/clearing/presentments/{id}/chargeback`.
+struct ChargebackInput: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case reasonCode, amountMinor }
+    var reasonCode: String
+    var amountMinor: Int64?
+}
+
+/// `POST /v1/clearing/presentments/{id}/second-presentment`.
+struct SecondPresentmentInput: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case amountMinor }
+    var amountMinor: Int64?
+}

@@ -74,17 +74,38 @@ extension PostgresStore: ClearingStore {
                     """, logger: logger))
                 guard inserted == 1 else { throw ClearingStoreError.clearedMeanwhile }
             }
-            var windows: [String: String] = [:]
-            for l in lines {
-                if windows[l.currency] == nil {
-                    windows[l.currency] = try await Self.openWindow(connection, currency: l.currency, at: at, nextCutOff: nextCutOff, logger: logger)
-                }
-                let window = windows[l.currency] ?? ""
-                try await connection.query("""
-                    INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, presentment_id)
-                    VALUES (\(window), \(l.participant), \(l.currency), \(l.amountMinor), \(l.kind.rawValue), \(l.presentmentID))
-                    """, logger: logger)
+            try await Self.insert(connection, lines, at: at, nextCutOff: nextCutOff, logger: logger)
+        }
+    }
+
+    /// Lines into the open windows of their currencies.
+    static func insert(_ connection: PostgresConnection, _ lines: [SettlementLine], at: Date, nextCutOff: Date, logger: Logger) async throws {
+        var windows: [String: String] = [:]
+        for l in lines {
+            if windows[l.currency] == nil {
+                windows[l.currency] = try await Self.openWindow(connection, currency: l.currency, at: at, nextCutOff: nextCutOff, logger: logger)
             }
+            let window = windows[l.currency] ?? ""
+            try await connection.query("""
+                INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, presentment_id)
+                VALUES (\(window), \(l.participant), \(l.currency), \(l.amountMinor), \(l.kind.rawValue), \(l.presentmentID))
+                """, logger: logger)
+        }
+    }
+
+    public func presentment(id: String) async throws -> ClearedPresentment? {
+        try await one(ClearedPresentment.self, "SELECT doc::text FROM presentments WHERE id = \(id)")
+    }
+
+    public func updatePresentment(_ p: ClearedPresentment, expected: PresentmentState, lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
+        let doc = try Self.doc(p)
+        let logger = self.logger
+        try await database.transaction { connection in
+            let changed = try await Self.count(connection.query("""
+                UPDATE presentments SET state = \(p.disputeState.rawValue), doc = \(doc)::jsonb WHERE id = \(p.id) AND state = \(expected.rawValue) RETURNING 1
+                """, logger: logger))
+            guard changed == 1 else { throw ClearingStoreError.clearedMeanwhile }
+            try await Self.insert(connection, lines, at: at, nextCutOff: nextCutOff, logger: logger)
         }
     }
 

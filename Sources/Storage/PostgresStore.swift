@@ -148,6 +148,7 @@ public final class PostgresStore: Sendable {
             "CREATE INDEX settlement_lines_window ON settlement_lines(window_id, participant)",
             "CREATE TABLE clearing_settings (name TEXT PRIMARY KEY, doc JSONB NOT NULL)",
             "CREATE INDEX journal_single_messages ON journal(claimed_at) WHERE response_code = '00' AND doc->>'mti' = '0200'",
+            "ALTER TABLE presentments ADD COLUMN state TEXT NOT NULL DEFAULT 'cleared'",
         ]),
     ]
 

@@ -80,14 +80,33 @@ extension SQLiteStore: ClearingStore {
                                                p.clearedAt.timeIntervalSince1970, doc])
                 guard db.changesCount == 1 else { throw ClearingStoreError.clearedMeanwhile }
             }
-            var windows: [String: String] = [:]
-            let line = try db.cachedStatement(sql: """
-                INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, presentment_id) VALUES (?, ?, ?, ?, ?, ?)
-                """)
-            for l in lines {
-                if windows[l.currency] == nil { windows[l.currency] = try Self.openWindow(db, currency: l.currency, at: at, nextCutOff: nextCutOff) }
-                try line.execute(arguments: [windows[l.currency], l.participant, l.currency, l.amountMinor, l.kind.rawValue, l.presentmentID])
-            }
+            try Self.insert(db, lines, at: at, nextCutOff: nextCutOff)
+        }
+    }
+
+    /// Lines into the open windows of their currencies.
+    static func insert(_ db: Database, _ lines: [SettlementLine], at: Date, nextCutOff: Date) throws {
+        var windows: [String: String] = [:]
+        let line = try db.cachedStatement(sql: """
+            INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, presentment_id) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        for l in lines {
+            if windows[l.currency] == nil { windows[l.currency] = try Self.openWindow(db, currency: l.currency, at: at, nextCutOff: nextCutOff) }
+            try line.execute(arguments: [windows[l.currency], l.participant, l.currency, l.amountMinor, l.kind.rawValue, l.presentmentID])
+        }
+    }
+
+    public func presentment(id: String) async throws -> ClearedPresentment? {
+        try await one(ClearedPresentment.self, "SELECT doc FROM presentments WHERE id = ?", [id])
+    }
+
+    public func updatePresentment(_ p: ClearedPresentment, expected: PresentmentState, lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
+        let doc = try Self.doc(p)
+        try await groupCommit.write { db in
+            try db.execute(sql: "UPDATE presentments SET state = ?, doc = ? WHERE id = ? AND state = ?",
+                           arguments: [p.disputeState.rawValue, doc, p.id, expected.rawValue])
+            guard db.changesCount == 1 else { throw ClearingStoreError.clearedMeanwhile }
+            try Self.insert(db, lines, at: at, nextCutOff: nextCutOff)
         }
     }
 

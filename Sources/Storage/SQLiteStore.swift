@@ -133,6 +133,7 @@ public final class SQLiteStore: Sendable {
                 CREATE INDEX settlement_lines_window ON settlement_lines(window_id, participant);
                 CREATE TABLE clearing_settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
                 CREATE INDEX journal_single_messages ON journal(claimed_at) WHERE response_code = '00' AND json_extract(doc, '$.mti') = '0200';
+                ALTER TABLE presentments ADD COLUMN state TEXT NOT NULL DEFAULT 'cleared';
                 """)
         }
         return migrator

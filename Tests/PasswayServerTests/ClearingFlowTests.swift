@@ -167,6 +167,24 @@ import TestSupport
         #expect(settled.status == 0 && settled.stdout.contains("settled"), "\(settled.stderr)")
         let twice = try Subprocess.run(Subprocess.passwayExecutable, ["settlement", "settled", report.window.id, "--api", shop.harness.info.apiURL, "--operator-key", op])
         #expect(twice.status != 0 && twice.stderr.contains("409"))
+
+        // A dispute: the bank charges back the 1,500.00 purchase (4837); the acquirer
+        // presents 1,000.00 of it again; the next window moves the rest back to the bank.
+        let disputed = try #require(byNumber[2]?.presentmentID)
+        let presentmentPath = "/v1/clearing/presentments/\(disputed)"
+        #expect(try await shop.harness.api("POST", presentmentPath + "/chargeback", key: shop.scenario.issuerKey, json: ["reasonCode": "9999"]).status == 422)
+        #expect(try await shop.harness.api("POST", presentmentPath + "/chargeback", key: shop.acquirer.apiKey, json: ["reasonCode": "4837"]).status == 403)
+        let chargeback = try await shop.harness.api("POST", presentmentPath + "/chargeback", key: shop.scenario.issuerKey, json: ["reasonCode": "4837"])
+        #expect(chargeback.status == 200 && chargeback.string("state") == "charged-back", "\(chargeback.json)")
+        #expect(try await shop.harness.api("POST", presentmentPath + "/chargeback", key: shop.scenario.issuerKey, json: ["reasonCode": "4837"]).status == 409, "once")
+        #expect(try await shop.harness.api("POST", presentmentPath + "/second-presentment", key: shop.acquirer.apiKey, json: ["amountMinor": 150_001]).status == 422)
+        let represented = try await shop.harness.api("POST", presentmentPath + "/second-presentment", key: shop.acquirer.apiKey, json: ["amountMinor": 100_000])
+        #expect(represented.status == 200 && represented.string("state") == "represented")
+        #expect(try await shop.harness.api("GET", presentmentPath, key: shop.scenario.issuerKey).string("state") == "represented")
+        let disputeWindow = try await shop.harness.api("POST", "/v1/settlement/windows/close", key: op, json: ["currency": "RUB"])
+        let disputeReport = try JSONDecoder.iso8601.decode(SettlementReport.self, from: disputeWindow.body)
+        #expect(disputeReport.window.id != report.window.id && disputeReport.totalMinor == 0)
+        #expect(Dictionary(uniqueKeysWithValues: disputeReport.positions.map { ($0.participant, $0.amountMinor) }) == [acquirer: -50_000, issuer: 50_000])
         await shop.close()
     }
 }

@@ -416,6 +416,22 @@ import WalletProvider
         }
         #expect(try await a.clearingFile(id: "001261129000250000010002") == nil)
         #expect(try await a.presentedReferences(acquirerID: "acq", [arn2]) == [], "the refused file left nothing")
+
+        // A dispute step replaces the presentment only from the state it was read in.
+        var disputed = try #require(try await b.presentment(id: "prs_1"))
+        #expect(disputed.disputeState == .cleared && disputed.authorization == key("000001").description)
+        disputed.state = .chargedBack
+        disputed.chargeback = Chargeback(reasonCode: "4837", amountMinor: 100_000, at: Self.at)
+        let back = [SettlementLine(participant: "acquirer:acq", currency: "RUB", amountMinor: -100_000, kind: .amount, presentmentID: "prs_1"),
+                    SettlementLine(participant: "issuer:bank", currency: "RUB", amountMinor: 100_000, kind: .amount, presentmentID: "prs_1")]
+        try await a.updatePresentment(disputed, expected: .cleared, lines: back, at: Self.at, nextCutOff: Self.at + 86_400)
+        await #expect(throws: ClearingStoreError.clearedMeanwhile) {
+            try await b.updatePresentment(disputed, expected: .cleared, lines: back, at: Self.at, nextCutOff: Self.at + 86_400)
+        }
+        #expect(try await b.presentment(id: "prs_1") == disputed)
+        let window = try #require(try await b.windows(currency: "RUB").first)
+        #expect(try await a.positions(windowID: window.id) == [NetPosition(participant: "acquirer:acq", amountMinor: -100_000),
+                                                               NetPosition(participant: "issuer:bank", amountMinor: 100_000)], "the refused step wrote no line")
     }
 
     /// Settlement windows: lines go to the open window of their currency; a window past its
