@@ -184,7 +184,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "PasswayCLITests", dependencies: ["passway", "TestSupport", "EMV", "ISO8583", "ISO8583Transport", "Simulators", "Storage",
+        .testTarget(name: "PasswayCLITests", dependencies: ["passway", "TestSupport", "EMV", "ISO8583", "ISO8583Transport", "Simulators", "Storage", "Clearing",
                                                             "PostgresSupport", "TokenService", "Vault", "APIContract", .product(name: "Crypto", package: "swift-crypto"),
                                                             .product(name: "Logging", package: "swift-log"),
                                                             .product(name: "GRDB", package: "GRDB.swift")]),

@@ -53,6 +53,8 @@ public struct LoadConfiguration: Sendable {
     /// sent is sent again, and one sent but not answered is reversed (0400, repeated as
     /// 0401 until answered).
     public var record: LoadRecord?
+    /// Keeps every approved authorization, for the acquirer's clearing file.
+    public var approvals: ApprovalBook?
 
     public init(host: String, port: Int, connections: Int, depth: Int, rate: Double?, duration: Duration?, count: Int?) {
         self.host = host; self.port = port; self.connections = connections; self.depth = depth
@@ -176,6 +178,7 @@ public enum LoadGenerator {
                             }
                             let elapsed = clock.now - sent
                             config.record?.answer(to: message, answer, card: i % cards.count, atc: card.keys[keyIndex].atc)
+                            if answer.responseCode?.isApproval == true { config.approvals?.add(message, answer) }
                             if measured {
                                 _ = tally.histogram.record(UInt64(max(1, elapsed.components.attoseconds / 1_000_000_000_000 + elapsed.components.seconds * 1_000_000)))
                                 tally.codes[answer.string(39) ?? "??", default: 0] += 1
@@ -329,4 +332,13 @@ public final class LoadRecord: Sendable {
     func reversal(of original: Message, _ answer: Message?) {
         write(["type": "reversal", "key": Self.key(original), "rc": answer?.string(39) ?? NSNull()])
     }
+}
+
+/// The approved authorizations of a load, as an acquirer keeps them to present them:
+/// the request and the answer (with the approval code). Held in memory only.
+public final class ApprovalBook: Sendable {
+    private let approvals = Mutex<[(request: Message, answer: Message)]>([])
+    public init() {}
+    func add(_ request: Message, _ answer: Message) { approvals.withLock { $0.append((request, answer)) } }
+    public var all: [(request: Message, answer: Message)] { approvals.withLock { $0 } }
 }

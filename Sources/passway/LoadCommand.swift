@@ -1,11 +1,14 @@
 import APIContract
 import ArgumentParser
+import Clearing
 import AsyncHTTPClient
 import EMV
 import Foundation
+import ISO8583
 import ISO8583Transport
 import Participants
 import Simulators
+import Vault
 
 /// `passway load`: many terminals at once against a running network. It provisions its
 /// own bank, issuer, wallet, device, cards and tokens in bulk, then sends contactless
@@ -35,6 +38,8 @@ struct LoadCommand: AsyncParsableCommand {
     var tlsCA: String?
     @Flag(help: "Also run the same traffic against a bare echo listener (no sign-on, no MAC): the transport floor.") var echo = false
     @Flag(help: "Print the report as one JSON object.") var json = false
+    @Option(help: "After the run, present every approved authorization (its amount, at a grocer) in an IPM clearing file written here (owner-only: it holds token numbers) and submitted with the load acquirer's key; the clearing result is reported.")
+    var presentments: String?
     @Option(help: "Append every answer received to this file, one JSON line each (key, response code, approval code, amount, run, card, ATC), created owner-only; the load then sends again what could not be sent and reverses (0400, then 0401) what was sent and not answered, as an acquirer does.")
     var record: String?
     @Flag(name: .customLong("stand-in"), help: "Give the load's issuer stand-in rules that approve its traffic while its host is away (goods and services, any merchant, up to 1,000 a day per token): the network stands in and owes the issuer advices.")
@@ -91,7 +96,9 @@ struct LoadCommand: AsyncParsableCommand {
                                        duration: count == nil ? Self.parseDuration(duration) : nil, count: count)
         config.warmup = Self.parseDuration(warmup) ?? .zero
         config.acquirerID = String(format: "%08d", Int.random(in: 0..<100_000_000))
-        config.signOn = try await onboardAcquirer(operatorKey: operatorKey, institutionID: config.acquirerID, apiClient: apiClient)
+        let (signOn, acquirerKey) = try await onboardAcquirer(operatorKey: operatorKey, institutionID: config.acquirerID, apiClient: apiClient)
+        config.signOn = signOn
+        if presentments != nil { config.approvals = ApprovalBook() }
         config.tls = try tlsCA.map { try TLSFiles.context(try TLSFiles.clientConfiguration(trusting: $0)) }
         config.record = recorder
         // The API is done with (a process that fails before exits, which closes it).
@@ -128,12 +135,39 @@ struct LoadCommand: AsyncParsableCommand {
                              100 * report.authorizationsPerSecond / floor.authorizationsPerSecond, report.authorizationsPerSecond, floor.authorizationsPerSecond))
             }
         }
+        if let presentments, let approvals = config.approvals {
+            try await present(approvals.all, to: presentments, institutionID: config.acquirerID, acquirerKey: acquirerKey, apiClient: apiClient)
+        }
         if report.authorizations == 0 {
             if report.warmupAuthorizations > 0 {
                 throw CLIError("every authorization fell in the warmup: give more --keys-per-token or --tokens, or a shorter --warmup")
             }
             throw CLIError("no authorization completed: is the network listening at \(network)?")
         }
+    }
+
+    /// The acquirer's clearing file for `approvals`, written owner-only to `path` and
+    /// submitted: a first presentment of each for its full amount.
+    func present(_ approvals: [(request: Message, answer: Message)], to path: String, institutionID: String, acquirerKey: String?,
+                 apiClient: HTTPClient) async throws {
+        guard let acquirerKey else { throw CLIError("the API did not return the acquirer's key: the presentments cannot be sent") }
+        let now = Date()
+        let today = ClearingService.localTime(now)
+        let day = Int(now.timeIntervalSince1970 / 86_400), second = Int(now.timeIntervalSince1970) % 86_400
+        let messages = approvals.enumerated().compactMap { i, a -> IPMMessage? in
+            guard let currency = Currency.numeric(a.request.string(49) ?? ""), let amount = Int64(a.request.string(4) ?? ""),
+                  let number = a.answer.string(2), let approval = a.answer.string(38) else { return nil }
+            return Presentment(messageNumber: i + 2, number: number, processingCode: a.request.string(3) ?? "000000", amountMinor: amount,
+                               currency: currency, localTime: today,
+                               acquirerReference: "7" + String(day).leftPadded(5) + String(second).leftPadded(5) + String(i).leftPadded(12),
+                               mcc: "5411", approvalCode: approval, acquirerInstitution: institutionID, terminal: a.request.string(41)).message
+        }
+        let fileID = "001" + today.prefix(6) + institutionID.leftPadded(11) + String(second).leftPadded(5)
+        let bytes = try ClearingFile.write(id: fileID, messages: messages)
+        do { try SecretFile.replace(path, contents: bytes) } catch { throw CLIError("--presentments: \(error)") }
+        let (_, answer) = try await HTTPJSON(base: api, apiKey: acquirerKey, client: apiClient).send(.POST, "/v1/clearing/files", bytes: bytes)
+        let result = try HTTPJSON.decoder.decode(ClearingFileResult.self, from: answer)
+        note("presentments: \(messages.count) in \(path) (file \(fileID)): \(result.cleared) cleared, \(result.rejected) rejected")
     }
 
     var progressLine: @Sendable (Double, Int) -> Void {
@@ -145,7 +179,7 @@ struct LoadCommand: AsyncParsableCommand {
 
     /// The load's acquirer, onboarded with room for every connection and message in
     /// flight, and its MAC key (`--mac aes`: AES-CMAC) opened with its zone master key.
-    func onboardAcquirer(operatorKey: String, institutionID: String, apiClient: HTTPClient) async throws -> ISO8583Client.SignOn {
+    func onboardAcquirer(operatorKey: String, institutionID: String, apiClient: HTTPClient) async throws -> (ISO8583Client.SignOn, String?) {
         let op = HTTPJSON(base: api, apiKey: operatorKey, client: apiClient)
         let id = "load-acquirer-\(institutionID)"
         let created = try await op.call(.POST, "/v1/acquirers", [
@@ -155,7 +189,7 @@ struct LoadCommand: AsyncParsableCommand {
         guard let zmk = created?["zoneMasterKey"] as? String else { throw CLIError("the API did not return the acquirer's zone master key") }
         let delivered = try await op.call(.POST, "/v1/acquirers/\(id)/mac-key", ["algorithm": mac]).json as? [String: Any]
         guard let block = delivered?["keyBlock"] as? String else { throw CLIError("the API did not return the acquirer's MAC key") }
-        return try ISO8583Client.SignOn(institutionID: institutionID, zoneMasterKey: zmk, keyBlock: block)
+        return (try ISO8583Client.SignOn(institutionID: institutionID, zoneMasterKey: zmk, keyBlock: block), created?["apiKey"] as? String)
     }
 
     /// A bank, an issuer, a wallet, one device and `tokens` cards on it, in bulk.

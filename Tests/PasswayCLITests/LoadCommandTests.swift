@@ -1,3 +1,4 @@
+import Clearing
 import Foundation
 import Testing
 import TestSupport
@@ -48,6 +49,25 @@ import TestSupport
         #expect(((report["echo_floor"] as? [String: Any])?["authorizations"] as? Int) == 480)
         // Every one of them reached the issuer host: real authorizations, not echoes.
         #expect(await eventually { issuerRequests(node) == before + 480 }, "\(issuerRequests(node) - before) reached the issuer")
+    }
+
+    /// `--presentments`: the acquirer presents what it was approved for, in an IPM file
+    /// written owner-only and submitted; each clears once; the same file again is refused.
+    @Test func theLoadPresentsWhatItWasApproved() async throws {
+        let node = try await ServeProcess.start()
+        defer { node.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("load-presentments-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("presentments.ipm").path
+        let r = try await run(["load"] + target(node) + ["--tokens", "60", "--keys-per-token", "5", "--count", "300", "--connections", "2",
+                                                         "--depth", "4", "--presentments", file, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("presentments: 300 in \(file)") && r.stderr.contains("300 cleared, 0 rejected"), "\(r.stderr)")
+        let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+        #expect(mode == 0o600, "it holds token numbers")
+        let records = try ClearingFile.read(Array(try Data(contentsOf: URL(fileURLWithPath: file)))).records
+        #expect(records.count == 300 && records.allSatisfy { (try? $0.get().mti) == "1240" })
     }
 
     /// The warmup's authorizations reach the issuer but not the figures: the report is
