@@ -35,7 +35,8 @@ let package = Package(
             ]
         ),
         .target(name: "ISO8583", dependencies: ["EMV"]),
-        .target(name: "Clearing", dependencies: ["ISO8583", "Participants", "NetworkSwitch"]),
+        .target(name: "IPM"),
+        .target(name: "Clearing", dependencies: ["IPM", "ISO8583", "Participants", "NetworkSwitch"]),
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Participants", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "IssuerContract", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
@@ -82,7 +83,7 @@ let package = Package(
         ),
         .target(
             name: "IssuerHost",
-            dependencies: ["EMV", "ISO8583", "Vault", "IssuerContract", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["EMV", "ISO8583", "IPM", "Vault", "IssuerContract", "SQLiteSupport", "PostgresSupport", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")]
         ),
@@ -169,7 +170,7 @@ let package = Package(
         .testTarget(name: "NetworkSwitchTests", dependencies: ["NetworkSwitch", "TokenService", "Participants", "ISO8583", "EMV", "Simulators",
                                                                "TestSupport", .product(name: "Logging", package: "swift-log"),
                                                                .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "IssuerHostTests", dependencies: ["IssuerHost", "IssuerContract", "ISO8583", "EMV", "Vault", "TestSupport",
+        .testTarget(name: "IssuerHostTests", dependencies: ["IssuerHost", "IPM", "IssuerContract", "ISO8583", "EMV", "Vault", "TestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "SQLiteSupport", "PostgresSupport", "NetworkSwitch", "Clearing", "TokenService", "Participants",
                                                          "HTTPSupport", "ISO8583", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),

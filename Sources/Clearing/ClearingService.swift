@@ -1,4 +1,5 @@
 import Foundation
+@_exported import IPM
 import ISO8583
 
 public enum ClearingLimits {
@@ -159,6 +160,14 @@ public protocol ClearingStore: Sendable {
     /// A window's lines, of one participant or all, in the order recorded.
     func lines(windowID: String, participant: String?) async throws -> [SettlementLine]
     func presentment(id: String) async throws -> ClearedPresentment?
+    /// Gathers the issuer's cleared presentments that are in no file yet (up to `limit`,
+    /// oldest first) into `file`, in one transaction: its count set; `duplicateFile` when
+    /// its ID was taken.
+    func makeIssuerFile(_ file: IssuerFile, limit: Int) async throws -> IssuerFile
+    func issuerFile(id: String) async throws -> IssuerFile?
+    /// The issuer files of an issuer made on a day (for the next sequence number).
+    func issuerFileCount(issuerID: String, since: Date) async throws -> Int
+    func presentments(issuerFile id: String) async throws -> [ClearedPresentment]
     /// Replaces a presentment that is still in `expected` state, and records its lines in
     /// the open windows, in one transaction; `ClearingStoreError.clearedMeanwhile` when its
     /// state changed since it was read.
@@ -334,6 +343,35 @@ public struct ClearingService: Sendable {
     }
 
     public func closeDueWindows() async throws { try await store.closeDueWindows(at: now()) }
+
+    // MARK: Issuers' files
+
+    /// The issuer's next clearing file: its presentments cleared since its last one (up to
+    /// 100,000; the rest in the next). `processor` is its first card range.
+    public func makeIssuerFile(issuerID: String, processor: String) async throws -> IssuerFile {
+        for _ in 0..<3 {
+            let at = now()
+            let day = Date(timeIntervalSince1970: floor(at.timeIntervalSince1970 / 86_400) * 86_400)
+            let sequence = try await store.issuerFileCount(issuerID: issuerID, since: day) + 1
+            let id = "002" + Self.localTime(at).prefix(6) + String(processor.prefix(11)).leftPadded(to: 11) + String(sequence % 100_000).leftPadded(to: 5)
+            do {
+                return try await store.makeIssuerFile(IssuerFile(id: id, issuerID: issuerID, createdAt: at, presentments: 0), limit: 100_000)
+            } catch ClearingStoreError.duplicateFile {
+                continue // another node made one at the same moment: the next sequence
+            }
+        }
+        throw ClearingStoreError.clearedMeanwhile
+    }
+
+    public func issuerFile(id: String) async throws -> IssuerFile? { try await store.issuerFile(id: id) }
+
+    /// The file's bytes (EBCDIC, 1014-blocked), its card numbers from `cardNumber` (the
+    /// vault), made now and kept nowhere.
+    public func issuerFileBytes(_ file: IssuerFile, cardNumber: @Sendable (String) async throws -> String) async throws -> [UInt8] {
+        var messages: [IPMMessage] = []
+        for p in try await store.presentments(issuerFile: file.id) { messages.append(try IssuerFile.record(p, cardNumber: try await cardNumber(p.tokenID))) }
+        return try ClearingFile.write(id: file.id, messages: messages)
+    }
 
     // MARK: Disputes
 

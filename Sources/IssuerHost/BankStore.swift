@@ -58,6 +58,10 @@ public protocol BankStore: Sendable {
     /// there was nothing to release.
     /// With `accountID`, only a hold of that account is released.
     func release(reference: String, accountID: String?, at: Date) async throws -> Bool
+    /// A cleared presentment posted to the card's account, once per `presentmentID`, in one
+    /// transaction: the hold of `reference` (if still held) released in full, the account's
+    /// balance lowered by `amountMinor` (a `posting` ledger entry under the presentment's id).
+    func post(presentmentID: String, reference: String, fingerprint: String, amountMinor: Int64, at: Date) async throws -> PostingOutcome
     /// Releases every hold of goods or services (not cash, processing code 01, which is
     /// final) placed before `placedBefore` and still held, each with a ledger entry
     /// `expiry`; the references released.
@@ -86,4 +90,14 @@ public struct NewHold: Sendable, Equatable {
     public var amountMinor: Int64
     public var transactionType: String
     public var at: Date
+}
+
+/// What a posting came to.
+public enum PostingOutcome: String, Codable, Sendable, Equatable {
+    /// Posted now; the hold it cleared (if any) released.
+    case posted
+    /// Posted before (the same presentment delivered again): nothing done.
+    case already
+    /// No account has this card.
+    case noAccount
 }

@@ -54,6 +54,12 @@ public final class IssuerDatabase: BankStore {
         migrator.registerMigration("v5: notifications kept once") { db in
             try db.execute(sql: "ALTER TABLE notifications ADD COLUMN notification_id TEXT; CREATE UNIQUE INDEX notifications_once ON notifications(notification_id)")
         }
+        migrator.registerMigration("v6: postings from clearing") { db in
+            try db.execute(sql: """
+                CREATE TABLE postings (presentment_id TEXT PRIMARY KEY, reference TEXT NOT NULL, account_id TEXT NOT NULL, amount INTEGER NOT NULL,
+                                       at REAL NOT NULL);
+                """)
+        }
         try migrator.migrate(pool)
     }
 
@@ -286,6 +292,31 @@ public final class IssuerDatabase: BankStore {
             // caller raises the alarm; the process goes on for every other reference.
             guard net == 0 else { throw IssuerHostError.inconsistent("the ledger of \(reference) does not balance after its release") }
             return true
+        }
+    }
+
+    public func post(presentmentID: String, reference: String, fingerprint: String, amountMinor: Int64, at: Date) async throws -> PostingOutcome {
+        try await groupCommit.write { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM postings WHERE presentment_id = ?", arguments: [presentmentID]) != nil { return .already }
+            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]) else { return .noAccount }
+            var account = try Self.decode(Account.self, doc)
+            guard let balance = Minor.difference(account.balanceMinor, amountMinor) else { throw IssuerHostError.inconsistent("posting \(presentmentID) overflows the balance") }
+            if let row = try Row.fetchOne(db, sql: "SELECT account_id, amount FROM holds WHERE reference = ? AND state = 'held'", arguments: [reference]) {
+                let holder: String = row["account_id"], held: Int64 = row["amount"]
+                if holder == account.id {
+                    try db.execute(sql: "UPDATE holds SET state = 'released' WHERE reference = ?", arguments: [reference])
+                    try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'release', ?, ?)",
+                                   arguments: [account.id, reference, held, at.timeIntervalSince1970])
+                }
+            }
+            account.balanceMinor = balance
+            try db.execute(sql: "UPDATE accounts SET doc = ? WHERE id = ?", arguments: [try Self.doc(account), account.id])
+            try db.execute(sql: "INSERT INTO postings (presentment_id, reference, account_id, amount, at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [presentmentID, reference, account.id, amountMinor, at.timeIntervalSince1970])
+            try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'posting', ?, ?)",
+                           arguments: [account.id, presentmentID, -amountMinor, at.timeIntervalSince1970])
+            self.decodedAccounts.withLock { $0.removeAll() }
+            return .posted
         }
     }
 

@@ -62,6 +62,12 @@ public final class PostgresIssuerHost: Sendable {
             "ALTER TABLE notifications ADD COLUMN notification_id TEXT",
             "CREATE UNIQUE INDEX notifications_once ON notifications(bank_id, notification_id)",
         ]),
+        ("v5: postings from clearing", [
+            """
+            CREATE TABLE postings (bank_id TEXT NOT NULL, presentment_id TEXT NOT NULL, reference TEXT NOT NULL, account_id TEXT NOT NULL,
+                                   amount BIGINT NOT NULL, at TIMESTAMPTZ NOT NULL, PRIMARY KEY (bank_id, presentment_id))
+            """,
+        ]),
     ]
 
     /// Every bank, in id order.
@@ -312,6 +318,38 @@ public struct PostgresBankStore: BankStore {
                 ON CONFLICT (bank_id, reference) DO UPDATE SET doc = EXCLUDED.doc
                 """, logger: logger)
             return true
+        }
+    }
+
+    public func post(presentmentID: String, reference: String, fingerprint: String, amountMinor: Int64, at: Date) async throws -> PostingOutcome {
+        let (bankID, logger) = (self.bankID, self.logger)
+        return try await database.transaction { connection in
+            // The account's row lock, as an authorization takes it.
+            guard let doc = try await connection.query("SELECT doc::text FROM accounts WHERE bank_id = \(bankID) AND fingerprint = \(fingerprint) FOR UPDATE",
+                                                       logger: logger).all(String.self).first else { return .noAccount }
+            let inserted = try await connection.query("""
+                INSERT INTO postings (bank_id, presentment_id, reference, account_id, amount, at)
+                SELECT \(bankID), \(presentmentID), \(reference), id, \(amountMinor), \(at) FROM accounts WHERE bank_id = \(bankID) AND fingerprint = \(fingerprint)
+                ON CONFLICT DO NOTHING RETURNING 1
+                """, logger: logger).all(Int32.self).count
+            guard inserted == 1 else { return .already }
+            var account = try Self.decode(Account.self, doc)
+            guard let balance = Minor.difference(account.balanceMinor, amountMinor) else { throw IssuerHostError.inconsistent("posting \(presentmentID) overflows the balance") }
+            let released = try await connection.query("""
+                UPDATE holds SET state = 'released' WHERE bank_id = \(bankID) AND reference = \(reference) AND state = 'held' AND account_id = \(account.id)
+                RETURNING amount
+                """, logger: logger).all(Int64.self)
+            for held in released {
+                try await connection.query("""
+                    INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at) VALUES (\(bankID), \(account.id), \(reference), 'release', \(held), \(at))
+                    """, logger: logger)
+            }
+            account.balanceMinor = balance
+            try await connection.query("UPDATE accounts SET doc = \(try Self.doc(account))::jsonb WHERE bank_id = \(bankID) AND id = \(account.id)", logger: logger)
+            try await connection.query("""
+                INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at) VALUES (\(bankID), \(account.id), \(presentmentID), 'posting', \(-amountMinor), \(at))
+                """, logger: logger)
+            return .posted
         }
     }
 

@@ -38,11 +38,11 @@ enum IssuerHostHTTP {
         let operatorKeyHash = Bank.keyHash(operatorKey)
         var declared: [String: [HTTPRequest.Method]] = ["/health": [.get], "/openapi.yaml": [.get]]
 
-        func route(_ method: HTTPRequest.Method, _ path: String, _ access: Access,
+        func route(_ method: HTTPRequest.Method, _ path: String, _ access: Access, maxBody: Int = JSONBody.maxBytes,
                    _ handler: @escaping @Sendable (Data, Bank?) async throws -> APIResult) {
-            route(method, path, access) { body, bank, _ in try await handler(body, bank) }
+            route(method, path, access, maxBody: maxBody) { body, bank, _ in try await handler(body, bank) }
         }
-        func route(_ method: HTTPRequest.Method, _ path: String, _ access: Access,
+        func route(_ method: HTTPRequest.Method, _ path: String, _ access: Access, maxBody: Int = JSONBody.maxBytes,
                    _ handler: @escaping @Sendable (Data, Bank?, [String: String]) async throws -> APIResult) {
             declared[path, default: []].append(method)
             router.on(RouterPath(path), method: method) { request, context in
@@ -50,7 +50,7 @@ enum IssuerHostHTTP {
                 var query: [String: String] = [:]
                 for item in request.uri.queryParameters { query[String(item.key)] = String(item.value) }
                 do {
-                    let body = method == .get ? Data() : try await JSONBody.read(&request)
+                    let body = method == .get ? Data() : try await JSONBody.read(&request, upTo: maxBody)
                     switch access {
                     case .hostOperator:
                         guard let token = BearerToken.from(request.headers), SecureRandom.constantTimeEquals(Bank.keyHash(token), operatorKeyHash) else {
@@ -138,6 +138,12 @@ enum IssuerHostHTTP {
         route(.get, "/banks/:bank/ledger", .bankOrHostOperator) { _, bank in
             let bank = try required(bank)
             return try JSONBody.result(LedgerCheck(unbalancedReferences: try await bank.unbalancedReferences()))
+        }
+        route(.post, "/banks/:bank/clearing", .bankOrHostOperator, maxBody: 32 << 20) { body, bank in
+            let report = try await required(bank).applyClearingFile(Array(body))
+            logger.notice("clearing file posted", metadata: ["file": "\(report.fileID)", "posted": "\(report.posted)", "already": "\(report.already)",
+                                                            "problems": "\(report.problems.count)"])
+            return try JSONBody.result(report)
         }
         route(.get, "/banks/:bank/notifications", .bank) { _, bank in try JSONBody.result(try await required(bank).notifications()) }
         route(.post, "/banks/:bank" + IssuerHostPath.authorizeService, .signed) { body, bank in

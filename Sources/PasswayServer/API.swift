@@ -282,6 +282,32 @@ struct PasswayAPI: Sendable {
             api.logger.notice("second presentment", metadata: ["presentment": "\(p.id)", "acquirer": "\(acquirerID)"])
             return try JSONBody.result(p)
         },
+        Route(method: .post, path: "/v1/clearing/issuer-files", allowed: .issuerOrNetwork) { api, body, context, _ in
+            let input = try JSONBody.decode(IssuerFileInput.self, from: body)
+            let issuerID: String
+            switch try caller(context) {
+            case .issuer(let own):
+                if let asked = input.issuerID, asked != own { throw Problem.notFound("issuer \(asked) not found") }
+                issuerID = own
+            default:
+                guard let asked = input.issuerID else { throw Problem.badRequest("issuerID: the issuer whose file to make", field: "issuerID") }
+                issuerID = asked
+            }
+            guard let issuer = try await api.participants.issuer(id: issuerID) else { throw Problem.notFound("issuer \(issuerID) not found") }
+            let file = try await api.rooms.clearing.makeIssuerFile(issuerID: issuer.id, processor: issuer.cardRanges.first ?? "0")
+            api.logger.notice("issuer clearing file made", metadata: ["issuer": "\(issuer.id)", "file": "\(file.id)", "presentments": "\(file.presentments)"])
+            return try JSONBody.result(file, status: .created)
+        },
+        Route(method: .get, path: "/v1/clearing/issuer-files/{fileID}", allowed: .issuerOrNetwork) { api, _, context, request in
+            let id = try param(request, context, "fileID")
+            guard let file = try await api.rooms.clearing.issuerFile(id: id) else { throw Problem.notFound("issuer file \(id) not found") }
+            if case .issuer(let own) = try caller(context), own != file.issuerID { throw Problem.notFound("issuer file \(id) not found") }
+            let tokens = api.tokens
+            let bytes = try await api.rooms.clearing.issuerFileBytes(file) { tokenID in
+                try await tokens.detokenize(try await tokens.token(id: tokenID, for: .network)).pan.digits
+            }
+            return APIResult(status: .ok, body: Data(bytes), contentType: "application/octet-stream")
+        },
         Route(method: .get, path: "/v1/clearing/fees", allowed: .network) { api, _, _, _ in
             try JSONBody.result(try await api.rooms.clearing.feeSchedule())
         },

@@ -203,3 +203,9 @@ struct SecondPresentmentInput: StrictBody {
     enum CodingKeys: String, CodingKey, CaseIterable { case amountMinor }
     var amountMinor: Int64?
 }
+
+/// `POST /v1/clearing/issuer-files`: the operator names the issuer; an issuer asks for its own.
+struct IssuerFileInput: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case issuerID }
+    var issuerID: String?
+}

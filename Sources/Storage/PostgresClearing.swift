@@ -93,6 +93,39 @@ extension PostgresStore: ClearingStore {
         }
     }
 
+    public func makeIssuerFile(_ file: IssuerFile, limit: Int) async throws -> IssuerFile {
+        let logger = self.logger
+        return try await database.transaction { connection in
+            let count = try await Self.count(connection.query("""
+                UPDATE presentments SET issuer_file_id = \(file.id) WHERE id IN (
+                    SELECT id FROM presentments WHERE issuer_id = \(file.issuerID) AND issuer_file_id IS NULL ORDER BY cleared_at, id LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING 1
+                """, logger: logger))
+            var made = file
+            made.presentments = count
+            let taken = try await Self.count(connection.query("""
+                INSERT INTO issuer_files (file_id, issuer_id, created_at, doc) VALUES (\(made.id), \(made.issuerID), \(made.createdAt), \(try Self.doc(made))::jsonb)
+                ON CONFLICT DO NOTHING RETURNING 1
+                """, logger: logger))
+            guard taken == 1 else { throw ClearingStoreError.duplicateFile(file.id) }
+            return made
+        }
+    }
+
+    public func issuerFile(id: String) async throws -> IssuerFile? {
+        try await one(IssuerFile.self, "SELECT doc::text FROM issuer_files WHERE file_id = \(id)")
+    }
+
+    public func issuerFileCount(issuerID: String, since: Date) async throws -> Int {
+        Int(try await database.client.query("SELECT COUNT(*) FROM issuer_files WHERE issuer_id = \(issuerID) AND created_at >= \(since)",
+                                            logger: logger).all(Int64.self).first ?? 0)
+    }
+
+    public func presentments(issuerFile id: String) async throws -> [ClearedPresentment] {
+        try await all(ClearedPresentment.self, "SELECT doc::text FROM presentments WHERE issuer_file_id = \(id) ORDER BY cleared_at, id")
+    }
+
     public func presentment(id: String) async throws -> ClearedPresentment? {
         try await one(ClearedPresentment.self, "SELECT doc::text FROM presentments WHERE id = \(id)")
     }

@@ -96,6 +96,36 @@ extension SQLiteStore: ClearingStore {
         }
     }
 
+    public func makeIssuerFile(_ file: IssuerFile, limit: Int) async throws -> IssuerFile {
+        try await groupCommit.write { db in
+            try db.execute(sql: """
+                UPDATE presentments SET issuer_file_id = ? WHERE id IN (
+                    SELECT id FROM presentments WHERE issuer_id = ? AND issuer_file_id IS NULL ORDER BY cleared_at, id LIMIT ?)
+                """, arguments: [file.id, file.issuerID, limit])
+            var made = file
+            made.presentments = db.changesCount
+            try db.execute(sql: "INSERT OR IGNORE INTO issuer_files (file_id, issuer_id, created_at, doc) VALUES (?, ?, ?, ?)",
+                           arguments: [made.id, made.issuerID, made.createdAt.timeIntervalSince1970, try Self.doc(made)])
+            guard db.changesCount == 1 else { throw ClearingStoreError.duplicateFile(file.id) }
+            return made
+        }
+    }
+
+    public func issuerFile(id: String) async throws -> IssuerFile? {
+        try await one(IssuerFile.self, "SELECT doc FROM issuer_files WHERE file_id = ?", [id])
+    }
+
+    public func issuerFileCount(issuerID: String, since: Date) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM issuer_files WHERE issuer_id = ? AND created_at >= ?",
+                             arguments: [issuerID, since.timeIntervalSince1970]) ?? 0
+        }
+    }
+
+    public func presentments(issuerFile id: String) async throws -> [ClearedPresentment] {
+        try await all(ClearedPresentment.self, "SELECT doc FROM presentments WHERE issuer_file_id = ? ORDER BY cleared_at, id", [id])
+    }
+
     public func presentment(id: String) async throws -> ClearedPresentment? {
         try await one(ClearedPresentment.self, "SELECT doc FROM presentments WHERE id = ?", [id])
     }

@@ -134,6 +134,11 @@ public final class SQLiteStore: Sendable {
                 CREATE TABLE clearing_settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
                 CREATE INDEX journal_single_messages ON journal(claimed_at) WHERE response_code = '00' AND json_extract(doc, '$.mti') = '0200';
                 ALTER TABLE presentments ADD COLUMN state TEXT NOT NULL DEFAULT 'cleared';
+                ALTER TABLE presentments ADD COLUMN issuer_file_id TEXT;
+                CREATE INDEX presentments_unfiled ON presentments(issuer_id, cleared_at) WHERE issuer_file_id IS NULL;
+                CREATE INDEX presentments_issuer_file ON presentments(issuer_file_id) WHERE issuer_file_id IS NOT NULL;
+                CREATE TABLE issuer_files (file_id TEXT PRIMARY KEY, issuer_id TEXT NOT NULL, created_at REAL NOT NULL, doc TEXT NOT NULL);
+                CREATE INDEX issuer_files_issuer ON issuer_files(issuer_id, created_at);
                 """)
         }
         return migrator

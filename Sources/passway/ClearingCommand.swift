@@ -50,7 +50,7 @@ struct ClearingCommand: AsyncParsableCommand {
             }
             print("file \(result.fileID): \(result.cleared) cleared, \(result.rejected) rejected")
             for r in result.results {
-                let number = String(r.messageNumber).leftPadded(8)
+                let number = String(r.messageNumber).leftPadded(to: 8)
                 switch r.outcome {
                 case .cleared:
                     print("\(number) cleared  \(r.presentmentID ?? "") \(r.maskedToken ?? "") \(r.amountMinor.map(String.init) ?? "") \(r.currency ?? "")\(r.partial == true ? " partial" : "") authorization \(r.authorization ?? "")")
@@ -61,8 +61,4 @@ struct ClearingCommand: AsyncParsableCommand {
             }
         }
     }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -169,7 +169,7 @@ struct RoadTrip {
             let amount = Int64(p.outcome.request.string(4) ?? "") ?? 0
             let presented = p.terminal.merchantCategory == "5812" ? amount + amount / 10 : amount
             return Presentment(messageNumber: i + 2, number: p.outcome.answer.string(2) ?? "", processingCode: "000000", amountMinor: presented,
-                               currency: p.terminal.currency, localTime: today, acquirerReference: "7" + String(i + 1).leftPadded(22),
+                               currency: p.terminal.currency, localTime: today, acquirerReference: "7" + String(i + 1).leftPadded(to: 22),
                                mcc: p.terminal.merchantCategory, approvalCode: p.outcome.answer.string(38) ?? "", acquirerInstitution: p.terminal.acquirerID,
                                terminal: p.terminal.terminalID, merchant: p.terminal.merchantID).message
         }

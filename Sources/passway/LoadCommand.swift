@@ -159,10 +159,10 @@ struct LoadCommand: AsyncParsableCommand {
                   let number = a.answer.string(2), let approval = a.answer.string(38) else { return nil }
             return Presentment(messageNumber: i + 2, number: number, processingCode: a.request.string(3) ?? "000000", amountMinor: amount,
                                currency: currency, localTime: today,
-                               acquirerReference: "7" + String(day).leftPadded(5) + String(second).leftPadded(5) + String(i).leftPadded(12),
+                               acquirerReference: "7" + String(day).leftPadded(to: 5) + String(second).leftPadded(to: 5) + String(i).leftPadded(to: 12),
                                mcc: "5411", approvalCode: approval, acquirerInstitution: institutionID, terminal: a.request.string(41)).message
         }
-        let fileID = "001" + today.prefix(6) + institutionID.leftPadded(11) + String(second).leftPadded(5)
+        let fileID = "001" + today.prefix(6) + institutionID.leftPadded(to: 11) + String(second).leftPadded(to: 5)
         let bytes = try ClearingFile.write(id: fileID, messages: messages)
         do { try SecretFile.replace(path, contents: bytes) } catch { throw CLIError("--presentments: \(error)") }
         let (_, answer) = try await HTTPJSON(base: api, apiKey: acquirerKey, client: apiClient).send(.POST, "/v1/clearing/files", bytes: bytes)

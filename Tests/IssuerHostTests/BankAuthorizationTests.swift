@@ -1,6 +1,7 @@
 import Foundation
 import EMV
 import IssuerContract
+import IPM
 import IssuerHost
 import Testing
 import TestSupport
@@ -50,6 +51,40 @@ import Vault
         let kept = try await o.bank.notifications()
         #expect(kept.map(\.id) == ["ntf_1", "ntf_2"])
         #expect(kept.map(\.event) == [.created, .suspended])
+    }
+
+    /// The network's clearing file posted: each presentment once across nodes however
+    /// often the file comes, its hold released in full (a partial's rest back to the card),
+    /// a presentment without a hold posted all the same, the books balanced.
+    @Test(arguments: Backend.available)
+    func aClearingFileIsPostedOnce(_ backend: Backend) async throws {
+        let o = try await open(backend)
+        defer { Task { await o.stores.close() } }
+        #expect(try await o.bank.authorize(request("acq/T1/000001/1129101500", o.pan, 30_000)).responseCode == .approved)
+        #expect(try await o.bank.authorize(request("acq/T1/000002/1129101500", o.pan, 20_000)).responseCode == .approved)
+        func presentment(_ n: Int, reference: String, amount: Int64, currency: String = "643") throws -> IPMMessage {
+            var m = IPMMessage(mti: "1240")
+            m[2] = o.pan; m[3] = "000000"; m[4] = String(amount).leftPadded(to: 12); m[49] = currency; m[24] = "200"
+            try m.setPDS([800: reference, 801: "prs_\(n)"])
+            return m
+        }
+        let file = try ClearingFile.write(id: "0022611290000022007000001", messages: [
+            try presentment(1, reference: "acq/T1/000001/1129101500", amount: 30_000),
+            try presentment(2, reference: "acq/T1/000002/1129101500", amount: 15_000),   // partial: 5,000 back
+            try presentment(3, reference: "acq/T1/000009/1129101500", amount: 1_000),    // its hold lapsed: posted all the same
+            try presentment(4, reference: "acq/T1/000004/1129101500", amount: 1_000, currency: "978"),
+        ])
+        let before = try #require(try await o.bank.accounts().first)
+        let report = try await o.bank.applyClearingFile(file)
+        #expect(report.posted == 3 && report.postedMinor == ["RUB": 46_000] && report.already == 0)
+        #expect(report.problems.map(\.messageNumber) == [5] && report.problems.first?.reason.contains("EUR") == true)
+        let again = try await o.anotherNode().applyClearingFile(file)
+        #expect(again.posted == 0 && again.already == 3, "once however often, through either node")
+        let after = try #require(try await o.bank.accounts().first)
+        #expect(after.balanceMinor == before.balanceMinor - 46_000)
+        #expect(try await o.stores.store.heldMinor(accountID: after.id) == 0, "both holds released")
+        #expect(try await o.bank.unbalancedReferences() == [])
+        await #expect(throws: IssuerHostError.self) { try await o.bank.applyClearingFile(Array("garbage".utf8)) }
     }
 
     /// Holds that nothing clears or reverses expire after their lifetime (7 days unless

@@ -185,6 +185,31 @@ import TestSupport
         let disputeReport = try JSONDecoder.iso8601.decode(SettlementReport.self, from: disputeWindow.body)
         #expect(disputeReport.window.id != report.window.id && disputeReport.totalMinor == 0)
         #expect(Dictionary(uniqueKeysWithValues: disputeReport.positions.map { ($0.participant, $0.amountMinor) }) == [acquirer: -50_000, issuer: 50_000])
+
+        // The bank's side: its clearing file, with its card numbers, read by cardutil; posted
+        // at the bank once however often it comes: the holds released, the balance lowered by
+        // what was presented (the partial's rest and the reversed tap's hold back to the card).
+        let beforePosting = try #require(try await shop.available())
+        let made = try await shop.harness.api("POST", "/v1/clearing/issuer-files", key: shop.scenario.issuerKey)
+        #expect(made.status == 201 && made["presentments"] as? Int == 3, "\(made.json)")
+        let issuerFileID = try #require(made.string("id"))
+        #expect(try await shop.harness.api("GET", "/v1/clearing/issuer-files/\(issuerFileID)", key: shop.acquirer.apiKey).status == 403)
+        let issuerFile = try await shop.harness.api("GET", "/v1/clearing/issuer-files/\(issuerFileID)", key: shop.scenario.issuerKey)
+        #expect(issuerFile.status == 200)
+        let issuerRecords = try Self.cardutilRead(Array(issuerFile.body)).dropFirst().dropLast()
+        #expect(issuerRecords.count == 3 && issuerRecords.allSatisfy { $0["DE2"] as? String == shop.scenario.pan && $0["MTI"] as? String == "1240" })
+        #expect(Set(issuerRecords.compactMap { $0["PDS0800"] as? String }) == Set(result.results.compactMap(\.authorization)))
+        #expect(try await shop.harness.api("POST", "/v1/clearing/issuer-files", key: shop.scenario.issuerKey)["presentments"] as? Int == 0, "each presentment in one file")
+        let bankURL = shop.scenario.issuerHostURL + "/banks/\(shop.scenario.bankID)/clearing"
+        let posted = try await PlatformHarness.send("POST", bankURL, key: shop.scenario.bankKey, json: nil, raw: nil, headers: [:], bytes: Array(issuerFile.body))
+        #expect(posted.status == 200 && posted["posted"] as? Int == 3 && (posted["postedMinor"] as? [String: Int])?["RUB"] == 305_000, "\(posted.json)")
+        let again2 = try await PlatformHarness.send("POST", bankURL, key: shop.scenario.bankKey, json: nil, raw: nil, headers: [:], bytes: Array(issuerFile.body))
+        #expect(again2["posted"] as? Int == 0 && again2["already"] as? Int == 3, "once however often it comes")
+        // Before: 1,500 + 500 + 1,000 held (the reversed 300 released). After: 1,500 + 400 + 1,150 posted.
+        #expect(try await shop.available() == beforePosting + 300_000 - 305_000)
+        let holds = try await shop.scenario.bankCall("GET", "/holds")
+        #expect(holds.array.allSatisfy { $0["state"] as? String == "released" }, "\(holds.json)")
+        #expect((try await shop.scenario.bankCall("GET", "/ledger"))["unbalancedReferences"] as? [String] == [])
         await shop.close()
     }
 }

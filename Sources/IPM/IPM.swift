@@ -21,13 +21,13 @@ public struct IPMMessage: Sendable, Equatable {
 }
 
 /// Text as the files carry it: one byte per character, ISO 8859-1.
-enum Latin1 {
-    static func string(_ bytes: some Sequence<UInt8>) -> String {
+public enum Latin1 {
+    public static func string(_ bytes: some Sequence<UInt8>) -> String {
         var s = ""
         for b in bytes { s.unicodeScalars.append(Unicode.Scalar(b)) }
         return s
     }
-    static func bytes(_ s: String) -> [UInt8] { s.unicodeScalars.map { $0.value <= 0xFF ? UInt8($0.value) : 0x3F } }
+    public static func bytes(_ s: String) -> [UInt8] { s.unicodeScalars.map { $0.value <= 0xFF ? UInt8($0.value) : 0x3F } }
 }
 
 /// How one IPM data element is laid out.
@@ -164,7 +164,8 @@ public struct IPMCodec: Sendable {
 }
 
 extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: Swift.max(0, width - count)) + self }
+    /// Zero-padded on the left to `width` characters (numeric elements).
+    public func leftPadded(to width: Int) -> String { String(repeating: "0", count: Swift.max(0, width - count)) + self }
 }
 
 /// Private data elements: a four-digit tag, a three-digit length and the data, one after
