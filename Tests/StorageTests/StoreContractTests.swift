@@ -522,6 +522,37 @@ import WalletProvider
         #expect(try await service(a, now: Self.at + 8 * 86_400).clearSingleMessages() == 0, "past the presentment window: not swept again")
     }
 
+    /// An issuer's file gathers its presentments not yet in one, each into exactly one
+    /// file (two nodes making files at once), oldest first, up to the limit.
+    @Test(arguments: Backend.available)
+    func issuerFilesTakeEachPresentmentOnce(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let a = s.store, b = try await s.openAnother()
+        func presentment(_ n: Int, issuer: String = "bank") -> ClearedPresentment {
+            ClearedPresentment(id: "prs_\(n)", fileID: "f", messageNumber: n, acquirerID: "acq", acquirerReference: "ref-\(n)", authorization: "key-\(n)",
+                               tokenID: "tok_1", maskedToken: nil, issuerID: issuer, processingCode: "000000", mcc: "5411", amountMinor: 100,
+                               currency: "643", authorizedMinor: 100, billingCurrency: nil, billingAmountMinor: nil, localTime: "261129101500",
+                               authorizedAt: Self.at, clearedAt: Self.at + Double(n))
+        }
+        try await a.record(nil, cleared: (1...30).map { presentment($0) } + [presentment(99, issuer: "other")], lines: [], at: Self.at, nextCutOff: Self.at + 86_400)
+        let first = try await a.makeIssuerFile(IssuerFile(id: "file-1", issuerID: "bank", createdAt: Self.at, presentments: 0), limit: 10)
+        #expect(first.presentments == 10)
+        #expect(try await b.presentments(issuerFile: "file-1").map(\.id) == (1...10).map { "prs_\($0)" }, "oldest first")
+        async let two = a.makeIssuerFile(IssuerFile(id: "file-2", issuerID: "bank", createdAt: Self.at, presentments: 0), limit: 1_000)
+        async let three = b.makeIssuerFile(IssuerFile(id: "file-3", issuerID: "bank", createdAt: Self.at, presentments: 0), limit: 1_000)
+        let (f2, f3) = try await (two, three)
+        #expect(f2.presentments + f3.presentments == 20, "each presentment in one file")
+        let all = try await a.presentments(issuerFile: "file-1") + a.presentments(issuerFile: "file-2") + b.presentments(issuerFile: "file-3")
+        #expect(Set(all.map(\.id)).count == 30 && !all.contains { $0.issuerID != "bank" })
+        #expect(try await b.issuerFile(id: "file-2") == f2)
+        #expect(try await b.issuerFileCount(issuerID: "bank", since: Self.at) == 3)
+        #expect(try await b.issuerFileCount(issuerID: "other", since: Self.at) == 0)
+        await #expect(throws: ClearingStoreError.duplicateFile("file-1")) {
+            _ = try await b.makeIssuerFile(IssuerFile(id: "file-1", issuerID: "bank", createdAt: Self.at, presentments: 0), limit: 10)
+        }
+    }
+
     @Test(arguments: Backend.available)
     func theIssuerNoticesOutbox(_ backend: Backend) async throws {
         let s = try await StoreUnderTest.open(backend)
