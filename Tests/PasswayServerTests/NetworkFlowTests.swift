@@ -159,9 +159,11 @@ import TokenService
         // A host that accepts connections and never answers, and one that is not there.
         let silent = try await ISO8583Server.start(.init(port: 0, name: "silent-issuer"), logger: Logger(label: "silent", factory: { _ in SwiftLogNoOpLogHandler() }),
                                                    overloaded: { _ in nil }, handler: { _ in nil })
-        let gone = try await ISO8583Server.start(.init(port: 0, name: "gone"), logger: Logger(label: "gone", factory: { _ in SwiftLogNoOpLogHandler() }), overloaded: { _ in nil }, handler: { _ in nil })
-        let gonePort = gone.port
-        await gone.close()
+        // A port bound and not listening: connections to it are refused, and no other
+        // listener (another test's) can take it meanwhile, as a closed port could be.
+        let reserved = try ReservedPort()
+        defer { reserved.release() }
+        let gonePort = reserved.port
 
         for port in [silent.port, gonePort] {
             var shop = try await Shop.open {
@@ -417,4 +419,28 @@ final class DeliberateIssuer: Sendable {
         })
         return DeliberateIssuer(server: server, gate: gate, authorizations: authorizations, reversals: reversals, requests: requests)
     }
+}
+
+/// A loopback TCP port bound but not listening, held until released.
+final class ReservedPort: Sendable {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { close(fd); throw POSIXError(.EADDRINUSE) }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func release() { close(fd) }
 }
