@@ -71,15 +71,7 @@ extension ClearedPresentment {
     /// `payer` side to the other, the issuer's side at the authorization's rate, the network
     /// taking the currency position between. No fee moves with a dispute.
     func disputeLines(_ amountMinor: Int64, toIssuer: Bool) throws(PricingError) -> [SettlementLine] {
-        guard let t = Currency.numeric(currency) else { throw .unknownCurrency(currency) }
-        var b = t
-        var issuerAmount = amountMinor
-        if let billing = billingCurrency, billing != currency {
-            guard let c = Currency.numeric(billing) else { throw .unknownCurrency(billing) }
-            guard let rate = conversionRate.flatMap(ExchangeRates.Rate.init(field10:)) else { throw .noRate(presentment: id) }
-            b = c
-            do { issuerAmount = try ExchangeRates.convert(amountMinor, from: t, to: b, at: rate) } catch { throw .conversion("\(error)") }
-        }
+        let (t, b, issuerAmount) = try issuerSide(amountMinor)
         let sign: Int64 = toIssuer ? 1 : -1
         var lines = [
             SettlementLine(participant: "acquirer:" + acquirerID, currency: t.alpha, amountMinor: -sign * amountMinor, kind: .amount, presentmentID: id),

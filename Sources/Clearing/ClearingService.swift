@@ -385,7 +385,7 @@ public struct ClearingService: Sendable {
         guard p.disputeState == .cleared else { throw DisputeError.state(p.disputeState) }
         guard Chargeback.reasons[reasonCode] != nil else { throw DisputeError.reason(reasonCode) }
         let amount = amountMinor ?? p.amountMinor
-        guard (1...p.amountMinor).contains(amount) else { throw DisputeError.amount(max: p.amountMinor) }
+        guard amount >= 1, amount <= p.amountMinor else { throw DisputeError.amount(max: p.amountMinor) }
         let at = now()
         guard at.timeIntervalSince(p.clearedAt) <= Chargeback.timeLimit else { throw DisputeError.late(days: Int(Chargeback.timeLimit / 86_400)) }
         let lines = try p.disputeLines(amount, toIssuer: true)
@@ -401,7 +401,7 @@ public struct ClearingService: Sendable {
         guard var p = try await store.presentment(id: id), p.acquirerID == acquirerID else { throw DisputeError.notFound(id) }
         guard p.disputeState == .chargedBack, let chargeback = p.chargeback else { throw DisputeError.state(p.disputeState) }
         let amount = amountMinor ?? chargeback.amountMinor
-        guard (1...chargeback.amountMinor).contains(amount) else { throw DisputeError.amount(max: chargeback.amountMinor) }
+        guard amount >= 1, amount <= chargeback.amountMinor else { throw DisputeError.amount(max: chargeback.amountMinor) }
         let at = now()
         guard at.timeIntervalSince(chargeback.at) <= SecondPresentment.timeLimit else {
             throw DisputeError.late(days: Int(SecondPresentment.timeLimit / 86_400))

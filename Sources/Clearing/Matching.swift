@@ -1,4 +1,5 @@
 import Foundation
+import NetworkSwitch
 
 /// An approved authorization as the network's journal has it, with what clearing needs
 /// to know of it: whether it was reversed and whether a presentment cleared it already.
@@ -33,6 +34,16 @@ public struct ClearableAuthorization: Sendable, Equatable {
         self.processingCode = processingCode; self.amountMinor = amountMinor; self.currency = currency
         self.billingAmountMinor = billingAmountMinor; self.billingCurrency = billingCurrency; self.approvalCode = approvalCode
         self.at = at; self.reversed = reversed; self.clearedBy = clearedBy; self.conversionRate = conversionRate
+    }
+
+    /// An approved authorization (0100) or ATM withdrawal (0200) of the journal with its
+    /// token, issuer and approval code; nil for anything else.
+    public init?(_ e: JournalEntry, reversed: Bool, clearedBy: String?) {
+        guard e.responseCode.isApproval, e.mti == "0100" || e.mti == "0200", let tokenID = e.tokenID, let issuerID = e.issuerID,
+              let approvalCode = e.approvalCode else { return nil }
+        self.init(key: e.key, mti: e.mti, tokenID: tokenID, maskedToken: e.maskedToken, issuerID: issuerID, processingCode: e.processingCode,
+                  amountMinor: e.amountMinor, currency: e.currency, billingAmountMinor: e.billingAmountMinor, billingCurrency: e.billingCurrency,
+                  approvalCode: approvalCode, at: e.at, reversed: reversed, clearedBy: clearedBy, conversionRate: e.conversionRate)
     }
 
     /// The acquiring institution: the key's first part.

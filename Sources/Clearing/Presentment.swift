@@ -77,6 +77,20 @@ public struct Presentment: Sendable, Equatable {
         return m
     }
 
+    /// The first presentment an acquirer makes of an authorization it was approved for:
+    /// the token from the answer's field 2 and approval code from its 38; processing code,
+    /// amount (unless `amountMinor` says otherwise: a tip), currency, merchant category
+    /// (field 18, else 5411), institution, terminal and merchant from the request. Nil when
+    /// the pair lacks one of them.
+    public init?(approved request: Message, answer: Message, messageNumber: Int, acquirerReference: String, localTime: String,
+                 amountMinor: Int64? = nil) {
+        guard let number = answer.string(2), let approval = answer.string(38), let currency = Currency.numeric(request.string(49) ?? ""),
+              let authorized = Int64(request.string(4) ?? ""), let institution = request.string(32) else { return nil }
+        self.init(messageNumber: messageNumber, number: number, processingCode: request.string(3) ?? "000000", amountMinor: amountMinor ?? authorized,
+                  currency: currency, localTime: localTime, acquirerReference: acquirerReference, mcc: request.string(18) ?? "5411",
+                  approvalCode: approval, acquirerInstitution: institution, terminal: request.string(41), merchant: request.string(42))
+    }
+
     public init(messageNumber: Int, number: String, processingCode: String, amountMinor: Int64, currency: Currency, localTime: String,
                 acquirerReference: String, mcc: String, approvalCode: String, acquirerInstitution: String, terminal: String? = nil,
                 merchant: String? = nil) {

@@ -68,24 +68,12 @@ extension FeeSchedule {
     /// Prices a cleared presentment and gives its settlement lines. The issuer's market is
     /// its country; its card product, as onboarded.
     public func price(_ p: ClearedPresentment, market: String, product: CardProduct) throws(PricingError) -> (Pricing, [SettlementLine]) {
-        guard let t = Currency.numeric(p.currency) else { throw .unknownCurrency(p.currency) }
-        var b = t
-        var issuerAmount = p.amountMinor
-        let rate = p.conversionRate.flatMap(ExchangeRates.Rate.init(field10:))
-        if let billing = p.billingCurrency, billing != p.currency {
-            guard let currency = Currency.numeric(billing) else { throw .unknownCurrency(billing) }
-            guard let rate else { throw .noRate(presentment: p.id) }
-            b = currency
-            do { issuerAmount = try ExchangeRates.convert(p.amountMinor, from: t, to: b, at: rate) } catch { throw .conversion("\(error)") }
-        }
+        let (t, b, issuerAmount) = try p.issuerSide(p.amountMinor)
         let cash = p.processingCode.hasPrefix("01")
         let group: MerchantCategoryGroup = cash ? .cash : .of(p.mcc)
         let bps = self.rate(market: market, product: product, group: group)?.basisPoints ?? 0
         let interchange = Self.share(p.amountMinor, basisPoints: bps)
-        var issuerInterchange = interchange
-        if b != t, let rate {
-            do { issuerInterchange = try ExchangeRates.convert(interchange, from: t, to: b, at: rate) } catch { throw .conversion("\(error)") }
-        }
+        let issuerInterchange = try p.issuerSide(interchange).issuerAmountMinor
         let acquirerFee = Self.share(p.amountMinor, basisPoints: schemeFeeBasisPoints)
         let issuerFee = Self.share(issuerAmount, basisPoints: schemeFeeBasisPoints)
         let pricing = Pricing(issuerCurrency: b.alpha, issuerAmountMinor: issuerAmount, interchangeBasisPoints: bps, interchangeMinor: interchange,
@@ -110,6 +98,18 @@ extension FeeSchedule {
                                         kind: .conversion, presentmentID: p.id))
         }
         return (pricing, lines.filter { $0.amountMinor != 0 })
+    }
+}
+
+extension ClearedPresentment {
+    /// The presented currency, the issuer's, and `amountMinor` of the presented currency in
+    /// the issuer's: at the authorization's rate (field 10) when they differ.
+    func issuerSide(_ amountMinor: Int64) throws(PricingError) -> (presented: Currency, issuer: Currency, issuerAmountMinor: Int64) {
+        guard let t = Currency.numeric(currency) else { throw .unknownCurrency(currency) }
+        guard let billing = billingCurrency, billing != currency else { return (t, t, amountMinor) }
+        guard let b = Currency.numeric(billing) else { throw .unknownCurrency(billing) }
+        guard let rate = conversionRate.flatMap(ExchangeRates.Rate.init(field10:)) else { throw .noRate(presentment: id) }
+        do { return (t, b, try ExchangeRates.convert(amountMinor, from: t, to: b, at: rate)) } catch { throw .conversion("\(error)") }
     }
 }
 

@@ -55,16 +55,6 @@ public struct JournalEntry: Codable, Sendable, Equatable {
         self.responseCode = responseCode; self.approvalCode = approvalCode; self.decidedBy = decidedBy; self.reason = reason
         self.answer = answer; self.at = at
     }
-
-    public init(key: String, requestDigest: String, mti: String, maskedToken: String?, tokenID: String?, issuerID: String?, maskedPAN: String?,
-                processingCode: String, amountMinor: Int64, currency: String, billingAmountMinor: Int64?, billingCurrency: String?,
-                responseCode: ResponseCode, approvalCode: String?, decidedBy: Decider, reason: String, answer: Data, at: Date, original: String?) {
-        self.init(key: key, requestDigest: requestDigest, mti: mti, maskedToken: maskedToken, tokenID: tokenID, issuerID: issuerID,
-                  maskedPAN: maskedPAN, processingCode: processingCode, amountMinor: amountMinor, currency: currency,
-                  billingAmountMinor: billingAmountMinor, billingCurrency: billingCurrency, responseCode: responseCode,
-                  approvalCode: approvalCode, decidedBy: decidedBy, reason: reason, answer: answer, at: at)
-        self.original = original
-    }
 }
 
 /// Who decided an authorization or reversal, as the journal records it.

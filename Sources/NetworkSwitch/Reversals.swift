@@ -92,13 +92,14 @@ extension AuthorizationPipeline {
         var stored = answer
         stored[2] = nil
         let routing = outcome.routing
-        let entry = JournalEntry(
+        var entry = JournalEntry(
             key: request.key.description, requestDigest: digest,
             mti: request.message.mti, maskedToken: routing.maskedToken ?? PAN.mask(request.number.digits), tokenID: routing.tokenID,
             issuerID: routing.issuerID, maskedPAN: routing.maskedPAN, processingCode: request.processingCode, amountMinor: request.amountMinor,
             currency: request.currency.numeric, billingAmountMinor: nil, billingCurrency: nil, responseCode: outcome.responseCode, approvalCode: nil,
             decidedBy: outcome.decidedBy, reason: outcome.reason + " (original \(request.original))", answer: Data((try? codec.pack(stored)) ?? []),
-            at: now(), original: request.original.description)
+            at: now())
+        entry.original = request.original.description
         var owing: OwedMessage?
         if case .queuedForIssuer(let routing, let message, let issuerID, let reason) = outcome {
             do {

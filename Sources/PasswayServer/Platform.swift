@@ -174,17 +174,12 @@ public enum Platform {
         let database: String
         let idempotency: any IdempotencyStore
         if let postgres {
-            rooms = try await Rooms.open(store: postgres, master: master, readCacheMaxAge: .seconds(1), noticePolicy: config.issuerNotices, settlementCutOff: config.settlementCutOff,
-                                         presentmentWindow: Double(config.holdLifetime.components.seconds),
-                                         singleMessageGrace: Double(config.singleMessageGrace.components.seconds), logger: logger)
+            rooms = try await Rooms.open(store: postgres, master: master, readCacheMaxAge: .seconds(1), config: config)
             idempotency = try await PostgresIdempotencyStore(database: postgres.database)
             database = "PostgreSQL \(postgres.database.url) (schemas passway, issuer_host)"
         } else {
             // SQLite belongs to this process, whose changes empty the cache at once.
-            rooms = try await Rooms.open(store: try SQLiteStore(path: config.databasePath), master: master, readCacheMaxAge: .seconds(60),
-                                         noticePolicy: config.issuerNotices, settlementCutOff: config.settlementCutOff,
-                                         presentmentWindow: Double(config.holdLifetime.components.seconds),
-                                         singleMessageGrace: Double(config.singleMessageGrace.components.seconds), logger: logger)
+            rooms = try await Rooms.open(store: try SQLiteStore(path: config.databasePath), master: master, readCacheMaxAge: .seconds(60), config: config)
             idempotency = try SQLiteIdempotencyStore(path: config.httpDatabasePath)
             database = "SQLite in \(config.dataDirectory)"
         }
@@ -319,19 +314,19 @@ struct Rooms: Sendable {
     let clearing: ClearingService
 
     static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore & ClearingStore>(
-        store: Store, master: MasterKey, readCacheMaxAge: Duration, noticePolicy: RetryPolicy = .standard,
-        settlementCutOff: SettlementCutOff = .midnight, presentmentWindow: TimeInterval = ClearingRules.standard.presentmentWindow,
-        singleMessageGrace: TimeInterval = 60, logger: Logger) async throws -> Rooms {
+        store: Store, master: MasterKey, readCacheMaxAge: Duration, config: PlatformConfiguration) async throws -> Rooms {
         let participants = ParticipantRegistry(store: store)
         let vault = try await TokenService.openVault(master: master, store: store)
         let tokens = TokenService(store: store, participants: participants, vault: vault, issuerHost: HTTPIssuerHostClient(),
-                                  readCacheMaxAge: readCacheMaxAge, noticePolicy: noticePolicy)
+                                  readCacheMaxAge: readCacheMaxAge, noticePolicy: config.issuerNotices)
         let wallets = WalletProvider(store: store, participants: participants, tokens: tokens)
         try await participants.seedDefaults()
         try await wallets.seedDefaults()
+        // A presentment may come as long as the bundled bank keeps the hold.
         var rules = ClearingRules.standard
-        rules.presentmentWindow = presentmentWindow
-        let clearing = ClearingService(store: store, rules: rules, cutOff: settlementCutOff, singleMessageGrace: singleMessageGrace, issuerTerms: { [participants] id in
+        rules.presentmentWindow = Double(config.holdLifetime.components.seconds)
+        let clearing = ClearingService(store: store, rules: rules, cutOff: config.settlementCutOff,
+                                       singleMessageGrace: Double(config.singleMessageGrace.components.seconds), issuerTerms: { [participants] id in
             guard let issuer = try await participants.issuer(id: id) else { return nil }
             return IssuerTerms(market: issuer.country, product: issuer.cardProduct.flatMap(CardProduct.init(rawValue:)) ?? .debit)
         }, acquirerID: { [participants] institution in try await participants.acquirer(institutionID: institution)?.id }) { [tokens] number in

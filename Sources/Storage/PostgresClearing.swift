@@ -32,7 +32,7 @@ extension PostgresStore: ClearingStore {
         }
         var found: [ApprovalKey: [ClearableAuthorization]] = [:]
         for e in entries {
-            guard let a = SQLiteStore.clearable(e, reversed: reversed.contains(e.key), clearedBy: clearedBy[e.key]) else { continue }
+            guard let a = ClearableAuthorization(e, reversed: reversed.contains(e.key), clearedBy: clearedBy[e.key]) else { continue }
             found[ApprovalKey(tokenID: a.tokenID, approvalCode: a.approvalCode), default: []].append(a)
         }
         return found
@@ -44,7 +44,7 @@ extension PostgresStore: ClearingStore {
             AND NOT EXISTS (SELECT 1 FROM presentments p WHERE p.authorization_key = j.key)
             AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.doc->>'original' = j.key AND r.response_code = '00')
             ORDER BY claimed_at LIMIT \(limit)
-            """).compactMap { SQLiteStore.clearable($0, reversed: false, clearedBy: nil) }
+            """).compactMap { ClearableAuthorization($0, reversed: false, clearedBy: nil) }
     }
 
     public func presentedReferences(acquirerID: String, _ references: Set<String>) async throws -> Set<String> {

@@ -24,22 +24,13 @@ extension SQLiteStore: ClearingStore {
             for key in keys {
                 for doc in try String.fetchAll(approvals, arguments: [key.tokenID, key.approvalCode]) {
                     let e = try Self.value(JournalEntry.self, doc)
-                    guard let a = Self.clearable(e, reversed: try Bool.fetchOne(reversal, arguments: [e.key]) ?? false,
+                    guard let a = ClearableAuthorization(e, reversed: try Bool.fetchOne(reversal, arguments: [e.key]) ?? false,
                                                  clearedBy: try String.fetchOne(cleared, arguments: [e.key])) else { continue }
                     found[key, default: []].append(a)
                 }
             }
             return found
         }
-    }
-
-    static func clearable(_ e: JournalEntry, reversed: Bool, clearedBy: String?) -> ClearableAuthorization? {
-        guard e.responseCode.isApproval, e.mti == "0100" || e.mti == "0200", let tokenID = e.tokenID, let issuerID = e.issuerID,
-              let approvalCode = e.approvalCode else { return nil }
-        return ClearableAuthorization(key: e.key, mti: e.mti, tokenID: tokenID, maskedToken: e.maskedToken, issuerID: issuerID,
-                                      processingCode: e.processingCode, amountMinor: e.amountMinor, currency: e.currency,
-                                      billingAmountMinor: e.billingAmountMinor, billingCurrency: e.billingCurrency, approvalCode: approvalCode,
-                                      at: e.at, reversed: reversed, clearedBy: clearedBy, conversionRate: e.conversionRate)
     }
 
     public func unclearedSingleMessages(from: Date, to: Date, limit: Int) async throws -> [ClearableAuthorization] {
@@ -50,7 +41,7 @@ extension SQLiteStore: ClearingStore {
                 AND NOT EXISTS (SELECT 1 FROM journal r WHERE json_extract(r.doc, '$.original') = j.key AND r.response_code = '00')
                 ORDER BY claimed_at LIMIT ?
                 """), arguments: [from.timeIntervalSince1970, to.timeIntervalSince1970, limit]).compactMap {
-                Self.clearable(try Self.value(JournalEntry.self, $0), reversed: false, clearedBy: nil)
+                ClearableAuthorization(try Self.value(JournalEntry.self, $0), reversed: false, clearedBy: nil)
             }
         }
     }

@@ -25,15 +25,7 @@ struct ClearingCommand: AsyncParsableCommand {
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
             guard data.count <= ClearingLimits.maxFileBytes else { throw CLIError("\(file) is over \(ClearingLimits.maxFileBytes) bytes: split it") }
-            let client: HTTPClient = try tlsCA.map { HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: try TLSFiles.clientConfiguration(trusting: $0))) } ?? .shared
-            let http = HTTPJSON(base: api, apiKey: apiKey, client: client)
-            do {
-                try await submit(data, http)
-            } catch {
-                if client !== HTTPClient.shared { try? await client.shutdown() }
-                throw error
-            }
-            if client !== HTTPClient.shared { try? await client.shutdown() }
+            try await HTTPJSON.with(base: api, apiKey: apiKey, trusting: tlsCA) { http in try await submit(data, http) }
         }
 
         func submit(_ data: Data, _ http: HTTPJSON) async throws {

@@ -165,13 +165,11 @@ struct RoadTrip {
     /// operator closes the rouble and yuan windows.
     mutating func clearTheDay() async throws {
         let today = ClearingService.localTime(Date())
-        let messages = purchases.enumerated().map { i, p -> IPMMessage in
+        let messages = purchases.enumerated().compactMap { i, p -> IPMMessage? in
             let amount = Int64(p.outcome.request.string(4) ?? "") ?? 0
-            let presented = p.terminal.merchantCategory == "5812" ? amount + amount / 10 : amount
-            return Presentment(messageNumber: i + 2, number: p.outcome.answer.string(2) ?? "", processingCode: "000000", amountMinor: presented,
-                               currency: p.terminal.currency, localTime: today, acquirerReference: "7" + String(i + 1).leftPadded(to: 22),
-                               mcc: p.terminal.merchantCategory, approvalCode: p.outcome.answer.string(38) ?? "", acquirerInstitution: p.terminal.acquirerID,
-                               terminal: p.terminal.terminalID, merchant: p.terminal.merchantID).message
+            return Presentment(approved: p.outcome.request, answer: p.outcome.answer, messageNumber: i + 2,
+                               acquirerReference: "7" + String(i + 1).leftPadded(to: 22), localTime: today,
+                               amountMinor: p.terminal.merchantCategory == "5812" ? amount + amount / 10 : amount)?.message
         }
         let fileID = "001" + today.prefix(6) + "00025000001" + "00001"
         let file = try ClearingFile.write(id: fileID, messages: messages)

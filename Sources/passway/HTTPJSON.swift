@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import ISO8583Transport
 import NIOCore
 
 /// A small JSON-over-HTTP client for the command line (device emulator, issuer host
@@ -11,6 +12,24 @@ struct HTTPJSON {
     var client: HTTPClient = .shared
 
     init(base: String, apiKey: String?, client: HTTPClient = .shared) { self.base = base; self.apiKey = apiKey; self.client = client }
+
+    /// An HTTP client for `--tls-ca`: the shared one, or one that trusts that CA (PEM).
+    static func client(trusting tlsCA: String?) throws -> HTTPClient {
+        guard let tlsCA else { return .shared }
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: try TLSFiles.clientConfiguration(trusting: tlsCA)))
+    }
+
+    /// `body` with a client for `base` and `apiKey` that trusts `tlsCA`, shut down after.
+    static func with(base: String, apiKey: String?, trusting tlsCA: String?, _ body: (HTTPJSON) async throws -> Void) async throws {
+        let client = try client(trusting: tlsCA)
+        do {
+            try await body(HTTPJSON(base: base, apiKey: apiKey, client: client))
+        } catch {
+            if client !== HTTPClient.shared { try? await client.shutdown() }
+            throw error
+        }
+        if client !== HTTPClient.shared { try? await client.shutdown() }
+    }
 
     static let encoder: JSONEncoder = { let e = JSONEncoder(); e.dateEncodingStrategy = .iso8601; return e }()
     static let decoder: JSONDecoder = { let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; return d }()

@@ -68,20 +68,10 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     /// The API's client: the shared one, or one that trusts `--tls-ca`.
-    func makeAPIClient() throws -> HTTPClient {
-        guard let tlsCA else { return .shared }
-        let tls = try TLSFiles.clientConfiguration(trusting: tlsCA)
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
-    }
+    func makeAPIClient() throws -> HTTPClient { try HTTPJSON.client(trusting: tlsCA) }
 
     func run() async throws {
-        func key(_ given: String?, file: String, flag: String) throws -> String {
-            if let given { return given }
-            guard let text = try? String(contentsOfFile: (dataDir as NSString).appendingPathComponent(file), encoding: .utf8) else {
-                throw CLIError("no \(file) in \(dataDir): pass \(flag), or --data-dir of the running `passway serve`")
-            }
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func key(_ given: String?, file: String, flag: String) throws -> String { try keyFile(given, dataDir: dataDir, file: file, flag: flag) }
         let operatorKey = try key(operatorKey, file: "operator.key", flag: "--operator-key")
         // The record file is made (owner-only) before any work: a path that cannot be written stops here.
         let recorder: LoadRecord?
@@ -154,13 +144,10 @@ struct LoadCommand: AsyncParsableCommand {
         let now = Date()
         let today = ClearingService.localTime(now)
         let day = Int(now.timeIntervalSince1970 / 86_400), second = Int(now.timeIntervalSince1970) % 86_400
-        let messages = approvals.enumerated().compactMap { i, a -> IPMMessage? in
-            guard let currency = Currency.numeric(a.request.string(49) ?? ""), let amount = Int64(a.request.string(4) ?? ""),
-                  let number = a.answer.string(2), let approval = a.answer.string(38) else { return nil }
-            return Presentment(messageNumber: i + 2, number: number, processingCode: a.request.string(3) ?? "000000", amountMinor: amount,
-                               currency: currency, localTime: today,
-                               acquirerReference: "7" + String(day).leftPadded(to: 5) + String(second).leftPadded(to: 5) + String(i).leftPadded(to: 12),
-                               mcc: "5411", approvalCode: approval, acquirerInstitution: institutionID, terminal: a.request.string(41)).message
+        let messages = approvals.enumerated().compactMap { i, a in
+            Presentment(approved: a.request, answer: a.answer, messageNumber: i + 2,
+                        acquirerReference: "7" + String(day).leftPadded(to: 5) + String(second).leftPadded(to: 5) + String(i).leftPadded(to: 12),
+                        localTime: today)?.message
         }
         let fileID = "001" + today.prefix(6) + institutionID.leftPadded(to: 11) + String(second).leftPadded(to: 5)
         let bytes = try ClearingFile.write(id: fileID, messages: messages)

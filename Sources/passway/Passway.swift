@@ -133,6 +133,15 @@ extension Serve {
 
 /// A command-line failure: printed as one line by ArgumentParser ("Error: …"),
 /// exit status 1.
+/// A key given on the command line, else the one `passway serve` wrote to `file` in `dataDir`.
+func keyFile(_ given: String?, dataDir: String, file: String, flag: String) throws -> String {
+    if let given { return given }
+    guard let text = try? String(contentsOfFile: (dataDir as NSString).appendingPathComponent(file), encoding: .utf8) else {
+        throw CLIError("no \(file) in \(dataDir): pass \(flag), or --data-dir of the running `passway serve`")
+    }
+    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

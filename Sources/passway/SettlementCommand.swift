@@ -17,23 +17,8 @@ struct SettlementCommand: AsyncParsableCommand {
         @Option(name: .customLong("tls-ca"), help: "The CA (PEM) that signed the platform's certificate, for an https API.") var tlsCA: String?
 
         func run(_ body: (HTTPJSON) async throws -> Void) async throws {
-            let key: String
-            if let operatorKey { key = operatorKey } else {
-                guard let text = try? String(contentsOfFile: (dataDir as NSString).appendingPathComponent("operator.key"), encoding: .utf8) else {
-                    throw CLIError("no operator.key in \(dataDir): pass --operator-key, or --data-dir of the running `passway serve`")
-                }
-                key = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            }
-            let client: HTTPClient = try tlsCA.map {
-                HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: try TLSFiles.clientConfiguration(trusting: $0)))
-            } ?? .shared
-            do {
-                try await body(HTTPJSON(base: api, apiKey: key, client: client))
-            } catch {
-                if client !== HTTPClient.shared { try? await client.shutdown() }
-                throw error
-            }
-            if client !== HTTPClient.shared { try? await client.shutdown() }
+            let key = try keyFile(operatorKey, dataDir: dataDir, file: "operator.key", flag: "--operator-key")
+            try await HTTPJSON.with(base: api, apiKey: key, trusting: tlsCA, body)
         }
     }
 

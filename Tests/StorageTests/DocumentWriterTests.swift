@@ -29,7 +29,8 @@ import TestSupport
                 billingCurrency: maybe(randomString(&g)), responseCode: ResponseCode.table.randomElement(using: &g)?.code ?? .approved,
                 approvalCode: maybe(randomString(&g)), decidedBy: Decider.allCases.randomElement(using: &g) ?? .network, reason: randomString(&g),
                 answer: Data((0..<Int.random(in: 0...300, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }),
-                at: Date(timeIntervalSince1970: Double.random(in: 0...4_000_000_000, using: &g)), original: maybe(randomString(&g)))
+                at: Date(timeIntervalSince1970: Double.random(in: 0...4_000_000_000, using: &g)))
+            entry.original = maybe(randomString(&g))
             entry.conversionRate = maybe(randomString(&g))
             let byHand = SQLiteStore.document(entry)
             let byFoundation = try SQLiteStore.doc(entry)
