@@ -19,7 +19,8 @@ public final class AuthorizationPipeline: Sendable {
     let tokens: any NetworkTokenService
     let journal: any AuthorizationJournal
     let links: any IssuerLinks
-    public let rates: ExchangeRates
+    /// The operator's exchange rates, in memory.
+    public let rates: ExchangeRateBook
     let logger: Logger
     let now: @Sendable () -> Date
     let codec = ISO8583Codec()
@@ -36,7 +37,7 @@ public final class AuthorizationPipeline: Sendable {
     let standIns = Mutex<[String: StandInCount]>([:])
 
     public init(tokens: any NetworkTokenService, issuers: any IssuerRanges, journal: any AuthorizationJournal, owed: any OwedMessageStore,
-                links: any IssuerLinks, rates: ExchangeRates = .reference, duplicateWait: Duration = .seconds(6),
+                links: any IssuerLinks, rates: ExchangeRateBook = ExchangeRateBook(.reference), duplicateWait: Duration = .seconds(6),
                 forwarding: RetryPolicy = .standard, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.duplicateWait = duplicateWait
         forwarder = Forwarder(store: owed, links: links, issuers: issuers, sealing: tokens, policy: forwarding, logger: logger, now: now)

@@ -22,7 +22,8 @@ public struct ExchangeRates: Sendable, Equatable {
         self.markupBasisPoints = markupBasisPoints
     }
 
-    /// A fixed table for the demo and the tests: rates of a day, not live ones.
+    /// A fixed table of one day's rates: the demo's seed and the tests' (the network's own
+    /// rates are the operator's, `ExchangeRateBook`).
     public static let reference = ExchangeRates(microUnitsPerUSD: [
         "USD": 1_000_000, "EUR": 860_000, "GBP": 760_000, "CHF": 800_000,
         "RUB": 80_500_000, "CNY": 7_120_000, "BYN": 3_270_000, "KZT": 515_000_000,
@@ -82,6 +83,13 @@ public struct ExchangeRates: Sendable, Equatable {
     public func rate(from: Currency, to: Currency) throws(ConversionError) -> Rate {
         guard let f = microUnitsPerUSD[from.alpha] else { throw .noRate(from.alpha) }
         guard let t = microUnitsPerUSD[to.alpha] else { throw .noRate(to.alpha) }
+        return try Self.rate(from: from, f, to: to, t, markupBasisPoints: markupBasisPoints)
+    }
+
+    /// The billing rate between two currencies given their units per US dollar × 10⁶.
+    static func rate(from: Currency, _ f: Int64, to: Currency, _ t: Int64, markupBasisPoints: Int) throws(ConversionError) -> Rate {
+        guard f > 0 else { throw .noRate(from.alpha) }
+        guard t > 0 else { throw .noRate(to.alpha) }
         // rate = t / f × (10000 + markup) / 10000, scaled by 10^decimals.
         let numerator = Int128(t) * Int128(10_000 + markupBasisPoints)
         let denominator = Int128(f) * 10_000

@@ -27,7 +27,7 @@ extension AuthorizationPipeline {
         var conversion: BillingConversion?
         if request.currency != billingCurrency {
             do {
-                let rate = try rates.rate(from: request.currency, to: billingCurrency)
+                let rate = try rates.rate(from: request.currency, to: billingCurrency, at: now())
                 let billed = try ExchangeRates.convert(request.amountMinor, from: request.currency, to: billingCurrency, at: rate)
                 conversion = BillingConversion(amountMinor: billed, rate: rate, currency: billingCurrency)
             } catch {

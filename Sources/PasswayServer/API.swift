@@ -319,6 +319,34 @@ struct PasswayAPI: Sendable {
             api.logger.notice("fee schedule set", metadata: ["lines": "\(schedule.interchange.count)", "schemeFeeBasisPoints": "\(schedule.schemeFeeBasisPoints)"])
             return try JSONBody.result(schedule)
         },
+        Route(method: .post, path: "/v1/exchange-rates", allowed: .network, maxBody: ExchangeRateLoadInput.maxBytes) { api, body, _, request in
+            let inputs: [ExchangeRateInput]
+            if request.headers[.contentType]?.lowercased().hasPrefix("text/csv") == true {
+                inputs = try ExchangeRateService.parseCSV(String(decoding: body, as: UTF8.self))
+            } else {
+                inputs = try JSONBody.decode(ExchangeRateLoadInput.self, from: body).rates
+            }
+            let result = try await api.rooms.rates.load(inputs)
+            api.logger.notice("exchange rates loaded", metadata: ["added": "\(result.added)", "unchanged": "\(result.unchanged)"])
+            return try JSONBody.result(result, status: .created)
+        },
+        Route(method: .get, path: "/v1/exchange-rates", allowed: .authenticated) { api, _, _, request in
+            var at = Date()
+            if let text = request.uri.queryParameters["at"].map(String.init) {
+                guard let given = ExchangeRateService.parseTime(text) else {
+                    throw Problem.badRequest("at: an ISO 8601 time with its zone, like 2026-12-01T00:00:00Z", field: "at")
+                }
+                at = given
+            }
+            return try JSONBody.result(ExchangeRateTableView(api.rooms.rates.book, at: at))
+        },
+        Route(method: .get, path: "/v1/exchange-rates/history", allowed: .network) { api, _, _, request in
+            let currency = request.uri.queryParameters["currency"].map(String.init)
+            if let currency, currency.utf8.count != 3 || !currency.utf8.allSatisfy({ (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) {
+                throw Problem.badRequest("currency: three letters, an ISO 4217 alpha code", field: "currency")
+            }
+            return try JSONBody.result(try await api.rooms.rates.history(currency: currency?.uppercased()).map(ExchangeRateView.init))
+        },
         Route(method: .get, path: "/v1/settlement/windows", allowed: .network) { api, _, _, request in
             let currency = request.uri.queryParameters["currency"].map(String.init)
             if let currency, currency.utf8.count != 3 || !currency.utf8.allSatisfy({ (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) {

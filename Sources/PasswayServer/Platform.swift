@@ -59,6 +59,9 @@ public struct PlatformConfiguration: Sendable {
     public var forwarding: RetryPolicy = .standard
     /// How the token service retries its notifications to issuer hosts (its outbox).
     public var issuerNotices: RetryPolicy = .standard
+    /// Exchange rates put in effect since 1970 when none was ever loaded: the demo's and the
+    /// tests' seed (`ExchangeRates.reference`). Nil: only what the operator loads converts.
+    public var exchangeRateSeed: ExchangeRates?
     /// When settlement windows close by themselves: daily at this time, UTC.
     public var settlementCutOff: SettlementCutOff = .midnight
     /// How old an ATM withdrawal (0200) must be before it clears by itself (a failed
@@ -184,6 +187,7 @@ public enum Platform {
             database = "SQLite in \(config.dataDirectory)"
         }
         let operatorKey = try await operatorCredential(rooms.participants, config, &notices)
+        if let seed = config.exchangeRateSeed { try await rooms.rates.seedIfEmpty(seed) } else { try await rooms.rates.reload() }
 
         // The bundled issuer host, unless the issuers' hosts are elsewhere.
         let ready = ReadyLatch()
@@ -217,7 +221,7 @@ public enum Platform {
         // A duplicate of an authorization that another node is working on waits for that
         // node's answer: its issuer timeout and a second more.
         let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, owed: rooms.owed,
-                                             links: links, duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1),
+                                             links: links, rates: rooms.rates.book, duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1),
                                              forwarding: config.forwarding, logger: logger)
         let notifier = IssuerNotifier(service: rooms.tokens, logger: logger)
         let storeAndForward = StoreAndForwardService(pipeline: pipeline, notifier: notifier, clearing: rooms.clearing, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
@@ -246,6 +250,14 @@ public enum Platform {
         // soon as PostgreSQL delivers them (the caches' age bounds it otherwise).
         let listener = Task { [postgres] in
             await postgres?.listenForChanges { what in
+                if what == "exchange-rates" || what == "listening" {
+                    Task {
+                        do { try await rooms.rates.reload() } catch {
+                            logger.error("another node's exchange rates could not be read: this node keeps the ones it has", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
+                guard what != "exchange-rates" else { return }
                 pipeline.invalidateCaches()
                 logger.debug("caches emptied: another node changed a \(what)")
             }
@@ -312,8 +324,10 @@ struct Rooms: Sendable {
     let acquirerKeys: AcquirerKeys
     /// Presentments in, matched to the journal's approvals.
     let clearing: ClearingService
+    /// The operator's exchange rates (the book the pipeline converts with).
+    let rates: ExchangeRateService
 
-    static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore & ClearingStore>(
+    static func open<Store: ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore & ClearingStore & ExchangeRateStore>(
         store: Store, master: MasterKey, readCacheMaxAge: Duration, config: PlatformConfiguration) async throws -> Rooms {
         let participants = ParticipantRegistry(store: store)
         let vault = try await TokenService.openVault(master: master, store: store)
@@ -334,7 +348,8 @@ struct Rooms: Sendable {
             return TokenIdentity(tokenID: token.id, maskedNumber: token.maskedNumber, issuerID: token.issuerID)
         }
         return Rooms(participants: participants, tokens: tokens, wallets: wallets, journal: store, owed: store, vault: vault,
-                     acquirerKeys: AcquirerKeys(store: store, vault: vault), clearing: clearing)
+                     acquirerKeys: AcquirerKeys(store: store, vault: vault), clearing: clearing,
+                     rates: ExchangeRateService(store: store))
     }
 }
 

@@ -191,6 +191,47 @@ struct CloseWindowInput: StrictBody {
 
 extension FeeSchedule: StrictBody {}
 
+/// `POST /v1/exchange-rates` as JSON (the CSV import is the same rates as lines).
+struct ExchangeRateLoadInput: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case rates }
+    var rates: [ExchangeRateInput]
+    /// The largest load, JSON or CSV (10,000 rates fit).
+    static let maxBytes = 1 << 20
+}
+
+/// A loaded rate as the API shows it.
+struct ExchangeRateView: Codable, Sendable {
+    var currency: String
+    var unitsPerUSD: String
+    var effectiveAt: Date
+    var loadedAt: Date?
+
+    init(_ e: ExchangeRateEntry) {
+        currency = e.currency; unitsPerUSD = e.unitsPerUSD; effectiveAt = e.effectiveAt; loadedAt = e.loadedAt
+    }
+}
+
+/// `GET /v1/exchange-rates`: the table in effect at a time.
+struct ExchangeRateTableView: Codable, Sendable {
+    var at: Date
+    /// Added to the cross rate of a conversion, in basis points.
+    var markupBasisPoints: Int
+    /// Each currency's rate in effect then (units per US dollar); USD is 1.
+    var rates: [Rate]
+    struct Rate: Codable, Sendable {
+        var currency: String
+        var unitsPerUSD: String
+    }
+
+    init(_ book: ExchangeRateBook, at: Date) {
+        self.at = at
+        markupBasisPoints = book.markupBasisPoints
+        rates = book.table(at: at).microUnitsPerUSD.sorted { $0.key < $1.key }.map {
+            Rate(currency: $0.key, unitsPerUSD: ExchangeRateEntry(currency: $0.key, microUnitsPerUSD: $0.value, effectiveAt: at, loadedAt: at).unitsPerUSD)
+        }
+    }
+}
+
 /// `POST /v1/clearing/presentments/{id}/chargeback`.
 struct ChargebackInput: StrictBody {
     enum CodingKeys: String, CodingKey, CaseIterable { case reasonCode, amountMinor }

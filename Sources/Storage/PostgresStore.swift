@@ -155,6 +155,12 @@ public final class PostgresStore: Sendable {
             "CREATE TABLE issuer_files (file_id TEXT PRIMARY KEY, issuer_id TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)",
             "CREATE INDEX issuer_files_issuer ON issuer_files(issuer_id, created_at)",
         ]),
+        ("v7: exchange rates", [
+            """
+            CREATE TABLE exchange_rates (currency TEXT NOT NULL, effective_at BIGINT NOT NULL, micro_units BIGINT NOT NULL,
+                loaded_at BIGINT NOT NULL, PRIMARY KEY (currency, effective_at))
+            """,
+        ]),
     ]
 
     // MARK: Documents

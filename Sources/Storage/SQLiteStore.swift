@@ -141,6 +141,13 @@ public final class SQLiteStore: Sendable {
                 CREATE INDEX issuer_files_issuer ON issuer_files(issuer_id, created_at);
                 """)
         }
+        migrator.registerMigration("v11: exchange rates") { db in
+            // Effective and load times in milliseconds since 1970: exact keys.
+            try db.execute(sql: """
+                CREATE TABLE exchange_rates (currency TEXT NOT NULL, effective_at INTEGER NOT NULL, micro_units INTEGER NOT NULL,
+                    loaded_at INTEGER NOT NULL, PRIMARY KEY (currency, effective_at));
+                """)
+        }
         return migrator
     }
 

@@ -30,6 +30,8 @@ struct DemoCommand: AsyncParsableCommand {
                                            environment: [:], logger: logger)
         // The day is over when the trip is: the ATM's cash clears at once, not after a minute.
         config.singleMessageGrace = .zero
+        // A day's rates, as an operator would have loaded them.
+        config.exchangeRateSeed = .reference
         let (stream, continuation) = AsyncStream.makeStream(of: PlatformInfo.self)
         let platform = Task { try await Platform.run(config) { info in continuation.yield(info); continuation.finish() } }
         var iterator = stream.makeAsyncIterator()

@@ -55,4 +55,39 @@ import Testing
         table.microUnitsPerUSD["CNY"] = nil
         #expect(throws: ExchangeRates.ConversionError.noRate("CNY")) { try table.rate(from: try #require(Currency.alpha("RUB")), to: try #require(Currency.alpha("CNY"))) }
     }
+
+    /// The operator's book: each currency's rate in effect at a time (from its effective time
+    /// on, to the millisecond, until the next), none before the first, USD always 1.
+    @Test func theRateInEffectIsTheLastBeforeTheTime() throws {
+        let t0 = Date(timeIntervalSince1970: 1_796_000_000)
+        func e(_ c: String, _ micro: Int64, _ dt: TimeInterval) -> ExchangeRateEntry {
+            ExchangeRateEntry(currency: c, microUnitsPerUSD: micro, effectiveAt: t0 + dt, loadedAt: t0)
+        }
+        // Given out of order: the book sorts.
+        let book = ExchangeRateBook(entries: [e("CNY", 7_300_000, 3600), e("CNY", 7_200_000, 0), e("RUB", 80_000_000, 0), e("CNY", 7_250_000, 60)])
+        #expect(book.microUnitsPerUSD("CNY", at: t0 - 0.001) == nil)
+        #expect(book.microUnitsPerUSD("CNY", at: t0) == 7_200_000)
+        #expect(book.microUnitsPerUSD("CNY", at: t0 + 59.999) == 7_200_000)
+        #expect(book.microUnitsPerUSD("CNY", at: t0 + 60) == 7_250_000)
+        #expect(book.microUnitsPerUSD("CNY", at: t0 + 86_400) == 7_300_000)
+        #expect(book.microUnitsPerUSD("USD", at: .distantPast) == 1_000_000)
+        let rub = try #require(Currency.alpha("RUB")), cny = try #require(Currency.alpha("CNY"))
+        // 7.2 / 80 × 1.01 = 0.0909; 7.25 / 80 × 1.01 = 0.09153125 → 0.0915313 (seven digits, half up).
+        #expect(try book.rate(from: rub, to: cny, at: t0 + 1).field10 == "70909000")
+        #expect(try book.rate(from: rub, to: cny, at: t0 + 61).field10 == "70915313")
+        #expect(throws: ExchangeRates.ConversionError.noRate("RUB")) { try book.rate(from: rub, to: cny, at: t0 - 1) }
+        #expect(book.table(at: t0 - 1).microUnitsPerUSD == ["USD": 1_000_000])
+    }
+
+    /// Rates as the operator writes them: up to 12 digits and 6 decimals, above zero.
+    @Test func ratesAsText() {
+        #expect(ExchangeRateEntry.microUnits("80.5") == 80_500_000)
+        #expect(ExchangeRateEntry.microUnits("0.000001") == 1)
+        #expect(ExchangeRateEntry.microUnits("999999999999.999999") == 999_999_999_999_999_999)
+        for bad in ["", "0", "0.0", ".5", "5.", "1.0000001", "1e3", "-1", "1,5", "1234567890123", " 1", "1.2.3", "٣"] {
+            #expect(ExchangeRateEntry.microUnits(bad) == nil, "\(bad)")
+        }
+        #expect(ExchangeRateEntry(currency: "RUB", microUnitsPerUSD: 80_500_000, effectiveAt: .now, loadedAt: .now).unitsPerUSD == "80.5")
+        #expect(ExchangeRateEntry(currency: "KWD", microUnitsPerUSD: 306_900, effectiveAt: .now, loadedAt: .now).unitsPerUSD == "0.3069")
+    }
 }

@@ -701,6 +701,34 @@ import WalletProvider
         }
     }
 
+    /// Exchange rates are a history: a load is kept whole or not at all, a rate loaded again
+    /// with its value is unchanged, one with another value refused, every node reads the same.
+    @Test(arguments: Backend.available)
+    func exchangeRatesAreAHistory(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let other = try await s.openAnother()
+        let day = Self.at, later = Self.at + 86_400.5
+        func rate(_ c: String, _ micro: Int64, _ at: Date) -> ExchangeRateEntry {
+            ExchangeRateEntry(currency: c, microUnitsPerUSD: micro, effectiveAt: at, loadedAt: Self.at)
+        }
+        #expect(try await s.store.exchangeRates().isEmpty)
+        let first = try await s.store.addExchangeRates([rate("RUB", 80_500_000, day), rate("EUR", 860_000, day), rate("RUB", 81_000_000, later)])
+        #expect(first.added == 3 && first.unchanged == 0)
+        // Again, with one more: the three unchanged, the new one added.
+        let again = try await other.addExchangeRates([rate("RUB", 80_500_000, day), rate("EUR", 860_000, day), rate("RUB", 81_000_000, later),
+                                                      rate("CNY", 7_120_000, later)])
+        #expect(again.added == 1 && again.unchanged == 3)
+        // A changed rate refuses the whole load: the new CZK before it is not kept either.
+        await #expect(throws: ExchangeRateConflict(currency: "EUR", effectiveAt: day)) {
+            try await s.store.addExchangeRates([rate("CZK", 20_900_000, later), rate("EUR", 870_000, day)])
+        }
+        let history = try await other.exchangeRates()
+        #expect(history.map(\.currency) == ["CNY", "EUR", "RUB", "RUB"])
+        #expect(history.map(\.microUnitsPerUSD) == [7_120_000, 860_000, 80_500_000, 81_000_000])
+        #expect(history.last?.effectiveAt == later, "to the millisecond")
+    }
+
     /// On PostgreSQL a node hears at once when another changes tokens, cards or issuers
     /// (and empties its caches; their age is only the backstop).
     @Test(.timed, .enabled(if: TestPostgres.url != nil, "needs PASSWAY_POSTGRES_URL"))
@@ -724,6 +752,8 @@ import WalletProvider
         try await s.store.saveIssuer(Issuer(id: "bank", name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"], tokenRanges: ["22017199"],
                                             enabledWallets: [], hostURL: "http://127.0.0.1:1"))
         #expect(await heard("issuer"))
+        _ = try await s.store.addExchangeRates([ExchangeRateEntry(currency: "EUR", microUnitsPerUSD: 860_000, effectiveAt: Self.at, loadedAt: Self.at)])
+        #expect(await heard("exchange-rates"))
         listening.cancel()
         await listening.value
     }

@@ -65,7 +65,7 @@ public enum TestPostgres {
 /// A token store and network journal on one backend, and how to open a second node's
 /// view of the same data.
 public struct StoreUnderTest: Sendable {
-    public typealias Store = any ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore & ClearingStore
+    public typealias Store = any ParticipantStore & TokenStore & WalletStore & AuthorizationJournal & OwedMessageStore & ClearingStore & ExchangeRateStore
     public let store: Store
     public let openAnother: @Sendable () async throws -> Store
     public let close: @Sendable () async -> Void

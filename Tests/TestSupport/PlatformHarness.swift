@@ -29,6 +29,7 @@ public final class PlatformHarness: Sendable {
         logger.logLevel = .trace
         var config = PlatformConfiguration(apiPort: 0, networkPort: 0, issuerHost: .bundled(httpPort: 0, isoPort: 0), issuerTimeout: .seconds(20),
                                            dataDirectory: directory, environment: [:], logger: logger)
+        config.exchangeRateSeed = .reference
         configure(&config)
         let (stream, continuation) = AsyncStream.makeStream(of: PlatformInfo.self)
         let task = Task { try await Platform.run(config) { info in continuation.yield(info); continuation.finish() } }
@@ -95,7 +96,7 @@ public final class PlatformHarness: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))
         } else if let raw {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { request.headers.add(name: "Content-Type", value: "application/json") }
             request.body = .bytes(ByteBuffer(string: raw))
         } else if let bytes {
             request.headers.add(name: "Content-Type", value: "application/octet-stream")
