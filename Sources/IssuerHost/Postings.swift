@@ -5,7 +5,7 @@ import ISO8583
 
 /// What a clearing file came to at the bank.
 public struct PostingReport: Codable, Sendable, Equatable {
-    public struct Problem: Codable, Sendable, Equatable {
+    public struct Problem: Error, Codable, Sendable, Equatable {
         /// The record's DE 71 (its position when it has none).
         public var messageNumber: Int
         public var reason: String
@@ -30,6 +30,11 @@ extension Bank {
         do { file = try ClearingFile.read(bytes) } catch { throw IssuerHostError.invalid("not a clearing file: \(error)") }
         var report = PostingReport(fileID: file.id, posted: 0, postedMinor: [:], already: 0, problems: [])
         let at = now()
+        // Read and checked first; then posted up to `Self.postingsInFlight` at a time, so
+        // that the store commits many in one transaction (SQLite's group commit) or on
+        // several connections (PostgreSQL). Each posting is its own unit all the same.
+        struct Work: Sendable { var number: Int, presentment: String, reference: String, fingerprint: String, amount: Int64, currency: String }
+        var work: [Work] = []
         for (i, record) in file.records.enumerated() {
             let position = i + 2
             func problem(_ reason: String, _ m: IPMMessage? = nil) {
@@ -45,17 +50,46 @@ extension Bank {
             guard let amount = amountText.flatMap({ Int64($0) }), amount > 0, let currency = currencyText.flatMap(Currency.numeric) else {
                 problem("no amount and currency", m); continue
             }
-            let fingerprint = vault.fingerprint(pan)
-            guard let account = try await database.account(fingerprint: fingerprint) else { problem("no account has this card", m); continue }
-            guard account.currency == currency.alpha else { problem("the amount is in \(currency.alpha), the account in \(account.currency)", m); continue }
-            switch try await database.post(presentmentID: presentment, reference: reference, fingerprint: fingerprint, amountMinor: amount, at: at) {
-            case .posted:
-                report.posted += 1
-                report.postedMinor[currency.alpha, default: 0] &+= amount
-            case .already: report.already += 1
-            case .noAccount: problem("no account has this card", m)
+            work.append(Work(number: m[71].flatMap { Int($0) } ?? position, presentment: presentment, reference: reference,
+                             fingerprint: vault.fingerprint(pan), amount: amount, currency: currency.alpha))
+        }
+        let database = self.database
+        @Sendable func post(_ w: Work) async throws -> (Work, Result<PostingOutcome, PostingReport.Problem>) {
+            guard let account = try await database.account(fingerprint: w.fingerprint) else {
+                return (w, .failure(.init(messageNumber: w.number, reason: "no account has this card")))
+            }
+            guard account.currency == w.currency else {
+                return (w, .failure(.init(messageNumber: w.number, reason: "the amount is in \(w.currency), the account in \(account.currency)")))
+            }
+            switch try await database.post(presentmentID: w.presentment, reference: w.reference, fingerprint: w.fingerprint, amountMinor: w.amount, at: at) {
+            case .noAccount: return (w, .failure(.init(messageNumber: w.number, reason: "no account has this card")))
+            case let outcome: return (w, .success(outcome))
             }
         }
+        let outcomes = try await withThrowingTaskGroup(of: (Work, Result<PostingOutcome, PostingReport.Problem>).self) { group in
+            var results: [(Work, Result<PostingOutcome, PostingReport.Problem>)] = []
+            var next = work.makeIterator()
+            for _ in 0..<Self.postingsInFlight { if let w = next.next() { group.addTask { try await post(w) } } }
+            while let done = try await group.next() {
+                results.append(done)
+                if let w = next.next() { group.addTask { try await post(w) } }
+            }
+            return results
+        }
+        for (w, outcome) in outcomes {
+            switch outcome {
+            case .success(.posted):
+                report.posted += 1
+                report.postedMinor[w.currency, default: 0] &+= w.amount
+            case .success(.already): report.already += 1
+            case .success(.noAccount): break
+            case .failure(let problem): report.problems.append(problem)
+            }
+        }
+        report.problems.sort { $0.messageNumber < $1.messageNumber }
         return report
     }
+
+    /// Postings of one file worked on at once.
+    static let postingsInFlight = 64
 }

@@ -66,13 +66,18 @@ extension PostgresStore: ClearingStore {
                     """, logger: logger))
                 guard taken == 1 else { throw ClearingStoreError.duplicateFile(file.fileID) }
             }
-            for (p, doc) in rows {
+            // A thousand rows a statement: a clash with any row already there (or another of
+            // the same statement) leaves the count short.
+            for start in stride(from: 0, to: rows.count, by: Self.rowsPerStatement) {
+                let chunk = rows[start..<min(start + Self.rowsPerStatement, rows.count)]
                 let inserted = try await Self.count(connection.query("""
                     INSERT INTO presentments (id, authorization_key, acquirer_id, acquirer_reference, issuer_id, currency, cleared_at, doc)
-                    VALUES (\(p.id), \(p.authorization), \(p.acquirerID), \(p.acquirerReference), \(p.issuerID), \(p.currency), \(p.clearedAt), \(doc)::jsonb)
+                    SELECT id, k, a, r, i, c, t, d::jsonb FROM unnest(\(chunk.map(\.0.id)), \(chunk.map(\.0.authorization)), \(chunk.map(\.0.acquirerID)),
+                        \(chunk.map(\.0.acquirerReference)), \(chunk.map(\.0.issuerID)), \(chunk.map(\.0.currency)), \(chunk.map(\.0.clearedAt)),
+                        \(chunk.map(\.1))) AS x(id, k, a, r, i, c, t, d)
                     ON CONFLICT DO NOTHING RETURNING 1
                     """, logger: logger))
-                guard inserted == 1 else { throw ClearingStoreError.clearedMeanwhile }
+                guard inserted == chunk.count else { throw ClearingStoreError.clearedMeanwhile }
             }
             try await Self.insert(connection, lines, at: at, nextCutOff: nextCutOff, logger: logger)
         }
@@ -81,17 +86,23 @@ extension PostgresStore: ClearingStore {
     /// Lines into the open windows of their currencies.
     static func insert(_ connection: PostgresConnection, _ lines: [SettlementLine], at: Date, nextCutOff: Date, logger: Logger) async throws {
         var windows: [String: String] = [:]
-        for l in lines {
-            if windows[l.currency] == nil {
-                windows[l.currency] = try await Self.openWindow(connection, currency: l.currency, at: at, nextCutOff: nextCutOff, logger: logger)
-            }
-            let window = windows[l.currency] ?? ""
+        for l in lines where windows[l.currency] == nil {
+            windows[l.currency] = try await Self.openWindow(connection, currency: l.currency, at: at, nextCutOff: nextCutOff, logger: logger)
+        }
+        // In the order given (their sequence numbers keep it), a thousand a statement.
+        for start in stride(from: 0, to: lines.count, by: rowsPerStatement) {
+            let chunk = lines[start..<min(start + rowsPerStatement, lines.count)]
             try await connection.query("""
                 INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, presentment_id)
-                VALUES (\(window), \(l.participant), \(l.currency), \(l.amountMinor), \(l.kind.rawValue), \(l.presentmentID))
+                SELECT w, p, c, a, k, i FROM unnest(\(chunk.map { windows[$0.currency] ?? "" }), \(chunk.map(\.participant)), \(chunk.map(\.currency)),
+                    \(chunk.map(\.amountMinor)), \(chunk.map(\.kind.rawValue)), \(chunk.map(\.presentmentID))) WITH ORDINALITY AS x(w, p, c, a, k, i, n)
+                ORDER BY n
                 """, logger: logger)
         }
     }
+
+    /// Rows written by one INSERT … SELECT FROM unnest(…).
+    static let rowsPerStatement = 1_000
 
     public func makeIssuerFile(_ file: IssuerFile, limit: Int) async throws -> IssuerFile {
         let logger = self.logger

@@ -10,8 +10,12 @@ struct HTTPJSON {
     let apiKey: String?
     /// The HTTP client: the shared one, or one that trusts a private CA (`--tls-ca`).
     var client: HTTPClient = .shared
+    /// How long one request may take, answer included (a large clearing file takes long).
+    var timeout: TimeAmount = .seconds(30)
 
-    init(base: String, apiKey: String?, client: HTTPClient = .shared) { self.base = base; self.apiKey = apiKey; self.client = client }
+    init(base: String, apiKey: String?, client: HTTPClient = .shared, timeout: TimeAmount = .seconds(30)) {
+        self.base = base; self.apiKey = apiKey; self.client = client; self.timeout = timeout
+    }
 
     /// An HTTP client for `--tls-ca`: the shared one, or one that trusts that CA (PEM).
     static func client(trusting tlsCA: String?) throws -> HTTPClient {
@@ -67,7 +71,7 @@ struct HTTPJSON {
         }
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .seconds(30))
+            response = try await client.execute(request, timeout: timeout)
         } catch {
             throw CLIError("cannot reach \(base): is `passway serve` running?")
         }

@@ -77,7 +77,7 @@ struct LoadCommand: AsyncParsableCommand {
         let recorder: LoadRecord?
         do { recorder = try record.map { try LoadRecord(path: $0) } } catch { throw CLIError("--record: \(error)") }
         let apiClient = try makeAPIClient()
-        let cards = try await provision(operatorKey: operatorKey, apiClient: apiClient,
+        let (cards, bank) = try await provision(operatorKey: operatorKey, apiClient: apiClient,
                                         issuerHostOperatorKey: try key(issuerHostOperatorKey, file: "issuer-host-operator.key",
                                                                        flag: "--issuer-host-operator-key"))
         let parts = network.split(separator: ":")
@@ -126,7 +126,16 @@ struct LoadCommand: AsyncParsableCommand {
             }
         }
         if let presentments, let approvals = config.approvals {
-            try await present(approvals.all, to: presentments, institutionID: config.acquirerID, acquirerKey: acquirerKey, apiClient: apiClient)
+            // Its own client: the provisioning's may be shut down by now.
+            let client = try makeAPIClient()
+            do {
+                try await present(approvals.all, to: presentments, institutionID: config.acquirerID, acquirerKey: acquirerKey, bank: bank,
+                                  operatorKey: operatorKey, apiClient: client)
+            } catch {
+                if client !== HTTPClient.shared { try? await client.shutdown() }
+                throw error
+            }
+            if client !== HTTPClient.shared { try? await client.shutdown() }
         }
         if report.authorizations == 0 {
             if report.warmupAuthorizations > 0 {
@@ -137,9 +146,11 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     /// The acquirer's clearing file for `approvals`, written owner-only to `path` and
-    /// submitted: a first presentment of each for its full amount.
+    /// submitted: a first presentment of each for its full amount; then the issuer's file
+    /// made, fetched and posted at the load's bank. Each step timed (wall clock, as the
+    /// operator waits for it), for the clearing benchmark.
     func present(_ approvals: [(request: Message, answer: Message)], to path: String, institutionID: String, acquirerKey: String?,
-                 apiClient: HTTPClient) async throws {
+                 bank: LoadBank, operatorKey: String, apiClient: HTTPClient) async throws {
         guard let acquirerKey else { throw CLIError("the API did not return the acquirer's key: the presentments cannot be sent") }
         let now = Date()
         let today = ClearingService.localTime(now)
@@ -152,9 +163,34 @@ struct LoadCommand: AsyncParsableCommand {
         let fileID = "001" + today.prefix(6) + institutionID.leftPadded(to: 11) + String(second).leftPadded(to: 5)
         let bytes = try ClearingFile.write(id: fileID, messages: messages)
         do { try SecretFile.replace(path, contents: bytes) } catch { throw CLIError("--presentments: \(error)") }
-        let (_, answer) = try await HTTPJSON(base: api, apiKey: acquirerKey, client: apiClient).send(.POST, "/v1/clearing/files", bytes: bytes)
+        let clock = ContinuousClock()
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        func rate(_ n: Int, _ d: Duration) -> String { String(format: "%.2f s, %.0f/s", seconds(d), Double(n) / max(seconds(d), 1e-9)) }
+        var started = clock.now
+        let (_, answer) = try await HTTPJSON(base: api, apiKey: acquirerKey, client: apiClient, timeout: .minutes(30))
+            .send(.POST, "/v1/clearing/files", bytes: bytes)
+        let submitted = clock.now - started
         let result = try HTTPJSON.decoder.decode(ClearingFileResult.self, from: answer)
-        note("presentments: \(messages.count) in \(path) (file \(fileID)): \(result.cleared) cleared, \(result.rejected) rejected")
+        note("presentments: \(messages.count) in \(path) (file \(fileID), \(bytes.count) bytes): \(result.cleared) cleared, "
+             + "\(result.rejected) rejected: read, matched, priced and recorded in \(rate(messages.count, submitted))")
+
+        // The issuer's side: its file made (the presentments gathered), its bytes (card
+        // numbers from the vault), posted at the bank.
+        let network = HTTPJSON(base: api, apiKey: operatorKey, client: apiClient, timeout: .minutes(30))
+        started = clock.now
+        let made = try await network.call(.POST, "/v1/clearing/issuer-files", ["issuerID": bank.id], decoding: IssuerFile.self)
+        let gathered = clock.now - started
+        started = clock.now
+        let (_, issuerBytes) = try await network.send(.GET, "/v1/clearing/issuer-files/\(made.id)", bytes: nil)
+        let fetched = clock.now - started
+        started = clock.now
+        let (_, postedAnswer) = try await HTTPJSON(base: issuerHost, apiKey: bank.key, timeout: .minutes(30))
+            .send(.POST, "/banks/\(bank.id)/clearing", bytes: Array(issuerBytes))
+        let postedIn = clock.now - started
+        let posted = (try? JSONSerialization.jsonObject(with: postedAnswer)) as? [String: Any]
+        note("issuer file \(made.id): \(made.presentments) presentments gathered in \(rate(made.presentments, gathered)), written with "
+             + "their card numbers in \(rate(made.presentments, fetched)) (\(issuerBytes.count) bytes); posted at the bank: "
+             + "\(posted?["posted"] as? Int ?? 0) in \(rate(made.presentments, postedIn))")
     }
 
     var progressLine: @Sendable (Double, Int) -> Void {
@@ -180,7 +216,10 @@ struct LoadCommand: AsyncParsableCommand {
     }
 
     /// A bank, an issuer, a wallet, one device and `tokens` cards on it, in bulk.
-    func provision(operatorKey: String, apiClient: HTTPClient, issuerHostOperatorKey: String) async throws -> [LoadCard] {
+    /// The load's bank at the issuer host: its id (the issuer's too) and API key.
+    struct LoadBank { var id: String, key: String }
+
+    func provision(operatorKey: String, apiClient: HTTPClient, issuerHostOperatorKey: String) async throws -> ([LoadCard], LoadBank) {
         let op = HTTPJSON(base: api, apiKey: operatorKey, client: apiClient)
         // Cards numbered in sequence under an 8-digit BIN; tokens drawn from a 6-digit range
         // (a billion numbers), so that a million tokens leave it 99.9% free. Drawn so as not
@@ -264,7 +303,7 @@ struct LoadCommand: AsyncParsableCommand {
         note(String(format: "\r  provisioned %d tokens with %d keys each: accounts %.1f s, tokens %.1f s (%.0f tokens/s)", cards.count, keysPerToken,
                     accountsDone.timeIntervalSince(started), done.timeIntervalSince(accountsDone),
                     Double(cards.count) / max(0.001, done.timeIntervalSince(accountsDone))))
-        return cards
+        return (cards, LoadBank(id: "load-\(suffix)", key: bankKey))
     }
 
     static func render(_ r: LoadReport, title: String) -> String {

@@ -105,7 +105,8 @@ public final class PlatformHarness: Sendable {
         // https: a client of its own that trusts the test CAs (`trust(caFile:)`), closed after.
         let client = try url.hasPrefix("https://") ? Self.trustingClient() : HTTPClient.shared
         defer { if client !== HTTPClient.shared { Task { try? await client.shutdown() } } }
-        let response = try await client.execute(request, timeout: .seconds(30))
+        // Long enough for a bank to post a clearing file of thousands of records on PostgreSQL.
+        let response = try await client.execute(request, timeout: .seconds(300))
         let data = Data((try await response.body.collect(upTo: 8 << 20)).readableBytesView)
         var headerMap: [String: String] = [:]
         for h in response.headers { headerMap[h.name.lowercased()] = h.value }
