@@ -369,7 +369,16 @@ public struct ClearingService: Sendable {
     /// vault), made now and kept nowhere.
     public func issuerFileBytes(_ file: IssuerFile, cardNumber: @Sendable (String) async throws -> String) async throws -> [UInt8] {
         var messages: [IPMMessage] = []
-        for p in try await store.presentments(issuerFile: file.id) { messages.append(try IssuerFile.record(p, cardNumber: try await cardNumber(p.tokenID))) }
+        // Each token's card number from the vault once per file (a card has many presentments).
+        var numbers: [String: String] = [:]
+        for p in try await store.presentments(issuerFile: file.id) {
+            let number: String
+            if let known = numbers[p.tokenID] { number = known } else {
+                number = try await cardNumber(p.tokenID)
+                numbers[p.tokenID] = number
+            }
+            messages.append(try IssuerFile.record(p, cardNumber: number))
+        }
         return try ClearingFile.write(id: file.id, messages: messages)
     }
 

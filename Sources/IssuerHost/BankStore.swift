@@ -58,10 +58,12 @@ public protocol BankStore: Sendable {
     /// there was nothing to release.
     /// With `accountID`, only a hold of that account is released.
     func release(reference: String, accountID: String?, at: Date) async throws -> Bool
-    /// A cleared presentment posted to the card's account, once per `presentmentID`, in one
-    /// transaction: the hold of `reference` (if still held) released in full, the account's
-    /// balance lowered by `amountMinor` (a `posting` ledger entry under the presentment's id).
-    func post(presentmentID: String, reference: String, fingerprint: String, amountMinor: Int64, at: Date) async throws -> PostingOutcome
+    /// Cleared presentments posted to their cards' accounts, in order, in one transaction;
+    /// each once per `presentmentID` (one delivered before, or twice in `postings`, is
+    /// `already`): the hold of its `reference` (if still held, on that account) released in
+    /// full, the account's balance lowered by `amountMinor` (a `posting` ledger entry under
+    /// the presentment's id). The outcomes in the order given.
+    func post(_ postings: [Posting], at: Date) async throws -> [PostingOutcome]
     /// Releases every hold of goods or services (not cash, processing code 01, which is
     /// final) placed before `placedBefore` and still held, each with a ledger entry
     /// `expiry`; the references released.
@@ -90,6 +92,18 @@ public struct NewHold: Sendable, Equatable {
     public var amountMinor: Int64
     public var transactionType: String
     public var at: Date
+}
+
+/// A cleared presentment to post.
+public struct Posting: Sendable, Equatable {
+    public var presentmentID: String
+    /// The authorization's reference: the hold it placed.
+    public var reference: String
+    public var fingerprint: String
+    public var amountMinor: Int64
+    public init(presentmentID: String, reference: String, fingerprint: String, amountMinor: Int64) {
+        self.presentmentID = presentmentID; self.reference = reference; self.fingerprint = fingerprint; self.amountMinor = amountMinor
+    }
 }
 
 /// What a posting came to.

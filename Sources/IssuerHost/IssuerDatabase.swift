@@ -295,28 +295,45 @@ public final class IssuerDatabase: BankStore {
         }
     }
 
-    public func post(presentmentID: String, reference: String, fingerprint: String, amountMinor: Int64, at: Date) async throws -> PostingOutcome {
+    public func post(_ postings: [Posting], at: Date) async throws -> [PostingOutcome] {
         try await groupCommit.write { db in
-            if try Int.fetchOne(db, sql: "SELECT 1 FROM postings WHERE presentment_id = ?", arguments: [presentmentID]) != nil { return .already }
-            guard let doc = try String.fetchOne(db, sql: "SELECT doc FROM accounts WHERE fingerprint = ?", arguments: [fingerprint]) else { return .noAccount }
-            var account = try Self.decode(Account.self, doc)
-            guard let balance = Minor.difference(account.balanceMinor, amountMinor) else { throw IssuerHostError.inconsistent("posting \(presentmentID) overflows the balance") }
-            if let row = try Row.fetchOne(db, sql: "SELECT account_id, amount FROM holds WHERE reference = ? AND state = 'held'", arguments: [reference]) {
-                let holder: String = row["account_id"], held: Int64 = row["amount"]
-                if holder == account.id {
-                    try db.execute(sql: "UPDATE holds SET state = 'released' WHERE reference = ?", arguments: [reference])
-                    try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'release', ?, ?)",
-                                   arguments: [account.id, reference, held, at.timeIntervalSince1970])
+            let posted = try db.cachedStatement(sql: "SELECT 1 FROM postings WHERE presentment_id = ?")
+            let byFingerprint = try db.cachedStatement(sql: "SELECT doc FROM accounts WHERE fingerprint = ?")
+            let held = try db.cachedStatement(sql: "SELECT account_id, amount FROM holds WHERE reference = ? AND state = 'held'")
+            let release = try db.cachedStatement(sql: "UPDATE holds SET state = 'released' WHERE reference = ?")
+            let ledger = try db.cachedStatement(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, ?, ?, ?)")
+            let posting = try db.cachedStatement(sql: "INSERT INTO postings (presentment_id, reference, account_id, amount, at) VALUES (?, ?, ?, ?, ?)")
+            // Each account read and decoded once, written once at the end.
+            var accounts: [String: Account] = [:]
+            var outcomes: [PostingOutcome] = []
+            for p in postings {
+                if try Int.fetchOne(posted, arguments: [p.presentmentID]) != nil { outcomes.append(.already); continue }
+                var account: Account
+                if let known = accounts[p.fingerprint] { account = known } else {
+                    guard let doc = try String.fetchOne(byFingerprint, arguments: [p.fingerprint]) else { outcomes.append(.noAccount); continue }
+                    account = try Self.decode(Account.self, doc)
                 }
+                guard let balance = Minor.difference(account.balanceMinor, p.amountMinor) else {
+                    throw IssuerHostError.inconsistent("posting \(p.presentmentID) overflows the balance")
+                }
+                if let row = try Row.fetchOne(held, arguments: [p.reference]) {
+                    let holder: String = row["account_id"], amount: Int64 = row["amount"]
+                    if holder == account.id {
+                        try release.execute(arguments: [p.reference])
+                        try ledger.execute(arguments: [account.id, p.reference, "release", amount, at.timeIntervalSince1970])
+                    }
+                }
+                account.balanceMinor = balance
+                accounts[p.fingerprint] = account
+                try posting.execute(arguments: [p.presentmentID, p.reference, account.id, p.amountMinor, at.timeIntervalSince1970])
+                try ledger.execute(arguments: [account.id, p.presentmentID, "posting", -p.amountMinor, at.timeIntervalSince1970])
+                outcomes.append(.posted)
             }
-            account.balanceMinor = balance
-            try db.execute(sql: "UPDATE accounts SET doc = ? WHERE id = ?", arguments: [try Self.doc(account), account.id])
-            try db.execute(sql: "INSERT INTO postings (presentment_id, reference, account_id, amount, at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [presentmentID, reference, account.id, amountMinor, at.timeIntervalSince1970])
-            try db.execute(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, 'posting', ?, ?)",
-                           arguments: [account.id, presentmentID, -amountMinor, at.timeIntervalSince1970])
-            self.decodedAccounts.withLock { $0.removeAll() }
-            return .posted
+            for account in accounts.values {
+                try db.execute(sql: "UPDATE accounts SET doc = ? WHERE id = ?", arguments: [try Self.doc(account), account.id])
+            }
+            if !accounts.isEmpty { self.decodedAccounts.withLock { $0.removeAll() } }
+            return outcomes
         }
     }
 

@@ -321,36 +321,46 @@ public struct PostgresBankStore: BankStore {
         }
     }
 
-    public func post(presentmentID: String, reference: String, fingerprint: String, amountMinor: Int64, at: Date) async throws -> PostingOutcome {
+    public func post(_ postings: [Posting], at: Date) async throws -> [PostingOutcome] {
         let (bankID, logger) = (self.bankID, self.logger)
         return try await database.transaction { connection in
-            // The account's row lock, as an authorization takes it.
-            guard let doc = try await connection.query("SELECT doc::text FROM accounts WHERE bank_id = \(bankID) AND fingerprint = \(fingerprint) FOR UPDATE",
-                                                       logger: logger).all(String.self).first else { return .noAccount }
-            let inserted = try await connection.query("""
-                INSERT INTO postings (bank_id, presentment_id, reference, account_id, amount, at)
-                SELECT \(bankID), \(presentmentID), \(reference), id, \(amountMinor), \(at) FROM accounts WHERE bank_id = \(bankID) AND fingerprint = \(fingerprint)
-                ON CONFLICT DO NOTHING RETURNING 1
-                """, logger: logger).all(Int32.self).count
-            guard inserted == 1 else { return .already }
-            var account = try Self.decode(Account.self, doc)
-            guard let balance = Minor.difference(account.balanceMinor, amountMinor) else { throw IssuerHostError.inconsistent("posting \(presentmentID) overflows the balance") }
-            let released = try await connection.query("""
-                UPDATE holds SET state = 'released' WHERE bank_id = \(bankID) AND reference = \(reference) AND state = 'held' AND account_id = \(account.id)
-                RETURNING amount
-                """, logger: logger).all(Int64.self)
-            for held in released {
-                try await connection.query("""
-                    INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at) VALUES (\(bankID), \(account.id), \(reference), 'release', \(held), \(at))
-                    """, logger: logger)
+            var outcomes: [PostingOutcome] = []
+            for p in postings {
+                outcomes.append(try await Self.post(connection, bankID: bankID, presentmentID: p.presentmentID, reference: p.reference,
+                                                    fingerprint: p.fingerprint, amountMinor: p.amountMinor, at: at, logger: logger))
             }
-            account.balanceMinor = balance
-            try await connection.query("UPDATE accounts SET doc = \(try Self.doc(account))::jsonb WHERE bank_id = \(bankID) AND id = \(account.id)", logger: logger)
-            try await connection.query("""
-                INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at) VALUES (\(bankID), \(account.id), \(presentmentID), 'posting', \(-amountMinor), \(at))
-                """, logger: logger)
-            return .posted
+            return outcomes
         }
+    }
+
+    static func post(_ connection: PostgresConnection, bankID: String, presentmentID: String, reference: String, fingerprint: String, amountMinor: Int64,
+                     at: Date, logger: Logger) async throws -> PostingOutcome {
+        // The account's row lock, as an authorization takes it.
+        guard let doc = try await connection.query("SELECT doc::text FROM accounts WHERE bank_id = \(bankID) AND fingerprint = \(fingerprint) FOR UPDATE",
+                                                   logger: logger).all(String.self).first else { return .noAccount }
+        let inserted = try await connection.query("""
+            INSERT INTO postings (bank_id, presentment_id, reference, account_id, amount, at)
+            SELECT \(bankID), \(presentmentID), \(reference), id, \(amountMinor), \(at) FROM accounts WHERE bank_id = \(bankID) AND fingerprint = \(fingerprint)
+            ON CONFLICT DO NOTHING RETURNING 1
+            """, logger: logger).all(Int32.self).count
+        guard inserted == 1 else { return .already }
+        var account = try Self.decode(Account.self, doc)
+        guard let balance = Minor.difference(account.balanceMinor, amountMinor) else { throw IssuerHostError.inconsistent("posting \(presentmentID) overflows the balance") }
+        let released = try await connection.query("""
+            UPDATE holds SET state = 'released' WHERE bank_id = \(bankID) AND reference = \(reference) AND state = 'held' AND account_id = \(account.id)
+            RETURNING amount
+            """, logger: logger).all(Int64.self)
+        for held in released {
+            try await connection.query("""
+                INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at) VALUES (\(bankID), \(account.id), \(reference), 'release', \(held), \(at))
+                """, logger: logger)
+        }
+        account.balanceMinor = balance
+        try await connection.query("UPDATE accounts SET doc = \(try Self.doc(account))::jsonb WHERE bank_id = \(bankID) AND id = \(account.id)", logger: logger)
+        try await connection.query("""
+            INSERT INTO ledger (bank_id, account_id, reference, entry, amount, at) VALUES (\(bankID), \(account.id), \(presentmentID), 'posting', \(-amountMinor), \(at))
+            """, logger: logger)
+        return .posted
     }
 
     public func release(reference: String, accountID: String?, at: Date) async throws -> Bool {

@@ -5,7 +5,7 @@ import ISO8583
 
 /// What a clearing file came to at the bank.
 public struct PostingReport: Codable, Sendable, Equatable {
-    public struct Problem: Error, Codable, Sendable, Equatable {
+    public struct Problem: Codable, Sendable, Equatable {
         /// The record's DE 71 (its position when it has none).
         public var messageNumber: Int
         public var reason: String
@@ -30,9 +30,7 @@ extension Bank {
         do { file = try ClearingFile.read(bytes) } catch { throw IssuerHostError.invalid("not a clearing file: \(error)") }
         var report = PostingReport(fileID: file.id, posted: 0, postedMinor: [:], already: 0, problems: [])
         let at = now()
-        // Read and checked first; then posted up to `Self.postingsInFlight` at a time, so
-        // that the store commits many in one transaction (SQLite's group commit) or on
-        // several connections (PostgreSQL). Each posting is its own unit all the same.
+        // Read and checked first; then posted `Self.postingsPerTransaction` at a time.
         struct Work: Sendable { var number: Int, presentment: String, reference: String, fingerprint: String, amount: Int64, currency: String }
         var work: [Work] = []
         for (i, record) in file.records.enumerated() {
@@ -53,43 +51,40 @@ extension Bank {
             work.append(Work(number: m[71].flatMap { Int($0) } ?? position, presentment: presentment, reference: reference,
                              fingerprint: vault.fingerprint(pan), amount: amount, currency: currency.alpha))
         }
-        let database = self.database
-        @Sendable func post(_ w: Work) async throws -> (Work, Result<PostingOutcome, PostingReport.Problem>) {
-            guard let account = try await database.account(fingerprint: w.fingerprint) else {
-                return (w, .failure(.init(messageNumber: w.number, reason: "no account has this card")))
+        // Each card's account read once, for its currency.
+        var accounts: [String: Account?] = [:]
+        var postable: [Work] = []
+        for w in work {
+            if accounts[w.fingerprint] == nil { accounts[w.fingerprint] = .some(try await database.account(fingerprint: w.fingerprint)) }
+            guard let account = accounts[w.fingerprint] ?? nil else {
+                report.problems.append(.init(messageNumber: w.number, reason: "no account has this card")); continue
             }
             guard account.currency == w.currency else {
-                return (w, .failure(.init(messageNumber: w.number, reason: "the amount is in \(w.currency), the account in \(account.currency)")))
+                report.problems.append(.init(messageNumber: w.number, reason: "the amount is in \(w.currency), the account in \(account.currency)")); continue
             }
-            switch try await database.post(presentmentID: w.presentment, reference: w.reference, fingerprint: w.fingerprint, amountMinor: w.amount, at: at) {
-            case .noAccount: return (w, .failure(.init(messageNumber: w.number, reason: "no account has this card")))
-            case let outcome: return (w, .success(outcome))
-            }
+            postable.append(w)
         }
-        let outcomes = try await withThrowingTaskGroup(of: (Work, Result<PostingOutcome, PostingReport.Problem>).self) { group in
-            var results: [(Work, Result<PostingOutcome, PostingReport.Problem>)] = []
-            var next = work.makeIterator()
-            for _ in 0..<Self.postingsInFlight { if let w = next.next() { group.addTask { try await post(w) } } }
-            while let done = try await group.next() {
-                results.append(done)
-                if let w = next.next() { group.addTask { try await post(w) } }
-            }
-            return results
-        }
-        for (w, outcome) in outcomes {
-            switch outcome {
-            case .success(.posted):
-                report.posted += 1
-                report.postedMinor[w.currency, default: 0] &+= w.amount
-            case .success(.already): report.already += 1
-            case .success(.noAccount): break
-            case .failure(let problem): report.problems.append(problem)
+        // A chunk a transaction, its accounts taken in one order (by fingerprint) by every
+        // chunk, so that two files posted at once wait for each other, never deadlock.
+        for start in stride(from: 0, to: postable.count, by: Self.postingsPerTransaction) {
+            let chunk = postable[start..<min(start + Self.postingsPerTransaction, postable.count)].sorted { $0.fingerprint < $1.fingerprint }
+            let outcomes = try await database.post(chunk.map {
+                Posting(presentmentID: $0.presentment, reference: $0.reference, fingerprint: $0.fingerprint, amountMinor: $0.amount)
+            }, at: at)
+            for (w, outcome) in zip(chunk, outcomes) {
+                switch outcome {
+                case .posted:
+                    report.posted += 1
+                    report.postedMinor[w.currency, default: 0] &+= w.amount
+                case .already: report.already += 1
+                case .noAccount: report.problems.append(.init(messageNumber: w.number, reason: "no account has this card"))
+                }
             }
         }
         report.problems.sort { $0.messageNumber < $1.messageNumber }
         return report
     }
 
-    /// Postings of one file worked on at once.
-    static let postingsInFlight = 64
+    /// Postings of one file in one transaction.
+    static let postingsPerTransaction = 500
 }
