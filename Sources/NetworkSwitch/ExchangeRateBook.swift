@@ -252,10 +252,11 @@ public final class ExchangeRateService: Sendable {
     }
 
     /// The CSV import: a first line `currency,units_per_usd,effective_at`, then one rate a
-    /// line (LF or CRLF; blank lines ignored; no quoting). `ServiceError.invalid`
+    /// line (LF or CRLF; blank lines and a UTF-8 byte-order mark ignored; no quoting). `ServiceError.invalid`
     /// names the line that is not one.
     public static func parseCSV(_ text: String) throws -> [ExchangeRateInput] {
-        // "\r\n" is one Character, a newline like "\n".
+        // "\r\n" is one Character, a newline like "\n"; a spreadsheet's byte-order mark is no part of the header.
+        let text = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
         var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().map {
             ($0.offset + 1, $0.element.trimmingCharacters(in: .whitespaces))
         }

@@ -1,6 +1,7 @@
 import Foundation
 import ISO8583
 import NetworkSwitch
+import Participants
 import Testing
 
 /// Fields 6, 10 and 51. The expected figures were worked out by hand (and with Python's
@@ -89,5 +90,19 @@ import Testing
         }
         #expect(ExchangeRateEntry(currency: "RUB", microUnitsPerUSD: 80_500_000, effectiveAt: .now, loadedAt: .now).unitsPerUSD == "80.5")
         #expect(ExchangeRateEntry(currency: "KWD", microUnitsPerUSD: 306_900, effectiveAt: .now, loadedAt: .now).unitsPerUSD == "0.3069")
+    }
+
+    /// The CSV import: LF or CRLF, a byte-order mark, blank lines; a line that is not three
+    /// values, or a wrong header, names its line.
+    @Test func theCSVImport() throws {
+        let rates = try ExchangeRateService.parseCSV("\u{FEFF}currency,units_per_usd,effective_at\r\nRUB,80.5,2026-12-01T00:00:00Z\r\n\nCNY, 7.12 ,2026-12-01T00:00:00Z")
+        #expect(rates == [ExchangeRateInput(currency: "RUB", unitsPerUSD: "80.5", effectiveAt: "2026-12-01T00:00:00Z"),
+                          ExchangeRateInput(currency: "CNY", unitsPerUSD: "7.12", effectiveAt: "2026-12-01T00:00:00Z")])
+        #expect(throws: ServiceError.invalid(field: "line 3", reason: "three values: currency,units_per_usd,effective_at")) {
+            try ExchangeRateService.parseCSV("currency,units_per_usd,effective_at\nRUB,80.5,2026-12-01T00:00:00Z\nCNY,7.12\n")
+        }
+        #expect(throws: ServiceError.invalid(field: "line 1", reason: "the first line is `currency,units_per_usd,effective_at`")) {
+            try ExchangeRateService.parseCSV("RUB,80.5,2026-12-01T00:00:00Z\n")
+        }
     }
 }
