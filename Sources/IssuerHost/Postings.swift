@@ -31,7 +31,7 @@ extension Bank {
         var report = PostingReport(fileID: file.id, posted: 0, postedMinor: [:], already: 0, problems: [])
         let at = now()
         // Read and checked first; then posted `Self.postingsPerTransaction` at a time.
-        struct Work: Sendable { var number: Int, presentment: String, reference: String, fingerprint: String, amount: Int64, currency: String }
+        struct Work: Sendable { var number: Int, currency: String, posting: Posting }
         var work: [Work] = []
         for (i, record) in file.records.enumerated() {
             let position = i + 2
@@ -48,15 +48,16 @@ extension Bank {
             guard let amount = amountText.flatMap({ Int64($0) }), amount > 0, let currency = currencyText.flatMap(Currency.numeric) else {
                 problem("no amount and currency", m); continue
             }
-            work.append(Work(number: m[71].flatMap { Int($0) } ?? position, presentment: presentment, reference: reference,
-                             fingerprint: vault.fingerprint(pan), amount: amount, currency: currency.alpha))
+            work.append(Work(number: m[71].flatMap { Int($0) } ?? position, currency: currency.alpha,
+                             posting: Posting(presentmentID: presentment, reference: reference, fingerprint: vault.fingerprint(pan), amountMinor: amount)))
         }
         // Each card's account read once, for its currency.
         var accounts: [String: Account?] = [:]
         var postable: [Work] = []
         for w in work {
-            if accounts[w.fingerprint] == nil { accounts[w.fingerprint] = .some(try await database.account(fingerprint: w.fingerprint)) }
-            guard let account = accounts[w.fingerprint] ?? nil else {
+            let fingerprint = w.posting.fingerprint
+            if accounts[fingerprint] == nil { accounts[fingerprint] = .some(try await database.account(fingerprint: fingerprint)) }
+            guard let account = accounts[fingerprint] ?? nil else {
                 report.problems.append(.init(messageNumber: w.number, reason: "no account has this card")); continue
             }
             guard account.currency == w.currency else {
@@ -67,15 +68,13 @@ extension Bank {
         // A chunk a transaction, its accounts taken in one order (by fingerprint) by every
         // chunk, so that two files posted at once wait for each other, never deadlock.
         for start in stride(from: 0, to: postable.count, by: Self.postingsPerTransaction) {
-            let chunk = postable[start..<min(start + Self.postingsPerTransaction, postable.count)].sorted { $0.fingerprint < $1.fingerprint }
-            let outcomes = try await database.post(chunk.map {
-                Posting(presentmentID: $0.presentment, reference: $0.reference, fingerprint: $0.fingerprint, amountMinor: $0.amount)
-            }, at: at)
+            let chunk = postable[start..<min(start + Self.postingsPerTransaction, postable.count)].sorted { $0.posting.fingerprint < $1.posting.fingerprint }
+            let outcomes = try await database.post(chunk.map(\.posting), at: at)
             for (w, outcome) in zip(chunk, outcomes) {
                 switch outcome {
                 case .posted:
                     report.posted += 1
-                    report.postedMinor[w.currency, default: 0] &+= w.amount
+                    report.postedMinor[w.currency, default: 0] &+= w.posting.amountMinor
                 case .already: report.already += 1
                 case .noAccount: report.problems.append(.init(messageNumber: w.number, reason: "no account has this card"))
                 }

@@ -20,10 +20,13 @@ public struct ExchangeRateEntry: Codable, Sendable, Equatable {
     }
 
     /// `unitsPerUSD` as text, six decimals at most ("80.5", "0.86").
-    public var unitsPerUSD: String {
-        let whole = microUnitsPerUSD / 1_000_000, fraction = microUnitsPerUSD % 1_000_000
+    public var unitsPerUSD: String { Self.unitsPerUSD(microUnitsPerUSD) }
+
+    /// Units per US dollar × 10⁶ as the operator writes them: 80,500,000 → "80.5".
+    public static func unitsPerUSD(_ micro: Int64) -> String {
+        let whole = micro / 1_000_000, fraction = micro % 1_000_000
         guard fraction > 0 else { return String(whole) }
-        var digits = String(fraction).leftPaddedWithZeros(to: 6)
+        var digits = String(format: "%06lld", fraction)
         while digits.hasSuffix("0") { digits.removeLast() }
         return "\(whole).\(digits)"
     }
@@ -39,10 +42,6 @@ public struct ExchangeRateEntry: Codable, Sendable, Equatable {
         let value = w * 1_000_000 + f
         return value > 0 ? value : nil
     }
-}
-
-extension String {
-    fileprivate func leftPaddedWithZeros(to n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
 }
 
 /// Where the operator's exchange rates are kept (the token service's database).
@@ -157,6 +156,7 @@ public final class ExchangeRateService: Sendable {
     public let book: ExchangeRateBook
     let store: any ExchangeRateStore
     let now: @Sendable () -> Date
+    private let reloads = Mutex<(started: Int, applied: Int)>((0, 0))
 
     /// Rates in one load, at most.
     public static let maxRatesPerLoad = 10_000
@@ -175,7 +175,17 @@ public final class ExchangeRateService: Sendable {
     }
 
     /// Reads the history into the book (at start, and when another node loaded rates).
-    public func reload() async throws { book.replace(with: try await store.exchangeRates()) }
+    public func reload() async throws {
+        // Reloads may overlap (a load here, another node's announced): the one started
+        // last wins, however the reads finish.
+        let n = reloads.withLock { $0.started += 1; return $0.started }
+        let entries = try await store.exchangeRates()
+        reloads.withLock { r in
+            guard n > r.applied else { return }
+            r.applied = n
+            book.replace(with: entries)
+        }
+    }
 
     /// With no rate ever loaded, `table` in effect since 1970 (the demo's and the tests'
     /// seed); the book reloaded either way.

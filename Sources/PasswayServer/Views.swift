@@ -204,7 +204,7 @@ struct ExchangeRateView: Codable, Sendable {
     var currency: String
     var unitsPerUSD: String
     var effectiveAt: Date
-    var loadedAt: Date?
+    var loadedAt: Date
 
     init(_ e: ExchangeRateEntry) {
         currency = e.currency; unitsPerUSD = e.unitsPerUSD; effectiveAt = e.effectiveAt; loadedAt = e.loadedAt
@@ -227,7 +227,7 @@ struct ExchangeRateTableView: Codable, Sendable {
         self.at = at
         markupBasisPoints = book.markupBasisPoints
         rates = book.table(at: at).microUnitsPerUSD.sorted { $0.key < $1.key }.map {
-            Rate(currency: $0.key, unitsPerUSD: ExchangeRateEntry(currency: $0.key, microUnitsPerUSD: $0.value, effectiveAt: at, loadedAt: at).unitsPerUSD)
+            Rate(currency: $0.key, unitsPerUSD: ExchangeRateEntry.unitsPerUSD($0.value))
         }
     }
 }
