@@ -74,12 +74,12 @@ extension ClearedPresentment {
         let (t, b, issuerAmount) = try issuerSide(amountMinor)
         let sign: Int64 = toIssuer ? 1 : -1
         var lines = [
-            SettlementLine(participant: "acquirer:" + acquirerID, currency: t.alpha, amountMinor: -sign * amountMinor, kind: .amount, presentmentID: id),
-            SettlementLine(participant: "issuer:" + issuerID, currency: b.alpha, amountMinor: sign * issuerAmount, kind: .amount, presentmentID: id),
+            SettlementLine(participant: "acquirer:" + acquirerID, currency: t.alpha, amountMinor: -sign * amountMinor, kind: .amount, source: id),
+            SettlementLine(participant: "issuer:" + issuerID, currency: b.alpha, amountMinor: sign * issuerAmount, kind: .amount, source: id),
         ]
         if b != t {
-            lines.append(SettlementLine(participant: "network", currency: t.alpha, amountMinor: sign * amountMinor, kind: .conversion, presentmentID: id))
-            lines.append(SettlementLine(participant: "network", currency: b.alpha, amountMinor: -sign * issuerAmount, kind: .conversion, presentmentID: id))
+            lines.append(SettlementLine(participant: "network", currency: t.alpha, amountMinor: sign * amountMinor, kind: .conversion, source: id))
+            lines.append(SettlementLine(participant: "network", currency: b.alpha, amountMinor: -sign * issuerAmount, kind: .conversion, source: id))
         }
         return lines
     }

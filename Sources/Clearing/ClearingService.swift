@@ -231,13 +231,22 @@ public struct ClearingService: Sendable {
                 now: @escaping @Sendable () -> Date = Date.init,
                 issuerTerms: @escaping @Sendable (String) async throws -> IssuerTerms? = { _ in nil },
                 acquirerID: @escaping @Sendable (String) async throws -> String? = { _ in nil },
-                newID: @escaping @Sendable () -> String = { "prs_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24) },
+                newID: @escaping @Sendable () -> String = ClearingService.presentmentID,
                 identify: @escaping @Sendable (String) async throws -> TokenIdentity?) {
         self.store = store; self.rules = rules; self.now = now; self.newID = newID; self.identify = identify
         self.issuerTerms = issuerTerms; self.cutOff = cutOff; self.acquirerID = acquirerID; self.singleMessageGrace = singleMessageGrace
     }
 
     public func file(id: String) async throws -> ClearingFileResult? { try await store.clearingFile(id: id) }
+
+    /// `prs_`, the time in milliseconds (11 hex digits) and 13 random hex digits: IDs sort
+    /// by time, so that new ones go at the end of every index keyed by them (the network's
+    /// and the bank's), not all over it.
+    @Sendable public static func presentmentID() -> String {
+        let millis = UInt64(max(0, Date().timeIntervalSince1970 * 1000))
+        let random = UInt64.random(in: 0..<(1 << 52))
+        return "prs_" + String(millis, radix: 16).leftPadded(to: 11) + String(random, radix: 16).leftPadded(to: 13)
+    }
 
     public func submit(_ bytes: [UInt8], from acquirer: ClearingAcquirer) async throws -> ClearingFileResult {
         let file: ClearingFile
@@ -250,7 +259,7 @@ public struct ClearingService: Sendable {
         // authorizations between the read and the write, match again.
         for attempt in 1...5 {
             let (result, matched) = try await match(file, from: acquirer)
-            let (cleared, lines) = try await price(matched)
+            let (cleared, lines) = try await price(matched, source: file.id)
             do {
                 try await store.record(result, cleared: cleared, lines: lines, at: result.receivedAt, nextCutOff: cutOff.next(after: result.receivedAt))
                 return result
@@ -264,8 +273,10 @@ public struct ClearingService: Sendable {
         throw ClearingStoreError.clearedMeanwhile
     }
 
-    /// Each cleared presentment priced by the operator's fee schedule, and its lines.
-    func price(_ cleared: [ClearedPresentment]) async throws -> ([ClearedPresentment], [SettlementLine]) {
+    /// Each cleared presentment priced by the operator's fee schedule, and their lines summed
+    /// under `source` (per participant, currency and kind: a file's presentments move money
+    /// as one line each; each presentment's pricing is kept with it).
+    func price(_ cleared: [ClearedPresentment], source: String) async throws -> ([ClearedPresentment], [SettlementLine]) {
         let schedule = try await store.feeSchedule() ?? .standard
         var terms: [String: IssuerTerms] = [:]
         var priced: [ClearedPresentment] = []
@@ -278,7 +289,7 @@ public struct ClearingService: Sendable {
             priced.append(p)
             lines += more
         }
-        return (priced, lines)
+        return (priced, SettlementLine.summed(lines, source: source))
     }
 
     // MARK: Settlement windows
@@ -323,7 +334,7 @@ public struct ClearingService: Sendable {
                     billingCurrency: a.billingCurrency, billingAmountMinor: a.billingAmountMinor, localTime: Self.localTime(a.at), authorizedAt: a.at,
                     clearedAt: at, conversionRate: a.conversionRate))
             }
-            let (priced, lines) = try await price(cleared)
+            let (priced, lines) = try await price(cleared, source: "single-message:" + String(Int64(at.timeIntervalSince1970 * 1000)))
             do {
                 try await store.record(nil, cleared: priced, lines: lines, at: at, nextCutOff: cutOff.next(after: at))
             } catch ClearingStoreError.clearedMeanwhile {
@@ -455,7 +466,7 @@ public struct ClearingService: Sendable {
         for case (_, .success(let p)) in read {
             if let id = identities[p.number] { keys.insert(ApprovalKey(tokenID: id.tokenID, approvalCode: p.approvalCode)) }
         }
-        let candidates = try await store.clearable(keys)
+        let candidates = try await clearable(keys)
         var references = Set<String>()
         for case (_, .success(let p)) in read { references.insert(p.acquirerReference) }
         let presentedBefore = try await store.presentedReferences(acquirerID: acquirer.id, references)
@@ -509,6 +520,24 @@ public struct ClearingService: Sendable {
             blocked: file.blocked, cleared: cleared.count, rejected: rejected, results: results,
             rejectFileID: rejected > 0 ? Self.rejectFileID(for: file.id) : nil)
         return (result, cleared)
+    }
+
+    /// The candidates of many keys read in parts at once, a part per core (up to four): the
+    /// store's reads (a SQLite pool's readers, PostgreSQL's connections) run side by side.
+    func clearable(_ keys: Set<ApprovalKey>) async throws -> [ApprovalKey: [ClearableAuthorization]] {
+        let parts = keys.count < 2_000 ? 1 : max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+        guard parts > 1 else { return try await store.clearable(keys) }
+        let all = Array(keys)
+        let size = (all.count + parts - 1) / parts
+        return try await withThrowingTaskGroup(of: [ApprovalKey: [ClearableAuthorization]].self) { group in
+            for start in stride(from: 0, to: all.count, by: size) {
+                let part = Set(all[start..<min(start + size, all.count)])
+                group.addTask { [store] in try await store.clearable(part) }
+            }
+            var found: [ApprovalKey: [ClearableAuthorization]] = [:]
+            for try await some in group { found.merge(some) { first, _ in first } }
+            return found
+        }
     }
 
     /// The reject file's ID: the ID of the file it answers with type 003.

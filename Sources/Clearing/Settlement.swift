@@ -26,13 +26,35 @@ public struct SettlementLine: Codable, Sendable, Equatable {
     public var currency: String
     public var amountMinor: Int64
     public var kind: Kind
-    public var presentmentID: String
+    /// What it comes from: the ID of the acquirer's clearing file whose presentments it sums,
+    /// `single-message:` and the time in milliseconds for ATM cash cleared by itself, or the
+    /// presentment a dispute step moved money for.
+    public var source: String
+    /// How many presentments it sums (1 for a dispute step).
+    public var presentments: Int
     /// The settlement window it fell in (set when recorded).
     public var windowID: String?
 
-    public init(participant: String, currency: String, amountMinor: Int64, kind: Kind, presentmentID: String, windowID: String? = nil) {
+    public init(participant: String, currency: String, amountMinor: Int64, kind: Kind, source: String, presentments: Int = 1, windowID: String? = nil) {
         self.participant = participant; self.currency = currency; self.amountMinor = amountMinor; self.kind = kind
-        self.presentmentID = presentmentID; self.windowID = windowID
+        self.source = source; self.presentments = presentments; self.windowID = windowID
+    }
+
+    /// Lines summed per participant, currency and kind under one `source` (a file's, or a
+    /// batch's), each counting the lines it sums; sums of zero left out. In the order of
+    /// currency, participant, kind.
+    public static func summed(_ lines: [SettlementLine], source: String) -> [SettlementLine] {
+        struct Key: Hashable { var participant: String, currency: String, kind: Kind }
+        var sums: [Key: (amount: Int64, count: Int)] = [:]
+        for l in lines {
+            let key = Key(participant: l.participant, currency: l.currency, kind: l.kind)
+            let sum = sums[key] ?? (0, 0)
+            sums[key] = (sum.amount &+ l.amountMinor, sum.count + l.presentments)
+        }
+        return sums.filter { $0.value.amount != 0 }
+            .sorted { ($0.key.currency, $0.key.participant, $0.key.kind.rawValue) < ($1.key.currency, $1.key.participant, $1.key.kind.rawValue) }
+            .map { SettlementLine(participant: $0.key.participant, currency: $0.key.currency, amountMinor: $0.value.amount, kind: $0.key.kind,
+                                  source: source, presentments: $0.value.count) }
     }
 }
 
@@ -82,20 +104,20 @@ extension FeeSchedule {
         let toIssuer: Int64 = cash ? -1 : 1
         let acquirer = "acquirer:" + p.acquirerID, issuer = "issuer:" + p.issuerID
         var lines = [
-            SettlementLine(participant: acquirer, currency: t.alpha, amountMinor: p.amountMinor, kind: .amount, presentmentID: p.id),
-            SettlementLine(participant: acquirer, currency: t.alpha, amountMinor: -toIssuer * interchange, kind: .interchange, presentmentID: p.id),
-            SettlementLine(participant: acquirer, currency: t.alpha, amountMinor: -acquirerFee, kind: .schemeFee, presentmentID: p.id),
-            SettlementLine(participant: "network", currency: t.alpha, amountMinor: acquirerFee, kind: .schemeFee, presentmentID: p.id),
-            SettlementLine(participant: issuer, currency: b.alpha, amountMinor: -issuerAmount, kind: .amount, presentmentID: p.id),
-            SettlementLine(participant: issuer, currency: b.alpha, amountMinor: toIssuer * issuerInterchange, kind: .interchange, presentmentID: p.id),
-            SettlementLine(participant: issuer, currency: b.alpha, amountMinor: -issuerFee, kind: .schemeFee, presentmentID: p.id),
-            SettlementLine(participant: "network", currency: b.alpha, amountMinor: issuerFee, kind: .schemeFee, presentmentID: p.id),
+            SettlementLine(participant: acquirer, currency: t.alpha, amountMinor: p.amountMinor, kind: .amount, source: p.id),
+            SettlementLine(participant: acquirer, currency: t.alpha, amountMinor: -toIssuer * interchange, kind: .interchange, source: p.id),
+            SettlementLine(participant: acquirer, currency: t.alpha, amountMinor: -acquirerFee, kind: .schemeFee, source: p.id),
+            SettlementLine(participant: "network", currency: t.alpha, amountMinor: acquirerFee, kind: .schemeFee, source: p.id),
+            SettlementLine(participant: issuer, currency: b.alpha, amountMinor: -issuerAmount, kind: .amount, source: p.id),
+            SettlementLine(participant: issuer, currency: b.alpha, amountMinor: toIssuer * issuerInterchange, kind: .interchange, source: p.id),
+            SettlementLine(participant: issuer, currency: b.alpha, amountMinor: -issuerFee, kind: .schemeFee, source: p.id),
+            SettlementLine(participant: "network", currency: b.alpha, amountMinor: issuerFee, kind: .schemeFee, source: p.id),
         ]
         if b != t {
             lines.append(SettlementLine(participant: "network", currency: t.alpha, amountMinor: -p.amountMinor + toIssuer * interchange,
-                                        kind: .conversion, presentmentID: p.id))
+                                        kind: .conversion, source: p.id))
             lines.append(SettlementLine(participant: "network", currency: b.alpha, amountMinor: issuerAmount - toIssuer * issuerInterchange,
-                                        kind: .conversion, presentmentID: p.id))
+                                        kind: .conversion, source: p.id))
         }
         return (pricing, lines.filter { $0.amountMinor != 0 })
     }
@@ -203,11 +225,12 @@ public struct ParticipantReport: Codable, Sendable, Equatable {
         netMinor = lines.reduce(Int64(0)) { $0 &+ $1.amountMinor }
     }
 
-    /// `window,participant,presentment,kind,currency,amount_minor` per line, then a `net` line.
+    /// `window,participant,source,presentments,kind,currency,amount_minor` per line, then a
+    /// `net` line.
     public var csv: String {
-        var out = "window,participant,presentment,kind,currency,amount_minor\n"
-        for l in lines { out += "\(window.id),\(participant),\(l.presentmentID),\(l.kind.rawValue),\(l.currency),\(l.amountMinor)\n" }
-        out += "\(window.id),\(participant),,net,\(window.currency),\(netMinor)\n"
+        var out = "window,participant,source,presentments,kind,currency,amount_minor\n"
+        for l in lines { out += "\(window.id),\(participant),\(l.source),\(l.presentments),\(l.kind.rawValue),\(l.currency),\(l.amountMinor)\n" }
+        out += "\(window.id),\(participant),,,net,\(window.currency),\(netMinor)\n"
         return out
     }
 }

@@ -22,6 +22,9 @@ public final class IssuerDatabase: BankStore {
         var config = Configuration()
         config.busyMode = .timeout(5)
         walCheckpoints.configure(&config)
+        // 64 MiB of pages per connection (SQLite's default is 2 MiB): a clearing file's
+        // postings read and rewrite holds all over the table.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -65536") }
         pool = try DatabasePool(path: path, configuration: config)
         try walCheckpoints.start(path: path)
         groupCommit = GroupCommit(pool)
@@ -73,6 +76,27 @@ public final class IssuerDatabase: BankStore {
         w.field("approvalCode", d.approvalCode)
         w.field("reason", d.reason)
         w.field("responseCode", d.responseCode.rawValue)
+        return w.finish()
+    }
+
+    /// An account as `doc(account)` would write it, by hand: written for every card a
+    /// clearing file posts to.
+    static func document(_ a: Account) -> String {
+        var w = DocumentWriter(capacity: 512)
+        w.field("balanceMinor", a.balanceMinor)
+        w.field("bankApp", a.bankApp)
+        w.field("creditLimitMinor", a.creditLimitMinor)
+        w.field("currency", a.currency)
+        w.field("cvv2Hash", a.cvv2Hash)
+        w.field("dailyLimitMinor", a.dailyLimitMinor)
+        w.field("expiry", a.expiry)
+        w.field("fingerprint", a.fingerprint)
+        w.field("holderName", a.holderName)
+        w.field("id", a.id)
+        w.field("maskedPAN", a.maskedPAN)
+        w.field("phone", a.phone)
+        w.field("sealedPAN", base64: a.sealedPAN)
+        w.field("status", a.status.rawValue)
         return w.finish()
     }
 
@@ -303,13 +327,14 @@ public final class IssuerDatabase: BankStore {
             let release = try db.cachedStatement(sql: "UPDATE holds SET state = 'released' WHERE reference = ?")
             let ledger = try db.cachedStatement(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, ?, ?, ?)")
             let posting = try db.cachedStatement(sql: "INSERT INTO postings (presentment_id, reference, account_id, amount, at) VALUES (?, ?, ?, ?, ?)")
-            // Each account read and decoded once, written once at the end.
+            // Each account read once (decoded, or as the authorizations' cache has it),
+            // written once at the end.
             var accounts: [String: Account] = [:]
             var outcomes: [PostingOutcome] = []
             for p in postings {
                 if try Int.fetchOne(posted, arguments: [p.presentmentID]) != nil { outcomes.append(.already); continue }
                 var account: Account
-                if let known = accounts[p.fingerprint] { account = known } else {
+                if let known = accounts[p.fingerprint] ?? self.decodedAccounts.withLock({ $0[p.fingerprint] }) { account = known } else {
                     guard let doc = try String.fetchOne(byFingerprint, arguments: [p.fingerprint]) else { outcomes.append(.noAccount); continue }
                     account = try Self.decode(Account.self, doc)
                 }
@@ -329,10 +354,22 @@ public final class IssuerDatabase: BankStore {
                 try ledger.execute(arguments: [account.id, p.presentmentID, "posting", -p.amountMinor, at.timeIntervalSince1970])
                 outcomes.append(.posted)
             }
+            let update = try db.cachedStatement(sql: "UPDATE accounts SET doc = ? WHERE id = ?")
             for account in accounts.values {
-                try db.execute(sql: "UPDATE accounts SET doc = ? WHERE id = ?", arguments: [try Self.doc(account), account.id])
+                try update.execute(arguments: [Self.document(account), account.id])
             }
-            if !accounts.isEmpty { self.decodedAccounts.withLock { $0.removeAll() } }
+            if !accounts.isEmpty {
+                // Out of the cache while this transaction is open; back in, as written, once
+                // it commits (on the writer: no authorization decides in between).
+                let changed = accounts
+                self.decodedAccounts.withLock { cache in for fingerprint in changed.keys { cache[fingerprint] = nil } }
+                db.afterNextTransaction(onCommit: { _ in
+                    self.decodedAccounts.withLock { cache in
+                        if cache.count + changed.count > Self.decodedAccountsCapacity { cache.removeAll(keepingCapacity: true) }
+                        cache.merge(changed) { _, new in new }
+                    }
+                })
+            }
             return outcomes
         }
     }

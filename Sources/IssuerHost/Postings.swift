@@ -65,10 +65,10 @@ extension Bank {
             }
             postable.append(w)
         }
-        // A chunk a transaction, its accounts taken in one order (by fingerprint) by every
-        // chunk, so that two files posted at once wait for each other, never deadlock.
+        // In the file's order (the order the authorizations came in, so that a chunk's holds
+        // are neighbours in their table), a chunk a transaction.
         for start in stride(from: 0, to: postable.count, by: Self.postingsPerTransaction) {
-            let chunk = postable[start..<min(start + Self.postingsPerTransaction, postable.count)].sorted { $0.posting.fingerprint < $1.posting.fingerprint }
+            let chunk = postable[start..<min(start + Self.postingsPerTransaction, postable.count)]
             let outcomes = try await database.post(chunk.map(\.posting), at: at)
             for (w, outcome) in zip(chunk, outcomes) {
                 switch outcome {
@@ -85,5 +85,5 @@ extension Bank {
     }
 
     /// Postings of one file in one transaction.
-    static let postingsPerTransaction = 500
+    static let postingsPerTransaction = 1_000
 }

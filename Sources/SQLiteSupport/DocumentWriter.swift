@@ -26,6 +26,23 @@ public struct DocumentWriter {
         out += String(value)
     }
 
+    public mutating func field(_ key: StaticString, _ value: Int?) {
+        field(key, value.map { Int64($0) })
+    }
+
+    /// A JSON value written elsewhere (a nested object), as is.
+    public mutating func field(_ key: StaticString, json: String?) {
+        guard let json else { return }
+        name(key)
+        out += json
+    }
+
+    public mutating func field(_ key: StaticString, _ value: Bool?) {
+        guard let value else { return }
+        name(key)
+        out += value ? "true" : "false"
+    }
+
     /// A date as `JSONEncoder.DateEncodingStrategy.millisecondsSince1970` writes it.
     public mutating func field(_ key: StaticString, milliseconds date: Date) {
         name(key)

@@ -93,9 +93,10 @@ extension PostgresStore: ClearingStore {
         for start in stride(from: 0, to: lines.count, by: rowsPerStatement) {
             let chunk = lines[start..<min(start + rowsPerStatement, lines.count)]
             try await connection.query("""
-                INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, presentment_id)
-                SELECT w, p, c, a, k, i FROM unnest(\(chunk.map { windows[$0.currency] ?? "" }), \(chunk.map(\.participant)), \(chunk.map(\.currency)),
-                    \(chunk.map(\.amountMinor)), \(chunk.map(\.kind.rawValue)), \(chunk.map(\.presentmentID))) WITH ORDINALITY AS x(w, p, c, a, k, i, n)
+                INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, source, presentments)
+                SELECT w, p, c, a, k, s, m FROM unnest(\(chunk.map { windows[$0.currency] ?? "" }), \(chunk.map(\.participant)), \(chunk.map(\.currency)),
+                    \(chunk.map(\.amountMinor)), \(chunk.map(\.kind.rawValue)), \(chunk.map(\.source)), \(chunk.map { Int64($0.presentments) }))
+                    WITH ORDINALITY AS x(w, p, c, a, k, s, m, n)
                 ORDER BY n
                 """, logger: logger)
         }
@@ -253,12 +254,13 @@ extension PostgresStore: ClearingStore {
 
     public func lines(windowID: String, participant: String?) async throws -> [SettlementLine] {
         var lines: [SettlementLine] = []
-        for try await (window, who, currency, amount, kind, presentment) in try await database.client.query("""
-            SELECT window_id, participant, currency, amount, kind, presentment_id FROM settlement_lines
+        for try await (window, who, currency, amount, kind, source, count) in try await database.client.query("""
+            SELECT window_id, participant, currency, amount, kind, source, presentments FROM settlement_lines
             WHERE window_id = \(windowID) AND (\(participant)::text IS NULL OR participant = \(participant)) ORDER BY seq
-            """, logger: logger).decode((String, String, String, Int64, String, String).self) {
+            """, logger: logger).decode((String, String, String, Int64, String, String, Int32).self) {
             guard let kind = SettlementLine.Kind(rawValue: kind) else { continue }
-            lines.append(SettlementLine(participant: who, currency: currency, amountMinor: amount, kind: kind, presentmentID: presentment, windowID: window))
+            lines.append(SettlementLine(participant: who, currency: currency, amountMinor: amount, kind: kind, source: source, presentments: Int(count),
+                                        windowID: window))
         }
         return lines
     }

@@ -161,6 +161,10 @@ public final class PostgresStore: Sendable {
                 loaded_at BIGINT NOT NULL, PRIMARY KEY (currency, effective_at))
             """,
         ]),
+        ("v8: settlement lines summed per file", [
+            "ALTER TABLE settlement_lines RENAME COLUMN presentment_id TO source",
+            "ALTER TABLE settlement_lines ADD COLUMN presentments INTEGER NOT NULL DEFAULT 1",
+        ]),
     ]
 
     // MARK: Documents

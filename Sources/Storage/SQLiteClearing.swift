@@ -1,4 +1,5 @@
 import Clearing
+import SQLiteSupport
 import Foundation
 import GRDB
 import NetworkSwitch
@@ -15,22 +16,46 @@ extension SQLiteStore: ClearingStore {
     public func clearable(_ keys: Set<ApprovalKey>) async throws -> [ApprovalKey: [ClearableAuthorization]] {
         try await pool.read { db in
             var found: [ApprovalKey: [ClearableAuthorization]] = [:]
+            // One statement per token and approval code: the approvals, whether each was
+            // reversed, and the presentment that cleared it.
             let approvals = try db.cachedStatement(sql: """
-                SELECT doc FROM journal WHERE response_code = '00'
-                AND json_extract(doc, '$.tokenID') = ? AND json_extract(doc, '$.approvalCode') = ?
+                SELECT j.doc,
+                    EXISTS (SELECT 1 FROM journal r WHERE json_extract(r.doc, '$.original') = j.key AND r.response_code = '00') AS reversed,
+                    (SELECT p.id FROM presentments p WHERE p.authorization_key = j.key) AS cleared
+                FROM journal j WHERE j.response_code = '00'
+                AND json_extract(j.doc, '$.tokenID') = ? AND json_extract(j.doc, '$.approvalCode') = ?
                 """)
-            let reversal = try db.cachedStatement(sql: "SELECT 1 FROM journal WHERE json_extract(doc, '$.original') = ? AND response_code = '00' LIMIT 1")
-            let cleared = try db.cachedStatement(sql: "SELECT id FROM presentments WHERE authorization_key = ?")
             for key in keys {
-                for doc in try String.fetchAll(approvals, arguments: [key.tokenID, key.approvalCode]) {
-                    let e = try Self.value(JournalEntry.self, doc)
-                    guard let a = ClearableAuthorization(e, reversed: try Bool.fetchOne(reversal, arguments: [e.key]) ?? false,
-                                                 clearedBy: try String.fetchOne(cleared, arguments: [e.key])) else { continue }
-                    found[key, default: []].append(a)
+                let rows = try Row.fetchCursor(approvals, arguments: [key.tokenID, key.approvalCode])
+                while let row = try rows.next() {
+                    let e = try Self.value(ClearableFields.self, row[0] as String)
+                    guard e.mti == "0100" || e.mti == "0200", let tokenID = e.tokenID, let issuerID = e.issuerID, let approvalCode = e.approvalCode else { continue }
+                    found[key, default: []].append(ClearableAuthorization(
+                        key: e.key, mti: e.mti, tokenID: tokenID, maskedToken: e.maskedToken, issuerID: issuerID, processingCode: e.processingCode,
+                        amountMinor: e.amountMinor, currency: e.currency, billingAmountMinor: e.billingAmountMinor, billingCurrency: e.billingCurrency,
+                        approvalCode: approvalCode, at: e.at, reversed: row[1] as Bool, clearedBy: row[2] as String?, conversionRate: e.conversionRate))
                 }
             }
             return found
         }
+    }
+
+    /// What clearing reads of a journal entry (approved: its response code is the row's),
+    /// decoded without the rest of the document.
+    struct ClearableFields: Decodable {
+        var key: String
+        var mti: String
+        var maskedToken: String?
+        var tokenID: String?
+        var issuerID: String?
+        var processingCode: String
+        var amountMinor: Int64
+        var currency: String
+        var billingAmountMinor: Int64?
+        var billingCurrency: String?
+        var approvalCode: String?
+        var at: Date
+        var conversionRate: String?
     }
 
     public func unclearedSingleMessages(from: Date, to: Date, limit: Int) async throws -> [ClearableAuthorization] {
@@ -55,7 +80,7 @@ extension SQLiteStore: ClearingStore {
 
     public func record(_ file: ClearingFileResult?, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
         let doc = try file.map { try Self.doc($0) }
-        let rows = try cleared.map { ($0, try Self.doc($0)) }
+        let rows = try cleared.map { ($0, try Self.document($0)) }
         try await groupCommit.write { db in
             if let file, let doc {
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO clearing_files (file_id, acquirer_id, received_at, doc) VALUES (?, ?, ?, ?)")
@@ -79,11 +104,11 @@ extension SQLiteStore: ClearingStore {
     static func insert(_ db: Database, _ lines: [SettlementLine], at: Date, nextCutOff: Date) throws {
         var windows: [String: String] = [:]
         let line = try db.cachedStatement(sql: """
-            INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, presentment_id) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO settlement_lines (window_id, participant, currency, amount, kind, source, presentments) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         for l in lines {
             if windows[l.currency] == nil { windows[l.currency] = try Self.openWindow(db, currency: l.currency, at: at, nextCutOff: nextCutOff) }
-            try line.execute(arguments: [windows[l.currency], l.participant, l.currency, l.amountMinor, l.kind.rawValue, l.presentmentID])
+            try line.execute(arguments: [windows[l.currency], l.participant, l.currency, l.amountMinor, l.kind.rawValue, l.source, l.presentments])
         }
     }
 
@@ -226,14 +251,59 @@ extension SQLiteStore: ClearingStore {
     public func lines(windowID: String, participant: String?) async throws -> [SettlementLine] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT window_id, participant, currency, amount, kind, presentment_id FROM settlement_lines
+                SELECT window_id, participant, currency, amount, kind, source, presentments FROM settlement_lines
                 WHERE window_id = ? AND (? IS NULL OR participant = ?) ORDER BY seq
                 """, arguments: [windowID, participant, participant]).compactMap { row in
                 SettlementLine.Kind(rawValue: row["kind"]).map {
                     SettlementLine(participant: row["participant"], currency: row["currency"], amountMinor: row["amount"], kind: $0,
-                                   presentmentID: row["presentment_id"], windowID: row["window_id"])
+                                   source: row["source"], presentments: row["presentments"], windowID: row["window_id"])
                 }
             }
         }
+    }
+}
+
+extension SQLiteStore {
+    /// A cleared presentment as `doc(p)` would write it (the same keys, sorted), by hand:
+    /// written for every presentment of a file. A dispute's parts, rare, by `JSONEncoder`.
+    static func document(_ p: ClearedPresentment) throws -> String {
+        var w = DocumentWriter(capacity: 768)
+        w.field("acquirerID", p.acquirerID)
+        w.field("acquirerReference", p.acquirerReference)
+        w.field("amountMinor", p.amountMinor)
+        w.field("authorization", p.authorization)
+        w.field("authorizedAt", milliseconds: p.authorizedAt)
+        w.field("authorizedMinor", p.authorizedMinor)
+        w.field("billingAmountMinor", p.billingAmountMinor)
+        w.field("billingCurrency", p.billingCurrency)
+        w.field("chargeback", json: try p.chargeback.map { try doc($0) })
+        w.field("clearedAt", milliseconds: p.clearedAt)
+        w.field("conversionRate", p.conversionRate)
+        w.field("currency", p.currency)
+        w.field("fileID", p.fileID)
+        w.field("id", p.id)
+        w.field("issuerID", p.issuerID)
+        w.field("localTime", p.localTime)
+        w.field("maskedToken", p.maskedToken)
+        w.field("mcc", p.mcc)
+        w.field("messageNumber", p.messageNumber)
+        w.field("pricing", json: p.pricing.map(document))
+        w.field("processingCode", p.processingCode)
+        w.field("secondPresentment", json: try p.secondPresentment.map { try doc($0) })
+        w.field("state", p.state?.rawValue)
+        w.field("tokenID", p.tokenID)
+        return w.finish()
+    }
+
+    static func document(_ p: Pricing) -> String {
+        var w = DocumentWriter(capacity: 256)
+        w.field("acquirerSchemeFeeMinor", p.acquirerSchemeFeeMinor)
+        w.field("interchangeBasisPoints", p.interchangeBasisPoints)
+        w.field("interchangeMinor", p.interchangeMinor)
+        w.field("issuerAmountMinor", p.issuerAmountMinor)
+        w.field("issuerCurrency", p.issuerCurrency)
+        w.field("issuerInterchangeMinor", p.issuerInterchangeMinor)
+        w.field("issuerSchemeFeeMinor", p.issuerSchemeFeeMinor)
+        return w.finish()
     }
 }

@@ -148,6 +148,12 @@ public final class SQLiteStore: Sendable {
                     loaded_at INTEGER NOT NULL, PRIMARY KEY (currency, effective_at));
                 """)
         }
+        migrator.registerMigration("v12: settlement lines summed per file") { db in
+            try db.execute(sql: """
+                ALTER TABLE settlement_lines RENAME COLUMN presentment_id TO source;
+                ALTER TABLE settlement_lines ADD COLUMN presentments INTEGER NOT NULL DEFAULT 1;
+                """)
+        }
         return migrator
     }
 

@@ -72,7 +72,7 @@ struct SettlementCommand: AsyncParsableCommand {
                     let (_, data) = try await http.send(.GET, "/v1/settlement/windows/\(id)/report?participant=\(who)&format=\(csv ? "csv" : "json")", bytes: nil)
                     if json || csv { Swift.print(String(decoding: data, as: UTF8.self), terminator: csv ? "" : "\n"); return }
                     let report = try HTTPJSON.decoder.decode(ParticipantReport.self, from: data)
-                    for l in report.lines { Swift.print("\(l.presentmentID) \(l.kind.rawValue) \(l.amountMinor) \(l.currency)") }
+                    for l in report.lines { Swift.print("\(l.source) \(l.presentments) \(l.kind.rawValue) \(l.amountMinor) \(l.currency)") }
                     Swift.print("net \(report.netMinor) \(report.window.currency)")
                     return
                 }

@@ -156,8 +156,12 @@ import TestSupport
         let csv = try await shop.harness.api("GET", "/v1/settlement/windows/\(report.window.id)/report?format=csv", key: shop.acquirer.apiKey)
         #expect(csv.status == 200 && csv.headers["content-type"] == "text/csv")
         let rows = String(decoding: csv.body, as: UTF8.self).split(separator: "\n")
-        #expect(rows.first == "window,participant,presentment,kind,currency,amount_minor" && rows.count == 1 + 9 + 1)
-        #expect(rows.last == "\(report.window.id),\(acquirer),,net,RUB,\(305_000 - interchange - fees)")
+        // The file's three presentments summed per kind, each line with its count.
+        #expect(rows.first == "window,participant,source,presentments,kind,currency,amount_minor" && rows.count == 1 + 3 + 1)
+        #expect(rows.dropFirst().dropLast() == ["\(report.window.id),\(acquirer),\(fileID),3,amount,RUB,305000",
+                                                "\(report.window.id),\(acquirer),\(fileID),3,interchange,RUB,-\(interchange)",
+                                                "\(report.window.id),\(acquirer),\(fileID),3,scheme-fee,RUB,-\(fees)"])
+        #expect(rows.last == "\(report.window.id),\(acquirer),,,net,RUB,\(305_000 - interchange - fees)")
         let issuerReport = try await shop.harness.api("GET", "/v1/settlement/windows/\(report.window.id)/report", key: shop.scenario.issuerKey)
         #expect((issuerReport["netMinor"] as? Int).map(Int64.init) == -305_000 + interchange - fees)
         let peek = try await shop.harness.api("GET", "/v1/settlement/windows/\(report.window.id)/report?participant=\(acquirer)", key: shop.scenario.issuerKey)

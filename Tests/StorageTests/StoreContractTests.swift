@@ -422,8 +422,8 @@ import WalletProvider
         #expect(disputed.disputeState == .cleared && disputed.authorization == key("000001").description)
         disputed.state = .chargedBack
         disputed.chargeback = Chargeback(reasonCode: "4837", amountMinor: 100_000, at: Self.at)
-        let back = [SettlementLine(participant: "acquirer:acq", currency: "RUB", amountMinor: -100_000, kind: .amount, presentmentID: "prs_1"),
-                    SettlementLine(participant: "issuer:bank", currency: "RUB", amountMinor: 100_000, kind: .amount, presentmentID: "prs_1")]
+        let back = [SettlementLine(participant: "acquirer:acq", currency: "RUB", amountMinor: -100_000, kind: .amount, source: "prs_1"),
+                    SettlementLine(participant: "issuer:bank", currency: "RUB", amountMinor: 100_000, kind: .amount, source: "prs_1")]
         try await a.updatePresentment(disputed, expected: .cleared, lines: back, at: Self.at, nextCutOff: Self.at + 86_400)
         await #expect(throws: ClearingStoreError.clearedMeanwhile) {
             try await b.updatePresentment(disputed, expected: .cleared, lines: back, at: Self.at, nextCutOff: Self.at + 86_400)
@@ -453,10 +453,10 @@ import WalletProvider
             ClearingFileResult(fileID: "file-\(n)", acquirerID: "acq", receivedAt: Self.at, characterSet: "ebcdic", blocked: true, cleared: 0, rejected: 0, results: [])
         }
         func lines(_ presentment: String) -> [SettlementLine] {
-            [SettlementLine(participant: "acquirer:acq", currency: "RUB", amountMinor: 990, kind: .amount, presentmentID: presentment),
-             SettlementLine(participant: "issuer:bank", currency: "RUB", amountMinor: -1_000, kind: .amount, presentmentID: presentment),
-             SettlementLine(participant: "network", currency: "RUB", amountMinor: 10, kind: .schemeFee, presentmentID: presentment),
-             SettlementLine(participant: "network", currency: "CNY", amountMinor: 0, kind: .conversion, presentmentID: presentment)]
+            [SettlementLine(participant: "acquirer:acq", currency: "RUB", amountMinor: 990, kind: .amount, source: presentment),
+             SettlementLine(participant: "issuer:bank", currency: "RUB", amountMinor: -1_000, kind: .amount, source: presentment),
+             SettlementLine(participant: "network", currency: "RUB", amountMinor: 10, kind: .schemeFee, source: presentment),
+             SettlementLine(participant: "network", currency: "CNY", amountMinor: 0, kind: .conversion, source: presentment)]
         }
         let cutOff = Self.at + 3_600
         try await a.record(file(1), cleared: [], lines: lines("p1"), at: Self.at, nextCutOff: cutOff)
@@ -467,7 +467,7 @@ import WalletProvider
         #expect(try await b.positions(windowID: rub.id) == [NetPosition(participant: "acquirer:acq", amountMinor: 1_980),
                                                             NetPosition(participant: "issuer:bank", amountMinor: -2_000),
                                                             NetPosition(participant: "network", amountMinor: 20)])
-        #expect(try await b.lines(windowID: rub.id, participant: "network").map(\.presentmentID) == ["p1", "p2"])
+        #expect(try await b.lines(windowID: rub.id, participant: "network").map(\.source) == ["p1", "p2"])
         #expect(try await b.lines(windowID: rub.id, participant: nil).count == 6)
         await #expect(throws: ClearingStoreError.notClosed(rub.id)) { _ = try await b.settleWindow(id: rub.id, at: Self.at) }
 
