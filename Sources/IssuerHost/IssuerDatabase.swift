@@ -321,36 +321,32 @@ public final class IssuerDatabase: BankStore {
 
     public func post(_ postings: [Posting], at: Date) async throws -> [PostingOutcome] {
         try await groupCommit.write { db in
-            let posted = try db.cachedStatement(sql: "SELECT 1 FROM postings WHERE presentment_id = ?")
             let byFingerprint = try db.cachedStatement(sql: "SELECT doc FROM accounts WHERE fingerprint = ?")
-            let held = try db.cachedStatement(sql: "SELECT account_id, amount FROM holds WHERE reference = ? AND state = 'held'")
-            let release = try db.cachedStatement(sql: "UPDATE holds SET state = 'released' WHERE reference = ?")
+            // The hold released only when it is the card's and still held.
+            let release = try db.cachedStatement(sql: "UPDATE holds SET state = 'released' WHERE reference = ? AND state = 'held' AND account_id = ? RETURNING amount")
             let ledger = try db.cachedStatement(sql: "INSERT INTO ledger (account_id, reference, entry, amount, at) VALUES (?, ?, ?, ?, ?)")
-            let posting = try db.cachedStatement(sql: "INSERT INTO postings (presentment_id, reference, account_id, amount, at) VALUES (?, ?, ?, ?, ?)")
+            let posting = try db.cachedStatement(sql: "INSERT OR IGNORE INTO postings (presentment_id, reference, account_id, amount, at) VALUES (?, ?, ?, ?, ?)")
             // Each account read once (decoded, or as the authorizations' cache has it),
             // written once at the end.
             var accounts: [String: Account] = [:]
             var outcomes: [PostingOutcome] = []
             for p in postings {
-                if try Int.fetchOne(posted, arguments: [p.presentmentID]) != nil { outcomes.append(.already); continue }
                 var account: Account
                 if let known = accounts[p.fingerprint] ?? self.decodedAccounts.withLock({ $0[p.fingerprint] }) { account = known } else {
                     guard let doc = try String.fetchOne(byFingerprint, arguments: [p.fingerprint]) else { outcomes.append(.noAccount); continue }
                     account = try Self.decode(Account.self, doc)
                 }
+                // Posted once: a presentment delivered before is `already`, nothing done.
+                try posting.execute(arguments: [p.presentmentID, p.reference, account.id, p.amountMinor, at.timeIntervalSince1970])
+                guard db.changesCount == 1 else { outcomes.append(.already); continue }
                 guard let balance = Minor.difference(account.balanceMinor, p.amountMinor) else {
                     throw IssuerHostError.inconsistent("posting \(p.presentmentID) overflows the balance")
                 }
-                if let row = try Row.fetchOne(held, arguments: [p.reference]) {
-                    let holder: String = row["account_id"], amount: Int64 = row["amount"]
-                    if holder == account.id {
-                        try release.execute(arguments: [p.reference])
-                        try ledger.execute(arguments: [account.id, p.reference, "release", amount, at.timeIntervalSince1970])
-                    }
+                if let amount = try Int64.fetchOne(release, arguments: [p.reference, account.id]) {
+                    try ledger.execute(arguments: [account.id, p.reference, "release", amount, at.timeIntervalSince1970])
                 }
                 account.balanceMinor = balance
                 accounts[p.fingerprint] = account
-                try posting.execute(arguments: [p.presentmentID, p.reference, account.id, p.amountMinor, at.timeIntervalSince1970])
                 try ledger.execute(arguments: [account.id, p.presentmentID, "posting", -p.amountMinor, at.timeIntervalSince1970])
                 outcomes.append(.posted)
             }

@@ -79,7 +79,7 @@ extension SQLiteStore: ClearingStore {
     }
 
     public func record(_ file: ClearingFileResult?, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
-        let doc = try file.map { try Self.doc($0) }
+        let doc = file.map { ClearingDocuments.result($0, dates: .milliseconds) }
         let rows = try cleared.map { ($0, try Self.document($0)) }
         try await groupCommit.write { db in
             if let file, let doc {
@@ -139,7 +139,7 @@ extension SQLiteStore: ClearingStore {
     }
 
     public func presentments(issuerFile id: String) async throws -> [ClearedPresentment] {
-        try await all(ClearedPresentment.self, "SELECT doc FROM presentments WHERE issuer_file_id = ? ORDER BY cleared_at, id", [id])
+        try await many(ClearedPresentment.self, "SELECT doc FROM presentments WHERE issuer_file_id = ? ORDER BY cleared_at, id", [id])
     }
 
     public func presentment(id: String) async throws -> ClearedPresentment? {
@@ -304,6 +304,59 @@ extension SQLiteStore {
         w.field("issuerCurrency", p.issuerCurrency)
         w.field("issuerInterchangeMinor", p.issuerInterchangeMinor)
         w.field("issuerSchemeFeeMinor", p.issuerSchemeFeeMinor)
+        return w.finish()
+    }
+}
+
+/// A clearing file's result written by hand, as `JSONEncoder` with sorted keys would: the
+/// one document that holds a record per presentment (100,000 in a large file), kept in the
+/// store (dates in milliseconds) and answered to the acquirer (ISO 8601, as the API's
+/// encoder writes them).
+public enum ClearingDocuments {
+    public enum Dates: Sendable { case milliseconds, iso8601 }
+
+    public static func result(_ r: ClearingFileResult, dates: Dates) -> String {
+        var results = "["
+        results.reserveCapacity(r.results.count * 240)
+        for (i, one) in r.results.enumerated() {
+            if i > 0 { results += "," }
+            results += result(one)
+        }
+        results += "]"
+        var w = DocumentWriter(capacity: results.utf8.count + 400)
+        w.field("acquirerID", r.acquirerID)
+        w.field("blocked", r.blocked)
+        w.field("characterSet", r.characterSet)
+        w.field("cleared", r.cleared)
+        w.field("fileID", r.fileID)
+        switch dates {
+        case .milliseconds: w.field("receivedAt", milliseconds: r.receivedAt)
+        case .iso8601: w.field("receivedAt", r.receivedAt.formatted(.iso8601))
+        }
+        w.field("rejectFileID", r.rejectFileID)
+        w.field("rejected", r.rejected)
+        w.field("results", json: results)
+        return w.finish()
+    }
+
+    static func result(_ p: PresentmentResult) -> String {
+        var w = DocumentWriter(capacity: 240)
+        w.field("acquirerReference", p.acquirerReference)
+        w.field("amountMinor", p.amountMinor)
+        w.field("authorization", p.authorization)
+        w.field("currency", p.currency)
+        w.field("maskedToken", p.maskedToken)
+        w.field("messageNumber", p.messageNumber)
+        w.field("outcome", p.outcome.rawValue)
+        w.field("partial", p.partial)
+        w.field("presentmentID", p.presentmentID)
+        w.field("reject", json: p.reject.map { reject in
+            var r = DocumentWriter(capacity: 96)
+            r.field("detail", reject.detail)
+            r.field("element", reject.element)
+            r.field("reason", reject.reason.rawValue)
+            return r.finish()
+        })
         return w.finish()
     }
 }

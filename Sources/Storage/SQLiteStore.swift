@@ -190,6 +190,24 @@ public final class SQLiteStore: Sendable {
         try await pool.read { db in try String.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { try Self.value(T.self, $0) } }
     }
 
+    /// Like `all`, for many rows: the documents read in one go, then decoded in parts on
+    /// every core (up to four), in their order.
+    func many<T: Decodable & Sendable>(_ type: T.Type, _ sql: String, _ arguments: StatementArguments = []) async throws -> [T] {
+        let docs = try await pool.read { db in try String.fetchAll(db.cachedStatement(sql: sql), arguments: arguments) }
+        let parts = docs.count < 2_000 ? 1 : max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))
+        guard parts > 1 else { return try docs.map { try Self.value(T.self, $0) } }
+        let size = (docs.count + parts - 1) / parts
+        return try await withThrowingTaskGroup(of: (Int, [T]).self) { group in
+            for start in stride(from: 0, to: docs.count, by: size) {
+                let part = docs[start..<min(start + size, docs.count)]
+                group.addTask { (start, try part.map { try Self.value(T.self, $0) }) }
+            }
+            var decoded: [(Int, [T])] = []
+            for try await part in group { decoded.append(part) }
+            return decoded.sorted { $0.0 < $1.0 }.flatMap(\.1)
+        }
+    }
+
     func put(_ sql: String, _ arguments: StatementArguments) async throws {
         try await pool.write { db in try db.execute(sql: sql, arguments: arguments) }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPSupport
 @testable import Clearing
 import ISO8583
 @testable import IssuerHost
@@ -89,6 +90,34 @@ import TestSupport
             id: "", fileID: "", messageNumber: 0, acquirerID: "", acquirerReference: "", authorization: "", tokenID: "", maskedToken: nil, issuerID: "",
             processingCode: "", mcc: "", amountMinor: 0, currency: "", authorizedMinor: 0, billingCurrency: nil, billingAmountMinor: nil, localTime: "",
             authorizedAt: Date(), clearedAt: Date())).children.count == 24)
+    }
+
+    @Test func clearingFileResultsDecodeAsFoundationsDo() throws {
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<100 {
+            func maybe(_ s: String) -> String? { Bool.random(using: &g) ? s : nil }
+            let results = (0..<Int.random(in: 0...30, using: &g)).map { _ in
+                PresentmentResult(messageNumber: Int.random(in: Int.min...Int.max, using: &g), outcome: Bool.random(using: &g) ? .cleared : .rejected,
+                                  acquirerReference: maybe(randomString(&g)), presentmentID: maybe(randomString(&g)), authorization: maybe(randomString(&g)),
+                                  maskedToken: maybe(randomString(&g)), amountMinor: Bool.random(using: &g) ? Int64.random(in: Int64.min...Int64.max, using: &g) : nil,
+                                  currency: maybe(randomString(&g)), partial: Bool.random(using: &g) ? Bool.random(using: &g) : nil,
+                                  reject: Bool.random(using: &g) ? Reject(Reject.Reason.allCases.randomElement(using: &g) ?? .format,
+                                                                         element: Int.random(in: 0...128, using: &g), detail: randomString(&g)) : nil)
+            }
+            let file = ClearingFileResult(
+                fileID: randomString(&g), acquirerID: randomString(&g), receivedAt: Date(timeIntervalSince1970: Double.random(in: 0...4_000_000_000, using: &g)),
+                characterSet: randomString(&g), blocked: Bool.random(using: &g), cleared: Int.random(in: 0...100_000, using: &g),
+                rejected: Int.random(in: 0...100_000, using: &g), results: results, rejectFileID: maybe(randomString(&g)))
+            // Stored (milliseconds), as the store's decoder reads it.
+            let stored = ClearingDocuments.result(file, dates: .milliseconds)
+            #expect(try SQLiteStore.value(ClearingFileResult.self, stored) == SQLiteStore.value(ClearingFileResult.self, try SQLiteStore.doc(file)), "\(stored)")
+            // Answered (ISO 8601), as the API's encoder writes it.
+            let answered = Data(ClearingDocuments.result(file, dates: .iso8601).utf8)
+            #expect(try JSONBody.decoder.decode(ClearingFileResult.self, from: answered) == JSONBody.decoder.decode(ClearingFileResult.self, from: JSONBody.encoder.encode(file)))
+        }
+        #expect(Mirror(reflecting: PresentmentResult(messageNumber: 0, outcome: .cleared)).children.count == 10)
+        #expect(Mirror(reflecting: ClearingFileResult(fileID: "", acquirerID: "", receivedAt: Date(), characterSet: "", blocked: false, cleared: 0, rejected: 0,
+                                                      results: [])).children.count == 9)
     }
 
     @Test func decisionsDecodeAsFoundationsDo() throws {
