@@ -39,11 +39,22 @@ public struct ClearableAuthorization: Sendable, Equatable {
     /// An approved authorization (0100) or ATM withdrawal (0200) of the journal with its
     /// token, issuer and approval code; nil for anything else.
     public init?(_ e: JournalEntry, reversed: Bool, clearedBy: String?) {
-        guard e.responseCode.isApproval, e.mti == "0100" || e.mti == "0200", let tokenID = e.tokenID, let issuerID = e.issuerID,
-              let approvalCode = e.approvalCode else { return nil }
-        self.init(key: e.key, mti: e.mti, tokenID: tokenID, maskedToken: e.maskedToken, issuerID: issuerID, processingCode: e.processingCode,
+        guard e.responseCode.isApproval else { return nil }
+        self.init(approved: e.key, mti: e.mti, tokenID: e.tokenID, maskedToken: e.maskedToken, issuerID: e.issuerID, processingCode: e.processingCode,
                   amountMinor: e.amountMinor, currency: e.currency, billingAmountMinor: e.billingAmountMinor, billingCurrency: e.billingCurrency,
-                  approvalCode: approvalCode, at: e.at, reversed: reversed, clearedBy: clearedBy, conversionRate: e.conversionRate)
+                  approvalCode: e.approvalCode, at: e.at, conversionRate: e.conversionRate, reversed: reversed, clearedBy: clearedBy)
+    }
+
+    /// The same from the fields of an approved journal entry (as a store reads them without
+    /// the whole entry): an 0100 or 0200 with its token, issuer and approval code; nil for
+    /// anything else.
+    public init?(approved key: String, mti: String, tokenID: String?, maskedToken: String?, issuerID: String?, processingCode: String,
+                 amountMinor: Int64, currency: String, billingAmountMinor: Int64?, billingCurrency: String?, approvalCode: String?, at: Date,
+                 conversionRate: String?, reversed: Bool, clearedBy: String?) {
+        guard mti == "0100" || mti == "0200", let tokenID, let issuerID, let approvalCode else { return nil }
+        self.init(key: key, mti: mti, tokenID: tokenID, maskedToken: maskedToken, issuerID: issuerID, processingCode: processingCode,
+                  amountMinor: amountMinor, currency: currency, billingAmountMinor: billingAmountMinor, billingCurrency: billingCurrency,
+                  approvalCode: approvalCode, at: at, reversed: reversed, clearedBy: clearedBy, conversionRate: conversionRate)
     }
 
     /// The acquiring institution: the key's first part.

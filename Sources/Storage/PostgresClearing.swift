@@ -56,7 +56,7 @@ extension PostgresStore: ClearingStore {
 
     public func record(_ file: ClearingFileResult?, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
         let doc = file.map { ClearingDocuments.result($0, dates: .milliseconds) }
-        let rows = try cleared.map { ($0, try SQLiteStore.document($0)) }
+        let rows = try cleared.map { ($0, try ClearingDocuments.presentment($0)) }
         let logger = self.logger
         try await database.transaction { connection in
             if let file, let doc {

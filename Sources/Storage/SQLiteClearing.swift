@@ -1,5 +1,4 @@
 import Clearing
-import SQLiteSupport
 import Foundation
 import GRDB
 import NetworkSwitch
@@ -28,12 +27,14 @@ extension SQLiteStore: ClearingStore {
             for key in keys {
                 let rows = try Row.fetchCursor(approvals, arguments: [key.tokenID, key.approvalCode])
                 while let row = try rows.next() {
-                    let e = try Self.value(ClearableFields.self, row[0] as String)
-                    guard e.mti == "0100" || e.mti == "0200", let tokenID = e.tokenID, let issuerID = e.issuerID, let approvalCode = e.approvalCode else { continue }
-                    found[key, default: []].append(ClearableAuthorization(
-                        key: e.key, mti: e.mti, tokenID: tokenID, maskedToken: e.maskedToken, issuerID: issuerID, processingCode: e.processingCode,
+                    guard let doc: String = row[0] else { continue }
+                    let e = try Self.value(ClearableFields.self, doc)
+                    guard let a = ClearableAuthorization(
+                        approved: e.key, mti: e.mti, tokenID: e.tokenID, maskedToken: e.maskedToken, issuerID: e.issuerID, processingCode: e.processingCode,
                         amountMinor: e.amountMinor, currency: e.currency, billingAmountMinor: e.billingAmountMinor, billingCurrency: e.billingCurrency,
-                        approvalCode: approvalCode, at: e.at, reversed: row[1] as Bool, clearedBy: row[2] as String?, conversionRate: e.conversionRate))
+                        approvalCode: e.approvalCode, at: e.at, conversionRate: e.conversionRate, reversed: (row[1] as Bool?) ?? false,
+                        clearedBy: row[2]) else { continue }
+                    found[key, default: []].append(a)
                 }
             }
             return found
@@ -80,7 +81,7 @@ extension SQLiteStore: ClearingStore {
 
     public func record(_ file: ClearingFileResult?, cleared: [ClearedPresentment], lines: [SettlementLine], at: Date, nextCutOff: Date) async throws {
         let doc = file.map { ClearingDocuments.result($0, dates: .milliseconds) }
-        let rows = try cleared.map { ($0, try Self.document($0)) }
+        let rows = try cleared.map { ($0, try ClearingDocuments.presentment($0)) }
         try await groupCommit.write { db in
             if let file, let doc {
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO clearing_files (file_id, acquirer_id, received_at, doc) VALUES (?, ?, ?, ?)")
@@ -260,103 +261,5 @@ extension SQLiteStore: ClearingStore {
                 }
             }
         }
-    }
-}
-
-extension SQLiteStore {
-    /// A cleared presentment as `doc(p)` would write it (the same keys, sorted), by hand:
-    /// written for every presentment of a file. A dispute's parts, rare, by `JSONEncoder`.
-    static func document(_ p: ClearedPresentment) throws -> String {
-        var w = DocumentWriter(capacity: 768)
-        w.field("acquirerID", p.acquirerID)
-        w.field("acquirerReference", p.acquirerReference)
-        w.field("amountMinor", p.amountMinor)
-        w.field("authorization", p.authorization)
-        w.field("authorizedAt", milliseconds: p.authorizedAt)
-        w.field("authorizedMinor", p.authorizedMinor)
-        w.field("billingAmountMinor", p.billingAmountMinor)
-        w.field("billingCurrency", p.billingCurrency)
-        w.field("chargeback", json: try p.chargeback.map { try doc($0) })
-        w.field("clearedAt", milliseconds: p.clearedAt)
-        w.field("conversionRate", p.conversionRate)
-        w.field("currency", p.currency)
-        w.field("fileID", p.fileID)
-        w.field("id", p.id)
-        w.field("issuerID", p.issuerID)
-        w.field("localTime", p.localTime)
-        w.field("maskedToken", p.maskedToken)
-        w.field("mcc", p.mcc)
-        w.field("messageNumber", p.messageNumber)
-        w.field("pricing", json: p.pricing.map(document))
-        w.field("processingCode", p.processingCode)
-        w.field("secondPresentment", json: try p.secondPresentment.map { try doc($0) })
-        w.field("state", p.state?.rawValue)
-        w.field("tokenID", p.tokenID)
-        return w.finish()
-    }
-
-    static func document(_ p: Pricing) -> String {
-        var w = DocumentWriter(capacity: 256)
-        w.field("acquirerSchemeFeeMinor", p.acquirerSchemeFeeMinor)
-        w.field("interchangeBasisPoints", p.interchangeBasisPoints)
-        w.field("interchangeMinor", p.interchangeMinor)
-        w.field("issuerAmountMinor", p.issuerAmountMinor)
-        w.field("issuerCurrency", p.issuerCurrency)
-        w.field("issuerInterchangeMinor", p.issuerInterchangeMinor)
-        w.field("issuerSchemeFeeMinor", p.issuerSchemeFeeMinor)
-        return w.finish()
-    }
-}
-
-/// A clearing file's result written by hand, as `JSONEncoder` with sorted keys would: the
-/// one document that holds a record per presentment (100,000 in a large file), kept in the
-/// store (dates in milliseconds) and answered to the acquirer (ISO 8601, as the API's
-/// encoder writes them).
-public enum ClearingDocuments {
-    public enum Dates: Sendable { case milliseconds, iso8601 }
-
-    public static func result(_ r: ClearingFileResult, dates: Dates) -> String {
-        var results = "["
-        results.reserveCapacity(r.results.count * 240)
-        for (i, one) in r.results.enumerated() {
-            if i > 0 { results += "," }
-            results += result(one)
-        }
-        results += "]"
-        var w = DocumentWriter(capacity: results.utf8.count + 400)
-        w.field("acquirerID", r.acquirerID)
-        w.field("blocked", r.blocked)
-        w.field("characterSet", r.characterSet)
-        w.field("cleared", r.cleared)
-        w.field("fileID", r.fileID)
-        switch dates {
-        case .milliseconds: w.field("receivedAt", milliseconds: r.receivedAt)
-        case .iso8601: w.field("receivedAt", r.receivedAt.formatted(.iso8601))
-        }
-        w.field("rejectFileID", r.rejectFileID)
-        w.field("rejected", r.rejected)
-        w.field("results", json: results)
-        return w.finish()
-    }
-
-    static func result(_ p: PresentmentResult) -> String {
-        var w = DocumentWriter(capacity: 240)
-        w.field("acquirerReference", p.acquirerReference)
-        w.field("amountMinor", p.amountMinor)
-        w.field("authorization", p.authorization)
-        w.field("currency", p.currency)
-        w.field("maskedToken", p.maskedToken)
-        w.field("messageNumber", p.messageNumber)
-        w.field("outcome", p.outcome.rawValue)
-        w.field("partial", p.partial)
-        w.field("presentmentID", p.presentmentID)
-        w.field("reject", json: p.reject.map { reject in
-            var r = DocumentWriter(capacity: 96)
-            r.field("detail", reject.detail)
-            r.field("element", reject.element)
-            r.field("reason", reject.reason.rawValue)
-            return r.finish()
-        })
-        return w.finish()
     }
 }

@@ -80,7 +80,7 @@ import TestSupport
                 p.chargeback = Chargeback(reasonCode: randomString(&g), amountMinor: amount(), at: date())
                 p.secondPresentment = Bool.random(using: &g) ? SecondPresentment(amountMinor: amount(), at: date()) : nil
             }
-            let byHand = try SQLiteStore.document(p)
+            let byHand = try ClearingDocuments.presentment(p)
             let read = try SQLiteStore.value(ClearedPresentment.self, byHand)
             #expect(try read == SQLiteStore.value(ClearedPresentment.self, try SQLiteStore.doc(p)), "\(byHand)")
             #expect(read.id == p.id && read.pricing == p.pricing && read.chargeback?.amountMinor == p.chargeback?.amountMinor)
