@@ -15,6 +15,9 @@ public final class ISO8583Client: Sendable {
     public let host: String
     public let port: Int
     public let timeout: Duration
+    /// How long a TCP connect may take: at most a second by default (a peer that does not
+    /// accept within it is treated as down), never more than `timeout`.
+    public let connectTimeout: Duration
     let group: any EventLoopGroup
     let logger: Logger
     let codec = ISO8583Codec()
@@ -84,9 +87,11 @@ public final class ISO8583Client: Sendable {
     }
 
     public init(host: String, port: Int, connections: Int = 2, timeout: Duration = .seconds(5),
+                connectTimeout: Duration = .seconds(1),
                 signOn: SignOn? = nil, tls: NIOSSLContext? = nil, reconnect: ClosedRange<Duration>? = nil,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
-        self.host = host; self.port = port; self.timeout = timeout; self.group = group; self.logger = logger; self.signOn = signOn; self.tls = tls
+        self.host = host; self.port = port; self.timeout = timeout; self.connectTimeout = min(max(connectTimeout, .milliseconds(50)), timeout)
+        self.group = group; self.logger = logger; self.signOn = signOn; self.tls = tls
         self.reconnect = reconnect
         self.slots = (0..<max(1, connections)).map { _ in Slot() }
     }
@@ -236,7 +241,7 @@ public final class ISO8583Client: Sendable {
     private func connect(_ slot: Slot) async throws -> Connection {
         let pending = Pending(), codec = codec, logger = logger, key = signOn?.key, tls = tls, host = host
         let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.milliseconds(min(1000, max(50, TimeAmount(timeout).nanoseconds / 1_000_000))))
+            .connectTimeout(TimeAmount(connectTimeout))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -44,7 +44,7 @@ import Glibc
                                                        await gate.pass()
                                                        return Self.answer(m, "00")
                                                    })
-        let client = ISO8583Client(host: "127.0.0.1", port: server.port, connections: 1, timeout: .seconds(10), logger: Logger(label: "c", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let client = ISO8583Client(host: "127.0.0.1", port: server.port, connections: 1, timeout: .seconds(10), connectTimeout: .seconds(10), logger: Logger(label: "c", factory: { _ in SwiftLogNoOpLogHandler() }))
         async let first = client.send(Self.request(stan: 1))
         async let second = client.send(Self.request(stan: 2))
         var iterator = arrivals.makeAsyncIterator()
@@ -116,7 +116,10 @@ import Glibc
     @Test func connectionsAboveTheLimitAreRefused() async throws {
         let server = try await ISO8583Server.start(.init(port: 0, name: "test", maxConnections: 1), logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() }),
                                                    overloaded: { _ in nil }, handler: { Self.answer($0, "00") })
-        let a = ISO8583Client(host: "127.0.0.1", port: server.port, connections: 1, logger: Logger(label: "a", factory: { _ in SwiftLogNoOpLogHandler() }))
+        // A connect may wait for the event loop on two cores busy with the other suites (it
+        // timed out at the default second once in CI).
+        let a = ISO8583Client(host: "127.0.0.1", port: server.port, connections: 1, timeout: .seconds(10), connectTimeout: .seconds(10),
+                              logger: Logger(label: "a", factory: { _ in SwiftLogNoOpLogHandler() }))
         #expect(try await a.send(Self.request(stan: 1)).string(39) == "00")
         let b = try RawSocket(port: server.port)
         #expect(await b.readFrame() == nil, "the second connection is closed by the listener")

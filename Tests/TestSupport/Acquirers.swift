@@ -39,7 +39,7 @@ public struct TestAcquirer: Sendable {
 
     /// A client of the network's port that signs on as this acquirer and MACs its messages.
     public func client(host: String, port: Int, connections: Int = 2, timeout: Duration = .seconds(5), logger: Logger = TestAcquirer.quiet) -> ISO8583Client {
-        ISO8583Client(host: host, port: port, connections: connections, timeout: timeout, signOn: signOn, logger: logger)
+        ISO8583Client(host: host, port: port, connections: connections, timeout: timeout, connectTimeout: timeout, signOn: signOn, logger: logger)
     }
 
     public func client(_ harness: PlatformHarness, connections: Int = 2, timeout: Duration = .seconds(5)) -> ISO8583Client {
