@@ -26,6 +26,7 @@ public final class IssuerDatabase: BankStore {
         // postings read and rewrite holds all over the table.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -65536") }
         pool = try DatabasePool(path: path, configuration: config)
+        try pool.syncEveryCommit()
         try walCheckpoints.start(path: path)
         groupCommit = GroupCommit(pool)
         var migrator = DatabaseMigrator()

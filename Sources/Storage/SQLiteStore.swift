@@ -27,6 +27,7 @@ public final class SQLiteStore: Sendable {
         config.busyMode = .timeout(5)
         walCheckpoints.configure(&config)
         pool = try DatabasePool(path: path, configuration: config)
+        try pool.syncEveryCommit()
         try walCheckpoints.start(path: path)
         groupCommit = GroupCommit(pool)
         try Self.migrator.migrate(pool)
