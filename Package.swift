@@ -67,6 +67,7 @@ let package = Package(
                            .product(name: "Histogram", package: "hdrhistogram-swift"), .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
+        .target(name: "DurableLog", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "SQLiteSupport", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .target(
             name: "PostgresSupport",
@@ -172,7 +173,7 @@ let package = Package(
                                                                .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "IssuerHostTests", dependencies: ["IssuerHost", "IPM", "IssuerContract", "ISO8583", "EMV", "Vault", "TestSupport",
                                                             .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "SQLiteSupport", "PostgresSupport", "NetworkSwitch", "Clearing", "TokenService", "Participants",
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "SQLiteSupport", "DurableLog", "PostgresSupport", "NetworkSwitch", "Clearing", "TokenService", "Participants",
                                                          "HTTPSupport", "ISO8583", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                                                          .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(
