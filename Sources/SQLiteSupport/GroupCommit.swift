@@ -60,11 +60,13 @@ public final class GroupCommit: Sendable {
                 s.flushing = true
                 return true
             }
-            if start { Task { await self.flush() } }
+            if start { writer.asyncWriteWithoutTransaction { db in self.flush(db) } }
         }
     }
 
-    private func flush() async {
+    /// On the writer's queue: a transaction per batch until nothing waits (no task, no
+    /// hop back to the concurrency pool between batches).
+    private func flush(_ db: Database) {
         while true {
             let batch = state.withLock { s -> [Job] in
                 let b = s.queue
@@ -73,8 +75,12 @@ public final class GroupCommit: Sendable {
                 return b
             }
             if batch.isEmpty { return }
+            var resumes: [@Sendable () -> Void] = []
             do {
-                let resumes = try await writer.write { db in batch.map { $0.run(db) } }
+                try db.inTransaction {
+                    resumes = batch.map { $0.run(db) }
+                    return .commit
+                }
                 for resume in resumes { resume() }
             } catch {
                 for job in batch { job.fail(error) }
