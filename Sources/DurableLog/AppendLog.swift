@@ -94,7 +94,10 @@ public final class AppendLog: Sendable {
             var contents = [UInt8](repeating: 0, count: size)
             var read = 0
             while read < size {
-                let n = contents.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + read, size - read, off_t(read)) }
+                let n = contents.withUnsafeMutableBytes { raw in
+                    guard let base = raw.baseAddress else { return -1 }
+                    return pread(fd, base + read, size - read, off_t(read))
+                }
                 guard n > 0 else { throw LogError.io("cannot read \(path)", n < 0 ? errno : EIO) }
                 read += n
             }
@@ -109,6 +112,7 @@ public final class AppendLog: Sendable {
                 // Torn while writing the header of a new log: nothing was ever appended.
                 guard Array(contents) == Array(magic.prefix(size)) else { throw LogError.notALog(path) }
                 try writeAll(fd, magic, at: 0, path: path)
+                if syncs { guard fdatasync(fd) == 0 else { throw LogError.io("cannot sync \(path)", errno) } }
                 end = headerSize
             } else {
                 guard Array(contents[0..<headerSize]) == magic else { throw LogError.notALog(path) }
@@ -270,7 +274,10 @@ public final class AppendLog: Sendable {
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws {
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
+            let n = bytes.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return -1 }
+                return pwrite(fd, base + done, bytes.count - done, off_t(offset + done))
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw LogError.io("cannot write \(path)", errno)

@@ -131,6 +131,20 @@ import Testing
         }
     }
 
+    /// A new log's header torn by a crash: nothing was appended, the header is rewritten.
+    @Test func aTornHeaderIsRewritten() async throws {
+        let path = path()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try write(Array("PWLO".utf8), to: path)
+        let (log, opened) = try AppendLog.open(path: path)
+        #expect(opened.records.isEmpty)
+        #expect(try bytes(path) == AppendLog.magic)
+        #expect(try await log.append([[9]]) == UInt64(AppendLog.headerSize))
+        await log.close()
+        try write(Array("PWLX".utf8), to: path)
+        #expect(throws: AppendLog.LogError.notALog(path)) { try AppendLog.open(path: path) }
+    }
+
     @Test func aFileThatIsNotALogIsRefusedAndLeftAlone() async throws {
         let path = path()
         defer { try? FileManager.default.removeItem(atPath: path) }
