@@ -21,6 +21,9 @@ public final class GroupCommit: Sendable {
 
     public init(_ writer: any DatabaseWriter) { self.writer = writer }
 
+    /// Operations waiting for the next batch.
+    var waiting: Int { state.withLock { $0.queue.count } }
+
     public func write<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await enqueue(savepoint: true, operation)
     }
@@ -64,27 +67,29 @@ public final class GroupCommit: Sendable {
         }
     }
 
-    /// On the writer's queue: a transaction per batch until nothing waits (no task, no
-    /// hop back to the concurrency pool between batches).
+    /// On the writer's queue, one batch in one transaction; what gathered meanwhile goes
+    /// again to the back of the writer's queue, so that the pool's other writes (a token
+    /// suspended, a file posted) get their turn between batches under continuous load. No
+    /// task, no hop back to the concurrency pool per batch.
     private func flush(_ db: Database) {
-        while true {
-            let batch = state.withLock { s -> [Job] in
-                let b = s.queue
-                s.queue = []
-                if b.isEmpty { s.flushing = false }
-                return b
-            }
-            if batch.isEmpty { return }
-            var resumes: [@Sendable () -> Void] = []
-            do {
-                try db.inTransaction {
-                    resumes = batch.map { $0.run(db) }
-                    return .commit
-                }
-                for resume in resumes { resume() }
-            } catch {
-                for job in batch { job.fail(error) }
-            }
+        let batch = state.withLock { s -> [Job] in
+            defer { s.queue = [] }
+            return s.queue
         }
+        var resumes: [@Sendable () -> Void] = []
+        do {
+            try db.inTransaction {
+                resumes = batch.map { $0.run(db) }
+                return .commit
+            }
+            for resume in resumes { resume() }
+        } catch {
+            for job in batch { job.fail(error) }
+        }
+        let again = state.withLock { s -> Bool in
+            if s.queue.isEmpty { s.flushing = false }
+            return s.flushing
+        }
+        if again { writer.asyncWriteWithoutTransaction { db in self.flush(db) } }
     }
 }

@@ -1,11 +1,52 @@
 import Foundation
 import GRDB
-import SQLiteSupport
+@testable import SQLiteSupport
+import Synchronization
 import Testing
 
 /// Group commit: operations committed together, a failing one rolled back alone, every
 /// caller answered after its transaction committed.
 @Suite struct GroupCommitTests {
+    /// Under a stream of group-committed writes that never lets the queue run dry, a write of
+    /// the pool's own still gets its turn: batches take turns on the writer's queue.
+    @Test(.timeLimit(.minutes(1))) func otherWritesGetTheirTurnUnderContinuousLoad() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("group-\(UUID().uuidString).sqlite").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let pool = try DatabasePool(path: path)
+        try await pool.write { db in try db.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY AUTOINCREMENT)") }
+        let commit = GroupCommit(pool)
+        // Each operation queues the next before its batch commits: the queue is never empty
+        // when a batch ends.
+        final class Chain: Sendable {
+            let commit: GroupCommit
+            let running = Atomic<Bool>(true)
+            let started: AsyncStream<Void>.Continuation
+            init(_ commit: GroupCommit, started: AsyncStream<Void>.Continuation) { self.commit = commit; self.started = started }
+            func next() {
+                guard running.load(ordering: .relaxed) else { return }
+                Task {
+                    try? await commit.write { db in
+                        // The next is waiting before this batch ends (the writer's thread
+                        // waits for it here, briefly).
+                        let before = self.commit.waiting
+                        self.next()
+                        self.started.yield()
+                        while self.running.load(ordering: .relaxed), self.commit.waiting == before { sched_yield() }
+                        try db.execute(sql: "INSERT INTO t DEFAULT VALUES")
+                    }
+                }
+            }
+        }
+        let (started, starting) = AsyncStream.makeStream(of: Void.self)
+        let chain = Chain(commit, started: starting)
+        chain.next()
+        // The stream is running (a batch is on the writer) before the pool's own write asks.
+        for await _ in started { break }
+        try await pool.write { db in try db.execute(sql: "INSERT INTO t DEFAULT VALUES") }
+        chain.running.store(false, ordering: .relaxed)
+        #expect(try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") ?? 0 } >= 1)
+    }
+
     @Test func aFailingOperationIsRolledBackAloneAndTheOthersCommit() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("group-\(UUID().uuidString).sqlite").path
         defer { try? FileManager.default.removeItem(atPath: path) }
