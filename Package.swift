@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -45,7 +47,8 @@ let package = Package(
                                                      .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "WalletProvider", dependencies: ["TokenService", "Participants", "IssuerContract", "APIContract", "EMV", "Vault",
                                                        .product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "NetworkSwitch", dependencies: ["ISO8583", "EMV", "TokenService", "Participants", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "NetworkSwitch", dependencies: ["ISO8583", "EMV", "TokenService", "Participants", .product(name: "Logging", package: "swift-log"),
+                                                      .product(name: "CoreMetrics", package: "swift-metrics")]),
         .target(
             name: "ISO8583Transport",
             dependencies: [
@@ -124,6 +127,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             resources: [.copy("openapi.yaml")]
         ),

@@ -35,11 +35,14 @@ public final class AuthorizationPipeline: Sendable {
     public let forwarder: Forwarder
     /// Stand-in decisions journaled by this process, per issuer: approved and declined.
     let standIns = Mutex<[String: StandInCount]>([:])
+    /// Counts and latencies for `/metrics`.
+    let metrics: NetworkMetrics
 
     public init(tokens: any NetworkTokenService, issuers: any IssuerRanges, journal: any AuthorizationJournal, owed: any OwedMessageStore,
                 links: any IssuerLinks, rates: ExchangeRateBook = ExchangeRateBook(.reference), duplicateWait: Duration = .seconds(6),
-                forwarding: RetryPolicy = .standard, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
+                forwarding: RetryPolicy = .standard, metrics: NetworkMetrics = .none, logger: Logger, now: @escaping @Sendable () -> Date = Date.init) {
         self.duplicateWait = duplicateWait
+        self.metrics = metrics
         forwarder = Forwarder(store: owed, links: links, issuers: issuers, sealing: tokens, policy: forwarding, logger: logger, now: now)
         self.tokens = tokens
         self.journal = journal
@@ -67,8 +70,15 @@ public final class AuthorizationPipeline: Sendable {
     /// answer or advice acknowledgement that needs none.
     public func handle(_ message: Message) async -> Message? {
         switch NetworkRequest.parse(message) {
-        case .success(.authorization(let request)): return await authorize(request)
-        case .success(.reversal(let request)): return await reverse(request)
+        case .success(.authorization(let request)):
+            let started = ContinuousClock.now
+            let answer = await authorize(request)
+            metrics.authorizationTook(started.duration(to: .now), mti: request.message.mti)
+            return answer
+        case .success(.reversal(let request)):
+            let answer = await reverse(request)
+            metrics.reversal(mti: request.message.mti, rc: answer.string(39) ?? "")
+            return answer
         case .success(.networkManagement(let request)): return Self.answer(to: request.message, .approved)
         case .failure(let problem):
             guard MessageType.isRequest(message.mti) else {
@@ -132,10 +142,10 @@ public final class AuthorizationPipeline: Sendable {
             for waiter in waiters { waiter.resume(returning: answer) }
             return answer
         case .waiting:
-            return waited ?? Self.answer(to: request.message, .systemMalfunction)
+            return counted(waited ?? Self.answer(to: request.message, .systemMalfunction), request, issuer: nil, by: "duplicate")
         case .different:
             logger.notice("same key, different message", metadata: ["key": "\(key)"])
-            return Self.answer(to: request.message, .duplicateTransmission)
+            return counted(Self.answer(to: request.message, .duplicateTransmission), request, issuer: nil, by: "duplicate")
         }
     }
 
@@ -175,22 +185,22 @@ public final class AuthorizationPipeline: Sendable {
             case .claimed:
                 break
             case .answered(let entry):
-                return try original(entry, for: request.message, digest: digest)
+                return counted(try original(entry, for: request.message, digest: digest), request, issuer: entry.issuerID, by: "duplicate")
             case .pending(let pendingDigest):
                 guard pendingDigest == digest else {
                     logger.notice("same key, different message", metadata: ["key": "\(key)"])
-                    return Self.answer(to: request.message, .duplicateTransmission)
+                    return counted(Self.answer(to: request.message, .duplicateTransmission), request, issuer: nil, by: "duplicate")
                 }
                 // Another node has the original: its answer is this one's, once journaled.
                 if let entry = try await awaitAnswer(key) {
-                    return try original(entry, for: request.message, digest: digest)
+                    return counted(try original(entry, for: request.message, digest: digest), request, issuer: entry.issuerID, by: "duplicate")
                 }
                 logger.notice("duplicate of an authorization still in progress elsewhere", metadata: ["key": "\(key)"])
-                return Self.answer(to: request.message, .duplicateTransmission)
+                return counted(Self.answer(to: request.message, .duplicateTransmission), request, issuer: nil, by: "duplicate")
             }
         } catch {
             logger.error("journal unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
-            return Self.answer(to: request.message, .systemMalfunction)
+            return counted(Self.answer(to: request.message, .systemMalfunction), request, issuer: nil, by: Decider.network.rawValue)
         }
 
         let masked = PAN.mask(request.number.digits)
@@ -226,6 +236,7 @@ public final class AuthorizationPipeline: Sendable {
                 // Approved means durably journaled: the acquirer hears nothing before this returns.
                 try await journal.complete(entry, owing: owing, standIn: spend)
                 if entry.decidedBy == .standIn, let issuerID = entry.issuerID {
+                    metrics.standIn(issuer: issuerID, approved: entry.responseCode.isApproval)
                     standIns.withLock { counts in
                         var count = counts[issuerID] ?? StandInCount(issuerID: issuerID, approved: 0, declined: 0)
                         if entry.responseCode.isApproval { count.approved += 1 } else { count.declined += 1 }
@@ -262,6 +273,12 @@ public final class AuthorizationPipeline: Sendable {
             "amount": "\(request.amountMinor) \(request.currency.alpha)", "rc": "\(entry.responseCode)",
             "by": "\(entry.decidedBy.rawValue)", "reason": "\(entry.reason)",
         ])
+        return counted(answer, request, issuer: entry.issuerID, by: entry.decidedBy.rawValue)
+    }
+
+    /// The answer, counted for `/metrics` with the code it carries.
+    func counted(_ answer: Message, _ request: AuthorizationRequest, issuer: String?, by decider: String) -> Message {
+        metrics.authorization(mti: request.message.mti, rc: answer.string(39) ?? "", issuer: issuer, acquirer: request.message.string(32), decidedBy: decider)
         return answer
     }
 

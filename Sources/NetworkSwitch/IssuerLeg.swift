@@ -38,6 +38,8 @@ extension AuthorizationPipeline {
 
         let fromIssuer: Message
         do {
+            let started = ContinuousClock.now
+            defer { metrics.issuerTook(started.duration(to: .now), issuer: issuer.id) }
             fromIssuer = try await links.send(toIssuer, to: issuer)
         } catch {
             logger.warning("issuer did not answer", metadata: ["issuer": "\(issuer.id)", "error": "\(error)"])

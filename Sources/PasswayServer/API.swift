@@ -29,6 +29,8 @@ struct PasswayAPI: Sendable {
     /// Empties the network's caches of issuers on this node (other nodes hear of the
     /// change through PostgreSQL).
     let issuersChanged: (@Sendable () -> Void)?
+    /// What `/metrics` shows; nil: that route answers 404.
+    let metrics: PlatformMetrics?
     let logger: Logger
 
     var participants: ParticipantRegistry { rooms.participants }
@@ -36,8 +38,9 @@ struct PasswayAPI: Sendable {
     var wallets: WalletProvider { rooms.wallets }
 
     init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, notifier: IssuerNotifier? = nil, standIns: (@Sendable () -> [StandInCount])? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
-         issuersChanged: (@Sendable () -> Void)? = nil, logger: Logger) {
+         issuersChanged: (@Sendable () -> Void)? = nil, metrics: PlatformMetrics? = nil, logger: Logger) {
         self.issuersChanged = issuersChanged
+        self.metrics = metrics
         self.rooms = rooms
         self.idempotency = idempotency
         self.forwarder = forwarder
@@ -241,12 +244,18 @@ struct PasswayAPI: Sendable {
         Route(method: .get, path: "/v1/operations/links", allowed: .network) { api, _, _, _ in
             try JSONBody.result((api.links?() ?? []).map(LinkView.init))
         },
+        Route(method: .get, path: "/metrics", allowed: .network) { api, _, _, _ in
+            guard let metrics = api.metrics else { throw Problem.notFound("this server keeps no metrics") }
+            let text = try await metrics.scrape(owed: api.rooms.owed, tokens: api.tokens, clearing: api.rooms.clearing, links: api.links?() ?? [])
+            return APIResult(status: .ok, body: Data(text.utf8), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        },
         Route(method: .post, path: "/v1/clearing/files", allowed: .acquirer, maxBody: ClearingLimits.maxFileBytes) { api, body, context, _ in
             guard case .acquirer(let id) = try caller(context),
                   let acquirer = try await api.participants.acquirers().first(where: { $0.id == id }) else { throw Problem.forbidden("acquirers only") }
             let result = try await api.rooms.clearing.submit(Array(body), from: ClearingAcquirer(id: acquirer.id, institutionID: acquirer.institutionID))
             api.logger.notice("clearing file taken", metadata: ["acquirer": "\(acquirer.id)", "file": "\(result.fileID)",
                                                                "cleared": "\(result.cleared)", "rejected": "\(result.rejected)"])
+            api.metrics?.presentments(cleared: result.cleared, rejected: result.rejected)
             // 100,000 records in a large file: written by hand, not by JSONEncoder.
             return APIResult(status: .created, body: Data(ClearingDocuments.result(result, dates: .iso8601).utf8))
         },
@@ -509,17 +518,26 @@ struct PasswayAPI: Sendable {
         Route(method: .post, path: "/v1/enrollments", allowed: .wallet) { api, body, context, _ in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let n = try JSONBody.decode(NewEnrollment.self, from: body)
-            let outcome = try await api.wallets.enroll(walletID: walletID, .init(deviceID: n.deviceID, pan: n.pan, expiry: n.expiry,
+            let outcome: TokenService.TokenRequestOutcome
+            do {
+                outcome = try await api.wallets.enroll(walletID: walletID, .init(deviceID: n.deviceID, pan: n.pan, expiry: n.expiry,
                                                                                   cvv2: n.cvv2, riskScore: n.riskScore ?? 0))
+            } catch {
+                api.metrics?.enrollment("refused")
+                throw error
+            }
             switch outcome {
             case .approved(let token, let sealed):
+                api.metrics?.enrollment("approved")
                 api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "green"])
                 return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed), status: .created)
             case .pendingVerification(let pending, let method):
+                api.metrics?.enrollment("pending_verification")
                 api.logger.info("verification sent", metadata: ["verification": "\(pending.id)", "channel": "\(method.channel.rawValue)"])
                 return try JSONBody.result(EnrollmentView(status: .pendingVerification, verificationID: pending.id, method: method,
                                                           expiresAt: pending.expiresAt), status: .accepted)
             case .declined(let reason):
+                api.metrics?.enrollment("declined")
                 api.logger.info("enrollment declined by issuer", metadata: ["reason": "\(reason)"])
                 return try JSONBody.result(EnrollmentView(status: .declined, reason: reason))
             }
@@ -528,6 +546,7 @@ struct PasswayAPI: Sendable {
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let entry = try JSONBody.decode(CodeEntry.self, from: body)
             let (token, sealed) = try await api.wallets.verify(verificationID: try param(request, context, "verificationID"), walletID: walletID, code: entry.code)
+            api.metrics?.enrollment("verified")
             api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "yellow"])
             return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed), status: .created)
         },

@@ -220,9 +220,10 @@ public enum Platform {
                                        linkKeys: config.issuerEndpointLinkKeys, tls: linkTLS, timeout: config.issuerTimeout, connections: 2, logger: logger)
         // A duplicate of an authorization that another node is working on waits for that
         // node's answer: its issuer timeout and a second more.
+        let metrics = PlatformMetrics()
         let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, owed: rooms.owed,
                                              links: links, rates: rooms.rates.book, duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1),
-                                             forwarding: config.forwarding, logger: logger)
+                                             forwarding: config.forwarding, metrics: metrics.network, logger: logger)
         let notifier = IssuerNotifier(service: rooms.tokens, logger: logger)
         let storeAndForward = StoreAndForwardService(pipeline: pipeline, notifier: notifier, clearing: rooms.clearing, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
                                                      recoveryInterval: config.recoveryInterval, logger: logger)
@@ -264,7 +265,7 @@ public enum Platform {
         }
         let api = Application(
             router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
-                               notifier: notifier, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() }, logger: logger).router(),
+                               notifier: notifier, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() }, metrics: metrics, logger: logger).router(),
             server: try config.tls.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1(),
             configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
             onServerRunning: { channel in await ready.set("api", port: channel.localAddress?.port ?? 0) },

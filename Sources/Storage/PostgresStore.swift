@@ -385,6 +385,15 @@ extension PostgresStore: TokenStore {
 
     public func notice(id: String) async throws -> IssuerNotice? { try await one(IssuerNotice.self, "SELECT doc::text FROM notices WHERE id = \(id)") }
 
+    public func tokenCounts() async throws -> [TokenCount] {
+        let rows = try await database.client.query("SELECT country, status, COUNT(*)::int8 FROM tokens GROUP BY country, status ORDER BY country, status", logger: logger)
+        var counts: [TokenCount] = []
+        for try await (country, status, count) in rows.decode((String, String, Int64).self) {
+            counts.append(TokenCount(country: country, status: status, count: Int(count)))
+        }
+        return counts
+    }
+
     public func noticeDepths() async throws -> [NoticeDepth] {
         let rows = try await database.client.query("""
             SELECT issuer_id, COUNT(*) FILTER (WHERE state = 'queued')::int8, MIN(queued_at) FILTER (WHERE state = 'queued'),

@@ -403,6 +403,14 @@ extension SQLiteStore: TokenStore {
 
     public func notice(id: String) async throws -> IssuerNotice? { try await one(IssuerNotice.self, "SELECT doc FROM notices WHERE id = ?", [id]) }
 
+    public func tokenCounts() async throws -> [TokenCount] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT country, status, COUNT(*) AS n FROM tokens GROUP BY country, status ORDER BY country, status").map { row in
+                TokenCount(country: row["country"], status: row["status"], count: row["n"])
+            }
+        }
+    }
+
     public func noticeDepths() async throws -> [NoticeDepth] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """

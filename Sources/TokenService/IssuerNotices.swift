@@ -50,9 +50,20 @@ public struct NoticeDepth: Codable, Sendable, Equatable {
     }
 }
 
+/// How many tokens one market has in one status.
+public struct TokenCount: Codable, Sendable, Equatable {
+    public var country: String
+    public var status: String
+    public var count: Int
+
+    public init(country: String, status: String, count: Int) { self.country = country; self.status = status; self.count = count }
+}
+
 extension TokenService {
     /// The outbox per issuer, for the operator.
     public func noticeDepths() async throws -> [NoticeDepth] { try await store.noticeDepths() }
+    /// Tokens per market and status, for the operator's metrics.
+    public func tokenCounts() async throws -> [TokenCount] { try await store.tokenCounts() }
 
     /// The notice of `event` for `token` (its state as it is to be stored), to be written with the change.
     func notice(_ token: Token, _ event: TokenNotification.Event, maskedPAN: String, at: Date) -> IssuerNotice {

@@ -71,6 +71,8 @@ public protocol TokenStore: Sendable {
     func leaseNotices(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool
     func notice(id: String) async throws -> IssuerNotice?
     func noticeDepths() async throws -> [NoticeDepth]
+    /// How many tokens there are per market (the device's country) and status.
+    func tokenCounts() async throws -> [TokenCount]
 
     // One-time-code verifications.
     func savePendingVerification(_ pending: PendingVerification) async throws

@@ -50,9 +50,11 @@ struct ServerOptions: ParsableArguments {
             help: "postgres://user[:password]@host[:port]/database (?sslmode=verify-full for checked TLS; serve also reads PASSWAY_DATABASE_URL); embedded SQLite files when absent.")
     var database: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(name: .customLong("log-format"), help: "text (a line for people) or json (an object per line, for a log shipper).") var logFormat = "text"
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: one of trace, debug, info, notice, warning, error") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format: text or json") }
         if let database {
             do { _ = try PostgresURL(database) } catch { throw ValidationError("--database: \(error)") }
         }
@@ -62,7 +64,7 @@ struct ServerOptions: ParsableArguments {
     var databaseURL: PostgresURL? { database.flatMap { try? PostgresURL($0) } }
 
     func logger(label: String) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        var logger = logFormat == "json" ? Logger(label: label) { JSONLogHandler(label: $0) } : Logger(label: label) { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         return logger
     }

@@ -167,6 +167,7 @@ import WalletProvider
         #expect(try await store.tokens(TokenQuery(cardID: "card_1")).map(\.id) == ["tok_1", "tok_2"])
         #expect(try await store.tokens(TokenQuery(walletID: "w1", deviceID: "d2")).map(\.id) == ["tok_2"])
         #expect(try await store.tokens(TokenQuery(country: "BY", status: .active)).map(\.id) == ["tok_3"])
+        #expect(try await store.tokenCounts() == [TokenCount(country: "BY", status: "active", count: 1), TokenCount(country: "RU", status: "active", count: 2)])
 
         let read = try #require(try await store.token(id: "tok_1"))
         var suspended = read
@@ -179,6 +180,8 @@ import WalletProvider
         #expect(try await store.notice(id: "ntf_tok_1_suspended") != nil)
         #expect(try await store.tokens(TokenQuery(status: .suspended)).map(\.id) == ["tok_1"])
         #expect(try await store.audit(tokenID: "tok_1").map(\.event) == [.create, .suspend])
+        #expect(try await store.tokenCounts() == [TokenCount(country: "BY", status: "active", count: 1), TokenCount(country: "RU", status: "active", count: 1),
+                                                  TokenCount(country: "RU", status: "suspended", count: 1)], "per market and status, as counted now")
 
         // Written from a stale read (another node changed it meanwhile): refused, nothing written.
         var resumed = read

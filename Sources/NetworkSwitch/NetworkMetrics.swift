@@ -1,0 +1,87 @@
+import CoreMetrics
+import Synchronization
+
+/// What the network counts as it works, through swift-metrics: the platform hands it the
+/// factory its `/metrics` reads (swift-prometheus); without one, nothing is kept.
+///
+/// - `passway_authorizations_total{mti, rc, issuer, acquirer, decided_by}`: every answered
+///   0100 and 0200 (`decided_by`: issuer, network, stand-in, or duplicate for one answered
+///   with its original's answer);
+/// - `passway_reversals_total{mti, rc}`: 0400 and 0420;
+/// - `passway_authorization_duration_seconds{mti}`: from the decoded request to its answer;
+/// - `passway_issuer_duration_seconds{issuer}`: the issuer's share, from the request sent
+///   to its answer (or the failure: a timeout counts its full wait);
+/// - `passway_stand_in_total{issuer, outcome}`: stand-in decisions journaled, approved or
+///   declined.
+///
+/// Label values come from the network's own tables (issuer and acquirer ids, response
+/// codes it answered with), so their number stays bounded. Each series is made once and
+/// kept: a lookup in a dictionary per event.
+public final class NetworkMetrics: Sendable {
+    let factory: (any MetricsFactory)?
+    let counters = Mutex<[SeriesKey: Counter]>([:])
+    let timers = Mutex<[SeriesKey: Timer]>([:])
+
+    struct SeriesKey: Hashable, Sendable {
+        var name: String
+        var values: [String]
+    }
+
+    /// No metrics: every call returns at once.
+    public static let none = NetworkMetrics(factory: nil)
+
+    public init(factory: (any MetricsFactory)?) { self.factory = factory }
+
+    public static let authorizations = "passway_authorizations_total"
+    public static let reversals = "passway_reversals_total"
+    public static let authorizationDuration = "passway_authorization_duration_seconds"
+    public static let issuerDuration = "passway_issuer_duration_seconds"
+    public static let standIns = "passway_stand_in_total"
+
+    func authorization(mti: String, rc: String, issuer: String?, acquirer: String?, decidedBy: String) {
+        count(Self.authorizations, [("mti", mti), ("rc", rc), ("issuer", issuer ?? "none"), ("acquirer", acquirer ?? "none"), ("decided_by", decidedBy)])
+    }
+
+    func reversal(mti: String, rc: String) {
+        count(Self.reversals, [("mti", mti), ("rc", rc)])
+    }
+
+    func standIn(issuer: String, approved: Bool) {
+        count(Self.standIns, [("issuer", issuer), ("outcome", approved ? "approved" : "declined")])
+    }
+
+    func authorizationTook(_ duration: Duration, mti: String) {
+        time(Self.authorizationDuration, [("mti", mti)], duration)
+    }
+
+    func issuerTook(_ duration: Duration, issuer: String) {
+        time(Self.issuerDuration, [("issuer", issuer)], duration)
+    }
+
+    func count(_ name: String, _ labels: [(String, String)]) {
+        guard let factory else { return }
+        let key = SeriesKey(name: name, values: labels.map(\.1))
+        let counter = counters.withLock { made in
+            if let counter = made[key] { return counter }
+            let counter = Counter(label: name, dimensions: labels, factory: factory)
+            made[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    func time(_ name: String, _ labels: [(String, String)], _ duration: Duration) {
+        guard let factory else { return }
+        let key = SeriesKey(name: name, values: labels.map(\.1))
+        let timer = timers.withLock { made in
+            if let timer = made[key] { return timer }
+            let timer = Timer(label: name, dimensions: labels, factory: factory)
+            made[key] = timer
+            return timer
+        }
+        let (seconds, attoseconds) = duration.components
+        let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !nanoseconds.overflow, seconds >= 0 else { return }
+        timer.recordNanoseconds(nanoseconds.partialValue &+ attoseconds / 1_000_000_000)
+    }
+}
