@@ -19,6 +19,8 @@ import Synchronization
 /// kept: a lookup in a dictionary per event.
 public final class NetworkMetrics: Sendable {
     let factory: (any MetricsFactory)?
+    /// The last hour, for the console; nil: not kept.
+    public let activity: Activity?
     let counters = Mutex<[SeriesKey: Counter]>([:])
     let timers = Mutex<[SeriesKey: Timer]>([:])
 
@@ -28,9 +30,12 @@ public final class NetworkMetrics: Sendable {
     }
 
     /// No metrics: every call returns at once.
-    public static let none = NetworkMetrics(factory: nil)
+    public static let none = NetworkMetrics(factory: nil, activity: nil)
 
-    public init(factory: (any MetricsFactory)?) { self.factory = factory }
+    public init(factory: (any MetricsFactory)?, activity: Activity? = nil) {
+        self.factory = factory
+        self.activity = activity
+    }
 
     public static let authorizations = "passway_authorizations_total"
     public static let reversals = "passway_reversals_total"
@@ -39,6 +44,7 @@ public final class NetworkMetrics: Sendable {
     public static let standIns = "passway_stand_in_total"
 
     func authorization(mti: String, rc: String, issuer: String?, acquirer: String?, decidedBy: String) {
+        activity?.answered(rc: rc, issuer: issuer, decidedBy: decidedBy)
         count(Self.authorizations, [("mti", mti), ("rc", rc), ("issuer", issuer ?? "none"), ("acquirer", acquirer ?? "none"), ("decided_by", decidedBy)])
     }
 
@@ -51,6 +57,7 @@ public final class NetworkMetrics: Sendable {
     }
 
     func authorizationTook(_ duration: Duration, mti: String) {
+        activity?.took(duration)
         time(Self.authorizationDuration, [("mti", mti)], duration)
     }
 

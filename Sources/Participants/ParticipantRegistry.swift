@@ -30,7 +30,12 @@ public final class ParticipantRegistry: Sendable {
         try await store.participant(credentialHash: Self.credentialHash(apiKey))
     }
 
-    static func credentialHash(_ key: String) -> String { Hex.encode(Array(SHA256.hash(data: Array(key.utf8)))) }
+    /// Who holds the credential whose hash this is (a console session keeps the hash, not the key).
+    public func authenticate(credentialHash hash: String) async throws -> Participant? {
+        try await store.participant(credentialHash: hash)
+    }
+
+    public static func credentialHash(_ key: String) -> String { Hex.encode(Array(SHA256.hash(data: Array(key.utf8)))) }
 
     /// A credential as the operator sees it: never the key, only its id (the first 16
     /// hex digits of its SHA-256) and whose it is.

@@ -263,9 +263,15 @@ public enum Platform {
                 logger.debug("caches emptied: another node changed a \(what)")
             }
         }
+        let router = PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
+                                notifier: notifier, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() },
+                                metrics: metrics, logger: logger).router()
+        let consoleResources = await ConsoleResources.load()
+        if consoleResources == nil { notices.append("the console's templates are missing from this build: /console answers 503") }
+        Console(rooms: rooms, metrics: metrics, links: { links.states() }, sessions: ConsoleSessions(), resources: consoleResources,
+                secure: config.tls != nil, logger: logger).register(on: router)
         let api = Application(
-            router: PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
-                               notifier: notifier, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() }, metrics: metrics, logger: logger).router(),
+            router: router,
             server: try config.tls.map { try .tls(.http1(), tlsConfiguration: try $0.configuration()) } ?? .http1(),
             configuration: .init(address: .hostname(config.host, port: config.apiPort), serverName: "passway-api"),
             onServerRunning: { channel in await ready.set("api", port: channel.localAddress?.port ?? 0) },

@@ -36,7 +36,7 @@ final class PlatformMetrics: Sendable {
                                 .seconds(5), .seconds(10)]
         factory.durationHistogramBuckets = [NetworkMetrics.authorizationDuration: fine, NetworkMetrics.issuerDuration: fine]
         self.factory = factory
-        network = NetworkMetrics(factory: factory)
+        network = NetworkMetrics(factory: factory, activity: Activity())
     }
 
     static let enrollments = "passway_enrollments_total"

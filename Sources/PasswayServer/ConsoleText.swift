@@ -1,0 +1,77 @@
+/// What the console says, in English and Russian. The language follows the browser's
+/// `Accept-Language` until the operator picks one (a cookie).
+enum ConsoleText {
+    static let languages = ["en", "ru"]
+
+    static func language(acceptLanguage: String?, chosen: String?) -> String {
+        if let chosen, languages.contains(chosen) { return chosen }
+        // "ru-RU,ru;q=0.9,en;q=0.8": the first of ours, by the browser's order of preference.
+        var best: (language: String, q: Double)?
+        for part in (acceptLanguage ?? "").split(separator: ",").prefix(20) {
+            let pieces = part.split(separator: ";")
+            guard let tag = pieces.first?.trimmingCharacters(in: .whitespaces).lowercased() else { continue }
+            let primary = String(tag.prefix { $0 != "-" })
+            guard languages.contains(primary) else { continue }
+            let q = pieces.dropFirst().compactMap { p -> Double? in
+                let kv = p.split(separator: "=", maxSplits: 1)
+                return kv.count == 2 && kv[0].trimmingCharacters(in: .whitespaces) == "q" ? Double(kv[1].trimmingCharacters(in: .whitespaces)) : nil
+            }.first ?? 1
+            if best == nil || q > best?.q ?? 0 { best = (primary, q) }
+        }
+        return best?.language ?? "en"
+    }
+
+    static func table(_ language: String) -> [String: String] { language == "ru" ? ru : en }
+
+    static let en: [String: String] = [
+        "console": "Operator's console",
+        "signIn": "Sign in", "signOut": "Sign out", "signInTitle": "Sign in to the console",
+        "operatorKey": "Network operator's API key",
+        "signInHelp": "The key in operator.key, or another network credential (POST /v1/credentials). It is checked and not kept: the console keeps a session for 15 minutes of inactivity.",
+        "notOperator": "That is not a network operator's key.",
+        "overview": "Overview", "participants": "Issuers and acquirers", "markets": "Markets", "tokens": "Tokens", "money": "Money", "queues": "Queues",
+        "authorizations": "Authorizations", "approved": "Approved", "perSecond": "Per second (last 10 s)", "approvalRate": "Approval rate (last minute)",
+        "p50": "p50 latency, ms (last minute)", "p99": "p99 latency, ms (last minute)", "signedInAs": "Signed in with the network key", "codes": "Response codes since start", "code": "Code", "count": "Count",
+        "lastHour": "The last hour, by minute", "chartRate": "authorizations per second", "chartApproval": "approval rate, %",
+        "chartLatency50": "p50, ms", "chartLatency99": "p99, ms", "thisNode": "This node since it started; figures refresh every second.",
+        "country": "Country", "name": "Name", "currency": "Currency", "state": "State", "reason": "Reason", "actions": "Actions",
+        "suspend": "Suspend", "resume": "Resume as", "confirmSuspend": "Confirm the suspension",
+        "suspendWarning": "Suspending a market refuses its enrollments at once and suspends every token of its devices; cardholders are told the reason. Resuming restores only the tokens this suspension suspended.",
+        "cancel": "Cancel", "live": "live", "pilot": "pilot", "planned": "planned", "suspended": "suspended",
+        "issuers": "Issuers", "acquirers": "Acquirers", "id": "Id", "institution": "Institution", "links": "Issuer links",
+        "endpoint": "Endpoint", "connections": "Connections", "failures": "Failures", "rate": "Per second", "timeouts": "Timeouts (91)",
+        "standInShare": "Stand-in share", "storeAndForward": "Store-and-forward and notices", "issuer": "Issuer", "kind": "Kind",
+        "queued": "Queued", "oldest": "Oldest, s", "expired": "Given up", "delivered": "Delivered", "unanswered": "Claims without an answer",
+        "searchTokens": "Find tokens", "lastFour": "Last four digits", "device": "Device", "search": "Search", "token": "Token",
+        "status": "Status", "wallet": "Wallet", "created": "Created", "history": "History", "event": "Event", "actor": "By", "at": "At",
+        "windows": "Settlement windows", "window": "Window", "opened": "Opened", "cutOff": "Cut-off", "closed": "Closed", "positions": "Net positions",
+        "participant": "Participant", "net": "Net", "closeWindow": "Close the open window", "none": "None.", "problem": "Not done",
+        "back": "Back", "mapCaption": "The rollout at a glance",
+    ]
+
+    static let ru: [String: String] = [
+        "console": "Консоль оператора",
+        "signIn": "Войти", "signOut": "Выйти", "signInTitle": "Вход в консоль",
+        "operatorKey": "API-ключ оператора сети",
+        "signInHelp": "Ключ из operator.key или другой ключ оператора сети (POST /v1/credentials). Он проверяется и не хранится: сессия консоли длится, пока вы активны (15 минут бездействия).",
+        "notOperator": "Это не ключ оператора сети.",
+        "overview": "Обзор", "participants": "Эмитенты и эквайеры", "markets": "Рынки", "tokens": "Токены", "money": "Расчёты", "queues": "Очереди",
+        "authorizations": "Авторизации", "approved": "Одобрено", "perSecond": "В секунду (последние 10 с)", "approvalRate": "Доля одобренных (последняя минута)",
+        "p50": "Задержка p50, мс (последняя минута)", "p99": "Задержка p99, мс (последняя минута)", "signedInAs": "Вход по ключу сети", "codes": "Коды ответа с запуска", "code": "Код", "count": "Количество",
+        "lastHour": "Последний час по минутам", "chartRate": "авторизаций в секунду", "chartApproval": "доля одобренных, %",
+        "chartLatency50": "p50, мс", "chartLatency99": "p99, мс", "thisNode": "Этот узел с момента запуска; цифры обновляются каждую секунду.",
+        "country": "Страна", "name": "Название", "currency": "Валюта", "state": "Состояние", "reason": "Причина", "actions": "Действия",
+        "suspend": "Приостановить", "resume": "Возобновить как", "confirmSuspend": "Подтвердить приостановку",
+        "suspendWarning": "Приостановка рынка сразу запрещает выпуск токенов и приостанавливает все токены устройств этого рынка; держателям карт сообщается причина. Возобновление восстанавливает только токены, приостановленные этой приостановкой.",
+        "cancel": "Отмена", "live": "работает", "pilot": "пилот", "planned": "планируется", "suspended": "приостановлен",
+        "issuers": "Эмитенты", "acquirers": "Эквайеры", "id": "Идентификатор", "institution": "Код учреждения", "links": "Связь с эмитентами",
+        "endpoint": "Адрес", "connections": "Соединения", "failures": "Сбои", "rate": "В секунду", "timeouts": "Тайм-ауты (91)",
+        "standInShare": "Доля stand-in", "storeAndForward": "Отложенная доставка и уведомления", "issuer": "Эмитент", "kind": "Вид",
+        "queued": "В очереди", "oldest": "Самое старое, с", "expired": "Не доставлено", "delivered": "Доставлено", "unanswered": "Заявки без ответа",
+        "searchTokens": "Поиск токенов", "lastFour": "Последние четыре цифры", "device": "Устройство", "search": "Найти", "token": "Токен",
+        "status": "Статус", "wallet": "Кошелёк", "created": "Создан", "history": "История", "event": "Событие", "actor": "Кто", "at": "Когда",
+        "windows": "Расчётные окна", "window": "Окно", "opened": "Открыто", "cutOff": "Отсечка", "closed": "Закрыто", "positions": "Нетто-позиции",
+        "participant": "Участник", "net": "Нетто", "closeWindow": "Закрыть открытое окно", "none": "Нет.", "problem": "Не выполнено",
+        "back": "Назад", "mapCaption": "Развёртывание в одном взгляде",
+    ]
+}
