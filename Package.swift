@@ -187,7 +187,7 @@ let package = Package(
             name: "PasswayServerTests",
             dependencies: [
                 "PasswayServer", "IssuerHostServer", "IssuerContract", "TokenService", "Storage", "EMV", "ISO8583", "NetworkSwitch", "Clearing", "TestSupport",
-                "ISO8583Transport", "Simulators", "APIContract", "SQLiteSupport", "PKI", .product(name: "NIOCore", package: "swift-nio"),
+                "ISO8583Transport", "Simulators", "APIContract", "SQLiteSupport", "PKI", "Participants", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

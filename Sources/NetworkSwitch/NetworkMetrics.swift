@@ -67,28 +67,27 @@ public final class NetworkMetrics: Sendable {
 
     func count(_ name: String, _ labels: [(String, String)]) {
         guard let factory else { return }
-        let key = SeriesKey(name: name, values: labels.map(\.1))
-        let counter = counters.withLock { made in
-            if let counter = made[key] { return counter }
-            let counter = Counter(label: name, dimensions: labels, factory: factory)
-            made[key] = counter
-            return counter
-        }
-        counter.increment()
+        Self.series(counters, name, labels) { Counter(label: name, dimensions: labels, factory: factory) }.increment()
     }
 
     func time(_ name: String, _ labels: [(String, String)], _ duration: Duration) {
         guard let factory else { return }
-        let key = SeriesKey(name: name, values: labels.map(\.1))
-        let timer = timers.withLock { made in
-            if let timer = made[key] { return timer }
-            let timer = Timer(label: name, dimensions: labels, factory: factory)
-            made[key] = timer
-            return timer
-        }
+        let timer = Self.series(timers, name, labels) { Timer(label: name, dimensions: labels, factory: factory) }
         let (seconds, attoseconds) = duration.components
         let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         guard !nanoseconds.overflow, seconds >= 0 else { return }
         timer.recordNanoseconds(nanoseconds.partialValue &+ attoseconds / 1_000_000_000)
+    }
+
+    /// The series of `name` with these labels' values, made the first time.
+    static func series<Metric: Sendable>(_ made: borrowing Mutex<[SeriesKey: Metric]>, _ name: String, _ labels: [(String, String)],
+                                         make: () -> Metric) -> Metric {
+        let key = SeriesKey(name: name, values: labels.map(\.1))
+        return made.withLock { made in
+            if let metric = made[key] { return metric }
+            let metric = make()
+            made[key] = metric
+            return metric
+        }
     }
 }

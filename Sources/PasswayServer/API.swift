@@ -98,6 +98,11 @@ struct PasswayAPI: Sendable {
             let participant = try await authenticate(request, route.allowed)
             context.participant = participant
             let body = route.method == .get ? Data() : try await JSONBody.read(&request, upTo: route.maxBody)
+            if participant == .network, route.method != .get {
+                // The operator's changes, audited with the key that made them.
+                logger.notice("operator request", metadata: ["operator": "\(ParticipantRegistry.keyID(of: BearerToken.from(request.headers) ?? ""))",
+                                                             "method": "\(route.method.rawValue)", "path": "\(request.uri.path)", "via": "api"])
+            }
             if route.method == .post, let key = request.headers[Idempotency.header] {
                 let owner = participant.map { "\($0.actor.kind.rawValue):\($0.actor.id)" } ?? "anonymous"
                 let (api, context) = (self, context)

@@ -21,6 +21,8 @@ import TokenService
 /// every form. Each action is what an API call does (the same room, the same checks), and
 /// is logged at notice with the operator's key id.
 struct Console: Sendable {
+    /// The API whose routes the console's actions call, so that each is exactly an API call.
+    let api: PasswayAPI
     let rooms: Rooms
     let metrics: PlatformMetrics
     let links: @Sendable () -> [ISO8583Client.LinkState]
@@ -61,6 +63,18 @@ struct Console: Sendable {
         }
         router.get("/console/markets") { request, context in
             try await self.page(request, context, "markets") { _, t in try await self.markets(t) }
+        }
+        router.post("/console/participants/issuers") { request, context in
+            try await self.onboard(request, context, path: "/v1/issuers") { f in
+                ["id": f["id"] ?? "", "name": f["name"] ?? "", "country": (f["country"] ?? "").uppercased(), "currency": (f["currency"] ?? "").uppercased(),
+                 "cardRanges": Self.list(f["cardRanges"]), "tokenRanges": Self.list(f["tokenRanges"]), "enabledWallets": Self.list(f["enabledWallets"]),
+                 "hostURL": f["hostURL"] ?? ""].merging((f["hostKey"] ?? "").isEmpty ? [:] : ["hostKey": f["hostKey"] ?? ""]) { a, _ in a }
+            }
+        }
+        router.post("/console/participants/acquirers") { request, context in
+            try await self.onboard(request, context, path: "/v1/acquirers") { f in
+                ["id": f["id"] ?? "", "name": f["name"] ?? "", "country": (f["country"] ?? "").uppercased(), "institutionID": f["institutionID"] ?? ""]
+            }
         }
         router.post("/console/markets/:country/suspend") { request, context in try await self.suspend(request, context) }
         router.post("/console/markets/:country/resume") { request, context in try await self.resume(request, context) }
@@ -305,6 +319,24 @@ struct Console: Sendable {
 
     // MARK: - Actions
 
+    static func list(_ text: String?) -> [String] {
+        (text ?? "").split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\n" }).map(String.init).filter { !$0.isEmpty }
+    }
+
+    /// An API route called for the signed-in operator, with `json` as its body: the
+    /// console's actions are these calls, with the API's checks and answers.
+    func callAPI(_ method: HTTPRequest.Method, _ path: String, json: [String: Any], _ request: Request, _ context: PasswayRequestContext,
+                 session: ConsoleSessions.Session) async throws -> APIResult {
+        guard let route = PasswayAPI.table.first(where: { $0.method == method && $0.path == path }) else {
+            throw Problem.notFound("no route \(method) \(path)")
+        }
+        var context = context
+        context.participant = .network
+        logger.notice("operator request", metadata: ["operator": "\(session.keyID)", "method": "\(method.rawValue)", "path": "\(request.uri.path)",
+                                                     "route": "\(path)", "via": "console"])
+        return try await route.handler(api, try JSONSerialization.data(withJSONObject: json), context, request)
+    }
+
     func problem(_ error: any Error, _ request: Request, _ session: ConsoleSessions.Session) throws -> Response {
         let problem = Problem.passway(error) ?? Problem.internalError
         return try render("message", status: problem.status, request, session: session, ["message": problem.detail, "problem": true])
@@ -321,8 +353,7 @@ struct Console: Sendable {
                                   ["country": country, "name": market?.name ?? country, "reason": reason, "title": ConsoleText.table(language(request))["confirmSuspend"] ?? ""])
             }
             do {
-                let market = try await rooms.tokens.setMarketState(country: country, state: .suspended, reason: reason)
-                logger.notice("market state changed", metadata: ["country": "\(country)", "state": "\(market.state.rawValue)", "operator": "\(session.keyID)", "via": "console"])
+                _ = try await callAPI(.put, "/v1/markets/{country}", json: ["state": "suspended", "reason": reason], request, context, session: session)
                 return Self.redirect("/console/markets")
             } catch {
                 return try problem(error, request, session)
@@ -332,13 +363,8 @@ struct Console: Sendable {
 
     func resume(_ request: Request, _ context: PasswayRequestContext) async throws -> Response {
         try await withSession(request, context, form: true) { session, fields in
-            let country = context.parameters.get("country") ?? ""
-            guard let state = fields["state"].flatMap(Market.State.init(rawValue:)), state != .suspended else {
-                return try render("message", status: .badRequest, request, session: session, ["message": "state: live, pilot or planned", "problem": true])
-            }
             do {
-                let market = try await rooms.tokens.setMarketState(country: country, state: state, reason: nil)
-                logger.notice("market state changed", metadata: ["country": "\(country)", "state": "\(market.state.rawValue)", "operator": "\(session.keyID)", "via": "console"])
+                _ = try await callAPI(.put, "/v1/markets/{country}", json: ["state": fields["state"] ?? ""], request, context, session: session)
                 return Self.redirect("/console/markets")
             } catch {
                 return try problem(error, request, session)
@@ -348,16 +374,26 @@ struct Console: Sendable {
 
     func closeWindow(_ request: Request, _ context: PasswayRequestContext) async throws -> Response {
         try await withSession(request, context, form: true) { session, fields in
-            let currency = (fields["currency"] ?? "").uppercased()
-            guard currency.utf8.count == 3, currency.utf8.allSatisfy({ (0x41...0x5A).contains($0) }) else {
-                return try render("message", status: .badRequest, request, session: session, ["message": "currency: three capital letters", "problem": true])
-            }
             do {
-                guard let window = try await rooms.clearing.closeWindow(currency: currency) else {
-                    return try render("message", status: .notFound, request, session: session, ["message": "no open settlement window in \(currency)", "problem": true])
-                }
-                logger.notice("settlement window closed", metadata: ["window": "\(window.id)", "currency": "\(window.currency)", "operator": "\(session.keyID)", "via": "console"])
+                _ = try await callAPI(.post, "/v1/settlement/windows/close", json: ["currency": fields["currency"] ?? ""], request, context, session: session)
                 return Self.redirect("/console/money")
+            } catch {
+                return try problem(error, request, session)
+            }
+        }
+    }
+
+    /// An issuer or acquirer onboarded from a form: the API's answer shown once (its
+    /// credentials, and an acquirer's zone master key, are not shown again).
+    func onboard(_ request: Request, _ context: PasswayRequestContext, path: String,
+                 _ body: @escaping @Sendable ([String: String]) -> [String: Any]) async throws -> Response {
+        try await withSession(request, context, form: true) { session, fields in
+            do {
+                let result = try await callAPI(.post, path, json: body(fields), request, context, session: session)
+                let answer = (try? JSONSerialization.jsonObject(with: result.body)) as? [String: Any] ?? [:]
+                let shown = ["apiKey", "zoneMasterKey", "zoneMasterKeyCheckValue"].compactMap { key in answer[key].map { ["name": key, "value": "\($0)"] } }
+                return try render("onboarded", status: .ok, request, session: session, ["id": fields["id"] ?? "", "secrets": shown,
+                                                                                        "title": ConsoleText.table(language(request))["onboarded"] ?? ""])
             } catch {
                 return try problem(error, request, session)
             }

@@ -47,6 +47,11 @@ enum ConsoleText {
         "windows": "Settlement windows", "window": "Window", "opened": "Opened", "cutOff": "Cut-off", "closed": "Closed", "positions": "Net positions",
         "participant": "Participant", "net": "Net", "closeWindow": "Close the open window", "none": "None.", "problem": "Not done",
         "back": "Back", "mapCaption": "The rollout at a glance",
+        "rateLastMinute": "Per second (last whole minute)", "approvalSinceStart": "Approved, since start", "sinceStart": "since start",
+        "onboarding": "Onboarding", "onboardIssuer": "Onboard an issuer (POST /v1/issuers)", "onboardAcquirer": "Onboard an acquirer (POST /v1/acquirers)",
+        "cardRanges": "Card ranges (BINs, comma-separated)", "tokenRanges": "Token ranges", "enabledWallets": "Enabled wallets",
+        "hostURL": "Issuer host URL", "hostKey": "Host key (the bank's token service key, hex)", "onboard": "Onboard",
+        "onboarded": "Onboarded", "shownOnce": "Shown once, as the API shows it: give these to the participant over a safe channel; Passway keeps only their hashes or sealed copies.",
     ]
 
     static let ru: [String: String] = [
@@ -73,5 +78,10 @@ enum ConsoleText {
         "windows": "Расчётные окна", "window": "Окно", "opened": "Открыто", "cutOff": "Отсечка", "closed": "Закрыто", "positions": "Нетто-позиции",
         "participant": "Участник", "net": "Нетто", "closeWindow": "Закрыть открытое окно", "none": "Нет.", "problem": "Не выполнено",
         "back": "Назад", "mapCaption": "Развёртывание в одном взгляде",
+        "rateLastMinute": "В секунду (последняя полная минута)", "approvalSinceStart": "Одобрено с запуска", "sinceStart": "с запуска",
+        "onboarding": "Подключение", "onboardIssuer": "Подключить эмитента (POST /v1/issuers)", "onboardAcquirer": "Подключить эквайера (POST /v1/acquirers)",
+        "cardRanges": "Диапазоны карт (BIN через запятую)", "tokenRanges": "Диапазоны токенов", "enabledWallets": "Разрешённые кошельки",
+        "hostURL": "Адрес хоста эмитента", "hostKey": "Ключ хоста (ключ токен-сервиса банка, hex)", "onboard": "Подключить",
+        "onboarded": "Подключён", "shownOnce": "Показывается один раз, как в API: передайте участнику по защищённому каналу; Passway хранит только хеши или запечатанные копии.",
     ]
 }

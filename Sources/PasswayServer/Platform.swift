@@ -263,12 +263,13 @@ public enum Platform {
                 logger.debug("caches emptied: another node changed a \(what)")
             }
         }
-        let router = PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
-                                notifier: notifier, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() },
-                                metrics: metrics, logger: logger).router()
+        let passwayAPI = PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
+                                    notifier: notifier, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() },
+                                    metrics: metrics, logger: logger)
+        let router = passwayAPI.router()
         let consoleResources = await ConsoleResources.load()
         if consoleResources == nil { notices.append("the console's templates are missing from this build: /console answers 503") }
-        Console(rooms: rooms, metrics: metrics, links: { links.states() }, sessions: ConsoleSessions(), resources: consoleResources,
+        Console(api: passwayAPI, rooms: rooms, metrics: metrics, links: { links.states() }, sessions: ConsoleSessions(), resources: consoleResources,
                 secure: config.tls != nil, logger: logger).register(on: router)
         let api = Application(
             router: router,

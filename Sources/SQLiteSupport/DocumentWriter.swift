@@ -77,7 +77,7 @@ public struct DocumentWriter {
     }
 
     /// A JSON string: quote, backslash and control characters escaped, the rest as is (UTF-8).
-    static func quote(_ s: String, into out: inout String) {
+    public static func quote(_ s: String, into out: inout String) {
         out += "\""
         var plain = true
         for byte in s.utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C { plain = false; break }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SQLiteSupport
 import Synchronization
 
 /// `--log-format json`: one JSON object per line on standard error, for a log shipper
@@ -89,21 +90,5 @@ struct JSONLogHandler: LogHandler {
     }
 
     /// A JSON string (RFC 8259): quote, backslash and control characters escaped.
-    static func append(string: String, to line: inout String) {
-        line += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                line += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: line.unicodeScalars.append(scalar)
-            }
-        }
-        line += "\""
-    }
+    static func append(string: String, to line: inout String) { DocumentWriter.quote(string, into: &line) }
 }

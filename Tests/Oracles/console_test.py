@@ -22,7 +22,6 @@ import argparse
 import base64
 import json
 import os
-import random
 import re
 import signal
 import subprocess
@@ -37,6 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import sync_playwright
 from prometheus_client.parser import text_string_to_metric_families
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from acquirer_test import call, luhn_complete  # noqa: E402  (the acquirer oracle's HTTP call and Luhn digits)
+
 failures = []
 
 
@@ -44,19 +46,6 @@ def check(condition, what):
     print(("ok   " if condition else "FAIL ") + what)
     if not condition:
         failures.append(what)
-
-
-def call(method, url, body=None, key=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if key:
-        request.add_header("Authorization", "Bearer " + key)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 def metrics(api, key):
@@ -70,19 +59,6 @@ def metrics(api, key):
                 total += sample.value
                 codes[sample.labels["rc"]] = codes.get(sample.labels["rc"], 0) + sample.value
     return int(total), {k: int(v) for k, v in codes.items()}
-
-
-def luhn_complete(prefix, length=16, rng=random.Random(20261130)):
-    body = prefix + "".join(str(rng.randrange(10)) for _ in range(length - len(prefix) - 1))
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return body + str((10 - total % 10) % 10)
 
 
 def start_serve(passway, work):
@@ -247,6 +223,18 @@ def run(args, endpoints, data):
         page.goto(api + "/console/participants")
         check("pw-issuer" in page.text_content("#issuers"), "issuers listed")
         page.screenshot(path=os.path.join(args.artifacts, "participants.png"), full_page=True)
+        page.click("#onboard-acquirer >> xpath=..//summary")
+        form = page.locator("#onboard-acquirer")
+        form.locator("input[name=id]").fill("pw-acquirer")
+        form.locator("input[name=name]").fill("Browser Acquirer")
+        form.locator("input[name=country]").fill("RU")
+        form.locator("input[name=institutionID]").fill("25000066")
+        form.locator("button[type=submit]").click()
+        secrets = dict(zip(page.locator("#secrets th").all_text_contents(), page.locator("#secrets td").all_text_contents()))
+        page.screenshot(path=os.path.join(args.artifacts, "onboarded.png"), full_page=True)
+        status, _ = call("GET", api + "/v1/exchange-rates", None, secrets.get("apiKey", "none"))
+        check(status == 200 and len(secrets.get("zoneMasterKey", "")) == 64, "an acquirer onboarded from the console: its key shown once works, its ZMK shown")
+        check(any(a["id"] == "pw-acquirer" for a in call("GET", api + "/v1/acquirers", None, operator)[1]), "and the API lists it")
         page.goto(api + f"/console/tokens?last4={last_four}&issuer=pw-issuer")
         text = page.text_content("#tokens") or ""
         check(last_four != "" and last_four in text and pan not in page.content(), "a token found by its last four digits, masked, never the card number")

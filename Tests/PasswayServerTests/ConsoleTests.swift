@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import Participants
 @testable import PasswayServer
 import Synchronization
 import Testing
@@ -104,6 +105,38 @@ import TestSupport
         let confirm = try await browser.send("POST", "/console/markets/RU/suspend", form: ["reason": "drill", "csrf": csrf])
         #expect(confirm.status == 200 && confirm.body.contains("name=\"confirm\" value=\"yes\""))
         #expect(try await harness.api("GET", "/v1/markets", key: harness.info.operatorKey).array.first { $0["country"] as? String == "RU" }?["state"] as? String == "live")
+
+        // Confirmed: suspended through the API's own route, audited with the operator's key id.
+        let done = try await browser.send("POST", "/console/markets/BY/suspend", form: ["reason": "drill", "csrf": csrf, "confirm": "yes"])
+        #expect(done.status == 303 && done.header("Location") == "/console/markets")
+        func state(_ country: String) async throws -> String? {
+            try await harness.api("GET", "/v1/markets", key: harness.info.operatorKey).array.first { $0["country"] as? String == country }?["state"] as? String
+        }
+        #expect(try await state("BY") == "suspended")
+        #expect(harness.logs.lines.contains { $0.contains("operator request") && $0.contains("operator=\(keyID)") && $0.contains("via=console")
+                && $0.contains("path=/console/markets/BY/suspend") })
+        // A state that is none: the API's problem, shown, and nothing changed.
+        let bad = try await browser.send("POST", "/console/markets/BY/resume", form: ["state": "open", "csrf": csrf])
+        #expect(bad.status == 400 && bad.body.contains("id=\"message\""))
+        #expect(try await state("BY") == "suspended")
+        #expect(try await browser.send("POST", "/console/markets/BY/resume", form: ["state": "pilot", "csrf": csrf]).status == 303)
+        #expect(try await state("BY") == "pilot")
+        // The same change through the API names its key too.
+        let operatorID = ParticipantRegistry.keyID(of: harness.info.operatorKey)
+        #expect(try await harness.api("PUT", "/v1/markets/BY", key: harness.info.operatorKey, json: ["state": "pilot"]).status == 200)
+        #expect(harness.logs.lines.contains { $0.contains("operator request") && $0.contains("operator=\(operatorID)") && $0.contains("via=api") })
+
+        // An acquirer onboarded from the form: its key shown once, and it works.
+        let onboarded = try await browser.send("POST", "/console/participants/acquirers",
+                                               form: ["id": "form-acquirer", "name": "Form Acquirer", "country": "ru", "institutionID": "25000099", "csrf": csrf])
+        #expect(onboarded.status == 200)
+        let acquirerKey = try #require(onboarded.body.range(of: "pwk_").map { String(onboarded.body[$0.lowerBound...].prefix { $0 != "<" }) })
+        #expect(try await harness.api("GET", "/v1/exchange-rates", key: acquirerKey).status == 200)
+        #expect(try await harness.api("GET", "/v1/acquirers", key: harness.info.operatorKey).array.contains { $0["id"] as? String == "form-acquirer" })
+        // Twice: the API's conflict, shown.
+        let twice = try await browser.send("POST", "/console/participants/acquirers",
+                                           form: ["id": "form-acquirer", "name": "Form Acquirer", "country": "RU", "institutionID": "25000099", "csrf": csrf])
+        #expect(twice.status == 409)
 
         // The live stream answers with the figures.
         let live = try await browser.send("GET", "/console/live")
