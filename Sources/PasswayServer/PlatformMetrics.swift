@@ -47,6 +47,7 @@ final class PlatformMetrics: Sendable {
     static let linkConnections = "passway_issuer_link_connections"
     static let tokens = "passway_tokens"
     static let windows = "passway_settlement_windows"
+    static let positions = "passway_settlement_open_position_minor"
 
     /// An enrollment's outcome: approved (green), pending_verification (yellow), declined
     /// (red), verified (a code entered), refused (a problem: a market suspended, a card
@@ -86,7 +87,14 @@ final class PlatformMetrics: Sendable {
             gauge(Self.tokens, [("market", count.country), ("status", count.status)], Double(count.count))
         }
         var windows: [String: Int] = [:]
-        for window in try await clearing.windows(currency: nil) { windows["\(window.currency) \(window.state.rawValue)", default: 0] += 1 }
+        for window in try await clearing.windows(currency: nil) {
+            windows["\(window.currency) \(window.state.rawValue)", default: 0] += 1
+            // Where the money stands before cut-off: each participant's net in the open windows.
+            guard window.state == .open else { continue }
+            for position in try await clearing.positions(windowID: window.id) {
+                gauge(Self.positions, [("currency", window.currency), ("participant", position.participant)], Double(position.amountMinor))
+            }
+        }
         for (key, count) in windows {
             let parts = key.split(separator: " ").map(String.init)
             gauge(Self.windows, [("currency", parts.first ?? ""), ("state", parts.last ?? "")], Double(count))

@@ -75,10 +75,10 @@ def check_histogram(parsed, name, label, expected_count):
     check(count and count[0] == expected_count, f"{name}: count {count} == {expected_count} authorizations")
 
 
-def load(passway, endpoints, data, count):
+def load(passway, endpoints, data, count, presentments=None):
     out = subprocess.run([passway, "load", "--api", endpoints["api"], "--network", endpoints["network"], "--issuer-host", endpoints["issuer_host"],
                           "--data-dir", data, "--tokens", "10", "--keys-per-token", str(count), "--count", str(count), "--connections", "2",
-                          "--depth", "4", "--json"], capture_output=True, text=True, timeout=600)
+                          "--depth", "4", "--json"] + (["--presentments", presentments] if presentments else []), capture_output=True, text=True, timeout=600)
     check(out.returncode == 0, f"passway load exited {out.returncode}: {out.stderr[-500:]}")
     report = json.loads(out.stdout) if out.returncode == 0 else {"response_codes": {}}
     return {code: float(n) for code, n in report["response_codes"].items()}
@@ -132,10 +132,18 @@ def main():
         links = [s.value for s in parsed["passway_issuer_link_up"].samples] if "passway_issuer_link_up" in parsed else []
         check(links == [1.0], f"one issuer link, up: {links}")
 
-        second = load(args.passway, endpoints, data, 120)
-        again = authorizations_by_code(families(scrape(api, operator_key)[2]))
+        second = load(args.passway, endpoints, data, 120, presentments=os.path.join(work, "presentments.ipm"))
+        parsed = families(scrape(api, operator_key)[2])
+        again = authorizations_by_code(parsed)
         moved = {code: again.get(code, 0) - counted.get(code, 0) for code in again}
         check(moved == second, f"the counters moved by the second load's {second}: {moved}")
+        # Its approvals presented in a clearing file: cleared, and the open window's positions net to zero.
+        cleared = [s.value for s in parsed["passway_presentments"].samples if s.name == "passway_presentments_total" and s.labels["outcome"] == "cleared"] \
+            if "passway_presentments" in parsed else []
+        check(cleared == [second.get("00", 0)], f"passway_presentments_total cleared {cleared} == the second load's approvals")
+        positions = [s.value for s in parsed["passway_settlement_open_position_minor"].samples] if "passway_settlement_open_position_minor" in parsed else []
+        check(len(positions) >= 2 and sum(positions) == 0 and any(v > 0 for v in positions),
+              f"open window positions: issuer pays, acquirer and network receive, summing to 0: {positions}")
     finally:
         server.send_signal(signal.SIGTERM)
         try:
