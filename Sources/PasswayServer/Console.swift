@@ -277,9 +277,12 @@ struct Console: Sendable {
         let lastFour = field("last4", max: 4).flatMap { $0.count == 4 && $0.allSatisfy(\.isASCIIDigit) ? $0 : nil }
         let issuer = field("issuer", max: 64), device = field("device", max: 64)
         var values: [String: Any] = ["last4": lastFour ?? "", "issuer": issuer ?? "", "device": device ?? ""]
-        if lastFour != nil || issuer != nil || device != nil {
-            let found = try await rooms.tokens.tokens(for: .network, deviceID: device)
-                .filter { t in (issuer == nil || t.issuerID == issuer) && (lastFour == nil || t.maskedNumber.hasSuffix(lastFour ?? "")) }
+        if issuer == nil, device == nil, lastFour != nil {
+            // The last four alone would read every token: an issuer or a device narrows it (an index).
+            values["narrow"] = true
+        } else if issuer != nil || device != nil {
+            let found = try await rooms.tokens.tokens(for: issuer.map { .issuer($0) } ?? .network, deviceID: device)
+                .filter { t in lastFour == nil || t.maskedNumber.hasSuffix(lastFour ?? "") }
                 .prefix(200)
             values["results"] = found.map { ["id": $0.id, "masked": $0.maskedNumber, "issuer": $0.issuerID, "wallet": $0.walletID, "device": $0.deviceID,
                                              "country": $0.country, "status": $0.status.rawValue, "created": Self.time($0.createdAt)] }
