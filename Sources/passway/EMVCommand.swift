@@ -5,7 +5,7 @@ struct EMVCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emv",
         abstract: "EMV cryptography as an engineer's tool: hex in, hex out.",
-        subcommands: [ICCMasterKey.self, SessionKey.self, ARQC.self, ARPC.self, TLVCommand.self]
+        subcommands: [ICCMasterKey.self, SessionKey.self, ARQC.self, ARPC.self, TLVCommand.self, SM4Command.self]
     )
 }
 
@@ -132,5 +132,26 @@ struct TLVCommand: ParsableCommand {
         } catch let error as TLVError {
             throw CLIError("\(error)")
         }
+    }
+}
+
+struct SM4Command: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sm4",
+        abstract: "SM4 (GB/T 32907-2016) on single blocks: each 16 bytes of --data on its own (ECB), hex in and out.",
+        discussion: "passway emv sm4 --key 0123456789ABCDEFFEDCBA9876543210 --data 0123456789ABCDEFFEDCBA9876543210 prints the standard's example, 681EDF34D206965E86B3E94F536E4246.")
+
+    @Option(help: "SM4 key, 16 bytes of hex.") var key: String
+    @Option(help: "Whole 16-byte blocks of hex (at most 4,096 bytes).") var data: String
+    @Flag(help: "Decrypt instead of encrypt.") var decrypt = false
+
+    func run() throws {
+        let sm4: SM4Key
+        do { sm4 = try SM4Key(bytes(key, "key")) } catch let error as KeyError { throw CLIError("--key: \(error)") }
+        let input = try bytes(data, "data")
+        guard input.count <= 4_096 else { throw CLIError("--data: at most 4,096 bytes, got \(input.count)") }
+        do {
+            print((decrypt ? try sm4.decrypt(blocks: input) : try sm4.encrypt(blocks: input)).hex)
+        } catch let error as CipherError { throw CLIError("--data: \(error)") }
     }
 }

@@ -12,12 +12,26 @@ import Vault
         try Subprocess.run(Subprocess.passwayExecutable, arguments, stdin: stdin.map { Data($0.utf8) })
     }
 
+    @Test func sm4OnSingleBlocks() throws {
+        let example = "0123456789ABCDEFFEDCBA9876543210"
+        let encrypted = try passway("emv", "sm4", "--key", example, "--data", example + example)
+        #expect(encrypted.status == 0)
+        #expect(encrypted.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == String(repeating: "681EDF34D206965E86B3E94F536E4246", count: 2))
+        let decrypted = try passway("emv", "sm4", "--key", example, "--data", "681EDF34D206965E86B3E94F536E4246", "--decrypt")
+        #expect(decrypted.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == example)
+        // One line, non-zero, no key echoed.
+        let shortKey = try passway("emv", "sm4", "--key", "0011", "--data", example)
+        #expect(shortKey.status != 0 && shortKey.stderr.contains("--key: key must be 16 bytes"))
+        let partial = try passway("emv", "sm4", "--key", example, "--data", "00112233")
+        #expect(partial.status != 0 && partial.stderr.contains("--data") && !partial.stderr.contains(example))
+    }
+
     @Test func helpListsWhatExists() throws {
         let help = try passway("--help")
         #expect(help.status == 0)
         for command in ["serve", "emv", "iso8583", "fuzz"] { #expect(help.stdout.contains(command)) }
         let emv = try passway("emv", "--help")
-        for command in ["icc-mk", "session-key", "arqc", "arpc", "tlv"] { #expect(emv.stdout.contains(command)) }
+        for command in ["icc-mk", "session-key", "arqc", "arpc", "tlv", "sm4"] { #expect(emv.stdout.contains(command)) }
     }
 
     /// The examples printed in pyemv's own documentation (kd.derive_icc_mk_b,
