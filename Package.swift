@@ -39,6 +39,8 @@ let package = Package(
         ),
         .target(name: "ISO8583", dependencies: ["EMV"]),
         .target(name: "IPM"),
+        // EMVCo QR codes (QRCPS), merchant-presented: no dependency.
+        .target(name: "EMVQR"),
         .target(name: "Clearing", dependencies: ["IPM", "ISO8583", "Participants", "NetworkSwitch"]),
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Participants", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
@@ -138,7 +140,7 @@ let package = Package(
             name: "passway",
             dependencies: [
                 "EMV", "ISO8583", "APIContract", "Clearing", "PasswayServer", "Simulators", "ISO8583Transport", "NetworkSwitch", "PostgresSupport",
-                "SQLiteSupport", "IssuerHost", "IssuerHostServer", "PKI", "Participants",
+                "SQLiteSupport", "IssuerHost", "IssuerHostServer", "PKI", "Participants", "EMVQR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -161,7 +163,7 @@ let package = Package(
             ],
             path: "Tests/TestSupport"
         ),
-        .testTarget(name: "EMVTests", dependencies: ["EMV", "TestSupport"]),
+        .testTarget(name: "EMVTests", dependencies: ["EMV", "EMVQR", "TestSupport"]),
         .testTarget(name: "ISO8583Tests", dependencies: ["ISO8583", "EMV", "TestSupport"]),
         .testTarget(name: "ISO8583TransportTests", dependencies: ["ISO8583Transport", "ISO8583", "TestSupport",
                                                                   .product(name: "NIOCore", package: "swift-nio"),

@@ -13,7 +13,7 @@ struct Passway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "passway",
         abstract: "Passway: an open mobile-payment platform (network, token service, wallet, issuer host).",
-        subcommands: [Serve.self, DemoCommand.self, LoadCommand.self, ClearingCommand.self, SettlementCommand.self, RatesCommand.self, DeviceCommand.self, IssuerHostCommand.self, KeysCommand.self, PKICommand.self, EMVCommand.self, ISO8583Command.self, Fuzz.self]
+        subcommands: [Serve.self, DemoCommand.self, LoadCommand.self, ClearingCommand.self, SettlementCommand.self, RatesCommand.self, DeviceCommand.self, IssuerHostCommand.self, KeysCommand.self, PKICommand.self, EMVCommand.self, ISO8583Command.self, QRCommand.self, Fuzz.self]
     )
 }
 

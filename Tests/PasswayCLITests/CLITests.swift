@@ -26,10 +26,33 @@ import Vault
         #expect(partial.status != 0 && partial.stderr.contains("--data") && !partial.stderr.contains(example))
     }
 
+    @Test func qrMerchantPayloadsWrittenAndRead() throws {
+        let written = try passway("qr", "merchant", "--name", "ГУМ", "--city", "Москва", "--mcc", "5311", "--currency", "RUB", "--acquirer", "25000001",
+                                  "--merchant", "GUM-DEPARTMENT1", "--terminal", "MSK00001", "--amount", "150.00", "--dynamic")
+        #expect(written.status == 0)
+        let payload = written.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(payload.hasPrefix("000201010212") && payload.contains("0010RU.PASSWAY"))
+        let read = try passway("qr", "decode", payload)
+        #expect(read.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any])
+        #expect(json["merchantName"] as? String == "ГУМ" && json["merchantCity"] as? String == "Москва" && json["currency"] as? String == "643")
+        #expect(json["amount"] as? String == "150.00" && json["pointOfInitiation"] as? String == "12")
+        #expect((json["merchantAccounts"] as? [String: [String: String]])?["26"]?["03"] == "MSK00001")
+        // One character changed: one line, exit 1, the CRC named.
+        let damaged = try passway("qr", "decode", String(payload.dropLast()) + (payload.last == "0" ? "1" : "0"))
+        #expect(damaged.status != 0 && damaged.stderr.contains("CRC") && damaged.stderr.split(separator: "\n").count == 1)
+        for bad in [["--amount", "1.234"], ["--amount", "abc"], ["--mcc", "53"], ["--currency", "XXX"], ["--name", String(repeating: "A", count: 26)]] {
+            var arguments = ["qr", "merchant", "--name", "A", "--city", "B", "--mcc", "5311", "--currency", "RUB", "--acquirer", "25000001", "--merchant", "M"]
+            if let i = arguments.firstIndex(of: bad[0]) { arguments[i + 1] = bad[1] } else { arguments += bad }
+            let refused = try Subprocess.run(Subprocess.passwayExecutable, arguments, stdin: nil)
+            #expect(refused.status != 0 && refused.stderr.contains(bad[0]), "\(bad)")
+        }
+    }
+
     @Test func helpListsWhatExists() throws {
         let help = try passway("--help")
         #expect(help.status == 0)
-        for command in ["serve", "emv", "iso8583", "fuzz"] { #expect(help.stdout.contains(command)) }
+        for command in ["serve", "emv", "iso8583", "qr", "fuzz"] { #expect(help.stdout.contains(command)) }
         let emv = try passway("emv", "--help")
         for command in ["icc-mk", "session-key", "arqc", "arpc", "tlv", "sm4"] { #expect(emv.stdout.contains(command)) }
     }
