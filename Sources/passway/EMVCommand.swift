@@ -18,6 +18,10 @@ func tdesKey(_ text: String, _ option: String) throws -> TDESKey {
     do { return try TDESKey(bytes(text, option)) } catch let error as KeyError { throw CLIError("--\(option): \(error)") }
 }
 
+func sm4Key(_ text: String, _ option: String) throws -> SM4Key {
+    do { return try SM4Key(bytes(text, option)) } catch let error as KeyError { throw CLIError("--\(option): \(error)") }
+}
+
 struct ICCMasterKey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "icc-mk",
@@ -45,13 +49,18 @@ struct SessionKey: ParsableCommand {
         commandName: "session-key",
         abstract: "Derive an application cryptogram session key (EMV Book 2 A1.3.1, common session key).")
 
-    @Option(help: "ICC master key, 16 bytes of hex (TDES) or 16/24/32 with --aes.") var mk: String
+    @Option(help: "ICC master key, 16 bytes of hex (TDES) or 16/24/32 with --aes, 16 with --sm4.") var mk: String
     @Option(help: "Application transaction counter, 2 bytes of hex (for example 001C).") var atc: String
     @Flag(help: "AES profile instead of TDES.") var aes = false
+    @Flag(help: "SM4 profile (PBOC 3.0) instead of TDES.") var sm4 = false
+
+    func validate() throws { if aes && sm4 { throw ValidationError("--aes or --sm4, not both") } }
 
     func run() throws {
         let counter = try parseATC(atc)
-        if aes {
+        if sm4 {
+            print(SessionKeyDerivation.commonSessionKey(master: try sm4Key(mk, "mk"), atc: counter).exportKeyMaterial().hex)
+        } else if aes {
             let key: AESKey
             do { key = try AESKey(bytes(mk, "mk")) } catch let e as KeyError { throw CLIError("--mk: \(e)") }
             print(SessionKeyDerivation.commonSessionKey(master: key, atc: counter).exportKeyMaterial().hex)
@@ -69,15 +78,20 @@ func parseATC(_ text: String) throws -> ApplicationTransactionCounter {
 
 struct ARQC: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compute an application cryptogram: ISO 9797-1 MAC algorithm 3, padding 2 (or AES-CMAC with --aes).")
+        abstract: "Compute an application cryptogram: ISO 9797-1 MAC algorithm 3, padding 2 (or AES-CMAC with --aes, SM4-CMAC with --sm4).")
 
     @Option(help: "Session key, hex.") var sk: String
     @Option(help: "The data the card MACs (CDOL1 data and card data), hex.") var data: String
     @Flag(help: "AES profile: AES-CMAC truncated to 8 bytes.") var aes = false
+    @Flag(help: "SM4 profile: SM4-CMAC truncated to 8 bytes.") var sm4 = false
+
+    func validate() throws { if aes && sm4 { throw ValidationError("--aes or --sm4, not both") } }
 
     func run() throws {
         let input = try bytes(data, "data")
-        if aes {
+        if sm4 {
+            print(ApplicationCryptogram.generate(sessionKey: try sm4Key(sk, "sk"), data: input).hex)
+        } else if aes {
             let key: AESKey
             do { key = try AESKey(bytes(sk, "sk")) } catch let e as KeyError { throw CLIError("--sk: \(e)") }
             print(ApplicationCryptogram.generate(sessionKey: key, data: input).hex)
@@ -146,8 +160,7 @@ struct SM4Command: ParsableCommand {
     @Flag(help: "Decrypt instead of encrypt.") var decrypt = false
 
     func run() throws {
-        let sm4: SM4Key
-        do { sm4 = try SM4Key(bytes(key, "key")) } catch let error as KeyError { throw CLIError("--key: \(error)") }
+        let sm4 = try sm4Key(key, "key")
         let input = try bytes(data, "data")
         guard input.count <= 4_096 else { throw CLIError("--data: at most 4,096 bytes, got \(input.count)") }
         do {

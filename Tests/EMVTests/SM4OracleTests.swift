@@ -3,8 +3,9 @@ import Foundation
 import Testing
 import TestSupport
 
-/// SM4 against the standard's own examples (GB/T 32907-2016, appendix A) and against
-/// `gmssl` (PyPI) on random keys and blocks, both ways, byte for byte.
+/// SM4 against the standard's own examples (GB/T 32907-2016, appendix A), against `gmssl`
+/// (PyPI) on random keys and blocks, both ways, byte for byte, and the SM4 cryptogram
+/// profile (SM4-CMAC, the session key, the ARQC) against `cryptography` (OpenSSL's SM4).
 @Suite(.heavy) struct SM4OracleTests {
     static let example = "0123456789ABCDEFFEDCBA9876543210"
 
@@ -37,8 +38,17 @@ import TestSupport
             if try key.encrypt(block: Hex.decode(v["plain"] ?? "")).hex != v["cipher"] { mismatched += 1 }
             if try key.decrypt(block: Hex.decode(v["cipher"] ?? "")).hex != v["plain"] { mismatched += 1 }
             if try key.decrypt(block: Hex.decode(v["other"] ?? "")).hex != v["otherDecrypted"] { mismatched += 1 }
+            let data = try Hex.decode(v["data"] ?? "")
+            if key.cmac(data).hex != v["cmac"] { mismatched += 1 }
+            let atc = try Hex.decode(v["atc"] ?? "")
+            let session = SessionKeyDerivation.commonSessionKey(master: key, atc: ApplicationTransactionCounter(UInt16(atc[0]) << 8 | UInt16(atc[1])))
+            if session.exportKeyMaterial().hex != v["sessionKey"] { mismatched += 1 }
+            let arqc = try Hex.decode(v["arqc"] ?? "")
+            if ApplicationCryptogram.generate(sessionKey: session, data: data) != arqc { mismatched += 1 }
+            if !ApplicationCryptogram.verify(arqc, sessionKey: session, data: data) { mismatched += 1 }
+            if ApplicationCryptogram.verify(arqc.map { $0 ^ 0x01 }, sessionKey: session, data: data) { mismatched += 1 }
         }
-        print("SM4 against gmssl: \(cases.count) cases, \(mismatched) mismatched (seed \(seed))")
+        print("SM4 against gmssl and cryptography (blocks, CMAC, session keys, ARQCs): \(cases.count) cases, \(mismatched) mismatched (seed \(seed))")
         #expect(mismatched == 0, "seed \(seed)")
     }
 

@@ -22,6 +22,15 @@ import Vault
         // One line, non-zero, no key echoed.
         let shortKey = try passway("emv", "sm4", "--key", "0011", "--data", example)
         #expect(shortKey.status != 0 && shortKey.stderr.contains("--key: key must be 16 bytes"))
+        // The SM4 profile's tools, consistent with each other: the session key of ATC 001C
+        // is SM4(MK)[001C F0 00…], and the ARQC under it the first 8 bytes of its CMAC.
+        let session = try passway("emv", "session-key", "--sm4", "--mk", example, "--atc", "001C")
+        let sk = session.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let block = try passway("emv", "sm4", "--key", example, "--data", "001CF000000000000000000000000000")
+        #expect(session.status == 0 && sk == block.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let arqc = try passway("emv", "arqc", "--sm4", "--sk", sk, "--data", "0000000010000000000000000643")
+        #expect(arqc.status == 0 && arqc.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count == 16)
+        #expect(try passway("emv", "arqc", "--sm4", "--aes", "--sk", sk, "--data", "00").status != 0)
         let partial = try passway("emv", "sm4", "--key", example, "--data", "00112233")
         #expect(partial.status != 0 && partial.stderr.contains("--data") && !partial.stderr.contains(example))
     }

@@ -6,11 +6,13 @@
 public struct SM4Key: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     /// The 32 round keys, in encryption order.
     let roundKeys: [UInt32]
+    private let material: [UInt8]
 
     /// 16 bytes.
     public init(_ bytes: [UInt8]) throws(KeyError) {
         guard bytes.count == 16 else { throw .wrongLength(expected: "16", actual: bytes.count) }
         roundKeys = Self.expand(bytes)
+        material = bytes
     }
 
     public init(hex: String) throws(KeyError) {
@@ -46,6 +48,39 @@ public struct SM4Key: Sendable, Equatable, CustomStringConvertible, CustomDebugS
         }
         return out
     }
+
+    /// CMAC (NIST SP 800-38B; ISO/IEC 9797-1 MAC algorithm 5) with SM4 as the block
+    /// cipher, all 16 bytes: the MAC of the SM4 cryptogram profile.
+    public func cmac(_ data: [UInt8]) -> [UInt8] {
+        func doubled(_ block: [UInt8]) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: 16)
+            for i in 0..<16 { out[i] = (block[i] << 1) | (i < 15 ? block[i + 1] >> 7 : 0) }
+            if block[0] & 0x80 != 0 { out[15] ^= 0x87 }
+            return out
+        }
+        let k1 = doubled(Self.crypt([UInt8](repeating: 0, count: 16), roundKeys, reversed: false))
+        let k2 = doubled(k1)
+        let blocks = max(1, (data.count + 15) / 16)
+        let whole = !data.isEmpty && data.count % 16 == 0
+        var last = Array(data[((blocks - 1) * 16)...])
+        if whole {
+            for i in 0..<16 { last[i] ^= k1[i] }
+        } else {
+            last.append(0x80)
+            while last.count < 16 { last.append(0) }
+            for i in 0..<16 { last[i] ^= k2[i] }
+        }
+        var x = [UInt8](repeating: 0, count: 16)
+        for b in 0..<(blocks - 1) {
+            for i in 0..<16 { x[i] ^= data[b * 16 + i] }
+            x = Self.crypt(x, roundKeys, reversed: false)
+        }
+        for i in 0..<16 { x[i] ^= last[i] }
+        return Self.crypt(x, roundKeys, reversed: false)
+    }
+
+    /// The key's bytes, for a tool that prints a derived key or a vault that seals it.
+    public func exportKeyMaterial() -> [UInt8] { material }
 
     /// Key check value: the first three bytes of the encryption of a zero block.
     public var checkValue: [UInt8] { Array(Self.crypt([UInt8](repeating: 0, count: 16), roundKeys, reversed: false).prefix(3)) }

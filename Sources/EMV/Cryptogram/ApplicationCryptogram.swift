@@ -14,6 +14,16 @@ public enum ApplicationCryptogram {
         Array(sessionKey.cmac(data).prefix(8))
     }
 
+    /// SM4 profile (PBOC 3.0), as the AES profile with SM4 as the block cipher: SM4-CMAC
+    /// truncated to 8 bytes.
+    public static func generate(sessionKey: SM4Key, data: [UInt8]) -> [UInt8] {
+        Array(sessionKey.cmac(data).prefix(8))
+    }
+
+    public static func verify(_ cryptogram: [UInt8], sessionKey: SM4Key, data: [UInt8]) -> Bool {
+        constantTimeEqual(generate(sessionKey: sessionKey, data: data), cryptogram)
+    }
+
     /// Recomputes and compares in constant time.
     public static func verify(_ cryptogram: [UInt8], sessionKey: TDESKey, data: [UInt8]) -> Bool {
         constantTimeEqual(generate(sessionKey: sessionKey, data: data), cryptogram)

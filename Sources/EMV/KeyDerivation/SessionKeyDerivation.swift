@@ -35,4 +35,12 @@ public enum SessionKeyDerivation {
         if master.byteCount > 16 { material += try! master.encrypt(block: f2) }
         return try! AESKey(Array(material.prefix(master.byteCount)))
     }
+
+    /// SM4 (n = 128, k = 128), as the AES profile: SK = SM4(MK)[F1].
+    public static func commonSessionKey(master: SM4Key, atc: ApplicationTransactionCounter) -> SM4Key {
+        var f1 = diversification(atc: atc, blockSize: 16)
+        f1[2] = 0xF0
+        // One whole block in, one out: neither can fail.
+        return try! SM4Key(try! master.encrypt(block: f1))
+    }
 }
