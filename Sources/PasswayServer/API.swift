@@ -501,6 +501,12 @@ struct PasswayAPI: Sendable {
         Route(method: .get, path: "/v1/device-models", allowed: .authenticated) { api, _, _, _ in
             try JSONBody.result(try await api.wallets.deviceModels())
         },
+        Route(method: .put, path: "/v1/device-models/{modelID}", allowed: .network) { api, body, context, request in
+            let id = try param(request, context, "modelID")
+            let saved = try await api.wallets.saveDeviceModel(try JSONBody.decode(DeviceModelBody.self, from: body).deviceModel(id: id))
+            api.logger.notice("device model saved", metadata: ["model": "\(saved.id)", "eligible": "\(saved.unmetRequirement == nil)"])
+            return try JSONBody.result(saved)
+        },
         Route(method: .post, path: "/v1/devices", allowed: .wallet) { api, body, context, _ in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let n = try JSONBody.decode(NewDevice.self, from: body)

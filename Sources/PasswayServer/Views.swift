@@ -54,6 +54,23 @@ struct StandInRulesBody: StrictBody {
     }
 }
 extension Acquirer: StrictBody {}
+/// A device model as the operator puts it in the catalog (its id is the path's).
+struct DeviceModelBody: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case manufacturer, model, kind, nfc, keyStorage, biometric, minimumOS, markets }
+    var manufacturer: String
+    var model: String
+    var kind: DeviceModel.Kind
+    var nfc: Bool
+    var keyStorage: DeviceModel.KeyStorage
+    var biometric: Bool
+    var minimumOS: String
+    var markets: [String]
+
+    func deviceModel(id: String) -> DeviceModel {
+        DeviceModel(id: id, manufacturer: manufacturer, model: model, kind: kind, nfc: nfc, keyStorage: keyStorage, biometric: biometric,
+                    minimumOS: minimumOS, markets: markets)
+    }
+}
 extension EnabledWallets: StrictBody {}
 extension HostKeyChange: StrictBody {}
 extension MACKeyRequest: StrictBody {}

@@ -10,17 +10,54 @@ public struct DeviceModel: Codable, Sendable, Equatable {
     public var model: String
     public var kind: Kind
     public var nfc: Bool
+    /// Where the device keeps the token's keys: a secure element, a trusted execution
+    /// environment, or neither.
+    public var keyStorage: KeyStorage
+    /// A fingerprint or face sensor, for the cardholder's verification on the device.
+    public var biometric: Bool
     /// Lowest OS version (dotted numbers) that runs the wallet.
     public var minimumOS: String
     /// Countries it is sold and supported in.
     public var markets: [String]
 
-    public init(id: String, manufacturer: String, model: String, kind: Kind, nfc: Bool, minimumOS: String, markets: [String]) {
+    public enum KeyStorage: String, Codable, Sendable, CaseIterable {
+        case secureElement = "secure-element", tee, none
+    }
+
+    public init(id: String, manufacturer: String, model: String, kind: Kind, nfc: Bool, keyStorage: KeyStorage = .tee, biometric: Bool = true,
+                minimumOS: String, markets: [String]) {
         self.id = id; self.manufacturer = manufacturer; self.model = model; self.kind = kind
-        self.nfc = nfc; self.minimumOS = minimumOS; self.markets = markets
+        self.nfc = nfc; self.keyStorage = keyStorage; self.biometric = biometric; self.minimumOS = minimumOS; self.markets = markets
+    }
+
+    enum CodingKeys: String, CodingKey { case id, manufacturer, model, kind, nfc, keyStorage, biometric, minimumOS, markets }
+
+    /// Models stored before the key storage and the sensor were recorded were the seed
+    /// catalog's, which all keep keys in a TEE and have a sensor: read as such.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        manufacturer = try c.decode(String.self, forKey: .manufacturer)
+        model = try c.decode(String.self, forKey: .model)
+        kind = try c.decode(Kind.self, forKey: .kind)
+        nfc = try c.decode(Bool.self, forKey: .nfc)
+        keyStorage = try c.decodeIfPresent(KeyStorage.self, forKey: .keyStorage) ?? .tee
+        biometric = try c.decodeIfPresent(Bool.self, forKey: .biometric) ?? true
+        minimumOS = try c.decode(String.self, forKey: .minimumOS)
+        markets = try c.decode([String].self, forKey: .markets)
     }
 
     public func supports(osVersion: String) -> Bool { compareVersions(osVersion, minimumOS) >= 0 }
+
+    /// What the wallet requires of a device (EMVCo: a device the token can live on): NFC
+    /// for the tap, a secure element or a TEE for the keys, a biometric sensor for the
+    /// cardholder's verification. Nil when it meets them; otherwise what it lacks.
+    public var unmetRequirement: String? {
+        if !nfc { return "has no NFC" }
+        if keyStorage == .none { return "has neither a secure element nor a TEE for the token's keys" }
+        if !biometric { return "has no biometric sensor" }
+        return nil
+    }
 }
 
 /// -1, 0, 1 comparing dotted version numbers numerically ("10.2" > "9.9").

@@ -31,13 +31,40 @@ public final class WalletProvider: Sendable {
 
     public func deviceModels() async throws -> [DeviceModel] { try await store.deviceModels() }
 
+    /// The operator adds a model to the catalog or changes one. Devices already registered
+    /// keep their registration; their next enrollment meets the model as it is now.
+    public func saveDeviceModel(_ model: DeviceModel) async throws -> DeviceModel {
+        func text(_ value: String, _ field: String, _ limit: Int) throws {
+            guard !value.trimmingCharacters(in: .whitespaces).isEmpty, value.count <= limit, !value.contains(where: { $0.isNewline }) else {
+                throw ServiceError.invalid(field: field, reason: "1 to \(limit) characters on one line")
+            }
+        }
+        guard (1...64).contains(model.id.count), model.id.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
+            throw ServiceError.invalid(field: "modelID", reason: "1 to 64 lower-case letters, digits and hyphens")
+        }
+        try text(model.manufacturer, "manufacturer", 64)
+        try text(model.model, "model", 64)
+        guard !model.minimumOS.isEmpty, model.minimumOS.count <= 16, model.minimumOS.split(separator: ".", omittingEmptySubsequences: false)
+            .allSatisfy({ !$0.isEmpty && $0.count <= 4 && $0.allSatisfy(\.isASCIIDigit) }) else {
+            throw ServiceError.invalid(field: "minimumOS", reason: "dotted numbers, like 14 or 4.2.1")
+        }
+        guard model.markets.count <= 250, Set(model.markets).count == model.markets.count else {
+            throw ServiceError.invalid(field: "markets", reason: "at most 250 countries, each once")
+        }
+        for country in model.markets { try Validate.country(country, field: "markets") }
+        try await store.saveDeviceModel(model)
+        return model
+    }
+
     // MARK: Devices
 
     public func registerDevice(walletID: String, modelID: String, osVersion: String, country: String, publicKey: String) async throws -> Device {
         guard let model = try await store.deviceModel(id: modelID) else {
             throw ServiceError.notFound("device model \(modelID) (see GET /v1/device-models)")
         }
-        guard model.nfc else { throw ServiceError.ineligible(code: "device_not_supported", reason: "\(model.manufacturer) \(model.model) has no NFC") }
+        if let lacking = model.unmetRequirement {
+            throw ServiceError.ineligible(code: "device_not_supported", reason: "\(model.manufacturer) \(model.model) \(lacking)")
+        }
         guard osVersion.split(separator: ".").allSatisfy({ Int($0) != nil }), !osVersion.isEmpty else {
             throw ServiceError.invalid(field: "osVersion", reason: "dotted numbers, like 14 or 4.2.1")
         }
@@ -135,6 +162,10 @@ public final class WalletProvider: Sendable {
         }
         guard let model = try await store.deviceModel(id: device.modelID), model.markets.contains(device.country) else {
             throw ServiceError.ineligible(code: "device_not_supported", reason: "device model \(device.modelID) is not supported in \(device.country)")
+        }
+        // The catalog may have changed since the device was registered.
+        if let lacking = model.unmetRequirement {
+            throw ServiceError.ineligible(code: "device_not_supported", reason: "\(model.manufacturer) \(model.model) \(lacking)")
         }
         return try await tokens.requestToken(.init(pan: pan, expiry: expiry, cvv2: request.cvv2, riskScore: request.riskScore,
                                                    issuer: issuer, wallet: wallet, device: device))

@@ -240,3 +240,37 @@ import Simulators
         }
     }
 }
+
+/// The device catalog through the API: the operator edits it, nobody else; a model that
+/// lacks a requirement turns its devices away.
+@Suite(.timed) struct DeviceCatalogAPITests {
+    @Test func theOperatorEditsTheCatalogAndItDecidesEligibility() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let scenario = try await RussianBankScenario.make(harness)
+        let body: [String: Any] = ["manufacturer": "Acme", "model": "Band", "kind": "watch", "nfc": true, "keyStorage": "tee", "biometric": false,
+                                   "minimumOS": "2", "markets": ["RU"]]
+        #expect(try await harness.api("PUT", "/v1/device-models/acme-band", key: scenario.walletKey, json: body).status == 403)
+        #expect(try await harness.api("PUT", "/v1/device-models/acme-band", key: nil, json: body).status == 401)
+        var extra = body
+        extra["colour"] = "red"
+        #expect(try await harness.api("PUT", "/v1/device-models/acme-band", key: harness.info.operatorKey, json: extra).status == 400)
+        var badMarket = body
+        badMarket["markets"] = ["Russia"]
+        #expect(try await harness.api("PUT", "/v1/device-models/acme-band", key: harness.info.operatorKey, json: badMarket).status == 422)
+        let saved = try await harness.api("PUT", "/v1/device-models/acme-band", key: harness.info.operatorKey, json: body)
+        #expect(saved.status == 200 && saved.object["biometric"] as? Bool == false && saved.object["keyStorage"] as? String == "tee")
+        let models = try await harness.api("GET", "/v1/device-models", key: scenario.walletKey).array
+        #expect(models.contains { $0["id"] as? String == "acme-band" })
+        // Without a biometric sensor its watches do not register.
+        let watch = DeviceWallet(modelID: "acme-band", osVersion: "2", country: "RU")
+        let refused = try await harness.api("POST", "/v1/devices", key: scenario.walletKey,
+                                            json: ["modelID": "acme-band", "osVersion": "2", "country": "RU", "publicKey": try watch.publicKey])
+        #expect(refused.status == 422 && refused.object["reason"] as? String == "device_not_supported")
+        var fixed = body
+        fixed["biometric"] = true
+        #expect(try await harness.api("PUT", "/v1/device-models/acme-band", key: harness.info.operatorKey, json: fixed).status == 200)
+        #expect(try await harness.api("POST", "/v1/devices", key: scenario.walletKey,
+                                      json: ["modelID": "acme-band", "osVersion": "2", "country": "RU", "publicKey": try watch.publicKey]).status == 201)
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import IssuerContract
 import Participants
 import Simulators
@@ -48,6 +49,60 @@ import WalletProvider
             try await wallets.registerDevice(walletID: ServiceRooms.walletID, modelID: "honor-watch-4", osVersion: "1.0", country: "RU",
                                              publicKey: try phone.publicKey)
         }
+    }
+
+    @Test func theOperatorsCatalogSaysWhichDevicesAreEligible() async throws {
+        let f = try await SQLiteRooms.make()
+        defer { f.remove() }
+        let wallets = f.rooms.wallets
+        let phone = try await f.rooms.phone()
+        let key = try phone.publicKey
+        func register(_ model: String) async throws -> String {
+            try await wallets.registerDevice(walletID: ServiceRooms.walletID, modelID: model, osVersion: "15", country: "RU", publicKey: key).id
+        }
+        var model = DeviceModel(id: "acme-one", manufacturer: "Acme", model: "One", kind: .phone, nfc: true, keyStorage: .secureElement, biometric: true,
+                                minimumOS: "15", markets: ["RU", "BY"])
+        #expect(try await wallets.saveDeviceModel(model) == model)
+        #expect(try await wallets.deviceModels().contains(model))
+        let registered = try await register("acme-one")
+        // Each requirement missing in turn: a new device of the model is refused, saying which.
+        for (change, reason) in [({ (m: inout DeviceModel) in m.nfc = false }, "has no NFC"),
+                                 ({ (m: inout DeviceModel) in m.keyStorage = .none }, "has neither a secure element nor a TEE for the token's keys"),
+                                 ({ (m: inout DeviceModel) in m.biometric = false }, "has no biometric sensor")] {
+            var lacking = model
+            change(&lacking)
+            _ = try await wallets.saveDeviceModel(lacking)
+            await #expect(throws: ServiceError.ineligible(code: "device_not_supported", reason: "Acme One \(reason)")) { _ = try await register("acme-one") }
+        }
+        // The device registered before the change: its next enrollment meets the model as it is now.
+        var onIt = phone
+        onIt.deviceID = registered
+        await #expect(throws: ServiceError.ineligible(code: "device_not_supported", reason: "Acme One has no biometric sensor")) {
+            try await wallets.enroll(walletID: ServiceRooms.walletID, enrollment(onIt, pan: cardNumber("220070", seed: 9)))
+        }
+        model.keyStorage = .tee
+        _ = try await wallets.saveDeviceModel(model)
+        guard case .approved = try await wallets.enroll(walletID: ServiceRooms.walletID, enrollment(onIt, pan: cardNumber("220070", seed: 9))) else {
+            Issue.record("not approved once the model meets the requirements again"); return
+        }
+        // Bad entries change nothing.
+        for bad in [DeviceModel(id: "Bad Id", manufacturer: "A", model: "B", kind: .phone, nfc: true, minimumOS: "1", markets: []),
+                    DeviceModel(id: "ok", manufacturer: " ", model: "B", kind: .phone, nfc: true, minimumOS: "1", markets: []),
+                    DeviceModel(id: "ok", manufacturer: "A", model: "B", kind: .phone, nfc: true, minimumOS: "1..2", markets: []),
+                    DeviceModel(id: "ok", manufacturer: "A", model: "B", kind: .phone, nfc: true, minimumOS: "1", markets: ["ru"]),
+                    DeviceModel(id: "ok", manufacturer: "A", model: "B", kind: .phone, nfc: true, minimumOS: "1", markets: ["RU", "RU"])] {
+            await #expect(throws: ServiceError.self) { _ = try await wallets.saveDeviceModel(bad) }
+        }
+        #expect(try await wallets.deviceModels().allSatisfy { $0.id != "ok" && $0.id != "Bad Id" })
+    }
+
+    @Test func aModelStoredBeforeTheRequirementsWereRecordedReadsAsTheCatalogs() throws {
+        let legacy = #"{"id":"x","manufacturer":"A","model":"B","kind":"phone","nfc":true,"minimumOS":"14","markets":["RU"]}"#
+        let model = try JSONDecoder().decode(DeviceModel.self, from: Data(legacy.utf8))
+        #expect(model.keyStorage == .tee && model.biometric && model.unmetRequirement == nil)
+        let written = try JSONDecoder().decode(DeviceModel.self, from: try JSONEncoder().encode(DeviceModel(id: "y", manufacturer: "A", model: "B", kind: .watch,
+                                                                                                           nfc: true, keyStorage: .none, biometric: false, minimumOS: "1", markets: [])))
+        #expect(written.keyStorage == .none && !written.biometric)
     }
 
     @Test func aLostDevicesTokensAreSuspendedAndOnlyTheIssuerResumesThem() async throws {
