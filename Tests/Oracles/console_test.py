@@ -179,7 +179,12 @@ def run(args, endpoints, data):
                 page.wait_for_timeout(250)
             check(agrees()[0], f"{what}: the overview equals /metrics within one refresh {state}")
 
-        page.wait_for_function("document.getElementById('overview').dataset.updated !== undefined", timeout=10_000)
+        # The first live snapshot drawn (polled from here: the page's CSP rightly refuses the
+        # string evaluation that Playwright's wait_for_function would use).
+        deadline = time.monotonic() + 15
+        while page.locator("#overview").get_attribute("data-updated") is None and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        check(page.locator("#overview").get_attribute("data-updated") is not None, "the overview receives live snapshots")
         wait_agreement("after 300 authorizations")
         check(page.text_content("#approval-rate") == "100.0%", f"approval rate of the last minute: {page.text_content('#approval-rate')}")
         load(args.passway, endpoints, data, 100)
