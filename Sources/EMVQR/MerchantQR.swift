@@ -1,3 +1,5 @@
+import Foundation
+
 /// EMVCo QR codes for payment systems (EMV QRCPS), merchant-presented mode: the payload a
 /// merchant shows and a wallet reads. Data objects are `ID (2 digits) · length (2 digits)
 /// · value`, lengths counted in characters (Unicode scalars, as cemacqr and Python count
@@ -49,8 +51,8 @@ public enum EMVQR {
         while at < characters.count {
             guard at + 4 <= characters.count else { throw .syntax("an ID and a length need four characters", offset: at) }
             let tag = string(characters[at..<(at + 2)]), lengthText = string(characters[(at + 2)..<(at + 4)])
-            guard tag.allSatisfy(\.isASCIIDigitQR) else { throw .syntax("ID \(tag.debugDescription) is not two digits", offset: at) }
-            guard lengthText.allSatisfy(\.isASCIIDigitQR), let length = Int(lengthText) else {
+            guard tag.allSatisfy(\.isASCIIDigit) else { throw .syntax("ID \(tag.debugDescription) is not two digits", offset: at) }
+            guard lengthText.allSatisfy(\.isASCIIDigit), let length = Int(lengthText) else {
                 throw .syntax("length \(lengthText.debugDescription) is not two digits", offset: at + 2)
             }
             guard at + 4 + length <= characters.count else { throw .syntax("ID \(tag) says \(length) characters, fewer remain", offset: at + 4) }
@@ -84,8 +86,8 @@ public enum EMVQR {
     }
 }
 
-extension Character {
-    var isASCIIDigitQR: Bool { ("0"..."9").contains(self) && isASCII }
+fileprivate extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
 /// A merchant-presented payload: what Passway writes for a merchant and reads in a wallet.
@@ -128,7 +130,7 @@ public struct MerchantQR: Sendable, Equatable, Codable {
     /// Reads a payload: well-formed, the format indicator first and "01", the CRC last
     /// and right, and every mandatory data object present and in its form.
     public init(payload: String) throws(QRError) {
-        let text = payload.trimmingCharactersQR()
+        let text = payload.trimmingCharacters(in: .whitespacesAndNewlines)
         let objects = try EMVQR.parse(text)
         guard let first = objects.first, first.tag == "00" else { throw .missing(tag: "00", what: "payload format indicator, first") }
         guard first.value == "01" else { throw .invalid(tag: "00", reason: "payload format indicator \(first.value.debugDescription), expected \"01\"") }
@@ -151,10 +153,10 @@ public struct MerchantQR: Sendable, Equatable, Codable {
         }
         guard !accounts.isEmpty || !networks.isEmpty else { throw .missing(tag: "02-51", what: "a merchant account information") }
         let mcc = try required("52", "merchant category code"), currency = try required("53", "transaction currency")
-        guard mcc.count == 4, mcc.allSatisfy(\.isASCIIDigitQR) else { throw .invalid(tag: "52", reason: "four digits") }
-        guard currency.count == 3, currency.allSatisfy(\.isASCIIDigitQR) else { throw .invalid(tag: "53", reason: "an ISO 4217 numeric code") }
+        guard mcc.count == 4, mcc.allSatisfy(\.isASCIIDigit) else { throw .invalid(tag: "52", reason: "four digits") }
+        guard currency.count == 3, currency.allSatisfy(\.isASCIIDigit) else { throw .invalid(tag: "53", reason: "an ISO 4217 numeric code") }
         if let amount = seen["54"] {
-            guard (1...13).contains(amount.count), amount.allSatisfy({ $0.isASCIIDigitQR || $0 == "." }), amount.filter({ $0 == "." }).count <= 1,
+            guard (1...13).contains(amount.count), amount.allSatisfy({ $0.isASCIIDigit || $0 == "." }), amount.filter({ $0 == "." }).count <= 1,
                   amount.first != "." else { throw .invalid(tag: "54", reason: "an amount like 98.73, at most 13 characters") }
         }
         let country = try required("58", "country code")
@@ -199,14 +201,5 @@ public struct MerchantQR: Sendable, Equatable, Codable {
             objects.append(QRDataObject(tag: "62", value: EMVQR.encode(additionalData.sorted { $0.key < $1.key }.map { QRDataObject(tag: $0.key, value: $0.value) })))
         }
         return EMVQR.withCRC(EMVQR.encode(objects))
-    }
-}
-
-extension String {
-    func trimmingCharactersQR() -> String {
-        var s = Substring(self)
-        while let c = s.first, c.isWhitespace { s = s.dropFirst() }
-        while let c = s.last, c.isWhitespace { s = s.dropLast() }
-        return String(s)
     }
 }

@@ -66,9 +66,11 @@ struct Console: Sendable {
         }
         router.post("/console/participants/issuers") { request, context in
             try await self.onboard(request, context, path: "/v1/issuers") { f in
-                ["id": f["id"] ?? "", "name": f["name"] ?? "", "country": (f["country"] ?? "").uppercased(), "currency": (f["currency"] ?? "").uppercased(),
-                 "cardRanges": Self.list(f["cardRanges"]), "tokenRanges": Self.list(f["tokenRanges"]), "enabledWallets": Self.list(f["enabledWallets"]),
-                 "hostURL": f["hostURL"] ?? ""].merging((f["hostKey"] ?? "").isEmpty ? [:] : ["hostKey": f["hostKey"] ?? ""]) { a, _ in a }
+                var body: [String: Any] = ["id": f["id"] ?? "", "name": f["name"] ?? "", "country": (f["country"] ?? "").uppercased(),
+                                           "currency": (f["currency"] ?? "").uppercased(), "cardRanges": Self.list(f["cardRanges"]),
+                                           "tokenRanges": Self.list(f["tokenRanges"]), "enabledWallets": Self.list(f["enabledWallets"]), "hostURL": f["hostURL"] ?? ""]
+                if let hostKey = f["hostKey"], !hostKey.isEmpty { body["hostKey"] = hostKey }
+                return body
             }
         }
         router.post("/console/participants/acquirers") { request, context in
@@ -106,19 +108,14 @@ struct Console: Sendable {
         return ConsoleText.language(acceptLanguage: request.headers[.acceptLanguage], chosen: request.cookies[Self.languageCookie]?.value)
     }
 
-    /// The form's fields (application/x-www-form-urlencoded, at most 16 KiB).
+    /// The form's fields (application/x-www-form-urlencoded, at most 16 KiB), read by
+    /// Hummingbird's decoder; a body it cannot read is a 400.
     static func form(_ request: Request) async throws -> [String: String] {
         var request = request
-        let buffer = try await request.collectBody(upTo: maxForm)
-        let text = String(buffer: buffer)
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String? { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
-            guard let name = parts.first.flatMap(decode) else { continue }
-            fields[name] = parts.count > 1 ? decode(parts[1]) ?? "" : ""
+        let text = String(buffer: try await request.collectBody(upTo: maxForm))
+        do { return try URLEncodedFormDecoder().decode([String: String].self, from: text) } catch {
+            throw Problem.badRequest("the form is not application/x-www-form-urlencoded fields")
         }
-        return fields
     }
 
     /// The signed-in operator's session (its credential still valid) or the sign-in page;
@@ -289,7 +286,10 @@ struct Console: Sendable {
             values["searched"] = true
         }
         if let id = field("token", max: 64) {
-            values["history"] = try await rooms.tokens.audit(tokenID: id, for: .network).map {
+            // A token id that is none shows no history, not the API's 404 as JSON.
+            let events: [AuditEvent]
+            do { events = try await rooms.tokens.audit(tokenID: id, for: .network) } catch ServiceError.notFound { events = [] }
+            values["history"] = events.map {
                 ["at": Self.time($0.at), "event": $0.event.rawValue, "actor": "\($0.actor.kind.rawValue):\($0.actor.id)", "reason": $0.reason ?? ""]
             }
             values["historyOf"] = id
@@ -342,6 +342,11 @@ struct Console: Sendable {
 
     func problem(_ error: any Error, _ request: Request, _ session: ConsoleSessions.Session) throws -> Response {
         let problem = Problem.passway(error) ?? Problem.internalError
+        if problem.status.code >= 500 {
+            // As the API logs its own: the type only, for an error it does not know.
+            logger.error("console action failed", metadata: ["path": "\(request.uri.path)", "operator": "\(session.keyID)",
+                                                             "error": "\(Problem.passway(error) == nil ? String(describing: type(of: error)) : problem.detail)"])
+        }
         return try render("message", status: problem.status, request, session: session, ["message": problem.detail, "problem": true])
     }
 

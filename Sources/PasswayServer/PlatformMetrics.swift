@@ -86,19 +86,16 @@ final class PlatformMetrics: Sendable {
         for count in try await tokens.tokenCounts() {
             gauge(Self.tokens, [("market", count.country), ("status", count.status)], Double(count.count))
         }
-        var windows: [String: Int] = [:]
+        var windows: [[String]: Int] = [:]
         for window in try await clearing.windows(currency: nil) {
-            windows["\(window.currency) \(window.state.rawValue)", default: 0] += 1
+            windows[[window.currency, window.state.rawValue], default: 0] += 1
             // Where the money stands before cut-off: each participant's net in the open windows.
             guard window.state == .open else { continue }
             for position in try await clearing.positions(windowID: window.id) {
                 gauge(Self.positions, [("currency", window.currency), ("participant", position.participant)], Double(position.amountMinor))
             }
         }
-        for (key, count) in windows {
-            let parts = key.split(separator: " ").map(String.init)
-            gauge(Self.windows, [("currency", parts.first ?? ""), ("state", parts.last ?? "")], Double(count))
-        }
+        for (key, count) in windows { gauge(Self.windows, [("currency", key[0]), ("state", key[1])], Double(count)) }
         let now = Set(gauges.map(\.0))
         let gone = lastGauges.withLock { last in
             defer { last = now }

@@ -140,6 +140,8 @@ import TestSupport
 
         // Tokens by their last four alone would read them all: the page asks for an issuer or a device.
         #expect(try await browser.send("GET", "/console/tokens?last4=1234").body.contains("id=\"narrow\""))
+        let noSuchToken = try await browser.send("GET", "/console/tokens?token=tok_none")
+        #expect(noSuchToken.status == 200 && noSuchToken.body.contains("id=\"no-history\""))
 
         // The live stream answers with the figures.
         let live = try await browser.send("GET", "/console/live")
