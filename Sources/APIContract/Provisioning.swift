@@ -4,14 +4,14 @@ import Foundation
 // The Passway API's wire types (the schemas of `openapi.yaml`), written once for the
 // server, the command line and the simulators.
 
-/// What a device receives for a token: its profile and a batch of single-use session
+/// What a device receives for a token: its data and a batch of single-use session
 /// keys, one per ATC, derived from the token's master key (EMV Option A from the
-/// issuer master key of the token range, then the common session key derivation).
-/// The device never holds a master key.
+/// issuer master key of the token range for TDES, Option C for SM4, then the common
+/// session key derivation). The device never holds a master key.
 public struct ProvisioningPayload: Codable, Sendable, Equatable {
     public struct LimitedUseKey: Codable, Sendable, Equatable {
         public var atc: UInt16
-        /// 16 bytes of hex: the TDES session key for this ATC.
+        /// 16 bytes of hex: the session key for this ATC, in the payload's `cryptogramProfile`.
         public var key: String
         public init(atc: UInt16, key: String) { self.atc = atc; self.key = key }
     }
@@ -22,11 +22,14 @@ public struct ProvisioningPayload: Codable, Sendable, Equatable {
     public var par: String
     public var tokenRequestorID: String
     public var keys: [LimitedUseKey]
+    /// `tdes` or `sm4`: how the keys make a cryptogram (`CryptogramProfile`). A payload
+    /// without it is TDES.
+    public var cryptogramProfile: String?
 
     public init(tokenID: String, tokenNumber: String, expiry: String, panSequenceNumber: String, par: String, tokenRequestorID: String,
-                keys: [LimitedUseKey]) {
+                keys: [LimitedUseKey], cryptogramProfile: String? = nil) {
         self.tokenID = tokenID; self.tokenNumber = tokenNumber; self.expiry = expiry; self.panSequenceNumber = panSequenceNumber
-        self.par = par; self.tokenRequestorID = tokenRequestorID; self.keys = keys
+        self.par = par; self.tokenRequestorID = tokenRequestorID; self.keys = keys; self.cryptogramProfile = cryptogramProfile
     }
 }
 

@@ -145,13 +145,13 @@ struct Decision: Sendable {
     }
 
     /// The answer to the acquirer: the request's matching fields, 39, 38 when the issuer
-    /// approved, 6/10/51 when converted, and tag 91 (ARPC ‖ ARC) in field 55 once the
+    /// approved, 6/10/51 when converted, and tag 91 (the ARPC, in the token's profile) in field 55 once the
     /// cryptogram verified. The token stays in field 2: the card number never goes back.
     func answer(to request: AuthorizationRequest, arpc: [UInt8]?) -> Message {
         var answer = AuthorizationPipeline.answer(to: request.message, outcome.responseCode)
         if let approvalCode { answer.set(38, approvalCode) }
         conversion?.write(to: &answer)
-        if let arpc { try? answer.setICCData([TLV(.issuerAuthenticationData, arpc + Array(outcome.responseCode.rawValue.utf8))]) }
+        if let arpc { try? answer.setICCData([TLV(.issuerAuthenticationData, arpc)]) }
         return answer
     }
 

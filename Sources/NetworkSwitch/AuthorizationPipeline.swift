@@ -225,7 +225,7 @@ public final class AuthorizationPipeline: Sendable {
         while true {
             var arpc: [UInt8]?
             if withARPC, let token = decision.token {
-                arpc = try? await tokens.responseCryptogram(for: token, responseCode: Array(decision.outcome.responseCode.rawValue.utf8))
+                arpc = try? await tokens.issuerAuthenticationData(for: token, responseCode: Array(decision.outcome.responseCode.rawValue.utf8))
             }
             answer = decision.answer(to: request, arpc: arpc)
             var stored = answer

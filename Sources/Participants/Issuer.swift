@@ -1,3 +1,4 @@
+import EMV
 import Foundation
 
 /// An issuer (a bank) onboarded to the network: its card ranges, the token ranges the
@@ -5,7 +6,7 @@ import Foundation
 public struct Issuer: Codable, Sendable, Equatable {
     /// Its JSON, as the API takes (`POST /v1/issuers`) and shows it.
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey, cryptogramPolicy, standIn, cardProduct
+        case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey, cryptogramPolicy, standIn, cardProduct, cryptogramProfile
     }
 
     public var id: String
@@ -40,6 +41,10 @@ public struct Issuer: Codable, Sendable, Equatable {
     /// The product of its cards, for interchange: `debit` (when left out), `credit` or `prepaid`.
     public var cardProduct: String?
     public static let cardProducts = ["debit", "credit", "prepaid"]
+    /// The cipher of its tokens' cryptograms: TDES (when left out) or SM4 (PBOC 3.0). A
+    /// token keeps the profile it was made with.
+    public var cryptogramProfile: CryptogramProfile?
+    public var profile: CryptogramProfile { cryptogramProfile ?? .tdes }
 
     public init(id: String, name: String, country: String, currency: String, cardRanges: [String],
                 tokenRanges: [String], enabledWallets: [String], hostURL: String, hostKey: String? = nil) {
@@ -59,6 +64,7 @@ public struct Issuer: Codable, Sendable, Equatable {
         cryptogramPolicy = try c.decodeIfPresent(CryptogramPolicy.self, forKey: .cryptogramPolicy)
         standIn = try c.decodeIfPresent(StandInRules.self, forKey: .standIn)
         cardProduct = try c.decodeIfPresent(String.self, forKey: .cardProduct)
+        cryptogramProfile = try c.decodeIfPresent(CryptogramProfile.self, forKey: .cryptogramProfile)
     }
 
     /// Everything but `hostKey`, which is a secret.
@@ -70,6 +76,7 @@ public struct Issuer: Codable, Sendable, Equatable {
         try c.encodeIfPresent(cryptogramPolicy, forKey: .cryptogramPolicy)
         try c.encodeIfPresent(standIn, forKey: .standIn)
         try c.encodeIfPresent(cardProduct, forKey: .cardProduct)
+        try c.encodeIfPresent(cryptogramProfile, forKey: .cryptogramProfile)
     }
 
     /// Whether `url` is one the token service may call: `https://`, or `http://` to a

@@ -70,6 +70,7 @@ struct Console: Sendable {
                                            "currency": (f["currency"] ?? "").uppercased(), "cardRanges": Self.list(f["cardRanges"]),
                                            "tokenRanges": Self.list(f["tokenRanges"]), "enabledWallets": Self.list(f["enabledWallets"]), "hostURL": f["hostURL"] ?? ""]
                 if let hostKey = f["hostKey"], !hostKey.isEmpty { body["hostKey"] = hostKey }
+                if let profile = f["cryptogramProfile"], !profile.isEmpty { body["cryptogramProfile"] = profile }
                 return body
             }
         }

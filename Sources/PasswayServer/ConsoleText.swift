@@ -50,7 +50,7 @@ enum ConsoleText {
         "rateLastMinute": "Per second (last whole minute)", "approvalSinceStart": "Approved, since start", "sinceStart": "since start",
         "narrow": "Give an issuer or a device with the last four digits: the tokens are looked up by those.",
         "onboarding": "Onboarding", "onboardIssuer": "Onboard an issuer (POST /v1/issuers)", "onboardAcquirer": "Onboard an acquirer (POST /v1/acquirers)",
-        "cardRanges": "Card ranges (BINs, comma-separated)", "tokenRanges": "Token ranges", "enabledWallets": "Enabled wallets",
+        "cardRanges": "Card ranges (BINs, comma-separated)", "tokenRanges": "Token ranges", "enabledWallets": "Enabled wallets", "cryptogramProfile": "Cryptogram profile",
         "hostURL": "Issuer host URL", "hostKey": "Host key (the bank's token service key, hex)", "onboard": "Onboard",
         "onboarded": "Onboarded", "shownOnce": "Shown once, as the API shows it: give these to the participant over a safe channel; Passway keeps only their hashes or sealed copies.",
     ]
@@ -82,7 +82,7 @@ enum ConsoleText {
         "rateLastMinute": "В секунду (последняя полная минута)", "approvalSinceStart": "Одобрено с запуска", "sinceStart": "с запуска",
         "narrow": "Укажите эмитента или устройство вместе с последними четырьмя цифрами: токены ищутся по ним.",
         "onboarding": "Подключение", "onboardIssuer": "Подключить эмитента (POST /v1/issuers)", "onboardAcquirer": "Подключить эквайера (POST /v1/acquirers)",
-        "cardRanges": "Диапазоны карт (BIN через запятую)", "tokenRanges": "Диапазоны токенов", "enabledWallets": "Разрешённые кошельки",
+        "cardRanges": "Диапазоны карт (BIN через запятую)", "tokenRanges": "Диапазоны токенов", "enabledWallets": "Разрешённые кошельки", "cryptogramProfile": "Профиль криптограммы",
         "hostURL": "Адрес хоста эмитента", "hostKey": "Ключ хоста (ключ токен-сервиса банка, hex)", "onboard": "Подключить",
         "onboarded": "Подключён", "shownOnce": "Показывается один раз, как в API: передайте участнику по защищённому каналу; Passway хранит только хеши или запечатанные копии.",
     ]

@@ -8,7 +8,8 @@ import Foundation
 ///     SELECT PPSE            → FCI listing the Passway AID
 ///     SELECT AID             → FCI with the PDOL (the terminal data the ARQC covers)
 ///     GET PROCESSING OPTIONS → AIP, AFL, ATC and the ARQC over the PDOL data ‖ AIP ‖ ATC,
-///                              under the single-use key of the next ATC (then gone)
+///                              under the single-use key of the next ATC (then gone),
+///                              in the token's profile (TDES or SM4)
 ///     READ RECORD (SFI 1, 1) → track 2 equivalent data, the token as PAN, its expiry
 ///
 /// The PDOL is the Passway CDOL1 without its last two tags (AIP and ATC are the card's
@@ -57,11 +58,11 @@ public struct ContactlessApplet: Sendable {
             guard let objects = try? BERTLV.decode(command.data), let pdolData = objects.value(Tag(0x83)),
                   pdolData.count == Self.pdol.reduce(0, { $0 + $1.1 }) else { return ResponseAPDU(status: .wrongLength) }
             guard let token = wallet.tokens.first(where: { $0.tokenID == tokenID }), token.status == "active",
-                  let key = wallet.nextKey(tokenID: tokenID), let sessionKey = try? TDESKey(hex: key.key) else {
+                  let key = wallet.nextKey(tokenID: tokenID), let sessionKey = try? token.sessionKey(key) else {
                 return ResponseAPDU(status: .conditionsNotSatisfied)
             }
             let atc = [UInt8(key.atc >> 8), UInt8(key.atc & 0xFF)]
-            let arqc = ApplicationCryptogram.generate(sessionKey: sessionKey, data: pdolData + Self.aip + atc)
+            let arqc = sessionKey.cryptogram(pdolData + Self.aip + atc)
             processed = true
             let template = TLV(.responseTemplateFormat2, children: [
                 TLV(.applicationInterchangeProfile, Self.aip),

@@ -14,6 +14,16 @@ public struct DeviceWallet: Codable, Sendable {
         public var par: String
         public var status: String
         public var keys: [ProvisioningPayload.LimitedUseKey]
+        /// How its keys make a cryptogram: `tdes` (when absent, as in state files from
+        /// before profiles) or `sm4`.
+        public var cryptogramProfile: String? = nil
+
+        public var profile: CryptogramProfile { cryptogramProfile.flatMap(CryptogramProfile.init(rawValue:)) ?? .tdes }
+
+        /// The session key of one of its single-use keys.
+        public func sessionKey(_ key: ProvisioningPayload.LimitedUseKey) throws -> SessionKey {
+            try SessionKey(profile: profile, hex: key.key)
+        }
 
         public var masked: String { String(tokenNumber.prefix(6)) + "******" + String(tokenNumber.suffix(4)) }
     }
@@ -57,6 +67,9 @@ public struct DeviceWallet: Codable, Sendable {
     }
 
     private mutating func keep(_ payload: ProvisioningPayload, status: String) throws -> StoredToken {
+        if let profile = payload.cryptogramProfile, CryptogramProfile(rawValue: profile) == nil {
+            throw WalletError.unknownProfile(profile)
+        }
         if let i = tokens.firstIndex(where: { $0.tokenID == payload.tokenID }) {
             let known = Set(tokens[i].keys.map(\.atc))
             tokens[i].keys += payload.keys.filter { !known.contains($0.atc) }
@@ -64,7 +77,7 @@ public struct DeviceWallet: Codable, Sendable {
             return tokens[i]
         }
         let token = StoredToken(tokenID: payload.tokenID, tokenNumber: payload.tokenNumber, expiry: payload.expiry, par: payload.par,
-                                status: status, keys: payload.keys)
+                                status: status, keys: payload.keys, cryptogramProfile: payload.cryptogramProfile)
         tokens.append(token)
         return token
     }
@@ -79,13 +92,22 @@ public struct DeviceWallet: Codable, Sendable {
     /// What the HCE applet answers to GENERATE AC: the ARQC over the terminal's data
     /// (the Passway CDOL1) under the single-use key of the next ATC, which is then gone.
     public mutating func generateARQC(tokenID: String, terminal: (ApplicationTransactionCounter) -> CryptogramInput) throws -> (input: CryptogramInput, arqc: [UInt8])? {
-        guard let key = nextKey(tokenID: tokenID) else { return nil }
+        guard let stored = tokens.first(where: { $0.tokenID == tokenID }), let key = nextKey(tokenID: tokenID) else { return nil }
         let input = terminal(ApplicationTransactionCounter(key.atc))
-        let arqc = ApplicationCryptogram.generate(sessionKey: try TDESKey(hex: key.key), data: input.bytes)
-        return (input, arqc)
+        return (input, try stored.sessionKey(key).cryptogram(input.bytes))
     }
 
     public func needsKeys(tokenID: String) -> Bool {
         (tokens.first { $0.tokenID == tokenID }?.keys.count ?? 0) < Self.lowWaterMark
+    }
+}
+
+public enum WalletError: Error, CustomStringConvertible {
+    case unknownProfile(String)
+
+    public var description: String {
+        switch self {
+        case .unknownProfile(let name): "the token's cryptogram profile \"\(name.prefix(20))\" is not one this wallet knows (tdes, sm4)"
+        }
     }
 }

@@ -17,9 +17,9 @@ public struct LoadCard: Sendable {
     public var tokenNumber: String
     public var expiry: String
     /// The single-use session keys, by ATC.
-    public var keys: [(atc: UInt16, key: TDESKey)]
+    public var keys: [(atc: UInt16, key: SessionKey)]
 
-    public init(tokenNumber: String, expiry: String, keys: [(atc: UInt16, key: TDESKey)]) {
+    public init(tokenNumber: String, expiry: String, keys: [(atc: UInt16, key: SessionKey)]) {
         self.tokenNumber = tokenNumber; self.expiry = expiry; self.keys = keys
     }
 }
@@ -254,7 +254,7 @@ public enum LoadGenerator {
     }
 
     /// A contactless 0100 with the ARQC of `key` over the Passway CDOL1.
-    public static func authorization(card: LoadCard, key: (atc: UInt16, key: TDESKey), terminal: String, stan: Int, _ config: LoadConfiguration) -> Message {
+    public static func authorization(card: LoadCard, key: (atc: UInt16, key: SessionKey), terminal: String, stan: Int, _ config: LoadConfiguration) -> Message {
         var now = time(nil)
         var t = tm()
         gmtime_r(&now, &t)
@@ -264,7 +264,7 @@ public enum LoadGenerator {
                                     transactionDate: String(format: "%02d%02d%02d", Int(t.tm_year) % 100, month, day),
                                     unpredictableNumber: (0..<4).map { _ in UInt8.random(in: 0...255) },
                                     atc: ApplicationTransactionCounter(key.atc))
-        let arqc = ApplicationCryptogram.generate(sessionKey: key.key, data: input.bytes)
+        let arqc = key.key.cryptogram(input.bytes)
         var m = Message(mti: "0100")
         m.set(2, card.tokenNumber)
         m.set(3, "000000")

@@ -28,7 +28,7 @@ extension TokenService {
                                                         event: .replenish, from: nil, to: nil, reason: "keys for ATC \(first)…\(token.nextATC - 1)")],
                                      notices: [])
         readCache.clear()
-        let payload = try Self.payload(token: token, number: try tokenNumber(token), imk: try await issuerMasterKey(token.issuerID),
+        let payload = try Self.payload(token: token, number: try tokenNumber(token), imk: try await issuerMasterKey(token.issuerID, profile: token.profile),
                                        firstATC: first, count: Self.keyBatchSize)
         return try SealedProvisioning.seal(payload, to: device.publicKey)
     }
@@ -52,7 +52,7 @@ extension TokenService {
         guard issuer.enabledWallets.contains(wallet.id) else {
             throw ServiceError.ineligible(code: "wallet_not_enabled", reason: "\(issuer.name) has not enabled \(wallet.name)")
         }
-        let imk = try await issuerMasterKey(issuer.id, creating: true)
+        let imk = try await issuerMasterKey(issuer.id, profile: issuer.profile, creating: true)
         let at = now()
         var checked: [(pan: PAN, fingerprint: String, expiry: String)] = []
         var seen = Set<String>()

@@ -17,9 +17,10 @@ public protocol NetworkTokenService: MessageSealing {
     /// The network spends it in the same write as its journal claim, and only for a
     /// cryptogram that verified, so that noise cannot burn a card's counters.
     func authorize(_ request: TokenAuthorizationRequest) async throws -> Result<TokenAuthorization, TokenDecline>
-    /// The ARPC (EMV Book 2 §8.2, method 1) for the card: the answer's authorisation
-    /// response code (two bytes, ASCII) under the session key of the ATC.
-    func responseCryptogram(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8]
+    /// Tag 91 for the card (EMV Book 2 §8.2): the ARPC of the answer's authorisation
+    /// response code (two bytes, ASCII) under the session key of the ATC, in the token's
+    /// profile (TDES: method 1, ARPC ‖ ARC; SM4: method 2, ARPC ‖ CSU).
+    func issuerAuthenticationData(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8]
     /// The token and card behind a token number, for a reversal: nil when no token has it.
     func routing(forToken number: PAN) async throws -> TokenRouting?
     /// A keyed digest (HMAC under the vault's fingerprint key) of bytes that may hold card
@@ -215,9 +216,9 @@ extension TokenService: NetworkTokenService {
         return era * 146_097 + doe - 719_468
     }
 
-    public func responseCryptogram(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8] {
-        let sk = SessionKeyDerivation.commonSessionKey(master: try await cardMasterKey(tokenID: authorization.routing.tokenID), atc: authorization.atc)
-        return try AuthorisationResponseCryptogram.method1(sessionKey: sk, arqc: authorization.arqc, responseCode: responseCode)
+    public func issuerAuthenticationData(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8] {
+        let sk = try await cardMasterKey(tokenID: authorization.routing.tokenID).sessionKey(atc: authorization.atc)
+        return try sk.issuerAuthenticationData(arqc: authorization.arqc, responseCode: responseCode)
     }
 
     public func routing(forToken number: PAN) async throws -> TokenRouting? {
@@ -258,19 +259,18 @@ extension TokenService: NetworkTokenService {
             delivered = fresh.nextATC
         }
         guard atc.value >= 1, atc.value < delivered else { return false }
-        let sk = SessionKeyDerivation.commonSessionKey(master: try await cardMasterKey(token), atc: atc)
-        return ApplicationCryptogram.verify(arqc, sessionKey: sk, data: data)
+        return try await cardMasterKey(token).sessionKey(atc: atc).verify(arqc, data: data)
     }
 
-    private func cardMasterKey(tokenID: String) async throws -> TDESKey {
+    private func cardMasterKey(tokenID: String) async throws -> CardMasterKey {
         if let key = cardMasterKeys.withLock({ $0[tokenID] }) { return key }
         guard let token = try await store.token(id: tokenID) else { throw ServiceError.notFound("token \(tokenID)") }
         return try await cardMasterKey(token)
     }
 
-    private func cardMasterKey(_ token: Token) async throws -> TDESKey {
+    private func cardMasterKey(_ token: Token) async throws -> CardMasterKey {
         if let key = cardMasterKeys.withLock({ $0[token.id] }) { return key }
-        let key = MasterKeyDerivation.derive(issuerMasterKey: try await issuerMasterKey(token.issuerID), pan: try tokenNumber(token))
+        let key = try await issuerMasterKey(token.issuerID, profile: token.profile).cardMasterKey(pan: try tokenNumber(token))
         cardMasterKeys.withLock { keys in
             if keys.count >= Self.cardMasterKeysCapacity { keys.removeAll(keepingCapacity: true) }
             keys[token.id] = key

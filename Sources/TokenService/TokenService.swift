@@ -20,11 +20,12 @@ public final class TokenService: Sendable {
     let vault: CardVault
     let issuerHost: any IssuerHostClient
     let now: @Sendable () -> Date
-    let openedMasterKeys = Mutex<[String: TDESKey]>([:])
-    /// Each token's card master key (EMV Option A from the issuer master key and the
-    /// token number), derived on first use: neither input changes for a token id. Kept in
-    /// this process's memory like the issuer master keys it comes from; bounded.
-    let cardMasterKeys = Mutex<[String: TDESKey]>([:])
+    let openedMasterKeys = Mutex<[String: IssuerMasterKey]>([:])
+    /// Each token's card master key (EMV Option A or C from the issuer master key of its
+    /// profile and the token number), derived on first use: neither input changes for a
+    /// token id. Kept in this process's memory like the issuer master keys it comes from;
+    /// bounded.
+    let cardMasterKeys = Mutex<[String: CardMasterKey]>([:])
     static let cardMasterKeysCapacity = 20_000
     /// Tokens and cards as the authorization path last read them: emptied by every change
     /// made through this service, and never older than `readCache.maxAge` (a change made
@@ -90,14 +91,13 @@ public final class TokenService: Sendable {
 
     // MARK: Issuer master keys
 
-    /// Creates the issuer's master key for its token ranges (TDES, kept sealed) unless it
-    /// has one, and keeps its host's signing key (`hostKey`) sealed: called when the
-    /// issuer is onboarded, and again, harmlessly, at any time.
+    /// Creates the issuer's master key for its token ranges in its profile (kept sealed)
+    /// unless it has one, and keeps its host's signing key (`hostKey`) sealed: called when
+    /// the issuer is onboarded, and again, harmlessly, at any time.
     public func prepareIssuer(_ issuer: Issuer) async throws {
-        _ = try await issuerMasterKey(issuer.id, creating: true)
+        _ = try await issuerMasterKey(issuer.id, profile: issuer.profile, creating: true)
         if let hostKey = issuer.hostKey { try await setIssuerHostKey(issuerID: issuer.id, hex: hostKey) }
     }
-
     /// Replaces the key of the issuer's host (a rotation: the bank's host made a new one).
     public func setIssuerHostKey(issuerID: String, hex: String) async throws {
         try Validate.hostKey(hex)
@@ -118,26 +118,35 @@ public final class TokenService: Sendable {
 
     static func hostKeyContext(_ issuerID: String) -> String { "ihk/\(issuerID)" }
 
-    func issuerMasterKey(_ issuerID: String, creating: Bool = false) async throws -> TDESKey {
+    /// The issuer's master key of one profile: 16 random bytes, made when first needed and
+    /// kept sealed. A TDES key is stored under the issuer's id (as before profiles), an SM4
+    /// key under `id/sm4`, so each token finds the key of the profile it was made with.
+    func issuerMasterKey(_ issuerID: String, profile: CryptogramProfile, creating: Bool = false) async throws -> IssuerMasterKey {
+        let name = Self.masterKeyName(issuerID, profile)
         // Opened once per process: issuer master keys do not change once made (no rotation
         // yet), and every authorization needs one.
-        if let key = openedMasterKeys.withLock({ $0[issuerID] }) { return key }
-        var sealed = try await store.sealedIssuerMasterKey(issuerID: issuerID)
+        if let key = openedMasterKeys.withLock({ $0[name] }) { return key }
+        var sealed = try await store.sealedIssuerMasterKey(issuerID: name)
         if sealed == nil, creating {
             var imk = [UInt8](repeating: 0, count: 16)
             for i in imk.indices { imk[i] = UInt8.random(in: 0...255) }
-            let fresh = vault.sealSecret(adjustingOddParity(imk), context: Self.masterKeyContext(issuerID))
+            if profile == .tdes { imk = adjustingOddParity(imk) }
+            let fresh = vault.sealSecret(imk, context: Self.masterKeyContext(name))
             // Two nodes may create one at once: the first stored is the key, for both.
-            sealed = try await store.saveIssuerMasterKey(issuerID: issuerID, sealed: fresh) ? fresh
-                : try await store.sealedIssuerMasterKey(issuerID: issuerID)
+            sealed = try await store.saveIssuerMasterKey(issuerID: name, sealed: fresh) ? fresh
+                : try await store.sealedIssuerMasterKey(issuerID: name)
         }
-        guard let sealed else { throw ServiceError.notFound("issuer master key of \(issuerID)") }
-        let key = try TDESKey(try vault.openSecret(sealed, context: Self.masterKeyContext(issuerID)))
-        openedMasterKeys.withLock { $0[issuerID] = key }
+        guard let sealed else { throw ServiceError.notFound("issuer master key of \(issuerID) (\(profile.rawValue))") }
+        let key = try IssuerMasterKey(profile: profile, bytes: try vault.openSecret(sealed, context: Self.masterKeyContext(name)))
+        openedMasterKeys.withLock { $0[name] = key }
         return key
     }
 
-    static func masterKeyContext(_ issuerID: String) -> String { "imk/\(issuerID)" }
+    static func masterKeyName(_ issuerID: String, _ profile: CryptogramProfile) -> String {
+        profile == .tdes ? issuerID : issuerID + "/" + profile.rawValue
+    }
+
+    static func masterKeyContext(_ name: String) -> String { "imk/\(name)" }
 
     // MARK: Caches
 

@@ -173,7 +173,7 @@ extension TokenService {
 
     private func createToken(card: VaultCard, issuer: Issuer, wallet: Wallet, device: DeviceBinding,
                              actor: Actor, path: IDVDecision.Path) async throws -> (Token, SealedProvisioning) {
-        let imk = try await issuerMasterKey(issuer.id, creating: true)
+        let imk = try await issuerMasterKey(issuer.id, profile: issuer.profile, creating: true)
         let at = now()
         for _ in 0..<20 {
             let (token, number) = try draftToken(card: card, issuer: issuer, wallet: wallet, device: device, keys: Self.keyBatchSize, at: at)
@@ -208,14 +208,16 @@ extension TokenService {
                           par: card.par, status: .active, suspendedBy: nil, suspensionReason: nil,
                           nextATC: UInt16(keys + 1), createdAt: at, updatedAt: at)
         token.delivered(from: 1, at: at)
+        token.profile = issuer.profile
         return (token, number)
     }
 
     /// The token's profile and `count` single-use keys from `firstATC`.
-    static func payload(token: Token, number: PAN, imk: TDESKey, firstATC: UInt16, count: Int) throws -> ProvisioningPayload {
+    static func payload(token: Token, number: PAN, imk: IssuerMasterKey, firstATC: UInt16, count: Int) throws -> ProvisioningPayload {
         let keys = try LimitedUseKeys.derive(issuerMasterKey: imk, tokenNumber: number.digits, firstATC: firstATC, count: count)
         return ProvisioningPayload(tokenID: token.id, tokenNumber: number.digits, expiry: token.expiry, panSequenceNumber: "00",
-                                   par: token.par, tokenRequestorID: token.tokenRequestorID, keys: keys)
+                                   par: token.par, tokenRequestorID: token.tokenRequestorID, keys: keys,
+                                   cryptogramProfile: token.profile == .tdes ? nil : token.profile.rawValue)
     }
 
     /// YYMM, `tokenLifetimeYears` from `date` (UTC).

@@ -1,3 +1,4 @@
+import EMV
 import Foundation
 import IssuerContract
 import Participants
@@ -73,6 +74,9 @@ public struct Token: Codable, Sendable, Equatable {
     /// When each batch of single-use keys was delivered, by its first ATC (the latest
     /// `keyBatchesKept`): a key older than the issuer's key lifetime no longer pays.
     public var keyBatches: [KeyBatch] = []
+    /// The cipher of its cryptograms, its issuer's when it was made (TDES for tokens made
+    /// before profiles were chosen).
+    public var profile: CryptogramProfile = .tdes
 
     public struct KeyBatch: Codable, Sendable, Equatable {
         public var firstATC: UInt16
@@ -149,7 +153,7 @@ public struct Suspension: Codable, Sendable, Equatable {
 extension Token {
     enum CodingKeys: String, CodingKey {
         case id, numberFingerprint, sealedNumber, maskedNumber, expiry, cardID, issuerID, walletID, tokenRequestorID, deviceID, country, par
-        case status, suspendedBy, suspensionReason, nextATC, createdAt, updatedAt, suspensions, keyBatches
+        case status, suspendedBy, suspensionReason, nextATC, createdAt, updatedAt, suspensions, keyBatches, profile
     }
 
     /// A token stored before suspensions were kept apart carries one suspension, whose
@@ -175,6 +179,7 @@ extension Token {
         createdAt = try c.decode(Date.self, forKey: .createdAt)
         updatedAt = try c.decode(Date.self, forKey: .updatedAt)
         keyBatches = try c.decodeIfPresent([KeyBatch].self, forKey: .keyBatches) ?? []
+        profile = try c.decodeIfPresent(CryptogramProfile.self, forKey: .profile) ?? .tdes
         if let stored = try c.decodeIfPresent([Suspension].self, forKey: .suspensions) {
             suspensions = stored
         } else if status == .suspended, let by = suspendedBy {

@@ -107,9 +107,11 @@ struct RoadTrip {
         let liCard = Self.cardNumber("621700", seed: 88)
         try await onboard(bank: "bank-moskva", issuer: "moskva-bank", name: "Moskva Bank", country: "RU", currency: "RUB",
                           cards: "220070", tokens: "22017199", pan: ivanCard, holder: "IVAN PETROV", phone: "+79161234567", balance: 5_000_000)
+        // Jade Bank's cards are PBOC 3.0 cards: its tokens' cryptograms are SM4.
         try await onboard(bank: "jade-bank", issuer: "jade", name: "Jade Bank", country: "CN", currency: "CNY",
-                          cards: "621700", tokens: "62189999", pan: liCard, holder: "LI WEI", phone: "+8613800138000", balance: 2_000_000)
-        say("✓ banks onboarded: Moskva Bank (RUB, cards 220070…) and Jade Bank (CNY, cards 621700…); wallet Passway Pay")
+                          cards: "621700", tokens: "62189999", pan: liCard, holder: "LI WEI", phone: "+8613800138000", balance: 2_000_000,
+                          profile: "sm4")
+        say("✓ banks onboarded: Moskva Bank (RUB, cards 220070…, TDES cryptograms) and Jade Bank (CNY, cards 621700…, SM4 cryptograms); wallet Passway Pay")
 
         // 2. Cards onto a phone and a watch (Ivan), and a phone (Li Wei, visiting from China).
         var ivanPhone = try await register("samsung-galaxy-s24", os: "14", country: "RU")
@@ -119,7 +121,7 @@ struct RoadTrip {
         let ivanWatchToken = try await enroll(&ivanWatch, pan: ivanCard, bank: "bank-moskva")
         let liToken = try await enroll(&liPhone, pan: liCard, bank: "jade-bank")
         say("✓ Ivan's card on his phone (\(ivanPhoneToken.masked), approved at once) and watch (\(ivanWatchToken.masked), one-time code from the bank)")
-        say("✓ Li Wei's card on his phone (\(liToken.masked))")
+        say("✓ Li Wei's card on his phone (\(liToken.masked), \(liToken.keys.count) SM4 single-use keys)")
 
         // 3. Terminals in Moscow, behind an acquirer that speaks ISO 8583 to the network: it
         // is onboarded, opens its MAC key with its zone master key, and signs on.
@@ -221,7 +223,7 @@ struct RoadTrip {
     func close() async { await network?.close() }
 
     mutating func onboard(bank: String, issuer: String, name: String, country: String, currency: String, cards: String, tokens: String,
-                          pan: String, holder: String, phone: String, balance: Int64) async throws {
+                          pan: String, holder: String, phone: String, balance: Int64, profile: String = "tdes") async throws {
         let created = try await bankHost.call(.POST, "/banks", ["id": bank, "cardRanges": [cards]]).json as? [String: Any]
         guard let bankKey = created?["apiKey"] as? String, let hostKey = created?["tokenServiceKey"] as? String else {
             throw CLIError("the issuer host made no credentials for \(bank)")
@@ -233,7 +235,7 @@ struct RoadTrip {
         ])
         _ = try await op.call(.POST, "/v1/issuers", [
             "id": issuer, "name": name, "country": country, "currency": currency, "cardRanges": [cards], "tokenRanges": [tokens],
-            "enabledWallets": ["passway-pay"], "hostURL": issuerHostURL + "/banks/\(bank)", "hostKey": hostKey,
+            "enabledWallets": ["passway-pay"], "hostURL": issuerHostURL + "/banks/\(bank)", "hostKey": hostKey, "cryptogramProfile": profile,
         ])
     }
 
@@ -274,7 +276,10 @@ struct RoadTrip {
         let row = Row(step: step, device: deviceName, terminal: "\(terminal.profile.kind == .atm ? "ATM" : "POS") \(terminal.profile.terminalID)",
                       amount: Self.money(amount, terminal.profile.currency), billed: billed, code: code, meaning: Self.meaning(code))
         rows.append(row)
-        let arpc = outcome.issuerAuthenticationData.map { " ARPC \(Hex.encode(Array($0.prefix(8))))" } ?? ""
+        // Tag 91: TDES, ARPC (8 bytes) ‖ ARC; SM4, ARPC (4 bytes, method 2) ‖ CSU.
+        let arpc = outcome.issuerAuthenticationData.map {
+            token.profile == .sm4 ? " SM4 ARPC \(Hex.encode(Array($0.prefix(4))))" : " ARPC \(Hex.encode(Array($0.prefix(8))))"
+        } ?? ""
         say("\(outcome.approved ? "✓" : "✗") \(step): \(row.amount) → \(code) \(row.meaning)\(billed == "—" ? "" : ", billed \(billed)")\(arpc)")
     }
 

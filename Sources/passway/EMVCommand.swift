@@ -5,7 +5,7 @@ struct EMVCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emv",
         abstract: "EMV cryptography as an engineer's tool: hex in, hex out.",
-        subcommands: [ICCMasterKey.self, SessionKey.self, ARQC.self, ARPC.self, TLVCommand.self, SM4Command.self]
+        subcommands: [ICCMasterKey.self, SessionKeyCommand.self, ARQC.self, ARPC.self, TLVCommand.self, SM4Command.self]
     )
 }
 
@@ -26,25 +26,29 @@ struct ICCMasterKey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "icc-mk",
         abstract: "Derive an ICC master key from an issuer master key (EMV Book 2 A1.4).",
-        discussion: "Option A for card numbers of up to 16 digits, Option B above 16.")
+        discussion: "TDES: Option A for card numbers of up to 16 digits, Option B above 16. SM4 (--sm4): Option C, MK = SM4(IMK)[PAN ‖ PSN left-padded with zeros to 16 bytes].")
 
-    @Option(help: "Issuer master key, 16 or 24 bytes of hex.") var imk: String
+    @Option(help: "Issuer master key, 16 or 24 bytes of hex (16 with --sm4).") var imk: String
     @Option(help: "Card (or token) number, 12 to 19 digits.") var pan: String
     @Option(help: "PAN sequence number, two digits.") var psn: String = "00"
+    @Flag(help: "SM4 profile (PBOC 3.0): Option C with SM4.") var sm4 = false
 
     func run() throws {
-        let key = try tdesKey(imk, "imk")
         let number: PAN
         let sequence: PANSequenceNumber
         do {
             number = try PAN(unchecked: pan)
             sequence = try PANSequenceNumber(digits: psn)
         } catch { throw CLIError("\(error)") }
-        print(MasterKeyDerivation.derive(issuerMasterKey: key, pan: number, sequenceNumber: sequence).exportKeyMaterial().hex)
+        if sm4 {
+            print(MasterKeyDerivation.optionC(issuerMasterKey: try sm4Key(imk, "imk"), pan: number, sequenceNumber: sequence).exportKeyMaterial().hex)
+        } else {
+            print(MasterKeyDerivation.derive(issuerMasterKey: try tdesKey(imk, "imk"), pan: number, sequenceNumber: sequence).exportKeyMaterial().hex)
+        }
     }
 }
 
-struct SessionKey: ParsableCommand {
+struct SessionKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session-key",
         abstract: "Derive an application cryptogram session key (EMV Book 2 A1.3.1, common session key).")
@@ -104,23 +108,39 @@ struct ARQC: ParsableCommand {
 struct ARPC: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compute an authorisation response cryptogram (EMV Book 2 §8.2).",
-        discussion: "Method 1 with --arc; method 2 with --csu (and optionally --pad).")
+        discussion: "Method 1 with --arc; method 2 with --csu (and optionally --pad). With --aes or --sm4, method 2: the profile's CMAC over ARQC ‖ CSU ‖ PAD, leftmost 4 bytes.")
 
-    @Option(help: "Session key, 16 bytes of hex.") var sk: String
+    @Option(help: "Session key, 16 bytes of hex (16/24/32 with --aes).") var sk: String
     @Option(help: "The ARQC, 8 bytes of hex.") var arqc: String
     @Option(help: "Method 1: authorisation response code, 2 bytes of hex (for example 3030).") var arc: String?
     @Option(help: "Method 2: card status update, 4 bytes of hex.") var csu: String?
     @Option(help: "Method 2: proprietary authentication data, 0 to 8 bytes of hex.") var pad: String?
+    @Flag(help: "AES profile: method 2 with AES-CMAC.") var aes = false
+    @Flag(help: "SM4 profile: method 2 with SM4-CMAC.") var sm4 = false
 
     func validate() throws {
         guard (arc == nil) != (csu == nil) else { throw ValidationError("give --arc (method 1) or --csu (method 2), not both or neither") }
         if pad != nil && csu == nil { throw ValidationError("--pad goes with --csu (method 2)") }
+        if aes && sm4 { throw ValidationError("--aes or --sm4, not both") }
+        if (aes || sm4) && arc != nil { throw ValidationError("the AES and SM4 profiles answer with method 2: give --csu, not --arc") }
     }
 
     func run() throws {
-        let key = try tdesKey(sk, "sk")
         let cryptogram = try bytes(arqc, "arqc")
         do {
+            if let csu, sm4 {
+                print(try AuthorisationResponseCryptogram.method2(sessionKey: try sm4Key(sk, "sk"), arqc: cryptogram, cardStatusUpdate: bytes(csu, "csu"),
+                                                                  proprietaryAuthenticationData: bytes(pad ?? "", "pad")).hex)
+                return
+            }
+            if let csu, aes {
+                let key: AESKey
+                do { key = try AESKey(bytes(sk, "sk")) } catch let e as KeyError { throw CLIError("--sk: \(e)") }
+                print(try AuthorisationResponseCryptogram.method2(sessionKey: key, arqc: cryptogram, cardStatusUpdate: bytes(csu, "csu"),
+                                                                  proprietaryAuthenticationData: bytes(pad ?? "", "pad")).hex)
+                return
+            }
+            let key = try tdesKey(sk, "sk")
             if let arc {
                 print(try AuthorisationResponseCryptogram.method1(sessionKey: key, arqc: cryptogram, responseCode: bytes(arc, "arc")).hex)
             } else if let csu {

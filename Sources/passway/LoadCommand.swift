@@ -286,7 +286,7 @@ struct LoadCommand: AsyncParsableCommand {
         func keep(_ sealed: [SealedProvisioning]) throws {
             for token in try device.receive(all: sealed) {
                 cards.append(LoadCard(tokenNumber: token.tokenNumber, expiry: token.expiry,
-                                      keys: try token.keys.map { (atc: $0.atc, key: try TDESKey(hex: $0.key)) }))
+                                      keys: try token.keys.map { (atc: $0.atc, key: try token.sessionKey($0)) }))
             }
             device.tokens.removeAll()
             FileHandle.standardError.write(Data(String(format: "\r  provisioned %d of %d tokens", cards.count, pans.count).utf8))

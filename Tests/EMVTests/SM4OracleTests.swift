@@ -5,7 +5,8 @@ import TestSupport
 
 /// SM4 against the standard's own examples (GB/T 32907-2016, appendix A), against `gmssl`
 /// (PyPI) on random keys and blocks, both ways, byte for byte, and the SM4 cryptogram
-/// profile (SM4-CMAC, the session key, the ARQC) against `cryptography` (OpenSSL's SM4).
+/// profile (SM4-CMAC, the card master key by Option C, the session key, the ARQC, the
+/// ARPC by method 2) against `cryptography` (OpenSSL's SM4).
 @Suite(.heavy) struct SM4OracleTests {
     static let example = "0123456789ABCDEFFEDCBA9876543210"
 
@@ -47,8 +48,20 @@ import TestSupport
             if ApplicationCryptogram.generate(sessionKey: session, data: data) != arqc { mismatched += 1 }
             if !ApplicationCryptogram.verify(arqc, sessionKey: session, data: data) { mismatched += 1 }
             if ApplicationCryptogram.verify(arqc.map { $0 ^ 0x01 }, sessionKey: session, data: data) { mismatched += 1 }
+            // The whole chain of the SM4 profile, as the token service and a device run it.
+            let imk = IssuerMasterKey(.sm4(key))
+            let cardKey = imk.cardMasterKey(pan: try PAN(unchecked: v["pan"] ?? ""), sequenceNumber: try PANSequenceNumber(digits: v["psn"] ?? ""))
+            guard case .sm4(let mk) = cardKey.key else { mismatched += 1; continue }
+            if mk.exportKeyMaterial().hex != v["cardMasterKey"] { mismatched += 1 }
+            let sk = cardKey.sessionKey(atc: ApplicationTransactionCounter(UInt16(atc[0]) << 8 | UInt16(atc[1])))
+            if sk.exportKeyMaterial().hex != v["cardSessionKey"] { mismatched += 1 }
+            let cardARQC = sk.cryptogram(data)
+            if cardARQC.hex != v["cardARQC"] || !sk.verify(cardARQC, data: data) { mismatched += 1 }
+            guard case .sm4(let skSM4) = sk.key else { mismatched += 1; continue }
+            let arpc = try AuthorisationResponseCryptogram.method2(sessionKey: skSM4, arqc: cardARQC, cardStatusUpdate: try Hex.decode(v["csu"] ?? ""))
+            if arpc.hex != v["arpc"] { mismatched += 1 }
         }
-        print("SM4 against gmssl and cryptography (blocks, CMAC, session keys, ARQCs): \(cases.count) cases, \(mismatched) mismatched (seed \(seed))")
+        print("SM4 against gmssl and cryptography (blocks, CMAC, Option C master keys, session keys, ARQCs, ARPCs): \(cases.count) cases, \(mismatched) mismatched (seed \(seed))")
         #expect(mismatched == 0, "seed \(seed)")
     }
 

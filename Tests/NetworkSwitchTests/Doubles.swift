@@ -202,9 +202,9 @@ final class TokenServiceDouble: NetworkTokenService {
         return .success(TokenAuthorization(routing: known.routing, atc: ApplicationTransactionCounter(atc), arqc: [1, 2, 3, 4, 5, 6, 7, 8]))
     }
 
-    /// The ARC with a fixed tail, so that a test can see which code it was made for.
-    func responseCryptogram(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8] {
-        responseCode + [0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5]
+    /// The ARC with a fixed middle, so that a test can see which code it was made for.
+    func issuerAuthenticationData(for authorization: TokenAuthorization, responseCode: [UInt8]) async throws -> [UInt8] {
+        responseCode + [0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5] + responseCode
     }
 
     func routing(forToken number: PAN) async throws -> TokenRouting? { known.withLock { $0[number.digits]?.routing } }

@@ -31,6 +31,14 @@ import Vault
         let arqc = try passway("emv", "arqc", "--sm4", "--sk", sk, "--data", "0000000010000000000000000643")
         #expect(arqc.status == 0 && arqc.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count == 16)
         #expect(try passway("emv", "arqc", "--sm4", "--aes", "--sk", sk, "--data", "00").status != 0)
+        // The SM4 card master key (Option C) and ARPC (method 2), against one case of
+        // Tests/Oracles/sm4_oracle.py (OpenSSL's SM4 through `cryptography`), seed 1.
+        let mk = try passway("emv", "icc-mk", "--sm4", "--imk", "2291D8CDC310411E7EC27378A661C935", "--pan", "86834497869073662", "--psn", "46")
+        #expect(mk.status == 0 && mk.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "84D9A2894015B44A86610991F1BDE08D")
+        let arpc = try passway("emv", "arpc", "--sm4", "--sk", "671293A311DBA64C46C64A94A01D7369", "--arqc", "D11F8A88987139A9", "--csu", "8CE1B3C6")
+        #expect(arpc.status == 0 && arpc.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "96F393B8")
+        let method1 = try passway("emv", "arpc", "--sm4", "--sk", "671293A311DBA64C46C64A94A01D7369", "--arqc", "D11F8A88987139A9", "--arc", "3030")
+        #expect(method1.status != 0 && method1.stderr.contains("method 2"))
         let partial = try passway("emv", "sm4", "--key", example, "--data", "00112233")
         #expect(partial.status != 0 && partial.stderr.contains("--data") && !partial.stderr.contains(example))
     }
@@ -196,7 +204,7 @@ import Vault
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Summary"))
         #expect(r.stdout.contains("7 authorizations: 5 approved, 2 declined"))
-        #expect(r.stdout.contains("billed 214.40 CNY @ 0.0893317"))
+        #expect(r.stdout.contains("billed 214.40 CNY @ 0.0893317 SM4 ARPC "), "Jade Bank's card is an SM4 card")
         #expect(r.stdout.contains("Someone taps the lost watch: 350.00 RUB → 05"))
         #expect(r.stdout.contains("Ivan draws cash at an ATM: 5,000.00 RUB → 00"))
         #expect(r.stdout.contains("The day's clearing") && r.stdout.contains("4 cleared, 0 rejected"))

@@ -29,9 +29,9 @@ import TokenService
         let pos: Terminal
         let acquirer: TestAcquirer
 
-        static func open(_ configure: (inout PlatformConfiguration) -> Void = { _ in }) async throws -> Shop {
+        static func open(issuerFields: [String: String] = [:], _ configure: (inout PlatformConfiguration) -> Void = { _ in }) async throws -> Shop {
             let harness = try await PlatformHarness.start(configure)
-            let s = try await RussianBankScenario.make(harness)
+            let s = try await RussianBankScenario.make(harness, issuerFields: issuerFields)
             var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
             let enrolled = try await s.enroll(phone)
             precondition(enrolled.string("status") == "approved", "\(enrolled.json)")
@@ -84,6 +84,52 @@ import TokenService
         let declined = try await shop.pos.send(big)
         #expect(declined.responseCode == "51")
         #expect(declined.issuerAuthenticationData?.suffix(2) == Array("51".utf8))
+        await shop.close()
+    }
+
+    /// An issuer on the SM4 profile (PBOC 3.0): its token's keys are SM4 session keys, the
+    /// phone's applet makes an SM4-CMAC ARQC, the network checks it and answers with an
+    /// ARPC by method 2; all three checked by `cryptography` (OpenSSL's SM4), not by our
+    /// SM4. A TDES cryptogram under the same key bytes does not pay.
+    @Test func anSM4CardPaysEndToEnd() async throws {
+        var shop = try await Shop.open(issuerFields: ["cryptogramProfile": "sm4"])
+        let issuers = try await PlatformHarness.call("GET", shop.harness.info.apiURL + "/v1/issuers", key: shop.harness.info.operatorKey,
+                                                     json: nil, raw: nil, headers: [:])
+        #expect(issuers.array.first { $0["id"] as? String == shop.scenario.issuerID }?["cryptogramProfile"] as? String == "sm4")
+        #expect(shop.phone.tokens.first?.profile == .sm4, "the payload names the profile")
+        let (request, key) = try shop.read(amount: 150_000)
+        let outcome = try await shop.pos.send(request)
+        #expect(outcome.responseCode == "00")
+        let icc = try #require(try request.iccData())
+        let arqc = try #require(icc.value(.applicationCryptogram))
+        // The CDOL1 data the ARQC covers, from field 55 as the network reads it.
+        let cdol: [EMV.Tag] = [.amountAuthorised, .amountOther, .terminalCountryCode, .terminalVerificationResults, .transactionCurrencyCode,
+                               .transactionDate, .transactionType, .unpredictableNumber, .applicationInterchangeProfile, .applicationTransactionCounter]
+        let data = cdol.flatMap { icc.value($0) ?? [] }
+        let data91 = try #require(outcome.issuerAuthenticationData)
+        #expect(data91.count == 8 && Array(data91.suffix(4)) == [0x00, 0x80, 0x00, 0x00], "ARPC ‖ CSU, approved online")
+        switch Oracle.availability {
+        case .failure(let failure) where !Oracle.isCI:
+            print("⚠️ \(failure) — SM4 end-to-end oracle check NOT RUN")
+        default:
+            let checked = try Oracle.lines(script: "sm4_oracle.py", arguments: ["--session-key", key.key, "--data", Hex.encode(data),
+                                                                                "--csu", Hex.encode(Array(data91.suffix(4)))])
+            let v = try #require(checked.first).compactMapValues { $0 as? String }
+            #expect(v["arqc"] == Hex.encode(arqc), "the device's ARQC is SM4-CMAC under its single-use key")
+            #expect(v["arpc"] == Hex.encode(Array(data91.prefix(4))), "the network's ARPC is method 2 with SM4-CMAC")
+        }
+
+        // The next key, but a TDES MAC under its bytes: the network declines (05), the issuer never asked.
+        let before = shop.harness.info.counters.issuerHostRequests
+        let next = try shop.read(amount: 1_000)
+        var forged = next.request
+        var objects = try #require(try forged.iccData())
+        let forgedData = cdol.flatMap { objects.value($0) ?? [] }
+        let tdes = ApplicationCryptogram.generate(sessionKey: try TDESKey(hex: next.key.key), data: forgedData)
+        objects = objects.map { $0.tag == .applicationCryptogram ? TLV(.applicationCryptogram, tdes) : $0 }
+        try forged.setICCData(objects)
+        #expect(try await shop.pos.send(forged).responseCode == "05")
+        #expect(shop.harness.info.counters.issuerHostRequests == before)
         await shop.close()
     }
 

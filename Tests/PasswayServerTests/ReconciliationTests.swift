@@ -108,7 +108,7 @@ import TestSupport
             ])
             let sealed = try JSONDecoder().decode(BulkProvisioningView.self, from: provisioned.body).provisionings
             cards.append(try device.receive(all: sealed).map { token in
-                LoadCard(tokenNumber: token.tokenNumber, expiry: token.expiry, keys: try token.keys.map { (atc: $0.atc, key: try TDESKey(hex: $0.key)) })
+                LoadCard(tokenNumber: token.tokenNumber, expiry: token.expiry, keys: try token.keys.map { (atc: $0.atc, key: try token.sessionKey($0)) })
             })
             device.tokens.removeAll()
         }

@@ -25,15 +25,15 @@ public struct RussianBankScenario: Sendable {
     }
 
     public static func make(_ harness: PlatformHarness, suffix: String = "", cardPrefix: String = "220070", tokenPrefix: String = "22017199",
-                            seed: Int = 1) async throws -> RussianBankScenario {
+                            seed: Int = 1, issuerFields: [String: String] = [:]) async throws -> RussianBankScenario {
         try await make(api: harness.info.apiURL, issuerHost: try harness.issuerHostURL, operatorKey: harness.info.operatorKey,
                        issuerHostOperatorKey: harness.info.issuerHostOperatorKey ?? "", suffix: suffix, cardPrefix: cardPrefix, tokenPrefix: tokenPrefix,
-                       seed: seed)
+                       seed: seed, issuerFields: issuerFields)
     }
 
     public static func make(api: String, issuerHost: String, operatorKey op: String, issuerHostOperatorKey: String, suffix: String = "",
                             cardPrefix: String = "220070",
-                            tokenPrefix: String = "22017199", seed: Int = 1) async throws -> RussianBankScenario {
+                            tokenPrefix: String = "22017199", seed: Int = 1, issuerFields: [String: String] = [:]) async throws -> RussianBankScenario {
         func call(_ url: String, key: String?, _ json: [String: Any], _ what: String) async throws -> PlatformHarness.Answer {
             let answer = try await PlatformHarness.call("POST", url, key: key, json: json, raw: nil, headers: [:])
             guard answer.status == 201 else { throw SetupFailed(description: "\(what): \(answer.status) \(answer.json)") }
@@ -52,11 +52,12 @@ public struct RussianBankScenario: Sendable {
             "currency": "RUB", "balanceMinor": 5_000_000,
         ], "account")
         let issuerID = "moskva-bank" + suffix
+        // Extra fields of the issuer (its cryptogram profile, say) as given.
         let issuer = try await call(api + "/v1/issuers", key: op, [
             "id": issuerID, "name": "Moskva Bank", "country": "RU", "currency": "RUB",
             "cardRanges": [cardPrefix], "tokenRanges": [tokenPrefix], "enabledWallets": [walletID],
             "hostURL": issuerHost + "/banks/\(bankID)", "hostKey": hostKey,
-        ], "issuer")
+        ].merging(issuerFields) { _, extra in extra }, "issuer")
         guard let walletKey = wallet.string("apiKey"), let issuerKey = issuer.string("apiKey") else { throw SetupFailed(description: "no API key") }
         return RussianBankScenario(api: api, issuerHostURL: issuerHost, walletKey: walletKey, issuerKey: issuerKey, bankID: bankID,
                                    bankKey: bankKey, hostKey: hostKey, issuerID: issuerID, pan: pan)

@@ -80,8 +80,8 @@ import TestSupport
         #expect(passed.routing.cardExpiry == "2912")
         #expect(passed.routing.issuerID == ServiceRooms.issuerID)
         #expect(passed.atc.value == 1)
-        let arpc = try await f.service.responseCryptogram(for: passed, responseCode: Array("00".utf8))
-        #expect(arpc.count == 8)
+        let data91 = try await f.service.issuerAuthenticationData(for: passed, responseCode: Array("00".utf8))
+        #expect(data91.count == 10 && data91.suffix(2) == Array("00".utf8), "TDES: ARPC ‖ ARC")
     }
 
     @Test func theSameCryptogramTwiceIsAReplay() async throws {

@@ -48,10 +48,28 @@ public enum AuthorisationResponseCryptogram {
     /// Method 2 (§8.2.2): ARPC = MAC algorithm 3, padding 2, over ARQC ‖ CSU ‖
     /// proprietary authentication data, leftmost 4 bytes.
     public static func method2(sessionKey: TDESKey, arqc: [UInt8], cardStatusUpdate csu: [UInt8], proprietaryAuthenticationData pad: [UInt8] = []) throws(CryptogramError) -> [UInt8] {
+        try checkMethod2(arqc, csu, pad)
+        return ISO9797.macAlgorithm3(key: sessionKey, data: arqc + csu + pad, padding: .method2, length: 4)
+    }
+
+    /// Method 2 for the SM4 profile: SM4-CMAC over ARQC ‖ CSU ‖ proprietary
+    /// authentication data, leftmost 4 bytes (as the AES profile with AES-CMAC).
+    public static func method2(sessionKey: SM4Key, arqc: [UInt8], cardStatusUpdate csu: [UInt8], proprietaryAuthenticationData pad: [UInt8] = []) throws(CryptogramError) -> [UInt8] {
+        try checkMethod2(arqc, csu, pad)
+        return Array(sessionKey.cmac(arqc + csu + pad).prefix(4))
+    }
+
+    /// Method 2 for the AES profile: AES-CMAC over ARQC ‖ CSU ‖ proprietary
+    /// authentication data, leftmost 4 bytes.
+    public static func method2(sessionKey: AESKey, arqc: [UInt8], cardStatusUpdate csu: [UInt8], proprietaryAuthenticationData pad: [UInt8] = []) throws(CryptogramError) -> [UInt8] {
+        try checkMethod2(arqc, csu, pad)
+        return Array(sessionKey.cmac(arqc + csu + pad).prefix(4))
+    }
+
+    private static func checkMethod2(_ arqc: [UInt8], _ csu: [UInt8], _ pad: [UInt8]) throws(CryptogramError) {
         guard arqc.count == 8 else { throw .wrongLength(field: "ARQC", expected: 8, actual: arqc.count) }
         guard csu.count == 4 else { throw .wrongLength(field: "CSU", expected: 4, actual: csu.count) }
         guard pad.count <= 8 else { throw .wrongLength(field: "proprietary authentication data", expected: 8, actual: pad.count) }
-        return ISO9797.macAlgorithm3(key: sessionKey, data: arqc + csu + pad, padding: .method2, length: 4)
     }
 }
 

@@ -35,6 +35,15 @@ public enum MasterKeyDerivation {
                               : optionA(issuerMasterKey: imk, pan: pan, sequenceNumber: psn)
     }
 
+    /// Option C (A1.4.3), for a 16-byte block cipher, here SM4 (PBOC 3.0's SM4 profile):
+    /// Y = PAN ‖ PSN as BCD, left-padded with zero bytes to 16 (a PAN has at most 19
+    /// digits, so Y always fits), MK = SM4(IMK)[Y], 16 bytes (k = n = 128).
+    public static func optionC(issuerMasterKey imk: SM4Key, pan: PAN, sequenceNumber psn: PANSequenceNumber = .zero) -> SM4Key {
+        let y = packDigits((pan.digits + psn.digits).leftPadded(to: 32))
+        // One whole block in, one out: neither can fail.
+        return try! SM4Key(try! imk.encrypt(block: y))
+    }
+
     private static func derive(_ imk: TDESKey, _ y: [UInt8]) -> TDESKey {
         let block = UInt64(bigEndianBytes: y)
         let left = imk.encrypt(block: block)
