@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "ISO8583", dependencies: ["EMV"]),
         .target(name: "IPM"),
         // EMVCo QR codes (QRCPS), merchant-presented: no dependency.
-        .target(name: "EMVQR"),
+        .target(name: "EMVQR", dependencies: ["EMV"]),
         .target(name: "Clearing", dependencies: ["IPM", "ISO8583", "Participants", "NetworkSwitch"]),
         .target(name: "Vault", dependencies: ["EMV", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Participants", dependencies: ["EMV", "Vault", .product(name: "Crypto", package: "swift-crypto")]),
@@ -69,7 +69,7 @@ let package = Package(
                                             .product(name: "SwiftASN1", package: "swift-asn1"), .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Simulators",
-            dependencies: ["EMV", "ISO8583", "ISO8583Transport", "APIContract", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+            dependencies: ["EMV", "EMVQR", "ISO8583", "ISO8583Transport", "APIContract", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                            .product(name: "Histogram", package: "hdrhistogram-swift"), .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
@@ -121,7 +121,7 @@ let package = Package(
             name: "PasswayServer",
             dependencies: [
                 "EMV", "ISO8583", "Vault", "Participants", "IssuerContract", "APIContract", "TokenService", "WalletProvider", "Storage",
-                "NetworkSwitch", "Clearing", "ISO8583Transport", "PostgresSupport", "HTTPSupport", "IssuerHostServer",
+                "NetworkSwitch", "Clearing", "ISO8583Transport", "PostgresSupport", "HTTPSupport", "IssuerHostServer", "EMVQR",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -105,3 +105,18 @@ public struct BulkProvisioning: Codable, Sendable {
         self.walletID = walletID; self.deviceID = deviceID; self.keysPerToken = keysPerToken; self.cards = cards
     }
 }
+
+/// A wallet paying a merchant-presented QR code (`POST /v1/qr-payments`): the token, the
+/// code as scanned, the amount when the code has none, and the device's chip data (the
+/// ARQC and the CDOL1 data it covers, BER-TLV in hex).
+public struct QRPayment: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case tokenID, payload, amount, chipData }
+    public var tokenID: String
+    public var payload: String
+    /// As a QR code writes it ("150.00"): only for a code without an amount.
+    public var amount: String?
+    public var chipData: String
+    public init(tokenID: String, payload: String, amount: String? = nil, chipData: String) {
+        self.tokenID = tokenID; self.payload = payload; self.amount = amount; self.chipData = chipData
+    }
+}

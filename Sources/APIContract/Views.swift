@@ -149,3 +149,34 @@ public struct BulkProvisioningView: Codable, Sendable, Equatable {
     public var provisionings: [SealedProvisioning]
     public init(provisionings: [SealedProvisioning]) { self.provisionings = provisionings }
 }
+
+/// The network's answer to a QR payment, as the wallet shows it: the authorization's
+/// response code, and the merchant and reference it was made for.
+public struct QRPaymentView: Codable, Sendable, Equatable {
+    public var responseCode: String
+    public var approved: Bool
+    public var approvalCode: String?
+    /// Minor units, in `currency` (ISO 4217 alpha-3).
+    public var amountMinor: Int64
+    public var currency: String
+    public var merchantName: String
+    public var merchantCity: String
+    /// The acquirer's institution code (field 32), merchant (42) and terminal (41).
+    public var acquirer: String
+    public var merchantID: String
+    public var terminalID: String
+    /// Field 11 and field 7: with 32 and 41, the key the acquirer presents it under.
+    public var stan: String
+    public var transmissionTime: String
+    public var retrievalReference: String
+    /// Tag 91 in hex, for the device (absent when the cryptogram did not verify).
+    public var issuerAuthenticationData: String?
+    public init(responseCode: String, approved: Bool, approvalCode: String?, amountMinor: Int64, currency: String, merchantName: String,
+                merchantCity: String, acquirer: String, merchantID: String, terminalID: String, stan: String, transmissionTime: String,
+                retrievalReference: String, issuerAuthenticationData: String?) {
+        self.responseCode = responseCode; self.approved = approved; self.approvalCode = approvalCode; self.amountMinor = amountMinor
+        self.currency = currency; self.merchantName = merchantName; self.merchantCity = merchantCity; self.acquirer = acquirer
+        self.merchantID = merchantID; self.terminalID = terminalID; self.stan = stan; self.transmissionTime = transmissionTime
+        self.retrievalReference = retrievalReference; self.issuerAuthenticationData = issuerAuthenticationData
+    }
+}

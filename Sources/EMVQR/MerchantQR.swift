@@ -203,3 +203,18 @@ public struct MerchantQR: Sendable, Equatable, Codable {
         return EMVQR.withCRC(EMVQR.encode(objects))
     }
 }
+
+extension EMVQR {
+    /// A QR amount ("98.73", "98") in minor units of a currency with `exponent` (0 to 3)
+    /// decimals: digits, at most one point with 1 to `exponent` digits after it, 13
+    /// characters at most; nil otherwise.
+    public static func minorUnits(_ amount: String, exponent: Int) -> Int64? {
+        guard (0...3).contains(exponent), (1...13).contains(amount.count) else { return nil }
+        let parts = amount.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), parts.allSatisfy({ $0.allSatisfy(\.isASCIIDigit) }), !parts[0].isEmpty else { return nil }
+        let decimals = parts.count == 2 ? String(parts[1]) : ""
+        guard parts.count == 1 || (decimals.count >= 1 && decimals.count <= exponent) else { return nil }
+        // At most 16 digits: always an Int64.
+        return Int64(String(parts[0]) + decimals + String(repeating: "0", count: exponent - decimals.count))
+    }
+}

@@ -31,6 +31,8 @@ struct PasswayAPI: Sendable {
     let issuersChanged: (@Sendable () -> Void)?
     /// What `/metrics` shows; nil: that route answers 404.
     let metrics: PlatformMetrics?
+    /// The network's authorization pipeline, for QR payments; nil: they answer 503.
+    let authorize: (@Sendable (Message) async -> Message?)?
     let logger: Logger
 
     var participants: ParticipantRegistry { rooms.participants }
@@ -38,7 +40,9 @@ struct PasswayAPI: Sendable {
     var wallets: WalletProvider { rooms.wallets }
 
     init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, notifier: IssuerNotifier? = nil, standIns: (@Sendable () -> [StandInCount])? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
-         issuersChanged: (@Sendable () -> Void)? = nil, metrics: PlatformMetrics? = nil, logger: Logger) {
+         issuersChanged: (@Sendable () -> Void)? = nil, metrics: PlatformMetrics? = nil, authorize: (@Sendable (Message) async -> Message?)? = nil,
+         logger: Logger) {
+        self.authorize = authorize
         self.issuersChanged = issuersChanged
         self.metrics = metrics
         self.rooms = rooms
@@ -570,6 +574,16 @@ struct PasswayAPI: Sendable {
         },
         Route(method: .get, path: "/v1/tokens/{tokenID}/audit", allowed: .authenticated) { api, _, context, request in
             try JSONBody.result(try await api.tokens.audit(tokenID: try param(request, context, "tokenID"), for: try caller(context)).map(AuditView.init))
+        },
+        Route(method: .post, path: "/v1/qr-payments", allowed: .wallet) { api, body, context, _ in
+            guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
+            let payment = try JSONBody.decode(QRPayment.self, from: body)
+            guard let authorize = api.authorize else { throw ServiceError.issuerUnavailable("this node runs no network") }
+            let paid = try await QRPayments(tokens: api.tokens, participants: api.participants, authorize: authorize, now: { Date() })
+                .pay(payment, walletID: walletID)
+            api.logger.info("QR payment", metadata: ["acquirer": "\(paid.acquirer)", "terminal": "\(paid.terminalID)", "stan": "\(paid.stan)",
+                                                    "rc": "\(paid.responseCode)"])
+            return try JSONBody.result(paid)
         },
         Route(method: .post, path: "/v1/tokens/{tokenID}/keys", allowed: .wallet) { api, body, context, request in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }

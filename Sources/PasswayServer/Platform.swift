@@ -265,7 +265,7 @@ public enum Platform {
         }
         let passwayAPI = PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
                                     notifier: notifier, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() },
-                                    metrics: metrics, logger: logger)
+                                    metrics: metrics, authorize: { await pipeline.handle($0) }, logger: logger)
         let router = passwayAPI.router()
         let consoleResources = await ConsoleResources.load()
         if consoleResources == nil { notices.append("the console's templates are missing from this build: /console answers 503") }

@@ -82,6 +82,7 @@ extension CodeEntry: StrictBody {}
 extension LifecycleReason: StrictBody {}
 extension CardRenewal: StrictBody {}
 extension BulkProvisioning: StrictBody {}
+extension QRPayment: StrictBody {}
 
 extension Problem {
     /// The one table from the services' refusals to problems.

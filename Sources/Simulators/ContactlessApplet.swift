@@ -20,6 +20,8 @@ public struct ContactlessApplet: Sendable {
     public static let aid: [UInt8] = [0xA0, 0x00, 0x00, 0x09, 0x99, 0x10, 0x10]
     public static let label = "PASSWAY"
     public static let aip: [UInt8] = [0x19, 0x80]
+    /// Issuer application data: format, key index, cryptogram version, CVR (CDCVM performed).
+    public static let issuerApplicationData: [UInt8] = [0x06, 0x01, 0x0A, 0x03, 0xA0, 0x00, 0x00]
     /// 9F02 06, 9F03 06, 9F1A 02, 95 05, 5F2A 02, 9A 03, 9C 01, 9F37 04.
     public static let pdol: [(Tag, Int)] = [(.amountAuthorised, 6), (.amountOther, 6), (.terminalCountryCode, 2), (.terminalVerificationResults, 5),
                                             (.transactionCurrencyCode, 2), (.transactionDate, 3), (.transactionType, 1), (.unpredictableNumber, 4)]
@@ -70,8 +72,7 @@ public struct ContactlessApplet: Sendable {
                 TLV(.applicationTransactionCounter, atc),
                 TLV(.cryptogramInformationData, [0x80]),
                 TLV(.applicationCryptogram, arqc),
-                // Issuer application data: format, key index, cryptogram version, CVR (CDCVM performed).
-                TLV(.issuerApplicationData, [0x06, 0x01, 0x0A, 0x03, 0xA0, 0x00, 0x00]),
+                TLV(.issuerApplicationData, Self.issuerApplicationData),
                 TLV(.cardTransactionQualifiers, [0x00, 0x80]),
             ])
             return ResponseAPDU(data: BERTLV.encode(template), status: .success)

@@ -2,6 +2,8 @@ import Crypto
 import EMV
 import Foundation
 import APIContract
+import EMVQR
+import ISO8583
 
 /// The wallet app on a phone or watch, as far as payments go: its P-256 key pair (the
 /// private half never leaves the device), the tokens provisioned to it, and their
@@ -97,6 +99,45 @@ public struct DeviceWallet: Codable, Sendable {
         return (input, try stored.sessionKey(key).cryptogram(input.bytes))
     }
 
+    /// Paying a merchant-presented QR code: the chip data the wallet sends with it (`POST
+    /// /v1/qr-payments`), an ARQC under the next single-use key over the Passway CDOL1 with
+    /// the code's amount (or the one entered), currency and country, today's date (UTC)
+    /// and the device's own unpredictable number. Nil when the token has no key left.
+    public mutating func chipData(paying qr: MerchantQR, amountMinor: Int64, tokenID: String, date: Date = Date(),
+                                  unpredictable: [UInt8] = (0..<4).map { _ in UInt8.random(in: 0...255) }) throws -> [TLV]? {
+        guard let currency = UInt16(qr.currency), amountMinor >= 0 else { throw WalletError.unreadableCode("no numeric currency") }
+        let country = Country.numeric(alpha2: qr.country) ?? 0
+        return try cryptogram(tokenID: tokenID, amountMinor: UInt64(amountMinor), country: country, currency: currency, date: date,
+                              unpredictable: unpredictable)
+    }
+
+    /// A consumer-presented QR code (EMV QRCPS, base64 BER-TLV) for the token: its track 2
+    /// equivalent data and an ARQC under the next single-use key, made before the amount
+    /// is known (9F02 and 5F2A zero, 9F1A the device's country). Nil when no key is left.
+    public mutating func consumerQR(tokenID: String, date: Date = Date(),
+                                    unpredictable: [UInt8] = (0..<4).map { _ in UInt8.random(in: 0...255) }) throws -> String? {
+        guard let token = tokens.first(where: { $0.tokenID == tokenID }), token.status == "active" else { return nil }
+        guard let chip = try cryptogram(tokenID: tokenID, amountMinor: 0, country: Country.numeric(alpha2: country) ?? 0, currency: 0, date: date,
+                                        unpredictable: unpredictable) else { return nil }
+        let track2 = try Track2EquivalentData(pan: try PAN(token.tokenNumber), expiry: token.expiry, serviceCode: "201")
+        return ConsumerQR(aid: ContactlessApplet.aid, label: ContactlessApplet.label, track2: track2.bytes, cryptogramData: chip).payload()
+    }
+
+    /// The CDOL1 objects and the card's own (9F26, 9F27, 9F10) for one ATC.
+    private mutating func cryptogram(tokenID: String, amountMinor: UInt64, country: UInt16, currency: UInt16, date: Date,
+                                     unpredictable: [UInt8]) throws -> [TLV]? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = .gmt
+        formatter.dateFormat = "yyMMdd"
+        guard let (input, arqc) = try generateARQC(tokenID: tokenID, terminal: { atc in
+            CryptogramInput(amountAuthorised: amountMinor, terminalCountryCode: country, transactionCurrencyCode: currency,
+                            transactionDate: formatter.string(from: date), unpredictableNumber: unpredictable, atc: atc)
+        }) else { return nil }
+        return input.objects + [TLV(.applicationCryptogram, arqc), TLV(.cryptogramInformationData, [0x80]),
+                                TLV(.issuerApplicationData, ContactlessApplet.issuerApplicationData)]
+    }
+
     public func needsKeys(tokenID: String) -> Bool {
         (tokens.first { $0.tokenID == tokenID }?.keys.count ?? 0) < Self.lowWaterMark
     }
@@ -104,10 +145,12 @@ public struct DeviceWallet: Codable, Sendable {
 
 public enum WalletError: Error, CustomStringConvertible {
     case unknownProfile(String)
+    case unreadableCode(String)
 
     public var description: String {
         switch self {
         case .unknownProfile(let name): "the token's cryptogram profile \"\(name.prefix(20))\" is not one this wallet knows (tdes, sm4)"
+        case .unreadableCode(let why): "the QR code cannot be paid: \(why)"
         }
     }
 }

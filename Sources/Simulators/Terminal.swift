@@ -1,4 +1,5 @@
 import EMV
+import EMVQR
 import Foundation
 import ISO8583
 import ISO8583Transport
@@ -118,8 +119,19 @@ public final class Terminal: Sendable {
         return CardRead(tokenNumber: number, expiry: String(Hex.encode(expiry).prefix(4)), chipData: chip)
     }
 
-    /// The authorization request for what was read: 0100 at a POS, 0200 (cash) at an ATM.
-    public func request(for card: CardRead, amountMinor: Int64) -> Message {
+    /// A consumer-presented QR code read by the terminal's scanner (EMV QRCPS, base64
+    /// BER-TLV): the token and expiry from its track 2 equivalent data, the chip data from
+    /// its template 63 with the AID and PAN sequence number.
+    public static func read(consumerQR payload: String) throws -> CardRead {
+        let code = try ConsumerQR(payload: payload)
+        let track2 = try Track2EquivalentData(bytes: code.track2)
+        return CardRead(tokenNumber: track2.pan.digits, expiry: track2.expiry,
+                        chipData: code.cryptogramData + [TLV(.panSequenceNumber, [code.panSequenceNumber]), TLV(.dedicatedFileName, code.aid)])
+    }
+
+    /// The authorization request for what was read: 0100 at a POS, 0200 (cash) at an ATM;
+    /// entry mode 071 (contactless) or 031 (a QR code).
+    public func request(for card: CardRead, amountMinor: Int64, entryMode: String = "071") -> Message {
         let at = now()
         var m = Message(mti: profile.kind == .atm ? "0200" : "0100")
         m.set(2, card.tokenNumber)
@@ -132,7 +144,7 @@ public final class Terminal: Sendable {
         m.set(13, Self.format(at, "MMdd"))
         m.set(14, card.expiry)
         m.set(18, profile.merchantCategory)
-        m.set(22, "071")
+        m.set(22, entryMode)
         m.set(32, profile.acquirerID)
         m.set(37, String(Self.format(at, "yyDDD").suffix(4)) + m.string(11)! + "00")
         m.set(41, profile.terminalID)

@@ -136,14 +136,16 @@ public enum TokenDecline: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension TokenService: NetworkTokenService {
-    /// POS entry mode (field 22, first two digits): 07 contactless chip; 81 in-app (with
-    /// a cryptogram, which is checked like any other).
-    public static let allowedEntryModes: Set<String> = ["07", "81"]
+    /// POS entry mode (field 22, first two digits): 07 contactless chip; 81 in-app; 03 a
+    /// QR code (each with a cryptogram, which is checked like any other).
+    public static let allowedEntryModes: Set<String> = ["07", "81", "03"]
 
     /// The Passway CDOL1, in the order the card MACs it (DESIGN.md "Cryptography").
     static let cdol1: [Tag] = [.amountAuthorised, .amountOther, .terminalCountryCode, .terminalVerificationResults,
                                .transactionCurrencyCode, .transactionDate, .transactionType, .unpredictableNumber,
                                .applicationInterchangeProfile, .applicationTransactionCounter]
+
+    static let zeroAmount = [UInt8](repeating: 0, count: 6)
 
     public func authorize(_ request: TokenAuthorizationRequest) async throws -> Result<TokenAuthorization, TokenDecline> {
         guard let token = try await token(number: request.tokenNumber) else { return .failure(.unknownToken) }
@@ -165,12 +167,20 @@ extension TokenService: NetworkTokenService {
         guard cid[0] & 0xC0 == 0x80 else { return .failure(.notARQC(cid: cid[0])) }
         if let decline = Self.checkTransactionDate(icc.value(.transactionDate) ?? [], now: now()) { return .failure(decline) }
 
-        // The chip signed what the message says, or the message was changed on the way.
-        guard (0...999_999_999_999).contains(request.amountMinor), icc.value(.amountAuthorised) == bcd(UInt64(request.amountMinor), digits: 12) else {
-            return .failure(.chipDataMismatch("9F02 differs from field 4"))
-        }
-        guard icc.value(.transactionCurrencyCode) == (try? Hex.decode("0" + request.currency)) else {
-            return .failure(.chipDataMismatch("5F2A differs from field 49"))
+        // The chip signed what the message says, or the message was changed on the way. A
+        // consumer-presented QR code is made before the device knows the amount or the
+        // currency: its cryptogram covers zeros there (EMV QRCPS), and only there are they
+        // not compared with fields 4 and 49.
+        guard (0...999_999_999_999).contains(request.amountMinor) else { return .failure(.chipDataMismatch("9F02 differs from field 4")) }
+        let consumerPresented = request.entryMode.hasPrefix("03") && icc.value(.amountAuthorised) == Self.zeroAmount
+            && icc.value(.transactionCurrencyCode) == [0, 0]
+        if !consumerPresented {
+            guard icc.value(.amountAuthorised) == bcd(UInt64(request.amountMinor), digits: 12) else {
+                return .failure(.chipDataMismatch("9F02 differs from field 4"))
+            }
+            guard icc.value(.transactionCurrencyCode) == (try? Hex.decode("0" + request.currency)) else {
+                return .failure(.chipDataMismatch("5F2A differs from field 49"))
+            }
         }
         if let pan5A = icc.value(.pan), Hex.encode(pan5A).trimmingCharacters(in: ["F"]) != request.tokenNumber.digits {
             return .failure(.chipDataMismatch("5A differs from field 2"))

@@ -2,6 +2,7 @@ import APIContract
 import ArgumentParser
 import Clearing
 import EMV
+import EMVQR
 import Foundation
 import ISO8583
 import ISO8583Transport
@@ -156,8 +157,17 @@ struct RoadTrip {
         try await tap("Someone taps the lost watch", cafe, &ivanWatch, ivanWatchToken, "watch (lost)", 350_00)
         try await tap("Ivan pays with his phone", cafe, &ivanPhone, ivanPhoneToken, "phone", 420_00)
 
+        // 5. QR codes: the café's own code on the counter, which Ivan's wallet pays with his
+        // token and a cryptogram over the API; then Ivan's phone shows a code at GUM's till,
+        // which the POS scans and sends like a tap.
+        let counterCode = MerchantQR(pointOfInitiation: "11", merchantAccounts: [MerchantQR.passwayAccountTag: [
+            "00": MerchantQR.passwayGUID, "01": "25000001", "02": "CAFE-PUSHKIN001", "03": "MSK00002"]], merchantCategoryCode: "5812",
+                                     currency: rub.numeric, amount: nil, country: "RU", merchantName: "Cafe Pushkin", merchantCity: "MOSCOW")
+        try await payQR("Ivan scans the café's QR code", counterCode, amount: "275.00", &ivanPhone, ivanPhoneToken)
+        try await showQR("Ivan shows a QR code at GUM", gum, &ivanPhone, ivanPhoneToken, 990_00)
+
         printSummary()
-        let expected = ["00", "00", "00", "51", "00", "05", "00"]
+        let expected = ["00", "00", "00", "51", "00", "05", "00", "00", "00"]
         guard rows.map(\.code) == expected else {
             throw CLIError("the trip did not go as planned: \(rows.map(\.code)) instead of \(expected)")
         }
@@ -281,6 +291,34 @@ struct RoadTrip {
             token.profile == .sm4 ? " SM4 ARPC \(Hex.encode(Array($0.prefix(4))))" : " ARPC \(Hex.encode(Array($0.prefix(8))))"
         } ?? ""
         say("\(outcome.approved ? "✓" : "✗") \(step): \(row.amount) → \(code) \(row.meaning)\(billed == "—" ? "" : ", billed \(billed)")\(arpc)")
+    }
+
+    /// A merchant-presented code paid by the wallet: the code read, the device's chip data
+    /// for its amount, `POST /v1/qr-payments`.
+    mutating func payQR(_ step: String, _ code: MerchantQR, amount: String, _ device: inout DeviceWallet, _ token: DeviceWallet.StoredToken) async throws {
+        let qr = try MerchantQR(payload: code.payload())
+        guard let currency = Currency.numeric(qr.currency), let minor = EMVQR.minorUnits(amount, exponent: currency.exponent),
+              let chip = try device.chipData(paying: qr, amountMinor: minor, tokenID: token.tokenID) else { throw CLIError("the phone cannot pay the code") }
+        let (status, data) = try await wallet.send(.POST, "/v1/qr-payments", bytes: Array(try JSONEncoder().encode(
+            QRPayment(tokenID: token.tokenID, payload: qr.payload(), amount: amount, chipData: Hex.encode(BERTLV.encode(chip))))), contentType: "application/json")
+        guard status == 200 else { throw CLIError("the QR payment was refused (\(status)): \(String(decoding: data.prefix(300), as: UTF8.self))") }
+        let paid = try HTTPJSON.decoder.decode(QRPaymentView.self, from: data)
+        let row = Row(step: step, device: "phone (QR)", terminal: "QR \(paid.terminalID)", amount: Self.money(minor, currency), billed: "—",
+                      code: paid.responseCode, meaning: Self.meaning(paid.responseCode))
+        rows.append(row)
+        say("\(paid.approved ? "✓" : "✗") \(step): \(row.amount) to \(paid.merchantName) → \(paid.responseCode) \(row.meaning), approval \(paid.approvalCode ?? "none")")
+    }
+
+    /// A consumer-presented code: the phone shows it, the POS scans it and sends a 0100
+    /// (entry mode 031) for the amount at the till.
+    mutating func showQR(_ step: String, _ terminal: Terminal, _ device: inout DeviceWallet, _ token: DeviceWallet.StoredToken, _ amount: Int64) async throws {
+        guard let code = try device.consumerQR(tokenID: token.tokenID) else { throw CLIError("the phone has no key left for a code") }
+        let outcome = try await terminal.send(terminal.request(for: try Terminal.read(consumerQR: code), amountMinor: amount, entryMode: "031"))
+        if outcome.approved { purchases.append((outcome, terminal.profile)) }
+        let row = Row(step: step, device: "phone (QR)", terminal: "POS \(terminal.profile.terminalID)", amount: Self.money(amount, terminal.profile.currency),
+                      billed: "—", code: outcome.responseCode, meaning: Self.meaning(outcome.responseCode))
+        rows.append(row)
+        say("\(outcome.approved ? "✓" : "✗") \(step) (\(code.count) characters of base64): \(row.amount) → \(outcome.responseCode) \(row.meaning)")
     }
 
     func printSummary() {

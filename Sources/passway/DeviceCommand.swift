@@ -1,5 +1,8 @@
 import APIContract
 import ArgumentParser
+import EMV
+import EMVQR
+import ISO8583
 import Foundation
 import Vault
 import Simulators
@@ -10,7 +13,7 @@ struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "Emulate the wallet app on a phone or a watch.",
-        subcommands: [Register.self, AddCard.self, Verify.self, Cards.self, Replenish.self, Lost.self]
+        subcommands: [Register.self, AddCard.self, Verify.self, Cards.self, Replenish.self, Lost.self, QRPay.self, QRShow.self]
     )
 
     struct Options: ParsableArguments {
@@ -184,6 +187,70 @@ struct DeviceCommand: AsyncParsableCommand {
             guard let deviceID = state.wallet.deviceID else { throw CLIError("the device is not registered") }
             let (_, json) = try await client(state).call(.POST, "/v1/devices/\(deviceID)/lost", [:])
             print("device reported lost; \((json as? [Any])?.count ?? 0) token(s) suspended")
+        }
+    }
+
+    /// The token a payment uses: the one named, or the first active one.
+    static func paying(_ state: State, _ token: String?) throws -> DeviceWallet.StoredToken {
+        if let token {
+            guard let found = state.wallet.tokens.first(where: { $0.tokenID == token }) else { throw CLIError("no token \(token) on this device (see `cards`)") }
+            return found
+        }
+        guard let first = state.wallet.tokens.first(where: { $0.status == "active" && !$0.keys.isEmpty }) else {
+            throw CLIError("no active card with keys on this device (see `cards`, `replenish`)")
+        }
+        return first
+    }
+
+    struct QRPay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "qr-pay",
+            abstract: "Pay a merchant's QR code (EMV QRCPS, merchant-presented) with a card on this device: one single-use key is spent.")
+        @OptionGroup var options: Options
+        @Argument(help: "The code's payload, as scanned.") var payload: String
+        @Option(help: "The amount (150.00), for a code without one.") var amount: String?
+        @Option(help: "Token id (see `cards`); the first active card when omitted.") var token: String?
+
+        func run() async throws {
+            var state = try load(options.state)
+            let card = try paying(state, token)
+            let qr: MerchantQR
+            do { qr = try MerchantQR(payload: payload) } catch { throw CLIError("the code: \(error)") }
+            guard let currency = Currency.numeric(qr.currency) else { throw CLIError("the code's currency \(qr.currency) is not one this wallet knows") }
+            guard let text = qr.amount ?? amount, let minor = EMVQR.minorUnits(text, exponent: currency.exponent) else {
+                throw CLIError(qr.amount == nil ? "--amount: the code has none; give one like 150.00" : "the code's amount is not readable")
+            }
+            guard let chip = try state.wallet.chipData(paying: qr, amountMinor: minor, tokenID: card.tokenID) else {
+                throw CLIError("\(card.masked) has no single-use key left: run `passway device replenish`")
+            }
+            // The key is spent whatever the answer: keep that first.
+            try save(state, options.state)
+            let body = try JSONEncoder().encode(QRPayment(tokenID: card.tokenID, payload: payload, amount: qr.amount == nil ? text : nil,
+                                                          chipData: Hex.encode(BERTLV.encode(chip))))
+            let (status, data) = try await client(state).send(.POST, "/v1/qr-payments", bytes: Array(body), contentType: "application/json")
+            guard status == 200, let paid = try? HTTPJSON.decoder.decode(QRPaymentView.self, from: data) else {
+                throw CLIError("the payment was refused (\(status)): \(String(decoding: data.prefix(300), as: UTF8.self))")
+            }
+            print("\(paid.approved ? "paid" : "declined"): \(text) \(currency.alpha) to \(paid.merchantName), \(paid.merchantCity) with \(card.masked): "
+                  + "\(paid.responseCode)\(paid.approvalCode.map { ", approval \($0)" } ?? "")")
+        }
+    }
+
+    struct QRShow: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "qr-show",
+            abstract: "Show a consumer-presented QR code (EMV QRCPS, base64) for a till to scan: one single-use key is spent.")
+        @OptionGroup var options: Options
+        @Option(help: "Token id (see `cards`); the first active card when omitted.") var token: String?
+
+        func run() async throws {
+            var state = try load(options.state)
+            let card = try paying(state, token)
+            guard let code = try state.wallet.consumerQR(tokenID: card.tokenID) else {
+                throw CLIError("\(card.masked) cannot show a code: not active, or no single-use key left")
+            }
+            try save(state, options.state)
+            print(code)
         }
     }
 }

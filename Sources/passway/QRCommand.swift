@@ -1,4 +1,5 @@
 import ArgumentParser
+import EMV
 import EMVQR
 import Foundation
 import ISO8583
@@ -6,7 +7,7 @@ import ISO8583
 struct QRCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qr",
-        abstract: "EMVCo merchant-presented QR payloads (EMV QRCPS): read one, or write one for a merchant.",
+        abstract: "EMVCo QR payloads (EMV QRCPS): read a merchant- or consumer-presented one, or write one for a merchant.",
         subcommands: [QRDecode.self, QRMerchant.self]
     )
 }
@@ -14,15 +15,28 @@ struct QRCommand: ParsableCommand {
 struct QRDecode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decode",
-        abstract: "Read a merchant-presented payload: its fields as JSON, the CRC checked (a damaged code exits 1).")
+        abstract: "Read a payload: its fields as JSON (a damaged code exits 1).",
+        discussion: "Merchant-presented (starts 000201): the CRC checked. Consumer-presented (base64 BER-TLV from 85 CPV01): the token masked, the cryptogram's objects in hex.")
 
     @Argument(help: "The payload, as the QR code holds it.") var payload: String
 
     func run() throws {
-        let qr: MerchantQR
-        do { qr = try MerchantQR(payload: payload) } catch { throw CLIError("\(error)") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let text = payload.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !text.hasPrefix("00") {
+            let code: ConsumerQR
+            do { code = try ConsumerQR(payload: text) } catch { throw CLIError("\(error)") }
+            struct Shown: Encodable { var format, aid, label, token, expiry, panSequenceNumber: String; var cryptogramData: [String: String] }
+            let track2 = try? Track2EquivalentData(bytes: code.track2)
+            print(String(decoding: try encoder.encode(Shown(
+                format: "CPV01", aid: Hex.encode(code.aid), label: code.label, token: track2?.pan.masked ?? "unreadable",
+                expiry: track2?.expiry ?? "", panSequenceNumber: String(format: "%02d", code.panSequenceNumber),
+                cryptogramData: Dictionary(code.cryptogramData.map { ($0.tag.hex, Hex.encode($0.valueBytes)) }) { first, _ in first })), as: UTF8.self))
+            return
+        }
+        let qr: MerchantQR
+        do { qr = try MerchantQR(payload: text) } catch { throw CLIError("\(error)") }
         print(String(decoding: try encoder.encode(qr), as: UTF8.self))
     }
 }
@@ -60,12 +74,8 @@ struct QRMerchant: ParsableCommand {
         guard (1...11).contains(acquirer.count), acquirer.allSatisfy(\.isASCIIDigit) else { throw CLIError("--acquirer: 1 to 11 digits") }
         guard country.count == 2, country.allSatisfy({ $0.isASCII && $0.isUppercase }) else { throw CLIError("--country: ISO 3166-1 alpha-2, like RU") }
         guard let code = Currency.alpha(currency.uppercased()) ?? Currency.numeric(currency) else { throw CLIError("--currency: an ISO 4217 code, like RUB or 643") }
-        if let amount {
-            let parts = amount.split(separator: ".", omittingEmptySubsequences: false)
-            guard (1...13).contains(amount.count), (1...2).contains(parts.count), parts.allSatisfy({ $0.allSatisfy(\.isASCIIDigit) }), !(parts.first?.isEmpty ?? true),
-                  parts.count == 1 || (1...code.exponent).contains(parts[1].count) else {
-                throw CLIError("--amount: like 150.00, at most \(code.exponent) decimals and 13 characters")
-            }
+        if let amount, EMVQR.minorUnits(amount, exponent: code.exponent) == nil {
+            throw CLIError("--amount: like 150.00, at most \(code.exponent) decimals and 13 characters")
         }
         var account = ["00": MerchantQR.passwayGUID, "01": acquirer, "02": merchant]
         if let terminal { account["03"] = terminal }

@@ -1,3 +1,4 @@
+import EMV
 import EMVQR
 import Foundation
 import Testing
@@ -96,5 +97,31 @@ import TestSupport
         }
         // The standard's check value for CRC-16/CCITT-FALSE.
         #expect(EMVQR.crc16(Array("123456789".utf8)) == 0x29B1)
+    }
+
+    /// Consumer-presented codes: written and read back; every other shape refused with
+    /// the data object named, never a trap.
+    @Test func consumerCodesRoundTripAndOtherShapesAreRefused() throws {
+        let track2 = try Track2EquivalentData(pan: try PAN("2201719900000009"), expiry: "2912", serviceCode: "201")
+        let code = ConsumerQR(aid: [0xA0, 0x00, 0x00, 0x09, 0x99, 0x10, 0x10], label: "PASSWAY", track2: track2.bytes,
+                              cryptogramData: [TLV(.applicationCryptogram, [1, 2, 3, 4, 5, 6, 7, 8]), TLV(.applicationTransactionCounter, [0, 7])])
+        #expect(try ConsumerQR(payload: code.payload()) == code)
+        func refused(_ objects: [TLV]) -> String {
+            do { _ = try ConsumerQR(payload: Data(BERTLV.encode(objects)).base64EncodedString()); return "accepted" } catch { return "\(error)" }
+        }
+        let application = TLV(ConsumerQR.applicationTemplate, children: [TLV(.applicationIdentifierCard, code.aid), TLV(.track2EquivalentData, code.track2),
+                                                                        TLV(ConsumerQR.transparentTemplate, children: code.cryptogramData)])
+        let cpv = TLV(ConsumerQR.payloadFormatIndicator, Array("CPV01".utf8))
+        #expect(refused([cpv, application]) == "accepted")
+        #expect(refused([TLV(ConsumerQR.payloadFormatIndicator, Array("CPV02".utf8)), application]).contains("ID 85"))
+        #expect(refused([application]).contains("ID 85"))
+        #expect(refused([cpv]).contains("ID 61"))
+        #expect(refused([cpv, application, application]).contains("one application template"))
+        #expect(refused([cpv, TLV(ConsumerQR.applicationTemplate, children: [TLV(.applicationIdentifierCard, code.aid)])]).contains("ID 57"))
+        #expect(refused([cpv, TLV(ConsumerQR.applicationTemplate, children: [TLV(.applicationIdentifierCard, code.aid), TLV(.track2EquivalentData, code.track2)])])
+            .contains("ID 63"))
+        for text in ["not base64!", "", String(repeating: "A", count: ConsumerQR.maxLength + 4), "AAAA"] {
+            #expect(throws: QRError.self) { try ConsumerQR(payload: text) }
+        }
     }
 }

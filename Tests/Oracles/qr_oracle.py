@@ -6,7 +6,15 @@ built and read by `cemacqr` (PyPI), which nobody at Passway wrote.
       Cyrillic letters), each payload built by cemacqr with its CRC; one JSON line each
       with the payload and the fields that went in;
   --mode read: JSON lines {"payload": ...} on stdin, each read by cemacqr; one JSON line
-      each with its CRC verdict and the fields it found.
+      each with its CRC verdict and the fields it found;
+  --mode merchant: one JSON object on stdin (acquirer, merchant, terminal, mcc, currency,
+      amount, country, name, city), the payload cemacqr builds for it on stdout;
+  --mode cpm-read: JSON lines {"payload": ...} on stdin, consumer-presented codes (base64
+      BER-TLV), each read with Python's base64 and pyemv's TLV codec: one JSON line each,
+      the format indicator and every tag of templates 61 and 63 in hex;
+  --mode cpm-build: JSON lines {"aid", "label", "track2", "psn", "data": [[tag, hex]...]}
+      on stdin, each encoded by pyemv (85 CPV01, 61 {4F, 50, 57, 5F34, 63 {data}}) and
+      base64: one JSON line each with its payload.
 """
 import argparse
 import json
@@ -14,8 +22,10 @@ import random
 import sys
 
 try:
+    import base64
     import cemacqr
     from cemacqr import Tlv
+    from pyemv import tlv as emvtlv
 except ImportError as error:  # the Swift test turns this into a loud failure
     print(json.dumps({"error": f"missing oracle package: {error}"}))
     sys.exit(3)
@@ -68,13 +78,50 @@ def read():
                           "city": qr.merchant_city, "account": qr.template("26"), "additional": qr.template("62")}, ensure_ascii=False))
 
 
+def merchant():
+    m = json.loads(sys.stdin.read())
+    account = {"00": "RU.PASSWAY", "01": m["acquirer"], "02": m["merchant"], "03": m["terminal"]}
+    objects = [Tlv("00", "01"), Tlv("01", "12"), Tlv("26", tlv_text(account)), Tlv("52", m["mcc"]), Tlv("53", m["currency"]),
+               Tlv("54", m["amount"]), Tlv("58", m["country"]), Tlv("59", m["name"]), Tlv("60", m["city"])]
+    qr = cemacqr.build(objects)
+    print(json.dumps({"payload": qr.to_string(), "crcOK": qr.crc_ok}, ensure_ascii=False))
+
+
+def cpm_read():
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        raw = base64.b64decode(json.loads(line)["payload"], validate=True)
+        decoded = emvtlv.decode(raw)
+        application = decoded["61"]
+        out = {"85": decoded["85"].hex().upper()}
+        for tag, value in application.items():
+            if tag != "63":
+                out[tag] = value.hex().upper()
+        for tag, value in application["63"].items():
+            out[tag] = value.hex().upper()
+        print(json.dumps(out))
+
+
+def cpm_build():
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        c = json.loads(line)
+        data = {tag: bytes.fromhex(value) for tag, value in c["data"]}
+        application = {"4F": bytes.fromhex(c["aid"]), "50": c["label"].encode(), "57": bytes.fromhex(c["track2"]),
+                       "5F34": bytes.fromhex(c["psn"]), "63": data}
+        raw = emvtlv.encode({"85": b"CPV01", "61": application})
+        print(json.dumps({"payload": base64.b64encode(raw).decode()}))
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["build", "read"], required=True)
+    parser.add_argument("--mode", choices=["build", "read", "merchant", "cpm-read", "cpm-build"], required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count", type=int, default=0)
     args = parser.parse_args()
-    build(args.seed, args.count) if args.mode == "build" else read()
+    {"build": lambda: build(args.seed, args.count), "read": read, "merchant": merchant, "cpm-read": cpm_read, "cpm-build": cpm_build}[args.mode]()
 
 
 if __name__ == "__main__":

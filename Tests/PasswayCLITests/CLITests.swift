@@ -58,11 +58,24 @@ import Vault
         // One character changed: one line, exit 1, the CRC named.
         let damaged = try passway("qr", "decode", String(payload.dropLast()) + (payload.last == "0" ? "1" : "0"))
         #expect(damaged.status != 0 && damaged.stderr.contains("CRC") && damaged.stderr.split(separator: "\n").count == 1)
-        for bad in [["--amount", "1.234"], ["--amount", "abc"], ["--mcc", "53"], ["--currency", "XXX"], ["--name", String(repeating: "A", count: 26)]] {
+        // A consumer-presented code built by pyemv (Tests/Oracles/qr_oracle.py --mode cpm-build).
+        let cpm = try passway("qr", "decode", "hQVDUFYwMWE6TwegAAAJmRAQUAdQQVNTV0FZVxAiAXGZEjRWeNKRIgEAAAAPXzQBAGMQnyYIAQIDBAUGBwifNgIAAQ==")
+        #expect(cpm.status == 0, "\(cpm.stderr)")
+        let shown = try #require(try JSONSerialization.jsonObject(with: Data(cpm.stdout.utf8)) as? [String: Any])
+        #expect(shown["token"] as? String == "220171******5678" && shown["expiry"] as? String == "2912" && shown["aid"] as? String == "A0000009991010")
+        #expect((shown["cryptogramData"] as? [String: String])?["9F26"] == "0102030405060708")
+        #expect(!cpm.stdout.contains("2201719912345678"), "the token number is masked")
+        let notCPM = try passway("qr", "decode", "aGVsbG8=")
+        #expect(notCPM.status != 0 && notCPM.stderr.contains("BER-TLV") && notCPM.stderr.split(separator: "\n").count == 1)
+        for bad in [["--amount", "1.234"], ["--amount", "abc"], ["--mcc", "53"], ["--currency", "XXX"], ["--name", String(repeating: "A", count: 26)],
+                    ["--currency", "JPY", "--amount", "5.0"]] {
             var arguments = ["qr", "merchant", "--name", "A", "--city", "B", "--mcc", "5311", "--currency", "RUB", "--acquirer", "25000001", "--merchant", "M"]
-            if let i = arguments.firstIndex(of: bad[0]) { arguments[i + 1] = bad[1] } else { arguments += bad }
+            for (option, value) in stride(from: 0, to: bad.count, by: 2).map({ (bad[$0], bad[$0 + 1]) }) {
+                if let i = arguments.firstIndex(of: option) { arguments[i + 1] = value } else { arguments += [option, value] }
+            }
             let refused = try Subprocess.run(Subprocess.passwayExecutable, arguments, stdin: nil)
-            #expect(refused.status != 0 && refused.stderr.contains(bad[0]), "\(bad)")
+            #expect(refused.status != 0 && refused.stderr.contains(bad.count == 2 ? bad[0] : "--amount") && refused.stderr.split(separator: "\n").count == 1,
+                    "\(bad)")
         }
     }
 
@@ -203,11 +216,13 @@ import Vault
         let r = try passway("demo")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Summary"))
-        #expect(r.stdout.contains("7 authorizations: 5 approved, 2 declined"))
+        #expect(r.stdout.contains("9 authorizations: 7 approved, 2 declined"))
         #expect(r.stdout.contains("billed 214.40 CNY @ 0.0893317 SM4 ARPC "), "Jade Bank's card is an SM4 card")
         #expect(r.stdout.contains("Someone taps the lost watch: 350.00 RUB → 05"))
         #expect(r.stdout.contains("Ivan draws cash at an ATM: 5,000.00 RUB → 00"))
-        #expect(r.stdout.contains("The day's clearing") && r.stdout.contains("4 cleared, 0 rejected"))
+        #expect(r.stdout.contains("The day's clearing") && r.stdout.contains("5 cleared, 0 rejected"))
+        #expect(r.stdout.contains("Ivan scans the café's QR code: 275.00 RUB to Cafe Pushkin → 00"), "a merchant-presented code paid")
+        #expect(r.stdout.contains("Ivan shows a QR code at GUM") && r.stdout.contains("990.00 RUB → 00"), "a consumer-presented code paid")
     }
 
     /// `passway demo --json`: the same day as figures, ending with the clearing and each
@@ -217,9 +232,9 @@ import Vault
         #expect(r.status == 0, "\(r.stderr)")
         let figures = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let authorizations = try #require(figures["authorizations"] as? [[String: Any]])
-        #expect(authorizations.compactMap { $0["responseCode"] as? String } == ["00", "00", "00", "51", "00", "05", "00"])
+        #expect(authorizations.compactMap { $0["responseCode"] as? String } == ["00", "00", "00", "51", "00", "05", "00", "00", "00"])
         let clearing = try #require(figures["clearing"] as? [String: Any])
-        #expect(clearing["cleared"] as? Int == 4 && clearing["rejected"] as? Int == 0)
+        #expect(clearing["cleared"] as? Int == 5 && clearing["rejected"] as? Int == 0)
         let windows = try #require(figures["settlement"] as? [[String: Any]])
         var positions: [String: [String: Int]] = [:]
         for w in windows {
