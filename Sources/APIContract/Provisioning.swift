@@ -93,3 +93,84 @@ public struct SealedProvisioning: Codable, Sendable, Equatable {
 
 public enum ProvisioningError: Error { case malformed }
 
+
+/// Push provisioning: what a bank's app server seals to the token service's HPKE key (RFC
+/// 9180, DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM; base mode) for one wallet:
+/// the card as JSON, `info` "passway push provisioning v1", the issuer's and the wallet's
+/// ids (`issuerID` LF `walletID`) as associated data, so that a sealed card opens only for
+/// the issuer that sent it and the wallet it was sealed for.
+public struct PushCard: Codable, Sendable, Equatable {
+    public var pan: String
+    /// As printed, MM/YY.
+    public var expiry: String
+    public init(pan: String, expiry: String) { self.pan = pan; self.expiry = expiry }
+
+    public static let ciphersuite = HPKE.Ciphersuite.P256_SHA256_AES_GCM_256
+    public static let info = Data("passway push provisioning v1".utf8)
+
+    public static func associatedData(issuerID: String, walletID: String) -> Data { Data("\(issuerID)\n\(walletID)".utf8) }
+
+    /// The key's id: the first 8 bytes of SHA-256 over its X9.63 form, in hex.
+    public static func keyID(_ key: P256.KeyAgreement.PublicKey) -> String {
+        SHA256.hash(data: key.x963Representation).prefix(8).map { String(format: "%02X", $0) }.joined()
+    }
+
+    /// The request body of `POST /v1/push-receipts`, sealed here (what a bank's server does).
+    public func sealed(to key: P256.KeyAgreement.PublicKey, issuerID: String, walletID: String) throws -> PushReceiptRequest {
+        var sender = try HPKE.Sender(recipientKey: key, ciphersuite: Self.ciphersuite, info: Self.info)
+        let ciphertext = try sender.seal(try JSONEncoder().encode(self), authenticating: Self.associatedData(issuerID: issuerID, walletID: walletID))
+        return PushReceiptRequest(walletID: walletID, keyID: Self.keyID(key), encapsulatedKey: sender.encapsulatedKey.base64EncodedString(),
+                                  ciphertext: ciphertext.base64EncodedString())
+    }
+}
+
+/// `POST /v1/push-receipts` (issuer): a card sealed for a wallet.
+public struct PushReceiptRequest: Codable, Sendable, Equatable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case walletID, keyID, encapsulatedKey, ciphertext }
+    public var walletID: String
+    /// The id of the token service's key it was sealed to (`GET /v1/push-provisioning/key`).
+    public var keyID: String
+    /// HPKE's encapsulated key (65 bytes, X9.63 uncompressed), base64.
+    public var encapsulatedKey: String
+    /// The sealed `PushCard` (AES-256-GCM ciphertext and tag), base64.
+    public var ciphertext: String
+    public init(walletID: String, keyID: String, encapsulatedKey: String, ciphertext: String) {
+        self.walletID = walletID; self.keyID = keyID; self.encapsulatedKey = encapsulatedKey; self.ciphertext = ciphertext
+    }
+}
+
+/// The token service's key for push provisioning.
+public struct PushKeyView: Codable, Sendable, Equatable {
+    public var keyID: String
+    /// RFC 9180's names and ids: KEM 0x0010, KDF 0x0001, AEAD 0x0002.
+    public var ciphersuite: String
+    public var kem: Int
+    public var kdf: Int
+    public var aead: Int
+    /// X9.63 uncompressed, base64.
+    public var publicKey: String
+    public var info: String
+    public init(keyID: String, publicKey: String) {
+        self.keyID = keyID; self.publicKey = publicKey
+        ciphersuite = "DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM"; kem = 0x10; kdf = 1; aead = 2
+        info = String(decoding: PushCard.info, as: UTF8.self)
+    }
+}
+
+/// A push receipt as the issuer gets it, once: the wallet redeems it on the cardholder's device.
+public struct PushReceiptView: Codable, Sendable, Equatable {
+    public var receipt: String
+    public var walletID: String
+    public var maskedPAN: String
+    public var expiresAt: Date
+    public init(receipt: String, walletID: String, maskedPAN: String, expiresAt: Date) {
+        self.receipt = receipt; self.walletID = walletID; self.maskedPAN = maskedPAN; self.expiresAt = expiresAt
+    }
+}
+
+/// `POST /v1/push-receipts/{receipt}/redeem` (wallet): the device the card goes onto.
+public struct PushRedemption: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case deviceID }
+    public var deviceID: String
+    public init(deviceID: String) { self.deviceID = deviceID }
+}

@@ -575,6 +575,26 @@ struct PasswayAPI: Sendable {
         Route(method: .get, path: "/v1/tokens/{tokenID}/audit", allowed: .authenticated) { api, _, context, request in
             try JSONBody.result(try await api.tokens.audit(tokenID: try param(request, context, "tokenID"), for: try caller(context)).map(AuditView.init))
         },
+        Route(method: .get, path: "/v1/push-provisioning/key", allowed: .issuerOrNetwork) { api, _, _, _ in
+            try JSONBody.result(try await api.tokens.pushKey())
+        },
+        Route(method: .post, path: "/v1/push-receipts", allowed: .issuer) { api, body, context, _ in
+            guard case .issuer(let issuerID) = context.participant else { throw Problem.unauthorized }
+            let r = try JSONBody.decode(PushReceiptRequest.self, from: body)
+            guard let issuer = try await api.participants.issuer(id: issuerID) else { throw ServiceError.notFound("issuer \(issuerID)") }
+            guard let wallet = try await api.participants.wallet(id: r.walletID) else { throw ServiceError.notFound("wallet \(r.walletID.prefix(64))") }
+            let receipt = try await api.tokens.issuePushReceipt(issuer: issuer, wallet: wallet, request: r)
+            api.logger.info("push receipt issued", metadata: ["issuer": "\(issuerID)", "wallet": "\(wallet.id)", "card": "\(receipt.maskedPAN)"])
+            return try JSONBody.result(receipt, status: .created)
+        },
+        Route(method: .post, path: "/v1/push-receipts/{receipt}/redeem", allowed: .wallet) { api, body, context, request in
+            guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
+            let r = try JSONBody.decode(PushRedemption.self, from: body)
+            let (token, sealed) = try await api.wallets.redeemPushReceipt(walletID: walletID, receipt: try param(request, context, "receipt"), deviceID: r.deviceID)
+            api.metrics?.enrollment("pushed")
+            api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "push"])
+            return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed), status: .created)
+        },
         Route(method: .post, path: "/v1/qr-payments", allowed: .wallet) { api, body, context, _ in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let payment = try JSONBody.decode(QRPayment.self, from: body)

@@ -83,6 +83,8 @@ extension LifecycleReason: StrictBody {}
 extension CardRenewal: StrictBody {}
 extension BulkProvisioning: StrictBody {}
 extension QRPayment: StrictBody {}
+extension PushReceiptRequest: StrictBody {}
+extension PushRedemption: StrictBody {}
 
 extension Problem {
     /// The one table from the services' refusals to problems.

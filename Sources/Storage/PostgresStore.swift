@@ -165,6 +165,7 @@ public final class PostgresStore: Sendable {
             "ALTER TABLE settlement_lines RENAME COLUMN presentment_id TO source",
             "ALTER TABLE settlement_lines ADD COLUMN presentments INTEGER NOT NULL DEFAULT 1",
         ]),
+        ("v9: push receipts", ["CREATE TABLE push_receipts (id TEXT PRIMARY KEY, doc JSONB NOT NULL)"]),
     ]
 
     // MARK: Documents
@@ -237,6 +238,11 @@ extension PostgresStore: TokenStore {
 
     public func saveSecret(name: String, sealed: Data) async throws {
         try await run("INSERT INTO secrets (name, value) VALUES (\("vault/\(name)"), \(sealed)) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value")
+    }
+
+    public func saveSecretIfAbsent(name: String, sealed: Data) async throws -> Bool {
+        try await Self.count(try await database.client.query(
+            "INSERT INTO secrets (name, value) VALUES (\("vault/\(name)"), \(sealed)) ON CONFLICT DO NOTHING RETURNING 1", logger: logger)) == 1
     }
 
     public func sealedIssuerHostKey(issuerID: String) async throws -> Data? {
@@ -470,5 +476,22 @@ extension PostgresStore: TokenStore {
 
     public func pendingVerification(id: String) async throws -> PendingVerification? {
         try await one(PendingVerification.self, "SELECT doc::text FROM verifications WHERE id = \(id)")
+    }
+
+    // MARK: Push receipts
+
+    public func savePushReceipt(_ receipt: PushReceipt) async throws {
+        try await run("INSERT INTO push_receipts (id, doc) VALUES (\(receipt.id), \(try Self.doc(receipt))::jsonb)")
+    }
+
+    public func replacePushReceipt(_ after: PushReceipt, before: PushReceipt) async throws -> Bool {
+        let rows = try await database.client.query(
+            "UPDATE push_receipts SET doc = \(try Self.doc(after))::jsonb WHERE id = \(after.id) AND doc->>'state' = \(before.state.rawValue) RETURNING 1",
+            logger: logger)
+        return try await Self.count(rows) == 1
+    }
+
+    public func pushReceipt(id: String) async throws -> PushReceipt? {
+        try await one(PushReceipt.self, "SELECT doc::text FROM push_receipts WHERE id = \(id)")
     }
 }

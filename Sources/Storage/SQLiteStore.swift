@@ -155,6 +155,9 @@ public final class SQLiteStore: Sendable {
                 ALTER TABLE settlement_lines ADD COLUMN presentments INTEGER NOT NULL DEFAULT 1;
                 """)
         }
+        migrator.registerMigration("v13: push receipts") { db in
+            try db.execute(sql: "CREATE TABLE push_receipts (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        }
         return migrator
     }
 
@@ -260,6 +263,13 @@ extension SQLiteStore: TokenStore {
 
     public func saveSecret(name: String, sealed: Data) async throws {
         try await put("INSERT OR REPLACE INTO secrets (name, value) VALUES (?, ?)", ["vault/\(name)", sealed])
+    }
+
+    public func saveSecretIfAbsent(name: String, sealed: Data) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", arguments: ["vault/\(name)", sealed])
+            return db.changesCount == 1
+        }
     }
 
     public func sealedIssuerHostKey(issuerID: String) async throws -> Data? {
@@ -487,5 +497,24 @@ extension SQLiteStore: TokenStore {
 
     public func pendingVerification(id: String) async throws -> PendingVerification? {
         try await one(PendingVerification.self, "SELECT doc FROM verifications WHERE id = ?", [id])
+    }
+
+    // MARK: Push receipts
+
+    public func savePushReceipt(_ receipt: PushReceipt) async throws {
+        try await put("INSERT INTO push_receipts (id, doc) VALUES (?, ?)", [receipt.id, try Self.doc(receipt)])
+    }
+
+    public func replacePushReceipt(_ after: PushReceipt, before: PushReceipt) async throws -> Bool {
+        let doc = try Self.doc(after)
+        return try await pool.write { db in
+            try db.execute(sql: "UPDATE push_receipts SET doc = ? WHERE id = ? AND json_extract(doc, '$.state') = ?",
+                           arguments: [doc, after.id, before.state.rawValue])
+            return db.changesCount == 1
+        }
+    }
+
+    public func pushReceipt(id: String) async throws -> PushReceipt? {
+        try await one(PushReceipt.self, "SELECT doc FROM push_receipts WHERE id = ?", [id])
     }
 }

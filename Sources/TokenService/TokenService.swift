@@ -21,6 +21,7 @@ public final class TokenService: Sendable {
     let issuerHost: any IssuerHostClient
     let now: @Sendable () -> Date
     let openedMasterKeys = Mutex<[String: IssuerMasterKey]>([:])
+    let openedPushKey = Mutex<P256.KeyAgreement.PrivateKey?>(nil)
     /// Each token's card master key (EMV Option A or C from the issuer master key of its
     /// profile and the token number), derived on first use: neither input changes for a
     /// token id. Kept in this process's memory like the issuer master keys it comes from;

@@ -22,6 +22,9 @@ public protocol TokenStore: Sendable {
     /// sealed; `saveSecret` replaces the one of that name.
     func sealedSecret(name: String) async throws -> Data?
     func saveSecret(name: String, sealed: Data) async throws
+    /// Stores a secret unless one of that name exists: false, and nothing written, when
+    /// another caller (perhaps on another node) stored one first.
+    func saveSecretIfAbsent(name: String, sealed: Data) async throws -> Bool
     /// The issuer host's signing key, sealed.
     func sealedIssuerHostKey(issuerID: String) async throws -> Data?
     /// Stores the issuer host's sealed signing key, replacing the one before (a rotation).
@@ -80,6 +83,13 @@ public protocol TokenStore: Sendable {
     /// `before`. False when another request changed it first (and nothing is written).
     func replacePendingVerification(_ after: PendingVerification, before: PendingVerification) async throws -> Bool
     func pendingVerification(id: String) async throws -> PendingVerification?
+
+    // Push provisioning.
+    func savePushReceipt(_ receipt: PushReceipt) async throws
+    /// Replaces a receipt only if its state is still that of `before`: false when another
+    /// request changed it first (and nothing is written).
+    func replacePushReceipt(_ after: PushReceipt, before: PushReceipt) async throws -> Bool
+    func pushReceipt(id: String) async throws -> PushReceipt?
 }
 
 /// A token as it was read and as it is to be.

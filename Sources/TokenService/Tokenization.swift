@@ -58,7 +58,7 @@ extension TokenService {
             return .declined(reason: decision.reason ?? "the issuer declined")
         case .green:
             let (token, sealed) = try await createToken(card: card, issuer: request.issuer, wallet: request.wallet, device: request.device,
-                                                        actor: Participant.wallet(request.wallet.id).actor, path: .green)
+                                                        actor: Participant.wallet(request.wallet.id).actor, reason: "ID&V green")
             return .approved(token, sealed)
         case .yellow:
             guard let method = decision.methods.first else {
@@ -143,7 +143,7 @@ extension TokenService {
             throw ServiceError.notFound("card for verification \(pending.id)")
         }
         let (token, sealed) = try await createToken(card: card, issuer: issuer, wallet: wallet, device: device,
-                                                    actor: Participant.wallet(wallet.id).actor, path: .yellow)
+                                                    actor: Participant.wallet(wallet.id).actor, reason: "ID&V yellow")
         pending.tokenID = token.id
         try await store.savePendingVerification(pending)
         return (token, sealed)
@@ -151,7 +151,7 @@ extension TokenService {
 
     static func codeHash(_ id: String, _ code: String) -> String { Hex.encode(Array(SHA256.hash(data: Array("\(id):\(code)".utf8)))) }
 
-    private func vaultCard(for pan: PAN, expiry: String, issuer: Issuer) async throws -> VaultCard {
+    func vaultCard(for pan: PAN, expiry: String, issuer: Issuer) async throws -> VaultCard {
         let fingerprint = vault.fingerprint(pan)
         return vaultCard(for: pan, fingerprint: fingerprint, expiry: expiry, issuer: issuer, existing: try await store.card(fingerprint: fingerprint))
     }
@@ -171,15 +171,15 @@ extension TokenService {
     /// characters unique to the account.
     static func newPAR() -> String { "PW01" + SecureRandom.alphanumeric(25, uppercase: true) }
 
-    private func createToken(card: VaultCard, issuer: Issuer, wallet: Wallet, device: DeviceBinding,
-                             actor: Actor, path: IDVDecision.Path) async throws -> (Token, SealedProvisioning) {
+    func createToken(card: VaultCard, issuer: Issuer, wallet: Wallet, device: DeviceBinding,
+                     actor: Actor, reason: String) async throws -> (Token, SealedProvisioning) {
         let imk = try await issuerMasterKey(issuer.id, profile: issuer.profile, creating: true)
         let at = now()
         for _ in 0..<20 {
             let (token, number) = try draftToken(card: card, issuer: issuer, wallet: wallet, device: device, keys: Self.keyBatchSize, at: at)
             do {
                 try await store.createToken(token, card: card, audit:
-                    AuditEvent(tokenID: token.id, at: at, actor: actor, event: .create, from: nil, to: .active, reason: "ID&V \(path.rawValue)"),
+                    AuditEvent(tokenID: token.id, at: at, actor: actor, event: .create, from: nil, to: .active, reason: reason),
                                             notice: notice(token, .created, maskedPAN: card.maskedPAN, at: at))
             } catch StoreError.duplicate {
                 continue // token number taken: draw another

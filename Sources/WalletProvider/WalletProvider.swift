@@ -149,7 +149,16 @@ public final class WalletProvider: Sendable {
         guard let issuer = try await participants.issuer(ofCard: pan.digits) else {
             throw ServiceError.ineligible(code: "card_range_not_supported", reason: "cards starting \(pan.bin) are not from an onboarded issuer")
         }
-        guard issuer.enabledWallets.contains(walletID) else {
+        try await checkEligibility(issuer: issuer, wallet: wallet, device: device)
+        return try await tokens.requestToken(.init(pan: pan, expiry: expiry, cvv2: request.cvv2, riskScore: request.riskScore,
+                                                   issuer: issuer, wallet: wallet, device: device))
+    }
+
+    /// Whether a card of `issuer` may go into `wallet` on `device`: the issuer enabled the
+    /// wallet, the device's market is live, its model is supported there and meets the
+    /// catalog's requirements (which may have changed since it was registered).
+    func checkEligibility(issuer: Issuer, wallet: Wallet, device: DeviceBinding) async throws {
+        guard issuer.enabledWallets.contains(wallet.id) else {
             throw ServiceError.ineligible(code: "wallet_not_enabled", reason: "\(issuer.name) has not enabled \(wallet.name)")
         }
         guard let market = try await participants.market(country: device.country) else {
@@ -167,8 +176,17 @@ public final class WalletProvider: Sendable {
         if let lacking = model.unmetRequirement {
             throw ServiceError.ineligible(code: "device_not_supported", reason: "\(model.manufacturer) \(model.model) \(lacking)")
         }
-        return try await tokens.requestToken(.init(pan: pan, expiry: expiry, cvv2: request.cvv2, riskScore: request.riskScore,
-                                                   issuer: issuer, wallet: wallet, device: device))
+    }
+
+    /// The wallet redeems a card its issuer pushed (a push receipt) on one of its devices:
+    /// eligible as an enrollment would be, then the token on the green path.
+    public func redeemPushReceipt(walletID: String, receipt: String, deviceID: String) async throws -> (Token, SealedProvisioning) {
+        let device = try await binding(deviceID: deviceID, walletID: walletID)
+        guard let wallet = try await participants.wallet(id: walletID) else { throw ServiceError.notFound("wallet \(walletID)") }
+        let record = try await tokens.pushReceipt(receipt, walletID: walletID)
+        guard let issuer = try await participants.issuer(id: record.issuerID) else { throw ServiceError.notFound("push receipt") }
+        try await checkEligibility(issuer: issuer, wallet: wallet, device: device)
+        return try await tokens.redeemPushReceipt(receipt, wallet: wallet, device: device)
     }
 
     /// The cardholder typed the code the bank sent, on the device the card is being added to.

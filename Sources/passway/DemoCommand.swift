@@ -1,6 +1,7 @@
 import APIContract
 import ArgumentParser
 import Clearing
+import Crypto
 import EMV
 import EMVQR
 import Foundation
@@ -63,6 +64,8 @@ struct RoadTrip {
     /// The issuer host as its operator, and as each bank (with the key made with it).
     let bankHost: HTTPJSON
     var banks: [String: HTTPJSON] = [:]
+    /// Each issuer's API key at the platform.
+    var issuers: [String: HTTPJSON] = [:]
     var wallet: HTTPJSON!
     var rows: [Row] = []
     var network: ISO8583Client!
@@ -120,9 +123,10 @@ struct RoadTrip {
         var liPhone = try await register("xiaomi-14", os: "14", country: "CN")
         let ivanPhoneToken = try await enroll(&ivanPhone, pan: ivanCard, bank: "bank-moskva")
         let ivanWatchToken = try await enroll(&ivanWatch, pan: ivanCard, bank: "bank-moskva")
-        let liToken = try await enroll(&liPhone, pan: liCard, bank: "jade-bank")
         say("✓ Ivan's card on his phone (\(ivanPhoneToken.masked), approved at once) and watch (\(ivanWatchToken.masked), one-time code from the bank)")
-        say("✓ Li Wei's card on his phone (\(liToken.masked), \(liToken.keys.count) SM4 single-use keys)")
+        let liToken = try await pushFromBankApp(&liPhone, pan: liCard, issuer: "jade")
+        say("✓ Li Wei taps \"Add to wallet\" in Jade Bank's app: the bank seals his card to the token service (HPKE), the wallet redeems the receipt "
+            + "on his phone (\(liToken.masked), \(liToken.keys.count) SM4 single-use keys)")
 
         // 3. Terminals in Moscow, behind an acquirer that speaks ISO 8583 to the network: it
         // is onboarded, opens its MAC key with its zone master key, and signs on.
@@ -243,10 +247,11 @@ struct RoadTrip {
         _ = try await bankAPI.call(.POST, "/banks/\(bank)/accounts", [
             "pan": pan, "expiry": "2912", "cvv2": "123", "holderName": holder, "phone": phone, "currency": currency, "balanceMinor": balance,
         ])
-        _ = try await op.call(.POST, "/v1/issuers", [
+        let onboarded = try await op.call(.POST, "/v1/issuers", [
             "id": issuer, "name": name, "country": country, "currency": currency, "cardRanges": [cards], "tokenRanges": [tokens],
             "enabledWallets": ["passway-pay"], "hostURL": issuerHostURL + "/banks/\(bank)", "hostKey": hostKey, "cryptogramProfile": profile,
         ])
+        issuers[issuer] = HTTPJSON(base: info.apiURL, apiKey: (onboarded.json as? [String: Any])?["apiKey"] as? String)
     }
 
     func register(_ model: String, os: String, country: String) async throws -> DeviceWallet {
@@ -266,6 +271,21 @@ struct RoadTrip {
             answer = try await wallet.call(.POST, "/v1/enrollments/\(verification)/verify", ["code": code])
         }
         let provisioning = try JSONSerialization.data(withJSONObject: (answer.json as? [String: Any])?["provisioning"] ?? [:])
+        return try device.receive(try JSONDecoder().decode(SealedProvisioning.self, from: provisioning))
+    }
+
+    /// Push provisioning: the issuer's server seals the card to the token service's HPKE
+    /// key and gets a receipt; the wallet redeems it on the device.
+    func pushFromBankApp(_ device: inout DeviceWallet, pan: String, issuer: String) async throws -> DeviceWallet.StoredToken {
+        guard let bankAPI = issuers[issuer] else { throw CLIError("no credentials for \(issuer)") }
+        let key = try await bankAPI.call(.GET, "/v1/push-provisioning/key", decoding: PushKeyView.self)
+        guard let x963 = Data(base64Encoded: key.publicKey) else { throw CLIError("the push key is not base64") }
+        let sealed = try PushCard(pan: pan, expiry: "12/29").sealed(to: try P256.KeyAgreement.PublicKey(x963Representation: x963), issuerID: issuer,
+                                                                     walletID: "passway-pay")
+        let (_, data) = try await bankAPI.send(.POST, "/v1/push-receipts", bytes: Array(try JSONEncoder().encode(sealed)), contentType: "application/json")
+        let receipt = try HTTPJSON.decoder.decode(PushReceiptView.self, from: data)
+        let redeemed = try await wallet.call(.POST, "/v1/push-receipts/\(receipt.receipt)/redeem", ["deviceID": device.deviceID ?? ""])
+        let provisioning = try JSONSerialization.data(withJSONObject: (redeemed.json as? [String: Any])?["provisioning"] ?? [:])
         return try device.receive(try JSONDecoder().decode(SealedProvisioning.self, from: provisioning))
     }
 

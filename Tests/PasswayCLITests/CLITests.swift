@@ -216,6 +216,7 @@ import Vault
         let r = try passway("demo")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Summary"))
+        #expect(r.stdout.contains("in Jade Bank's app") && r.stdout.contains("the wallet redeems the receipt on his phone"), "a push-provisioned card")
         #expect(r.stdout.contains("9 authorizations: 7 approved, 2 declined"))
         #expect(r.stdout.contains("billed 214.40 CNY @ 0.0893317 SM4 ARPC "), "Jade Bank's card is an SM4 card")
         #expect(r.stdout.contains("Someone taps the lost watch: 350.00 RUB → 05"))

@@ -252,6 +252,36 @@ import WalletProvider
         #expect([wrong, right].contains(try await store.pendingVerification(id: "v2")))
     }
 
+    /// A push receipt is redeemed once across nodes; a secret made by two nodes at once is
+    /// the first one stored, for both.
+    @Test(arguments: Backend.available)
+    func pushReceiptsAndSecretsAreWrittenOnceAcrossNodes(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let other = try await s.openAnother()
+        let issued = PushReceipt(id: "r1", issuerID: "bank", walletID: "w1", cardID: "card_1", maskedPAN: "220070******7896", createdAt: Self.at,
+                                 expiresAt: Self.at.addingTimeInterval(600), state: .issued)
+        try await s.store.savePushReceipt(issued)
+        #expect(try await other.pushReceipt(id: "r1") == issued)
+        #expect(try await s.store.pushReceipt(id: "r2") == nil)
+        var onPhone = issued, onWatch = issued
+        onPhone.state = .redeemed; onPhone.deviceID = "phone"
+        onWatch.state = .redeemed; onWatch.deviceID = "watch"
+        let (phone, watch) = (onPhone, onWatch)
+        let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await s.store.replacePushReceipt(phone, before: issued) }
+            group.addTask { try await other.replacePushReceipt(watch, before: issued) }
+            return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(wins == 1)
+        #expect([phone, watch].contains(try await s.store.pushReceipt(id: "r1")))
+
+        let first = try await s.store.saveSecretIfAbsent(name: "k", sealed: Data([1]))
+        let second = try await other.saveSecretIfAbsent(name: "k", sealed: Data([2]))
+        #expect(first && !second)
+        #expect(try await other.sealedSecret(name: "k") == Data([1]))
+    }
+
     /// The heart of several nodes: an ATC is accepted once, whoever asks and however
     /// many ask at the same moment.
     @Test(arguments: Backend.available)

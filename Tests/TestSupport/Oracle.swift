@@ -14,7 +14,7 @@ public enum Oracle {
 
     public static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
-    public static let installHint = "pip install pyemv pyiso8583 psec 'cryptography<49' gmssl cemacqr"
+    public static let installHint = "pip install pyemv pyiso8583 psec 'cryptography<49' gmssl cemacqr pyhpke"
 
     public enum Failure: Error, CustomStringConvertible {
         case unavailable(String)
@@ -33,7 +33,7 @@ public enum Oracle {
     /// Whether python3 with all oracle packages is importable here.
     public static let availability: Result<Void, Failure> = {
         do {
-            _ = try run(["-c", "import pyemv, iso8583, psec, cryptography, gmssl.sm4, cemacqr"], stdin: nil)
+            _ = try run(["-c", "import pyemv, iso8583, psec, cryptography, gmssl.sm4, cemacqr, pyhpke"], stdin: nil)
             return .success(())
         } catch let failure as Failure {
             return .failure(failure)
