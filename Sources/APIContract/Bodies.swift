@@ -57,15 +57,17 @@ public struct NewDevice: Codable, Sendable {
 }
 
 public struct NewEnrollment: Codable, Sendable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case deviceID, pan, expiry, cvv2, riskScore }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case deviceID, pan, expiry, cvv2, riskScore, acceptedTerms }
     public var deviceID: String
     public var pan: String
     /// MM/YY as printed, or YYMM.
     public var expiry: String
     public var cvv2: String?
     public var riskScore: Int?
-    public init(deviceID: String, pan: String, expiry: String, cvv2: String?, riskScore: Int? = nil) {
-        self.deviceID = deviceID; self.pan = pan; self.expiry = expiry; self.cvv2 = cvv2; self.riskScore = riskScore
+    /// The version of the card product's terms the cardholder accepted on the device.
+    public var acceptedTerms: String?
+    public init(deviceID: String, pan: String, expiry: String, cvv2: String?, riskScore: Int? = nil, acceptedTerms: String? = nil) {
+        self.deviceID = deviceID; self.pan = pan; self.expiry = expiry; self.cvv2 = cvv2; self.riskScore = riskScore; self.acceptedTerms = acceptedTerms
     }
 }
 

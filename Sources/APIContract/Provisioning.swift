@@ -170,7 +170,9 @@ public struct PushReceiptView: Codable, Sendable, Equatable {
 
 /// `POST /v1/push-receipts/{receipt}/redeem` (wallet): the device the card goes onto.
 public struct PushRedemption: Codable, Sendable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case deviceID }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case deviceID, acceptedTerms }
     public var deviceID: String
-    public init(deviceID: String) { self.deviceID = deviceID }
+    /// The version of the card product's terms the cardholder accepted on the device.
+    public var acceptedTerms: String?
+    public init(deviceID: String, acceptedTerms: String? = nil) { self.deviceID = deviceID; self.acceptedTerms = acceptedTerms }
 }

@@ -25,6 +25,11 @@ public struct TokenView: Codable, Sendable, Equatable {
     public var suspensions: [SuspensionView]?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The card product's terms the cardholder accepted before it was made (profile,
+    /// version, time, device), when the product has terms.
+    public var termsAcceptance: TermsAcceptance?
+    /// `tdes` or `sm4`.
+    public var cryptogramProfile: String?
 
     public init(id: String, maskedNumber: String, expiry: String, status: TokenStatus, issuerID: String, walletID: String,
                 tokenRequestorID: String, deviceID: String, country: String, par: String, suspendedBy: Actor.Kind?,
@@ -33,6 +38,18 @@ public struct TokenView: Codable, Sendable, Equatable {
         self.walletID = walletID; self.tokenRequestorID = tokenRequestorID; self.deviceID = deviceID; self.country = country
         self.par = par; self.suspendedBy = suspendedBy; self.suspensionReason = suspensionReason; self.suspensions = suspensions
         self.createdAt = createdAt; self.updatedAt = updatedAt
+    }
+}
+
+/// A cardholder accepted a card product's terms: which version, when (the token service's
+/// clock), on which device. Kept on the token and shown with it.
+public struct TermsAcceptance: Codable, Sendable, Equatable {
+    public var profileID: String
+    public var version: String
+    public var at: Date
+    public var deviceID: String
+    public init(profileID: String, version: String, at: Date, deviceID: String) {
+        self.profileID = profileID; self.version = version; self.at = at; self.deviceID = deviceID
     }
 }
 
@@ -95,11 +112,18 @@ public struct EnrollmentView: Codable, Sendable, Equatable {
     public var expiresAt: Date?
     /// For declined: the issuer's reason.
     public var reason: String?
+    /// What to tell the cardholder, in `language` (ru, zh or en).
+    public var message: String?
+    public var language: String?
 
     public init(status: Status, token: TokenView? = nil, provisioning: SealedProvisioning? = nil, verificationID: String? = nil,
-                method: VerificationMethod? = nil, expiresAt: Date? = nil, reason: String? = nil) {
+                method: VerificationMethod? = nil, expiresAt: Date? = nil, reason: String? = nil, language: String? = nil) {
         self.status = status; self.token = token; self.provisioning = provisioning; self.verificationID = verificationID
         self.method = method; self.expiresAt = expiresAt; self.reason = reason
+        if let language {
+            self.language = language
+            message = CardholderText.text(status.rawValue, language, ["destination": method?.destination ?? ""])
+        }
     }
 }
 
@@ -178,5 +202,67 @@ public struct QRPaymentView: Codable, Sendable, Equatable {
         self.currency = currency; self.merchantName = merchantName; self.merchantCity = merchantCity; self.acquirer = acquirer
         self.merchantID = merchantID; self.terminalID = terminalID; self.stan = stan; self.transmissionTime = transmissionTime
         self.retrievalReference = retrievalReference; self.issuerAuthenticationData = issuerAuthenticationData
+    }
+}
+
+/// A card product as a wallet shows it before the cardholder adds the card: its art, the
+/// issuer's contact details and the terms in force, in the reader's language.
+public struct CardProfileView: Codable, Sendable, Equatable {
+    public struct Terms: Codable, Sendable, Equatable {
+        public var version: String
+        /// The language chosen for the reader (Accept-Language, then the market's).
+        public var language: String
+        /// `GET /v1/assets/{id}`: the text in `language`.
+        public var textAssetID: String
+        /// Every language the terms are in, each with its text.
+        public var texts: [String: String]
+        public init(version: String, language: String, textAssetID: String, texts: [String: String]) {
+            self.version = version; self.language = language; self.textAssetID = textAssetID; self.texts = texts
+        }
+    }
+    public var issuerID: String
+    public var issuerName: String
+    public var profileID: String
+    public var name: String
+    public var artAssetID: String?
+    public var contact: CardProfile.Contact
+    public var terms: Terms?
+
+    public init(issuer: Issuer, profile: CardProfile, acceptLanguage: String?, marketLanguages: [String]) {
+        issuerID = issuer.id; issuerName = issuer.name; profileID = profile.id; name = profile.name; artAssetID = profile.artAssetID
+        contact = profile.contact
+        terms = profile.terms.flatMap { terms in
+            Language.choose(from: terms.texts.keys, acceptLanguage: acceptLanguage, fallback: marketLanguages).flatMap { language in
+                terms.texts[language].map { Terms(version: terms.version, language: language, textAssetID: $0, texts: terms.texts) }
+            }
+        }
+    }
+}
+
+/// `POST /v1/card-profiles/lookup` (wallet): the card, and the device it is going onto (for
+/// the market's language).
+public struct CardProfileLookup: Codable, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case pan, deviceID }
+    public var pan: String
+    public var deviceID: String?
+    public init(pan: String, deviceID: String? = nil) { self.pan = pan; self.deviceID = deviceID }
+}
+
+/// An asset as stored: its id, type and size.
+public struct AssetView: Codable, Sendable, Equatable {
+    public var assetID: String
+    public var contentType: String
+    public var bytes: Int
+    public init(assetID: String, contentType: String, bytes: Int) { self.assetID = assetID; self.contentType = contentType; self.bytes = bytes }
+}
+
+/// What a wallet sees of a push receipt before redeeming it: the card and its product.
+public struct PushReceiptInfo: Codable, Sendable, Equatable {
+    public var maskedPAN: String
+    public var issuerID: String
+    public var expiresAt: Date
+    public var cardProfile: CardProfileView?
+    public init(maskedPAN: String, issuerID: String, expiresAt: Date, cardProfile: CardProfileView?) {
+        self.maskedPAN = maskedPAN; self.issuerID = issuerID; self.expiresAt = expiresAt; self.cardProfile = cardProfile
     }
 }

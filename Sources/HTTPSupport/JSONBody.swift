@@ -74,12 +74,16 @@ public struct APIResult: Sendable {
     public var body: Data
     /// JSON, unless the route answers with a file.
     public var contentType: String
+    /// Further headers (caching, say), beside the content type.
+    public var headers: HTTPFields
 
-    public init(status: HTTPResponse.Status, body: Data, contentType: String = "application/json") {
-        self.status = status; self.body = body; self.contentType = contentType
+    public init(status: HTTPResponse.Status, body: Data, contentType: String = "application/json", headers: HTTPFields = [:]) {
+        self.status = status; self.body = body; self.contentType = contentType; self.headers = headers
     }
 
     public var response: Response {
-        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        var fields = headers
+        fields[.contentType] = contentType
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

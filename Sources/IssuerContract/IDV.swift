@@ -77,7 +77,7 @@ public struct VerificationMethod: Codable, Sendable, Equatable {
 
 /// "Deliver activation code": the issuer sends the code by its own channel.
 public struct ActivationCodeDelivery: Codable, Sendable, Equatable {
-    public enum CodingKeys: String, CodingKey, CaseIterable { case pan, methodID, code, walletName, expiresAt }
+    public enum CodingKeys: String, CodingKey, CaseIterable { case pan, methodID, code, walletName, expiresAt, language }
 
     public var pan: String
     /// One of the `VerificationMethod.id`s the issuer offered.
@@ -86,9 +86,12 @@ public struct ActivationCodeDelivery: Codable, Sendable, Equatable {
     public var code: String
     public var walletName: String
     public var expiresAt: Date
+    /// The cardholder's language (ISO 639-1: `ru`, `zh`, `en`), for the message's text; the
+    /// issuer's own choice when absent.
+    public var language: String?
 
-    public init(pan: String, methodID: String, code: String, walletName: String, expiresAt: Date) {
-        self.pan = pan; self.methodID = methodID; self.code = code; self.walletName = walletName; self.expiresAt = expiresAt
+    public init(pan: String, methodID: String, code: String, walletName: String, expiresAt: Date, language: String? = nil) {
+        self.pan = pan; self.methodID = methodID; self.code = code; self.walletName = walletName; self.expiresAt = expiresAt; self.language = language
     }
 }
 

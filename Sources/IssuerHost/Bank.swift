@@ -172,6 +172,16 @@ public final class Bank: Sendable {
         return IDVDecision(decision: .green, methods: [], reason: nil)
     }
 
+    /// The bank's one-time code message in the cardholder's language (Russian, Chinese or
+    /// English; English for any other).
+    static func codeMessage(code: String, lastFour: String, wallet: String, language: String?) -> String {
+        switch language {
+        case "ru": "\(code) — код для добавления карты *\(lastFour) в \(wallet). Никому его не сообщайте."
+        case "zh": "\(code) 是将尾号 \(lastFour) 的卡添加到 \(wallet) 的验证码，请勿告诉他人。"
+        default: "\(code) is your code to add card *\(lastFour) to \(wallet). Do not share it."
+        }
+    }
+
     /// "Deliver activation code": into the outbox, by the chosen channel.
     public func deliverCode(_ request: ActivationCodeDelivery) async throws {
         guard let pan = try? PAN(request.pan), let account = try await database.account(fingerprint: vault.fingerprint(pan)) else {
@@ -184,7 +194,7 @@ public final class Bank: Sendable {
         default: throw IssuerHostError.invalid("methodID: \(request.methodID) is not a way to reach this cardholder")
         }
         guard request.code.count == 6, request.code.allSatisfy(\.isNumber) else { throw IssuerHostError.invalid("code: six digits") }
-        let text = "\(request.code) is your code to add card *\(pan.lastFour) to \(request.walletName). Do not share it."
+        let text = Self.codeMessage(code: request.code, lastFour: pan.lastFour, wallet: request.walletName, language: request.language)
         // The code is kept only sealed: the outbox stands for the SMS gateway, not a log.
         let sealed = vault.sealSecret(Array(try JSONEncoder().encode(SealedOutboxText(text: text, code: request.code))), context: Self.outboxContext(id))
         try await database.appendOutbox(OutboxMessage(id: 0, at: now(), channel: channel, destination: destination,

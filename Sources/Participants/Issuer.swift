@@ -6,7 +6,7 @@ import Foundation
 public struct Issuer: Codable, Sendable, Equatable {
     /// Its JSON, as the API takes (`POST /v1/issuers`) and shows it.
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey, cryptogramPolicy, standIn, cardProduct, cryptogramProfile
+        case id, name, country, currency, cardRanges, tokenRanges, enabledWallets, hostURL, hostKey, cryptogramPolicy, standIn, cardProduct, cryptogramProfile, cardProfiles
     }
 
     public var id: String
@@ -45,6 +45,9 @@ public struct Issuer: Codable, Sendable, Equatable {
     /// token keeps the profile it was made with.
     public var cryptogramProfile: CryptogramProfile?
     public var profile: CryptogramProfile { cryptogramProfile ?? .tdes }
+    /// Its card products as wallets show them (art, terms, contact), set with
+    /// `PUT /v1/issuers/{issuerID}/card-profiles/{profileID}` once onboarded.
+    public var cardProfiles: [CardProfile]?
 
     public init(id: String, name: String, country: String, currency: String, cardRanges: [String],
                 tokenRanges: [String], enabledWallets: [String], hostURL: String, hostKey: String? = nil) {
@@ -65,6 +68,7 @@ public struct Issuer: Codable, Sendable, Equatable {
         standIn = try c.decodeIfPresent(StandInRules.self, forKey: .standIn)
         cardProduct = try c.decodeIfPresent(String.self, forKey: .cardProduct)
         cryptogramProfile = try c.decodeIfPresent(CryptogramProfile.self, forKey: .cryptogramProfile)
+        cardProfiles = try c.decodeIfPresent([CardProfile].self, forKey: .cardProfiles)
     }
 
     /// Everything but `hostKey`, which is a secret.
@@ -77,6 +81,7 @@ public struct Issuer: Codable, Sendable, Equatable {
         try c.encodeIfPresent(standIn, forKey: .standIn)
         try c.encodeIfPresent(cardProduct, forKey: .cardProduct)
         try c.encodeIfPresent(cryptogramProfile, forKey: .cryptogramProfile)
+        try c.encodeIfPresent(cardProfiles, forKey: .cardProfiles)
     }
 
     /// Whether `url` is one the token service may call: `https://`, or `http://` to a

@@ -110,6 +110,9 @@ public final class ParticipantRegistry: Sendable {
                 throw ServiceError.invalid(field: "cryptogramPolicy.keyLifetimeDays", reason: "1 to 365")
             }
         }
+        guard issuer.cardProfiles == nil else {
+            throw ServiceError.invalid(field: "cardProfiles", reason: "card profiles are set with PUT /v1/issuers/{issuerID}/card-profiles/{profileID}, once onboarded")
+        }
         guard issuer.standIn == nil else {
             throw ServiceError.invalid(field: "standIn", reason: "stand-in rules are set with PUT /v1/issuers/{issuerID}/stand-in, once onboarded")
         }
@@ -125,6 +128,102 @@ public final class ParticipantRegistry: Sendable {
         }
         try await requireWallets(issuer.enabledWallets)
         try await store.saveIssuer(issuer)
+    }
+
+    // MARK: Card profiles and assets
+
+    /// Keeps an issuer's asset (card art or a terms text), checked for what its type says.
+    public func saveAsset(issuerID: String, contentType: String, bytes: [UInt8], at: Date = Date()) async throws -> Asset {
+        let asset = try Asset.make(issuerID: issuerID, contentType: contentType, bytes: bytes, at: at)
+        try await store.saveAsset(asset)
+        return asset
+    }
+
+    public func asset(id: String) async throws -> Asset? {
+        guard id.count <= 40, id.hasPrefix("ast_") else { return nil }
+        return try await store.asset(id: id)
+    }
+
+    /// Sets (adds or replaces) one of an issuer's card profiles. Its ranges must be within
+    /// the issuer's card ranges, its art an image of the issuer's and each terms text a
+    /// text of the issuer's. When the terms' version changes, every wallet the issuer has
+    /// enabled gets a `terms_changed` event, in the same transaction.
+    public func setCardProfile(issuerID: String, _ profile: CardProfile, at: Date = Date()) async throws -> Issuer {
+        guard var issuer = try await store.issuer(id: issuerID) else { throw ServiceError.notFound("issuer \(issuerID)") }
+        try Validate.identifier(profile.id, field: "id")
+        try Validate.nonEmpty(profile.name, field: "name", max: 100)
+        guard (1...20).contains(profile.cardRanges.count) else { throw ServiceError.invalid(field: "cardRanges", reason: "1 to 20 BINs") }
+        for range in profile.cardRanges {
+            try Validate.bin(range, field: "cardRanges")
+            guard issuer.owns(cardNumber: range) else { throw ServiceError.invalid(field: "cardRanges", reason: "\(range) is not within the issuer's card ranges") }
+        }
+        for other in issuer.cardProfiles ?? [] where other.id != profile.id {
+            if let shared = profile.cardRanges.first(where: other.cardRanges.contains) {
+                throw ServiceError.invalid(field: "cardRanges", reason: "\(shared) is already in card profile \(other.id)")
+            }
+        }
+        if let art = profile.artAssetID {
+            guard let asset = try await asset(id: art), asset.issuerID == issuerID, asset.isImage else {
+                throw ServiceError.invalid(field: "artAssetID", reason: "not a PNG or SVG asset of \(issuerID)'s (POST /v1/assets)")
+            }
+        }
+        try Self.checkContact(profile.contact)
+        if let terms = profile.terms {
+            guard (1...32).contains(terms.version.count), terms.version.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) }) else {
+                throw ServiceError.invalid(field: "terms.version", reason: "1 to 32 letters, digits, '-', '.' or '_'")
+            }
+            guard (1...10).contains(terms.texts.count) else { throw ServiceError.invalid(field: "terms.texts", reason: "1 to 10 languages") }
+            for (language, id) in terms.texts {
+                guard language.count == 2, language.allSatisfy({ $0.isASCII && $0.isLowercase }) else {
+                    throw ServiceError.invalid(field: "terms.texts", reason: "languages as ISO 639-1 codes (ru, zh, en), not \(language.prefix(8).debugDescription)")
+                }
+                guard let asset = try await asset(id: id), asset.issuerID == issuerID, asset.contentType == Asset.text else {
+                    throw ServiceError.invalid(field: "terms.texts.\(language)", reason: "not a text asset of \(issuerID)'s (POST /v1/assets)")
+                }
+            }
+        }
+        var profiles = issuer.cardProfiles ?? []
+        let previous = profiles.first { $0.id == profile.id }
+        profiles.removeAll { $0.id == profile.id }
+        profiles.append(profile)
+        profiles.sort { $0.id < $1.id }
+        guard profiles.count <= 50 else { throw ServiceError.invalid(field: "id", reason: "at most 50 card profiles per issuer") }
+        issuer.cardProfiles = profiles
+        var events: [WalletEvent] = []
+        if let terms = profile.terms, previous?.terms?.version != terms.version {
+            events = issuer.enabledWallets.sorted().map {
+                WalletEvent(walletID: $0, at: at, type: "terms_changed", issuerID: issuerID, profileID: profile.id, cardRanges: profile.cardRanges,
+                            termsVersion: terms.version,
+                            messages: Dictionary(uniqueKeysWithValues: CardholderText.languages.map { language in
+                                (language, CardholderText.text("terms_changed", language, ["card": profile.name, "version": terms.version]) ?? "")
+                            }))
+            }
+        }
+        try await store.saveIssuer(issuer, walletEvents: events)
+        return issuer
+    }
+
+    static func checkContact(_ contact: CardProfile.Contact) throws {
+        if let phone = contact.phone {
+            guard (4...20).contains(phone.count), phone.allSatisfy({ $0.isASCIIDigit || "+ -()".contains($0) }) else {
+                throw ServiceError.invalid(field: "contact.phone", reason: "4 to 20 digits, spaces, '+', '-' or parentheses")
+            }
+        }
+        if let email = contact.email {
+            let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+            guard email.count <= 120, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !email.contains(where: \.isWhitespace) else {
+                throw ServiceError.invalid(field: "contact.email", reason: "an address like cards@bank.example, at most 120 characters")
+            }
+        }
+        if let website = contact.website {
+            guard website.count <= 200, website.hasPrefix("https://"), URL(string: website)?.host != nil, !website.contains(where: \.isWhitespace) else {
+                throw ServiceError.invalid(field: "contact.website", reason: "an https:// address, at most 200 characters")
+            }
+        }
+    }
+
+    public func walletEvents(walletID: String, after seq: Int64, limit: Int) async throws -> [WalletEvent] {
+        try await store.walletEvents(walletID: walletID, after: max(seq, 0), limit: min(max(limit, 1), 1000))
     }
 
     public func updateIssuerWallets(issuerID: String, enabledWallets: [String]) async throws -> Issuer {

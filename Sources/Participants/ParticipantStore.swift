@@ -23,4 +23,13 @@ public protocol ParticipantStore: Sendable {
     func credentials() async throws -> [(hash: String, participant: Participant)]
     /// Removes a credential: false when there was none with this hash.
     func deleteCredential(hash: String) async throws -> Bool
+
+    /// Issuers' assets (card art, terms texts): stored once by id (an asset never changes).
+    func saveAsset(_ asset: Asset) async throws
+    func asset(id: String) async throws -> Asset?
+    /// Saves the issuer and appends the wallets' events in one transaction: each event
+    /// gets the next `seq`.
+    func saveIssuer(_ issuer: Issuer, walletEvents: [WalletEvent]) async throws
+    /// A wallet's events after `seq`, oldest first, at most `limit`.
+    func walletEvents(walletID: String, after seq: Int64, limit: Int) async throws -> [WalletEvent]
 }

@@ -166,6 +166,21 @@ struct PasswayAPI: Sendable {
         try context.parameters.require(name)
     }
 
+    /// A route whose refusals a cardholder reads: each problem with a `reason` (or a wrong
+    /// code) also carries `message` in the cardholder's `language`; its `type`, `title`,
+    /// `detail` and `reason` stay as they are, for programs.
+    static func forCardholder(_ language: String, _ body: () async throws -> APIResult) async throws -> APIResult {
+        do { return try await body() } catch {
+            guard var problem = Problem.passway(error) else { throw error }
+            let key = problem.extra["reason"] ?? (problem.code == "verification-failed" ? "verification_failed" : nil)
+            if let key, let message = CardholderText.text(key, language, ["attemptsLeft": problem.extra["attemptsLeft"] ?? ""]) {
+                problem.extra["message"] = message
+                problem.extra["language"] = language
+            }
+            throw problem
+        }
+    }
+
     /// The authenticated caller of a route that is not open to anyone.
     static func caller(_ context: PasswayRequestContext) throws -> Participant {
         guard let participant = context.participant else { throw Problem.unauthorized }
@@ -530,40 +545,49 @@ struct PasswayAPI: Sendable {
             api.logger.notice("device reported lost", metadata: ["device": "\(id)", "tokensSuspended": "\(suspended.count)"])
             return try JSONBody.result(suspended.map(TokenView.init))
         },
-        Route(method: .post, path: "/v1/enrollments", allowed: .wallet) { api, body, context, _ in
+        Route(method: .post, path: "/v1/enrollments", allowed: .wallet) { api, body, context, request in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let n = try JSONBody.decode(NewEnrollment.self, from: body)
-            let outcome: TokenService.TokenRequestOutcome
-            do {
-                outcome = try await api.wallets.enroll(walletID: walletID, .init(deviceID: n.deviceID, pan: n.pan, expiry: n.expiry,
-                                                                                  cvv2: n.cvv2, riskScore: n.riskScore ?? 0))
-            } catch {
-                api.metrics?.enrollment("refused")
-                throw error
-            }
-            switch outcome {
-            case .approved(let token, let sealed):
-                api.metrics?.enrollment("approved")
-                api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "green"])
-                return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed), status: .created)
-            case .pendingVerification(let pending, let method):
-                api.metrics?.enrollment("pending_verification")
-                api.logger.info("verification sent", metadata: ["verification": "\(pending.id)", "channel": "\(method.channel.rawValue)"])
-                return try JSONBody.result(EnrollmentView(status: .pendingVerification, verificationID: pending.id, method: method,
-                                                          expiresAt: pending.expiresAt), status: .accepted)
-            case .declined(let reason):
-                api.metrics?.enrollment("declined")
-                api.logger.info("enrollment declined by issuer", metadata: ["reason": "\(reason)"])
-                return try JSONBody.result(EnrollmentView(status: .declined, reason: reason))
+            let language = await api.wallets.cardholderLanguage(walletID: walletID, deviceID: n.deviceID, acceptLanguage: request.headers[.acceptLanguage])
+            return try await forCardholder(language) {
+                let outcome: TokenService.TokenRequestOutcome
+                do {
+                    outcome = try await api.wallets.enroll(walletID: walletID, .init(deviceID: n.deviceID, pan: n.pan, expiry: n.expiry, cvv2: n.cvv2,
+                                                                                      riskScore: n.riskScore ?? 0, acceptedTerms: n.acceptedTerms, language: language))
+                } catch {
+                    api.metrics?.enrollment("refused")
+                    throw error
+                }
+                switch outcome {
+                case .approved(let token, let sealed):
+                    api.metrics?.enrollment("approved")
+                    api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "green"])
+                    return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed, language: language),
+                                               status: .created)
+                case .pendingVerification(let pending, let method):
+                    api.metrics?.enrollment("pending_verification")
+                    api.logger.info("verification sent", metadata: ["verification": "\(pending.id)", "channel": "\(method.channel.rawValue)"])
+                    return try JSONBody.result(EnrollmentView(status: .pendingVerification, verificationID: pending.id, method: method,
+                                                              expiresAt: pending.expiresAt, language: language), status: .accepted)
+                case .declined(let reason):
+                    api.metrics?.enrollment("declined")
+                    api.logger.info("enrollment declined by issuer", metadata: ["reason": "\(reason)"])
+                    return try JSONBody.result(EnrollmentView(status: .declined, reason: reason, language: language))
+                }
             }
         },
         Route(method: .post, path: "/v1/enrollments/{verificationID}/verify", allowed: .wallet) { api, body, context, request in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let entry = try JSONBody.decode(CodeEntry.self, from: body)
-            let (token, sealed) = try await api.wallets.verify(verificationID: try param(request, context, "verificationID"), walletID: walletID, code: entry.code)
-            api.metrics?.enrollment("verified")
-            api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "yellow"])
-            return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed), status: .created)
+            let language = await api.wallets.cardholderLanguage(walletID: walletID, deviceID: nil, acceptLanguage: request.headers[.acceptLanguage])
+            return try await forCardholder(language) {
+                let (token, sealed) = try await api.wallets.verify(verificationID: try param(request, context, "verificationID"), walletID: walletID,
+                                                                   code: entry.code)
+                api.metrics?.enrollment("verified")
+                api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "yellow"])
+                return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed, language: language),
+                                           status: .created)
+            }
         },
         Route(method: .get, path: "/v1/tokens", allowed: .authenticated) { api, _, context, request in
             let deviceID = request.uri.queryParameters["deviceID"].map { String($0) }
@@ -574,6 +598,58 @@ struct PasswayAPI: Sendable {
         },
         Route(method: .get, path: "/v1/tokens/{tokenID}/audit", allowed: .authenticated) { api, _, context, request in
             try JSONBody.result(try await api.tokens.audit(tokenID: try param(request, context, "tokenID"), for: try caller(context)).map(AuditView.init))
+        },
+        Route(method: .post, path: "/v1/assets", allowed: .issuer, maxBody: Asset.maxImageBytes) { api, body, context, request in
+            guard case .issuer(let issuerID) = context.participant else { throw Problem.unauthorized }
+            let asset = try await api.participants.saveAsset(issuerID: issuerID, contentType: request.headers[.contentType] ?? "", bytes: Array(body))
+            return try JSONBody.result(AssetView(assetID: asset.id, contentType: asset.contentType, bytes: asset.bytes.count), status: .created)
+        },
+        Route(method: .get, path: "/v1/assets/{assetID}", allowed: .authenticated) { api, _, context, request in
+            let id = try param(request, context, "assetID")
+            guard let asset = try await api.participants.asset(id: id) else { throw ServiceError.notFound("asset \(id.prefix(40))") }
+            // An asset never changes: a year's cache, and a 304 for a copy the reader has.
+            var headers: HTTPFields = [.cacheControl: "public, max-age=31536000, immutable", .eTag: "\"\(asset.id)\"",
+                                       HTTPField.Name("X-Content-Type-Options")!: "nosniff"]
+            if asset.contentType == Asset.svg { headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'" }
+            if request.headers[.ifNoneMatch]?.contains("\"\(asset.id)\"") == true { return APIResult(status: .notModified, body: Data(), headers: headers) }
+            return APIResult(status: .ok, body: Data(asset.bytes), contentType: asset.contentType, headers: headers)
+        },
+        Route(method: .put, path: "/v1/issuers/{issuerID}/card-profiles/{profileID}", allowed: .issuerOrNetwork) { api, body, context, request in
+            let issuerID = try param(request, context, "issuerID")
+            if case .issuer(let own) = try caller(context), own != issuerID { throw Problem.forbidden("an issuer sets its own card profiles") }
+            let b = try JSONBody.decode(CardProfileBody.self, from: body)
+            let profile = CardProfile(id: try param(request, context, "profileID"), name: b.name, cardRanges: b.cardRanges, artAssetID: b.artAssetID,
+                                      contact: b.contact ?? .init(), terms: b.terms)
+            let issuer = try await api.participants.setCardProfile(issuerID: issuerID, profile)
+            api.issuersChanged?()
+            api.logger.notice("card profile set", metadata: ["issuer": "\(issuerID)", "profile": "\(profile.id)", "terms": "\(profile.terms?.version ?? "none")"])
+            return try JSONBody.result(issuer.cardProfiles?.first { $0.id == profile.id })
+        },
+        Route(method: .post, path: "/v1/card-profiles/lookup", allowed: .wallet) { api, body, context, request in
+            guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
+            let lookup = try JSONBody.decode(CardProfileLookup.self, from: body)
+            guard let (issuer, profile, languages) = try await api.wallets.cardProfile(walletID: walletID, pan: lookup.pan, deviceID: lookup.deviceID) else {
+                throw ServiceError.notFound("card profile for this card")
+            }
+            return try JSONBody.result(CardProfileView(issuer: issuer, profile: profile, acceptLanguage: request.headers[.acceptLanguage],
+                                                       marketLanguages: languages))
+        },
+        Route(method: .get, path: "/v1/push-receipts/{receipt}", allowed: .wallet) { api, _, context, request in
+            guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
+            let deviceID = request.uri.queryParameters["deviceID"].map { String($0) }
+            let (record, issuer, profile, languages) = try await api.wallets.pushReceipt(walletID: walletID, receipt: try param(request, context, "receipt"),
+                                                                                         deviceID: deviceID)
+            var view: CardProfileView?
+            if let issuer, let profile {
+                view = CardProfileView(issuer: issuer, profile: profile, acceptLanguage: request.headers[.acceptLanguage], marketLanguages: languages)
+            }
+            return try JSONBody.result(PushReceiptInfo(maskedPAN: record.maskedPAN, issuerID: record.issuerID, expiresAt: record.expiresAt, cardProfile: view))
+        },
+        Route(method: .get, path: "/v1/wallet-events", allowed: .wallet) { api, _, context, request in
+            guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
+            let after = request.uri.queryParameters["after"].flatMap { Int64(String($0)) } ?? 0
+            let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 100
+            return try JSONBody.result(try await api.participants.walletEvents(walletID: walletID, after: after, limit: limit))
         },
         Route(method: .get, path: "/v1/push-provisioning/key", allowed: .issuerOrNetwork) { api, _, _, _ in
             try JSONBody.result(try await api.tokens.pushKey())
@@ -590,10 +666,15 @@ struct PasswayAPI: Sendable {
         Route(method: .post, path: "/v1/push-receipts/{receipt}/redeem", allowed: .wallet) { api, body, context, request in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
             let r = try JSONBody.decode(PushRedemption.self, from: body)
-            let (token, sealed) = try await api.wallets.redeemPushReceipt(walletID: walletID, receipt: try param(request, context, "receipt"), deviceID: r.deviceID)
-            api.metrics?.enrollment("pushed")
-            api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "push"])
-            return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed), status: .created)
+            let language = await api.wallets.cardholderLanguage(walletID: walletID, deviceID: r.deviceID, acceptLanguage: request.headers[.acceptLanguage])
+            return try await forCardholder(language) {
+                let (token, sealed) = try await api.wallets.redeemPushReceipt(walletID: walletID, receipt: try param(request, context, "receipt"),
+                                                                           deviceID: r.deviceID, acceptedTerms: r.acceptedTerms)
+                api.metrics?.enrollment("pushed")
+                api.logger.info("token created", metadata: ["token": "\(token.id)", "number": "\(token.maskedNumber)", "path": "push"])
+                return try JSONBody.result(EnrollmentView(status: .approved, token: TokenView(token), provisioning: sealed, language: language),
+                                           status: .created)
+            }
         },
         Route(method: .post, path: "/v1/qr-payments", allowed: .wallet) { api, body, context, _ in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }

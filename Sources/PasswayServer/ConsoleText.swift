@@ -1,3 +1,5 @@
+import Participants
+
 /// What the console says, in English and Russian. The language follows the browser's
 /// `Accept-Language` until the operator picks one (a cookie).
 enum ConsoleText {
@@ -6,19 +8,7 @@ enum ConsoleText {
     static func language(acceptLanguage: String?, chosen: String?) -> String {
         if let chosen, languages.contains(chosen) { return chosen }
         // "ru-RU,ru;q=0.9,en;q=0.8": the first of ours, by the browser's order of preference.
-        var best: (language: String, q: Double)?
-        for part in (acceptLanguage ?? "").split(separator: ",").prefix(20) {
-            let pieces = part.split(separator: ";")
-            guard let tag = pieces.first?.trimmingCharacters(in: .whitespaces).lowercased() else { continue }
-            let primary = String(tag.prefix { $0 != "-" })
-            guard languages.contains(primary) else { continue }
-            let q = pieces.dropFirst().compactMap { p -> Double? in
-                let kv = p.split(separator: "=", maxSplits: 1)
-                return kv.count == 2 && kv[0].trimmingCharacters(in: .whitespaces) == "q" ? Double(kv[1].trimmingCharacters(in: .whitespaces)) : nil
-            }.first ?? 1
-            if best == nil || q > best?.q ?? 0 { best = (primary, q) }
-        }
-        return best?.language ?? "en"
+        return Language.choose(from: languages, acceptLanguage: acceptLanguage) ?? "en"
     }
 
     static func table(_ language: String) -> [String: String] { language == "ru" ? ru : en }

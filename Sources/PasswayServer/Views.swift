@@ -19,6 +19,8 @@ extension TokenView {
                   suspensionReason: t.suspensionReason,
                   suspensions: t.suspensions.isEmpty ? nil : t.suspensions.map { SuspensionView(kind: $0.kind.rawValue, by: $0.actor.kind, reason: $0.reason, at: $0.at) },
                   createdAt: t.createdAt, updatedAt: t.updatedAt)
+        termsAcceptance = t.termsAcceptance
+        cryptogramProfile = t.profile.rawValue
     }
 }
 
@@ -270,3 +272,15 @@ struct IssuerFileInput: StrictBody {
     enum CodingKeys: String, CodingKey, CaseIterable { case issuerID }
     var issuerID: String?
 }
+
+/// A card profile as the issuer sets it (`PUT /v1/issuers/{issuerID}/card-profiles/{profileID}`).
+struct CardProfileBody: StrictBody {
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, cardRanges, artAssetID, contact, terms }
+    var name: String
+    var cardRanges: [String]
+    var artAssetID: String?
+    var contact: CardProfile.Contact?
+    var terms: CardProfile.Terms?
+}
+
+extension CardProfileLookup: StrictBody {}

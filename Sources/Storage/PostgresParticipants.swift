@@ -70,4 +70,49 @@ extension PostgresStore: ParticipantStore {
         for try await _ in rows { deleted = true }
         return deleted
     }
+
+    // MARK: Assets and wallet events
+
+    public func saveAsset(_ asset: Asset) async throws {
+        try await run("""
+            INSERT INTO assets (id, issuer_id, content_type, bytes, created)
+            VALUES (\(asset.id), \(asset.issuerID), \(asset.contentType), \(Data(asset.bytes)), \(asset.createdAt)) ON CONFLICT (id) DO NOTHING
+            """)
+    }
+
+    public func asset(id: String) async throws -> Asset? {
+        let rows = try await database.client.query("SELECT id, issuer_id, content_type, bytes, created FROM assets WHERE id = \(id)", logger: logger)
+        for try await (id, issuer, type, bytes, created) in rows.decode((String, String, String, Data, Date).self) {
+            return Asset(id: id, issuerID: issuer, contentType: type, bytes: Array(bytes), createdAt: created)
+        }
+        return nil
+    }
+
+    public func saveIssuer(_ issuer: Issuer, walletEvents: [WalletEvent]) async throws {
+        let doc = try Self.doc(issuer)
+        let events = try walletEvents.map { ($0.walletID, try Self.doc($0)) }
+        let (logger, channel) = (self.logger, changeChannel)
+        try await database.transaction { connection in
+            try await connection.query("""
+                INSERT INTO issuers (id, doc) VALUES (\(issuer.id), \(doc)::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc
+                """, logger: logger)
+            for (wallet, event) in events {
+                try await connection.query("INSERT INTO wallet_events (wallet_id, doc) VALUES (\(wallet), \(event)::jsonb)", logger: logger)
+            }
+            try await Self.announce(connection, channel: channel, "issuer", logger: logger)
+        }
+    }
+
+    public func walletEvents(walletID: String, after seq: Int64, limit: Int) async throws -> [WalletEvent] {
+        let rows = try await database.client.query("""
+            SELECT seq, doc::text FROM wallet_events WHERE wallet_id = \(walletID) AND seq > \(seq) ORDER BY seq LIMIT \(limit)
+            """, logger: logger)
+        var events: [WalletEvent] = []
+        for try await (seq, doc) in rows.decode((Int64, String).self) {
+            var event = try Self.value(WalletEvent.self, doc)
+            event.seq = seq
+            events.append(event)
+        }
+        return events
+    }
 }

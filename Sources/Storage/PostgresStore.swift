@@ -166,6 +166,11 @@ public final class PostgresStore: Sendable {
             "ALTER TABLE settlement_lines ADD COLUMN presentments INTEGER NOT NULL DEFAULT 1",
         ]),
         ("v9: push receipts", ["CREATE TABLE push_receipts (id TEXT PRIMARY KEY, doc JSONB NOT NULL)"]),
+        ("v10: assets and wallet events", [
+            "CREATE TABLE assets (id TEXT PRIMARY KEY, issuer_id TEXT NOT NULL, content_type TEXT NOT NULL, bytes BYTEA NOT NULL, created TIMESTAMPTZ NOT NULL)",
+            "CREATE TABLE wallet_events (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, wallet_id TEXT NOT NULL, doc JSONB NOT NULL)",
+            "CREATE INDEX wallet_events_wallet ON wallet_events(wallet_id, seq)",
+        ]),
     ]
 
     // MARK: Documents

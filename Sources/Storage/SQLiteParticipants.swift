@@ -49,4 +49,43 @@ extension SQLiteStore: ParticipantStore {
             return db.changesCount == 1
         }
     }
+
+    // MARK: Assets and wallet events
+
+    public func saveAsset(_ asset: Asset) async throws {
+        try await put("INSERT OR IGNORE INTO assets (id, issuer_id, content_type, bytes, created) VALUES (?, ?, ?, ?, ?)",
+                      [asset.id, asset.issuerID, asset.contentType, Data(asset.bytes), asset.createdAt.timeIntervalSince1970])
+    }
+
+    public func asset(id: String) async throws -> Asset? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, issuer_id, content_type, bytes, created FROM assets WHERE id = ?", arguments: [id]) else { return nil }
+            let bytes: Data = row["bytes"], created: Double = row["created"]
+            return Asset(id: row["id"], issuerID: row["issuer_id"], contentType: row["content_type"], bytes: Array(bytes),
+                         createdAt: Date(timeIntervalSince1970: created))
+        }
+    }
+
+    public func saveIssuer(_ issuer: Issuer, walletEvents: [WalletEvent]) async throws {
+        let doc = try Self.doc(issuer)
+        let events = try walletEvents.map { ($0.walletID, try Self.doc($0)) }
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO issuers (id, doc) VALUES (?, ?)", arguments: [issuer.id, doc])
+            for (wallet, event) in events {
+                try db.execute(sql: "INSERT INTO wallet_events (wallet_id, doc) VALUES (?, ?)", arguments: [wallet, event])
+            }
+        }
+    }
+
+    public func walletEvents(walletID: String, after seq: Int64, limit: Int) async throws -> [WalletEvent] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, doc FROM wallet_events WHERE wallet_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                             arguments: [walletID, seq, limit]).compactMap { row in
+                let doc: String = row["doc"]
+                var event = try Self.value(WalletEvent.self, doc)
+                event.seq = row["seq"]
+                return event
+            }
+        }
+    }
 }

@@ -158,6 +158,13 @@ public final class SQLiteStore: Sendable {
         migrator.registerMigration("v13: push receipts") { db in
             try db.execute(sql: "CREATE TABLE push_receipts (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         }
+        migrator.registerMigration("v14: assets and wallet events") { db in
+            try db.execute(sql: """
+                CREATE TABLE assets (id TEXT PRIMARY KEY, issuer_id TEXT NOT NULL, content_type TEXT NOT NULL, bytes BLOB NOT NULL, created REAL NOT NULL);
+                CREATE TABLE wallet_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, wallet_id TEXT NOT NULL, doc TEXT NOT NULL);
+                CREATE INDEX wallet_events_wallet ON wallet_events(wallet_id, seq);
+                """)
+        }
         return migrator
     }
 

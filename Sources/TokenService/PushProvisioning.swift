@@ -16,6 +16,8 @@ public struct PushReceipt: Codable, Sendable, Equatable {
     public var walletID: String
     public var cardID: String
     public var maskedPAN: String
+    /// The card product covering the card, when the issuer has one for it.
+    public var cardProfileID: String?
     public var createdAt: Date
     public var expiresAt: Date
     public var state: State
@@ -89,7 +91,7 @@ extension TokenService {
         let receipt = "pr_" + SecureRandom.alphanumeric(32)
         let at = now()
         let record = PushReceipt(id: Self.receiptID(receipt), issuerID: issuer.id, walletID: wallet.id, cardID: vaultCard.id, maskedPAN: pan.masked,
-                                 createdAt: at, expiresAt: at.addingTimeInterval(Self.pushReceiptLifetime), state: .issued)
+                                 cardProfileID: issuer.cardProfile(forCard: pan.digits)?.id, createdAt: at, expiresAt: at.addingTimeInterval(Self.pushReceiptLifetime), state: .issued)
         try await store.savePushReceipt(record)
         return PushReceiptView(receipt: receipt, walletID: wallet.id, maskedPAN: pan.masked, expiresAt: record.expiresAt)
     }
@@ -106,7 +108,7 @@ extension TokenService {
     /// The wallet redeems a receipt on `device`: once, before it expires; the token is
     /// made there on the green path. A redemption that fails to make the token leaves the
     /// receipt good.
-    public func redeemPushReceipt(_ receipt: String, wallet: Wallet, device: DeviceBinding) async throws -> (Token, SealedProvisioning) {
+    public func redeemPushReceipt(_ receipt: String, wallet: Wallet, device: DeviceBinding, terms: TermsAcceptance?) async throws -> (Token, SealedProvisioning) {
         let read = try await pushReceipt(receipt, walletID: wallet.id)
         guard read.state == .issued else {
             throw ServiceError.ineligible(code: "receipt_used", reason: "this push receipt was redeemed already; the bank's app can push the card again")
@@ -127,7 +129,8 @@ extension TokenService {
         }
         do {
             let (token, sealed) = try await createToken(card: card, issuer: issuer, wallet: wallet, device: device,
-                                                        actor: Participant.issuer(issuer.id).actor, reason: "push provisioning from \(issuer.id)'s app")
+                                                        actor: Participant.issuer(issuer.id).actor, reason: "push provisioning from \(issuer.id)'s app",
+                                                        terms: terms)
             var done = redeemed
             done.tokenID = token.id
             _ = try? await store.replacePushReceipt(done, before: redeemed)

@@ -23,10 +23,15 @@ extension TokenService {
         public var issuer: Issuer
         public var wallet: Wallet
         public var device: DeviceBinding
+        /// The terms the cardholder accepted, when the card's product has terms.
+        public var termsAcceptance: TermsAcceptance?
+        /// The cardholder's language, for the bank's one-time code message.
+        public var language: String?
 
-        public init(pan: PAN, expiry: String, cvv2: String?, riskScore: Int, issuer: Issuer, wallet: Wallet, device: DeviceBinding) {
+        public init(pan: PAN, expiry: String, cvv2: String?, riskScore: Int, issuer: Issuer, wallet: Wallet, device: DeviceBinding,
+                    termsAcceptance: TermsAcceptance? = nil, language: String? = nil) {
             self.pan = pan; self.expiry = expiry; self.cvv2 = cvv2; self.riskScore = riskScore
-            self.issuer = issuer; self.wallet = wallet; self.device = device
+            self.issuer = issuer; self.wallet = wallet; self.device = device; self.termsAcceptance = termsAcceptance; self.language = language
         }
     }
 
@@ -58,7 +63,8 @@ extension TokenService {
             return .declined(reason: decision.reason ?? "the issuer declined")
         case .green:
             let (token, sealed) = try await createToken(card: card, issuer: request.issuer, wallet: request.wallet, device: request.device,
-                                                        actor: Participant.wallet(request.wallet.id).actor, reason: "ID&V green")
+                                                        actor: Participant.wallet(request.wallet.id).actor, reason: "ID&V green",
+                                                        terms: request.termsAcceptance)
             return .approved(token, sealed)
         case .yellow:
             guard let method = decision.methods.first else {
@@ -72,11 +78,12 @@ extension TokenService {
             let pending = PendingVerification(id: pendingID, walletID: request.wallet.id, deviceID: request.device.id, cardID: card.id,
                                               issuerID: request.issuer.id, codeHash: Self.codeHash(pendingID, code), method: method.id,
                                               attemptsLeft: Self.codeAttempts, expiresAt: now().addingTimeInterval(Self.codeLifetime / .seconds(1)),
-                                              state: .pending, tokenID: nil)
+                                              state: .pending, tokenID: nil, termsAcceptance: request.termsAcceptance)
             try await store.savePendingVerification(pending)
             do {
                 try await issuerHost.deliverActivationCode(ActivationCodeDelivery(pan: request.pan.digits, methodID: method.id, code: code,
-                                                                                  walletName: request.wallet.name, expiresAt: pending.expiresAt),
+                                                                                  walletName: request.wallet.name, expiresAt: pending.expiresAt,
+                                                                                  language: request.language),
                                                            at: host)
             } catch {
                 throw ServiceError.issuerUnavailable("the activation code could not be delivered: \(error)")
@@ -143,7 +150,8 @@ extension TokenService {
             throw ServiceError.notFound("card for verification \(pending.id)")
         }
         let (token, sealed) = try await createToken(card: card, issuer: issuer, wallet: wallet, device: device,
-                                                    actor: Participant.wallet(wallet.id).actor, reason: "ID&V yellow")
+                                                    actor: Participant.wallet(wallet.id).actor, reason: "ID&V yellow",
+                                                    terms: pending.termsAcceptance)
         pending.tokenID = token.id
         try await store.savePendingVerification(pending)
         return (token, sealed)
@@ -172,11 +180,13 @@ extension TokenService {
     static func newPAR() -> String { "PW01" + SecureRandom.alphanumeric(25, uppercase: true) }
 
     func createToken(card: VaultCard, issuer: Issuer, wallet: Wallet, device: DeviceBinding,
-                     actor: Actor, reason: String) async throws -> (Token, SealedProvisioning) {
+                     actor: Actor, reason: String, terms: TermsAcceptance?) async throws -> (Token, SealedProvisioning) {
         let imk = try await issuerMasterKey(issuer.id, profile: issuer.profile, creating: true)
         let at = now()
+        let reason = terms.map { reason + "; terms \($0.profileID) \($0.version) accepted on \($0.deviceID)" } ?? reason
         for _ in 0..<20 {
-            let (token, number) = try draftToken(card: card, issuer: issuer, wallet: wallet, device: device, keys: Self.keyBatchSize, at: at)
+            var (token, number) = try draftToken(card: card, issuer: issuer, wallet: wallet, device: device, keys: Self.keyBatchSize, at: at)
+            token.termsAcceptance = terms
             do {
                 try await store.createToken(token, card: card, audit:
                     AuditEvent(tokenID: token.id, at: at, actor: actor, event: .create, from: nil, to: .active, reason: reason),

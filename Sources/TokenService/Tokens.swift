@@ -1,3 +1,4 @@
+import APIContract
 import EMV
 import Foundation
 import IssuerContract
@@ -77,6 +78,8 @@ public struct Token: Codable, Sendable, Equatable {
     /// The cipher of its cryptograms, its issuer's when it was made (TDES for tokens made
     /// before profiles were chosen).
     public var profile: CryptogramProfile = .tdes
+    /// The cardholder's acceptance of its card product's terms, when the product has terms.
+    public var termsAcceptance: TermsAcceptance?
 
     public struct KeyBatch: Codable, Sendable, Equatable {
         public var firstATC: UInt16
@@ -153,7 +156,7 @@ public struct Suspension: Codable, Sendable, Equatable {
 extension Token {
     enum CodingKeys: String, CodingKey {
         case id, numberFingerprint, sealedNumber, maskedNumber, expiry, cardID, issuerID, walletID, tokenRequestorID, deviceID, country, par
-        case status, suspendedBy, suspensionReason, nextATC, createdAt, updatedAt, suspensions, keyBatches, profile
+        case status, suspendedBy, suspensionReason, nextATC, createdAt, updatedAt, suspensions, keyBatches, profile, termsAcceptance
     }
 
     /// A token stored before suspensions were kept apart carries one suspension, whose
@@ -180,6 +183,7 @@ extension Token {
         updatedAt = try c.decode(Date.self, forKey: .updatedAt)
         keyBatches = try c.decodeIfPresent([KeyBatch].self, forKey: .keyBatches) ?? []
         profile = try c.decodeIfPresent(CryptogramProfile.self, forKey: .profile) ?? .tdes
+        termsAcceptance = try c.decodeIfPresent(TermsAcceptance.self, forKey: .termsAcceptance)
         if let stored = try c.decodeIfPresent([Suspension].self, forKey: .suspensions) {
             suspensions = stored
         } else if status == .suspended, let by = suspendedBy {
@@ -227,4 +231,6 @@ public struct PendingVerification: Codable, Sendable, Equatable {
     public var state: State
     public enum State: String, Codable, Sendable { case pending, approved, failed, expired }
     public var tokenID: String?
+    /// The terms the cardholder accepted when adding the card, recorded on the token.
+    public var termsAcceptance: TermsAcceptance? = nil
 }

@@ -128,8 +128,13 @@ public final class WalletProvider: Sendable {
         public var expiry: String
         public var cvv2: String?
         public var riskScore: Int
-        public init(deviceID: String, pan: String, expiry: String, cvv2: String?, riskScore: Int) {
-            self.deviceID = deviceID; self.pan = pan; self.expiry = expiry; self.cvv2 = cvv2; self.riskScore = riskScore
+        /// The version of the card product's terms the cardholder accepted.
+        public var acceptedTerms: String?
+        /// The cardholder's language (`CardholderText.language`), for the bank's code message.
+        public var language: String?
+        public init(deviceID: String, pan: String, expiry: String, cvv2: String?, riskScore: Int, acceptedTerms: String? = nil, language: String? = nil) {
+            self.deviceID = deviceID; self.pan = pan; self.expiry = expiry; self.cvv2 = cvv2; self.riskScore = riskScore; self.acceptedTerms = acceptedTerms
+            self.language = language
         }
     }
 
@@ -150,8 +155,54 @@ public final class WalletProvider: Sendable {
             throw ServiceError.ineligible(code: "card_range_not_supported", reason: "cards starting \(pan.bin) are not from an onboarded issuer")
         }
         try await checkEligibility(issuer: issuer, wallet: wallet, device: device)
+        let terms = try acceptance(of: issuer.cardProfile(forCard: pan.digits), accepted: request.acceptedTerms, device: device)
         return try await tokens.requestToken(.init(pan: pan, expiry: expiry, cvv2: request.cvv2, riskScore: request.riskScore,
-                                                   issuer: issuer, wallet: wallet, device: device))
+                                                   issuer: issuer, wallet: wallet, device: device, termsAcceptance: terms,
+                                                   language: request.language))
+    }
+
+    /// The product of a card the wallet is about to add, with the languages of the market
+    /// the device is in (else the issuer's): nil when the issuer has no product for it.
+    public func cardProfile(walletID: String, pan digits: String, deviceID: String?) async throws -> (Issuer, CardProfile, [String])? {
+        let pan: PAN
+        do { pan = try PAN(digits) } catch { throw ServiceError.invalid(field: "pan", reason: "\(error)") }
+        guard let issuer = try await participants.issuer(ofCard: pan.digits), issuer.enabledWallets.contains(walletID),
+              let profile = issuer.cardProfile(forCard: pan.digits) else { return nil }
+        return (issuer, profile, try await marketLanguages(walletID: walletID, deviceID: deviceID, otherwise: issuer.country))
+    }
+
+    /// What a push receipt is for, before the wallet redeems it.
+    public func pushReceipt(walletID: String, receipt: String, deviceID: String?) async throws -> (PushReceipt, Issuer?, CardProfile?, [String]) {
+        let record = try await tokens.pushReceipt(receipt, walletID: walletID)
+        let issuer = try await participants.issuer(id: record.issuerID)
+        let profile = record.cardProfileID.flatMap { id in issuer?.cardProfiles?.first { $0.id == id } }
+        return (record, issuer, profile, try await marketLanguages(walletID: walletID, deviceID: deviceID, otherwise: issuer?.country ?? ""))
+    }
+
+    /// The language to tell a cardholder things in: `Accept-Language` among Russian,
+    /// Chinese and English, else the language of the device's market, else English. A
+    /// device that cannot be read counts as none.
+    public func cardholderLanguage(walletID: String, deviceID: String?, acceptLanguage: String?) async -> String {
+        let market = (try? await marketLanguages(walletID: walletID, deviceID: deviceID, otherwise: "")) ?? []
+        return CardholderText.language(acceptLanguage: acceptLanguage, market: market)
+    }
+
+    /// The languages of the market the device is in, or of `country` without a device.
+    func marketLanguages(walletID: String, deviceID: String?, otherwise country: String) async throws -> [String] {
+        var country = country
+        if let deviceID { country = try await device(id: deviceID, for: .wallet(walletID)).country }
+        return try await participants.market(country: country)?.languages ?? []
+    }
+
+    /// A token is made only once the cardholder accepted the terms in force of the card's
+    /// product, if it has any: their version, now, on this device.
+    func acceptance(of profile: CardProfile?, accepted: String?, device: DeviceBinding) throws -> TermsAcceptance? {
+        guard let profile, let terms = profile.terms else { return nil }
+        guard accepted == terms.version else {
+            throw ServiceError.ineligible(code: "terms_not_accepted", reason: "the cardholder must first accept the terms of \(profile.name), version \(terms.version) "
+                                          + (accepted.map { "(accepted: \($0.prefix(32)))" } ?? "(none accepted)"))
+        }
+        return TermsAcceptance(profileID: profile.id, version: terms.version, at: now(), deviceID: device.id)
     }
 
     /// Whether a card of `issuer` may go into `wallet` on `device`: the issuer enabled the
@@ -180,13 +231,15 @@ public final class WalletProvider: Sendable {
 
     /// The wallet redeems a card its issuer pushed (a push receipt) on one of its devices:
     /// eligible as an enrollment would be, then the token on the green path.
-    public func redeemPushReceipt(walletID: String, receipt: String, deviceID: String) async throws -> (Token, SealedProvisioning) {
+    public func redeemPushReceipt(walletID: String, receipt: String, deviceID: String, acceptedTerms: String? = nil) async throws -> (Token, SealedProvisioning) {
         let device = try await binding(deviceID: deviceID, walletID: walletID)
         guard let wallet = try await participants.wallet(id: walletID) else { throw ServiceError.notFound("wallet \(walletID)") }
         let record = try await tokens.pushReceipt(receipt, walletID: walletID)
         guard let issuer = try await participants.issuer(id: record.issuerID) else { throw ServiceError.notFound("push receipt") }
         try await checkEligibility(issuer: issuer, wallet: wallet, device: device)
-        return try await tokens.redeemPushReceipt(receipt, wallet: wallet, device: device)
+        let profile = record.cardProfileID.flatMap { id in issuer.cardProfiles?.first { $0.id == id } }
+        let terms = try acceptance(of: profile, accepted: acceptedTerms, device: device)
+        return try await tokens.redeemPushReceipt(receipt, wallet: wallet, device: device, terms: terms)
     }
 
     /// The cardholder typed the code the bank sent, on the device the card is being added to.

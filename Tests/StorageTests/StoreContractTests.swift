@@ -282,6 +282,32 @@ import WalletProvider
         #expect(try await other.sealedSecret(name: "k") == Data([1]))
     }
 
+    /// Assets are kept once by id; an issuer and its wallets' events are written together,
+    /// each wallet's events in order after a seq.
+    @Test(arguments: Backend.available)
+    func assetsAndWalletEvents(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let asset = try Asset.make(issuerID: "bank", contentType: "text/plain", bytes: Array("Условия".utf8), at: Self.at)
+        try await s.store.saveAsset(asset)
+        try await s.store.saveAsset(asset)
+        #expect(try await s.store.asset(id: asset.id) == asset)
+        #expect(try await s.store.asset(id: "ast_none") == nil)
+        let issuer = Issuer(id: "bank", name: "Bank", country: "RU", currency: "RUB", cardRanges: ["220070"], tokenRanges: ["22017199"],
+                            enabledWallets: ["w1", "w2"], hostURL: "http://127.0.0.1:1")
+        func event(_ wallet: String, _ version: String) -> WalletEvent {
+            WalletEvent(walletID: wallet, at: Self.at, type: "terms_changed", issuerID: "bank", profileID: "p", cardRanges: ["220070"], termsVersion: version)
+        }
+        try await s.store.saveIssuer(issuer, walletEvents: [event("w1", "1"), event("w2", "1")])
+        try await s.store.saveIssuer(issuer, walletEvents: [event("w1", "2")])
+        let w1 = try await s.store.walletEvents(walletID: "w1", after: 0, limit: 10)
+        #expect(w1.map(\.termsVersion) == ["1", "2"] && w1[0].seq < w1[1].seq)
+        #expect(try await s.store.walletEvents(walletID: "w1", after: w1[0].seq, limit: 10).map(\.termsVersion) == ["2"])
+        #expect(try await s.store.walletEvents(walletID: "w1", after: 0, limit: 1).count == 1)
+        #expect(try await s.store.walletEvents(walletID: "w2", after: 0, limit: 10).count == 1)
+        #expect(try await s.store.issuer(id: "bank") == issuer)
+    }
+
     /// The heart of several nodes: an ATC is accepted once, whoever asks and however
     /// many ask at the same moment.
     @Test(arguments: Backend.available)

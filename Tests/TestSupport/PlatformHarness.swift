@@ -99,7 +99,7 @@ public final class PlatformHarness: Sendable {
             if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { request.headers.add(name: "Content-Type", value: "application/json") }
             request.body = .bytes(ByteBuffer(string: raw))
         } else if let bytes {
-            request.headers.add(name: "Content-Type", value: "application/octet-stream")
+            if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { request.headers.add(name: "Content-Type", value: "application/octet-stream") }
             request.body = .bytes(ByteBuffer(bytes: bytes))
         }
         // https: a client of its own that trusts the test CAs (`trust(caFile:)`), closed after.
