@@ -90,7 +90,7 @@ extension TokenDecline {
         switch self {
         case .format: .formatError
         case .unknownToken: .invalidCardNumber
-        case .tokenNotActive: .doNotHonour
+        case .tokenNotActive, .marketSuspended: .doNotHonour
         case .expiryMismatch: .expiredCard
         case .domainControl: .transactionNotPermittedToCardholder
         case .chipDataMismatch, .cryptogramInvalid, .atcReplayed, .notARQC, .transactionDateOutOfRange, .keyExpired, .atcOutsideWindow: .doNotHonour

@@ -4,16 +4,7 @@ import PostgresNIO
 import PostgresSupport
 
 extension PostgresStore: ParticipantStore {
-    public func saveIssuer(_ issuer: Issuer) async throws {
-        let doc = try Self.doc(issuer)
-        let (logger, channel) = (self.logger, changeChannel)
-        try await database.transaction { connection in
-            try await connection.query("""
-                INSERT INTO issuers (id, doc) VALUES (\(issuer.id), \(doc)::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc
-                """, logger: logger)
-            try await Self.announce(connection, channel: channel, "issuer", logger: logger)
-        }
-    }
+    public func saveIssuer(_ issuer: Issuer) async throws { try await saveIssuer(issuer, walletEvents: []) }
 
     public func issuer(id: String) async throws -> Issuer? { try await one(Issuer.self, "SELECT doc::text FROM issuers WHERE id = \(id)") }
     public func issuers() async throws -> [Issuer] { try await all(Issuer.self, "SELECT doc::text FROM issuers ORDER BY id") }
@@ -22,11 +13,17 @@ extension PostgresStore: ParticipantStore {
     }
     public func wallet(id: String) async throws -> Wallet? { try await one(Wallet.self, "SELECT doc::text FROM wallets WHERE id = \(id)") }
     public func wallets() async throws -> [Wallet] { try await all(Wallet.self, "SELECT doc::text FROM wallets ORDER BY id") }
+    /// Saved and announced: every node's authorization path declines a suspended market's
+    /// tokens as soon as it hears.
     public func saveMarket(_ market: Market) async throws {
-        try await run("""
-            INSERT INTO markets (country, doc) VALUES (\(market.country), \(try Self.doc(market))::jsonb)
-            ON CONFLICT (country) DO UPDATE SET doc = EXCLUDED.doc
-            """)
+        let doc = try Self.doc(market)
+        let (logger, channel) = (self.logger, changeChannel)
+        try await database.transaction { connection in
+            try await connection.query("""
+                INSERT INTO markets (country, doc) VALUES (\(market.country), \(doc)::jsonb) ON CONFLICT (country) DO UPDATE SET doc = EXCLUDED.doc
+                """, logger: logger)
+            try await Self.announce(connection, channel: channel, "market", logger: logger)
+        }
     }
     public func market(country: String) async throws -> Market? { try await one(Market.self, "SELECT doc::text FROM markets WHERE country = \(country)") }
     public func markets() async throws -> [Market] { try await all(Market.self, "SELECT doc::text FROM markets ORDER BY country") }

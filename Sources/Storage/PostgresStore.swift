@@ -342,7 +342,19 @@ extension PostgresStore: TokenStore {
                 sql.sql += " AND \(column) = $\(bindings.count)"
             }
         }
-        sql.sql += " ORDER BY seq"
+        if let market = query.market {
+            bindings.append(market.country)
+            sql.sql += " AND (country = $\(bindings.count)"
+            bindings.append(market.issuerIDs)
+            sql.sql += " OR issuer_id = ANY($\(bindings.count)))"
+        }
+        if let after = query.after {
+            bindings.append(after)
+            sql.sql += " AND id > $\(bindings.count)"
+        }
+        // Pages go in id order; a whole answer in the order the tokens were made.
+        sql.sql += query.limit == nil && query.after == nil ? " ORDER BY seq" : " ORDER BY id"
+        if let limit = query.limit { sql.sql += " LIMIT \(max(limit, 0))" }
         return try await all(Token.self, PostgresQuery(unsafeSQL: sql.sql, binds: bindings))
     }
 

@@ -3,7 +3,7 @@ import GRDB
 import Participants
 
 extension SQLiteStore: ParticipantStore {
-    public func saveIssuer(_ issuer: Issuer) async throws { try await put("INSERT OR REPLACE INTO issuers (id, doc) VALUES (?, ?)", [issuer.id, try Self.doc(issuer)]) }
+    public func saveIssuer(_ issuer: Issuer) async throws { try await saveIssuer(issuer, walletEvents: []) }
 
     public func issuer(id: String) async throws -> Issuer? { try await one(Issuer.self, "SELECT doc FROM issuers WHERE id = ?", [id]) }
     public func issuers() async throws -> [Issuer] { try await all(Issuer.self, "SELECT doc FROM issuers ORDER BY id") }

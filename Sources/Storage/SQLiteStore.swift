@@ -368,8 +368,17 @@ extension SQLiteStore: TokenStore {
                                 ("card_id", query.cardID), ("country", query.country), ("status", query.status?.rawValue)] {
             if let value { clauses.append("\(column) = ?"); arguments.append(value) }
         }
+        if let market = query.market {
+            clauses.append("(country = ?" + String(repeating: " OR issuer_id = ?", count: market.issuerIDs.count) + ")")
+            arguments.append(market.country)
+            arguments += market.issuerIDs.map { $0 }
+        }
+        if let after = query.after { clauses.append("id > ?"); arguments.append(after) }
         let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        return try await all(Token.self, "SELECT doc FROM tokens \(whereSQL) ORDER BY rowid", StatementArguments(arguments))
+        // Pages go in id order; a whole answer in the order the tokens were made.
+        let order = query.limit == nil && query.after == nil ? "ORDER BY rowid" : "ORDER BY id"
+        let limit = query.limit.map { " LIMIT \(max($0, 0))" } ?? ""
+        return try await all(Token.self, "SELECT doc FROM tokens \(whereSQL) \(order)\(limit)", StatementArguments(arguments))
     }
 
     public func updateTokens(_ changes: [TokenChange], audit: [AuditEvent], notices: [IssuerNotice]) async throws {

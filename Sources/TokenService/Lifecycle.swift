@@ -126,38 +126,84 @@ extension TokenService {
         }
     }
 
-    /// Moves a market through planned → pilot → live → suspended. Suspending it suspends
-    /// its active tokens in the network's name; lifting the suspension resumes exactly
-    /// those.
+    /// Moves a market through planned → pilot → live → suspended.
+    ///
+    /// A suspension covers the market's tokens: those on devices in the market **and**
+    /// those of cards of the issuers of the market's country, wherever the device is (a
+    /// sanctions cut reaches the cards issued there). The market's state is saved first, so
+    /// enrollments are refused and authorizations declined at once (`suspendedMarket(of:)`);
+    /// the tokens are then suspended in the network's name in batches of `marketBatch` (2,000),
+    /// each batch with its audit and its issuers' notices in one transaction. Lifting the
+    /// suspension removes only the market's suspensions, batch by batch, and then saves
+    /// the market. Asking for the same state again finishes a sweep a crash cut short.
     public func setMarketState(country: String, state: Market.State, reason: String?) async throws -> Market {
-        try await retryingOnConflict {
-            let (previous, market) = try await participants.marketChange(country: country, to: state, reason: reason)
-            let at = now()
-            let network = Participant.network.actor
-            if state == .suspended && previous != .suspended {
-                // Every token of the market that is not deleted, suspended ones included: the
-                // market's suspension is kept beside theirs.
-                let changes = try await store.tokens(TokenQuery(country: country)).compactMap { token in
-                    Self.adding(Suspension(kind: .market, actor: network, reason: Self.marketSuspension + (reason ?? ""), at: at), to: token, at: at)
-                }
-                _ = try await apply(changes, event: .suspended, then: { try await self.participants.saveMarket(market) })
-            } else if previous == .suspended && state != .suspended {
-                let changes = try await store.tokens(TokenQuery(country: country)).compactMap { token -> (TokenChange, AuditEvent)? in
-                    guard token.status != .deleted, token.suspensions.contains(where: { $0.kind == .market }) else { return nil }
-                    var after = token
-                    after.suspensions.removeAll { $0.kind == .market }
-                    after.settle()
-                    after.updatedAt = Self.version(at, after: token.updatedAt)
-                    return (TokenChange(before: token, after: after),
-                            AuditEvent(tokenID: token.id, at: at, actor: network, event: .resume, from: token.status, to: after.status,
-                                       reason: "market \(state.rawValue)"))
-                }
-                _ = try await apply(changes, event: .resumed, then: { try await self.participants.saveMarket(market) })
-            } else {
-                try await participants.saveMarket(market)
+        let (previous, market) = try await participants.marketChange(country: country, to: state, reason: reason)
+        let issuerIDs = try await participants.issuers().filter { $0.country == country }.map(\.id).sorted()
+        let covered = TokenQuery.Market(country: country, issuerIDs: issuerIDs)
+        let network = Participant.network.actor
+        if state == .suspended {
+            try await participants.saveMarket(market)
+            readCache.clear()
+            let suspension = Suspension(kind: .market, actor: network, reason: Self.marketSuspension + (reason ?? ""), at: now())
+            try await sweep(covered, event: .suspended) { token, at in
+                var stamped = suspension
+                stamped.at = at
+                return Self.adding(stamped, to: token, at: at)
             }
-            return market
+        } else if previous == .suspended || previous == state {
+            try await sweep(covered, event: .resumed) { token, at in
+                guard token.status != .deleted, token.suspensions.contains(where: { $0.kind == .market }) else { return nil }
+                var after = token
+                after.suspensions.removeAll { $0.kind == .market }
+                after.settle()
+                after.updatedAt = Self.version(at, after: token.updatedAt)
+                return (TokenChange(before: token, after: after),
+                        AuditEvent(tokenID: token.id, at: at, actor: network, event: .resume, from: token.status, to: after.status,
+                                   reason: "market \(state.rawValue)"))
+            }
+            try await participants.saveMarket(market)
+        } else {
+            try await participants.saveMarket(market)
         }
+        readCache.clear()
+        return market
+    }
+
+    /// Runs `change` over every token of `market`, a page at a time in id order, writing
+    /// each page's changes (audit and notices included) in one transaction; a page another
+    /// request changed meanwhile is read and done again.
+    func sweep(_ market: TokenQuery.Market, event: TokenNotification.Event,
+               _ change: (Token, Date) -> (TokenChange, AuditEvent)?) async throws {
+        var after: String?
+        while true {
+            let page = try await retryingOnConflict { () -> [Token] in
+                let page = try await self.store.tokens(TokenQuery(market: market, after: after, limit: self.marketBatch))
+                let at = self.now()
+                _ = try await self.apply(page.compactMap { change($0, at) }, event: event)
+                return page
+            }
+            guard page.count == marketBatch, let last = page.last else { return }
+            after = last.id
+        }
+    }
+
+    /// The suspended market a token is in, by its device's country or its issuer's: read
+    /// from a cache that lives as long as the token cache (emptied by every change here,
+    /// and by PostgreSQL's notice of another node's).
+    func suspendedMarket(of token: Token) async throws -> String? {
+        var markets = readCache.markets(now: now())
+        if markets == nil {
+            let generation = readCache.generation
+            let read = ReadCache.MarketStates(
+                suspended: Set(try await participants.markets().filter { $0.state == .suspended }.map(\.country)),
+                issuerCountry: Dictionary(try await participants.issuers().map { ($0.id, $0.country) }) { first, _ in first })
+            readCache.put(read, now: now(), readIn: generation)
+            markets = read
+        }
+        guard let markets, !markets.suspended.isEmpty else { return nil }
+        if markets.suspended.contains(token.country) { return token.country }
+        if let issuerCountry = markets.issuerCountry[token.issuerID], markets.suspended.contains(issuerCountry) { return issuerCountry }
+        return nil
     }
 
     /// The suspension reason that marks a token suspended with its market.
@@ -177,7 +223,7 @@ extension TokenService {
 
     /// Writes the changes with their audit and the issuers' notices in one transaction,
     /// runs `then` and empties the read cache.
-    private func apply(_ changes: [(TokenChange, AuditEvent)], event: TokenNotification.Event,
+    func apply(_ changes: [(TokenChange, AuditEvent)], event: TokenNotification.Event,
                        then: () async throws -> Void = {}) async throws -> [Token] {
         if !changes.isEmpty {
             try await store.updateTokens(changes.map(\.0), audit: changes.map(\.1), notices: try await notices(changes.map(\.0), event, at: now()))

@@ -100,6 +100,8 @@ public enum TokenDecline: Error, Sendable, Equatable, CustomStringConvertible {
     /// No token has this number.
     case unknownToken
     case tokenNotActive(status: Token.Status)
+    /// The market of the token's device, or of its card's issuer, is suspended.
+    case marketSuspended(country: String)
     case expiryMismatch
     /// Entry mode not allowed for tokens: only contactless chip and in-app with a cryptogram.
     case domainControl(entryMode: String)
@@ -122,6 +124,7 @@ public enum TokenDecline: Error, Sendable, Equatable, CustomStringConvertible {
         case .format(let field, let reason): "format error in field \(field): \(reason)"
         case .unknownToken: "unknown token"
         case .tokenNotActive(let status): "token \(status.rawValue)"
+        case .marketSuspended(let country): "market \(country) suspended"
         case .expiryMismatch: "expiry does not match the token's"
         case .domainControl(let mode): "entry mode \(mode) not allowed for tokens"
         case .chipDataMismatch(let what): "chip data mismatch: \(what)"
@@ -150,6 +153,8 @@ extension TokenService: NetworkTokenService {
     public func authorize(_ request: TokenAuthorizationRequest) async throws -> Result<TokenAuthorization, TokenDecline> {
         guard let token = try await token(number: request.tokenNumber) else { return .failure(.unknownToken) }
         guard token.status == .active else { return .failure(.tokenNotActive(status: token.status)) }
+        // At once, before (and whatever) the market's sweep of its tokens has reached this one.
+        if let country = try await suspendedMarket(of: token) { return .failure(.marketSuspended(country: country)) }
         guard request.expiry == token.expiry else { return .failure(.expiryMismatch) }
         guard Self.allowedEntryModes.contains(String(request.entryMode.prefix(2))) else { return .failure(.domainControl(entryMode: request.entryMode)) }
         guard let icc = request.chipData else { return .failure(.format(field: 55, reason: "no chip data for a chip entry mode")) }

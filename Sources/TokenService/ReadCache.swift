@@ -16,6 +16,27 @@ final class ReadCache: Sendable {
         var generation = 0
         var tokens: [String: (Token, Date)] = [:]
         var cards: [String: (VaultCard, Date)] = [:]
+        var markets: (MarketStates, Date)?
+    }
+
+    /// The suspended markets and each issuer's country, as the authorization path checks them.
+    struct MarketStates: Sendable {
+        var suspended: Set<String>
+        var issuerCountry: [String: String]
+    }
+
+    func markets(now: Date) -> MarketStates? {
+        state.withLock { s in
+            guard let (markets, at) = s.markets, now.timeIntervalSince(at) < maxAgeSeconds else { return nil }
+            return markets
+        }
+    }
+
+    func put(_ markets: MarketStates, now: Date, readIn generation: Int) {
+        state.withLock { s in
+            guard s.generation == generation else { return }
+            s.markets = (markets, now)
+        }
     }
     private let state = Mutex(State())
 
@@ -59,6 +80,7 @@ final class ReadCache: Sendable {
             s.generation += 1
             s.tokens = [:]
             s.cards = [:]
+            s.markets = nil
         }
     }
 }

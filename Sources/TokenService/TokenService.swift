@@ -22,6 +22,8 @@ public final class TokenService: Sendable {
     let now: @Sendable () -> Date
     let openedMasterKeys = Mutex<[String: IssuerMasterKey]>([:])
     let openedPushKey = Mutex<P256.KeyAgreement.PrivateKey?>(nil)
+    /// Tokens changed per transaction when a market is suspended or lifted.
+    let marketBatch: Int
     /// Each token's card master key (EMV Option A or C from the issuer master key of its
     /// profile and the token number), derived on first use: neither input changes for a
     /// token id. Kept in this process's memory like the issuer master keys it comes from;
@@ -50,8 +52,10 @@ public final class TokenService: Sendable {
     /// node is seen (1 s, the stated bound); with SQLite every change goes through this
     /// process and empties the cache, so the age only bounds memory of rarely used records.
     public init(store: any TokenStore, participants: ParticipantRegistry, vault: CardVault, issuerHost: any IssuerHostClient,
-                readCacheMaxAge: Duration = .seconds(1), noticePolicy: RetryPolicy = .standard, now: @escaping @Sendable () -> Date = Date.init) {
+                readCacheMaxAge: Duration = .seconds(1), noticePolicy: RetryPolicy = .standard, marketBatch: Int = 2_000,
+                now: @escaping @Sendable () -> Date = Date.init) {
         self.readCache = ReadCache(maxAge: readCacheMaxAge)
+        self.marketBatch = max(marketBatch, 1)
         self.noticePolicy = noticePolicy
         self.store = store
         self.participants = participants

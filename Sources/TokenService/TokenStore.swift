@@ -111,10 +111,22 @@ public struct TokenQuery: Sendable, Equatable {
     public var cardID: String?
     public var country: String?
     public var status: Token.Status?
+    /// A market's tokens: on devices in `country`, or of cards of the issuers in `issuerIDs`.
+    public var market: Market?
+    /// A page: ids after this one, in id order, at most `limit`.
+    public var after: String?
+    public var limit: Int?
+
+    public struct Market: Sendable, Equatable {
+        public var country: String
+        public var issuerIDs: [String]
+        public init(country: String, issuerIDs: [String]) { self.country = country; self.issuerIDs = issuerIDs }
+    }
 
     public init(walletID: String? = nil, issuerID: String? = nil, deviceID: String? = nil, cardID: String? = nil,
-                country: String? = nil, status: Token.Status? = nil) {
+                country: String? = nil, status: Token.Status? = nil, market: Market? = nil, after: String? = nil, limit: Int? = nil) {
         self.walletID = walletID; self.issuerID = issuerID; self.deviceID = deviceID
         self.cardID = cardID; self.country = country; self.status = status
+        self.market = market; self.after = after; self.limit = limit
     }
 }

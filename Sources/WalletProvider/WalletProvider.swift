@@ -220,6 +220,10 @@ public final class WalletProvider: Sendable {
             throw ServiceError.ineligible(code: market.state == .suspended ? "market_suspended" : "market_not_live",
                                           reason: "\(market.name) is \(why)")
         }
+        // A suspended market's cut reaches the cards issued there, wherever the device is.
+        if issuer.country != device.country, let home = try await participants.market(country: issuer.country), home.state == .suspended {
+            throw ServiceError.ineligible(code: "market_suspended", reason: "\(home.name), where the card was issued, is suspended: \(home.reason ?? "")")
+        }
         guard let model = try await store.deviceModel(id: device.modelID), model.markets.contains(device.country) else {
             throw ServiceError.ineligible(code: "device_not_supported", reason: "device model \(device.modelID) is not supported in \(device.country)")
         }

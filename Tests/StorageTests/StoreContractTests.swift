@@ -282,6 +282,32 @@ import WalletProvider
         #expect(try await other.sealedSecret(name: "k") == Data([1]))
     }
 
+    /// A market's tokens (its devices' and its issuers' cards'), a page at a time in id order.
+    @Test(arguments: Backend.available)
+    func aMarketsTokensComeInPages(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        var expected: [String] = []
+        for n in 1...12 {
+            var token = Self.token(n, card: n, country: n % 3 == 0 ? "KZ" : "RU")
+            if n % 4 == 0 { token.issuerID = "kz-bank" }
+            try await s.store.createTokens([(token, Self.card(n), Self.audit(token.id, .create))])
+            // Covered: on a Russian device, or a card of "bank" (a Russian issuer).
+            if token.country == "RU" || token.issuerID == "bank" { expected.append(token.id) }
+        }
+        let market = TokenQuery.Market(country: "RU", issuerIDs: ["bank"])
+        var seen: [String] = []
+        var after: String?
+        while true {
+            let page = try await s.store.tokens(TokenQuery(market: market, after: after, limit: 4)).map(\.id)
+            seen += page
+            guard page.count == 4, let last = page.last else { break }
+            after = last
+        }
+        #expect(seen == expected.sorted())
+        #expect(try await s.store.tokens(TokenQuery(market: .init(country: "KZ", issuerIDs: []))).map(\.id).sorted() == ["tok_12", "tok_3", "tok_6", "tok_9"])
+    }
+
     /// Assets are kept once by id; an issuer and its wallets' events are written together,
     /// each wallet's events in order after a seq.
     @Test(arguments: Backend.available)

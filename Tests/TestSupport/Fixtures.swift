@@ -32,10 +32,10 @@ public struct ServiceRooms: Sendable {
     /// wallet and issuer are already there).
     public static func open(_ store: StoreUnderTest.Store, master: MasterKey, issuerHost: any IssuerHostClient = GreenIssuer(),
                             noticePolicy: RetryPolicy = .standard, onboard: Bool = true,
-                            now: @escaping @Sendable () -> Date = Date.init) async throws -> ServiceRooms {
+                            marketBatch: Int = 2_000, now: @escaping @Sendable () -> Date = Date.init) async throws -> ServiceRooms {
         let participants = ParticipantRegistry(store: store)
         let tokens = TokenService(store: store, participants: participants, vault: try await TokenService.openVault(master: master, store: store),
-                                  issuerHost: issuerHost, noticePolicy: noticePolicy, now: now)
+                                  issuerHost: issuerHost, noticePolicy: noticePolicy, marketBatch: marketBatch, now: now)
         let wallets = WalletProvider(store: store, participants: participants, tokens: tokens, now: now)
         if onboard {
             try await participants.seedDefaults()
@@ -71,9 +71,11 @@ public struct SQLiteRooms: Sendable {
     public let rooms: ServiceRooms
     public let path: String
 
-    public static func make(issuerHost: any IssuerHostClient = GreenIssuer(), now: @escaping @Sendable () -> Date = Date.init) async throws -> SQLiteRooms {
+    public static func make(issuerHost: any IssuerHostClient = GreenIssuer(), marketBatch: Int = 2_000,
+                            now: @escaping @Sendable () -> Date = Date.init) async throws -> SQLiteRooms {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("rooms-\(UUID().uuidString).sqlite").path
-        return SQLiteRooms(rooms: try await ServiceRooms.open(try SQLiteStore(path: path), master: MasterKey.generate(), issuerHost: issuerHost, now: now),
+        return SQLiteRooms(rooms: try await ServiceRooms.open(try SQLiteStore(path: path), master: MasterKey.generate(), issuerHost: issuerHost,
+                                                              marketBatch: marketBatch, now: now),
                            path: path)
     }
 
