@@ -47,9 +47,10 @@ struct QRPayments: Sendable {
         case (_?, _?): throw ServiceError.invalid(field: "amount", reason: "the code has its amount; send none")
         case (nil, nil): throw ServiceError.invalid(field: "amount", reason: "the code has no amount: send the one the cardholder entered")
         }
-        guard let amountMinor = EMVQR.minorUnits(amountText, exponent: currency.exponent), amountMinor > 0 else {
+        // Field 4 and 9F02 hold 12 digits of minor units.
+        guard let amountMinor = EMVQR.minorUnits(amountText, exponent: currency.exponent), (1...999_999_999_999).contains(amountMinor) else {
             throw ServiceError.invalid(field: payment.amount == nil ? "payload" : "amount",
-                                       reason: "an amount like 150.00, more than zero, at most \(currency.exponent) decimals")
+                                       reason: "an amount like 150.00, more than zero, at most \(currency.exponent) decimals and 12 digits of minor units")
         }
         guard payment.chipData.count <= 510 else { throw ServiceError.invalid(field: "chipData", reason: "at most 255 bytes") }
         let chip: [TLV]

@@ -83,6 +83,8 @@ import TestSupport
         other.merchantAccounts["26"]?["01"] = "99999999"
         var foreign = good
         foreign.merchantAccounts = ["27": ["00": "CN.UNIONPAY", "01": "1"]]
+        var bigCode = good
+        bigCode.amount = nil
         let payload = good.payload()
         let damaged = String(payload.dropLast()) + (payload.last == "0" ? "1" : "0")
         let cases: [(body: [String: Any], status: Int, mentions: String)] = [
@@ -90,6 +92,7 @@ import TestSupport
             (["tokenID": shop.tokenID, "payload": other.payload(), "chipData": chipHex], 422, "99999999"),
             (["tokenID": shop.tokenID, "payload": foreign.payload(), "chipData": chipHex], 422, "RU.PASSWAY"),
             (["tokenID": shop.tokenID, "payload": payload, "amount": "150.00", "chipData": chipHex], 422, "amount"),
+            (["tokenID": shop.tokenID, "payload": bigCode.payload(), "amount": "10000000000.00", "chipData": chipHex], 422, "12 digits"),
             (["tokenID": shop.tokenID, "payload": payload, "chipData": "9F0206000000000100"], 422, "9F02"),
             (["tokenID": shop.tokenID, "payload": payload, "chipData": "zz"], 422, "chipData"),
             (["tokenID": "tok_nobody", "payload": payload, "chipData": chipHex], 404, "tok_nobody"),
