@@ -15,6 +15,31 @@ public struct Market: Codable, Sendable, Equatable {
     public var state: State
     /// Why it is suspended: said to every enrollment refused there.
     public var reason: String?
+    /// The last sweep of the market's tokens that a change of state started: running, or
+    /// how it finished.
+    public var sweep: Sweep?
+
+    /// A suspension or a lift carried to the market's tokens, a page at a time, after the
+    /// market's state is saved (`TokenService.runMarketSweep`).
+    public struct Sweep: Codable, Sendable, Equatable {
+        public enum Kind: String, Codable, Sendable { case suspend, resume }
+        public var id: String
+        public var kind: Kind
+        public var startedAt: Date
+        /// Nil while it runs.
+        public var finishedAt: Date?
+        /// Tokens it has suspended or resumed so far.
+        public var tokens: Int
+        /// The last token id it has done: it goes on after this one.
+        public var after: String?
+
+        public init(id: String, kind: Kind, startedAt: Date, finishedAt: Date? = nil, tokens: Int = 0, after: String? = nil) {
+            self.id = id; self.kind = kind; self.startedAt = startedAt
+            self.finishedAt = finishedAt; self.tokens = tokens; self.after = after
+        }
+
+        public var isRunning: Bool { finishedAt == nil }
+    }
 
     public init(country: String, name: String, currency: String, languages: [String], state: State, reason: String? = nil) {
         self.country = country; self.name = name; self.currency = currency

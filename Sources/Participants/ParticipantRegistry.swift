@@ -327,4 +327,7 @@ public final class ParticipantRegistry: Sendable {
     }
 
     public func saveMarket(_ market: Market) async throws { try await store.saveMarket(market) }
+    public func updateMarketSweep(country: String, _ sweep: Market.Sweep) async throws -> Bool {
+        try await store.updateMarketSweep(country: country, sweep)
+    }
 }

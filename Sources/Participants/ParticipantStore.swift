@@ -15,6 +15,9 @@ public protocol ParticipantStore: Sendable {
     func saveMarket(_ market: Market) async throws
     func market(country: String) async throws -> Market?
     func markets() async throws -> [Market]
+    /// Writes a market's sweep progress if the stored market is still running the sweep of
+    /// that id (a change of state that started another wins). False when it is not.
+    func updateMarketSweep(country: String, _ sweep: Market.Sweep) async throws -> Bool
 
     /// Credentials: only a SHA-256 of each API key is kept.
     func saveCredential(hash: String, participant: Participant) async throws

@@ -23,6 +23,8 @@ struct PasswayAPI: Sendable {
     /// The network's store-and-forward and issuer links, for the operator's view of them.
     let forwarder: Forwarder?
     let notifier: IssuerNotifier?
+    /// Sweeps markets' tokens after a change of state; nil: `serve`'s background loop does.
+    let sweeper: MarketSweeper?
     /// The pipeline's stand-in decisions on this node.
     let standIns: (@Sendable () -> [StandInCount])?
     let links: (@Sendable () -> [ISO8583Client.LinkState])?
@@ -39,7 +41,7 @@ struct PasswayAPI: Sendable {
     var tokens: TokenService { rooms.tokens }
     var wallets: WalletProvider { rooms.wallets }
 
-    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, notifier: IssuerNotifier? = nil, standIns: (@Sendable () -> [StandInCount])? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
+    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, notifier: IssuerNotifier? = nil, sweeper: MarketSweeper? = nil, standIns: (@Sendable () -> [StandInCount])? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
          issuersChanged: (@Sendable () -> Void)? = nil, metrics: PlatformMetrics? = nil, authorize: (@Sendable (Message) async -> Message?)? = nil,
          logger: Logger) {
         self.authorize = authorize
@@ -49,6 +51,7 @@ struct PasswayAPI: Sendable {
         self.idempotency = idempotency
         self.forwarder = forwarder
         self.notifier = notifier
+        self.sweeper = sweeper
         self.standIns = standIns
         self.links = links
         self.logger = logger
@@ -164,6 +167,21 @@ struct PasswayAPI: Sendable {
 
     static func param(_ request: Request, _ context: PasswayRequestContext, _ name: String) throws -> String {
         try context.parameters.require(name)
+    }
+
+    static let prefer = HTTPField.Name("Prefer")!
+    /// The longest `Prefer: wait=N` honoured.
+    static let longestWait: Duration = .seconds(60)
+
+    /// How long the caller prefers to wait (RFC 7240 `wait=N` seconds among its
+    /// preferences), at most `longestWait`; zero when it says nothing or nonsense.
+    static func preferredWait(_ header: String?) -> Duration {
+        for preference in (header ?? "").split(separator: ",") {
+            let parts = preference.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, parts[0].lowercased() == "wait", parts[1].count <= 6, let seconds = Int(parts[1]), seconds >= 0 else { continue }
+            return min(.seconds(seconds), longestWait)
+        }
+        return .zero
     }
 
     /// A route whose refusals a cardholder reads: each problem with a `reason` (or a wrong
@@ -510,12 +528,29 @@ struct PasswayAPI: Sendable {
         Route(method: .get, path: "/v1/markets", allowed: .authenticated) { api, _, _, _ in
             try JSONBody.result(try await api.participants.markets())
         },
+        Route(method: .get, path: "/v1/markets/{country}", allowed: .authenticated) { api, _, context, request in
+            let country = try param(request, context, "country")
+            guard let market = try await api.participants.market(country: country) else { throw ServiceError.notFound("market \(country)") }
+            return try JSONBody.result(market)
+        },
+        // The state is saved before the answer; the sweep of the market's tokens runs after
+        // it. `Prefer: wait=N` (RFC 7240, at most 60) waits up to N seconds for the sweep:
+        // 200 when it has finished, 202 while it runs (`sweep` in the market says how far).
         Route(method: .put, path: "/v1/markets/{country}", allowed: .network) { api, body, context, request in
             let country = try param(request, context, "country")
             let change = try JSONBody.decode(MarketChange.self, from: body)
-            let market = try await api.tokens.setMarketState(country: country, state: change.state, reason: change.reason)
-            api.logger.notice("market state changed", metadata: ["country": "\(country)", "state": "\(market.state.rawValue)"])
-            return try JSONBody.result(market)
+            var market = try await api.tokens.setMarketState(country: country, state: change.state, reason: change.reason)
+            api.logger.notice("market state changed", metadata: ["country": "\(country)", "state": "\(market.state.rawValue)",
+                                                                  "sweep": "\(market.sweep?.isRunning == true ? market.sweep?.id ?? "" : "none")"])
+            guard market.sweep?.isRunning == true else { return try JSONBody.result(market) }
+            let wait = preferredWait(request.headers[prefer])
+            if let sweeper = api.sweeper {
+                if wait > .zero { await sweeper.finish(country, within: wait) } else { sweeper.start(country) }
+                market = try await api.participants.market(country: country) ?? market
+            }
+            var result = try JSONBody.result(market, status: market.sweep?.isRunning == true ? .accepted : .ok)
+            if market.sweep?.isRunning == true { result.headers[.location] = "/v1/markets/\(country)" }
+            return result
         },
         Route(method: .get, path: "/v1/device-models", allowed: .authenticated) { api, _, _, _ in
             try JSONBody.result(try await api.wallets.deviceModels())

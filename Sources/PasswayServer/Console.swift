@@ -247,8 +247,15 @@ struct Console: Sendable {
 
     func markets(_ t: [String: String]) async throws -> [String: Any] {
         let rows = try await rooms.participants.markets().map { m -> [String: Any] in
-            ["country": m.country, "name": m.name, "currency": m.currency, "state": m.state.rawValue, "stateLabel": t[m.state.rawValue] ?? m.state.rawValue,
-             "reason": m.reason ?? "", "suspended": m.state == .suspended]
+            var row: [String: Any] = ["country": m.country, "name": m.name, "currency": m.currency, "state": m.state.rawValue,
+                                      "stateLabel": t[m.state.rawValue] ?? m.state.rawValue, "reason": m.reason ?? "", "suspended": m.state == .suspended]
+            if let sweep = m.sweep {
+                // "suspended 12,000 · running", "resumed 1,000,000 · took 412 s"
+                row["sweep"] = ["kind": sweep.kind.rawValue, "kindLabel": t[sweep.kind == .suspend ? "sweepSuspend" : "sweepResume"] ?? "",
+                                "tokens": sweep.tokens.formatted(), "running": sweep.isRunning,
+                                "seconds": sweep.finishedAt.map { String(format: "%.0f", $0.timeIntervalSince(sweep.startedAt)) } ?? ""]
+            }
+            return row
         }
         return ["markets": rows]
     }

@@ -225,7 +225,8 @@ public enum Platform {
                                              links: links, rates: rooms.rates.book, duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1),
                                              forwarding: config.forwarding, metrics: metrics.network, logger: logger)
         let notifier = IssuerNotifier(service: rooms.tokens, logger: logger)
-        let storeAndForward = StoreAndForwardService(pipeline: pipeline, notifier: notifier, clearing: rooms.clearing, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
+        let sweeper = MarketSweeper(service: rooms.tokens, logger: logger)
+        let storeAndForward = StoreAndForwardService(pipeline: pipeline, notifier: notifier, sweeper: sweeper, clearing: rooms.clearing, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
                                                      recoveryInterval: config.recoveryInterval, logger: logger)
         // Only signed-on acquirers' MAC'd messages reach the pipeline.
         let gate = AcquirerGate(directory: RegisteredAcquirers(participants: rooms.participants, keys: rooms.acquirerKeys), pipeline: pipeline,
@@ -264,7 +265,7 @@ public enum Platform {
             }
         }
         let passwayAPI = PasswayAPI(rooms: rooms, idempotency: Idempotency(store: idempotency, vault: rooms.vault), forwarder: pipeline.forwarder,
-                                    notifier: notifier, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() },
+                                    notifier: notifier, sweeper: sweeper, standIns: { pipeline.standInCounts }, links: { links.states() }, issuersChanged: { pipeline.invalidateIssuers() },
                                     metrics: metrics, authorize: { await pipeline.handle($0) }, logger: logger)
         let router = passwayAPI.router()
         let consoleResources = await ConsoleResources.load()

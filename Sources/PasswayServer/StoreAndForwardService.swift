@@ -13,6 +13,7 @@ import ServiceLifecycle
 struct StoreAndForwardService: Service {
     let pipeline: AuthorizationPipeline
     let notifier: IssuerNotifier
+    let sweeper: MarketSweeper
     let clearing: ClearingService
     let recoverAfter: Duration
     let recoveryInterval: Duration
@@ -22,6 +23,7 @@ struct StoreAndForwardService: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await cancelWhenGracefulShutdown { await pipeline.forwarder.run() } }
             group.addTask { try? await cancelWhenGracefulShutdown { await notifier.run() } }
+            group.addTask { try? await cancelWhenGracefulShutdown { await sweeper.run() } }
             group.addTask {
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
                     do {

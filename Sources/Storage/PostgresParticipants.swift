@@ -27,6 +27,12 @@ extension PostgresStore: ParticipantStore {
     }
     public func market(country: String) async throws -> Market? { try await one(Market.self, "SELECT doc::text FROM markets WHERE country = \(country)") }
     public func markets() async throws -> [Market] { try await all(Market.self, "SELECT doc::text FROM markets ORDER BY country") }
+    public func updateMarketSweep(country: String, _ sweep: Market.Sweep) async throws -> Bool {
+        try await Self.count(try await database.client.query("""
+            UPDATE markets SET doc = jsonb_set(doc, '{sweep}', \(try Self.doc(sweep))::jsonb)
+            WHERE country = \(country) AND doc->'sweep'->>'id' = \(sweep.id) RETURNING 1
+            """, logger: logger)) == 1
+    }
     public func saveAcquirer(_ acquirer: Acquirer) async throws {
         try await run("INSERT INTO acquirers (id, doc) VALUES (\(acquirer.id), \(try Self.doc(acquirer))::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc")
     }

@@ -171,6 +171,11 @@ public final class PostgresStore: Sendable {
             "CREATE TABLE wallet_events (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, wallet_id TEXT NOT NULL, doc JSONB NOT NULL)",
             "CREATE INDEX wallet_events_wallet ON wallet_events(wallet_id, seq)",
         ]),
+        ("v11: a market's tokens in pages", [
+            "CREATE INDEX tokens_country_id ON tokens(country, id)",
+            "CREATE INDEX tokens_issuer_id ON tokens(issuer_id, id)",
+            "DROP INDEX tokens_issuer",
+        ]),
     ]
 
     // MARK: Documents
@@ -333,29 +338,42 @@ extension PostgresStore: TokenStore {
     }
 
     public func tokens(_ query: TokenQuery) async throws -> [Token] {
-        var sql = PostgresQuery(stringLiteral: "SELECT doc::text FROM tokens WHERE TRUE")
+        var filter = ""
         var bindings = PostgresBindings()
         for (column, value) in [("wallet_id", query.walletID), ("issuer_id", query.issuerID), ("device_id", query.deviceID),
                                 ("card_id", query.cardID), ("country", query.country), ("status", query.status?.rawValue)] {
             if let value {
                 bindings.append(value)
-                sql.sql += " AND \(column) = $\(bindings.count)"
+                filter += " AND \(column) = $\(bindings.count)"
             }
-        }
-        if let market = query.market {
-            bindings.append(market.country)
-            sql.sql += " AND (country = $\(bindings.count)"
-            bindings.append(market.issuerIDs)
-            sql.sql += " OR issuer_id = ANY($\(bindings.count)))"
         }
         if let after = query.after {
             bindings.append(after)
-            sql.sql += " AND id > $\(bindings.count)"
+            filter += " AND id > $\(bindings.count)"
+        }
+        if let market = query.market, let limit = query.limit {
+            // A page of a market: the first `limit` ids by country and by each issuer, each
+            // read along its (column, id) index, and the first `limit` of those. An OR over
+            // the two columns would collect and sort the whole market for every page.
+            var arms: [String] = []
+            for (column, value) in [("country", market.country)] + market.issuerIDs.map({ ("issuer_id", $0) }) {
+                bindings.append(value)
+                arms.append("(SELECT id FROM tokens WHERE \(column) = $\(bindings.count)\(filter) ORDER BY id LIMIT \(max(limit, 0)))")
+            }
+            let page = "SELECT doc::text FROM tokens WHERE id IN (\(arms.joined(separator: " UNION ALL "))) ORDER BY id LIMIT \(max(limit, 0))"
+            return try await all(Token.self, PostgresQuery(unsafeSQL: page, binds: bindings))
+        }
+        if let market = query.market {
+            bindings.append(market.country)
+            filter += " AND (country = $\(bindings.count)"
+            bindings.append(market.issuerIDs)
+            filter += " OR issuer_id = ANY($\(bindings.count)))"
         }
         // Pages go in id order; a whole answer in the order the tokens were made.
-        sql.sql += query.limit == nil && query.after == nil ? " ORDER BY seq" : " ORDER BY id"
-        if let limit = query.limit { sql.sql += " LIMIT \(max(limit, 0))" }
-        return try await all(Token.self, PostgresQuery(unsafeSQL: sql.sql, binds: bindings))
+        var sql = "SELECT doc::text FROM tokens WHERE TRUE" + filter
+        sql += query.limit == nil && query.after == nil ? " ORDER BY seq" : " ORDER BY id"
+        if let limit = query.limit { sql += " LIMIT \(max(limit, 0))" }
+        return try await all(Token.self, PostgresQuery(unsafeSQL: sql, binds: bindings))
     }
 
     public func updateTokens(_ changes: [TokenChange], audit: [AuditEvent], notices: [IssuerNotice]) async throws {
@@ -401,9 +419,24 @@ extension PostgresStore: TokenStore {
         try await run("UPDATE notices SET state = \(notice.state.rawValue), doc = \(try Self.doc(notice))::jsonb WHERE id = \(notice.id)")
     }
 
+    public func updateNotices(_ notices: [IssuerNotice]) async throws {
+        guard !notices.isEmpty else { return }
+        let docs = try notices.map { ($0.id, $0.state.rawValue, try Self.doc($0)) }
+        let logger = self.logger
+        try await database.transaction { connection in
+            for (id, state, doc) in docs {
+                try await connection.query("UPDATE notices SET state = \(state), doc = \(doc)::jsonb WHERE id = \(id)", logger: logger)
+            }
+        }
+    }
+
     public func leaseNotices(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool {
         // The forwarding leases' table, under a name of its own.
         try await lease(issuerID: "notices/" + issuerID, node: node, until: until, now: now)
+    }
+
+    public func leaseMarket(country: String, node: String, until: Date, now: Date) async throws -> Bool {
+        try await lease(issuerID: "markets/" + country, node: node, until: until, now: now)
     }
 
     public func notice(id: String) async throws -> IssuerNotice? { try await one(IssuerNotice.self, "SELECT doc::text FROM notices WHERE id = \(id)") }

@@ -13,6 +13,14 @@ extension SQLiteStore: ParticipantStore {
     public func saveMarket(_ market: Market) async throws { try await put("INSERT OR REPLACE INTO markets (country, doc) VALUES (?, ?)", [market.country, try Self.doc(market)]) }
     public func market(country: String) async throws -> Market? { try await one(Market.self, "SELECT doc FROM markets WHERE country = ?", [country]) }
     public func markets() async throws -> [Market] { try await all(Market.self, "SELECT doc FROM markets ORDER BY country") }
+    public func updateMarketSweep(country: String, _ sweep: Market.Sweep) async throws -> Bool {
+        let doc = try Self.doc(sweep)
+        return try await pool.write { db in
+            try db.execute(sql: "UPDATE markets SET doc = json_set(doc, '$.sweep', json(?)) WHERE country = ? AND json_extract(doc, '$.sweep.id') = ?",
+                           arguments: [doc, country, sweep.id])
+            return db.changesCount == 1
+        }
+    }
     public func saveAcquirer(_ acquirer: Acquirer) async throws {
         try await put("INSERT OR REPLACE INTO acquirers (id, doc) VALUES (?, ?)", [acquirer.id, try Self.doc(acquirer)])
     }

@@ -165,6 +165,13 @@ public final class SQLiteStore: Sendable {
                 CREATE INDEX wallet_events_wallet ON wallet_events(wallet_id, seq);
                 """)
         }
+        migrator.registerMigration("v15: a market's tokens in pages") { db in
+            try db.execute(sql: """
+                CREATE INDEX tokens_country_id ON tokens(country, id);
+                CREATE INDEX tokens_issuer_id ON tokens(issuer_id, id);
+                DROP INDEX tokens_issuer;
+                """)
+        }
         return migrator
     }
 
@@ -368,12 +375,27 @@ extension SQLiteStore: TokenStore {
                                 ("card_id", query.cardID), ("country", query.country), ("status", query.status?.rawValue)] {
             if let value { clauses.append("\(column) = ?"); arguments.append(value) }
         }
+        if let after = query.after { clauses.append("id > ?"); arguments.append(after) }
+        if let market = query.market, let limit = query.limit {
+            // A page of a market: the first `limit` ids by country and by each issuer, each
+            // read along its (column, id) index, and the first `limit` of those. An OR over
+            // the two columns would collect and sort the whole market for every page.
+            let others = clauses.map { " AND " + $0 }.joined()
+            var arms: [String] = []
+            var armArguments: [(any DatabaseValueConvertible)?] = []
+            for (column, value) in [("country", market.country)] + market.issuerIDs.map({ ("issuer_id", $0) }) {
+                arms.append("SELECT id FROM (SELECT id FROM tokens WHERE \(column) = ?\(others) ORDER BY id LIMIT \(max(limit, 0)))")
+                armArguments.append(value)
+                armArguments += arguments
+            }
+            return try await all(Token.self, "SELECT doc FROM tokens WHERE id IN (\(arms.joined(separator: " UNION ALL "))) ORDER BY id LIMIT \(max(limit, 0))",
+                                 StatementArguments(armArguments))
+        }
         if let market = query.market {
             clauses.append("(country = ?" + String(repeating: " OR issuer_id = ?", count: market.issuerIDs.count) + ")")
             arguments.append(market.country)
             arguments += market.issuerIDs.map { $0 }
         }
-        if let after = query.after { clauses.append("id > ?"); arguments.append(after) }
         let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         // Pages go in id order; a whole answer in the order the tokens were made.
         let order = query.limit == nil && query.after == nil ? "ORDER BY rowid" : "ORDER BY id"
@@ -422,9 +444,22 @@ extension SQLiteStore: TokenStore {
         }
     }
 
+    public func updateNotices(_ notices: [IssuerNotice]) async throws {
+        guard !notices.isEmpty else { return }
+        let docs = try notices.map { ($0, try Self.doc($0)) }
+        try await pool.write { db in
+            let statement = try db.cachedStatement(sql: "UPDATE notices SET state = ?, doc = ? WHERE id = ?")
+            for (notice, doc) in docs { try statement.execute(arguments: [notice.state.rawValue, doc, notice.id]) }
+        }
+    }
+
     public func leaseNotices(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool {
         // The forwarding leases' table, under a name of its own.
         try await lease(issuerID: "notices/" + issuerID, node: node, until: until, now: now)
+    }
+
+    public func leaseMarket(country: String, node: String, until: Date, now: Date) async throws -> Bool {
+        try await lease(issuerID: "markets/" + country, node: node, until: until, now: now)
     }
 
     public func notice(id: String) async throws -> IssuerNotice? { try await one(IssuerNotice.self, "SELECT doc FROM notices WHERE id = ?", [id]) }

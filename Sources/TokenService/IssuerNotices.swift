@@ -154,6 +154,9 @@ public final class IssuerNotifier: Sendable {
             while !Task.isCancelled {
                 let batch = try await store.queuedNotices(issuerID: issuerID, limit: 64)
                 if batch.isEmpty { break }
+                // What the host took is recorded a batch at a time: a crash before that means
+                // those notices are sent again, which the host keeps once (by id).
+                var taken: [IssuerNotice] = []
                 for var notice in batch {
                     if notice.attempts >= policy.maxAttempts || service.now() >= notice.expiresAt {
                         notice.state = .expired
@@ -165,9 +168,16 @@ public final class IssuerNotifier: Sendable {
                         ])
                         continue
                     }
-                    guard try await attempt(&notice, host: &host) else { return delivered }
+                    guard try await attempt(&notice, host: &host) else {
+                        try await store.updateNotices(taken)
+                        taken = []
+                        return delivered
+                    }
+                    taken.append(notice)
                     delivered += 1
                 }
+                try await store.updateNotices(taken)
+                taken = []
                 guard try await policy.renew(now: service.now, lease: lease(issuerID)) else { break }
             }
         } catch {
@@ -176,7 +186,8 @@ public final class IssuerNotifier: Sendable {
         return delivered
     }
 
-    /// Sends one notice (to `host`, looked up when nil); true when the host took it.
+    /// Sends one notice (to `host`, looked up when nil); true when the host took it (marked
+    /// delivered, for the caller to record), false when it did not (recorded here).
     func attempt(_ notice: inout IssuerNotice, host: inout IssuerHostEndpoint?) async throws -> Bool {
         notice.attempts += 1
         notice.lastAttemptAt = service.now()
@@ -196,10 +207,9 @@ public final class IssuerNotifier: Sendable {
             notice.lastError = "\(error)"
         }
         if notice.lastError == nil {
-            // Taken: recorded as delivered (a failure to record it means one more send later, which the host keeps once).
+            // Taken: the caller records it as delivered (a failure to record it means one more send later, which the host keeps once).
             notice.state = .delivered
             notice.deliveredAt = service.now()
-            try await store.updateNotice(notice)
             backoff.succeeded(notice.issuerID)
             counters.withLock { $0.delivered += 1 }
             return true

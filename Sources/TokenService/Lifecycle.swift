@@ -2,6 +2,7 @@ import EMV
 import Foundation
 import IssuerContract
 import Participants
+import Vault
 
 /// What a token goes through after it is made: read by those allowed to see it;
 /// suspended, resumed and deleted by rules of who may lift whose suspension; suspended
@@ -131,61 +132,87 @@ extension TokenService {
     /// A suspension covers the market's tokens: those on devices in the market **and**
     /// those of cards of the issuers of the market's country, wherever the device is (a
     /// sanctions cut reaches the cards issued there). The market's state is saved first, so
-    /// enrollments are refused and authorizations declined at once (`suspendedMarket(of:)`);
-    /// the tokens are then suspended in the network's name in batches of `marketBatch` (2,000),
-    /// each batch with its audit and its issuers' notices in one transaction. Lifting the
-    /// suspension removes only the market's suspensions, batch by batch, and then saves
-    /// the market. Asking for the same state again finishes a sweep a crash cut short.
+    /// enrollments are refused and authorizations declined at once (`suspendedMarket(of:)`),
+    /// with a sweep of its tokens to run (`Market.sweep`, carried out by
+    /// `runMarketSweep`): a suspension's adds the network's suspension to each token, a
+    /// lift's removes only that one. Asking for the state the market is in again starts a
+    /// new sweep, unless one of that kind is still running; any other change of state
+    /// replaces a running sweep, which stops at its next page.
     public func setMarketState(country: String, state: Market.State, reason: String?) async throws -> Market {
-        let (previous, market) = try await participants.marketChange(country: country, to: state, reason: reason)
-        let issuerIDs = try await participants.issuers().filter { $0.country == country }.map(\.id).sorted()
-        let covered = TokenQuery.Market(country: country, issuerIDs: issuerIDs)
-        let network = Participant.network.actor
-        if state == .suspended {
-            try await participants.saveMarket(market)
-            readCache.clear()
-            let suspension = Suspension(kind: .market, actor: network, reason: Self.marketSuspension + (reason ?? ""), at: now())
-            try await sweep(covered, event: .suspended) { token, at in
-                var stamped = suspension
-                stamped.at = at
-                return Self.adding(stamped, to: token, at: at)
+        let (previous, next) = try await participants.marketChange(country: country, to: state, reason: reason)
+        var market = next
+        let kind: Market.Sweep.Kind? = state == .suspended ? .suspend : (previous == .suspended || previous == state ? .resume : nil)
+        if let kind {
+            if let running = market.sweep, running.isRunning, running.kind == kind, previous == state {
+                // The same change again while its sweep runs: that sweep goes on.
+            } else {
+                market.sweep = Market.Sweep(id: "swp_" + SecureRandom.alphanumeric(20), kind: kind, startedAt: now())
             }
-        } else if previous == .suspended || previous == state {
-            try await sweep(covered, event: .resumed) { token, at in
-                guard token.status != .deleted, token.suspensions.contains(where: { $0.kind == .market }) else { return nil }
-                var after = token
-                after.suspensions.removeAll { $0.kind == .market }
-                after.settle()
-                after.updatedAt = Self.version(at, after: token.updatedAt)
-                return (TokenChange(before: token, after: after),
-                        AuditEvent(tokenID: token.id, at: at, actor: network, event: .resume, from: token.status, to: after.status,
-                                   reason: "market \(state.rawValue)"))
-            }
-            try await participants.saveMarket(market)
-        } else {
-            try await participants.saveMarket(market)
         }
+        try await participants.saveMarket(market)
         readCache.clear()
         return market
     }
 
-    /// Runs `change` over every token of `market`, a page at a time in id order, writing
-    /// each page's changes (audit and notices included) in one transaction; a page another
-    /// request changed meanwhile is read and done again.
-    func sweep(_ market: TokenQuery.Market, event: TokenNotification.Event,
-               _ change: (Token, Date) -> (TokenChange, AuditEvent)?) async throws {
-        var after: String?
-        while true {
-            let page = try await retryingOnConflict { () -> [Token] in
-                let page = try await self.store.tokens(TokenQuery(market: market, after: after, limit: self.marketBatch))
-                let at = self.now()
-                _ = try await self.apply(page.compactMap { change($0, at) }, event: event)
-                return page
-            }
-            guard page.count == marketBatch, let last = page.last else { return }
-            after = last.id
+    /// Carries the market's running sweep to its end, a page of `marketBatch` tokens in id
+    /// order at a time, each page's changes with their audit lines and the issuers' notices
+    /// in one transaction, and the sweep's progress saved after it, while `node` holds the
+    /// market's lease. A page another request changed meanwhile is read and done again; a
+    /// page done twice (after a crash) changes nothing the second time. Stops early when the
+    /// lease is another node's, or after `pages` pages (a node shutting down stops between
+    /// pages). Returns the sweep it finished, if it finished one.
+    @discardableResult
+    public func runMarketSweep(country: String, node: String, pages: Int = .max) async throws -> Market.Sweep? {
+        let network = Participant.network.actor
+        let lease = { @Sendable (until: Date) async throws -> Bool in
+            try await self.store.leaseMarket(country: country, node: node, until: until, now: self.now())
         }
+        for _ in 0..<max(pages, 0) {
+            guard let market = try await participants.market(country: country) else { return nil }
+            guard var sweep = market.sweep, sweep.isRunning else { return nil }
+            guard try await lease(now().addingTimeInterval(Self.marketLease.seconds)) else { return nil }
+            let issuerIDs = try await participants.issuers().filter { $0.country == country }.map(\.id).sorted()
+            let covered = TokenQuery.Market(country: country, issuerIDs: issuerIDs)
+            let suspension = Suspension(kind: .market, actor: network, reason: Self.marketSuspension + (market.reason ?? ""), at: now())
+            let (read, changed) = try await retryingOnConflict { () -> (Int, Int) in
+                let page = try await self.store.tokens(TokenQuery(market: covered, after: sweep.after, limit: self.marketBatch))
+                let at = self.now()
+                let changes = page.compactMap { token -> (TokenChange, AuditEvent)? in
+                    switch sweep.kind {
+                    case .suspend:
+                        var stamped = suspension
+                        stamped.at = at
+                        return Self.adding(stamped, to: token, at: at)
+                    case .resume:
+                        guard token.status != .deleted, token.suspensions.contains(where: { $0.kind == .market }) else { return nil }
+                        var after = token
+                        after.suspensions.removeAll { $0.kind == .market }
+                        after.settle()
+                        after.updatedAt = Self.version(at, after: token.updatedAt)
+                        return (TokenChange(before: token, after: after),
+                                AuditEvent(tokenID: token.id, at: at, actor: network, event: .resume, from: token.status, to: after.status,
+                                           reason: "market \(market.state.rawValue)"))
+                    }
+                }
+                _ = try await self.apply(changes, event: sweep.kind == .suspend ? .suspended : .resumed)
+                sweep.after = page.last?.id ?? sweep.after
+                return (page.count, changes.count)
+            }
+            sweep.tokens += changed
+            if read < marketBatch { sweep.finishedAt = now() }
+            // Another change of state started another sweep: this one stops, that one runs.
+            guard try await participants.updateMarketSweep(country: country, sweep) else { continue }
+            if !sweep.isRunning {
+                // Let go: the market's next sweep may start on any node at once.
+                _ = try? await lease(now())
+                return sweep
+            }
+        }
+        return nil
     }
+
+    /// How long a node holds a market's sweep between pages before another may take it over.
+    static let marketLease: Duration = .seconds(60)
 
     /// The suspended market a token is in, by its device's country or its issuer's: read
     /// from a cache that lives as long as the token cache (emptied by every change here,

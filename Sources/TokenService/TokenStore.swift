@@ -69,9 +69,14 @@ public protocol TokenStore: Sendable {
     func queuedNotices(issuerID: String, limit: Int) async throws -> [IssuerNotice]
     /// Writes a notice's new state (after an attempt).
     func updateNotice(_ notice: IssuerNotice) async throws
+    /// Writes several notices' new states in one transaction.
+    func updateNotices(_ notices: [IssuerNotice]) async throws
     /// Takes, or renews, the right to deliver one issuer's notices until `until`. False
     /// while another node holds it.
     func leaseNotices(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool
+    /// Takes, or renews, the right to sweep one market's tokens until `until`. False while
+    /// another node holds it.
+    func leaseMarket(country: String, node: String, until: Date, now: Date) async throws -> Bool
     func notice(id: String) async throws -> IssuerNotice?
     func noticeDepths() async throws -> [NoticeDepth]
     /// How many tokens there are per market (the device's country) and status.

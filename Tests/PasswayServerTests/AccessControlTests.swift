@@ -4,6 +4,7 @@ import ISO8583
 import Foundation
 import ISO8583Transport
 import Logging
+@testable import PasswayServer
 import Testing
 import TestSupport
 import Simulators
@@ -97,6 +98,9 @@ import Simulators
         #expect(audit.map { "\($0["actor"]!):\($0["event"]!)" } == ["wallet:create", "issuer:suspend", "wallet:suspend", "issuer:resume", "wallet:resume", "wallet:suspend", "wallet:resume", "wallet:delete"])
     }
 
+    /// PUTs of a market's state that wait for the sweep of its tokens (RFC 7240).
+    static let waitForSweep = ["Prefer": "wait=60"]
+
     /// A market suspended in an orderly way: new enrollments refused with the reason, its
     /// tokens suspended by the network, and resumed when the market is live again.
     @Test func suspendingAMarketSuspendsItsTokensAndLiftingItResumesThem() async throws {
@@ -107,7 +111,7 @@ import Simulators
         let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
         let op = harness.info.operatorKey
         #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended"]).status == 422)
-        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"]).status == 200)
+        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"], headers: Self.waitForSweep).status == 200)
         #expect(try await harness.api("GET", "/v1/tokens/\(token.tokenID)", key: s.walletKey).string("suspendedBy") == "network")
         let watch = try await s.register(model: "samsung-galaxy-watch7", os: "5")
         let refused = try await s.enroll(watch)
@@ -115,8 +119,53 @@ import Simulators
         #expect(refused.string("reason") == "market_suspended")
         #expect(refused.string("detail")?.contains("scheme sanctions") == true)
         #expect(try await harness.api("POST", "/v1/tokens/\(token.tokenID)/resume", key: s.walletKey, json: [:]).status == 409)
-        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "live"]).status == 200)
+        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "live"], headers: Self.waitForSweep).status == 200)
         #expect(try await harness.api("GET", "/v1/tokens/\(token.tokenID)", key: s.walletKey).string("status") == "active")
+    }
+
+    /// The market's state is saved before the answer and its tokens are swept after it:
+    /// without `Prefer: wait` the answer does not wait (202, or 200 if the sweep was
+    /// already done), `GET /v1/markets/{country}` follows the sweep, and asking again while
+    /// it runs waits for the same sweep.
+    @Test func aMarketsPUTAnswersBeforeItsSweepAndGETFollowsIt() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
+        let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        let op = harness.info.operatorKey
+        let put = try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"])
+        let sweep = try #require(put.object["sweep"] as? [String: Any])
+        let sweepID = try #require(sweep["id"] as? String)
+        #expect(sweep["kind"] as? String == "suspend")
+        if put.status == 202 {
+            #expect(sweep["finishedAt"] == nil)
+            #expect(put.headers["location"] == "/v1/markets/RU" || put.headers["Location"] == "/v1/markets/RU")
+        } else {
+            #expect(put.status == 200 && sweep["finishedAt"] != nil)
+        }
+        #expect(try await harness.api("GET", "/v1/markets/RU", key: s.walletKey).string("state") == "suspended")
+        // Asked again with a wait: the same sweep if it still runs (a new one if it had finished), to its end.
+        let again = try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"],
+                                          headers: ["Prefer": "respond-async, wait=60"])
+        #expect(again.status == 200)
+        let done = try #require(again.object["sweep"] as? [String: Any])
+        #expect(done["finishedAt"] != nil)
+        let followed = try #require(try await harness.api("GET", "/v1/markets/RU", key: op).object["sweep"] as? [String: Any])
+        #expect(followed["id"] as? String == done["id"] as? String)
+        if done["id"] as? String == sweepID { #expect(done["tokens"] as? Int == 1) }
+        #expect(try await harness.api("GET", "/v1/tokens/\(token.tokenID)", key: s.walletKey).string("suspendedBy") == "network")
+        #expect(try await harness.api("GET", "/v1/markets/XX", key: op).status == 404)
+    }
+
+    /// `Prefer: wait=N` as RFC 7240 spells it, bounded; anything else waits for nothing.
+    @Test func theWaitPreferredIsReadAndBounded() {
+        #expect(PasswayAPI.preferredWait("wait=5") == .seconds(5))
+        #expect(PasswayAPI.preferredWait("respond-async, wait=100") == .seconds(60))
+        #expect(PasswayAPI.preferredWait(" Wait = 7 ") == .seconds(7))
+        for nonsense in [nil, "", "wait", "wait=", "wait=abc", "wait=-1", "wait=99999999999999999999", "handling=lenient"] {
+            #expect(PasswayAPI.preferredWait(nonsense) == .zero, "\(nonsense ?? "nil")")
+        }
     }
 
     /// "A lost phone pays again": suspend a market, report a phone in it lost, ask for
@@ -140,11 +189,11 @@ import Simulators
         let op = harness.info.operatorKey
         func token(_ id: String) async throws -> PlatformHarness.Answer { try await harness.api("GET", "/v1/tokens/\(id)", key: op) }
 
-        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"]).status == 200)
+        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"], headers: Self.waitForSweep).status == 200)
         #expect(try await harness.api("POST", "/v1/devices/\(phone.deviceID!)/lost", key: s.walletKey, json: [:]).status == 200)
         // The issuer's own suspension is taken beside the market's, not refused.
         #expect(try await harness.api("POST", "/v1/tokens/\(watchToken)/suspend", key: s.issuerKey, json: ["reason": "fraud review"]).status == 200)
-        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "live"]).status == 200)
+        #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "live"], headers: Self.waitForSweep).status == 200)
 
         #expect(try await token(lostToken).string("status") == "suspended")
         #expect(try await token(watchToken).string("status") == "suspended")

@@ -123,7 +123,8 @@ import TestSupport
         #expect(try await state("BY") == "pilot")
         // The same change through the API names its key too.
         let operatorID = ParticipantRegistry.keyID(of: harness.info.operatorKey)
-        #expect(try await harness.api("PUT", "/v1/markets/BY", key: harness.info.operatorKey, json: ["state": "pilot"]).status == 200)
+        #expect(try await harness.api("PUT", "/v1/markets/BY", key: harness.info.operatorKey, json: ["state": "pilot"],
+                                          headers: ["Prefer": "wait=60"]).status == 200)
         #expect(harness.logs.lines.contains { $0.contains("operator request") && $0.contains("operator=\(operatorID)") && $0.contains("via=api") })
 
         // An acquirer onboarded from the form: its key shown once, and it works.

@@ -291,11 +291,12 @@ import WalletProvider
         for n in 1...12 {
             var token = Self.token(n, card: n, country: n % 3 == 0 ? "KZ" : "RU")
             if n % 4 == 0 { token.issuerID = "kz-bank" }
+            if n == 3 || n == 9 { token.issuerID = "bank-2" } // a second Russian bank's cards on Kazakh devices
             try await s.store.createTokens([(token, Self.card(n), Self.audit(token.id, .create))])
-            // Covered: on a Russian device, or a card of "bank" (a Russian issuer).
-            if token.country == "RU" || token.issuerID == "bank" { expected.append(token.id) }
+            // Covered: on a Russian device, or a card of "bank" or "bank-2" (Russian issuers).
+            if token.country == "RU" || token.issuerID == "bank" || token.issuerID == "bank-2" { expected.append(token.id) }
         }
-        let market = TokenQuery.Market(country: "RU", issuerIDs: ["bank"])
+        let market = TokenQuery.Market(country: "RU", issuerIDs: ["bank", "bank-2"])
         var seen: [String] = []
         var after: String?
         while true {
@@ -306,6 +307,34 @@ import WalletProvider
         }
         #expect(seen == expected.sorted())
         #expect(try await s.store.tokens(TokenQuery(market: .init(country: "KZ", issuerIDs: []))).map(\.id).sorted() == ["tok_12", "tok_3", "tok_6", "tok_9"])
+    }
+
+    /// A market's sweep progress is written only while the stored market runs that sweep:
+    /// a change of state that started another one wins.
+    @Test(arguments: Backend.available)
+    func aMarketsSweepProgressYieldsToANewerSweep(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        var market = Market(country: "RU", name: "Russia", currency: "RUB", languages: ["ru"], state: .live)
+        try await s.store.saveMarket(market)
+        var first = Market.Sweep(id: "swp_a", kind: .suspend, startedAt: Self.at)
+        #expect(try await s.store.updateMarketSweep(country: "RU", first) == false, "no sweep running: nothing written")
+        market.state = .suspended
+        market.reason = "drill"
+        market.sweep = first
+        try await s.store.saveMarket(market)
+        first.tokens = 2_000
+        first.after = "tok_9"
+        #expect(try await s.store.updateMarketSweep(country: "RU", first))
+        #expect(try await s.store.market(country: "RU") == { var m = market; m.sweep = first; return m }())
+        market.state = .live
+        market.reason = nil
+        market.sweep = Market.Sweep(id: "swp_b", kind: .resume, startedAt: Self.at)
+        try await s.store.saveMarket(market)
+        first.tokens = 4_000
+        #expect(try await s.store.updateMarketSweep(country: "RU", first) == false, "the lift's sweep replaced it")
+        #expect(try await s.store.market(country: "RU") == market)
+        #expect(try await s.store.updateMarketSweep(country: "KZ", first) == false)
     }
 
     /// Assets are kept once by id; an issuer and its wallets' events are written together,
@@ -678,6 +707,17 @@ import WalletProvider
         #expect(try await a.leaseNotices(issuerID: "bank", node: "a", until: Self.at + 40, now: Self.at + 10) == false)
         #expect(try await b.leaseNotices(issuerID: "bank", node: "b", until: Self.at + 60, now: Self.at + 20))
         #expect(try await a.leaseNotices(issuerID: "bank", node: "a", until: Self.at + 90, now: Self.at + 61))
+
+        // Several notices' states in one write; an empty write is nothing. And a market's
+        // sweep lease is neither of the issuer's.
+        var last = try #require(try await a.queuedNotices(issuerID: "bank", limit: 1).first)
+        last.attempts = 1; last.state = .delivered; last.deliveredAt = Self.at + 3
+        try await b.updateNotices([last])
+        try await b.updateNotices([])
+        #expect(try await a.notice(id: last.id) == last)
+        #expect(try await a.issuersNoticed().isEmpty)
+        #expect(try await a.leaseMarket(country: "bank", node: "a", until: Self.at + 30, now: Self.at))
+        #expect(try await b.leaseMarket(country: "bank", node: "b", until: Self.at + 40, now: Self.at + 10) == false)
     }
 
     /// The store-and-forward queue: a message queued once per id, in order per issuer, its

@@ -36,7 +36,17 @@ import WalletProvider
         let untouchedBefore = try await rooms.store.tokens(TokenQuery(issuerID: "kz-bank"))
         let noticesBefore = try await rooms.store.queuedNotices(issuerID: "bank", limit: 1000).count
 
-        _ = try await rooms.tokens.setMarketState(country: "RU", state: .suspended, reason: "sanctions drill")
+        let suspended = try await rooms.tokens.setMarketState(country: "RU", state: .suspended, reason: "sanctions drill")
+        let suspension = try #require(suspended.sweep)
+        #expect(suspension.kind == .suspend && suspension.isRunning && suspension.tokens == 0)
+        // Saved before any token is touched: the market declines at once.
+        #expect(try await rooms.store.tokens(TokenQuery(issuerID: "bank")).allSatisfy { !$0.suspensions.contains { $0.kind == .market } })
+        #expect(try await rooms.tokens.suspendedMarket(of: try #require(try await rooms.store.token(id: inMoscow[0]))) == "RU")
+        let swept = try #require(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-a"))
+        #expect(swept.id == suspension.id && !swept.isRunning && swept.tokens == covered.count)
+        let stored = try #require(try await rooms.participants.market(country: "RU")?.sweep)
+        #expect(stored.id == swept.id && stored.tokens == swept.tokens && stored.after == swept.after && !stored.isRunning)
+        #expect(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-a") == nil, "nothing left to sweep")
         for token in try await rooms.store.tokens(TokenQuery()) {
             #expect(token.suspensions.contains { $0.kind == .market } == covered.contains(token.id), "\(token.id)")
         }
@@ -54,15 +64,60 @@ import WalletProvider
         }
 
         // Asking again sweeps again and changes nothing more.
-        _ = try await rooms.tokens.setMarketState(country: "RU", state: .suspended, reason: "sanctions drill")
+        let again = try #require(try await rooms.tokens.setMarketState(country: "RU", state: .suspended, reason: "sanctions drill").sweep)
+        #expect(again.id != suspension.id)
+        #expect(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-a")?.tokens == 0)
         #expect(try await rooms.store.queuedNotices(issuerID: "bank", limit: 1000).count == noticesBefore + covered.count - 1)
 
-        _ = try await rooms.tokens.setMarketState(country: "RU", state: .live, reason: nil)
+        let lift = try #require(try await rooms.tokens.setMarketState(country: "RU", state: .live, reason: nil).sweep)
+        #expect(lift.kind == .resume && lift.isRunning)
+        #expect(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-a")?.tokens == covered.count)
         for token in try await rooms.store.tokens(TokenQuery(issuerID: "bank")) {
             #expect(!token.suspensions.contains { $0.kind == .market })
             #expect(token.status == (token.id == inMoscow[3] ? .suspended : .active), "\(token.id)")
         }
         #expect(try await rooms.store.tokens(TokenQuery(issuerID: "kz-bank")) == untouchedBefore)
         #expect(try await rooms.tokens.suspendedMarket(of: russianInAlmaty) == nil)
+    }
+
+    /// A sweep is carried a page at a time, its progress kept with the market: a node that
+    /// stops between pages leaves it to whichever node holds the market's lease next, which
+    /// goes on from the last page; a lift that comes while the suspension's sweep runs
+    /// replaces it, and its own sweep undoes exactly what the first one did.
+    @Test func aSweepGoesOnFromItsLastPageAndALiftReplacesARunningOne() async throws {
+        let sqlite = try await SQLiteRooms.make(marketBatch: 7)
+        defer { sqlite.remove() }
+        let rooms = sqlite.rooms
+        let phone = try #require(try await rooms.phone(country: "RU").deviceID)
+        let cards = (0..<40).map { TokenService.BulkCard(pan: cardNumber("220070", seed: 500 + $0), expiry: "12/29") }
+        let ids = try await rooms.wallets.bulkProvision(issuerID: "bank", walletID: ServiceRooms.walletID, deviceID: phone, cards: cards, keys: 1)
+            .map(\.tokenID).sorted()
+        func marked() async throws -> [String] {
+            try await rooms.store.tokens(TokenQuery(issuerID: "bank")).filter { $0.suspensions.contains { $0.kind == .market } }.map(\.id).sorted()
+        }
+
+        _ = try await rooms.tokens.setMarketState(country: "RU", state: .suspended, reason: "drill")
+        // Another node holds the market: this one sweeps nothing.
+        #expect(try await rooms.store.leaseMarket(country: "RU", node: "node-b", until: Date().addingTimeInterval(60), now: Date()))
+        #expect(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-a") == nil)
+        #expect(try await marked().isEmpty)
+        // node-b sweeps two pages and stops (a shutdown between pages).
+        #expect(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-b", pages: 2) == nil)
+        let halfway = try #require(try await rooms.participants.market(country: "RU")?.sweep)
+        #expect(halfway.isRunning && halfway.tokens == 14 && halfway.after == ids[13])
+        #expect(try await marked() == Array(ids.prefix(14)))
+        // Its lease runs out; node-a goes on after the last page done.
+        #expect(try await rooms.store.leaseMarket(country: "RU", node: "node-b", until: Date().addingTimeInterval(-1), now: Date()))
+        #expect(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-a", pages: 1) == nil)
+        #expect(try await rooms.participants.market(country: "RU")?.sweep?.tokens == 21)
+        #expect(try await marked() == Array(ids.prefix(21)))
+
+        // The lift comes while the suspension's sweep runs: it replaces it.
+        let lift = try #require(try await rooms.tokens.setMarketState(country: "RU", state: .live, reason: nil).sweep)
+        let finished = try #require(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-a"))
+        #expect(finished.id == lift.id && finished.kind == .resume && finished.tokens == 21)
+        #expect(try await marked().isEmpty)
+        #expect(try await rooms.store.tokens(TokenQuery(issuerID: "bank")).allSatisfy { $0.status == .active })
+        #expect(try await rooms.participants.market(country: "RU")?.state == .live)
     }
 }
