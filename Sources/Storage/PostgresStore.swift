@@ -384,19 +384,47 @@ extension PostgresStore: TokenStore {
         let (logger, channel) = (self.logger, changeChannel)
         try await database.transaction { connection in
             try await Self.announce(connection, channel: channel, "token", logger: logger)
-            for (id, status, doc, version, readVersion) in docs {
-                let rows = try await connection.query("""
-                    UPDATE tokens SET status = \(status), doc = \(doc)::jsonb, updated_ms = \(version)
-                    WHERE id = \(id) AND updated_ms = \(readVersion) RETURNING 1
+            if docs.count > 1 {
+                // A page of a market's sweep, say: one statement per table, each row's
+                // version checked as the single UPDATE below checks it.
+                let updated = Set(try await connection.query("""
+                    UPDATE tokens AS t SET status = u.status, doc = u.doc::jsonb, updated_ms = u.version
+                    FROM unnest(\(docs.map(\.0))::text[], \(docs.map(\.1))::text[], \(docs.map(\.2))::text[], \(docs.map(\.3))::int8[],
+                                \(docs.map(\.4))::int8[]) AS u(id, status, doc, version, read_version)
+                    WHERE t.id = u.id AND t.updated_ms = u.read_version RETURNING t.id
+                    """, logger: logger).all(String.self))
+                if let missed = docs.first(where: { !updated.contains($0.0) })?.0 {
+                    let exists = try await connection.query("SELECT 1 FROM tokens WHERE id = \(missed)", logger: logger).first(Int.self) != nil
+                    throw exists ? StoreError.conflict("token \(missed)") : StoreError.notFound("token \(missed)")
+                }
+            } else {
+                for (id, status, doc, version, readVersion) in docs {
+                    let rows = try await connection.query("""
+                        UPDATE tokens SET status = \(status), doc = \(doc)::jsonb, updated_ms = \(version)
+                        WHERE id = \(id) AND updated_ms = \(readVersion) RETURNING 1
+                        """, logger: logger)
+                    if try await Self.count(rows) == 1 { continue }
+                    let exists = try await connection.query("SELECT 1 FROM tokens WHERE id = \(id)", logger: logger).first(Int.self) != nil
+                    throw exists ? StoreError.conflict("token \(id)") : StoreError.notFound("token \(id)")
+                }
+            }
+            if !auditDocs.isEmpty {
+                try await connection.query("""
+                    INSERT INTO audit (token_id, doc)
+                    SELECT token_id, doc::jsonb FROM unnest(\(auditDocs.map(\.0))::text[], \(auditDocs.map(\.1))::text[]) WITH ORDINALITY AS a(token_id, doc, n)
+                    ORDER BY n
                     """, logger: logger)
-                if try await Self.count(rows) == 1 { continue }
-                let exists = try await connection.query("SELECT 1 FROM tokens WHERE id = \(id)", logger: logger).first(Int.self) != nil
-                throw exists ? StoreError.conflict("token \(id)") : StoreError.notFound("token \(id)")
             }
-            for (tokenID, doc) in auditDocs {
-                try await connection.query("INSERT INTO audit (token_id, doc) VALUES (\(tokenID), \(doc)::jsonb)", logger: logger)
+            if !noticeDocs.isEmpty {
+                try await connection.query("""
+                    INSERT INTO notices (id, issuer_id, state, queued_at, doc)
+                    SELECT id, issuer_id, state, queued_at, doc::jsonb
+                    FROM unnest(\(noticeDocs.map(\.0.id))::text[], \(noticeDocs.map(\.0.issuerID))::text[], \(noticeDocs.map(\.0.state.rawValue))::text[],
+                                \(noticeDocs.map(\.0.queuedAt))::timestamptz[], \(noticeDocs.map(\.1))::text[])
+                         WITH ORDINALITY AS x(id, issuer_id, state, queued_at, doc, n)
+                    ORDER BY n
+                    """, logger: logger)
             }
-            for (notice, doc) in noticeDocs { try await Self.insertNotice(connection, notice, doc: doc, logger: logger) }
         }
     }
 

@@ -206,6 +206,28 @@ import WalletProvider
         #expect(try await store.token(id: "tok_1")?.status == .suspended)
         #expect(try await store.audit(tokenID: "tok_1").count == 2)
 
+        // A batch (a page of a market's sweep) with one token read stale: refused whole.
+        let two = try #require(try await store.token(id: "tok_2"))
+        var twoSuspended = two
+        twoSuspended.status = .suspended
+        twoSuspended.updatedAt = Self.at + 4
+        var oneAgain = suspended
+        oneAgain.updatedAt = Self.at + 4
+        await #expect(throws: StoreError.conflict("token tok_1")) {
+            try await store.updateTokens([TokenChange(before: two, after: twoSuspended), TokenChange(before: read, after: oneAgain)],
+                                         audit: [Self.audit("tok_2", .suspend), Self.audit("tok_1", .suspend)], notices: [Self.notice("tok_2", .suspended)])
+        }
+        #expect(try await store.token(id: "tok_2") == two)
+        #expect(try await store.notice(id: "ntf_tok_2_suspended") == nil)
+        // Both as they are: written together, with their audit lines and notices.
+        try await store.updateTokens([TokenChange(before: two, after: twoSuspended), TokenChange(before: suspended, after: oneAgain)],
+                                     audit: [Self.audit("tok_2", .suspend), Self.audit("tok_1", .suspend)], notices: [Self.notice("tok_2", .suspended)])
+        #expect(try await store.token(id: "tok_2") == twoSuspended)
+        #expect(try await store.token(id: "tok_1") == oneAgain)
+        #expect(try await store.audit(tokenID: "tok_1").map(\.event) == [.create, .suspend, .suspend])
+        #expect(try await store.audit(tokenID: "tok_2").map(\.event) == [.create, .suspend])
+        #expect(try await store.notice(id: "ntf_tok_2_suspended") != nil)
+
         // Renewal replaces the card only as it was read.
         var renewed = Self.card(1)
         renewed.fingerprint = "card-fp-1-renewed"
