@@ -58,38 +58,31 @@ def run(*args):
     return subprocess.run([BIN, *args], check=True, capture_output=True, text=True).stdout.strip()
 
 op = open(os.path.join(DATA, "operator.key")).read().strip()
-RESUME = os.environ.get("RESUME") == "1"
-if RESUME:
-    # Taking up a run whose nodes were stopped mid-sweep: the same phone, the same code.
-    payer = os.path.join(DATA, "payer-0.json")
-    code = run("qr", "merchant", "--name", "GUM", "--city", "MOSCOW", "--mcc", "5311", "--currency", "RUB", "--acquirer", "25000001",
-               "--merchant", "GUM-DEPARTMENT1", "--terminal", "MSK00001", "--amount", "1.00")
-else:
-    ihop = open(os.path.join(DATA, "issuer-host-operator.key")).read().strip()
-    s, w = call("POST", "/v1/wallets", op, {"id": "mirpay", "name": "MirPay", "tokenRequestorID": "40010075001"})
-    wallet = w["apiKey"]
-    req = urllib.request.Request(BANK_URL + "/banks", data=json.dumps({"id": "moskva", "cardRanges": ["220070"]}).encode(), method="POST",
-                                 headers={"Authorization": "Bearer " + ihop, "Content-Type": "application/json"})
-    bank = json.loads(urllib.request.urlopen(req).read())
-    s, i = call("POST", "/v1/issuers", op, {"id": "moskva-bank", "name": "Moskva Bank", "country": "RU", "currency": "RUB", "cardRanges": ["220070"],
-                                             "tokenRanges": ["22017099"], "enabledWallets": ["mirpay"], "hostURL": BANK_URL + "/banks/moskva",
-                                             "hostKey": bank["tokenServiceKey"]})
-    assert s == 201, i
+ihop = open(os.path.join(DATA, "issuer-host-operator.key")).read().strip()
+s, w = call("POST", "/v1/wallets", op, {"id": "mirpay", "name": "MirPay", "tokenRequestorID": "40010075001"})
+wallet = w["apiKey"]
+req = urllib.request.Request(BANK_URL + "/banks", data=json.dumps({"id": "moskva", "cardRanges": ["220070"]}).encode(), method="POST",
+                             headers={"Authorization": "Bearer " + ihop, "Content-Type": "application/json"})
+bank = json.loads(urllib.request.urlopen(req).read())
+s, i = call("POST", "/v1/issuers", op, {"id": "moskva-bank", "name": "Moskva Bank", "country": "RU", "currency": "RUB", "cardRanges": ["220070"],
+                                         "tokenRanges": ["22017099"], "enabledWallets": ["mirpay"], "hostURL": BANK_URL + "/banks/moskva",
+                                         "hostKey": bank["tokenServiceKey"]})
+assert s == 201, i
 
-    # The paying phone: a real card with an account at the bank, a merchant's QR code at GUM.
-    pan = "2200701234567896"
-    req = urllib.request.Request(BANK_URL + "/banks/moskva/accounts", method="POST", headers={"Authorization": "Bearer " + bank["apiKey"], "Content-Type": "application/json"},
-                                 data=json.dumps({"pan": pan, "expiry": "2912", "cvv2": "321", "holderName": "ANNA IVANOVA", "phone": "+79031234567",
-                                                  "currency": "RUB", "balanceMinor": 10_000_000}).encode())
-    urllib.request.urlopen(req).read()
-    s, _ = call("POST", "/v1/acquirers", op, {"id": "gum", "name": "GUM Acquiring", "country": "RU", "institutionID": "25000001"})
-    assert s in (200, 201), s
-    payer = os.path.join(DATA, "payer.json")
-    if os.path.exists(payer): os.remove(payer)
-    run("device", "register", "--state", payer, "--server", API, "--api-key", wallet, "--model", "samsung-galaxy-s24", "--os", "14", "--country", "RU")
-    run("device", "add-card", "--state", payer, "--pan", pan, "--expiry", "12/29", "--cvv2", "321")
-    code = run("qr", "merchant", "--name", "GUM", "--city", "MOSCOW", "--mcc", "5311", "--currency", "RUB", "--acquirer", "25000001",
-               "--merchant", "GUM-DEPARTMENT1", "--terminal", "MSK00001", "--amount", "1.00")
+# The paying phone: a real card with an account at the bank, a merchant's QR code at GUM.
+pan = "2200701234567896"
+req = urllib.request.Request(BANK_URL + "/banks/moskva/accounts", method="POST", headers={"Authorization": "Bearer " + bank["apiKey"], "Content-Type": "application/json"},
+                             data=json.dumps({"pan": pan, "expiry": "2912", "cvv2": "321", "holderName": "ANNA IVANOVA", "phone": "+79031234567",
+                                              "currency": "RUB", "balanceMinor": 10_000_000}).encode())
+urllib.request.urlopen(req).read()
+s, _ = call("POST", "/v1/acquirers", op, {"id": "gum", "name": "GUM Acquiring", "country": "RU", "institutionID": "25000001"})
+assert s in (200, 201), s
+payer = os.path.join(DATA, "payer.json")
+if os.path.exists(payer): os.remove(payer)
+run("device", "register", "--state", payer, "--server", API, "--api-key", wallet, "--model", "samsung-galaxy-s24", "--os", "14", "--country", "RU")
+run("device", "add-card", "--state", payer, "--pan", pan, "--expiry", "12/29", "--cvv2", "321")
+code = run("qr", "merchant", "--name", "GUM", "--city", "MOSCOW", "--mcc", "5311", "--currency", "RUB", "--acquirer", "25000001",
+           "--merchant", "GUM-DEPARTMENT1", "--terminal", "MSK00001", "--amount", "1.00")
 
 def pay(node):
     """One QR payment through node `node` (the same phone, its state pointed at that node's
@@ -143,33 +136,6 @@ def drain(what, started, limit=None):
         if time.time() - last >= 60:
             print(f"  {what} notices queued: {d}", flush=True); last = time.time()
         time.sleep(1)
-
-if RESUME:
-    # RESUME=1: the nodes were stopped while the suspension's sweep ran and started again.
-    # Its sweep goes on from its last page; then the lift, then a second suspension from the
-    # start, with the first payment on each node after its answer.
-    before = {"active": N + 1}
-    t = time.time()
-    s, m = call("GET", "/v1/markets/RU", op)
-    print(f"taken up at {m['sweep']['tokens']} tokens", flush=True)
-    follow("the cut-short suspension", t)
-    print("tokens in RU suspended:", counts(), flush=True)
-    t3 = time.time()
-    s, m = call("PUT", "/v1/markets/RU", op, {"state": "live"})
-    print(f"lift: {s} in {time.time() - t3:.3f} s", flush=True)
-    follow("lift", t3)
-    for n in range(len(APIS)): print(f"node {n}: a payment after the lift's sweep: {pay(n)[0]}", flush=True)
-    after = counts()
-    print("tokens in RU after:", after, "restored exactly:", {k: v for k, v in after.items() if v} == before, flush=True)
-    t1 = time.time()
-    s, m = call("PUT", "/v1/markets/RU", op, {"state": "suspended", "reason": "rehearsal"})
-    print(f"suspend again: {s} in {time.time() - t1:.3f} s", flush=True)
-    for n in range(len(APIS)):
-        rc, took = pay(n)
-        print(f"node {n}: the first payment after the answer: {rc}, {time.time() - t1:.3f} s after the PUT was sent (the payment took {took:.3f} s)", flush=True)
-    follow("second suspension", t1)
-    drain("second suspension", t1, limit=DRAIN_LIMIT)
-    sys.exit(0)
 
 # The bulk tokens, on one phone per 100,000.
 devices = []
