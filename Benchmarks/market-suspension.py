@@ -12,6 +12,9 @@ lift the same way, and the token counts by status before and after.
 
 The first API (default http://127.0.0.1:8080) does the setup; every API given gets the
 payments. DIR is the first node's data directory (its operator keys are read there).
+BANK_URL names that node's bundled bank when it is not on 8090; DRAIN_LIMIT=S stops
+timing the suspension's notices after S seconds, DRAIN_LIFT=1 times the lift's to the
+last (otherwise for a minute).
 """
 import json
 import os
@@ -26,9 +29,7 @@ import urllib.request
 BIN = sys.argv[1]; N = int(sys.argv[2]); DATA = sys.argv[3]
 APIS = sys.argv[4:] or ["http://127.0.0.1:8080"]
 API = APIS[0]
-BANK_URL = "http://127.0.0.1:8090"
-# The lift's notices are timed for a minute unless DRAIN_LIFT=1; the suspension's to the
-# last unless DRAIN_LIMIT gives seconds.
+BANK_URL = os.environ.get("BANK_URL", "http://127.0.0.1:8090")  # the first node's bundled bank
 DRAIN_LIFT = os.environ.get("DRAIN_LIFT") == "1"
 DRAIN_LIMIT = int(os.environ["DRAIN_LIMIT"]) if os.environ.get("DRAIN_LIMIT") else None
 
