@@ -28,7 +28,7 @@ struct ISO8583Command: ParsableCommand {
             if let hex {
                 input = try bytes(hex, "hex")
             } else {
-                input = Array(FileHandle.standardInput.readDataToEndOfFile())
+                input = Array(try FileHandle.standardInput.readToEnd() ?? Data())
             }
             if framed {
                 guard input.count >= 2 else { throw CLIError("--framed: no length prefix in \(input.count) bytes") }
@@ -55,7 +55,7 @@ struct ISO8583Command: ParsableCommand {
         @Flag(help: "Prefix the 2-byte length of the TCP framing.") var framed = false
 
         func run() throws {
-            let text = json.map { Data($0.utf8) } ?? FileHandle.standardInput.readDataToEndOfFile()
+            let text = try json.map { Data($0.utf8) } ?? FileHandle.standardInput.readToEnd() ?? Data()
             guard let object = try? JSONSerialization.jsonObject(with: text), let dict = object as? [String: Any] else {
                 throw CLIError("input is not a JSON object")
             }

@@ -63,12 +63,12 @@ public final class ServeProcess: @unchecked Sendable {
             Thread {
                 var text = ""
                 while !text.contains(ready) {
-                    let chunk = out.fileHandleForReading.availableData
+                    let chunk = out.fileHandleForReading.readChunk()
                     if chunk.isEmpty { break }
                     text += String(decoding: chunk, as: UTF8.self)
                 }
                 continuation.resume(returning: text)
-                while !out.fileHandleForReading.availableData.isEmpty {}
+                while !out.fileHandleForReading.readChunk().isEmpty {}
             }.start()
         }
         let server = ServeProcess(process: process, dataDirectory: directory, banner: banner)

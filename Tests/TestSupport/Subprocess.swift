@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs a program to completion with optional standard input; stdout and stderr are
 /// drained concurrently so that neither side blocks on a full pipe.
@@ -21,17 +24,17 @@ public enum Subprocess {
         process.standardInput = input
         try process.run()
         let writer = Thread {
-            if let stdin { input.fileHandleForWriting.write(stdin) }
+            if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
             try? input.fileHandleForWriting.close()
         }
         writer.start()
         let errorData = LockedData()
         let errorDone = DispatchSemaphore(value: 0)
         Thread {
-            errorData.set(err.fileHandleForReading.readDataToEndOfFile())
+            errorData.set(err.fileHandleForReading.readAll())
             errorDone.signal()
         }.start()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let data = out.fileHandleForReading.readAll()
         process.waitUntilExit()
         errorDone.wait()
         return Result(status: process.terminationStatus,
@@ -54,4 +57,26 @@ final class LockedData: @unchecked Sendable {
     private var data: Data?
     func set(_ d: Data) { lock.lock(); data = d; lock.unlock() }
     var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
+}
+
+extension FileHandle {
+    /// Everything up to the end of the file. Foundation's `readDataToEndOfFile()` and
+    /// `availableData` trap on a read error, a signal's EINTR included (seen in CI with the
+    /// machine busy); these read with read(2) and try an interrupted read again.
+    public func readAll() -> Data {
+        var data = Data()
+        while case let chunk = readChunk(), !chunk.isEmpty { data += chunk }
+        return data
+    }
+
+    /// The bytes there are now, waiting for some: empty at the end of the file, or after an
+    /// error other than EINTR.
+    public func readChunk() -> Data {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }
+            if count >= 0 { return Data(buffer.prefix(count)) }
+            if errno != EINTR { return Data() }
+        }
+    }
 }
