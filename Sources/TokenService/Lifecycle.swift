@@ -144,7 +144,9 @@ extension TokenService {
         let kind: Market.Sweep.Kind? = state == .suspended ? .suspend : (previous == .suspended || previous == state ? .resume : nil)
         if let kind {
             if let running = market.sweep, running.isRunning, running.kind == kind, previous == state {
-                // The same change again while its sweep runs: that sweep goes on.
+                // The same change again while its sweep runs: that sweep goes on. Nothing is
+                // saved unless the reason changed, so its progress is not written back stale.
+                if try await participants.market(country: country)?.reason == market.reason { return market }
             } else {
                 market.sweep = Market.Sweep(id: "swp_" + SecureRandom.alphanumeric(20), kind: kind, startedAt: now())
             }

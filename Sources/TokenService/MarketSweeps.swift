@@ -17,7 +17,6 @@ public final class MarketSweeper: Sendable {
     /// Per market: the task sweeping it, and how many times it was asked to (a task that
     /// ends checks that nobody asked again meanwhile).
     let runs = Mutex<[String: (task: Task<Void, Never>, asked: Int)]>([:])
-    let wakeup = Wakeup()
 
     public init(service: TokenService, pollInterval: Duration = .seconds(2), logger: Logger) {
         self.service = service; self.pollInterval = pollInterval; self.logger = logger
@@ -81,7 +80,7 @@ public final class MarketSweeper: Sendable {
             } catch {
                 logger.error("markets unreadable: their sweeps wait", metadata: ["error": "\(error)"])
             }
-            await wakeup.wait(upTo: pollInterval)
+            try? await Task.sleep(for: pollInterval)
         }
     }
 }
