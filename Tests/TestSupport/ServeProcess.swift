@@ -3,12 +3,12 @@ import Foundation
 /// A `passway serve` (or `passway issuer-host serve`) process on ephemeral ports with a
 /// data directory of its own, its banner read for the addresses it listens on.
 public final class ServeProcess: @unchecked Sendable {
-    public let process: Process
+    public let process: ChildProcess
     public let dataDirectory: String
     /// The banner's lines: "  label   value …".
     let banner: String
 
-    private init(process: Process, dataDirectory: String, banner: String) {
+    private init(process: ChildProcess, dataDirectory: String, banner: String) {
         self.process = process; self.dataDirectory = dataDirectory; self.banner = banner
     }
 
@@ -49,26 +49,32 @@ public final class ServeProcess: @unchecked Sendable {
                        started: (ServeProcess) -> Bool) async throws -> ServeProcess {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("passway-node-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Subprocess.passwayExecutable)
-        process.arguments = arguments + ["--data-dir", directory]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        process.standardOutput = out
-        _ = FileManager.default.createFile(atPath: directory + "/serve.log", contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/serve.log"))
-        try process.run()
+        let out = try PipeEnds()
+        let logFD = open(directory + "/serve.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard logFD >= 0 else { out.closeBoth(); throw ChildProcess.SpawnError(call: "open serve.log", code: errno) }
+        let process: ChildProcess
+        do {
+            process = try ChildProcess.spawn(Subprocess.passwayExecutable, arguments + ["--data-dir", directory],
+                                             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                                             stdin: nil, stdout: out.write, stderr: logFD)
+        } catch {
+            out.closeBoth(); _ = close(logFD)
+            throw error
+        }
+        out.closeWrite(); _ = close(logFD)
+        let reader = out.readHandle
         // Its banner, read on a thread of its own (blocking reads stay off the pool).
         let banner: String = await withCheckedContinuation { continuation in
             Thread {
                 var text = ""
                 while !text.contains(ready) {
-                    let chunk = out.fileHandleForReading.readChunk()
+                    let chunk = reader.readChunk()
                     if chunk.isEmpty { break }
                     text += String(decoding: chunk, as: UTF8.self)
                 }
                 continuation.resume(returning: text)
-                while !out.fileHandleForReading.readChunk().isEmpty {}
+                while !reader.readChunk().isEmpty {}
+                try? reader.close()
             }.start()
         }
         let server = ServeProcess(process: process, dataDirectory: directory, banner: banner)
@@ -90,7 +96,7 @@ public final class ServeProcess: @unchecked Sendable {
     /// Sends SIGTERM and returns its exit status once it has exited (waiting on a thread
     /// of its own, not the concurrency pool).
     public func terminate() async -> Int32 {
-        if process.isRunning { process.terminate() }
+        process.terminate()
         let process = process
         return await withCheckedContinuation { continuation in
             Thread {
@@ -102,7 +108,7 @@ public final class ServeProcess: @unchecked Sendable {
 
     /// Stops it (SIGTERM) and removes its data directory.
     public func stop() {
-        if process.isRunning { process.terminate() }
+        process.terminate()
         process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: dataDirectory)
     }
