@@ -89,12 +89,24 @@ public struct ClearingRules: Sendable, Equatable {
 
     /// The authorization `presentment` clears among `candidates` (the approvals of its
     /// token and approval code), or why none. `taken` are keys cleared earlier in the same
-    /// file. When several fit, the oldest is cleared. When none fits, the reason is that of
-    /// the candidate that came closest: an amount above the authorized before another
-    /// currency, late, already cleared, single message, reversed.
+    /// file. A life cycle ID (DE 63) narrows them to the authorization it names (with DE 41,
+    /// of that terminal); when several still fit, the oldest is cleared. When none fits, the
+    /// reason is that of the candidate that came closest: an amount above the authorized
+    /// before another currency, late, already cleared, single message, reversed.
     public func match(_ presentment: Presentment, candidates: [ClearableAuthorization], taken: Set<String>, at now: Date) -> Result<ClearableAuthorization, Reject> {
-        let ours = candidates.filter { $0.acquirerInstitution == presentment.acquirerInstitution }.sorted { $0.at < $1.at }
+        var ours = candidates.filter { $0.acquirerInstitution == presentment.acquirerInstitution }.sorted { $0.at < $1.at }
         guard !ours.isEmpty else { return .failure(Reject(.noAuthorization, element: 38)) }
+        if let id = presentment.lifeCycleID {
+            // The journal's key is acquirer/terminal/STAN/transmission time.
+            let stanAndTime = "/" + id.prefix(6) + "/" + id.dropFirst(6)
+            ours = ours.filter { a in
+                guard let terminal = presentment.terminal else { return a.key.hasSuffix(stanAndTime) }
+                return a.key == a.acquirerInstitution + "/" + terminal + stanAndTime
+            }
+            guard !ours.isEmpty else {
+                return .failure(Reject(.noAuthorization, element: 63, detail: "DE 63 names no approved authorization of this token, approval code and acquirer"))
+            }
+        }
         var best: Reject?
         func consider(_ r: Reject) {
             let order: [Reject.Reason] = [.amountAboveAuthorized, .currencyMismatch, .late, .alreadyCleared, .singleMessage, .reversed]

@@ -28,6 +28,11 @@ public struct Presentment: Sendable, Equatable {
     /// DE 41 and 42, when present.
     public var terminal: String?
     public var merchant: String?
+    /// DE 63, the transaction life cycle ID, when present: the authorization's field 11
+    /// (STAN) and field 7 (transmission date and time, MMDDhhmmss), 16 digits. With it the
+    /// presentment names its authorization exactly; without it, two approvals of one token
+    /// that drew the same approval code are told apart only by age.
+    public var lifeCycleID: String?
 
     /// The elements a first presentment must carry.
     public static let mandatory = [2, 3, 4, 12, 24, 26, 31, 32, 38, 49, 71]
@@ -64,6 +69,7 @@ public struct Presentment: Sendable, Equatable {
         acquirerInstitution = try digits(32, 1...11)
         terminal = m[41]
         merchant = m[42]
+        lifeCycleID = m.fields[63] == nil ? nil : try digits(63, 16...16)
     }
 
     /// The record as an acquirer writes it.
@@ -74,29 +80,34 @@ public struct Presentment: Sendable, Equatable {
         m[71] = String(messageNumber).leftPadded(to: 8)
         if let terminal { m[41] = terminal }
         if let merchant { m[42] = merchant }
+        if let lifeCycleID { m[63] = lifeCycleID }
         return m
     }
 
     /// The first presentment an acquirer makes of an authorization it was approved for:
     /// the token from the answer's field 2 and approval code from its 38; processing code,
     /// amount (unless `amountMinor` says otherwise: a tip), currency, merchant category
-    /// (field 18, else 5411), institution, terminal and merchant from the request. Nil when
-    /// the pair lacks one of them.
+    /// (field 18, else 5411), institution, terminal, merchant and life cycle ID (fields 11
+    /// and 7) from the request. Nil when the pair lacks one of them.
     public init?(approved request: Message, answer: Message, messageNumber: Int, acquirerReference: String, localTime: String,
                  amountMinor: Int64? = nil) {
         guard let number = answer.string(2), let approval = answer.string(38), let currency = Currency.numeric(request.string(49) ?? ""),
               let authorized = Int64(request.string(4) ?? ""), let institution = request.string(32) else { return nil }
         self.init(messageNumber: messageNumber, number: number, processingCode: request.string(3) ?? "000000", amountMinor: amountMinor ?? authorized,
                   currency: currency, localTime: localTime, acquirerReference: acquirerReference, mcc: request.string(18) ?? "5411",
-                  approvalCode: approval, acquirerInstitution: institution, terminal: request.string(41), merchant: request.string(42))
+                  approvalCode: approval, acquirerInstitution: institution, terminal: request.string(41), merchant: request.string(42),
+                  lifeCycleID: request.string(11).flatMap { stan in request.string(7).map { stan + $0 } }.flatMap { id in
+                      id.utf8.count == 16 && id.utf8.allSatisfy { (0x30...0x39).contains($0) } ? id : nil
+                  })
     }
 
     public init(messageNumber: Int, number: String, processingCode: String, amountMinor: Int64, currency: Currency, localTime: String,
                 acquirerReference: String, mcc: String, approvalCode: String, acquirerInstitution: String, terminal: String? = nil,
-                merchant: String? = nil) {
+                merchant: String? = nil, lifeCycleID: String? = nil) {
         self.messageNumber = messageNumber; self.number = number; self.processingCode = processingCode; self.amountMinor = amountMinor
         self.currency = currency; self.localTime = localTime; self.acquirerReference = acquirerReference; self.mcc = mcc
         self.approvalCode = approvalCode; self.acquirerInstitution = acquirerInstitution; self.terminal = terminal; self.merchant = merchant
+        self.lifeCycleID = lifeCycleID
     }
 }
 

@@ -35,6 +35,41 @@ import TestSupport
         #expect(next.key == newer.key, "one cleared earlier in the file is taken")
     }
 
+    @Test func aLifeCycleIDNamesTheAuthorizationWhenTwoDrewTheSameApprovalCode() throws {
+        // Two approvals of one token with one approval code (the bank draws codes at random):
+        // the older reversed, the newer not.
+        let reversed = Self.authorization("000001", daysAgo: 3, reversed: true), kept = Self.authorization("000002", daysAgo: 1)
+        func named(_ stan: String, terminal: String? = nil) -> Presentment {
+            var p = Self.presentment()
+            p.lifeCycleID = stan + "1129101500"
+            p.terminal = terminal
+            return p
+        }
+        // Without DE 63 the reversed one's presentment clears the other.
+        #expect(try ClearingRules.standard.match(Self.presentment(), candidates: [reversed, kept], taken: [], at: Self.now).get().key == kept.key)
+        // With it, each names its own.
+        #expect(reason(named("000001"), [reversed, kept]) == .reversed)
+        #expect(try ClearingRules.standard.match(named("000002"), candidates: [reversed, kept], taken: [], at: Self.now).get().key == kept.key)
+        #expect(try ClearingRules.standard.match(named("000002", terminal: "T1"), candidates: [reversed, kept], taken: [], at: Self.now).get().key == kept.key)
+        // One it does not name is no authorization, for DE 63; so is another terminal's.
+        let unnamed = ClearingRules.standard.match(named("000003"), candidates: [reversed, kept], taken: [], at: Self.now)
+        guard case .failure(let reject) = unnamed else { Issue.record("DE 63 of no candidate cleared one"); return }
+        #expect(reject.reason == .noAuthorization && reject.element == 63)
+        #expect(reason(named("000002", terminal: "T2"), [reversed, kept]) == .noAuthorization)
+        #expect(reason(named("000002"), [reversed, kept], taken: [kept.key]) == .alreadyCleared)
+    }
+
+    @Test func aLifeCycleIDIsReadAndWrittenAsDE63() throws {
+        var p = Self.presentment()
+        p.lifeCycleID = "0000421129101500"
+        #expect(p.message[63] == "0000421129101500")
+        #expect(try Presentment(p.message).lifeCycleID == "0000421129101500")
+        #expect(try Presentment(Self.presentment().message).lifeCycleID == nil, "optional")
+        var bad = p.message
+        bad[63] = "00004211291015"
+        #expect(throws: Reject(.format, element: 63, detail: "DE 63 must be 16 digits")) { try Presentment(bad) }
+    }
+
     @Test func eachRuleHasItsReason() {
         #expect(reason(Self.presentment(), []) == .noAuthorization)
         #expect(reason(Self.presentment(), [Self.authorization("1", acquirer: "99999999")]) == .noAuthorization, "another acquirer's")

@@ -51,13 +51,19 @@ import TestSupport
         #expect(try await shop.network.send(NetworkFlowTests.reversal(of: taps[2].request, stan: "900001")).string(39) == "00")
 
         let token = try #require(taps[0].request.string(2))
+        // DE 63, the life cycle ID: the authorization's STAN and transmission time.
+        func lifeCycleID(_ tap: Int) -> String { (taps[tap].request.string(11) ?? "") + (taps[tap].request.string(7) ?? "") }
         func presentment(_ tap: Int, amount: Int64, reference: Int, mcc: String = "5311", approval: String? = nil) -> [String: String] {
             ["MTI": "1240", "DE2": token, "DE3": "000000", "DE4": Self.padded(amount, 12), "DE12": "261129101500", "DE24": "200", "DE26": mcc,
              "DE31": "7" + Self.padded(Int64(reference), 22), "DE32": "25000001", "DE38": approval ?? taps[tap].approval, "DE41": "MSK00001",
-             "DE42": "GUM-DEPARTMENT1", "DE49": "643"]
+             "DE42": "GUM-DEPARTMENT1", "DE49": "643", "DE63": lifeCycleID(tap)]
         }
         var noCurrency = presentment(3, amount: 1_000, reference: 9)
         noCurrency["DE49"] = nil
+        var anotherTaps = presentment(3, amount: 1_000, reference: 20)
+        anotherTaps["DE63"] = lifeCycleID(1)
+        var noLifeCycleID = presentment(1, amount: 10_000, reference: 21)
+        noLifeCycleID["DE63"] = nil
         let fileID = "001" + "261129" + "00025000001" + "00001"
         let file = try Self.cardutilFile(id: fileID, [
             presentment(0, amount: 150_000, reference: 1),              // 2: cleared in full
@@ -68,11 +74,13 @@ import TestSupport
             presentment(1, amount: 10_000, reference: 2),               // 7: the reference of record 3
             presentment(0, amount: 1_000, reference: 6, approval: "ZZZZZZ"), // 8: no such approval
             noCurrency,                                                 // 9: DE 49 missing
+            anotherTaps,                                                // 10: DE 63 names another authorization
+            noLifeCycleID,                                              // 11: without DE 63, the oldest fitting: cleared already
         ])
         let answer = try await shop.harness.upload("/v1/clearing/files", key: shop.acquirer.apiKey, bytes: file)
         #expect(answer.status == 201, "\(answer.json)")
         let result = try JSONDecoder.iso8601.decode(ClearingFileResult.self, from: answer.body)
-        #expect(result.fileID == fileID && result.cleared == 3 && result.rejected == 5 && result.characterSet == "ebcdic" && result.blocked)
+        #expect(result.fileID == fileID && result.cleared == 3 && result.rejected == 7 && result.characterSet == "ebcdic" && result.blocked)
         let byNumber = Dictionary(result.results.map { ($0.messageNumber, $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byNumber[2]?.outcome == .cleared && byNumber[2]?.partial == false && byNumber[2]?.amountMinor == 150_000)
         #expect(byNumber[3]?.outcome == .cleared && byNumber[3]?.partial == true)
@@ -82,6 +90,8 @@ import TestSupport
         #expect(byNumber[7]?.reject?.reason == .duplicateReference)
         #expect(byNumber[8]?.reject?.reason == .noAuthorization)
         #expect(byNumber[9]?.reject?.reason == .format && byNumber[9]?.reject?.element == 49)
+        #expect(byNumber[10]?.reject?.reason == .noAuthorization && byNumber[10]?.reject?.element == 63)
+        #expect(byNumber[11]?.reject?.reason == .alreadyCleared)
         #expect(Set(result.results.compactMap(\.authorization)).count == 3, "three authorizations, each cleared once")
         #expect(!String(decoding: answer.body, as: UTF8.self).contains(token), "the token number is masked in the answer")
 
@@ -89,11 +99,11 @@ import TestSupport
         let rejects = try await shop.harness.api("GET", "/v1/clearing/files/\(fileID)/rejects", key: shop.acquirer.apiKey)
         #expect(rejects.status == 200 && rejects.headers["content-type"] == "application/octet-stream")
         let read = try Self.cardutilRead(Array(rejects.body))
-        #expect(read.count == 7 && read.first?["PDS0105"] as? String == "003" + fileID.dropFirst(3))
-        #expect(read.last?["PDS0306"] as? String == "00000007")
+        #expect(read.count == 9 && read.first?["PDS0105"] as? String == "003" + fileID.dropFirst(3))
+        #expect(read.last?["PDS0306"] as? String == "00000009")
         let reasons = read.dropFirst().dropLast().map { ($0["PDS0138"] as? String ?? "", String(($0["PDS0005"] as? String ?? "").prefix(7))) }
-        #expect(reasons.map(\.0) == ["00000004", "00000006", "00000007", "00000008", "00000009"])
-        #expect(reasons.map(\.1) == ["0203000", "0204000", "0103031", "0202038", "0101049"])
+        #expect(reasons.map(\.0) == ["00000004", "00000006", "00000007", "00000008", "00000009", "00000010", "00000011"])
+        #expect(reasons.map(\.1) == ["0203000", "0204000", "0103031", "0202038", "0101049", "0202063", "0204000"])
         #expect(read.dropFirst().dropLast().allSatisfy { $0["MTI"] as? String == "1644" && $0["DE24"] as? String == "691" && $0["PDS0280"] as? String == fileID })
 
         // A file is taken once; its results stay readable by its acquirer.
