@@ -164,7 +164,8 @@ extension TokenService {
     /// lease is another node's, or after `pages` pages (a node shutting down stops between
     /// pages). Returns the sweep it finished, if it finished one.
     @discardableResult
-    public func runMarketSweep(country: String, node: String, pages: Int = .max) async throws -> Market.Sweep? {
+    public func runMarketSweep(country: String, node: String, pages: Int = .max,
+                               stop: @Sendable () -> Bool = { false }) async throws -> Market.Sweep? {
         let network = Participant.network.actor
         let lease = { @Sendable (until: Date) async throws -> Bool in
             try await self.store.leaseMarket(country: country, node: node, until: until, now: self.now())
@@ -206,8 +207,14 @@ extension TokenService {
             guard try await participants.updateMarketSweep(country: country, sweep) else { continue }
             if !sweep.isRunning {
                 // Let go: the market's next sweep may start on any node at once.
-                _ = try? await lease(now())
+                _ = try? await lease(now().addingTimeInterval(-1))
                 return sweep
+            }
+            if stop() {
+                // A shutdown: let go after the page saved, so that another node (or this
+                // one restarted) goes on from `after` at once rather than after the lease.
+                _ = try? await lease(now().addingTimeInterval(-1))
+                return nil
             }
         }
         return nil

@@ -17,6 +17,9 @@ public final class MarketSweeper: Sendable {
     /// Per market: the task sweeping it, and how many times it was asked to (a task that
     /// ends checks that nobody asked again meanwhile).
     let runs = Mutex<[String: (task: Task<Void, Never>, asked: Int)]>([:])
+    /// Set at a graceful shutdown: each sweep stops after the page it is on. (Not task
+    /// cancellation, which the stores answer by abandoning the page's writes.)
+    let stopping = Atomic<Bool>(false)
 
     public init(service: TokenService, pollInterval: Duration = .seconds(2), logger: Logger) {
         self.service = service; self.pollInterval = pollInterval; self.logger = logger
@@ -52,7 +55,8 @@ public final class MarketSweeper: Sendable {
         while true {
             let asked = runs.withLock { $0[country]?.asked ?? 0 }
             do {
-                if let sweep = try await service.runMarketSweep(country: country, node: node), let finished = sweep.finishedAt {
+                if let sweep = try await service.runMarketSweep(country: country, node: node, stop: { self.stopping.load(ordering: .relaxed) }),
+                   let finished = sweep.finishedAt {
                     logger.notice("market sweep finished", metadata: [
                         "country": "\(country)", "sweep": "\(sweep.id)", "kind": "\(sweep.kind.rawValue)", "tokens": "\(sweep.tokens)",
                         "seconds": "\(String(format: "%.1f", finished.timeIntervalSince(sweep.startedAt)))"])
@@ -61,7 +65,7 @@ public final class MarketSweeper: Sendable {
                 logger.error("market sweep interrupted: tried again later", metadata: ["country": "\(country)", "error": "\(error)"])
             }
             let done = runs.withLock { runs -> Bool in
-                guard runs[country]?.asked == asked else { return false }
+                guard runs[country]?.asked == asked || stopping.load(ordering: .relaxed) else { return false }
                 runs[country] = nil
                 return true
             }
@@ -70,7 +74,9 @@ public final class MarketSweeper: Sendable {
     }
 
     /// Until cancelled: every `pollInterval`, a task for each market with a running sweep
-    /// that none here is sweeping.
+    /// that none here is sweeping. Cancelled (a graceful shutdown), it stops the sweeps
+    /// running here and waits for them: each stops after the page it is on, saved, and lets
+    /// its market's lease go.
     public func run() async {
         while !Task.isCancelled {
             do {
@@ -82,5 +88,7 @@ public final class MarketSweeper: Sendable {
             }
             try? await Task.sleep(for: pollInterval)
         }
+        stopping.store(true, ordering: .relaxed)
+        for task in runs.withLock({ $0.values.map(\.task) }) { await task.value }
     }
 }

@@ -120,4 +120,23 @@ import WalletProvider
         #expect(try await rooms.store.tokens(TokenQuery(issuerID: "bank")).allSatisfy { $0.status == .active })
         #expect(try await rooms.participants.market(country: "RU")?.state == .live)
     }
+
+    @Test func aSweepStoppedByAShutdownSavesItsPageAndLetsItsLeaseGo() async throws {
+        let sqlite = try await SQLiteRooms.make(marketBatch: 7)
+        defer { sqlite.remove() }
+        let rooms = sqlite.rooms
+        let phone = try #require(try await rooms.phone(country: "RU").deviceID)
+        let cards = (0..<20).map { TokenService.BulkCard(pan: cardNumber("220070", seed: 600 + $0), expiry: "12/29") }
+        let ids = try await rooms.wallets.bulkProvision(issuerID: "bank", walletID: ServiceRooms.walletID, deviceID: phone, cards: cards, keys: 1)
+            .map(\.tokenID).sorted()
+        _ = try await rooms.tokens.setMarketState(country: "RU", state: .suspended, reason: "drill")
+        // node-a is told to stop (a graceful shutdown) while it sweeps: it ends after its page.
+        #expect(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-a", stop: { true }) == nil)
+        let halfway = try #require(try await rooms.participants.market(country: "RU")?.sweep)
+        #expect(halfway.isRunning && halfway.tokens == 7 && halfway.after == ids[6])
+        // Its lease is let go: node-b takes the market over at once, not 60 s later.
+        #expect(try await rooms.store.leaseMarket(country: "RU", node: "node-b", until: Date().addingTimeInterval(60), now: Date()))
+        let finished = try #require(try await rooms.tokens.runMarketSweep(country: "RU", node: "node-b"))
+        #expect(finished.tokens == 20 && !finished.isRunning)
+    }
 }
