@@ -71,9 +71,8 @@ import Simulators
         let harness = try await PlatformHarness.start()
         defer { Task { await harness.stop() } }
         let s = try await RussianBankScenario.make(harness)
-        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
-        let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
-        let path = "/v1/tokens/\(token.tokenID)"
+        let tokenID = try await s.phoneWithCard().tokenID
+        let path = "/v1/tokens/\(tokenID)"
         let op = harness.info.operatorKey
 
         // The issuer suspends: neither the wallet nor the network can resume; the issuer can.
@@ -107,20 +106,19 @@ import Simulators
         let harness = try await PlatformHarness.start()
         defer { Task { await harness.stop() } }
         let s = try await RussianBankScenario.make(harness)
-        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
-        let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        let tokenID = try await s.phoneWithCard().tokenID
         let op = harness.info.operatorKey
         #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended"]).status == 422)
         #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"], headers: Self.waitForSweep).status == 200)
-        #expect(try await harness.api("GET", "/v1/tokens/\(token.tokenID)", key: s.walletKey).string("suspendedBy") == "network")
+        #expect(try await harness.api("GET", "/v1/tokens/\(tokenID)", key: s.walletKey).string("suspendedBy") == "network")
         let watch = try await s.register(model: "samsung-galaxy-watch7", os: "5")
         let refused = try await s.enroll(watch)
         #expect(refused.status == 422)
         #expect(refused.string("reason") == "market_suspended")
         #expect(refused.string("detail")?.contains("scheme sanctions") == true)
-        #expect(try await harness.api("POST", "/v1/tokens/\(token.tokenID)/resume", key: s.walletKey, json: [:]).status == 409)
+        #expect(try await harness.api("POST", "/v1/tokens/\(tokenID)/resume", key: s.walletKey, json: [:]).status == 409)
         #expect(try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "live"], headers: Self.waitForSweep).status == 200)
-        #expect(try await harness.api("GET", "/v1/tokens/\(token.tokenID)", key: s.walletKey).string("status") == "active")
+        #expect(try await harness.api("GET", "/v1/tokens/\(tokenID)", key: s.walletKey).string("status") == "active")
     }
 
     /// The market's state is saved before the answer and its tokens are swept after it:
@@ -131,8 +129,7 @@ import Simulators
         let harness = try await PlatformHarness.start()
         defer { Task { await harness.stop() } }
         let s = try await RussianBankScenario.make(harness)
-        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
-        let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        let tokenID = try await s.phoneWithCard().tokenID
         let op = harness.info.operatorKey
         let put = try await harness.api("PUT", "/v1/markets/RU", key: op, json: ["state": "suspended", "reason": "scheme sanctions"])
         let sweep = try #require(put.object["sweep"] as? [String: Any])
@@ -154,7 +151,7 @@ import Simulators
         let followed = try #require(try await harness.api("GET", "/v1/markets/RU", key: op).object["sweep"] as? [String: Any])
         #expect(followed["id"] as? String == done["id"] as? String)
         if done["id"] as? String == sweepID { #expect(done["tokens"] as? Int == 1) }
-        #expect(try await harness.api("GET", "/v1/tokens/\(token.tokenID)", key: s.walletKey).string("suspendedBy") == "network")
+        #expect(try await harness.api("GET", "/v1/tokens/\(tokenID)", key: s.walletKey).string("suspendedBy") == "network")
         #expect(try await harness.api("GET", "/v1/markets/XX", key: op).status == 404)
     }
 

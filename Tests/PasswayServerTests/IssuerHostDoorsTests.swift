@@ -199,13 +199,12 @@ import TestSupport
         #expect(try await plain.send(try sealed(reversal, wrongKey)).string(39) == "63")
         #expect(try await s.available() == available, "nothing held or released")
         // The network has the key: a tap is decided by the bank.
-        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
-        let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        var (phone, tokenID) = try await s.phoneWithCard()
         let network = try await TestAcquirer.onboard(harness).client(harness)
         defer { Task { await network.close() } }
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00010", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                  nameLocation: "GUM MOSCOW RU", country: 643, currency: try #require(Currency.alpha("RUB"))), network: network)
-        var applet = ContactlessApplet(tokenID: token.tokenID)
+        var applet = ContactlessApplet(tokenID: tokenID)
         let card = try pos.read(amountMinor: 1_000, transactionType: 0) { applet.respond(to: $0, wallet: &phone) }
         #expect(try await pos.send(pos.request(for: card, amountMinor: 1_000)).responseCode == "00")
         #expect(try await s.available() == available.map { $0 - 1_000 })

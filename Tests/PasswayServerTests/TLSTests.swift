@@ -45,8 +45,7 @@ import TestSupport
         // With it: the whole flow, enrollment included, over HTTPS.
         PlatformHarness.trust(caFile: ca.caCertificateFile)
         let s = try await RussianBankScenario.make(harness)
-        var phone = try await s.register(model: "samsung-galaxy-s24", os: "14")
-        let token = try phone.receive(try s.sealed(try await s.enroll(phone)))
+        var (phone, tokenID) = try await s.phoneWithCard()
 
         let acquirer = try await TestAcquirer.onboard(harness)
         let tls = try TLSFiles.context(try TLSFiles.clientConfiguration(trusting: ca.caCertificateFile))
@@ -55,7 +54,7 @@ import TestSupport
         defer { Task { await network.close() } }
         let pos = Terminal(.init(kind: .pos, terminalID: "MSK00011", merchantID: "GUM-DEPARTMENT1", acquirerID: "25000001",
                                  nameLocation: "GUM MOSCOW RU", country: 643, currency: try #require(Currency.alpha("RUB"))), network: network)
-        var applet = ContactlessApplet(tokenID: token.tokenID)
+        var applet = ContactlessApplet(tokenID: tokenID)
         let before = try await s.available()
         let card = try pos.read(amountMinor: 2_500, transactionType: 0) { applet.respond(to: $0, wallet: &phone) }
         // The acquirer's port over TLS, and the bank's behind it (the network's link trusts the CA).
