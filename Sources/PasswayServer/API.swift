@@ -205,6 +205,15 @@ struct PasswayAPI: Sendable {
         return participant
     }
 
+    /// A list's page size from `limit`: 1 to 1,000, 100 when not given.
+    static func pageLimit(_ request: Request) throws -> Int {
+        guard let text = request.uri.queryParameters["limit"] else { return 100 }
+        guard text.utf8.count <= 4, let limit = Int(String(text)), (1...1_000).contains(limit) else {
+            throw Problem.badRequest("limit: a whole number from 1 to 1000", field: "limit")
+        }
+        return limit
+    }
+
     // MARK: The routes
 
     static let table: [Route] = [
@@ -625,8 +634,21 @@ struct PasswayAPI: Sendable {
             }
         },
         Route(method: .get, path: "/v1/tokens", allowed: .authenticated) { api, _, context, request in
+            // Pages in id order: `limit` (1 to 1,000, 100 by default) after the id `after`,
+            // with a Link to the next page while there is one (RFC 8288).
             let deviceID = request.uri.queryParameters["deviceID"].map { String($0) }
-            return try JSONBody.result(try await api.tokens.tokens(for: try caller(context), deviceID: deviceID).map(TokenView.init))
+            let limit = try pageLimit(request)
+            let after = request.uri.queryParameters["after"].map { String($0) }
+            if let after, after.utf8.count > 64 { throw Problem.badRequest("after: a token id, as the last page ended with", field: "after") }
+            let read = try await api.tokens.tokens(for: try caller(context), deviceID: deviceID, after: after, limit: limit + 1)
+            let page = read.prefix(limit)
+            var result = try JSONBody.result(page.map(TokenView.init))
+            if read.count > limit, let last = page.last {
+                let query = ["limit": String(limit), "after": last.id, "deviceID": deviceID].compactMapValues { $0 }
+                    .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                result.headers[HTTPField.Name("Link")!] = "</v1/tokens?\(query.joined(separator: "&"))>; rel=\"next\""
+            }
+            return result
         },
         Route(method: .get, path: "/v1/tokens/{tokenID}", allowed: .authenticated) { api, _, context, request in
             try JSONBody.result(TokenView(try await api.tokens.token(id: try param(request, context, "tokenID"), for: try caller(context))))
@@ -682,8 +704,14 @@ struct PasswayAPI: Sendable {
         },
         Route(method: .get, path: "/v1/wallet-events", allowed: .wallet) { api, _, context, request in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
-            let after = request.uri.queryParameters["after"].flatMap { Int64(String($0)) } ?? 0
-            let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) } ?? 100
+            var after: Int64 = 0
+            if let text = request.uri.queryParameters["after"] {
+                guard text.utf8.count <= 19, let given = Int64(String(text)), given >= 0 else {
+                    throw Problem.badRequest("after: the sequence number of the last event read, a whole number from 0", field: "after")
+                }
+                after = given
+            }
+            let limit = try pageLimit(request)
             return try JSONBody.result(try await api.participants.walletEvents(walletID: walletID, after: after, limit: limit))
         },
         Route(method: .get, path: "/v1/push-provisioning/key", allowed: .issuerOrNetwork) { api, _, _, _ in

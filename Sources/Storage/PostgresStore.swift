@@ -176,6 +176,10 @@ public final class PostgresStore: Sendable {
             "CREATE INDEX tokens_issuer_id ON tokens(issuer_id, id)",
             "DROP INDEX tokens_issuer",
         ]),
+        ("v12: a wallet's tokens in pages", [
+            "CREATE INDEX tokens_wallet_id ON tokens(wallet_id, id)",
+            "DROP INDEX tokens_wallet",
+        ]),
     ]
 
     // MARK: Documents

@@ -172,6 +172,12 @@ public final class SQLiteStore: Sendable {
                 DROP INDEX tokens_issuer;
                 """)
         }
+        migrator.registerMigration("v16: a wallet's tokens in pages") { db in
+            try db.execute(sql: """
+                CREATE INDEX tokens_wallet_id ON tokens(wallet_id, id);
+                DROP INDEX tokens_wallet;
+                """)
+        }
         return migrator
     }
 

@@ -17,11 +17,14 @@ extension TokenService {
         return token
     }
 
-    public func tokens(for participant: Participant, deviceID: String? = nil) async throws -> [Token] {
+    /// The tokens `participant` may see (a wallet's, an issuer's; every one for the
+    /// network), of one device if asked: all of them in the order they were made, or a page
+    /// (`after` an id, at most `limit`) in id order.
+    public func tokens(for participant: Participant, deviceID: String? = nil, after: String? = nil, limit: Int? = nil) async throws -> [Token] {
         switch participant {
-        case .network: try await store.tokens(TokenQuery(deviceID: deviceID))
-        case .issuer(let id): try await store.tokens(TokenQuery(issuerID: id, deviceID: deviceID))
-        case .wallet(let id): try await store.tokens(TokenQuery(walletID: id, deviceID: deviceID))
+        case .network: try await store.tokens(TokenQuery(deviceID: deviceID, after: after, limit: limit))
+        case .issuer(let id): try await store.tokens(TokenQuery(issuerID: id, deviceID: deviceID, after: after, limit: limit))
+        case .wallet(let id): try await store.tokens(TokenQuery(walletID: id, deviceID: deviceID, after: after, limit: limit))
         case .acquirer: []
         }
     }

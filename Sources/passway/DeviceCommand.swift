@@ -145,7 +145,7 @@ struct DeviceCommand: AsyncParsableCommand {
         func run() async throws {
             var state = try load(options.state)
             guard let deviceID = state.wallet.deviceID else { throw CLIError("the device is not registered") }
-            let server = try await client(state).call(.GET, "/v1/tokens?deviceID=\(deviceID)", decoding: [TokenView].self)
+            let server = try await client(state).call(.GET, "/v1/tokens?deviceID=\(deviceID)&limit=1000", decoding: [TokenView].self)
             for i in state.wallet.tokens.indices {
                 if let s = server.first(where: { $0.id == state.wallet.tokens[i].tokenID }) {
                     state.wallet.tokens[i].status = s.status.rawValue

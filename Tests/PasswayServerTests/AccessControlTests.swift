@@ -97,6 +97,58 @@ import Simulators
         #expect(audit.map { "\($0["actor"]!):\($0["event"]!)" } == ["wallet:create", "issuer:suspend", "wallet:suspend", "issuer:resume", "wallet:resume", "wallet:suspend", "wallet:resume", "wallet:delete"])
     }
 
+    static func link(_ answer: PlatformHarness.Answer) -> String? { answer.headers.first { $0.key.lowercased() == "link" }?.value }
+
+    /// `GET /v1/tokens` in pages: each of `limit` (100 by default) in id order, a Link to the
+    /// next while more follow, every token the caller may see exactly once, and nonsense
+    /// refused.
+    @Test func theTokenListComesInPagesOfWhatTheCallerMaySee() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let a = try await RussianBankScenario.make(harness)
+        let b = try await RussianBankScenario.make(harness, suffix: "-b", cardPrefix: "220080", tokenPrefix: "22018099", seed: 2)
+        let (phone, _) = try await a.phoneWithCard()
+        _ = try await b.phoneWithCard()
+        let op = harness.info.operatorKey
+        let cards = (0..<249).map { ["pan": cardNumber("220070", seed: 9_000 + $0), "expiry": "12/29"] }
+        let bulk = try await harness.api("POST", "/v1/issuers/\(a.issuerID)/bulk-tokens", key: op,
+                                         json: ["walletID": "passway-pay", "deviceID": phone.deviceID ?? "", "keysPerToken": 1, "cards": cards])
+        #expect(bulk.status == 201, "\(bulk.json)")
+
+        /// Every page from `path` on, following the Link headers.
+        func pages(_ path: String, key: String) async throws -> [[String]] {
+            var pages: [[String]] = [], next: String? = path
+            while let path = next, pages.count < 20 {
+                let answer = try await harness.api("GET", path, key: key)
+                #expect(answer.status == 200, "\(path): \(answer.json)")
+                pages.append(answer.array.compactMap { $0["id"] as? String })
+                next = Self.link(answer).flatMap { link in
+                    link.hasSuffix(">; rel=\"next\"") && link.hasPrefix("<") ? String(link.dropFirst().dropLast(13)) : nil
+                }
+            }
+            return pages
+        }
+        // Issuer A's 250 tokens: 100, 100, 50, in id order, each once, and none of B's.
+        let issuerPages = try await pages("/v1/tokens", key: a.issuerKey)
+        #expect(issuerPages.map(\.count) == [100, 100, 50])
+        let issuerTokens = issuerPages.flatMap { $0 }
+        #expect(issuerTokens == issuerTokens.sorted() && Set(issuerTokens).count == 250)
+        // The network's 251 in pages of 120; the wallet's of the device, in pages of 200.
+        let all = try await pages("/v1/tokens?limit=120", key: op)
+        #expect(all.map(\.count) == [120, 120, 11] && Set(all.flatMap { $0 }).isSuperset(of: issuerTokens))
+        let device = try await pages("/v1/tokens?deviceID=\(phone.deviceID ?? "")&limit=200", key: a.walletKey)
+        #expect(device.map(\.count) == [200, 50] && device.flatMap { $0 } == issuerTokens)
+        // A page that is the last exactly has no Link.
+        #expect(Self.link(try await harness.api("GET", "/v1/tokens?limit=250", key: a.issuerKey)) == nil)
+        // Nonsense is refused with the parameter named.
+        for query in ["limit=0", "limit=1001", "limit=ten", "limit=-1", "after=" + String(repeating: "x", count: 65)] {
+            let refused = try await harness.api("GET", "/v1/tokens?" + query, key: op)
+            #expect(refused.status == 400 && refused.string("field") == String(query.prefix { $0 != "=" }), "\(query): \(refused.json)")
+        }
+        #expect(try await harness.api("GET", "/v1/wallet-events?after=x", key: a.walletKey).status == 400)
+        #expect(try await harness.api("GET", "/v1/wallet-events?limit=5000", key: a.walletKey).status == 400)
+    }
+
     /// PUTs of a market's state that wait for the sweep of its tokens (RFC 7240).
     static let waitForSweep = ["Prefer": "wait=60"]
 
