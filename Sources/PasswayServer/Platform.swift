@@ -59,6 +59,8 @@ public struct PlatformConfiguration: Sendable {
     public var forwarding: RetryPolicy = .standard
     /// How the token service retries its notifications to issuer hosts (its outbox).
     public var issuerNotices: RetryPolicy = .standard
+    /// How long delivered issuer notices are kept.
+    public var noticeRetention: Duration = IssuerNotifier.defaultRetention
     /// Exchange rates put in effect since 1970 when none was ever loaded: the demo's and the
     /// tests' seed (`ExchangeRates.reference`). Nil: only what the operator loads converts.
     public var exchangeRateSeed: ExchangeRates?
@@ -224,7 +226,7 @@ public enum Platform {
         let pipeline = AuthorizationPipeline(tokens: rooms.tokens, issuers: rooms.participants, journal: rooms.journal, owed: rooms.owed,
                                              links: links, rates: rooms.rates.book, duplicateWait: config.duplicateWait ?? config.issuerTimeout + .seconds(1),
                                              forwarding: config.forwarding, metrics: metrics.network, logger: logger)
-        let notifier = IssuerNotifier(service: rooms.tokens, logger: logger)
+        let notifier = IssuerNotifier(service: rooms.tokens, retention: config.noticeRetention, logger: logger)
         let sweeper = MarketSweeper(service: rooms.tokens, logger: logger)
         let storeAndForward = StoreAndForwardService(pipeline: pipeline, notifier: notifier, sweeper: sweeper, clearing: rooms.clearing, recoverAfter: config.recoverUnansweredAfter ?? config.issuerTimeout * 2 + .seconds(5),
                                                      recoveryInterval: config.recoveryInterval, logger: logger)

@@ -180,6 +180,7 @@ public final class PostgresStore: Sendable {
             "CREATE INDEX tokens_wallet_id ON tokens(wallet_id, id)",
             "DROP INDEX tokens_wallet",
         ]),
+        ("v13: delivered notices purged", ["CREATE INDEX notices_delivered ON notices(queued_at) WHERE state = 'delivered'"]),
     ]
 
     // MARK: Documents
@@ -472,6 +473,15 @@ extension PostgresStore: TokenStore {
     }
 
     public func notice(id: String) async throws -> IssuerNotice? { try await one(IssuerNotice.self, "SELECT doc::text FROM notices WHERE id = \(id)") }
+
+    public func purgeNotices(deliveredBefore before: Date, limit: Int) async throws -> Int {
+        let rows = try await database.client.query("""
+            WITH gone AS (DELETE FROM notices WHERE seq IN (SELECT seq FROM notices WHERE state = 'delivered' AND queued_at < \(before) LIMIT \(max(limit, 0)))
+                          RETURNING 1)
+            SELECT COUNT(*)::int8 FROM gone
+            """, logger: logger)
+        return Int(try await rows.first(Int64.self) ?? 0)
+    }
 
     public func tokenCounts() async throws -> [TokenCount] {
         let rows = try await database.client.query("SELECT country, status, COUNT(*)::int8 FROM tokens GROUP BY country, status ORDER BY country, status", logger: logger)

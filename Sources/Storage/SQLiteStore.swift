@@ -178,6 +178,9 @@ public final class SQLiteStore: Sendable {
                 DROP INDEX tokens_wallet;
                 """)
         }
+        migrator.registerMigration("v17: delivered notices purged") { db in
+            try db.execute(sql: "CREATE INDEX notices_delivered ON notices(queued_at) WHERE state = 'delivered'")
+        }
         return migrator
     }
 
@@ -456,6 +459,15 @@ extension SQLiteStore: TokenStore {
         try await pool.write { db in
             let statement = try db.cachedStatement(sql: "UPDATE notices SET state = ?, doc = ? WHERE id = ?")
             for (notice, doc) in docs { try statement.execute(arguments: [notice.state.rawValue, doc, notice.id]) }
+        }
+    }
+
+    public func purgeNotices(deliveredBefore before: Date, limit: Int) async throws -> Int {
+        try await pool.write { db in
+            try db.cachedStatement(sql: """
+                DELETE FROM notices WHERE seq IN (SELECT seq FROM notices WHERE state = 'delivered' AND queued_at < ? LIMIT ?)
+                """).execute(arguments: [before.timeIntervalSince1970, max(limit, 0)])
+            return db.changesCount
         }
     }
 

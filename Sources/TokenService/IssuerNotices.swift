@@ -99,9 +99,15 @@ public final class IssuerNotifier: Sendable {
     public let node = "notices/" + UUID().uuidString.lowercased()
     let backoff: Backoff
     let counters = Mutex<(delivered: Int, expired: Int, attempts: Int)>((0, 0, 0))
+    /// How long a delivered notice is kept, from when it was queued (30 days by default).
+    public let retention: Duration
+    /// When this node last purged delivered notices (at most once an hour).
+    let lastPurge = Mutex<Date?>(nil)
 
-    public init(service: TokenService, logger: Logger) {
-        self.service = service; self.logger = logger
+    public static let defaultRetention: Duration = .seconds(30 * 86_400)
+
+    public init(service: TokenService, retention: Duration = IssuerNotifier.defaultRetention, logger: Logger) {
+        self.service = service; self.logger = logger; self.retention = retention
         backoff = Backoff(policy: service.noticePolicy)
     }
 
@@ -113,8 +119,37 @@ public final class IssuerNotifier: Sendable {
     public func run() async {
         while !Task.isCancelled {
             await round()
+            await purge()
             await service.noticeWritten.wait(upTo: policy.pollInterval)
         }
+    }
+
+    /// Deletes the delivered notices queued more than `retention` ago, a thousand per
+    /// transaction so that writers wait little; at most once an hour unless `now` is
+    /// forced. Queued notices and given-up ones (the alarms) stay. Returns how many went.
+    @discardableResult
+    public func purge(force: Bool = false) async -> Int {
+        let now = service.now()
+        let due = lastPurge.withLock { last -> Bool in
+            if !force, let last, now.timeIntervalSince(last) < 3_600 { return false }
+            last = now
+            return true
+        }
+        guard due else { return 0 }
+        var purged = 0
+        do {
+            while !Task.isCancelled {
+                let gone = try await store.purgeNotices(deliveredBefore: now.addingTimeInterval(-retention.seconds), limit: 1_000)
+                purged += gone
+                if gone < 1_000 { break }
+            }
+        } catch {
+            logger.error("issuer notices: purge failed, tried again in an hour", metadata: ["error": "\(error)"])
+        }
+        if purged > 0 {
+            logger.notice("issuer notices purged", metadata: ["notices": "\(purged)", "days": "\(Int(retention.seconds / 86_400))"])
+        }
+        return purged
     }
 
     /// One pass over every issuer with queued notices that is not backing off. Returns the

@@ -71,6 +71,9 @@ public protocol TokenStore: Sendable {
     func updateNotice(_ notice: IssuerNotice) async throws
     /// Writes several notices' new states in one transaction.
     func updateNotices(_ notices: [IssuerNotice]) async throws
+    /// Deletes up to `limit` delivered notices queued before `before`, in one transaction;
+    /// returns how many. Queued and given-up notices stay.
+    func purgeNotices(deliveredBefore before: Date, limit: Int) async throws -> Int
     /// Takes, or renews, the right to deliver one issuer's notices until `until`. False
     /// while another node holds it.
     func leaseNotices(issuerID: String, node: String, until: Date, now: Date) async throws -> Bool

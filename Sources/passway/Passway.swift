@@ -42,6 +42,8 @@ struct Serve: AsyncParsableCommand {
     var issuerEndpointLinkKeys: [String] = []
     @Option(name: .customLong("hold-days"), help: "Days the bundled bank keeps a hold that nothing clears or reverses (1 to 90; cash is final).")
     var holdDays = 7
+    @Option(name: .customLong("notice-retention-days"), help: "Days a delivered token notification is kept before it is deleted (1 to 3650).")
+    var noticeRetentionDays = 30
     @Option(name: .customLong("settlement-cut-off"), help: "When settlement windows close by themselves, daily, HH:MM UTC.")
     var settlementCutOff = "00:00"
     @Option(name: .customLong("tls-cert"), help: "TLS on the API, the network's ISO 8583 port and the bundled issuer host's: this certificate (PEM, `passway pki issue`).")
@@ -67,6 +69,7 @@ struct Serve: AsyncParsableCommand {
         if issuerHostLinkKey != nil, remoteIssuerHost == nil { throw ValidationError("--issuer-host-link-key goes with --issuer-host") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (1...90).contains(holdDays) else { throw ValidationError("--hold-days: 1 to 90") }
+        guard (1...3_650).contains(noticeRetentionDays) else { throw ValidationError("--notice-retention-days: 1 to 3650") }
         guard SettlementCutOff(settlementCutOff) != nil else { throw ValidationError("--settlement-cut-off: HH:MM, 00:00 to 23:59 (UTC)") }
         for e in issuerEndpointLinkKeys where e.split(separator: "=", maxSplits: 1).count != 2 {
             throw ValidationError("--issuer-endpoint-link-key: issuer-id=file, not \(e)")
@@ -92,6 +95,7 @@ struct Serve: AsyncParsableCommand {
         if let tlsCert, let tlsKey { config.tls = TLSFiles.Server(certificateFile: tlsCert, keyFile: tlsKey) }
         config.issuerLinkCA = tlsCA
         config.holdLifetime = .seconds(holdDays * 86_400)
+        config.noticeRetention = .seconds(noticeRetentionDays * 86_400)
         config.settlementCutOff = SettlementCutOff(settlementCutOff) ?? .midnight
         config.issuerHostLinkKey = try issuerHostLinkKey.map { file in try Self.linkKey(file) }
         for e in issuerEndpointLinkKeys {

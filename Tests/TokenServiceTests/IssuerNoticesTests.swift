@@ -121,4 +121,37 @@ import Vault
         #expect(try await rooms.tokens.noticeDepths() == [NoticeDepth(issuerID: "bank", queued: 0, oldestQueuedAt: nil, expired: 1, delivered: 1)])
         #expect(notifier.totals.expired == 1)
     }
+
+    /// Delivered notices are deleted once older than the retention (at most once an hour
+    /// per node); a notice still queued stays whatever its age.
+    @Test(arguments: Backend.available)
+    func deliveredNoticesArePurgedAfterTheirRetention(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let host = Host(failures: 0)
+        let rooms = try await ServiceRooms.open(s.store, master: MasterKey.generate(), issuerHost: host, noticePolicy: Self.eager)
+        guard case .approved(let token, _) = try await rooms.enroll(cardNumber("220070", seed: 70)).outcome else { Issue.record("not approved"); return }
+        _ = try await rooms.tokens.change(tokenID: token.id, action: .suspend, by: Self.issuer, reason: "fraud check")
+        _ = try await rooms.tokens.change(tokenID: token.id, action: .resume, by: Self.issuer, reason: nil)
+        let keeper = IssuerNotifier(service: rooms.tokens, logger: Self.logger)
+        #expect(await keeper.round() == 3)
+        host.fail(100)
+        _ = try await rooms.tokens.change(tokenID: token.id, action: .delete, by: Self.issuer, reason: nil)
+        #expect(await keeper.round() == 0, "the deletion's notice waits")
+
+        // Thirty days: nothing is that old.
+        #expect(await keeper.purge() == 0)
+        #expect(try await rooms.tokens.noticeDepths().first?.delivered == 3)
+        // No retention: the three delivered go, the queued one stays.
+        let purger = IssuerNotifier(service: rooms.tokens, retention: .zero, logger: Self.logger)
+        #expect(await purger.purge() == 3)
+        let left = try await rooms.tokens.noticeDepths()
+        #expect(left.map(\.issuerID) == ["bank"] && left.map(\.queued) == [1] && left.map(\.delivered) == [0] && left.map(\.expired) == [0])
+        host.fail(0)
+        #expect(await purger.round() == 1)
+        #expect(await purger.purge() == 0, "not again within the hour")
+        #expect(await purger.purge(force: true) == 1)
+        #expect(try await rooms.tokens.noticeDepths().isEmpty)
+        #expect(host.received.map(\.event) == [.created, .suspended, .resumed, .deleted])
+    }
 }
