@@ -190,6 +190,7 @@ let package = Package(
             dependencies: [
                 "PasswayServer", "IssuerHostServer", "IssuerContract", "TokenService", "Storage", "EMV", "ISO8583", "NetworkSwitch", "Clearing", "TestSupport",
                 "ISO8583Transport", "Simulators", "APIContract", "SQLiteSupport", "PKI", "Participants", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -7,6 +7,7 @@ import Foundation
 //     POST {hostURL}/idv/authorize     IDVRequest → IDVDecision
 //     POST {hostURL}/idv/deliver-code  ActivationCodeDelivery
 //     POST {hostURL}/tokens/notify     TokenNotification
+//     POST {hostURL}/tokens/notify-batch  TokenNotificationBatch (optional: 404 or 405 means one at a time)
 
 /// The issuer host's paths, relative to the `hostURL` an issuer is onboarded with.
 public enum IssuerHostPath {
@@ -16,6 +17,9 @@ public enum IssuerHostPath {
     public static let deliverActivationCode = "/idv/deliver-code"
     /// "Notify token updated".
     public static let tokenNotification = "/tokens/notify"
+    /// Several at once, in order, taken all or none. A host without it answers 404 (or
+    /// 405), and the token service sends them one at a time.
+    public static let tokenNotificationBatch = "/tokens/notify-batch"
 }
 
 /// The kind of device a token is bound to.
@@ -102,6 +106,15 @@ public enum TokenStatus: String, Codable, Sendable, CaseIterable { case active, 
 ///
 /// Delivered at least once: the token service repeats it until the host answers 2xx, so
 /// a host may receive one notification more than once and keeps the first (by `id`).
+/// Up to `maxCount` notifications in the order written, for one issuer: the host takes all
+/// of them (each kept once by its id) or none.
+public struct TokenNotificationBatch: Codable, Sendable, Equatable {
+    public enum CodingKeys: String, CodingKey, CaseIterable { case notifications }
+    public static let maxCount = 64
+    public var notifications: [TokenNotification]
+    public init(notifications: [TokenNotification]) { self.notifications = notifications }
+}
+
 public struct TokenNotification: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable { case id, tokenID, maskedToken, maskedPAN, event, status, reason }
     public enum Event: String, Codable, Sendable, CaseIterable { case created, suspended, resumed, deleted }

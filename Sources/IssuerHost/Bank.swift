@@ -202,8 +202,21 @@ public final class Bank: Sendable {
     }
 
     public func tokenUpdated(_ n: TokenNotification) async throws {
-        try await database.appendNotification(ReceivedNotification(id: n.id, at: now(), tokenID: n.tokenID, maskedToken: n.maskedToken,
-                                                                   maskedPAN: n.maskedPAN, event: n.event, status: n.status, reason: n.reason))
+        try await database.appendNotifications([received(n, at: now())])
+    }
+
+    /// A batch, kept in one transaction (each once by its id).
+    public func tokensUpdated(_ batch: TokenNotificationBatch) async throws {
+        guard (1...TokenNotificationBatch.maxCount).contains(batch.notifications.count) else {
+            throw IssuerHostError.invalid("notifications: 1 to \(TokenNotificationBatch.maxCount)")
+        }
+        let at = now()
+        try await database.appendNotifications(batch.notifications.map { received($0, at: at) })
+    }
+
+    func received(_ n: TokenNotification, at: Date) -> ReceivedNotification {
+        ReceivedNotification(id: n.id, at: at, tokenID: n.tokenID, maskedToken: n.maskedToken, maskedPAN: n.maskedPAN, event: n.event,
+                             status: n.status, reason: n.reason)
     }
 
     public func setRules(_ rules: IDVRules) async throws {

@@ -37,7 +37,8 @@ public protocol BankStore: Sendable {
     func saveRules(_ rules: IDVRules) async throws
     func appendOutbox(_ message: OutboxMessage) async throws
     func outbox() async throws -> [OutboxMessage]
-    func appendNotification(_ n: ReceivedNotification) async throws
+    /// Keeps each notification once by its id, all in one transaction.
+    func appendNotifications(_ notifications: [ReceivedNotification]) async throws
     func notifications() async throws -> [ReceivedNotification]
 
     /// In one transaction, serialized with every other authorization of the account: the

@@ -222,10 +222,11 @@ public final class IssuerDatabase: BankStore {
         }
     }
 
-    public func appendNotification(_ n: ReceivedNotification) async throws {
-        let doc = try Self.doc(n)
+    public func appendNotifications(_ notifications: [ReceivedNotification]) async throws {
+        let docs = try notifications.map { ($0, try Self.doc($0)) }
         try await pool.write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO notifications (notification_id, token_id, doc) VALUES (?, ?, ?)", arguments: [n.id, n.tokenID, doc])
+            let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO notifications (notification_id, token_id, doc) VALUES (?, ?, ?)")
+            for (n, doc) in docs { try statement.execute(arguments: [n.id, n.tokenID, doc]) }
         }
     }
 

@@ -228,9 +228,14 @@ public struct PostgresBankStore: BankStore {
         return messages
     }
 
-    public func appendNotification(_ n: ReceivedNotification) async throws {
+    public func appendNotifications(_ notifications: [ReceivedNotification]) async throws {
+        guard !notifications.isEmpty else { return }
+        // One statement, so one transaction: in order (WITH ORDINALITY), each once by its id.
+        let ids = notifications.map { $0.id ?? "" }, tokens = notifications.map(\.tokenID), docs = try notifications.map { try Self.doc($0) }
         try await client.query("""
-            INSERT INTO notifications (bank_id, notification_id, token_id, doc) VALUES (\(bankID), \(n.id), \(n.tokenID), \(try Self.doc(n))::jsonb)
+            INSERT INTO notifications (bank_id, notification_id, token_id, doc)
+            SELECT \(bankID), NULLIF(n.id, ''), n.token, n.doc::jsonb FROM unnest(\(ids)::text[], \(tokens)::text[], \(docs)::text[]) WITH ORDINALITY AS n(id, token, doc, i)
+            ORDER BY n.i
             ON CONFLICT DO NOTHING
             """, logger: logger)
     }

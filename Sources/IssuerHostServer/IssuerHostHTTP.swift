@@ -14,6 +14,7 @@ extension IDVRules: StrictBody {}
 extension IDVRequest: StrictBody {}
 extension ActivationCodeDelivery: StrictBody {}
 extension TokenNotification: StrictBody {}
+extension TokenNotificationBatch: StrictBody {}
 
 /// The bundled issuer host's JSON API. One process can host several banks, each under
 /// `/banks/{bank}`. Every route but `/health` needs a credential:
@@ -158,6 +159,11 @@ enum IssuerHostHTTP {
         route(.post, "/banks/:bank" + IssuerHostPath.tokenNotification, .signed) { body, bank in
             try await required(bank).tokenUpdated(try JSONBody.decode(TokenNotification.self, from: body))
             return try JSONBody.result(["received": true])
+        }
+        route(.post, "/banks/:bank" + IssuerHostPath.tokenNotificationBatch, .signed) { body, bank in
+            let batch = try JSONBody.decode(TokenNotificationBatch.self, from: body)
+            try await required(bank).tokensUpdated(batch)
+            return try JSONBody.result(["received": batch.notifications.count])
         }
         MethodNotAllowed.register(on: router, declared: declared)
         return router

@@ -87,8 +87,9 @@ extension TokenService {
     }
 }
 
-/// Delivers the token service's outbox to the issuers' hosts (`POST …/tokens/notify`,
-/// signed): each issuer's notices in the order written, one at a time; a host that does
+/// Delivers the token service's outbox to the issuers' hosts (`POST …/tokens/notify-batch`,
+/// up to 64 at a time, or `…/tokens/notify` one at a time to a host without batches;
+/// signed): each issuer's notices in the order written; a host that does
 /// not answer 2xx is tried again after a back-off (1 s doubling to 60 s), and a notice is
 /// given up with an alarm after `maxAttempts` sends or its `lifetime` (7 days). Runs on
 /// every node; on PostgreSQL a lease per issuer lets one node at a time work its queue.
@@ -187,11 +188,9 @@ public final class IssuerNotifier: Sendable {
         var host: IssuerHostEndpoint?
         do {
             while !Task.isCancelled {
-                let batch = try await store.queuedNotices(issuerID: issuerID, limit: 64)
+                let batch = try await store.queuedNotices(issuerID: issuerID, limit: TokenNotificationBatch.maxCount)
                 if batch.isEmpty { break }
-                // What the host took is recorded a batch at a time: a crash before that means
-                // those notices are sent again, which the host keeps once (by id).
-                var taken: [IssuerNotice] = []
+                var live: [IssuerNotice] = []
                 for var notice in batch {
                     if notice.attempts >= policy.maxAttempts || service.now() >= notice.expiresAt {
                         notice.state = .expired
@@ -203,16 +202,15 @@ public final class IssuerNotifier: Sendable {
                         ])
                         continue
                     }
-                    guard try await attempt(&notice, host: &host) else {
-                        try await store.updateNotices(taken)
-                        taken = []
-                        return delivered
-                    }
-                    taken.append(notice)
-                    delivered += 1
+                    live.append(notice)
                 }
+                if live.isEmpty { continue }
+                // What the host took is recorded a batch at a time: a crash before that means
+                // those notices are sent again, which the host keeps once (by id).
+                let (taken, stopped) = try await send(live, host: &host)
                 try await store.updateNotices(taken)
-                taken = []
+                delivered += taken.count
+                if stopped { return delivered }
                 guard try await policy.renew(now: service.now, lease: lease(issuerID)) else { break }
             }
         } catch {
@@ -221,41 +219,53 @@ public final class IssuerNotifier: Sendable {
         return delivered
     }
 
-    /// Sends one notice (to `host`, looked up when nil); true when the host took it (marked
-    /// delivered, for the caller to record), false when it did not (recorded here).
-    func attempt(_ notice: inout IssuerNotice, host: inout IssuerHostEndpoint?) async throws -> Bool {
-        notice.attempts += 1
-        notice.lastAttemptAt = service.now()
-        counters.withLock { $0.attempts += 1 }
+    /// Sends `notices` of one issuer in order (to `host`, looked up when nil): a batch in one
+    /// call when the host takes batches. Returns those taken, marked delivered for the caller
+    /// to record, and whether one was not taken; that one is recorded here with its error
+    /// and the issuer backs off. Only the taken and the one refused count as sent.
+    func send(_ notices: [IssuerNotice], host: inout IssuerHostEndpoint?) async throws -> (taken: [IssuerNotice], stopped: Bool) {
+        guard let issuerID = notices.first?.issuerID else { return ([], false) }
+        let at = service.now()
+        let outcome: NotificationOutcome
         do {
             let endpoint: IssuerHostEndpoint
             if let host { endpoint = host } else {
-                guard let issuer = try await service.participants.issuer(id: notice.issuerID) else {
-                    throw ServiceError.notFound("issuer \(notice.issuerID)")
-                }
+                guard let issuer = try await service.participants.issuer(id: issuerID) else { throw ServiceError.notFound("issuer \(issuerID)") }
                 endpoint = try await service.hostEndpoint(issuer)
                 host = endpoint
             }
-            try await service.issuerHost.notifyTokenUpdated(notice.notification, at: endpoint)
-            notice.lastError = nil
+            outcome = await service.issuerHost.notifyTokensUpdated(notices.map(\.notification), at: endpoint)
         } catch {
-            notice.lastError = "\(error)"
+            outcome = NotificationOutcome(taken: 0, failure: error)
         }
-        if notice.lastError == nil {
-            // Taken: the caller records it as delivered (a failure to record it means one more send later, which the host keeps once).
+        let count = min(max(outcome.taken, 0), notices.count)
+        let deliveredAt = service.now()
+        let taken = notices.prefix(count).map { notice in
+            var notice = notice
+            notice.attempts += 1
+            notice.lastAttemptAt = at
+            notice.lastError = nil
             notice.state = .delivered
-            notice.deliveredAt = service.now()
-            backoff.succeeded(notice.issuerID)
-            counters.withLock { $0.delivered += 1 }
-            return true
+            notice.deliveredAt = deliveredAt
+            return notice
         }
-        try await store.updateNotice(notice)
-        let wait = backoff.failed(notice.issuerID)
+        guard let failure = outcome.failure, count < notices.count else {
+            counters.withLock { $0.delivered += count; $0.attempts += count }
+            backoff.succeeded(issuerID)
+            return (taken, false)
+        }
+        var refused = notices[count]
+        refused.attempts += 1
+        refused.lastAttemptAt = at
+        refused.lastError = "\(failure)"
+        counters.withLock { $0.delivered += count; $0.attempts += count + 1 }
+        try await store.updateNotice(refused)
+        let wait = backoff.failed(issuerID)
         logger.warning("issuer notices: the issuer's host did not take a notification: retrying", metadata: [
-            "id": "\(notice.id)", "issuer": "\(notice.issuerID)", "attempts": "\(notice.attempts)", "error": "\(notice.lastError ?? "-")",
-            "retryIn": "\(wait)",
+            "id": "\(refused.id)", "issuer": "\(issuerID)", "attempts": "\(refused.attempts)", "error": "\(refused.lastError ?? "-")",
+            "retryIn": "\(wait)", "takenBefore": "\(count)",
         ])
-        return false
+        return (taken, true)
     }
 
     /// Since this process started: notices delivered, given up, sends.

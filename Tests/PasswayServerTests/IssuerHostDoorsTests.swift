@@ -226,7 +226,7 @@ import TestSupport
                 documented.append((method.uppercased(), path.replacingOccurrences(of: "{bank}", with: "some-bank")))
             }
         }
-        #expect(documented.count == 17, "the 17 routes IssuerHostHTTP serves")
+        #expect(documented.count == 18, "the 18 routes IssuerHostHTTP serves")
         for (method, path) in documented {
             let answer = try await PlatformHarness.call(method, try harness.issuerHostURL + path, key: nil, json: nil, raw: method == "GET" ? nil : "{}", headers: [:])
             #expect([200, 401].contains(answer.status), "\(method) \(path): \(answer.status)")

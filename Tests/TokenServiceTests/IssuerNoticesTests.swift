@@ -154,4 +154,48 @@ import Vault
         #expect(try await rooms.tokens.noticeDepths().isEmpty)
         #expect(host.received.map(\.event) == [.created, .suspended, .resumed, .deleted])
     }
+
+    /// A host that takes batches: each call recorded; it can be told to take only the first
+    /// `k` of the next call and fail the rest.
+    final class BatchHost: IssuerHostClient {
+        let state = Mutex<(calls: [[String]], takeOnly: Int?)>(([], nil))
+        func authorize(_ request: IDVRequest, at host: IssuerHostEndpoint) async throws -> IDVDecision { IDVDecision(decision: .green) }
+        func deliverActivationCode(_ delivery: ActivationCodeDelivery, at host: IssuerHostEndpoint) async throws {}
+        func notifyTokenUpdated(_ n: TokenNotification, at host: IssuerHostEndpoint) async throws { Issue.record("sent one at a time") }
+        func notifyTokensUpdated(_ notifications: [TokenNotification], at host: IssuerHostEndpoint) async -> NotificationOutcome {
+            state.withLock { s in
+                s.calls.append(notifications.map(\.id))
+                defer { s.takeOnly = nil }
+                guard let k = s.takeOnly else { return NotificationOutcome(taken: notifications.count, failure: nil) }
+                return NotificationOutcome(taken: k, failure: ServiceError.issuerUnavailable("host stopped short (test)"))
+            }
+        }
+    }
+
+    /// Notices go in one call per batch; when the host stops short, those it took are
+    /// delivered, the one it refused is counted and waits, and the rest wait untouched.
+    @Test(arguments: Backend.available)
+    func noticesGoInBatchesAndAHostThatStopsShortKeepsTheRestInOrder(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        let host = BatchHost()
+        let rooms = try await ServiceRooms.open(s.store, master: MasterKey.generate(), issuerHost: host, noticePolicy: Self.eager)
+        guard case .approved(let token, _) = try await rooms.enroll(cardNumber("220070", seed: 80)).outcome else { Issue.record("not approved"); return }
+        let notifier = IssuerNotifier(service: rooms.tokens, logger: Self.logger)
+        #expect(await notifier.round() == 1)
+        for action in [TokenService.LifecycleAction.suspend, .resume, .suspend] {
+            _ = try await rooms.tokens.change(tokenID: token.id, action: action, by: Self.issuer, reason: action == .suspend ? "check" : nil)
+        }
+        host.state.withLock { $0.takeOnly = 1 }
+        #expect(await notifier.round() == 1, "the first taken")
+        let waiting = try await rooms.store.queuedNotices(issuerID: "bank", limit: 10)
+        #expect(waiting.map(\.attempts) == [1, 0], "the refused one counted, the one behind it not sent")
+        #expect(waiting.first?.lastError?.contains("stopped short") == true)
+        #expect(await notifier.round() == 2)
+        let calls = host.state.withLock { $0.calls }
+        #expect(calls.map(\.count) == [1, 3, 2], "one call per batch")
+        #expect(calls[2] == Array(calls[1].dropFirst()), "the rest again, in order")
+        #expect(try await rooms.tokens.noticeDepths().first?.delivered == 4)
+        #expect(notifier.totals.attempts == 5 && notifier.totals.delivered == 4)
+    }
 }
