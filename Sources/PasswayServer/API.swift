@@ -205,6 +205,10 @@ struct PasswayAPI: Sendable {
         return participant
     }
 
+    /// RFC 3986's unreserved characters, ASCII only: what a query value keeps unencoded in
+    /// a Link header.
+    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
     /// A list's page size from `limit`: 1 to 1,000, 100 when not given.
     static func pageLimit(_ request: Request) throws -> Int {
         guard let text = request.uri.queryParameters["limit"] else { return 100 }
@@ -645,7 +649,7 @@ struct PasswayAPI: Sendable {
             var result = try JSONBody.result(page.map(TokenView.init))
             if read.count > limit, let last = page.last {
                 let query = ["limit": String(limit), "after": last.id, "deviceID": deviceID].compactMapValues { $0 }
-                    .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                    .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? "")" }
                 result.headers[HTTPField.Name("Link")!] = "</v1/tokens?\(query.joined(separator: "&"))>; rel=\"next\""
             }
             return result
