@@ -330,4 +330,5 @@ public final class ParticipantRegistry: Sendable {
     public func updateMarketSweep(country: String, _ sweep: Market.Sweep) async throws -> Bool {
         try await store.updateMarketSweep(country: country, sweep)
     }
+    public func saveMarketKeepingSweep(_ market: Market) async throws { try await store.saveMarketKeepingSweep(market) }
 }

@@ -18,6 +18,9 @@ public protocol ParticipantStore: Sendable {
     /// Writes a market's sweep progress if the stored market is still running the sweep of
     /// that id (a change of state that started another wins). False when it is not.
     func updateMarketSweep(country: String, _ sweep: Market.Sweep) async throws -> Bool
+    /// Saves an existing market as given but for its sweep, which stays as stored: progress
+    /// a sweep wrote since the market was read is never set back.
+    func saveMarketKeepingSweep(_ market: Market) async throws
 
     /// Credentials: only a SHA-256 of each API key is kept.
     func saveCredential(hash: String, participant: Participant) async throws

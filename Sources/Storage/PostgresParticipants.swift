@@ -33,6 +33,16 @@ extension PostgresStore: ParticipantStore {
             WHERE country = \(country) AND doc->'sweep'->>'id' = \(sweep.id) RETURNING 1
             """, logger: logger)) == 1
     }
+    public func saveMarketKeepingSweep(_ market: Market) async throws {
+        let doc = try Self.doc(market)
+        let (logger, channel) = (self.logger, changeChannel)
+        try await database.transaction { connection in
+            try await connection.query("""
+                UPDATE markets SET doc = jsonb_set(\(doc)::jsonb, '{sweep}', COALESCE(doc->'sweep', 'null'::jsonb)) WHERE country = \(market.country)
+                """, logger: logger)
+            try await Self.announce(connection, channel: channel, "market", logger: logger)
+        }
+    }
     public func saveAcquirer(_ acquirer: Acquirer) async throws {
         try await run("INSERT INTO acquirers (id, doc) VALUES (\(acquirer.id), \(try Self.doc(acquirer))::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc")
     }

@@ -21,6 +21,13 @@ extension SQLiteStore: ParticipantStore {
             return db.changesCount == 1
         }
     }
+    public func saveMarketKeepingSweep(_ market: Market) async throws {
+        let doc = try Self.doc(market)
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE markets SET doc = json_set(?, '$.sweep', json(json_extract(doc, '$.sweep'))) WHERE country = ?",
+                           arguments: [doc, market.country])
+        }
+    }
     public func saveAcquirer(_ acquirer: Acquirer) async throws {
         try await put("INSERT OR REPLACE INTO acquirers (id, doc) VALUES (?, ?)", [acquirer.id, try Self.doc(acquirer)])
     }

@@ -148,8 +148,12 @@ extension TokenService {
         if let kind {
             if let running = market.sweep, running.isRunning, running.kind == kind, previous == state {
                 // The same change again while its sweep runs: that sweep goes on. Nothing is
-                // saved unless the reason changed, so its progress is not written back stale.
+                // saved unless the reason changed, and then the reason without the sweep, so
+                // the sweep's progress is never written back stale.
                 if try await participants.market(country: country)?.reason == market.reason { return market }
+                try await participants.saveMarketKeepingSweep(market)
+                readCache.clear()
+                return market
             } else {
                 market.sweep = Market.Sweep(id: "swp_" + SecureRandom.alphanumeric(20), kind: kind, startedAt: now())
             }

@@ -349,6 +349,12 @@ import WalletProvider
         first.after = "tok_9"
         #expect(try await s.store.updateMarketSweep(country: "RU", first))
         #expect(try await s.store.market(country: "RU") == { var m = market; m.sweep = first; return m }())
+        // A new reason saved from a copy read before that progress: the progress stays.
+        var stale = market
+        stale.reason = "drill, second notice"
+        #expect(stale.sweep?.tokens == 0)
+        try await s.store.saveMarketKeepingSweep(stale)
+        #expect(try await s.store.market(country: "RU") == { var m = stale; m.sweep = first; return m }())
         market.state = .live
         market.reason = nil
         market.sweep = Market.Sweep(id: "swp_b", kind: .resume, startedAt: Self.at)
