@@ -24,7 +24,7 @@ struct PasswayAPI: Sendable {
     let forwarder: Forwarder?
     let notifier: IssuerNotifier?
     /// Sweeps markets' tokens after a change of state; nil: `serve`'s background loop does.
-    let sweeper: MarketSweeper?
+    let sweeper: MarketSweeper
     /// The pipeline's stand-in decisions on this node.
     let standIns: (@Sendable () -> [StandInCount])?
     let links: (@Sendable () -> [ISO8583Client.LinkState])?
@@ -41,7 +41,7 @@ struct PasswayAPI: Sendable {
     var tokens: TokenService { rooms.tokens }
     var wallets: WalletProvider { rooms.wallets }
 
-    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, notifier: IssuerNotifier? = nil, sweeper: MarketSweeper? = nil, standIns: (@Sendable () -> [StandInCount])? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
+    init(rooms: Rooms, idempotency: Idempotency, forwarder: Forwarder? = nil, notifier: IssuerNotifier? = nil, sweeper: MarketSweeper, standIns: (@Sendable () -> [StandInCount])? = nil, links: (@Sendable () -> [ISO8583Client.LinkState])? = nil,
          issuersChanged: (@Sendable () -> Void)? = nil, metrics: PlatformMetrics? = nil, authorize: (@Sendable (Message) async -> Message?)? = nil,
          logger: Logger) {
         self.authorize = authorize
@@ -557,10 +557,8 @@ struct PasswayAPI: Sendable {
                                                                   "sweep": "\(market.sweep?.isRunning == true ? market.sweep?.id ?? "" : "none")"])
             guard market.sweep?.isRunning == true else { return try JSONBody.result(market) }
             let wait = preferredWait(request.headers[prefer])
-            if let sweeper = api.sweeper {
-                if wait > .zero { await sweeper.finish(country, within: wait) } else { sweeper.start(country) }
-                market = try await api.participants.market(country: country) ?? market
-            }
+            if wait > .zero { await api.sweeper.finish(country, within: wait) } else { api.sweeper.start(country) }
+            market = try await api.participants.market(country: country) ?? market
             var result = try JSONBody.result(market, status: market.sweep?.isRunning == true ? .accepted : .ok)
             if market.sweep?.isRunning == true { result.headers[.location] = "/v1/markets/\(country)" }
             return result
