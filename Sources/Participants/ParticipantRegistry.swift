@@ -8,7 +8,7 @@ import Vault
 /// requestors) and acquirers; markets say where the network operates. Other rooms read
 /// participants through this type, never through its store.
 public final class ParticipantRegistry: Sendable {
-    let store: any ParticipantStore
+    public let store: any ParticipantStore
 
     public init(store: any ParticipantStore) { self.store = store }
 

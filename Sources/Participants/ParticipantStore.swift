@@ -1,3 +1,5 @@
+import Foundation
+
 /// The participants' storage seam: issuers, wallets, acquirers, markets and the hashes
 /// of API keys. SQLite and PostgreSQL implement it (`Storage`) and pass the same
 /// contract tests.
@@ -29,6 +31,14 @@ public protocol ParticipantStore: Sendable {
     func credentials() async throws -> [(hash: String, participant: Participant)]
     /// Removes a credential: false when there was none with this hash.
     func deleteCredential(hash: String) async throws -> Bool
+
+    /// Console sessions, by the SHA-256 of the cookie id: inserted or replaced.
+    func saveConsoleSession(key: String, _ session: ConsoleSession) async throws
+    func consoleSession(key: String) async throws -> ConsoleSession?
+    func deleteConsoleSession(key: String) async throws
+    /// Removes every session last used at or before `idleBefore`, or opened at or before
+    /// `openedBefore`.
+    func deleteConsoleSessions(idleBefore: Date, openedBefore: Date) async throws
 
     /// Issuers' assets (card art, terms texts): stored once by id (an asset never changes).
     func saveAsset(_ asset: Asset) async throws

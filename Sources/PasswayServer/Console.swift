@@ -48,7 +48,7 @@ struct Console: Sendable {
         router.post("/console/sign-in") { request, context in try await self.signIn(request, context) }
         router.post("/console/sign-out") { request, context in
             try await self.withSession(request, context, form: true) { session, _ in
-                if let id = request.cookies[Self.sessionCookie]?.value { sessions.close(id) }
+                if let id = request.cookies[Self.sessionCookie]?.value { try await sessions.close(id) }
                 logger.notice("console: signed out", metadata: ["operator": "\(session.keyID)"])
                 var response = Self.redirect("/console/sign-in")
                 response.setCookie(Cookie(name: Self.sessionCookie, value: "", maxAge: 0, path: "/console", secure: secure, httpOnly: true, sameSite: .strict))
@@ -124,7 +124,7 @@ struct Console: Sendable {
     /// otherwise).
     func withSession(_ request: Request, _ context: PasswayRequestContext, form: Bool,
                      _ body: (ConsoleSessions.Session, [String: String]) async throws -> Response) async throws -> Response {
-        guard let id = request.cookies[Self.sessionCookie]?.value, let session = sessions.touch(id),
+        guard let id = request.cookies[Self.sessionCookie]?.value, let session = try await sessions.touch(id),
               try await rooms.participants.authenticate(credentialHash: session.credentialHash) == .network else {
             if form || request.uri.path == "/console/live" { return try render("message", status: .unauthorized, request, session: nil, ["message": "401"]) }
             return Self.redirect("/console/sign-in")
@@ -201,7 +201,7 @@ struct Console: Sendable {
             logger.notice("console: sign-in refused")
             return try await signInPage(request, failed: true)
         }
-        let (id, session) = sessions.open(credentialHash: ParticipantRegistry.credentialHash(key), keyID: ParticipantRegistry.keyID(of: key))
+        let (id, session) = try await sessions.open(credentialHash: ParticipantRegistry.credentialHash(key), keyID: ParticipantRegistry.keyID(of: key))
         logger.notice("console: signed in", metadata: ["operator": "\(session.keyID)"])
         var response = Self.redirect("/console/overview")
         response.setCookie(Cookie(name: Self.sessionCookie, value: id, maxAge: Int(ConsoleSessions.maxAge), path: "/console", secure: secure, httpOnly: true, sameSite: .strict))

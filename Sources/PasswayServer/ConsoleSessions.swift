@@ -1,14 +1,17 @@
 import Crypto
 import EMV
 import Foundation
+import Participants
 import Synchronization
 import Vault
 
-/// The console's signed-in operators, in this process's memory: a session is an id in an
-/// HttpOnly cookie (kept here only as its SHA-256), the hash of the credential it was
-/// opened with (checked again on every request, so a revoked key ends its sessions), a
-/// CSRF token that every form carries, and when it was last used. A session idle for
-/// `idleTimeout` or older than `maxAge` is gone; a restart signs everyone out.
+/// The console's signed-in operators, in the platform's database, so that every node knows
+/// every session (a load balancer may send each request to another node). A session is an
+/// id in an HttpOnly cookie, kept in the store only as its SHA-256, with the hash of the
+/// credential it was opened with (checked again on every request, so a revoked key ends
+/// its sessions) and when it was opened and last used. Its CSRF token is an HMAC of the
+/// cookie id, so nothing secret is stored. A session idle for `idleTimeout` or older than
+/// `maxAge` is gone; signing out ends it on every node.
 final class ConsoleSessions: Sendable {
     struct Session: Sendable, Equatable {
         var credentialHash: String
@@ -21,53 +24,56 @@ final class ConsoleSessions: Sendable {
 
     static let idleTimeout: TimeInterval = 15 * 60
     static let maxAge: TimeInterval = 12 * 3_600
-    static let capacity = 10_000
+    /// A session's last use is written again only when it is older than this (a write per
+    /// page would be a write per click).
+    static let touchInterval: TimeInterval = 60
 
-    let sessions = Mutex<[String: Session]>([:])
+    let store: any ParticipantStore
     let now: @Sendable () -> Date
 
-    init(now: @escaping @Sendable () -> Date = Date.init) { self.now = now }
+    init(store: any ParticipantStore, now: @escaping @Sendable () -> Date = Date.init) { self.store = store; self.now = now }
 
     static func key(_ id: String) -> String { Hex.encode(Array(SHA256.hash(data: Array(id.utf8)))) }
 
     /// A random token for a cookie or a form: 43 letters and digits (256 bits).
     static func token() -> String { SecureRandom.alphanumeric(43) }
 
-    /// Opens a session; returns its id (for the cookie) and the session.
-    func open(credentialHash: String, keyID: String) -> (id: String, session: Session) {
+    /// The session's CSRF token: an HMAC of its cookie id, which only the cookie's holder
+    /// (and the server, each request) can compute.
+    static func csrf(_ id: String) -> String {
+        Hex.encode(Array(HMAC<SHA256>.authenticationCode(for: Array("console csrf".utf8), using: SymmetricKey(data: Array(id.utf8)))))
+    }
+
+    /// Opens a session; returns its id (for the cookie) and the session. Expired sessions
+    /// are cleared out first.
+    func open(credentialHash: String, keyID: String) async throws -> (id: String, session: Session) {
         let id = Self.token()
         let at = now()
-        let session = Session(credentialHash: credentialHash, keyID: keyID, csrf: Self.token(), created: at, lastSeen: at)
-        sessions.withLock { all in
-            if all.count >= Self.capacity {
-                all = all.filter { !Self.expired($0.value, at: at) }
-                if all.count >= Self.capacity, let oldest = all.min(by: { $0.value.lastSeen < $1.value.lastSeen }) { all.removeValue(forKey: oldest.key) }
-            }
-            all[Self.key(id)] = session
-        }
-        return (id, session)
+        try await store.deleteConsoleSessions(idleBefore: at.addingTimeInterval(-Self.idleTimeout), openedBefore: at.addingTimeInterval(-Self.maxAge))
+        try await store.saveConsoleSession(key: Self.key(id), ConsoleSession(credentialHash: credentialHash, keyID: keyID, created: at, lastSeen: at))
+        return (id, Session(credentialHash: credentialHash, keyID: keyID, csrf: Self.csrf(id), created: at, lastSeen: at))
     }
 
-    /// The live session with this id, its idle clock restarted; nil (and forgotten) when
-    /// it has expired.
-    func touch(_ id: String) -> Session? {
+    /// The live session with this id, its idle clock restarted; nil (and removed) when it
+    /// has expired.
+    func touch(_ id: String) async throws -> Session? {
         let at = now()
         let key = Self.key(id)
-        return sessions.withLock { all in
-            guard var session = all[key] else { return nil }
-            if Self.expired(session, at: at) {
-                all.removeValue(forKey: key)
-                return nil
-            }
-            session.lastSeen = at
-            all[key] = session
-            return session
+        guard var stored = try await store.consoleSession(key: key) else { return nil }
+        if Self.expired(stored, at: at) {
+            try await store.deleteConsoleSession(key: key)
+            return nil
         }
+        if at.timeIntervalSince(stored.lastSeen) >= Self.touchInterval {
+            stored.lastSeen = at
+            try await store.saveConsoleSession(key: key, stored)
+        }
+        return Session(credentialHash: stored.credentialHash, keyID: stored.keyID, csrf: Self.csrf(id), created: stored.created, lastSeen: stored.lastSeen)
     }
 
-    func close(_ id: String) { _ = sessions.withLock { $0.removeValue(forKey: Self.key(id)) } }
+    func close(_ id: String) async throws { try await store.deleteConsoleSession(key: Self.key(id)) }
 
-    static func expired(_ session: Session, at: Date) -> Bool {
+    static func expired(_ session: ConsoleSession, at: Date) -> Bool {
         at.timeIntervalSince(session.lastSeen) >= idleTimeout || at.timeIntervalSince(session.created) >= maxAge
     }
 

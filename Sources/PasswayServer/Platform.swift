@@ -272,7 +272,7 @@ public enum Platform {
         let router = passwayAPI.router()
         let consoleResources = await ConsoleResources.load()
         if consoleResources == nil { notices.append("the console's templates are missing from this build: /console answers 503") }
-        Console(api: passwayAPI, rooms: rooms, metrics: metrics, links: { links.states() }, sessions: ConsoleSessions(), resources: consoleResources,
+        Console(api: passwayAPI, rooms: rooms, metrics: metrics, links: { links.states() }, sessions: ConsoleSessions(store: rooms.participants.store), resources: consoleResources,
                 secure: config.tls != nil, logger: logger).register(on: router)
         let api = Application(
             router: router,

@@ -84,6 +84,22 @@ extension PostgresStore: ParticipantStore {
         return deleted
     }
 
+    // MARK: Console sessions
+
+    public func saveConsoleSession(key: String, _ session: ConsoleSession) async throws {
+        try await run("""
+            INSERT INTO console_sessions (key, last_seen, created, doc) VALUES (\(key), \(session.lastSeen), \(session.created), \(try Self.doc(session))::jsonb)
+            ON CONFLICT (key) DO UPDATE SET last_seen = EXCLUDED.last_seen, created = EXCLUDED.created, doc = EXCLUDED.doc
+            """)
+    }
+    public func consoleSession(key: String) async throws -> ConsoleSession? {
+        try await one(ConsoleSession.self, "SELECT doc::text FROM console_sessions WHERE key = \(key)")
+    }
+    public func deleteConsoleSession(key: String) async throws { try await run("DELETE FROM console_sessions WHERE key = \(key)") }
+    public func deleteConsoleSessions(idleBefore: Date, openedBefore: Date) async throws {
+        try await run("DELETE FROM console_sessions WHERE last_seen <= \(idleBefore) OR created <= \(openedBefore)")
+    }
+
     // MARK: Assets and wallet events
 
     public func saveAsset(_ asset: Asset) async throws {

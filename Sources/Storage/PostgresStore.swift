@@ -181,6 +181,9 @@ public final class PostgresStore: Sendable {
             "DROP INDEX tokens_wallet",
         ]),
         ("v13: delivered notices purged", ["CREATE INDEX notices_delivered ON notices(queued_at) WHERE state = 'delivered'"]),
+        ("v14: console sessions shared by the nodes", [
+            "CREATE TABLE console_sessions (key TEXT PRIMARY KEY, last_seen TIMESTAMPTZ NOT NULL, created TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)",
+        ]),
     ]
 
     // MARK: Documents

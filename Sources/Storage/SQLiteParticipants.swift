@@ -65,6 +65,21 @@ extension SQLiteStore: ParticipantStore {
         }
     }
 
+    // MARK: Console sessions
+
+    public func saveConsoleSession(key: String, _ session: ConsoleSession) async throws {
+        try await put("INSERT OR REPLACE INTO console_sessions (key, last_seen, created, doc) VALUES (?, ?, ?, ?)",
+                      [key, session.lastSeen.timeIntervalSince1970, session.created.timeIntervalSince1970, try Self.doc(session)])
+    }
+    public func consoleSession(key: String) async throws -> ConsoleSession? {
+        try await one(ConsoleSession.self, "SELECT doc FROM console_sessions WHERE key = ?", [key])
+    }
+    public func deleteConsoleSession(key: String) async throws { try await put("DELETE FROM console_sessions WHERE key = ?", [key]) }
+    public func deleteConsoleSessions(idleBefore: Date, openedBefore: Date) async throws {
+        try await put("DELETE FROM console_sessions WHERE last_seen <= ? OR created <= ?",
+                      [idleBefore.timeIntervalSince1970, openedBefore.timeIntervalSince1970])
+    }
+
     // MARK: Assets and wallet events
 
     public func saveAsset(_ asset: Asset) async throws {

@@ -181,6 +181,9 @@ public final class SQLiteStore: Sendable {
         migrator.registerMigration("v17: delivered notices purged") { db in
             try db.execute(sql: "CREATE INDEX notices_delivered ON notices(queued_at) WHERE state = 'delivered'")
         }
+        migrator.registerMigration("v18: console sessions shared by the nodes") { db in
+            try db.execute(sql: "CREATE TABLE console_sessions (key TEXT PRIMARY KEY, last_seen REAL NOT NULL, created REAL NOT NULL, doc TEXT NOT NULL)")
+        }
         return migrator
     }
 

@@ -155,33 +155,52 @@ import TestSupport
         #expect(after.status == 303 && after.header("Location") == "/console/sign-in")
     }
 
-    @Test func sessionsExpireWhenIdleOrOld() {
+    /// Sessions live in the platform's database: a session opened through one node is
+    /// good on another (a second store on the same database), signing out on one ends it
+    /// on both, and a session dies idle or old. Nothing in the store is the cookie or the
+    /// CSRF token.
+    @Test(arguments: Backend.available)
+    func sessionsAreSharedByTheNodesAndExpireWhenIdleOrOld(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
         let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
-        let sessions = ConsoleSessions(now: { clock.withLock { $0 } })
-        let (id, session) = sessions.open(credentialHash: "h", keyID: "K")
-        #expect(sessions.touch(id) == session)
-        #expect(sessions.touch("another") == nil)
+        let sessions = ConsoleSessions(store: s.store, now: { clock.withLock { $0 } })
+        let otherNode = ConsoleSessions(store: try await s.openAnother(), now: { clock.withLock { $0 } })
+        let (id, session) = try await sessions.open(credentialHash: "h", keyID: "K")
+        #expect(try await sessions.touch(id) == session)
+        #expect(try await otherNode.touch(id) == session, "the other node knows it, CSRF token included")
+        #expect(try await sessions.touch("another") == nil)
+        let stored = try #require(try await s.store.consoleSession(key: ConsoleSessions.key(id)))
+        #expect(!"\(stored)".contains(id) && !"\(stored)".contains(session.csrf), "neither the cookie nor the CSRF token is stored")
         // Used every 14 minutes: alive for the 12 hours, then gone.
         var used = 0
-        while sessions.touch(id) != nil {
+        while try await (used % 2 == 0 ? sessions : otherNode).touch(id) != nil {
             clock.withLock { $0 += 14 * 60 }
             used += 1
             if used > 100 { break }
         }
         #expect(used == Int(ConsoleSessions.maxAge / (14 * 60)) + 1, "alive until 12 hours old (\(used) uses)")
+        #expect(try await s.store.consoleSession(key: ConsoleSessions.key(id)) == nil, "an expired session is removed")
         // Idle for 15 minutes: gone.
-        let (idle, _) = sessions.open(credentialHash: "h", keyID: "K")
+        let (idle, _) = try await sessions.open(credentialHash: "h", keyID: "K")
         clock.withLock { $0 += ConsoleSessions.idleTimeout - 1 }
-        #expect(sessions.touch(idle) != nil)
+        #expect(try await otherNode.touch(idle) != nil)
         clock.withLock { $0 += ConsoleSessions.idleTimeout }
-        #expect(sessions.touch(idle) == nil)
-        // Closed: gone.
-        let (closed, opened) = sessions.open(credentialHash: "h", keyID: "K")
+        #expect(try await sessions.touch(idle) == nil)
+        // Signed out on one node: gone on both.
+        let (closed, opened) = try await sessions.open(credentialHash: "h", keyID: "K")
         #expect(ConsoleSessions.csrfMatches(opened, opened.csrf))
         #expect(!ConsoleSessions.csrfMatches(opened, nil))
         #expect(!ConsoleSessions.csrfMatches(opened, String(opened.csrf.dropLast())))
-        sessions.close(closed)
-        #expect(sessions.touch(closed) == nil)
+        #expect(opened.csrf != ConsoleSessions.csrf(id), "each session its own token")
+        try await otherNode.close(closed)
+        #expect(try await sessions.touch(closed) == nil)
+        // Opening a session clears out the expired ones, never touched since.
+        let (stale, _) = try await sessions.open(credentialHash: "h", keyID: "K")
+        clock.withLock { $0 += ConsoleSessions.idleTimeout }
+        #expect(try await s.store.consoleSession(key: ConsoleSessions.key(stale)) != nil)
+        _ = try await otherNode.open(credentialHash: "h", keyID: "K")
+        #expect(try await s.store.consoleSession(key: ConsoleSessions.key(stale)) == nil)
     }
 
     @Test func theLanguageFollowsTheBrowserUntilChosen() {
