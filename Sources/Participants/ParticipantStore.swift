@@ -32,6 +32,10 @@ public protocol ParticipantStore: Sendable {
     /// Removes a credential: false when there was none with this hash.
     func deleteCredential(hash: String) async throws -> Bool
 
+    /// The operator's audit trail: appended to, never changed; read in order after a seq.
+    func appendOperatorAudit(_ entry: OperatorAuditEntry) async throws
+    func operatorAudit(after seq: Int64, limit: Int) async throws -> [OperatorAuditEntry]
+
     /// Console sessions, by the SHA-256 of the cookie id: inserted or replaced.
     func saveConsoleSession(key: String, _ session: ConsoleSession) async throws
     func consoleSession(key: String) async throws -> ConsoleSession?

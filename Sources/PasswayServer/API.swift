@@ -101,25 +101,50 @@ struct PasswayAPI: Sendable {
     private func handle(_ route: Route, _ request: Request, _ context: PasswayRequestContext) async throws -> Response {
         var request = request
         var context = context
+        // The operator's changes, audited with the key that made them and how they ended.
+        var operatorKeyID: String?
+        var refusal: String?
+        let response: Response
         do {
             let participant = try await authenticate(request, route.allowed)
             context.participant = participant
-            let body = route.method == .get ? Data() : try await JSONBody.read(&request, upTo: route.maxBody)
             if participant == .network, route.method != .get {
-                // The operator's changes, audited with the key that made them.
-                logger.notice("operator request", metadata: ["operator": "\(ParticipantRegistry.keyID(of: BearerToken.from(request.headers) ?? ""))",
-                                                             "method": "\(route.method.rawValue)", "path": "\(request.uri.path)", "via": "api"])
+                let keyID = ParticipantRegistry.keyID(of: BearerToken.from(request.headers) ?? "")
+                operatorKeyID = keyID
+                logger.notice("operator request", metadata: ["operator": "\(keyID)", "method": "\(route.method.rawValue)", "path": "\(request.uri.path)",
+                                                             "via": "api"])
             }
+            let body = route.method == .get ? Data() : try await JSONBody.read(&request, upTo: route.maxBody)
             if route.method == .post, let key = request.headers[Idempotency.header] {
                 let owner = participant.map { "\($0.actor.kind.rawValue):\($0.actor.id)" } ?? "anonymous"
                 let (api, context) = (self, context)
-                return try await idempotency.respond(key: key, owner: owner, path: request.uri.path, body: body) {
+                response = try await idempotency.respond(key: key, owner: owner, path: request.uri.path, body: body) {
                     try await route.handler(api, body, context, request)
                 }
+            } else {
+                response = try await route.handler(self, body, context, request).response
             }
-            return try await route.handler(self, body, context, request).response
         } catch {
-            return problemResponse(error, request)
+            refusal = Problem.passway(error)?.code ?? Problem.internalError.code
+            response = problemResponse(error, request)
+        }
+        if let operatorKeyID {
+            await auditOperator(keyID: operatorKeyID, method: route.method, path: request.uri.path, via: "api", status: Int(response.status.code),
+                                problem: refusal)
+        }
+        return response
+    }
+
+    /// Appends to the operator's audit trail (before the answer leaves); a failure to is
+    /// an alarm, not a refusal: the change it records is made already.
+    func auditOperator(keyID: String, method: HTTPRequest.Method, path: String, via: String, status: Int, problem: String?) async {
+        let entry = OperatorAuditEntry(at: Date(), keyID: keyID, method: method.rawValue, path: String(path.prefix(512)), via: via, status: status,
+                                       problem: problem)
+        do {
+            try await participants.store.appendOperatorAudit(entry)
+        } catch {
+            logger.critical("ALARM operator audit: a change by the operator is missing from the audit trail", metadata: [
+                "operator": "\(keyID)", "method": "\(entry.method)", "path": "\(entry.path)", "status": "\(status)", "error": "\(error)"])
         }
     }
 
@@ -269,6 +294,16 @@ struct PasswayAPI: Sendable {
             let issued = try await api.rooms.acquirerKeys.issueMACKey(acquirerID: id, algorithm: algorithm)
             api.logger.notice("acquirer MAC key issued", metadata: ["acquirer": "\(id)", "checkValue": "\(issued.checkValue)"])
             return try JSONBody.result(MACKeyDelivery(keyBlock: issued.keyBlock, checkValue: issued.checkValue), status: .created)
+        },
+        Route(method: .get, path: "/v1/operations/audit", allowed: .network) { api, _, _, request in
+            var after: Int64 = 0
+            if let text = request.uri.queryParameters["after"] {
+                guard text.utf8.count <= 19, let given = Int64(String(text)), given >= 0 else {
+                    throw Problem.badRequest("after: the seq of the last entry read, a whole number from 0", field: "after")
+                }
+                after = given
+            }
+            return try JSONBody.result(try await api.participants.store.operatorAudit(after: after, limit: try pageLimit(request)))
         },
         Route(method: .get, path: "/v1/operations/queues", allowed: .network) { api, _, _, _ in
             let now = Date()

@@ -345,7 +345,17 @@ struct Console: Sendable {
         context.participant = .network
         logger.notice("operator request", metadata: ["operator": "\(session.keyID)", "method": "\(method.rawValue)", "path": "\(request.uri.path)",
                                                      "route": "\(path)", "via": "console"])
-        return try await route.handler(api, try JSONSerialization.data(withJSONObject: json), context, request)
+        do {
+            let result = try await route.handler(api, try JSONSerialization.data(withJSONObject: json), context, request)
+            await api.auditOperator(keyID: session.keyID, method: request.method, path: request.uri.path, via: "console", status: Int(result.status.code),
+                                    problem: nil)
+            return result
+        } catch {
+            let problem = Problem.passway(error) ?? Problem.internalError
+            await api.auditOperator(keyID: session.keyID, method: request.method, path: request.uri.path, via: "console", status: Int(problem.status.code),
+                                    problem: problem.code)
+            throw error
+        }
     }
 
     func problem(_ error: any Error, _ request: Request, _ session: ConsoleSessions.Session) throws -> Response {

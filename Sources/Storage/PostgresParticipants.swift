@@ -84,6 +84,24 @@ extension PostgresStore: ParticipantStore {
         return deleted
     }
 
+    // MARK: The operator's audit trail
+
+    public func appendOperatorAudit(_ entry: OperatorAuditEntry) async throws {
+        try await run("INSERT INTO operator_audit (at, doc) VALUES (\(entry.at), \(try Self.doc(entry))::jsonb)")
+    }
+    public func operatorAudit(after seq: Int64, limit: Int) async throws -> [OperatorAuditEntry] {
+        let rows = try await database.client.query("""
+            SELECT seq, doc::text FROM operator_audit WHERE seq > \(seq) ORDER BY seq LIMIT \(max(limit, 0))
+            """, logger: logger)
+        var entries: [OperatorAuditEntry] = []
+        for try await (seq, doc) in rows.decode((Int64, String).self) {
+            var entry = try Self.value(OperatorAuditEntry.self, doc)
+            entry.seq = seq
+            entries.append(entry)
+        }
+        return entries
+    }
+
     // MARK: Console sessions
 
     public func saveConsoleSession(key: String, _ session: ConsoleSession) async throws {

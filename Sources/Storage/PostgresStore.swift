@@ -184,6 +184,9 @@ public final class PostgresStore: Sendable {
         ("v14: console sessions shared by the nodes", [
             "CREATE TABLE console_sessions (key TEXT PRIMARY KEY, last_seen TIMESTAMPTZ NOT NULL, created TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)",
         ]),
+        ("v15: the operator's audit trail", [
+            "CREATE TABLE operator_audit (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TIMESTAMPTZ NOT NULL, doc JSONB NOT NULL)",
+        ]),
     ]
 
     // MARK: Documents

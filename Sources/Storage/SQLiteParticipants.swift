@@ -65,6 +65,22 @@ extension SQLiteStore: ParticipantStore {
         }
     }
 
+    // MARK: The operator's audit trail
+
+    public func appendOperatorAudit(_ entry: OperatorAuditEntry) async throws {
+        try await put("INSERT INTO operator_audit (at, doc) VALUES (?, ?)", [entry.at.timeIntervalSince1970, try Self.doc(entry)])
+    }
+    public func operatorAudit(after seq: Int64, limit: Int) async throws -> [OperatorAuditEntry] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, doc FROM operator_audit WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, max(limit, 0)]).map { row in
+                let doc: String = row["doc"]
+                var entry = try Self.value(OperatorAuditEntry.self, doc)
+                entry.seq = row["seq"]
+                return entry
+            }
+        }
+    }
+
     // MARK: Console sessions
 
     public func saveConsoleSession(key: String, _ session: ConsoleSession) async throws {

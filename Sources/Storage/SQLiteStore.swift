@@ -184,6 +184,9 @@ public final class SQLiteStore: Sendable {
         migrator.registerMigration("v18: console sessions shared by the nodes") { db in
             try db.execute(sql: "CREATE TABLE console_sessions (key TEXT PRIMARY KEY, last_seen REAL NOT NULL, created REAL NOT NULL, doc TEXT NOT NULL)")
         }
+        migrator.registerMigration("v19: the operator's audit trail") { db in
+            try db.execute(sql: "CREATE TABLE operator_audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, doc TEXT NOT NULL)")
+        }
         return migrator
     }
 

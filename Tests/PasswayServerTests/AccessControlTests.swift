@@ -4,6 +4,7 @@ import ISO8583
 import Foundation
 import ISO8583Transport
 import Logging
+import Participants
 @testable import PasswayServer
 import Testing
 import TestSupport
@@ -95,6 +96,44 @@ import Simulators
         #expect(try await harness.api("POST", path + "/resume", key: s.issuerKey, json: [:]).status == 409)
         let audit = try await harness.api("GET", path + "/audit", key: op).array
         #expect(audit.map { "\($0["actor"]!):\($0["event"]!)" } == ["wallet:create", "issuer:suspend", "wallet:suspend", "issuer:resume", "wallet:resume", "wallet:suspend", "wallet:resume", "wallet:delete"])
+    }
+
+    /// The operator's changes are kept in an audit trail (key id, route, outcome; never a
+    /// request's body), which only the operator reads, a page at a time.
+    @Test func theOperatorsChangesAreInTheAuditTrail() async throws {
+        let harness = try await PlatformHarness.start()
+        defer { Task { await harness.stop() } }
+        let s = try await RussianBankScenario.make(harness)
+        let (phone, _) = try await s.phoneWithCard()
+        let op = harness.info.operatorKey
+        let before = try await harness.api("GET", "/v1/operations/audit?limit=1000", key: op).array.count
+        // A change made, one refused (a card outside the issuer's ranges: its number is in the body only).
+        #expect(try await harness.api("PUT", "/v1/markets/BY", key: op, json: ["state": "pilot"], headers: Self.waitForSweep).status == 200)
+        let stranger = cardNumber("999999", seed: 4)
+        let refused = try await harness.api("POST", "/v1/issuers/\(s.issuerID)/bulk-tokens", key: op,
+                                            json: ["walletID": "passway-pay", "deviceID": phone.deviceID ?? "", "keysPerToken": 1,
+                                                   "cards": [["pan": stranger, "expiry": "12/29"]]])
+        #expect(refused.status >= 400)
+        // Reads are not changes; others' changes are not the operator's.
+        _ = try await harness.api("GET", "/v1/markets", key: op)
+        _ = try await harness.api("POST", "/v1/tokens/tok_none/suspend", key: s.walletKey, json: ["reason": "x"])
+
+        let answer = try await harness.api("GET", "/v1/operations/audit?limit=1000", key: op)
+        #expect(answer.status == 200)
+        let trail = Array(answer.array.dropFirst(before))
+        let keyID = ParticipantRegistry.keyID(of: op)
+        #expect(trail.map { "\($0["method"] ?? "") \($0["path"] ?? "") \($0["status"] ?? "") \($0["via"] ?? "") \($0["keyID"] ?? "")" } == [
+            "PUT /v1/markets/BY 200 api \(keyID)", "POST /v1/issuers/\(s.issuerID)/bulk-tokens \(refused.status) api \(keyID)"])
+        #expect(trail.last?["problem"] as? String == refused.string("type")?.split(separator: "/").last.map(String.init))
+        #expect(!String(decoding: answer.body, as: UTF8.self).contains(stranger), "no card number in the trail")
+        // In order and in pages; the operator's alone.
+        let seqs = answer.array.compactMap { ($0["seq"] as? NSNumber)?.int64Value }
+        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count)
+        let last = try #require(seqs.last)
+        #expect(try await harness.api("GET", "/v1/operations/audit?after=\(last - 1)", key: op).array.count == 1)
+        #expect(try await harness.api("GET", "/v1/operations/audit?after=-1", key: op).status == 400)
+        #expect(try await harness.api("GET", "/v1/operations/audit", key: s.walletKey).status == 403)
+        #expect(try await harness.api("GET", "/v1/operations/audit", key: s.issuerKey).status == 403)
     }
 
     static func link(_ answer: PlatformHarness.Answer) -> String? { answer.headers.first { $0.key.lowercased() == "link" }?.value }

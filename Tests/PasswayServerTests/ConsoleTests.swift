@@ -126,6 +126,15 @@ import TestSupport
         #expect(try await harness.api("PUT", "/v1/markets/BY", key: harness.info.operatorKey, json: ["state": "pilot"],
                                           headers: ["Prefer": "wait=60"]).status == 200)
         #expect(harness.logs.lines.contains { $0.contains("operator request") && $0.contains("operator=\(operatorID)") && $0.contains("via=api") })
+        // And both are in the audit trail, in order, with how each ended.
+        let trail = try await harness.api("GET", "/v1/operations/audit", key: harness.info.operatorKey).array
+        let byTrail = trail.filter { ($0["path"] as? String ?? "").contains("/markets/BY") }
+        #expect(byTrail.map { "\($0["via"] ?? "") \($0["method"] ?? "") \($0["path"] ?? "") \($0["problem"] ?? "-")" } == [
+            "console POST /console/markets/BY/suspend -", "console POST /console/markets/BY/resume invalid-request",
+            "console POST /console/markets/BY/resume -", "api PUT /v1/markets/BY -"])
+        #expect(byTrail.map { $0["keyID"] as? String } == [keyID, keyID, keyID, operatorID])
+        let statuses = byTrail.compactMap { $0["status"] as? Int }
+        #expect(statuses.count == 4 && statuses[1] == 400 && [0, 2, 3].allSatisfy { [200, 202].contains(statuses[$0]) }, "\(statuses)")
 
         // An acquirer onboarded from the form: its key shown once, and it works.
         let onboarded = try await browser.send("POST", "/console/participants/acquirers",

@@ -365,6 +365,28 @@ import WalletProvider
         #expect(try await s.store.updateMarketSweep(country: "KZ", first) == false)
     }
 
+    /// The operator's audit trail: appended in order, each with its seq, read after a seq.
+    @Test(arguments: Backend.available)
+    func theOperatorsAuditTrailIsReadInOrder(_ backend: Backend) async throws {
+        let s = try await StoreUnderTest.open(backend)
+        defer { Task { await s.close() } }
+        var entries: [OperatorAuditEntry] = []
+        for i in 0..<5 {
+            let refused = i == 3
+            let via = i % 2 == 0 ? "api" : "console"
+            entries.append(OperatorAuditEntry(at: Self.at.addingTimeInterval(Double(i)), keyID: "K\(i)", method: "PUT", path: "/v1/markets/RU",
+                                              via: via, status: refused ? 422 : 200, problem: refused ? "invalid-request" : nil))
+        }
+        for entry in entries { try await s.store.appendOperatorAudit(entry) }
+        let all = try await s.store.operatorAudit(after: 0, limit: 100)
+        #expect(all.map { (e: OperatorAuditEntry) in e.keyID } == entries.map { (e: OperatorAuditEntry) in e.keyID })
+        #expect(all.map { (e: OperatorAuditEntry) -> OperatorAuditEntry in var c = e; c.seq = 0; return c } == entries)
+        let seqs = all.map { (e: OperatorAuditEntry) in e.seq }
+        #expect(seqs == seqs.sorted() && Set(seqs).count == 5)
+        let page = try await s.store.operatorAudit(after: seqs[1], limit: 2)
+        #expect(page.map { (e: OperatorAuditEntry) in e.keyID } == ["K2", "K3"])
+    }
+
     /// Assets are kept once by id; an issuer and its wallets' events are written together,
     /// each wallet's events in order after a seq.
     @Test(arguments: Backend.available)
