@@ -23,7 +23,7 @@ struct PasswayAPI: Sendable {
     /// The network's store-and-forward and issuer links, for the operator's view of them.
     let forwarder: Forwarder?
     let notifier: IssuerNotifier?
-    /// Sweeps markets' tokens after a change of state; nil: `serve`'s background loop does.
+    /// Sweeps markets' tokens after a change of state, on this node at once.
     let sweeper: MarketSweeper
     /// The pipeline's stand-in decisions on this node.
     let standIns: (@Sendable () -> [StandInCount])?
@@ -243,6 +243,16 @@ struct PasswayAPI: Sendable {
         return limit
     }
 
+    /// A sequence-numbered list's cursor from `after`: 0 when not given, else a whole
+    /// number from 0 to 2^63−1 (`what` says what it is in the problem).
+    static func pageAfter(_ request: Request, _ what: String) throws -> Int64 {
+        guard let text = request.uri.queryParameters["after"] else { return 0 }
+        guard text.utf8.count <= 19, let after = Int64(String(text)), after >= 0 else {
+            throw Problem.badRequest("after: \(what), a whole number from 0", field: "after")
+        }
+        return after
+    }
+
     // MARK: The routes
 
     static let table: [Route] = [
@@ -296,13 +306,7 @@ struct PasswayAPI: Sendable {
             return try JSONBody.result(MACKeyDelivery(keyBlock: issued.keyBlock, checkValue: issued.checkValue), status: .created)
         },
         Route(method: .get, path: "/v1/operations/audit", allowed: .network) { api, _, _, request in
-            var after: Int64 = 0
-            if let text = request.uri.queryParameters["after"] {
-                guard text.utf8.count <= 19, let given = Int64(String(text)), given >= 0 else {
-                    throw Problem.badRequest("after: the seq of the last entry read, a whole number from 0", field: "after")
-                }
-                after = given
-            }
+            let after = try pageAfter(request, "the seq of the last entry read")
             return try JSONBody.result(try await api.participants.store.operatorAudit(after: after, limit: try pageLimit(request)))
         },
         Route(method: .get, path: "/v1/operations/queues", allowed: .network) { api, _, _, _ in
@@ -741,13 +745,7 @@ struct PasswayAPI: Sendable {
         },
         Route(method: .get, path: "/v1/wallet-events", allowed: .wallet) { api, _, context, request in
             guard case .wallet(let walletID) = context.participant else { throw Problem.unauthorized }
-            var after: Int64 = 0
-            if let text = request.uri.queryParameters["after"] {
-                guard text.utf8.count <= 19, let given = Int64(String(text)), given >= 0 else {
-                    throw Problem.badRequest("after: the sequence number of the last event read, a whole number from 0", field: "after")
-                }
-                after = given
-            }
+            let after = try pageAfter(request, "the sequence number of the last event read")
             let limit = try pageLimit(request)
             return try JSONBody.result(try await api.participants.walletEvents(walletID: walletID, after: after, limit: limit))
         },

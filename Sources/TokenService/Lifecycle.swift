@@ -177,6 +177,8 @@ extension TokenService {
         let lease = { @Sendable (until: Date) async throws -> Bool in
             try await self.store.leaseMarket(country: country, node: node, until: until, now: self.now())
         }
+        // Let go: the market's next sweep may start on any node at once.
+        let release = { @Sendable () async in _ = try? await lease(self.now().addingTimeInterval(-1)) }
         for _ in 0..<max(pages, 0) {
             guard let market = try await participants.market(country: country) else { return nil }
             guard var sweep = market.sweep, sweep.isRunning else { return nil }
@@ -213,14 +215,13 @@ extension TokenService {
             // Another change of state started another sweep: this one stops, that one runs.
             guard try await participants.updateMarketSweep(country: country, sweep) else { continue }
             if !sweep.isRunning {
-                // Let go: the market's next sweep may start on any node at once.
-                _ = try? await lease(now().addingTimeInterval(-1))
+                await release()
                 return sweep
             }
             if stop() {
-                // A shutdown: let go after the page saved, so that another node (or this
-                // one restarted) goes on from `after` at once rather than after the lease.
-                _ = try? await lease(now().addingTimeInterval(-1))
+                // A shutdown, after the page saved: another node (or this one restarted)
+                // goes on from `after` at once rather than after the lease.
+                await release()
                 return nil
             }
         }
